@@ -1,0 +1,156 @@
+/**
+ * Provides the Temporal CLI (dev server) and Temporal's Java time-skipping test server without
+ * the SDK's own downloads, which need the open internet. Both come from package registries
+ * (Go module proxy, Maven Central), pinned, built once into a cache outside the clone and
+ * reused by every later run and every fresh clone on the same machine.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+export const TEST_SERVER_VERSION = '1.31.0';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function log(message: string): void {
+  console.log(`[swoosh toolchain] ${message}`);
+}
+
+/** The cache shared by every clone on this machine: SWOOSH_CACHE_DIR, else XDG, else ~/.cache. */
+export function cacheDir(): string {
+  const base =
+    process.env.SWOOSH_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'swoosh');
+  mkdirSync(base, { recursive: true });
+  return base;
+}
+
+function findOnPath(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir, command);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
+    child.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
+    );
+  });
+}
+
+function requireTool(command: string, why: string): void {
+  if (spawnSync(command, ['-version'], { stdio: 'ignore' }).error) {
+    throw new Error(`'${command}' is not installed; it is needed ${why}.`);
+  }
+}
+
+/**
+ * Path of a Temporal CLI: TEMPORAL_CLI if set, a `temporal` on PATH, or one built from Go modules
+ * into the cache. The build goes to a temporary folder first and is renamed into place, so an
+ * interrupted build never leaves a half-written binary that a later run would trust.
+ */
+export async function ensureTemporalCli(): Promise<string> {
+  const fromEnv = process.env.TEMPORAL_CLI;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI=${fromEnv} does not exist.`);
+    return fromEnv;
+  }
+  const onPath = findOnPath('temporal');
+  if (onPath) return onPath;
+
+  const target = join(cacheDir(), 'temporal-cli', TEMPORAL_CLI_VERSION, 'temporal');
+  if (existsSync(target)) return target;
+
+  requireTool('go', 'to build the Temporal CLI from Go modules');
+  log(`Temporal CLI ${TEMPORAL_CLI_VERSION} not found (no TEMPORAL_CLI, none on PATH, none cached).`);
+  log(`Building it once from Go modules into ${dirname(target)}; later runs reuse it.`);
+  log('This downloads its modules through the Go module proxy and compiles; expect a few minutes.');
+  const staging = join(cacheDir(), 'temporal-cli', `.build-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  const started = Date.now();
+  try {
+    await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+      env: { ...process.env, GOBIN: staging, GOFLAGS: '-mod=mod' },
+    });
+    mkdirSync(dirname(target), { recursive: true });
+    renameSync(join(staging, 'temporal'), target);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  log(`Temporal CLI built in ${((Date.now() - started) / 1000).toFixed(0)} s: ${target}`);
+  return target;
+}
+
+/**
+ * Path of an executable that starts Temporal's Java test server as `<exe> <port>`, which is how
+ * the SDK's `existing-path` option invokes it. Maven resolves the pinned jar and its runtime
+ * classpath from Maven Central into the cache.
+ */
+export async function ensureTestServer(): Promise<string> {
+  const home = join(cacheDir(), 'temporal-test-server', TEST_SERVER_VERSION);
+  const wrapper = join(home, 'temporal-test-server');
+  if (existsSync(wrapper)) return wrapper;
+
+  requireTool('mvn', "to resolve Temporal's Java test server from Maven Central");
+  requireTool('java', "to run Temporal's Java test server");
+  log(`Resolving io.temporal:temporal-test-server:${TEST_SERVER_VERSION} with Maven into ${home}.`);
+  const staging = join(home, `.lib-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  try {
+    await run(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-f',
+        join(projectRoot, 'temporal-dev', 'test-server', 'pom.xml'),
+        `-Dtemporal.test-server.version=${TEST_SERVER_VERSION}`,
+        'dependency:copy-dependencies',
+        `-DoutputDirectory=${staging}`,
+        '-DincludeScope=runtime',
+      ],
+      {},
+    );
+    const lib = join(home, 'lib');
+    rmSync(lib, { recursive: true, force: true });
+    renameSync(staging, lib);
+    log(`${readdirSync(lib).length} jars resolved.`);
+    const script = [
+      '#!/bin/sh',
+      "# Starts Temporal's Java time-skipping test server; the SDK passes the port as the first argument.",
+      `exec java -cp '${lib}/*' io.temporal.testserver.TestServer "$@"`,
+      '',
+    ].join('\n');
+    writeFileSync(`${wrapper}.tmp`, script);
+    chmodSync(`${wrapper}.tmp`, 0o755);
+    renameSync(`${wrapper}.tmp`, wrapper);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return wrapper;
+}
+
+export interface Toolchain {
+  temporalCli: string;
+  testServer: string;
+}
+
+export async function ensureToolchain(): Promise<Toolchain> {
+  const temporalCli = await ensureTemporalCli();
+  const testServer = await ensureTestServer();
+  return { temporalCli, testServer };
+}
