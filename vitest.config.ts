@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    setupFiles: ['tests/support/setup.ts'],
     pool: 'forks',
     // Integration tests start real Temporal servers; two cores cannot run many at once.
     maxWorkers: 2,

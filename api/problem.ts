@@ -1,0 +1,46 @@
+/**
+ * RFC 9457 problem details: every error the gateway returns has this shape, names the field
+ * and the reason, and never carries a stack trace.
+ */
+import type { Response } from 'express';
+import type { z } from 'zod';
+
+export interface FieldProblem {
+  field: string;
+  reason: string;
+}
+
+export interface Problem {
+  status: number;
+  title: string;
+  detail: string;
+  errors?: FieldProblem[];
+}
+
+export function sendProblem(res: Response, problem: Problem): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .json({ type: 'about:blank', ...problem });
+}
+
+export function fieldProblems(error: z.ZodError, prefix: string): FieldProblem[] {
+  return error.issues.flatMap((issue) => {
+    const path = [prefix, ...issue.path.map(String)].join('.');
+    // An unknown key is reported on the object; name the key itself so the caller can find it.
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ field: `${path}.${key}`, reason: 'unknown field' }));
+    }
+    return [{ field: path, reason: issue.message }];
+  });
+}
+
+export function validationProblem(error: z.ZodError, prefix: string): Problem {
+  const errors = fieldProblems(error, prefix);
+  return {
+    status: 400,
+    title: 'Invalid request',
+    detail: errors.map((e) => `${e.field}: ${e.reason}`).join('; '),
+    errors,
+  };
+}

@@ -1,0 +1,23 @@
+/** Process configuration, parsed once from the environment so a typo fails at start, not later. */
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+
+export const SwooshConfig = z.object({
+  SWOOSH_TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  SWOOSH_NAMESPACE: z.string().default('default'),
+  SWOOSH_TASK_QUEUE: z.string().default('swoosh-missions'),
+  SWOOSH_GATEWAY_HOST: z.string().default('127.0.0.1'),
+  SWOOSH_GATEWAY_PORT: port.default(3000),
+  SWOOSH_UI_PORT: port.default(8233),
+});
+export type SwooshConfig = z.infer<typeof SwooshConfig>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): SwooshConfig {
+  const parsed = SwooshConfig.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,11 @@
+/**
+ * Search attributes SWOOSH writes on its workflows, so an operator can find a mission in the
+ * Temporal Web UI by id, phase or priority. The dev-server launcher registers exactly these.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const MissionIdKey = defineSearchAttributeKey('SwooshMissionId', SearchAttributeType.KEYWORD);
+export const PhaseKey = defineSearchAttributeKey('SwooshPhase', SearchAttributeType.KEYWORD);
+export const PriorityKey = defineSearchAttributeKey('SwooshPriority', SearchAttributeType.KEYWORD);
+
+export const swooshSearchAttributes = [MissionIdKey, PhaseKey, PriorityKey];

@@ -1,0 +1,76 @@
+/**
+ * `npm run dev`: the whole system on one machine. Ensures the toolchain, starts the Temporal dev
+ * server (data kept in the data folder), a worker and the REST gateway, prints where to find
+ * them, and on Ctrl-C stops everything it started, gateway and worker first.
+ */
+import { join } from 'node:path';
+import { loadConfig } from '../schemas/config';
+import { dataDir } from './data-dir';
+import { startDevServer } from './dev-server';
+import { isPortFree, startProcess, stopProcess, type Supervised } from './processes';
+import { ensureToolchain } from './toolchain';
+
+const say = (message: string): void => console.log(`[swoosh dev] ${message}`);
+
+const config = loadConfig();
+const temporalPort = Number(config.SWOOSH_TEMPORAL_ADDRESS.split(':').pop());
+const uiPort = config.SWOOSH_UI_PORT;
+const gatewayPort = config.SWOOSH_GATEWAY_PORT;
+
+const ports: [number, string][] = [
+  [temporalPort, 'SWOOSH_TEMPORAL_ADDRESS'],
+  [uiPort, 'SWOOSH_UI_PORT'],
+  [gatewayPort, 'SWOOSH_GATEWAY_PORT'],
+];
+for (const [port, variable] of ports) {
+  if (!(await isPortFree(port))) {
+    console.error(`[swoosh dev] port ${port} is already in use; stop what holds it or set ${variable}.`);
+    process.exit(1);
+  }
+}
+
+const { temporalCli } = await ensureToolchain();
+const dbFile = join(dataDir(), 'temporal', 'temporal.db');
+say(`starting the Temporal dev server (data: ${dbFile})`);
+const started: Supervised[] = [];
+const temporal = await startDevServer({
+  cli: temporalCli,
+  port: temporalPort,
+  uiPort,
+  dbFile,
+  namespace: config.SWOOSH_NAMESPACE,
+});
+started.push(temporal);
+
+const tsx = (entry: string): string[] => ['--import', 'tsx', entry];
+started.push(startProcess('worker', process.execPath, tsx('workers/main.ts'), {}));
+started.push(startProcess('gateway', process.execPath, tsx('api/main.ts'), {}));
+
+const gateway = `http://${config.SWOOSH_GATEWAY_HOST}:${gatewayPort}`;
+say(`Temporal gRPC  ${config.SWOOSH_TEMPORAL_ADDRESS}  (namespace ${config.SWOOSH_NAMESPACE})`);
+say(`Temporal Web UI http://127.0.0.1:${uiPort}/namespaces/${config.SWOOSH_NAMESPACE}/workflows`);
+say(`REST gateway   ${gateway}`);
+say(
+  `try: curl -s -X POST ${gateway}/missions -H 'content-type: application/json' -d @- <<< '{...}'  (see README)`,
+);
+say('Ctrl-C stops everything.');
+
+let stopping = false;
+/** Idempotent: a terminal delivers Ctrl-C to npm, tsx and us, so several signals arrive at once. */
+async function stopAll(exitCode: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('stopping gateway, worker, then the Temporal dev server ...');
+  for (const proc of [...started].reverse()) await stopProcess(proc);
+  say('stopped.');
+  process.exit(exitCode);
+}
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
+for (const proc of started) {
+  void proc.exited.then((code) => {
+    if (stopping) return;
+    console.error(`[swoosh dev] ${proc.name} exited unexpectedly (code ${code}); stopping the rest.`);
+    void stopAll(1);
+  });
+}

@@ -1,0 +1,13 @@
+/** `npm run setup`: make sure the Temporal toolchain is present, building it on first run. */
+import { ensureToolchain } from './toolchain';
+
+const started = Date.now();
+try {
+  const { temporalCli, testServer } = await ensureToolchain();
+  console.log(`[swoosh toolchain] temporal CLI: ${temporalCli}`);
+  console.log(`[swoosh toolchain] test server: ${testServer}`);
+  console.log(`[swoosh toolchain] ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} catch (err) {
+  console.error(`[swoosh toolchain] ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}

@@ -1,0 +1,89 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { isPortFree, waitForPort } from '../temporal-dev/processes';
+import { postJson } from './support/http';
+import { freePort } from './support/ports';
+import { eventually } from './support/temporal';
+
+/** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
+let dataDir: string;
+let ports: { temporal: number; ui: number; gateway: number };
+let current: ChildProcess | undefined;
+
+function startDev(): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
+  let output = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'temporal-dev/dev.ts'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      SWOOSH_DATA_DIR: dataDir,
+      SWOOSH_TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
+      SWOOSH_UI_PORT: String(ports.ui),
+      SWOOSH_GATEWAY_PORT: String(ports.gateway),
+    },
+  });
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  current = child;
+  return { child, exited, output: () => output };
+}
+
+/** What a terminal's Ctrl-C does: SIGINT to the whole foreground process group. */
+function ctrlC(child: ChildProcess): void {
+  if (child.pid) process.kill(-child.pid, 'SIGINT');
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'swoosh-dev-'));
+  ports = { temporal: await freePort(), ui: await freePort(), gateway: await freePort() };
+});
+
+afterAll(() => {
+  if (current?.pid && current.exitCode === null) process.kill(-current.pid, 'SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them across a restart', async () => {
+  const gateway = `http://127.0.0.1:${ports.gateway}`;
+  const mission = {
+    id: randomUUID(),
+    objective: 'Survive a restart',
+    priority: 'P2',
+    originatingSpec: 'https://specs.example.org/restart',
+    createdAt: '2026-11-23T09:00:00.000Z',
+  };
+
+  const first = startDev();
+  await waitForPort(ports.gateway, 90_000);
+  expect(first.output()).toContain(`http://127.0.0.1:${ports.ui}`);
+  expect((await postJson(`${gateway}/missions`, mission)).status).toBe(201);
+  const before = await eventually(
+    async () => (await fetch(`${gateway}/missions/${mission.id}`)).json() as Promise<{ phase?: string }>,
+    (v) => v.phase === 'LICENSE_CHECK',
+    30_000,
+  );
+  expect(before.phase).toBe('LICENSE_CHECK');
+
+  ctrlC(first.child);
+  expect(await first.exited).toBe(0);
+  expect(first.output()).toContain('stopped.');
+  for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
+
+  const second = startDev();
+  await waitForPort(ports.gateway, 90_000);
+  const after = await eventually(
+    async () => fetch(`${gateway}/missions/${mission.id}`),
+    (res) => res.status === 200,
+    30_000,
+  );
+  expect(await after.json()).toMatchObject({ missionId: mission.id, phase: 'LICENSE_CHECK' });
+
+  ctrlC(second.child);
+  expect(await second.exited).toBe(0);
+}, 240_000);

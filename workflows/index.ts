@@ -1,0 +1,2 @@
+// The worker bundles this module: every workflow type SWOOSH registers is exported here.
+export { missionWorkflow } from './mission';
