@@ -24,7 +24,10 @@ test('a workflow sleeping 24 hours of workflow time finishes in seconds on the J
   });
   const workflowStart = await env.currentTimeMs();
   const result = await worker.runUntil(
-    env.client.workflow.execute<typeof sleeperWorkflow>('sleeperWorkflow', { workflowId: 'sleeper', taskQueue }),
+    env.client.workflow.execute<typeof sleeperWorkflow>('sleeperWorkflow', {
+      workflowId: 'sleeper',
+      taskQueue,
+    }),
   );
   // The test's own 60 s timeout bounds wall time; workflow time must have moved a whole day.
   const workflowElapsed = (await env.currentTimeMs()) - workflowStart;
