@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
     setupFiles: ['tests/support/setup.ts'],
+    reporters: ['default', './tests/support/summary-reporter.ts'],
     pool: 'forks',
     // Integration tests start real Temporal servers; two cores cannot run many at once.
     maxWorkers: 2,
