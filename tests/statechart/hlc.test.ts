@@ -1,0 +1,174 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  civilFromDays,
+  compareHlc,
+  compareOrder,
+  daysFromCivil,
+  formatHlc,
+  hlcReceive,
+  hlcSend,
+  parseHlc,
+  tryParseHlc,
+  HlcFormatError,
+  type Hlc,
+} from '../../workflows/statechart/hlc';
+
+const MAX_WALL = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const hlcArb = fc.record({
+  wall: fc.integer({ min: 0, max: MAX_WALL - 10_000_000 }),
+  counter: fc.nat({ max: 1_000_000 }),
+});
+
+describe('HLC text form', () => {
+  it("parses the seed's example and formats it back", () => {
+    const hlc = parseHlc('2025-10-19T01:23:45.678+00:00#1234');
+    expect(hlc).toEqual({ wall: Date.UTC(2025, 9, 19, 1, 23, 45, 678), counter: 1234 });
+    expect(formatHlc(hlc)).toBe('2025-10-19T01:23:45.678+00:00#1234');
+  });
+
+  it('round-trips every representable HLC', () => {
+    fc.assert(
+      fc.property(hlcArb, (hlc) => {
+        expect(parseHlc(formatHlc(hlc))).toEqual(hlc);
+      }),
+    );
+  });
+
+  it('agrees with Date on the calendar for any instant', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_WALL }), (wall) => {
+        expect(formatHlc({ wall, counter: 0 })).toBe(
+          `${new Date(wall).toISOString().replace('Z', '+00:00')}#0`,
+        );
+      }),
+    );
+  });
+
+  it('normalises offsets to UTC, so one instant has one canonical spelling', () => {
+    const utc = parseHlc('2025-10-19T01:23:45.678+00:00#7');
+    expect(parseHlc('2025-10-19T03:23:45.678+02:00#7')).toEqual(utc);
+    expect(parseHlc('2025-10-18T20:53:45.678-04:30#7')).toEqual(utc);
+    expect(parseHlc('2025-10-19T01:23:45.678Z#7')).toEqual(utc);
+  });
+
+  it.each([
+    ['no counter', '2025-10-19T01:23:45.678+00:00'],
+    ['no offset', '2025-10-19T01:23:45.678#1'],
+    ['no milliseconds', '2025-10-19T01:23:45+00:00#1'],
+    ['month 13', '2025-13-19T01:23:45.678+00:00#1'],
+    ['31 April', '2025-04-31T01:23:45.678+00:00#1'],
+    ['29 February in a common year', '2025-02-29T01:23:45.678+00:00#1'],
+    ['hour 24', '2025-10-19T24:00:00.000+00:00#1'],
+    ['a leap second', '2025-10-19T23:59:60.000+00:00#1'],
+    ['offset minutes 60', '2025-10-19T01:23:45.678+01:60#1'],
+    ['a negative counter', '2025-10-19T01:23:45.678+00:00#-1'],
+    ['before the Unix epoch', '1969-12-31T23:59:59.999+00:00#0'],
+    ['trailing text', '2025-10-19T01:23:45.678+00:00#1 '],
+  ])('refuses %s', (_label, text) => {
+    expect(tryParseHlc(text)).toBeNull();
+    expect(() => parseHlc(text)).toThrow(HlcFormatError);
+  });
+
+  it('accepts 29 February in a leap year', () => {
+    expect(tryParseHlc('2024-02-29T00:00:00.000+00:00#0')).not.toBeNull();
+  });
+
+  it('converts days and civil dates both ways', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -1_000_000, max: 2_900_000 }), (days) => {
+        const { year, month, day } = civilFromDays(days);
+        expect(daysFromCivil(year, month, day)).toBe(days);
+      }),
+    );
+  });
+});
+
+describe('HLC clock', () => {
+  it('send never goes backwards and follows the physical clock when it is ahead', () => {
+    fc.assert(
+      fc.property(hlcArb, fc.integer({ min: 0, max: MAX_WALL - 10_000_000 }), (last, now) => {
+        const next = hlcSend(last, now);
+        expect(compareHlc(next, last)).toBeGreaterThan(0);
+        expect(next.wall).toBe(Math.max(last.wall, now));
+      }),
+    );
+  });
+
+  it('receive is after both the local and the remote clock', () => {
+    fc.assert(
+      fc.property(
+        hlcArb,
+        hlcArb,
+        fc.integer({ min: 0, max: MAX_WALL - 10_000_000 }),
+        (local, remote, now) => {
+          const next = hlcReceive(local, remote, now);
+          expect(compareHlc(next, local)).toBeGreaterThan(0);
+          expect(compareHlc(next, remote)).toBeGreaterThan(0);
+          expect(next.wall).toBe(Math.max(local.wall, remote.wall, now));
+        },
+      ),
+    );
+  });
+
+  it('receive resets the counter when the physical clock is strictly ahead', () => {
+    expect(hlcReceive({ wall: 10, counter: 5 }, { wall: 20, counter: 9 }, 30)).toEqual({
+      wall: 30,
+      counter: 0,
+    });
+    expect(hlcReceive({ wall: 20, counter: 5 }, { wall: 20, counter: 9 }, 10)).toEqual({
+      wall: 20,
+      counter: 10,
+    });
+    expect(hlcReceive({ wall: 20, counter: 5 }, { wall: 10, counter: 9 }, 10)).toEqual({
+      wall: 20,
+      counter: 6,
+    });
+    expect(hlcReceive({ wall: 10, counter: 5 }, { wall: 20, counter: 9 }, 10)).toEqual({
+      wall: 20,
+      counter: 10,
+    });
+  });
+
+  it('compares by physical time first, then counter', () => {
+    const a: Hlc = { wall: 1, counter: 9 };
+    const b: Hlc = { wall: 2, counter: 0 };
+    expect(compareHlc(a, b)).toBeLessThan(0);
+    expect(compareHlc(b, a)).toBeGreaterThan(0);
+    expect(compareHlc({ wall: 2, counter: 1 }, b)).toBeGreaterThan(0);
+    expect(compareHlc(b, { ...b })).toBe(0);
+  });
+
+  it('breaks HLC ties by signer, then idem_key, giving a total order', () => {
+    const hlc = { wall: 5, counter: 1 };
+    expect(
+      compareOrder({ hlc, signer: 'ed25519:A', idem_key: 'z' }, { hlc, signer: 'ed25519:B', idem_key: 'a' }),
+    ).toBeLessThan(0);
+    expect(
+      compareOrder({ hlc, signer: 'ed25519:B', idem_key: 'a' }, { hlc, signer: 'ed25519:B', idem_key: 'b' }),
+    ).toBeLessThan(0);
+    expect(
+      compareOrder(
+        { hlc: { wall: 4, counter: 9 }, signer: 'z', idem_key: 'z' },
+        { hlc, signer: 'a', idem_key: 'a' },
+      ),
+    ).toBeLessThan(0);
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ hlc: hlcArb, signer: fc.constantFrom('a', 'b'), idem_key: fc.constantFrom('x', 'y') }),
+          {
+            minLength: 2,
+            maxLength: 20,
+          },
+        ),
+        (keys) => {
+          const sorted = [...keys].sort(compareOrder);
+          for (let i = 1; i < sorted.length; i++)
+            expect(compareOrder(sorted[i - 1]!, sorted[i]!)).toBeLessThanOrEqual(0);
+          expect([...keys].reverse().sort(compareOrder)).toEqual(sorted);
+        },
+      ),
+    );
+  });
+});

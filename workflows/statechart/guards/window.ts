@@ -1,0 +1,24 @@
+/**
+ * The BACKBEAT window guard: a time-gated transition runs only while its window class is open, and
+ * its proposal must name the current window. REVIEW and REVERB therefore happen only inside their
+ * windows (SPEC §10), and a proposal prepared for one window cannot land in the next.
+ */
+import { TRANSITIONS } from '../definition';
+import { formatInstant } from '../hlc';
+import { nextOpening, windowAt } from '../window';
+import { PASS, verdict, type Guard } from './types';
+
+export const windowGuard: Guard = (_state, gi, invariants) => {
+  const cls = TRANSITIONS[gi.transition].window;
+  if (cls === null) return PASS;
+  const w = windowAt(invariants.schedule, gi.now);
+  const reasons: string[] = [];
+  if (w.opens !== cls) {
+    const opens = nextOpening(invariants.schedule, cls, gi.now);
+    reasons.push(
+      `window '${cls}' is closed: ${w.id} is in ${w.phase} until ${formatInstant(w.phaseEnd)}; '${cls}' opens at ${formatInstant(opens)}`,
+    );
+  }
+  if (gi.window_id !== w.id) reasons.push(`window_id ${gi.window_id} is not the current window ${w.id}`);
+  return verdict(reasons);
+};
