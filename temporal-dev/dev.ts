@@ -3,9 +3,10 @@
  * server (data kept in the data folder), a worker and the REST gateway, prints where to find
  * them, and on Ctrl-C stops everything it started, gateway and worker first.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../schemas/config';
-import { dataDir } from './data-dir';
+import { resolveDataDir } from '../activities/data-dir';
 import { startDevServer } from './dev-server';
 import { isPortFree, startProcess, stopProcess, type Supervised } from './processes';
 import { ensureToolchain } from './toolchain';
@@ -30,7 +31,9 @@ for (const [port, variable] of ports) {
 }
 
 const { temporalCli } = await ensureToolchain();
-const dbFile = join(dataDir(), 'temporal', 'temporal.db');
+const dataDir = resolveDataDir();
+mkdirSync(dataDir, { recursive: true });
+const dbFile = join(dataDir, 'temporal', 'temporal.db');
 say(`starting the Temporal dev server (data: ${dbFile})`);
 const started: Supervised[] = [];
 const temporal = await startDevServer({

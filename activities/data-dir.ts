@@ -1,0 +1,40 @@
+/**
+ * Where SWOOSH keeps local state (keys, licence, ledger, evidence) and how that folder is laid
+ * out, in one place so the worker, the gateway and the CLI agree on every path.
+ */
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** SWOOSH_DATA_DIR when set, else `.swoosh/` in the clone (git-ignored). Creates nothing. */
+export function resolveDataDir(env: Record<string, string | undefined> = process.env): string {
+  const configured = env.SWOOSH_DATA_DIR?.trim();
+  return configured ? resolve(configured) : join(repoRoot, '.swoosh');
+}
+
+export interface DataPaths {
+  ledgerDir: string;
+  evidenceDir: string;
+  /** The orchestrator's ed25519 signing key (mode 0600). */
+  orchestratorKey: string;
+  /** The development licence issuer's key (mode 0600); production issuers keep theirs elsewhere. */
+  licenceIssuerKey: string;
+  /** The trusted issuer's public key id, as text. */
+  licenceIssuerPublicKey: string;
+  licenceToken: string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  return {
+    ledgerDir: join(dataDir, 'ledger'),
+    evidenceDir: join(dataDir, 'evidence'),
+    orchestratorKey: join(dataDir, 'keys', 'orchestrator.key.json'),
+    licenceIssuerKey: join(dataDir, 'keys', 'licence-issuer.key.json'),
+    licenceIssuerPublicKey: join(dataDir, 'licence', 'issuer.pub'),
+    licenceToken: join(dataDir, 'licence', 'licence.token'),
+  };
+}
+
+/** The default SHHH policy shipped with the code. */
+export const defaultPolicyFile = join(repoRoot, 'schemas', 'default-policy.yaml');

@@ -1,0 +1,267 @@
+/**
+ * Policy (SHHH). A versioned YAML document of declarative rules, evaluated over ingestion sources
+ * and transition proposals. Evaluation is a pure function of (policy, subject); the activities
+ * add the I/O: reading the policy file and fetching content from the evidence store.
+ *
+ * A mission records the policy it runs under (a policy update is a transition carrying the
+ * snapshot's hash); `evaluatePolicy` refuses to judge under a policy the mission has not recorded.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { parse as parseYaml } from 'yaml';
+import {
+  type IngestionSource,
+  PolicyDocument,
+  PolicyEvaluationRequest,
+  type PolicyBreach,
+  type PolicyRule,
+  type PolicySnapshot,
+  type PolicySubject,
+  type PolicyVerdict,
+} from '../schemas/policy';
+import { hashCanonical } from './canonical-json';
+import { EvidenceNotFoundError, type ContentStore } from './evidence-store';
+
+/** Parses and validates a policy document; the hash covers its meaning, not its formatting. */
+export function parsePolicy(yamlText: string, origin: string): PolicySnapshot {
+  let raw: unknown;
+  try {
+    raw = parseYaml(yamlText) as unknown;
+  } catch (error) {
+    throw new Error(`policy ${origin} is not valid YAML: ${(error as Error).message}`);
+  }
+  const parsed = PolicyDocument.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw new Error(`policy ${origin} is invalid: ${problems}`);
+  }
+  return { version: parsed.data.version, hash: hashCanonical(parsed.data), document: parsed.data };
+}
+
+export async function loadPolicyFile(path: string): Promise<PolicySnapshot> {
+  return parsePolicy(await readFile(path, 'utf8'), path);
+}
+
+/**
+ * Glob to RegExp: `**` spans folders (`**\/` also matches none), `*` and `?` stay within one.
+ * A glob without a slash is matched against the file name alone, at any depth (as in gitignore).
+ */
+export function globToRegExp(glob: string, flags = ''): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob.charAt(i);
+    if (c === '*' && glob[i + 1] === '*') {
+      const spansFolders = glob[i + 2] === '/';
+      source += spansFolders ? '(?:.*/)?' : '.*';
+      i += spansFolders ? 2 : 1;
+    } else if (c === '*') {
+      source += '[^/]*';
+    } else if (c === '?') {
+      source += '[^/]';
+    } else {
+      source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${source}$`, flags);
+}
+
+function pathMatches(glob: string, path: string): boolean {
+  const normalized = path.replace(/\\/g, '/').replace(/^(?:\.\/|\/)+/, '');
+  // Case-insensitive: on macOS and Windows `.ENV` is the same file as `.env`.
+  return globToRegExp(glob, 'i').test(glob.includes('/') ? normalized : basename(normalized));
+}
+
+/** A source whose content has been fetched, ready for pure evaluation. */
+export type ResolvedSource = Omit<IngestionSource, 'content' | 'checksum'> & { content: string };
+export type ResolvedSubject =
+  { kind: 'ingestion'; sources: ResolvedSource[] } | Extract<PolicySubject, { kind: 'proposal' }>;
+
+type Finding = Omit<PolicyBreach, 'ruleId'>;
+
+/** Evaluates every rule over the subject; pure, so the same inputs always give the same verdict. */
+export function checkPolicy(policy: PolicySnapshot, subject: ResolvedSubject): PolicyVerdict {
+  const breaches: PolicyBreach[] = [];
+  const rationale: string[] = [];
+  for (const rule of policy.document.rules) {
+    for (const finding of findingsFor(rule, subject)) {
+      breaches.push({ ruleId: rule.id, ...finding });
+      rationale.push(`${rule.id}: ${rule.rationale} (${finding.location}: ${finding.detail})`);
+    }
+  }
+  return {
+    outcome: breaches.length === 0 ? 'clean' : 'breach',
+    policy: { version: policy.version, hash: policy.hash },
+    ruleIds: [...new Set(breaches.map((b) => b.ruleId))],
+    rationale,
+    breaches,
+  };
+}
+
+function findingsFor(rule: PolicyRule, subject: ResolvedSubject): Finding[] {
+  switch (rule.kind) {
+    case 'forbidden-path':
+      return subject.kind !== 'ingestion'
+        ? []
+        : subject.sources.flatMap((source) => {
+            const glob = rule.paths.find((g) => pathMatches(g, source.path));
+            return glob ? [{ location: source.path, detail: `path matches forbidden pattern ${glob}` }] : [];
+          });
+    case 'secret-content':
+      return subject.kind === 'ingestion'
+        ? subject.sources.flatMap((source) => secretsInContent(rule.patterns, source))
+        : secretsInValue(rule.patterns, subject.inputs, 'inputs').map((detail) => ({
+            location: `proposal ${subject.transition}`,
+            detail,
+          }));
+    case 'size-limit':
+      return subject.kind === 'ingestion' ? sizeFindings(rule, subject.sources) : [];
+    case 'type-limit':
+      return subject.kind === 'ingestion'
+        ? subject.sources.flatMap((source) => typeFindings(rule, source))
+        : [];
+    case 'required-evidence': {
+      if (subject.kind !== 'proposal') return [];
+      if (!rule.transitions.some((glob) => globToRegExp(glob).test(subject.transition))) return [];
+      return rule.prefixes
+        .filter((prefix) => !subject.evidence.some((e) => e.startsWith(prefix)))
+        .map((prefix) => ({
+          location: `proposal ${subject.transition}`,
+          detail: `no evidence reference starting with ${prefix}`,
+        }));
+    }
+  }
+}
+
+type Patterns = Extract<PolicyRule, { kind: 'secret-content' }>['patterns'];
+
+/** Names the pattern and line; never the matched text, which would copy the secret into the ledger. */
+function secretsInContent(patterns: Patterns, source: ResolvedSource): Finding[] {
+  const hits = patterns.flatMap((pattern) => {
+    const match = new RegExp(pattern.regex, pattern.flags).exec(source.content);
+    if (!match) return [];
+    const line = source.content.slice(0, match.index).split('\n').length;
+    return [`${pattern.name} at line ${line}`];
+  });
+  return hits.length === 0
+    ? []
+    : [{ location: source.path, detail: `secret-like content: ${hits.join(', ')}` }];
+}
+
+function secretsInValue(patterns: Patterns, value: unknown, path: string): string[] {
+  if (typeof value === 'string') {
+    const names = patterns.filter((p) => new RegExp(p.regex, p.flags).test(value)).map((p) => p.name);
+    return names.length === 0 ? [] : [`secret-like value (${names.join(', ')}) at ${path}`];
+  }
+  if (Array.isArray(value))
+    return value.flatMap((item, i) => secretsInValue(patterns, item, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, item]) => secretsInValue(patterns, item, `${path}.${key}`));
+  }
+  return [];
+}
+
+function sizeFindings(
+  rule: Extract<PolicyRule, { kind: 'size-limit' }>,
+  sources: ResolvedSource[],
+): Finding[] {
+  // The larger of declared and actual size: a source cannot shrink itself by under-declaring.
+  const sized = sources.map((s) => ({
+    path: s.path,
+    bytes: Math.max(s.sizeBytes, Buffer.byteLength(s.content)),
+  }));
+  const findings: Finding[] = sized
+    .filter((s) => s.bytes > rule.maxBytes)
+    .map((s) => ({ location: s.path, detail: `${s.bytes} bytes exceeds the ${rule.maxBytes}-byte limit` }));
+  const total = sized.reduce((sum, s) => sum + s.bytes, 0);
+  if (rule.maxTotalBytes !== undefined && total > rule.maxTotalBytes) {
+    findings.push({
+      location: 'all sources',
+      detail: `${total} bytes in total exceeds the ${rule.maxTotalBytes}-byte limit`,
+    });
+  }
+  return findings;
+}
+
+function typeFindings(rule: Extract<PolicyRule, { kind: 'type-limit' }>, source: ResolvedSource): Finding[] {
+  const findings: Finding[] = [];
+  const path = source.path.toLowerCase();
+  const denied = rule.deniedExtensions?.find((ext) => path.endsWith(ext.toLowerCase()));
+  if (denied) findings.push({ location: source.path, detail: `extension ${denied} is denied` });
+  if (rule.allowedMediaTypes) {
+    const mediaType = source.mediaType?.split(';')[0]?.trim().toLowerCase();
+    if (mediaType === undefined) {
+      findings.push({ location: source.path, detail: 'media type not declared' });
+    } else if (
+      !rule.allowedMediaTypes.some((allowed) => mediaTypeMatches(allowed.toLowerCase(), mediaType))
+    ) {
+      findings.push({ location: source.path, detail: `media type ${mediaType} is not allowed` });
+    }
+  }
+  return findings;
+}
+
+function mediaTypeMatches(allowed: string, actual: string): boolean {
+  return allowed.endsWith('/*') ? actual.startsWith(allowed.slice(0, -1)) : allowed === actual;
+}
+
+export interface PolicyActivityDeps {
+  /** The policy in force; SWOOSH ships `schemas/default-policy.yaml`. */
+  policyFile: string;
+  /** Where ingestion content referenced by checksum is read from. */
+  evidence: ContentStore;
+}
+
+export function createPolicyActivities({ policyFile, evidence }: PolicyActivityDeps) {
+  async function resolve(subject: PolicySubject): Promise<ResolvedSubject> {
+    if (subject.kind === 'proposal') return subject;
+    const sources = await Promise.all(
+      subject.sources.map(async ({ content, checksum, ...rest }) => ({
+        ...rest,
+        content: content ?? (await readEvidence(evidence, checksum)),
+      })),
+    );
+    return { kind: 'ingestion', sources };
+  }
+
+  return {
+    /** The policy file as a snapshot; a policy-update transition records its version and hash. */
+    loadPolicy: (): Promise<PolicySnapshot> => loadPolicyFile(policyFile),
+
+    /** The SHHH guard input: a clean verdict, or the breaches that quarantine the mission. */
+    evaluatePolicy: async (request: PolicyEvaluationRequest): Promise<PolicyVerdict> => {
+      const parsed = PolicyEvaluationRequest.safeParse(request);
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(
+          `invalid policy evaluation request: ${parsed.error.message}`,
+          'InvalidPolicyRequest',
+        );
+      }
+      const policy = await loadPolicyFile(policyFile);
+      const recorded = parsed.data.policyHash;
+      if (recorded !== undefined && recorded !== policy.hash) {
+        throw ApplicationFailure.nonRetryable(
+          `policy file is version ${policy.version} (${policy.hash}) but the mission recorded ${recorded}; ` +
+            'record the policy update before evaluating under it',
+          'PolicyNotRecorded',
+        );
+      }
+      return checkPolicy(policy, await resolve(parsed.data.subject));
+    },
+  };
+}
+
+async function readEvidence(store: ContentStore, checksum: string | undefined): Promise<string> {
+  // The schema guarantees content or checksum; this narrows the type.
+  if (checksum === undefined) throw new Error('ingestion source has neither content nor checksum');
+  try {
+    return (await store.get(checksum)).toString('utf8');
+  } catch (error) {
+    if (error instanceof EvidenceNotFoundError) {
+      throw ApplicationFailure.nonRetryable(error.message, 'EvidenceNotFound');
+    }
+    throw error;
+  }
+}

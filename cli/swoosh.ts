@@ -1,0 +1,230 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `swoosh`: operator commands for the local side of SWOOSH — keys, the development licence, and
+ * the decision ledger. Run as `npm run swoosh -- <command>`. Exit codes: 0 ok, 1 failure
+ * (including a ledger that does not verify), 2 licence DEGRADED, 64 usage error.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SignerKeySchema } from '../schemas/proposal';
+import { dataPaths, resolveDataDir } from '../activities/data-dir';
+import { ensureKeyFile, loadSigner } from '../activities/keys';
+import { ledgerReport, type MissionReport, verifyLedger } from '../activities/ledger';
+import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
+
+export const USAGE = `Usage: npm run swoosh -- <command>
+
+Commands:
+  keys init                        Create the orchestrator's ed25519 signing key (once; mode 0600).
+  licence init                     Create a development licence issuer and a licence it signed (once).
+  licence status                   Check the configured licence now (exit 0 LICENSED, 2 DEGRADED, 1 DENIED).
+  ledger verify <mission> [--trust <ed25519:key>]...
+                                   Check a mission's ledger; exit 1 naming the first bad record.
+  ledger report [mission] [--json] Agent deployments, execution time and outcomes per mission.
+  help                             Show this text.
+
+Environment:
+  SWOOSH_DATA_DIR                  Data folder (default: .swoosh/ in the clone).
+  SWOOSH_LEDGER_TRUSTED_KEYS       Extra trusted orchestrator keys for verify, comma-separated.
+  SWOOSH_LICENCE_*                 Licence source and timing; see README.`;
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  env: Record<string, string | undefined>;
+}
+
+class UsageError extends Error {}
+
+/** Runs one command and returns its exit code; never throws. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    return await dispatch([...argv], io);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`error: ${error.message}\n\n${USAGE}`);
+      return 64;
+    }
+    io.err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+async function dispatch(argv: string[], io: CliIo): Promise<number> {
+  const [group, command, ...rest] = argv;
+  const dataDir = resolveDataDir(io.env);
+  const paths = dataPaths(dataDir);
+  switch (`${group ?? ''} ${command ?? ''}`.trim()) {
+    case '':
+    case 'help':
+    case '--help':
+    case '-h':
+      io.out(USAGE);
+      return 0;
+    case 'keys init': {
+      noArguments(rest);
+      const key = await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
+      io.out(`${key.created ? 'created' : 'kept existing'} orchestrator key ${paths.orchestratorKey}`);
+      io.out(`public key: ${key.keyId}`);
+      return 0;
+    }
+    case 'licence init': {
+      noArguments(rest);
+      const result = await initDevLicence(dataDir);
+      const verb = (created: boolean) => (created ? 'created' : 'kept existing');
+      io.out(`${verb(result.created.issuerKey)} development issuer key ${paths.licenceIssuerKey}`);
+      io.out(`${verb(result.created.issuerPublicKey)} trusted issuer ${paths.licenceIssuerPublicKey}`);
+      io.out(`${verb(result.created.licence)} licence ${result.licencePath}`);
+      io.out(`issuer public key: ${result.issuerKeyId}`);
+      return 0;
+    }
+    case 'licence status': {
+      noArguments(rest);
+      const verdict = await (await licenceCheckerFromEnv(io.env, dataDir)).check();
+      io.out(`licence: ${verdict.status} (source: ${verdict.source})`);
+      if (verdict.licence) {
+        const l = verdict.licence;
+        io.out(`licensee: ${l.licensee}, seats: ${l.seats}, features: ${l.features.join(', ') || '-'}`);
+        io.out(`valid: ${l.notBefore} to ${l.expiresAt}`);
+      }
+      for (const reason of verdict.reasons) io.out(`reason: ${reason}`);
+      return verdict.status === 'LICENSED' ? 0 : verdict.status === 'DEGRADED' ? 2 : 1;
+    }
+    case 'ledger verify':
+      return verify(rest, io, paths);
+    case 'ledger report':
+      return report(rest, io, paths.ledgerDir);
+    default:
+      throw new UsageError(`unknown command "${argv.join(' ')}"`);
+  }
+}
+
+function noArguments(rest: string[]): void {
+  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
+}
+
+async function verify(args: string[], io: CliIo, paths: ReturnType<typeof dataPaths>): Promise<number> {
+  const trusted: string[] = [];
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--trust') {
+      trusted.push(keyId(args[++i], '--trust'));
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`unknown option ${arg}`);
+    } else {
+      positional.push(arg);
+    }
+  }
+  const [mission, ...extra] = positional;
+  if (mission === undefined || extra.length > 0)
+    throw new UsageError('ledger verify takes exactly one mission');
+  for (const key of (io.env.SWOOSH_LEDGER_TRUSTED_KEYS ?? '').split(',')) {
+    if (key.trim()) trusted.push(keyId(key.trim(), 'SWOOSH_LEDGER_TRUSTED_KEYS'));
+  }
+  trusted.push(...(await localOrchestratorKey(paths.orchestratorKey, trusted.length > 0)));
+
+  const result = await verifyLedger(paths.ledgerDir, mission, trusted);
+  for (const note of result.notes) io.out(`note: ${note}`);
+  if (result.ok) {
+    io.out(
+      `ok: ledger of mission ${mission} verified (${result.verified} records, chain, signatures and head intact)`,
+    );
+    return 0;
+  }
+  const bad = result.firstBad;
+  const named = bad
+    ? [`#${bad.index}`, bad.id && `id ${bad.id}`, bad.seq !== undefined && `seq ${bad.seq}`, bad.transition]
+        .filter(Boolean)
+        .join(', ')
+    : '';
+  io.err(`FAILED: ledger of mission ${mission}: first bad record ${named}: ${bad?.reason ?? 'unknown'}`);
+  io.err(`${result.verified} record(s) before it verified`);
+  return 1;
+}
+
+function keyId(value: string | undefined, source: string): string {
+  const parsed = SignerKeySchema.safeParse(value);
+  if (!parsed.success) throw new UsageError(`${source} needs an ed25519:<base64 public key>`);
+  return parsed.data;
+}
+
+/** The local orchestrator's public key, trusted by default; required when nothing else is. */
+async function localOrchestratorKey(path: string, optional: boolean): Promise<string[]> {
+  try {
+    return [(await loadSigner(path, 'orchestrator')).keyId];
+  } catch (error) {
+    if (optional) return [];
+    throw new Error(
+      `no trusted orchestrator key: ${error instanceof Error ? error.message : String(error)}; ` +
+        'pass --trust <ed25519:key> or run "npm run swoosh -- keys init" on the orchestrator host',
+    );
+  }
+}
+
+async function report(args: string[], io: CliIo, ledgerDir: string): Promise<number> {
+  const json = args.includes('--json');
+  const positional = args.filter((a) => a !== '--json');
+  const unknown = positional.find((a) => a.startsWith('-'));
+  if (unknown) throw new UsageError(`unknown option ${unknown}`);
+  if (positional.length > 1) throw new UsageError('ledger report takes at most one mission');
+  const reports = await ledgerReport(ledgerDir, positional.length === 1 ? positional : undefined);
+  if (json) {
+    io.out(JSON.stringify(reports, null, 2));
+    return 0;
+  }
+  if (reports.length === 0) {
+    io.out(`no missions in ${ledgerDir}`);
+    return 0;
+  }
+  io.out(table(reports));
+  return 0;
+}
+
+function table(reports: MissionReport[]): string {
+  const seconds = (ms: number | null) => (ms === null ? '-' : (ms / 1000).toFixed(1));
+  const header = [
+    'mission',
+    'decisions',
+    'agents',
+    'ok',
+    'failed',
+    'timed-out',
+    'cancelled',
+    'escalated',
+    'agent s',
+    'mean s',
+    'max s',
+    'success',
+    'wall s',
+  ];
+  const rows = reports.map((r) => [
+    r.mission,
+    String(r.decisions),
+    String(r.deployments),
+    String(r.outcomes.succeeded),
+    String(r.outcomes.failed),
+    String(r.outcomes['timed-out']),
+    String(r.outcomes.cancelled),
+    String(r.escalations),
+    seconds(r.agentTimeMs),
+    seconds(r.meanAgentTimeMs),
+    seconds(r.maxAgentTimeMs),
+    r.successRate === null ? '-' : `${Math.round(r.successRate * 100)}%`,
+    seconds(r.wallClockMs),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  return [header, ...rows]
+    .map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '))
+    .join('\n');
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  process.exitCode = await runCli(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * The decision ledger's record contract (SPEC §5). A mission's ledger holds decisions (one per
+ * accepted transition), agent deployments (one per agent run: the cost and efficiency facts) and
+ * agent lifecycle events (SPEC §7's AgentLifecycleEvent, verbatim). Decision fields follow the
+ * transition proposal's wire format (SPEC §3: `idem_key`, `window_id`, …) so a record reads as the
+ * proposal it settled. Records on disk are parsed strictly: an unknown field is an edit.
+ */
+import { z } from 'zod';
+import { AgentLifecycleEvent } from './evidence';
+import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
+
+const Name = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits and . _ : - only');
+
+export const LedgerRecordKind = z.enum(['decision', 'agent-deployment', 'agent-lifecycle']);
+export type LedgerRecordKind = z.infer<typeof LedgerRecordKind>;
+
+export const GuardOutcome = z.strictObject({
+  guard: z.string().min(1),
+  ok: z.boolean(),
+  reasons: z.array(z.string()),
+});
+export type GuardOutcome = z.infer<typeof GuardOutcome>;
+
+/**
+ * Who emitted a decision or deployment: the record id derives from `workflow_id` and `seq`, which
+ * makes an append retried by Temporal idempotent.
+ */
+const EntryIdentity = {
+  mission: Name,
+  workflow_id: z.string().min(1).max(400),
+  seq: z.int().nonnegative(),
+};
+
+export const DecisionEntry = z.strictObject({
+  ...EntryIdentity,
+  region: Name,
+  transition: Name,
+  guards: z.array(GuardOutcome),
+  /** The proposal's signer, or the orchestrator's key for transitions a workflow takes itself. */
+  signer: SignerKeySchema,
+  /** The proposal's own signature, kept so the record proves who asked; null when unsigned. */
+  proposal_signature: SignatureSchema.nullable(),
+  signature_verified: z.boolean(),
+  pre_state_hash: Sha256Schema,
+  post_state_hash: Sha256Schema,
+  inputs_hash: Sha256Schema,
+  idem_key: z.string().min(1),
+  hlc: z.string().min(1),
+  window_id: z.string().min(1),
+  evidence: z.array(z.string().min(1)),
+  /** The workflow's (deterministic) time of the decision; `timestamp` is when it was recorded. */
+  decided_at: z.iso.datetime({ offset: true }),
+});
+export type DecisionEntry = z.infer<typeof DecisionEntry>;
+
+export const AgentOutcome = z.enum(['succeeded', 'failed', 'timed-out', 'cancelled']);
+export type AgentOutcome = z.infer<typeof AgentOutcome>;
+
+/** One agent run (a Kubernetes Job or a local process): the facts cost reports are made of. */
+export const AgentDeploymentEntry = z
+  .strictObject({
+    ...EntryIdentity,
+    job_id: z.string().min(1),
+    runner: z.enum(['kubernetes', 'local']),
+    region: Name.optional(),
+    window_id: z.string().min(1).optional(),
+    role: z.string().min(1).optional(),
+    started_at: z.iso.datetime({ offset: true }),
+    finished_at: z.iso.datetime({ offset: true }),
+    outcome: AgentOutcome,
+    exit_code: z.int().optional(),
+  })
+  .refine((e) => Date.parse(e.finished_at) >= Date.parse(e.started_at), {
+    message: 'finished_at must not precede started_at',
+    path: ['finished_at'],
+  });
+export type AgentDeploymentEntry = z.infer<typeof AgentDeploymentEntry>;
+
+/** What the ledger adds to an entry: position, chain link, time, hash and its own signature. */
+const Envelope = {
+  v: z.literal(1),
+  id: z.string().regex(/^rec-[0-9a-f]{32}$/),
+  index: z.int().nonnegative(),
+  timestamp: z.iso.datetime({ offset: true }),
+  prev_hash: Sha256Schema,
+  hash: Sha256Schema,
+  orchestrator: SignerKeySchema,
+  signature: SignatureSchema,
+};
+
+export const DecisionRecord = z.strictObject({
+  ...DecisionEntry.shape,
+  ...Envelope,
+  kind: z.literal('decision'),
+  /** `ucxl://swoosh:<mission>@<region>/<transition>/<seq>` */
+  ucxl: z.string().startsWith('ucxl://swoosh:'),
+});
+export type DecisionRecord = z.infer<typeof DecisionRecord>;
+
+export const AgentDeploymentRecord = z.strictObject({
+  ...AgentDeploymentEntry.shape,
+  ...Envelope,
+  kind: z.literal('agent-deployment'),
+  duration_ms: z.int().nonnegative(),
+});
+export type AgentDeploymentRecord = z.infer<typeof AgentDeploymentRecord>;
+
+/** An agent's spawn, escalation or retirement (SPEC §7), as the job runner reported it. */
+export const AgentLifecycleRecord = z.strictObject({
+  ...AgentLifecycleEvent.shape,
+  ...Envelope,
+  kind: z.literal('agent-lifecycle'),
+});
+export type AgentLifecycleRecord = z.infer<typeof AgentLifecycleRecord>;
+
+export const LedgerRecord = z.discriminatedUnion('kind', [
+  DecisionRecord,
+  AgentDeploymentRecord,
+  AgentLifecycleRecord,
+]);
+export type LedgerRecord = z.infer<typeof LedgerRecord>;
+
+/**
+ * The signed pointer to a mission's last record, rewritten after each append. The chain alone
+ * cannot show that records were cut from its end; the head can.
+ */
+export const LedgerHead = z.strictObject({
+  mission: z.string().min(1),
+  index: z.int().nonnegative(),
+  hash: Sha256Schema,
+  orchestrator: SignerKeySchema,
+  signature: SignatureSchema,
+});
+export type LedgerHead = z.infer<typeof LedgerHead>;

@@ -1,0 +1,159 @@
+/**
+ * Policy (SHHH) contracts: the versioned policy document, what it is evaluated over, and the
+ * verdict that sends a mission to QUARANTINED. The default document is `default-policy.yaml`
+ * beside this file.
+ */
+import { z } from 'zod';
+import { Sha256Schema } from './proposal';
+
+const RuleId = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*$/, 'rule ids are UPPER-KEBAB, e.g. SHHH-PATH-KEYS');
+
+const ruleBase = {
+  id: RuleId,
+  /** Why the rule exists; it is quoted in the quarantine rationale. */
+  rationale: z.string().min(1),
+};
+
+const compiles = (source: string, flags?: string): boolean => {
+  try {
+    new RegExp(source, flags);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export const SecretPattern = z
+  .strictObject({
+    name: z.string().min(1),
+    regex: z.string().min(1),
+    flags: z
+      .string()
+      .regex(/^[imsu]*$/, 'only the i, m, s and u flags')
+      .optional(),
+  })
+  .refine((p) => compiles(p.regex, p.flags), { message: 'regex does not compile', path: ['regex'] });
+export type SecretPattern = z.infer<typeof SecretPattern>;
+
+/** Ingestion sources whose path matches a glob (`**`, `*`, `?`; no slash = any folder). */
+export const ForbiddenPathRule = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('forbidden-path'),
+  paths: z.array(z.string().min(1)).min(1),
+});
+
+/** Secret-like content in ingestion sources and in proposal inputs. */
+export const SecretContentRule = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('secret-content'),
+  patterns: z.array(SecretPattern).min(1),
+});
+
+export const SizeLimitRule = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('size-limit'),
+  maxBytes: z.int().positive(),
+  maxTotalBytes: z.int().positive().optional(),
+});
+
+/** Denied file extensions and, when listed, the only media types allowed (`text/*` works). */
+export const TypeLimitRule = z
+  .strictObject({
+    ...ruleBase,
+    kind: z.literal('type-limit'),
+    deniedExtensions: z.array(z.string().regex(/^\.[^/]+$/, 'extensions start with a dot')).optional(),
+    allowedMediaTypes: z.array(z.string().min(1)).optional(),
+  })
+  .refine((r) => r.deniedExtensions !== undefined || r.allowedMediaTypes !== undefined, {
+    message: 'a type-limit needs deniedExtensions or allowedMediaTypes',
+  });
+
+/** Proposals for matching transitions (globs) must cite evidence with each listed prefix. */
+export const RequiredEvidenceRule = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('required-evidence'),
+  transitions: z.array(z.string().min(1)).min(1),
+  prefixes: z.array(z.string().min(1)).min(1),
+});
+
+export const PolicyRule = z.discriminatedUnion('kind', [
+  ForbiddenPathRule,
+  SecretContentRule,
+  SizeLimitRule,
+  TypeLimitRule,
+  RequiredEvidenceRule,
+]);
+export type PolicyRule = z.infer<typeof PolicyRule>;
+
+export const PolicyDocument = z
+  .strictObject({
+    /** Raised with every change; a policy update is a recorded transition carrying it. */
+    version: z.int().positive(),
+    rules: z.array(PolicyRule),
+  })
+  .refine((d) => new Set(d.rules.map((r) => r.id)).size === d.rules.length, {
+    message: 'rule ids must be unique',
+    path: ['rules'],
+  });
+export type PolicyDocument = z.infer<typeof PolicyDocument>;
+
+/** A loaded policy: the document and the hash a policy-update transition records. */
+export const PolicySnapshot = z.strictObject({
+  version: z.int().positive(),
+  hash: Sha256Schema,
+  document: PolicyDocument,
+});
+export type PolicySnapshot = z.infer<typeof PolicySnapshot>;
+
+/** One ingested source. Content comes inline or by checksum from the evidence store. */
+export const IngestionSource = z
+  .strictObject({
+    path: z.string().min(1),
+    sizeBytes: z.int().nonnegative(),
+    mediaType: z.string().min(1).optional(),
+    content: z.string().optional(),
+    checksum: Sha256Schema.optional(),
+  })
+  .refine((s) => s.content !== undefined || s.checksum !== undefined, {
+    message: 'a source needs content or a checksum, so its content can be scanned',
+  });
+export type IngestionSource = z.infer<typeof IngestionSource>;
+
+export const PolicySubject = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('ingestion'), sources: z.array(IngestionSource) }),
+  z.strictObject({
+    kind: z.literal('proposal'),
+    transition: z.string().min(1),
+    evidence: z.array(z.string()),
+    inputs: z.unknown(),
+  }),
+]);
+export type PolicySubject = z.infer<typeof PolicySubject>;
+
+export const PolicyEvaluationRequest = z.strictObject({
+  subject: PolicySubject,
+  /** The policy hash the mission has recorded; evaluation refuses a policy it has not recorded. */
+  policyHash: Sha256Schema.optional(),
+});
+export type PolicyEvaluationRequest = z.infer<typeof PolicyEvaluationRequest>;
+
+export const PolicyBreach = z.strictObject({
+  ruleId: z.string(),
+  /** Where: a source path, or `proposal <transition>` with a field path. Never the secret itself. */
+  location: z.string(),
+  detail: z.string(),
+});
+export type PolicyBreach = z.infer<typeof PolicyBreach>;
+
+export const PolicyVerdict = z.strictObject({
+  outcome: z.enum(['clean', 'breach']),
+  policy: z.strictObject({ version: z.int().positive(), hash: Sha256Schema }),
+  /** Distinct ids of the rules that fired, in policy order. */
+  ruleIds: z.array(z.string()),
+  /** One line per breach, `<rule id>: <rationale> (<location>: <detail>)`: the quarantine reason. */
+  rationale: z.array(z.string()),
+  breaches: z.array(PolicyBreach),
+});
+export type PolicyVerdict = z.infer<typeof PolicyVerdict>;

@@ -1,0 +1,425 @@
+import { mkdtemp, readdir, readFile, rm, writeFile, appendFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson, hashCanonical } from '../../activities/canonical-json';
+import { ContentStore } from '../../activities/evidence-store';
+import { generateSigner, type Signer, utf8Bytes } from '../../activities/keys';
+import {
+  createLedgerActivities,
+  FileLedger,
+  GENESIS_HASH,
+  LedgerConflictError,
+  LedgerCorruptError,
+  ledgerReport,
+  listMissions,
+  readLedger,
+  recordId,
+  verifyLedger,
+  type BadRecord,
+  type LedgerVerification,
+} from '../../activities/ledger';
+import type { ArtifactEvidence } from '../../schemas/evidence';
+import { activityEnvironment } from './support/activity-env';
+import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/ledger-entries';
+import { decisionId } from '../../workflows/statechart';
+import { canonicalJson as coreCanonicalJson } from '../../workflows/statechart/canonical';
+
+let dir: string;
+let signer: Signer;
+let ledger: FileLedger;
+const file = () => join(dir, 'm-1.jsonl');
+const head = () => join(dir, 'm-1.head.json');
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'swoosh-ledger-'));
+  signer = generateSigner().signer;
+  ledger = new FileLedger({ dir, signer });
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function appendDecisions(count: number): Promise<void> {
+  for (let seq = 0; seq < count; seq++) await ledger.appendDecision(decisionEntry(signer.keyId, seq));
+}
+
+async function lines(): Promise<string[]> {
+  return (await readFile(file(), 'utf8')).trimEnd().split('\n');
+}
+
+async function writeLines(next: string[]): Promise<void> {
+  await writeFile(file(), `${next.join('\n')}\n`);
+}
+
+async function editRecord(index: number, edit: (record: Record<string, unknown>) => void): Promise<void> {
+  const all = await lines();
+  const record = JSON.parse(all[index] ?? '') as Record<string, unknown>;
+  edit(record);
+  all[index] = JSON.stringify(record);
+  await writeLines(all);
+}
+
+const verify = () => verifyLedger(dir, 'm-1', [signer.keyId]);
+
+/** What a forger without the orchestrator key can do: make the hash match the edited content. */
+function rehash(record: Record<string, unknown>): string {
+  const unsigned = Object.fromEntries(
+    Object.entries(record).filter(([k]) => k !== 'hash' && k !== 'signature'),
+  );
+  record.hash = hashCanonical(unsigned);
+  return record.hash as string;
+}
+
+async function expectFirstBad(bad: Partial<BadRecord>, reason: RegExp): Promise<LedgerVerification> {
+  const result = await verify();
+  expect(result.ok).toBe(false);
+  expect(result.firstBad).toMatchObject(bad);
+  expect(result.firstBad?.reason).toMatch(reason);
+  return result;
+}
+
+describe('decision ledger: append and verify', () => {
+  it('chains, signs and verifies what it appends', async () => {
+    await appendDecisions(5);
+    await ledger.appendAgentDeployment(deploymentEntry(5));
+
+    const { records, tornTail } = await readLedger(dir, 'm-1');
+    expect(tornTail).toBe(false);
+    expect(records.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(records[0]?.prev_hash).toBe(GENESIS_HASH);
+    expect(records[1]?.prev_hash).toBe(records[0]?.hash);
+    expect(records[0]?.orchestrator).toBe(signer.keyId);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 6, notes: [] });
+  });
+
+  it('writes every field SPEC §5 names into a decision record', async () => {
+    const entry = decisionEntry(signer.keyId, 3);
+    const record = await ledger.appendDecision(entry);
+    expect(record).toMatchObject({
+      ...entry,
+      kind: 'decision',
+      index: 0,
+      id: recordId('decision', ['mission-m-1', 3]),
+    });
+    expect(record.ucxl).toBe('ucxl://swoosh:m-1@council/Council_QuorumCert/3');
+    expect(record.ucxl).toBe(decisionId('m-1', 'council', 'Council_QuorumCert', 3));
+    expect(record.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
+    expect(Date.parse(record.timestamp)).not.toBeNaN();
+  });
+
+  it('derives deployment duration from start and finish', async () => {
+    const record = await ledger.appendAgentDeployment(deploymentEntry(0));
+    expect(record.duration_ms).toBe(10_000);
+  });
+
+  it('refuses a deployment that finished before it started', async () => {
+    await expect(
+      ledger.appendAgentDeployment(deploymentEntry(0, { finished_at: '2025-10-19T00:59:00.000Z' })),
+    ).rejects.toThrow(/finished_at/);
+  });
+
+  it('lists missions by their original ids, including ids that are not file-safe', async () => {
+    await appendDecisions(1);
+    await ledger.appendDecision(
+      decisionEntry(signer.keyId, 0, { mission: 'team:alpha', workflow_id: 'w-a' }),
+    );
+    expect(await listMissions(dir)).toEqual(['m-1', 'team:alpha']);
+  });
+
+  it('keeps an encoding that hashes identically however keys were ordered', () => {
+    expect(canonicalJson({ b: 1, a: [true, null, 'x'], c: { z: 1, y: undefined } })).toBe(
+      '{"a":[true,null,"x"],"b":1,"c":{"z":1}}',
+    );
+    expect(hashCanonical({ b: 1, a: 2 })).toBe(hashCanonical({ a: 2, b: 1 }));
+    expect(() => canonicalJson({ when: new Date() })).toThrow(/plain objects/);
+    // The ledger and the workflow's state hash must encode alike.
+    const doc = { z: [1.5, -0, 'é', { b: null, a: true }], a: { 'k"q': 'line\nbreak', '': 0 } };
+    expect(canonicalJson(doc)).toBe(coreCanonicalJson(doc));
+  });
+});
+
+describe('decision ledger: tampering is detected and the first bad record named', () => {
+  beforeEach(async () => {
+    await appendDecisions(5);
+  });
+
+  it('an edited field', async () => {
+    await editRecord(2, (r) => (r.transition = 'Council_Eject'));
+    const result = await expectFirstBad({ index: 2, seq: 2 }, /does not match its hash/);
+    expect(result.verified).toBe(2);
+  });
+
+  it('an edit whose hash was recomputed without the orchestrator key', async () => {
+    await editRecord(1, (r) => {
+      r.guards = [{ guard: 'quorum', ok: false, reasons: ['forged'] }];
+      rehash(r);
+    });
+    await expectFirstBad({ index: 1 }, /signature does not verify/);
+  });
+
+  it('a record re-signed with a key the verifier does not trust', async () => {
+    const forger = generateSigner().signer;
+    await editRecord(3, (r) => {
+      r.orchestrator = forger.keyId;
+      r.signature = forger.sign(utf8Bytes(rehash(r)));
+    });
+    await expectFirstBad({ index: 3 }, /untrusted key/);
+  });
+
+  it('a field added to a record', async () => {
+    await editRecord(0, (r) => (r.approved_by = 'mallory'));
+    await expectFirstBad({ index: 0 }, /approved_by/);
+  });
+
+  it('a deleted record in the middle', async () => {
+    const all = await lines();
+    all.splice(2, 1);
+    await writeLines(all);
+    await expectFirstBad({ index: 2, seq: 3 }, /records before it were deleted/);
+  });
+
+  it('a deleted last record', async () => {
+    await writeLines((await lines()).slice(0, -1));
+    const result = await expectFirstBad({ index: 4 }, /deleted from the end/);
+    expect(result.verified).toBe(4);
+  });
+
+  it('a deleted head file', async () => {
+    await rm(head());
+    await expectFirstBad({ index: 5 }, /head is missing/);
+  });
+
+  it('a copy of a record inserted', async () => {
+    const all = await lines();
+    all.splice(2, 0, all[1] ?? '');
+    await writeLines(all);
+    await expectFirstBad({ index: 2, seq: 1 }, /inserted/);
+  });
+
+  it('a genuine record from another mission inserted', async () => {
+    const other = await ledger.appendDecision(
+      decisionEntry(signer.keyId, 0, { mission: 'm-2', workflow_id: 'w-2' }),
+    );
+    const all = await lines();
+    all.splice(4, 0, JSON.stringify(other));
+    await writeLines(all);
+    await expectFirstBad({ index: 4 }, /belongs to mission m-2/);
+  });
+
+  it('two records swapped', async () => {
+    const all = await lines();
+    [all[1], all[2]] = [all[2] ?? '', all[1] ?? ''];
+    await writeLines(all);
+    await expectFirstBad({ index: 1, seq: 2 }, /carries index 2 at position 1/);
+  });
+
+  it('a line that is not JSON', async () => {
+    const all = await lines();
+    all[3] = '{"v":1,';
+    await writeLines(all);
+    await expectFirstBad({ index: 3 }, /not valid JSON/);
+  });
+
+  it('and a writer refuses to extend a tampered chain', async () => {
+    await editRecord(4, (r) => (r.transition = 'Council_Eject'));
+    const fresh = new FileLedger({ dir, signer });
+    await expect(fresh.appendDecision(decisionEntry(signer.keyId, 5))).rejects.toBeInstanceOf(
+      LedgerCorruptError,
+    );
+  });
+
+  it('and a writer refuses to extend a ledger cut short of its head', async () => {
+    await writeLines((await lines()).slice(0, -2));
+    const fresh = new FileLedger({ dir, signer });
+    await expect(fresh.appendDecision(decisionEntry(signer.keyId, 5))).rejects.toThrow(
+      /past the last record/,
+    );
+  });
+});
+
+describe('decision ledger: idempotent emission', () => {
+  it('returns the existing record for a replayed append', async () => {
+    const first = await ledger.appendDecision(decisionEntry(signer.keyId, 0));
+    const again = await ledger.appendDecision(decisionEntry(signer.keyId, 0));
+    const fromAnotherWorker = await new FileLedger({ dir, signer }).appendDecision(
+      decisionEntry(signer.keyId, 0),
+    );
+    expect(again).toEqual(first);
+    expect(fromAnotherWorker).toEqual(first);
+    expect(await lines()).toHaveLength(1);
+  });
+
+  it('writes no duplicate when retries of the same appends race in one process', async () => {
+    const entries = [0, 1, 2, 3].flatMap((seq) =>
+      Array.from({ length: 5 }, () => decisionEntry(signer.keyId, seq)),
+    );
+    const records = await Promise.all(entries.map((e) => ledger.appendDecision(e)));
+    expect(new Set(records.map((r) => r.id)).size).toBe(4);
+    expect(await lines()).toHaveLength(4);
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('writes no duplicate when two ledger instances (two workers) race on the same mission', async () => {
+    const other = new FileLedger({ dir, signer });
+    await Promise.all(
+      [0, 1, 2, 3, 4, 5].flatMap((seq) => [
+        ledger.appendDecision(decisionEntry(signer.keyId, seq)),
+        other.appendDecision(decisionEntry(signer.keyId, seq)),
+      ]),
+    );
+    const { records } = await readLedger(dir, 'm-1');
+    expect(new Set(records.map((r) => r.id))).toEqual(
+      new Set([0, 1, 2, 3, 4, 5].map((seq) => recordId('decision', ['mission-m-1', seq]))),
+    );
+    expect(records).toHaveLength(6);
+    expect((await verify()).ok).toBe(true);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.lock'))).toEqual([]);
+  });
+
+  it('refuses a replay whose content differs from the record it would repeat', async () => {
+    await ledger.appendDecision(decisionEntry(signer.keyId, 0));
+    await expect(
+      ledger.appendDecision(decisionEntry(signer.keyId, 0, { transition: 'Council_Eject' })),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+  });
+
+  it('keeps decision and deployment sequences apart', async () => {
+    await ledger.appendDecision(decisionEntry(signer.keyId, 0));
+    await ledger.appendAgentDeployment(deploymentEntry(0));
+    expect(await lines()).toHaveLength(2);
+  });
+});
+
+describe('decision ledger: torn writes', () => {
+  it('ignores a torn final line when reading and truncates it on the next append', async () => {
+    await appendDecisions(3);
+    await appendFile(file(), '{"v":1,"kind":"decision","id":"rec-');
+
+    const torn = await verify();
+    expect(torn.ok).toBe(true);
+    expect(torn.notes.join()).toMatch(/incomplete final line/);
+    expect((await readLedger(dir, 'm-1')).tornTail).toBe(true);
+
+    await new FileLedger({ dir, signer }).appendDecision(decisionEntry(signer.keyId, 3));
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 4, notes: [] });
+  });
+
+  it('accepts a head one record behind, as a crash between record and head leaves it', async () => {
+    await appendDecisions(2);
+    const saved = `${head()}.saved`;
+    await copyFile(head(), saved);
+    await appendDecisions(3);
+    await copyFile(saved, head());
+    const result = await verify();
+    expect(result.ok).toBe(true);
+    expect(result.notes.join()).toMatch(/head covers records up to #1/);
+  });
+});
+
+describe('decision ledger: cost and efficiency report', () => {
+  it('sums agent deployments, execution time and outcomes per mission', async () => {
+    await appendDecisions(2);
+    await ledger.appendAgentDeployment(deploymentEntry(0));
+    await ledger.appendAgentDeployment(
+      deploymentEntry(1, { outcome: 'failed', finished_at: '2025-10-19T01:00:30.000Z' }),
+    );
+    await ledger.appendAgentDeployment(
+      deploymentEntry(0, { mission: 'm-2', workflow_id: 'w-2', outcome: 'timed-out' }),
+    );
+    await ledger.appendAgentLifecycle(lifecycleEvent('escalated', { mission: 'm-2' }));
+    await ledger.appendAgentLifecycle(lifecycleEvent('retired', { mission: 'm-2' }));
+
+    const [m1, m2] = await ledgerReport(dir);
+    expect(m1).toMatchObject({
+      mission: 'm-1',
+      records: 4,
+      decisions: 2,
+      deployments: 2,
+      outcomes: { succeeded: 1, failed: 1, 'timed-out': 0, cancelled: 0 },
+      agentTimeMs: 40_000,
+      meanAgentTimeMs: 20_000,
+      maxAgentTimeMs: 30_000,
+      successRate: 0.5,
+      escalations: 0,
+    });
+    expect(m2).toMatchObject({
+      mission: 'm-2',
+      records: 3,
+      decisions: 0,
+      deployments: 1,
+      outcomes: { 'timed-out': 1 },
+      successRate: 0,
+      escalations: 1,
+    });
+  });
+});
+
+describe('ledger activities', () => {
+  const artifact: ArtifactEvidence = {
+    kind: 'artifact',
+    mission: 'm-1',
+    uri: 'repo://src/index.ts',
+    checksum: `sha256-${'a'.repeat(64)}`,
+    sizeBytes: 120,
+    mediaType: 'text/typescript',
+    createdAt: '2025-10-19T01:00:00.000Z',
+  };
+
+  it('record a decision draft keyed by the calling workflow, deployments and lifecycle events', async () => {
+    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
+    const decision = await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
+    const deployment = await env.run(activities.recordAgentDeployment, deploymentEntry(0));
+    const retired = await env.run(activities.recordAgentLifecycle, lifecycleEvent('retired'));
+
+    expect(decision).toMatchObject({ ...decisionEntry(signer.keyId, 0), index: 0 });
+    expect(decision.ucxl).toBe(decisionDraft(signer.keyId, 0).id);
+    expect(deployment.index).toBe(1);
+    expect(retired).toMatchObject({ kind: 'agent-lifecycle', event: 'retired', index: 2 });
+    // A retry after a worker crash returns what the first attempt wrote.
+    expect(await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0))).toEqual(decision);
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('fail without retry on an invalid entry or a conflicting replay', async () => {
+    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const env = activityEnvironment();
+    await expect(
+      env.run(activities.recordDecision, { ...decisionDraft(signer.keyId, 0), inputs_hash: 'abc' }),
+    ).rejects.toMatchObject({ type: 'InvalidLedgerEntry', nonRetryable: true });
+    await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
+    await expect(
+      env.run(activities.recordDecision, { ...decisionDraft(signer.keyId, 0), hlc: 'later' }),
+    ).rejects.toMatchObject({ type: 'LedgerConflict', nonRetryable: true });
+    await expect(
+      env.run(activities.recordAgentLifecycle, {
+        ...lifecycleEvent('spawned'),
+        energyBudget: { tokens: -1 },
+      }),
+    ).rejects.toMatchObject({ type: 'InvalidLedgerEntry', nonRetryable: true });
+  });
+
+  it('store evidence content-addressed, once, and read it back verified', async () => {
+    const store = new ContentStore(join(dir, 'evidence'));
+    const activities = createLedgerActivities({ ledger, evidence: store });
+    const env = activityEnvironment();
+    const first = await env.run(activities.storeEvidence, artifact);
+    const second = await env.run(activities.storeEvidence, { ...artifact });
+    expect(first.checksum).toMatch(/^sha256-[0-9a-f]{64}$/);
+    expect(second).toEqual(first);
+    expect(JSON.parse((await store.get(first.checksum)).toString('utf8'))).toEqual(artifact);
+    expect(first.checksum).toBe(hashCanonical(artifact));
+  });
+
+  it('detect stored evidence whose bytes changed', async () => {
+    const store = new ContentStore(join(dir, 'evidence'));
+    const checksum = await store.put('report body');
+    const hex = checksum.slice('sha256-'.length);
+    const blob = join(dir, 'evidence', 'sha256', hex.slice(0, 2), hex);
+    await rm(blob);
+    await writeFile(blob, 'report b0dy');
+    await expect(store.get(checksum)).rejects.toThrow(/corrupt/);
+  });
+});

@@ -1,0 +1,90 @@
+/** Ledger entries for ledger tests and the crash-test child process. */
+import type { AgentDeploymentEntry, DecisionEntry } from '../../../schemas/decision-record';
+import type { AgentLifecycleEvent } from '../../../schemas/evidence';
+import type { DecisionDraft } from '../../../workflows/statechart';
+
+const digest = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}`;
+
+export function decisionEntry(
+  signer: string,
+  seq: number,
+  overrides: Partial<DecisionEntry> = {},
+): DecisionEntry {
+  return {
+    mission: 'm-1',
+    workflow_id: 'mission-m-1',
+    seq,
+    region: 'council',
+    transition: seq % 2 === 0 ? 'Council_Elect' : 'Council_QuorumCert',
+    guards: [{ guard: 'quorum', ok: true, reasons: [] }],
+    signer,
+    proposal_signature: `${'A'.repeat(85)}Q==`,
+    signature_verified: true,
+    pre_state_hash: digest(seq),
+    post_state_hash: digest(seq + 1),
+    inputs_hash: digest(1000 + seq),
+    idem_key: `goal-1:${seq}:council:uuid-${seq}`,
+    hlc: `2025-10-19T01:23:45.678+00:00#${seq}`,
+    window_id: 'backbeat:W-2025-10-19-02',
+    evidence: [`ucxl://evidence/${seq}`],
+    decided_at: new Date(Date.UTC(2025, 9, 19, 1, 23, seq)).toISOString(),
+    ...overrides,
+  };
+}
+
+/** The statechart core's draft of the same decision, as a workflow hands it to the activity. */
+export function decisionDraft(signer: string, seq: number): DecisionDraft {
+  const entry = decisionEntry(signer, seq);
+  return {
+    id: `ucxl://swoosh:${entry.mission}@council/${entry.transition}/${seq}`,
+    seq,
+    mission_id: entry.mission,
+    region: 'council',
+    transition: seq % 2 === 0 ? 'Council_Elect' : 'Council_QuorumCert',
+    pre_hash: entry.pre_state_hash as DecisionDraft['pre_hash'],
+    post_hash: entry.post_state_hash as DecisionDraft['post_hash'],
+    inputs_hash: entry.inputs_hash,
+    signer,
+    signature: entry.proposal_signature,
+    signature_verified: true,
+    idem_key: entry.idem_key,
+    hlc: entry.hlc,
+    window_id: entry.window_id,
+    evidence: entry.evidence,
+    guards: [{ guard: 'quorum', ok: true, reasons: [] }],
+    at_ms: Date.parse(entry.decided_at),
+  };
+}
+
+export function deploymentEntry(
+  seq: number,
+  overrides: Partial<AgentDeploymentEntry> = {},
+): AgentDeploymentEntry {
+  return {
+    mission: 'm-1',
+    workflow_id: 'mission-m-1',
+    seq,
+    job_id: `agent-${seq}`,
+    runner: 'local',
+    started_at: '2025-10-19T01:00:00.000Z',
+    finished_at: '2025-10-19T01:00:10.000Z',
+    outcome: 'succeeded',
+    ...overrides,
+  };
+}
+
+export function lifecycleEvent(
+  event: AgentLifecycleEvent['event'],
+  overrides: Partial<AgentLifecycleEvent> = {},
+): AgentLifecycleEvent {
+  return {
+    event,
+    mission: 'm-1',
+    agentId: 'reviewer-1',
+    jobId: 'agent-0',
+    capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
+    energyBudget: { wallClockSeconds: 600 },
+    at: '2025-10-19T01:00:00.000Z',
+    ...overrides,
+  };
+}
