@@ -1,0 +1,191 @@
+/**
+ * The agent job activities, built on one JobRunner (Kubernetes or local processes) and one
+ * telemetry sink. `runAgentJob` is a long-running activity: it heartbeats while it follows the
+ * run, so a crashed worker is noticed within one heartbeat timeout and the retry — on any
+ * worker — finds the same run by its deterministic name and follows it again instead of
+ * starting a second agent.
+ */
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { z } from 'zod';
+import {
+  type AgentJobActivities,
+  AgentJobFailureType,
+  type AgentJobResult,
+  AgentJobSpec,
+  agentJobName,
+  type JobOwner,
+  type ReapFinishedJobsResult,
+} from '../../schemas/agent-job';
+import {
+  type JobFinish,
+  JobNameConflictError,
+  JobNotFoundError,
+  type JobRunner,
+  type JobStatus,
+  sameOwner,
+} from './runner';
+import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
+
+export interface JobActivityDeps {
+  runner: JobRunner;
+  telemetry: JobTelemetrySink;
+  /** Bytes of the agent's output returned in a result (default 16 KiB; the full log stays with the run). */
+  logTailBytes?: number;
+}
+
+/** Heartbeat details: survive into the next attempt and tell it this activity had spawned the run. */
+interface FollowCheckpoint {
+  jobName: string;
+  spawned: true;
+  state: 'pending' | 'running';
+  startedAt?: string;
+}
+
+export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 1024 }: JobActivityDeps) {
+  async function exportFinished(status: JobStatus, finish: JobFinish): Promise<void> {
+    for (const item of finishedTelemetry(status, finish, runner.backend)) await telemetry.record(item);
+  }
+
+  /** Finds this owner's run, or starts it; refuses a run that belongs to someone else. */
+  async function ensureRun(jobName: string, owner: JobOwner, spec: AgentJobSpec): Promise<JobStatus> {
+    const checkpoint = Context.current().info.heartbeatDetails as FollowCheckpoint | undefined;
+    const existing = await runner.status(jobName);
+    if (existing) {
+      if (!sameOwner(existing.meta.owner, owner))
+        throw conflict(new JobNameConflictError(jobName, existing.meta.owner));
+      return existing;
+    }
+    // An earlier attempt spawned it and it is gone: starting it again would run the agent twice.
+    if (checkpoint?.spawned) throw lost(jobName);
+    try {
+      await runner.spawn(jobName, spec, owner);
+    } catch (error) {
+      if (error instanceof JobNameConflictError) throw conflict(error);
+      throw error;
+    }
+    const spawned = await runner.status(jobName);
+    if (!spawned) throw lost(jobName);
+    return spawned;
+  }
+
+  /**
+   * On cancellation by the workflow (or when the workflow is gone) the run is stopped and
+   * deleted. Any other cancellation — the worker shutting down, a heartbeat timeout, a pause —
+   * leaves it running for the next attempt to follow.
+   */
+  async function stopOnCancel(jobName: string): Promise<void> {
+    const ctx = Context.current();
+    const details = ctx.cancellationDetails;
+    const reason: unknown = ctx.cancellationSignal.reason;
+    const abandoned = details
+      ? details.cancelRequested || details.notFound
+      : reason instanceof CancelledFailure && ['CANCELLED', 'NOT_FOUND'].includes(reason.message);
+    if (!abandoned) return;
+    const before = await runner.status(jobName);
+    await runner.delete(jobName);
+    if (before && !before.exported) {
+      await exportFinished(
+        before,
+        before.finish ?? {
+          outcome: 'cancelled',
+          reason: 'CancelRequested',
+          finishedAt: new Date().toISOString(),
+        },
+      );
+    }
+  }
+
+  const activities: AgentJobActivities = {
+    async runAgentJob({ jobName, owner, spec: input }): Promise<AgentJobResult> {
+      const parsed = AgentJobSpec.safeParse(input);
+      if (!parsed.success) {
+        throw ApplicationFailure.nonRetryable(
+          `invalid agent job spec: ${z.prettifyError(parsed.error)}`,
+          AgentJobFailureType.invalidSpec,
+        );
+      }
+      if (jobName !== agentJobName(owner)) {
+        throw ApplicationFailure.nonRetryable(
+          `job name ${jobName} is not the one derived from its owner (${agentJobName(owner)})`,
+          AgentJobFailureType.invalidSpec,
+        );
+      }
+      const ctx = Context.current();
+      const status = await ensureRun(jobName, owner, parsed.data);
+      ctx.heartbeat({ jobName, spawned: true, state: 'pending' } satisfies FollowCheckpoint);
+      await telemetry.record(spawnedTelemetry(status));
+
+      let finished: JobStatus & { finish: JobFinish };
+      try {
+        finished = await runner.follow(jobName, {
+          signal: ctx.cancellationSignal,
+          onProgress: (progress) =>
+            ctx.heartbeat({ jobName, spawned: true, ...progress } satisfies FollowCheckpoint),
+        });
+      } catch (error) {
+        if (ctx.cancellationSignal.aborted) {
+          await stopOnCancel(jobName);
+          throw error;
+        }
+        if (error instanceof JobNotFoundError) throw lost(jobName);
+        throw error;
+      }
+
+      const logs = await runner.logs(jobName, logTailBytes);
+      if (!finished.exported) {
+        await exportFinished(finished, finished.finish);
+        await runner.markExported(jobName);
+      }
+      const startedAt = finished.startedAt ?? finished.createdAt;
+      return {
+        jobName,
+        backend: runner.backend,
+        outcome: finished.finish.outcome,
+        ...(finished.finish.exitCode === undefined ? {} : { exitCode: finished.finish.exitCode }),
+        startedAt,
+        finishedAt: finished.finish.finishedAt,
+        durationMs: Math.max(0, Date.parse(finished.finish.finishedAt) - Date.parse(startedAt)),
+        logTail: logs.tail,
+        logTruncated: logs.truncated,
+      };
+    },
+
+    async deleteAgentJob(jobName: string): Promise<void> {
+      await runner.delete(jobName);
+    },
+
+    async reapFinishedJobs({ olderThanSeconds }): Promise<ReapFinishedJobsResult> {
+      const ctx = Context.current();
+      const result: ReapFinishedJobsResult = { reaped: [], kept: [], running: [] };
+      const runs = await runner.list();
+      // Ages are taken after listing: listing may settle a run whose supervisor died, just now.
+      const cutoff = Date.now() - olderThanSeconds * 1000;
+      for (const status of runs) {
+        ctx.heartbeat(result);
+        if (!status.finish) {
+          result.running.push(status.name);
+        } else if (Date.parse(status.finish.finishedAt) > cutoff) {
+          result.kept.push(status.name);
+        } else {
+          // Telemetry first: a run deleted before its export would vanish from the ledger.
+          if (!status.exported) await exportFinished(status, status.finish);
+          await runner.delete(status.name);
+          result.reaped.push(status.name);
+        }
+      }
+      return result;
+    },
+  };
+  return activities;
+}
+
+function conflict(error: JobNameConflictError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(error.message, AgentJobFailureType.nameConflict);
+}
+
+function lost(jobName: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `agent job ${jobName} disappeared before its end was collected (deleted by the reaper or by hand)`,
+    AgentJobFailureType.lost,
+  );
+}

@@ -1,0 +1,195 @@
+/**
+ * The contract of an agent run (SPEC §6): what the orchestrator asks for (AgentJobSpec), what it
+ * gets back (AgentJobResult), the name a run is known by, and the activities that run it. Both
+ * job runner backends — Kubernetes Jobs and local processes — take the same spec and give the
+ * same result, so a mission does not know or care where its agents ran.
+ *
+ * This module is imported by workflow code: it stays sandbox-safe (zod, pure hashing, no Node).
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import { AgentOutcome, DecisionEntry } from './decision-record';
+import { CapabilityProfile, EnergyBudget } from './evidence';
+
+/** Label/annotation prefix the orchestrator owns; specs may not set keys under it (no spoofing). */
+export const SWOOSH_KEY_PREFIX = 'swoosh.io/';
+
+/** Environment variables under this prefix form the agent contract and are set by the runner. */
+export const CONTRACT_ENV_PREFIX = 'SWOOSH_';
+
+/** Inputs travel in one environment variable; Kubernetes caps a whole object at ~1 MiB. */
+export const MAX_INPUTS_BYTES = 64 * 1024;
+
+/** A Kubernetes resource quantity such as `500m`, `1`, `256Mi` (apimachinery's grammar). */
+const Quantity = z
+  .string()
+  .regex(/^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$/, 'must be a Kubernetes quantity, e.g. 500m or 256Mi');
+
+const ResourceList = z.strictObject({ cpu: Quantity, memory: Quantity });
+
+/** `prefix/name` or `name`, as Kubernetes validates label and annotation keys. */
+const QualifiedKey = z
+  .string()
+  .max(253)
+  .regex(
+    /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+    'must be a Kubernetes qualified name',
+  )
+  .refine((key) => !key.startsWith(SWOOSH_KEY_PREFIX), `keys under ${SWOOSH_KEY_PREFIX} are set by SWOOSH`);
+
+const LabelValue = z
+  .string()
+  .max(63)
+  .regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a Kubernetes label value');
+
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a POSIX environment variable name')
+  .refine(
+    (name) => !name.startsWith(CONTRACT_ENV_PREFIX),
+    `${CONTRACT_ENV_PREFIX}* variables are set by SWOOSH`,
+  );
+
+export const AgentJobTimeouts = z.strictObject({
+  /** Wall-clock limit of the whole run, retries included; Kubernetes' `activeDeadlineSeconds`. */
+  activeDeadlineSeconds: z
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
+  /** Between SIGTERM and SIGKILL when a run is stopped; the pod's `terminationGracePeriodSeconds`. */
+  terminationGraceSeconds: z.int().min(0).max(300).default(10),
+  /** How often the orchestrator must hear from the activity following the run before it retries it. */
+  heartbeatSeconds: z.int().min(1).max(300).default(30),
+});
+export type AgentJobTimeouts = z.infer<typeof AgentJobTimeouts>;
+
+export const AgentJobSpec = z.strictObject({
+  mission: DecisionEntry.shape.mission,
+  region: DecisionEntry.shape.region,
+  windowId: z.string().min(1).max(200),
+  /** Stable id of the agent within the mission, e.g. `reviewer-2`. */
+  agentId: z.string().min(1).max(200),
+  capabilityProfile: CapabilityProfile,
+  energyBudget: EnergyBudget.default({}),
+  /** Container image on Kubernetes; the process backend runs `command` on the host instead. */
+  image: z.string().min(1),
+  command: z.array(z.string().min(1)).min(1),
+  args: z.array(z.string()).default([]),
+  env: z.record(EnvName, z.string()).default({}),
+  /** Handed to the agent as JSON in `SWOOSH_INPUTS`. */
+  inputs: z
+    .record(z.string(), z.json())
+    .default({})
+    .refine((inputs) => new TextEncoder().encode(JSON.stringify(inputs)).length <= MAX_INPUTS_BYTES, {
+      message: `inputs must encode to at most ${MAX_INPUTS_BYTES} bytes of JSON`,
+    }),
+  timeouts: AgentJobTimeouts,
+  resources: z
+    .strictObject({ limits: ResourceList, requests: ResourceList.optional() })
+    .default({ limits: { cpu: '1', memory: '1Gi' } }),
+  /** Retries of the agent itself inside one run; 0 leaves retrying to the orchestrator. */
+  backoffLimit: z.int().min(0).max(10).default(0),
+  /** Kubernetes deletes a finished Job after this long, a safety net behind the reaper. */
+  ttlSecondsAfterFinished: z
+    .int()
+    .min(0)
+    .default(24 * 3600),
+  /** The identity the agent acts as (annotation `swoosh.io/workload-identity`); else the template's. */
+  workloadIdentity: z.string().min(1).max(253).optional(),
+  /** References to the infrastructure the agent works on (annotation `swoosh.io/infrastructure-refs`). */
+  infrastructureRefs: z.array(z.string().min(1)).default([]),
+  labels: z.record(QualifiedKey, LabelValue).default({}),
+  annotations: z.record(QualifiedKey, z.string()).default({}),
+});
+/** A spec as validated: defaults applied. */
+export type AgentJobSpec = z.infer<typeof AgentJobSpec>;
+/** A spec as a caller writes it: defaulted fields may be left out. */
+export type AgentJobSpecInput = z.input<typeof AgentJobSpec>;
+
+export const JobBackend = z.enum(['process', 'kubernetes']);
+export type JobBackend = z.infer<typeof JobBackend>;
+
+const Timestamp = z.iso.datetime({ offset: true });
+
+export const AgentJobResult = z.strictObject({
+  jobName: z.string().min(1),
+  backend: JobBackend,
+  outcome: AgentOutcome,
+  /** The agent's exit code, when it exited by itself (not when it was killed). */
+  exitCode: z.int().optional(),
+  startedAt: Timestamp,
+  finishedAt: Timestamp,
+  durationMs: z.int().nonnegative(),
+  /** The last bytes of the agent's combined stdout and stderr. */
+  logTail: z.string(),
+  /** True when `logTail` is not the whole log. */
+  logTruncated: z.boolean(),
+});
+export type AgentJobResult = z.infer<typeof AgentJobResult>;
+
+/**
+ * Who a run belongs to. Its job name and its ledger record id both derive from this, never from
+ * an attempt number, so an activity retried after a worker crash finds the run it started.
+ */
+export interface JobOwner {
+  workflowId: string;
+  /** Distinguishes runs of one workflow; 0 for `agentJobWorkflow`, which runs exactly one. */
+  seq: number;
+}
+
+/**
+ * The DNS-1123 name of the run `owner` started: `swoosh-agent-` and 20 hex digits of a SHA-256.
+ * Short enough for the `job-name` label Kubernetes puts on the Job's pods (63 characters).
+ */
+export function agentJobName(owner: JobOwner): string {
+  const digest = bytesToHex(sha256(new TextEncoder().encode(`${owner.workflowId}\n${owner.seq}`)));
+  return `swoosh-agent-${digest.slice(0, 20)}`;
+}
+
+/** Input of the run activity: which run, on whose behalf, doing what. */
+export interface RunAgentJobInput {
+  jobName: string;
+  owner: JobOwner;
+  spec: AgentJobSpecInput;
+}
+
+export interface ReapFinishedJobsInput {
+  /** Finished runs younger than this are left for their owners to collect. */
+  olderThanSeconds: number;
+}
+
+export interface ReapFinishedJobsResult {
+  /** Runs deleted after their telemetry was exported. */
+  reaped: string[];
+  /** Finished runs not old enough yet. */
+  kept: string[];
+  /** Runs still going; the reaper never touches those. */
+  running: string[];
+}
+
+/**
+ * The activities that run agents, as workflow code sees them (workflows may import only types
+ * from here; `createJobActivities` in activities/jobs implements this).
+ */
+export interface AgentJobActivities {
+  /** Spawns the run (or finds it again after a crash), follows it to the end and exports telemetry. */
+  runAgentJob: (input: RunAgentJobInput) => Promise<AgentJobResult>;
+  /** Deletes a run and whatever it left; a run already gone is fine. */
+  deleteAgentJob: (jobName: string) => Promise<void>;
+  reapFinishedJobs: (input: ReapFinishedJobsInput) => Promise<ReapFinishedJobsResult>;
+}
+
+/** ApplicationFailure types the job workflows and activities fail with. */
+export const AgentJobFailureType = {
+  /** The agent exited non-zero (details: the AgentJobResult). */
+  failed: 'AgentJobFailed',
+  /** The agent ran past `activeDeadlineSeconds` (details: the AgentJobResult). */
+  timedOut: 'AgentJobTimedOut',
+  /** The spec does not validate. */
+  invalidSpec: 'InvalidAgentJobSpec',
+  /** A run by this name exists but belongs to another owner. */
+  nameConflict: 'AgentJobNameConflict',
+  /** A run this activity had started vanished before it was collected (deleted by hand?). */
+  lost: 'AgentJobLost',
+} as const;

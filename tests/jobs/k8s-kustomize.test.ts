@@ -1,0 +1,250 @@
+/**
+ * k8s/ renders with `kubectl kustomize`, every built-in object in it validates against the
+ * Kubernetes schema, and the rendered manifests keep the promises SPEC §6 makes: a Role limited
+ * to the agent namespace, workload identity on the orchestrator, and a Kyverno policy that the
+ * orchestrator's own Deployments satisfy.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1Job,
+  V1Role,
+  V1RoleBinding,
+  V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { buildAgentJobManifest } from '../../activities/jobs/kubernetes/manifest';
+import { AgentJobSpec, agentJobName } from '../../schemas/agent-job';
+import { echoSpec } from './support/jobs';
+import { asSentByClient, isBuiltInKind, validateAgainstSchema } from './support/kubernetes-schema';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+interface KyvernoRule {
+  name: string;
+  match: {
+    any: {
+      resources: {
+        kinds: string[];
+        namespaces?: string[];
+        selector: {
+          matchLabels?: Record<string, string>;
+          matchExpressions?: { key: string; operator: 'In'; values: string[] }[];
+        };
+      };
+    }[];
+  };
+  validate: {
+    message: string;
+    pattern: { metadata: { annotations: Record<string, string> }; spec?: Record<string, string> };
+  };
+}
+
+interface ClusterPolicy extends K8sObject {
+  spec: { validationFailureAction: string; background: boolean; rules: KyvernoRule[] };
+}
+
+function render(dir: string): K8sObject[] {
+  const result = spawnSync('kubectl', ['kustomize', dir], { cwd: repo, encoding: 'utf8' });
+  if (result.error) throw new Error(`could not run kubectl (needed to render k8s/): ${result.error.message}`);
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  return parseAllDocuments(result.stdout).map((doc) => doc.toJS() as K8sObject);
+}
+
+function one<T extends K8sObject>(objects: K8sObject[], kind: string, name: string): T {
+  const found = objects.filter((o) => o.kind === kind && o.metadata.name.startsWith(name));
+  expect(found, `${kind} ${name}`).toHaveLength(1);
+  return found[0] as T;
+}
+
+/**
+ * Kyverno's pattern semantics for the forms this policy uses: `?*` is "any non-empty value",
+ * anything else must match exactly, and every key of the pattern must be present.
+ */
+function satisfies(value: unknown, pattern: unknown): boolean {
+  if (typeof pattern === 'string') {
+    return pattern === '?*' ? typeof value === 'string' && value.length > 0 : value === pattern;
+  }
+  if (typeof pattern !== 'object' || pattern === null) return value === pattern;
+  if (typeof value !== 'object' || value === null) return false;
+  return Object.entries(pattern).every(([key, sub]) =>
+    satisfies((value as Record<string, unknown>)[key], sub),
+  );
+}
+
+function selects(
+  rule: KyvernoRule,
+  pod: { metadata: { labels?: Record<string, string> } },
+  namespace: string,
+): boolean {
+  return rule.match.any.some(({ resources }) => {
+    if (!resources.kinds.includes('Pod')) return false;
+    if (resources.namespaces && !resources.namespaces.includes(namespace)) return false;
+    const labels = pod.metadata.labels ?? {};
+    const { matchLabels = {}, matchExpressions = [] } = resources.selector;
+    return (
+      Object.entries(matchLabels).every(([k, v]) => labels[k] === v) &&
+      matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? ''))
+    );
+  });
+}
+
+describe('kubectl kustomize k8s/overlays/dev', () => {
+  let objects: K8sObject[];
+
+  beforeAll(() => {
+    const which = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' });
+    if (which.status !== 0)
+      throw new Error('kubectl is not on PATH: these tests render k8s/ with `kubectl kustomize`');
+    objects = render('k8s/overlays/dev');
+  });
+
+  test('renders, and every built-in object validates against the Kubernetes schema with no unknown field', () => {
+    // Generated ConfigMaps carry a content hash suffix; the name before it is what is fixed.
+    const kinds = objects
+      .map(
+        (o) =>
+          `${o.kind}/${o.kind === 'ConfigMap' ? o.metadata.name.replace(/-[a-z0-9]{10}$/, '') : o.metadata.name}`,
+      )
+      .sort();
+    expect(kinds).toEqual(
+      [
+        'ClusterPolicy/swoosh-require-workload-identity',
+        'ConfigMap/swoosh-agent-job-template',
+        'Deployment/swoosh-gateway',
+        'Deployment/swoosh-worker',
+        'Deployment/temporal-dev',
+        'Namespace/swoosh-agents',
+        'Namespace/swoosh-system',
+        'Role/swoosh-orchestrator',
+        'RoleBinding/swoosh-orchestrator',
+        'Service/swoosh-gateway',
+        'Service/temporal-dev',
+        'ServiceAccount/swoosh-agent',
+        'ServiceAccount/swoosh-orchestrator',
+      ].sort(),
+    );
+    for (const object of objects.filter(isBuiltInKind)) {
+      expect(() => validateAgainstSchema(object), `${object.kind}/${object.metadata.name}`).not.toThrow();
+      expect(asSentByClient(object), `${object.kind}/${object.metadata.name}`).toEqual(object);
+    }
+  });
+
+  test("the orchestrator's RBAC is one namespaced Role over jobs, pods and pods/log in the agent namespace", () => {
+    expect(objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    const role = one<K8sObject & V1Role>(objects, 'Role', 'swoosh-orchestrator');
+    expect(role.metadata.namespace).toBe('swoosh-agents');
+    const grants = (role.rules ?? []).flatMap((r) =>
+      (r.resources ?? []).map((resource) => `${r.apiGroups?.join('')}/${resource}: ${r.verbs.join(',')}`),
+    );
+    expect(grants.sort()).toEqual([
+      '/pods/log: get',
+      '/pods: get,list',
+      'batch/jobs: create,get,list,watch,patch,delete',
+    ]);
+
+    const binding = one<K8sObject & V1RoleBinding>(objects, 'RoleBinding', 'swoosh-orchestrator');
+    expect(binding.metadata.namespace).toBe('swoosh-agents');
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'swoosh-orchestrator',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'swoosh-orchestrator', namespace: 'swoosh-system' },
+    ]);
+  });
+
+  test('the orchestrator runs as a ServiceAccount with a workload identity, and so do its pods', () => {
+    const account = one<K8sObject & V1ServiceAccount>(objects, 'ServiceAccount', 'swoosh-orchestrator');
+    expect(account.metadata.annotations?.['swoosh.io/workload-identity']).toMatch(/^spiffe:\/\//);
+    for (const name of ['swoosh-worker', 'swoosh-gateway']) {
+      const pod = one<K8sObject & V1Deployment>(objects, 'Deployment', name).spec!.template;
+      expect(pod.spec?.serviceAccountName).toBe('swoosh-orchestrator');
+      expect(pod.metadata?.annotations?.['swoosh.io/workload-identity']).toBe(
+        account.metadata.annotations?.['swoosh.io/workload-identity'],
+      );
+    }
+  });
+
+  test('the Kyverno policy enforces workload identity on orchestrator pods, which the Deployments satisfy', () => {
+    const policy = one<ClusterPolicy>(objects, 'ClusterPolicy', 'swoosh-require-workload-identity');
+    expect(policy.apiVersion).toBe('kyverno.io/v1');
+    expect(policy.spec.validationFailureAction).toBe('Enforce');
+    const rule = policy.spec.rules.find((r) => r.name === 'orchestrator-pods-have-workload-identity');
+    expect(rule?.validate.pattern.metadata.annotations).toEqual({ 'swoosh.io/workload-identity': '?*' });
+
+    for (const name of ['swoosh-worker', 'swoosh-gateway']) {
+      const deployment = one<K8sObject & V1Deployment>(objects, 'Deployment', name);
+      const pod = deployment.spec!.template as { metadata: { labels?: Record<string, string> } };
+      expect(selects(rule!, pod, 'swoosh-system'), `${name} is selected`).toBe(true);
+      expect(satisfies(pod, rule!.validate.pattern), `${name} satisfies the policy`).toBe(true);
+
+      // The same pod without its annotation is one the policy refuses.
+      const bare = structuredClone(pod) as { metadata: { annotations?: Record<string, string> } };
+      delete bare.metadata.annotations;
+      expect(satisfies(bare, rule!.validate.pattern)).toBe(false);
+    }
+    const temporal = one<K8sObject & V1Deployment>(objects, 'Deployment', 'temporal-dev').spec!.template;
+    expect(selects(rule!, temporal as never, 'swoosh-system')).toBe(false);
+  });
+
+  test('agent Jobs built from the rendered template satisfy the policy and validate against the schema', () => {
+    const configMap = one<K8sObject & V1ConfigMap>(objects, 'ConfigMap', 'swoosh-agent-job-template');
+    const template = parseYaml(configMap.data?.['agent-job-template.yaml'] ?? '') as V1Job;
+    const role = one<K8sObject & V1Role>(objects, 'Role', 'swoosh-orchestrator');
+    const owner = { workflowId: 'agent-job-k8s', seq: 0 };
+    const manifest = buildAgentJobManifest({
+      name: agentJobName(owner),
+      namespace: role.metadata.namespace!,
+      spec: AgentJobSpec.parse(echoSpec({})),
+      owner,
+      template,
+    });
+    expect(() => validateAgainstSchema(manifest)).not.toThrow();
+
+    const policy = one<ClusterPolicy>(objects, 'ClusterPolicy', 'swoosh-require-workload-identity');
+    const rule = policy.spec.rules.find((r) => r.name === 'agent-pods-have-workload-identity')!;
+    const pod = manifest.spec!.template as { metadata: { labels?: Record<string, string> } };
+    expect(selects(rule, pod, manifest.metadata!.namespace!)).toBe(true);
+    expect(satisfies(pod, rule.validate.pattern)).toBe(true);
+    expect(manifest.spec?.template.spec?.serviceAccountName).toBe('swoosh-agent');
+  });
+
+  test('the worker is wired to the kubernetes backend, the agent namespace and the mounted template', () => {
+    const worker = one<K8sObject & V1Deployment>(objects, 'Deployment', 'swoosh-worker').spec!.template.spec!;
+    const env = Object.fromEntries((worker.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      SWOOSH_JOB_RUNNER: 'kubernetes',
+      SWOOSH_AGENT_NAMESPACE: 'swoosh-agents',
+      SWOOSH_TEMPORAL_ADDRESS: 'temporal-dev.swoosh-system.svc:7233',
+    });
+    const mount = worker.containers[0]?.volumeMounts?.find((m) => m.name === 'agent-job-template');
+    expect(env.SWOOSH_AGENT_JOB_TEMPLATE).toBe(`${mount?.mountPath}/agent-job-template.yaml`);
+    const volume = worker.volumes?.find((v) => v.name === 'agent-job-template');
+    const configMap = one<K8sObject & V1ConfigMap>(objects, 'ConfigMap', 'swoosh-agent-job-template');
+    expect(volume?.configMap?.name).toBe(configMap.metadata.name);
+    expect(configMap.metadata.namespace).toBe('swoosh-system');
+  });
+});
+
+test('the base renders on its own too', () => {
+  const text = execFileSync('kubectl', ['kustomize', 'k8s/base'], { cwd: repo, encoding: 'utf8' });
+  expect(parseAllDocuments(text).length).toBeGreaterThan(5);
+});
