@@ -4,7 +4,7 @@
  * drop a record that was acknowledged.
  */
 import { randomUUID } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -40,4 +40,15 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
 
 export function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}
+
+/** Whether a path exists; any error but "not found" is a real failure and propagates. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
 }

@@ -2,11 +2,11 @@
  * Content-addressed evidence store. A blob's name is its `sha256-<hex>` checksum, so storing is
  * idempotent, references cannot dangle onto different content, and every read is verified.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Sha256Schema } from '../schemas/proposal';
 import { canonicalJson, sha256Digest } from './canonical-json';
-import { isErrno, writeFileAtomic } from './durable-fs';
+import { isErrno, pathExists, writeFileAtomic } from './durable-fs';
 
 export class EvidenceNotFoundError extends Error {
   constructor(readonly checksum: string) {
@@ -23,7 +23,7 @@ export class ContentStore {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     const checksum = sha256Digest(bytes);
     const path = this.#pathOf(checksum);
-    if (await present(path)) return checksum;
+    if (await pathExists(path)) return checksum;
     await mkdir(dirname(path), { recursive: true });
     await writeFileAtomic(path, bytes, 0o444);
     return checksum;
@@ -52,15 +52,5 @@ export class ContentStore {
   #pathOf(checksum: string): string {
     const hex = Sha256Schema.parse(checksum).slice('sha256-'.length);
     return join(this.dir, 'sha256', hex.slice(0, 2), hex);
-  }
-}
-
-async function present(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
-    throw error;
   }
 }

@@ -14,7 +14,7 @@
  * Token format: `swl1.<base64url canonical-JSON claims>.<base64url signature>`, the signature
  * covering the text before the last dot (denials use `swd1.`).
  */
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { SignerKeySchema } from '../schemas/proposal';
@@ -28,7 +28,7 @@ import {
 } from '../schemas/licence';
 import { canonicalJson } from './canonical-json';
 import { dataPaths } from './data-dir';
-import { isErrno } from './durable-fs';
+import { isErrno, pathExists } from './durable-fs';
 import { describeFetchError } from './fetch-error';
 import { ensureKeyFile, loadSigner, type Signer, utf8Bytes, verifySignature } from './keys';
 
@@ -350,7 +350,7 @@ export async function initDevLicence(dataDir: string, now: Date = new Date()): P
   const issuer = await ensureKeyFile(paths.licenceIssuerKey, 'licence-issuer', now);
   const issuerPublicKey = await writeNew(paths.licenceIssuerPublicKey, `${issuer.keyId}\n`);
   let licence = false;
-  if (!(await exists(paths.licenceToken))) {
+  if (!(await pathExists(paths.licenceToken))) {
     const signer = await loadSigner(paths.licenceIssuerKey, 'licence-issuer');
     const token = signLicence(
       {
@@ -376,16 +376,6 @@ export async function initDevLicence(dataDir: string, now: Date = new Date()): P
 }
 
 const DEV_LICENCE_DAYS = 90;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
-    throw error;
-  }
-}
 
 /** Writes a file only if absent; false when it already existed. */
 async function writeNew(path: string, text: string): Promise<boolean> {
