@@ -5,8 +5,10 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { MissionIdParam, MissionPrompt } from '../schemas/mission';
+import { MissionConfigInput } from '../schemas/mission-config';
 import { MissionConflictError, MissionNotFoundError, readMission, startMission } from './missions';
 import { sendProblem } from './problem';
+import { mountTransitionRoutes } from './transitions';
 import { validated } from './validated';
 
 export interface AppDeps {
@@ -15,6 +17,9 @@ export interface AppDeps {
 }
 
 const BODY_LIMIT = '64kb';
+
+/** A MissionPrompt, optionally with the mission's config (signers, council, schedule…). */
+const MissionStartRequest = MissionPrompt.extend({ config: MissionConfigInput.optional() });
 
 export function createApp({ client, taskQueue }: AppDeps): express.Express {
   const app = express();
@@ -30,9 +35,10 @@ export function createApp({ client, taskQueue }: AppDeps): express.Express {
 
   app.post(
     '/missions',
-    validated({ body: MissionPrompt }, async ({ body }, res) => {
+    validated({ body: MissionStartRequest }, async ({ body }, res) => {
       try {
-        const started = await startMission(client, taskQueue, body);
+        const { config, ...prompt } = body;
+        const started = await startMission(client, taskQueue, prompt, config);
         res.status(started.created ? 201 : 200).json(started);
       } catch (err) {
         if (!(err instanceof MissionConflictError)) throw err;
@@ -52,6 +58,8 @@ export function createApp({ client, taskQueue }: AppDeps): express.Express {
       }
     }),
   );
+
+  mountTransitionRoutes(app, client);
 
   app.use((req: Request, res: Response) => {
     sendProblem(res, { status: 404, title: 'Not found', detail: `no route for ${req.method} ${req.path}` });

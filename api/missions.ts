@@ -7,6 +7,7 @@ import {
   type MissionStarted,
   type MissionView,
 } from '../schemas/mission';
+import type { MissionConfigInput } from '../schemas/mission-config';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
 import { stateQuery } from '../workflows/definitions';
 
@@ -22,13 +23,14 @@ export async function startMission(
   client: Client,
   taskQueue: string,
   prompt: MissionPrompt,
+  config?: MissionConfigInput,
 ): Promise<MissionStarted> {
   const workflowId = missionWorkflowId(prompt.id);
   try {
     const handle = await client.workflow.start('missionWorkflow', {
       workflowId,
       taskQueue,
-      args: [prompt],
+      args: [prompt, config === undefined ? {} : { config }],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [
         { key: MissionIdKey, value: prompt.id },

@@ -34,6 +34,10 @@ export const MissionView = z.object({
   workflowId: z.string(),
   phase: MissionPhase,
   prompt: MissionPrompt,
+  /** HEAD: the state hash of `state` (absent on missions started before the statechart). */
+  hash: z.string().optional(),
+  /** The composed state document (SPEC §3). */
+  state: z.record(z.string(), z.unknown()).optional(),
 });
 export type MissionView = z.infer<typeof MissionView>;
 
@@ -46,4 +50,37 @@ export type MissionStarted = z.infer<typeof MissionStarted>;
 
 export function missionWorkflowId(missionId: string): string {
   return `mission-${missionId}`;
+}
+
+/** What an accepted transition returns (SPEC §3: 202 with the post-state hash and record id). */
+export interface TransitionOutcome {
+  post_hash: string;
+  decision_id: string;
+  /** True when this was a repeat of an applied proposal: the first outcome, nothing changed. */
+  duplicate: boolean;
+}
+
+/** Details of a rejected transition (the ApplicationFailure `TransitionRejected`). */
+export interface TransitionRejection {
+  failing_guard: string;
+  reasons: string[];
+  /** HEAD when the proposal was rejected: a stale caller re-reads and resubmits against it. */
+  head: string;
+}
+
+export const TRANSITION_REJECTED = 'TransitionRejected';
+
+/** A council vote or an owner control, fire-and-forget (signals). */
+export interface ControlCommand {
+  action: 'pause' | 'resume';
+  reason: string;
+}
+
+/** One ingested source as the fetch activity stored it (content-addressed). */
+export interface FetchedSource {
+  uri: string;
+  path: string;
+  checksum: string;
+  sizeBytes: number;
+  mediaType: string;
 }

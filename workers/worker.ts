@@ -1,13 +1,23 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { type ActivityDeps, createActivities } from '../activities';
 
 /** Path of the module the worker bundles; every SWOOSH workflow is exported from it. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * tweetnacl (ed25519 verification in the statechart core) probes Node's `crypto` for a random
+ * source at load time; workflows only verify, never generate keys, so the module is not needed in
+ * the sandbox and the bundler may ignore it.
+ */
+export const bundlerOptions = { ignoreModules: ['crypto'] };
 
 export interface SwooshWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
+  /** Real dependencies for the activities; without them the worker runs workflows only. */
+  deps?: ActivityDeps;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -18,6 +28,8 @@ export async function createSwooshWorker(options: SwooshWorkerOptions): Promise<
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowsPath,
+    bundlerOptions,
+    ...(options.deps ? { activities: createActivities(options.deps) } : {}),
     ...options.overrides,
   });
 }

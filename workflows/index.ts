@@ -1,2 +1,4 @@
 // The worker bundles this module: every workflow type SWOOSH registers is exported here.
 export { missionWorkflow } from './mission';
+export { agentJobWorkflow } from './agent-job';
+export { jobReaperWorkflow } from './job-reaper';

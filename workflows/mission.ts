@@ -1,13 +1,190 @@
-import { condition, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { MissionConfigInput, type ResolvedMissionConfig } from '../schemas/mission-config';
 import type { MissionPhase, MissionPrompt, MissionView } from '../schemas/mission';
-import { PhaseKey } from '../schemas/search-attributes';
-import { stateQuery } from './definitions';
+import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
+import { controlSignal, stateQuery, transitionUpdate, voteUpdate } from './definitions';
+import { short } from './mission/activities';
+import { MissionEngine, type MissionSnapshot } from './mission/engine';
+import { runBoot, runExecution } from './mission/execution';
+import { runCouncil, runEnvironment, runIngestion } from './mission/regions';
+import {
+  EMPTY_IDEMPOTENCY,
+  initialState,
+  parseIdempotencyTable,
+  parseStateDocument,
+  stateHash,
+  verifyDetached,
+  VoteSchema,
+  voteSigningBytes,
+} from './statechart';
+
+/** Start options beside the prompt; a continue-as-new run also carries the snapshot. */
+export interface MissionStart {
+  config?: unknown;
+  resolved?: ResolvedMissionConfig;
+  snapshot?: MissionSnapshot;
+}
+
+/** The patch that introduced the statechart-driven mission (the skeleton only waited at LICENSE_CHECK). */
+export const STATECHART_PATCH = 'swoosh-statechart-v1';
 
 /**
- * The mission entity workflow (id `mission-<id>`). It enters BOOT and waits at LICENSE_CHECK;
- * the licence gate and the lifecycle regions build on this.
+ * The mission entity workflow (id `mission-<id>`): the one owner of the mission's state document
+ * and HEAD hash. It runs BOOT, the three lifecycle regions as concurrent coroutines, then the
+ * execution loop; takes outside proposals through the `transition` update; and continues as new
+ * with the state document as the snapshot. See docs/lifecycle.md.
  */
-export async function missionWorkflow(prompt: MissionPrompt): Promise<void> {
+export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart = {}): Promise<MissionView> {
+  if (!patched(STATECHART_PATCH)) return legacySkeleton(prompt);
+
+  // Answer queries while the orchestrator identity is being resolved.
+  setHandler(stateQuery, () => ({
+    missionId: prompt.id,
+    workflowId: workflowInfo().workflowId,
+    phase: 'UNINITIALIZED',
+    prompt,
+  }));
+  const resolved = start.resolved ?? (await resolveConfig(start.config));
+  const snapshot = start.snapshot;
+  const engine = new MissionEngine(prompt.id, resolved, {
+    state: snapshot ? parseStateDocument(snapshot.state) : initialState(prompt.id),
+    idempotency: snapshot ? parseIdempotencyTable(snapshot.idempotency) : EMPTY_IDEMPOTENCY,
+    io: snapshot?.io ?? {},
+    sources: snapshot?.sources ?? [],
+    votes: snapshot?.votes ?? [],
+    beatsCompleted: snapshot?.beatsCompleted ?? 0,
+  });
+  if (snapshot && stateHash(engine.state) !== snapshot.hash) {
+    throw ApplicationFailure.nonRetryable(
+      `snapshot hash ${snapshot.hash} does not match its state document (${engine.hash})`,
+      'SnapshotCorrupt',
+    );
+  }
+
+  const view = (): MissionView => ({
+    missionId: prompt.id,
+    workflowId: workflowInfo().workflowId,
+    phase: engine.phase(),
+    prompt,
+    hash: engine.hash,
+    state: engine.state,
+  });
+  setHandler(stateQuery, view);
+  setHandler(transitionUpdate, (proposal) => engine.handle(proposal), {
+    validator: (proposal) => engine.validate(proposal),
+    description: 'Apply a signed transition proposal (SPEC §3); the update id is its idem_key.',
+  });
+  setHandler(
+    voteUpdate,
+    (raw) => {
+      const vote = VoteSchema.parse(raw);
+      engine.votes.set(vote.member, vote);
+      const setHash = engine.state.council.council_set_hash ?? '';
+      return Promise.resolve({ accepted: engine.votesFor(setHash).length, required: engine.quorum() });
+    },
+    {
+      validator: (raw) => validateVote(engine, raw),
+      description: 'A council member’s signed vote for the elected member set.',
+    },
+  );
+  setHandler(controlSignal, ({ action, reason }) => {
+    void engine
+      .take(action === 'pause' ? 'Control_Pause' : 'Control_Resume', {
+        reason: reason.slice(0, 1024) || action,
+      })
+      .catch(() => undefined);
+  });
+
+  upsertSearchAttributes([
+    { key: MissionIdKey, value: prompt.id },
+    { key: PriorityKey, value: prompt.priority },
+  ]);
+  engine.publish();
+  setCurrentDetails(`Objective: ${prompt.objective.slice(0, 500)}`);
+
+  await runBoot(engine);
+  // The regions run concurrently; each is driven by its own phase in the state document.
+  // A region that fails for good (an activity out of retries) fails the mission with its error.
+  const regions = Promise.all([
+    runIngestion(engine, prompt),
+    runCouncil(engine),
+    runEnvironment(engine),
+  ]).then(() => new Promise<never>(() => undefined));
+  const end = await Promise.race([runExecution(engine, prompt, { n: 0 }), regions]);
+  if (end === 'continue-as-new') {
+    await condition(allHandlersFinished);
+    const snap = engine.snapshot();
+    await continueAsNew<typeof missionWorkflow>(prompt, { resolved, snapshot: snap });
+  }
+  if (end === 'finished') {
+    // DEPROVISION at the end: release the workspaces before the mission completes.
+    await short('deprovision workspaces').deprovisionWorkspace({ mission: prompt.id });
+    if (engine.state.environment.phase !== 'ALLOCATE')
+      await engine.take('Environment_Deprovision', { reason: 'mission finished' });
+  }
+  await condition(allHandlersFinished);
+  return view();
+}
+
+async function resolveConfig(raw: unknown): Promise<ResolvedMissionConfig> {
+  const parsed = MissionConfigInput.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid mission config: ${parsed.error.message}`,
+      'InvalidMissionConfig',
+    );
+  }
+  const { key } = await short('resolve the orchestrator identity').orchestratorIdentity();
+  return { ...parsed.data, orchestratorKey: key };
+}
+
+/** Votes reach history only when they verify against the elected set (forgeries never do). */
+function validateVote(engine: MissionEngine, raw: unknown): void {
+  const parsed = VoteSchema.safeParse(raw);
+  if (!parsed.success)
+    throw ApplicationFailure.nonRetryable(`malformed vote: ${parsed.error.message}`, 'VoteRejected');
+  const vote = parsed.data;
+  const council = engine.state.council;
+  if (council.phase !== 'ELECT' || council.council_set_hash === null)
+    throw ApplicationFailure.nonRetryable(
+      `no election is open (council is ${council.phase})`,
+      'VoteRejected',
+    );
+  const member = council.members.find((x) => x.id === vote.member);
+  if (member === undefined)
+    throw ApplicationFailure.nonRetryable(
+      `${vote.member} is not a member of the elected set`,
+      'VoteRejected',
+    );
+  if (vote.council_set_hash !== council.council_set_hash) {
+    throw ApplicationFailure.nonRetryable(
+      `member-set mismatch (split brain): vote for ${vote.council_set_hash}, elected set is ${council.council_set_hash}`,
+      'VoteRejected',
+    );
+  }
+  const check = verifyDetached(voteSigningBytes(vote, engine.missionId), vote.signature, member.key);
+  if (!check.ok)
+    throw ApplicationFailure.nonRetryable(
+      `invalid vote signature from ${vote.member}: ${check.reason}`,
+      'VoteRejected',
+    );
+}
+
+/**
+ * The walking skeleton, kept byte-for-byte in behaviour for missions recorded before the patch:
+ * enter LICENSE_CHECK and wait. Deprecate once no such mission is open.
+ */
+async function legacySkeleton(prompt: MissionPrompt): Promise<MissionView> {
   const view: MissionView = {
     missionId: prompt.id,
     workflowId: workflowInfo().workflowId,
@@ -15,12 +192,11 @@ export async function missionWorkflow(prompt: MissionPrompt): Promise<void> {
     prompt,
   };
   setHandler(stateQuery, () => view);
-
   const enter = (phase: MissionPhase): void => {
     view.phase = phase;
     upsertSearchAttributes([{ key: PhaseKey, value: phase }]);
   };
-
   enter('LICENSE_CHECK');
   await condition(() => view.phase === 'TERMINATED');
+  return view;
 }

@@ -1,29 +1,39 @@
 /**
  * `npm run record-histories`: runs each scenario on a real dev server and saves its event
- * history under tests/histories/, where the replay test picks it up. Re-record only when a
- * workflow change is meant to be incompatible (and then version it: see README).
+ * history under tests/histories/, where the replay test picks it up. A fixture that already
+ * exists is kept byte-identical (old histories are what prove new code still replays them);
+ * set SWOOSH_RECORD_FORCE=1 to re-record, which is only right when a change is meant to be
+ * incompatible (and then version it: see README).
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createSwooshWorker } from '../../workers/worker';
+import { testDeps } from '../lifecycle/support';
 import { startDevServerEnv } from '../support/temporal';
 import { scenarios } from './scenarios';
 
-const env = await startDevServerEnv();
-try {
-  for (const scenario of scenarios) {
-    const taskQueue = `record-${scenario.name}`;
-    const worker = await createSwooshWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-    });
-    const history = await worker.runUntil(scenario.run(env.client, taskQueue, randomUUID()));
-    const file = new URL(`./${scenario.name}.json`, import.meta.url);
-    writeFileSync(file, historyToJSON(history));
-    console.log(`recorded ${scenario.name}: ${history.events?.length ?? 0} events`);
+const force = process.env.SWOOSH_RECORD_FORCE === '1';
+const pending = scenarios.filter((s) => force || !existsSync(new URL(`./${s.name}.json`, import.meta.url)));
+for (const s of scenarios) if (!pending.includes(s)) console.log(`kept ${s.name}.json (exists)`);
+if (pending.length > 0) {
+  const env = await startDevServerEnv();
+  try {
+    const deps = await testDeps();
+    for (const scenario of pending) {
+      const taskQueue = `record-${scenario.name}`;
+      const worker = await createSwooshWorker({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        deps,
+      });
+      const history = await worker.runUntil(scenario.run(env.client, taskQueue, randomUUID()));
+      const file = new URL(`./${scenario.name}.json`, import.meta.url);
+      writeFileSync(file, historyToJSON(history));
+      console.log(`recorded ${scenario.name}: ${history.events?.length ?? 0} events`);
+    }
+  } finally {
+    await env.teardown();
   }
-} finally {
-  await env.teardown();
 }

@@ -1,0 +1,53 @@
+/**
+ * Every activity SWOOSH registers, from one factory with its dependencies injected (samples
+ * `activities-dependency-injection`). The worker wires real dependencies (workers/dependencies.ts);
+ * tests wire small real ones in a temporary data folder.
+ */
+import type { LicenceChecker } from './licence';
+import type { ContentStore } from './evidence-store';
+import type { FileLedger } from './ledger';
+import type { JobRunner } from './jobs/runner';
+import type { JobTelemetrySink } from './jobs/telemetry';
+import type { Signer } from './keys';
+import type { ToolServerConfig } from '../schemas/tool-health';
+import { createJobActivities } from './jobs/activities';
+import { createLedgerActivities } from './ledger';
+import { createLicenceActivities } from './licence';
+import { createMissionStepActivities } from './mission-steps';
+import { createPolicyActivities } from './policy';
+import { createToolHealthActivities } from './tool-health';
+
+export interface ActivityDeps {
+  dataDir: string;
+  orchestrator: Signer;
+  licence: LicenceChecker;
+  ledger: FileLedger;
+  evidence: ContentStore;
+  policyFile: string;
+  toolServers: ToolServerConfig[];
+  runner: JobRunner;
+  telemetry: JobTelemetrySink;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  const licence = createLicenceActivities({ licence: deps.licence });
+  const policy = createPolicyActivities({ policyFile: deps.policyFile, evidence: deps.evidence });
+  const tools = createToolHealthActivities({ servers: deps.toolServers });
+  return {
+    ...licence,
+    ...policy,
+    ...tools,
+    ...createLedgerActivities({ ledger: deps.ledger, evidence: deps.evidence }),
+    ...createJobActivities({ runner: deps.runner, telemetry: deps.telemetry }),
+    ...createMissionStepActivities({
+      dataDir: deps.dataDir,
+      evidence: deps.evidence,
+      orchestrator: deps.orchestrator,
+      checkLicence: licence.checkLicence,
+      evaluatePolicy: policy.evaluatePolicy,
+      probeToolServers: tools.probeToolServers,
+    }),
+  };
+}
+
+export type SwooshActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,265 @@
+/**
+ * Minimal real side effects behind the lifecycle regions (SPEC §2): sources are fetched into the
+ * content-addressed store (file:// URIs; the mission's originatingSpec is recorded as a source
+ * document, never fetched — SWOOSH runs without the internet), validated under the SHHH policy,
+ * indexed as a content-hash manifest; workspaces are provisioned as directories under the data
+ * folder and health-checked; council votes of the orchestrator are signed here, so its secret key
+ * never enters workflow code or history. Every result is plain JSON the workflow turns into
+ * proposal inputs; every step is idempotent so Temporal may retry it.
+ */
+import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { LicenceVerdict as KachingVerdict } from '../schemas/licence';
+import type { FetchedSource } from '../schemas/mission';
+import type { PolicyEvaluationRequest, PolicyVerdict as ShhhVerdict } from '../schemas/policy';
+import type { ToolHealthReport } from '../schemas/tool-health';
+import type { GuardIO } from '../workflows/statechart';
+import { voteSigningBytes } from '../workflows/statechart/signing';
+import { canonicalJson, hashCanonical } from './canonical-json';
+import type { ContentStore } from './evidence-store';
+import type { Signer } from './keys';
+
+type LicenceIO = NonNullable<GuardIO['licence']>;
+type PolicyIO = NonNullable<GuardIO['policy']>;
+type ToolIO = NonNullable<GuardIO['tools']>[number];
+
+export type { FetchedSource };
+
+export interface MissionStepDeps {
+  dataDir: string;
+  evidence: ContentStore;
+  orchestrator: Signer;
+  checkLicence: () => Promise<KachingVerdict>;
+  evaluatePolicy: (request: PolicyEvaluationRequest) => Promise<ShhhVerdict>;
+  probeToolServers: () => Promise<ToolHealthReport>;
+}
+
+const MEDIA_TYPES: Record<string, string> = {
+  '.md': 'text/markdown',
+  '.txt': 'text/plain',
+  '.json': 'application/json',
+  '.yaml': 'application/yaml',
+  '.yml': 'application/yaml',
+  '.ts': 'text/plain',
+};
+
+/** The SHHH verdict as the statechart's policy guard input. */
+export function policyIO(verdict: ShhhVerdict): PolicyIO {
+  return {
+    breach: verdict.outcome === 'breach',
+    breaches: verdict.rationale.slice(0, 64).map((r) => r.slice(0, 1024)),
+    rationale: verdict.rationale[0]?.slice(0, 1024) ?? null,
+    confirmed_block: false,
+    policy_version: String(verdict.policy.version),
+  };
+}
+
+/** The KACHING verdict as the statechart's licence guard input. */
+export function licenceIO(verdict: KachingVerdict): LicenceIO {
+  const expires = verdict.licence ? Date.parse(verdict.licence.expiresAt) : null;
+  return {
+    status: verdict.status === 'LICENSED' ? 'valid' : verdict.status === 'DENIED' ? 'denied' : 'unreachable',
+    expires_at_ms: expires,
+    token_digest: verdict.licence ? hashCanonical(verdict.licence) : null,
+    detail: verdict.reasons.join('; ').slice(0, 1024) || null,
+  };
+}
+
+export function createMissionStepActivities(deps: MissionStepDeps) {
+  const { evidence, orchestrator } = deps;
+  const workspaces = join(deps.dataDir, 'workspaces');
+
+  const sourcesRequest = (sources: FetchedSource[]): PolicyEvaluationRequest => ({
+    subject: {
+      kind: 'ingestion',
+      sources: sources.map((s) => ({
+        path: s.path,
+        sizeBytes: s.sizeBytes,
+        mediaType: s.mediaType,
+        checksum: s.checksum,
+      })),
+    },
+  });
+
+  return {
+    /** The orchestrator's public key: pinned into the mission config, the signer of its own steps. */
+    orchestratorIdentity: (): Promise<{ key: string }> => Promise.resolve({ key: orchestrator.keyId }),
+
+    /** The licence verdict (cached by the checker), shaped for the licence guards. */
+    licenceVerdict: async (): Promise<LicenceIO> => licenceIO(await deps.checkLicence()),
+
+    /** Fetches every source into the content store; the content hash covers all of them. */
+    fetchSources: async (input: {
+      mission: string;
+      objective: string;
+      sources: string[];
+    }): Promise<{ sources: FetchedSource[]; content_hash: string }> => {
+      const fetched: FetchedSource[] = [];
+      for (const uri of input.sources) {
+        if (uri.startsWith('file://')) {
+          const path = fileURLToPath(uri);
+          let bytes: Buffer;
+          try {
+            bytes = await readFile(path);
+          } catch (error) {
+            throw ApplicationFailure.nonRetryable(
+              `cannot read source ${uri}: ${String(error)}`,
+              'SourceUnreadable',
+            );
+          }
+          fetched.push({
+            uri,
+            path,
+            checksum: await evidence.put(bytes),
+            sizeBytes: bytes.length,
+            mediaType: MEDIA_TYPES[extname(path)] ?? 'application/octet-stream',
+          });
+        } else {
+          // No internet: the reference itself, with the objective it came with, is the source.
+          const doc = canonicalJson({ kind: 'swoosh.source-reference/v1', uri, objective: input.objective });
+          fetched.push({
+            uri,
+            path: `reference/${encodeURIComponent(uri)}.json`,
+            checksum: await evidence.put(doc),
+            sizeBytes: Buffer.byteLength(doc),
+            mediaType: 'application/json',
+          });
+        }
+      }
+      return { sources: fetched, content_hash: hashCanonical(fetched.map((s) => [s.uri, s.checksum])) };
+    },
+
+    /** Validates fetched content under the SHHH policy; the report is stored as evidence. */
+    validateSources: async (input: {
+      mission: string;
+      sources: FetchedSource[];
+    }): Promise<{ report_hash: string; passed: boolean; violations: string[]; policy: PolicyIO }> => {
+      const verdict = await deps.evaluatePolicy(sourcesRequest(input.sources));
+      const checks = [
+        {
+          id: 'shhh-policy',
+          ok: verdict.outcome === 'clean',
+          detail: verdict.rationale.join('; ') || 'clean',
+        },
+      ];
+      const report_hash = await evidence.putJson({
+        kind: 'validation-report',
+        mission: input.mission,
+        subject: hashCanonical(input.sources.map((s) => s.checksum)),
+        checks,
+        policy: verdict.policy,
+      });
+      const violations = verdict.rationale.slice(0, 64).map((r) => r.slice(0, 1024));
+      return { report_hash, passed: verdict.outcome === 'clean', violations, policy: policyIO(verdict) };
+    },
+
+    /** The scan a policy transition (update, quarantine, termination) needs, over the mission's content. */
+    policyScan: async (input: { sources: FetchedSource[] }): Promise<PolicyIO> =>
+      policyIO(await deps.evaluatePolicy(sourcesRequest(input.sources))),
+
+    /** The index: a manifest of content hashes, itself content-addressed. */
+    buildIndex: async (input: {
+      mission: string;
+      sources: FetchedSource[];
+    }): Promise<{ index_hash: string }> => {
+      const manifest = {
+        kind: 'swoosh.index/v1',
+        mission: input.mission,
+        entries: [...input.sources]
+          .sort((a, b) => (a.uri < b.uri ? -1 : a.uri > b.uri ? 1 : 0))
+          .map((s) => ({ uri: s.uri, checksum: s.checksum, sizeBytes: s.sizeBytes, mediaType: s.mediaType })),
+      };
+      return { index_hash: await evidence.putJson(manifest) };
+    },
+
+    /** Tool servers as the tooling guard sees them, with the pins the council syncs to. */
+    toolStatus: async (): Promise<{ tools: ToolIO[]; pins: Record<string, string>; reasons: string[] }> => {
+      const report = await deps.probeToolServers();
+      return {
+        tools: report.servers.map((s) => ({
+          name: s.name,
+          reachable: s.reachable,
+          version: s.serverInfo?.version ?? null,
+        })),
+        pins: Object.fromEntries(report.servers.map((s) => [s.name, s.pinnedVersion])),
+        reasons: report.reasons,
+      };
+    },
+
+    /** Signs the orchestrator's council vote (its key is a member in single-node missions). */
+    signCouncilVote: (input: {
+      mission: string;
+      member: string;
+      council_set_hash: string;
+    }): Promise<{ member: string; council_set_hash: string; signature: string }> =>
+      Promise.resolve({
+        member: input.member,
+        council_set_hash: input.council_set_hash,
+        signature: orchestrator.sign(voteSigningBytes(input, input.mission)),
+      }),
+
+    /** Provisions one workspace directory per allocation: the environment's assets. */
+    provisionWorkspace: async (input: {
+      mission: string;
+      allocations: { resource: string; amount: number }[];
+    }): Promise<{ id: string; kind: string; ref: string }[]> => {
+      const assets: { id: string; kind: string; ref: string }[] = [];
+      for (const a of input.allocations) {
+        for (let i = 0; i < a.amount; i++) {
+          const dir = resolve(workspaces, input.mission, `${a.resource}-${i}`);
+          await mkdir(dir, { recursive: true });
+          await writeFile(join(dir, '.swoosh-workspace'), `${input.mission}\n`);
+          assets.push({ id: `${a.resource}-${i}`, kind: 'workspace-dir', ref: `file://${dir}` });
+        }
+      }
+      return assets;
+    },
+
+    /** Health-checks provisioned workspaces: present, a directory, writable. */
+    healthCheck: async (input: {
+      assets: { id: string; kind: string; ref: string }[];
+    }): Promise<{ name: string; ok: boolean; detail: string | null }[]> =>
+      Promise.all(
+        input.assets.map(async (asset) => {
+          try {
+            const path = fileURLToPath(asset.ref);
+            const info = await stat(path);
+            if (!info.isDirectory()) return { name: asset.id, ok: false, detail: 'not a directory' };
+            await access(path, 2);
+            return { name: asset.id, ok: true, detail: null };
+          } catch (error) {
+            return { name: asset.id, ok: false, detail: String(error).slice(0, 1024) };
+          }
+        }),
+      ),
+
+    /** DEPROVISION: removes the mission's workspaces (idempotent). */
+    deprovisionWorkspace: async (input: { mission: string }): Promise<void> => {
+      await rm(resolve(workspaces, input.mission), { recursive: true, force: true });
+    },
+
+    /** Stores an agent run's result as artifact evidence; returns its checksum. */
+    storeArtifact: async (input: {
+      mission: string;
+      uri: string;
+      content: string;
+      producedBy: string;
+    }): Promise<{ checksum: string }> => {
+      const checksum = await evidence.put(input.content);
+      await evidence.putJson({
+        kind: 'artifact',
+        mission: input.mission,
+        uri: input.uri,
+        checksum,
+        sizeBytes: Buffer.byteLength(input.content),
+        mediaType: 'text/plain',
+        producedBy: input.producedBy,
+      });
+      return { checksum };
+    },
+  };
+}
+
+export type MissionStepActivities = ReturnType<typeof createMissionStepActivities>;

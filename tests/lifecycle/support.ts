@@ -1,0 +1,165 @@
+/**
+ * Small real dependencies for lifecycle tests: a temporary data folder with a generated
+ * orchestrator key, a development licence, the file ledger, the content store, the default
+ * policy, no tool servers and the local process job runner. Test signers are tweetnacl keys made
+ * here; proposals are signed exactly as an outside caller would sign them.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import nacl from 'tweetnacl';
+import { swooshSearchAttributes } from '../../schemas/search-attributes';
+import type { ActivityDeps } from '../../activities';
+import { dataPaths, defaultPolicyFile } from '../../activities/data-dir';
+import { ContentStore } from '../../activities/evidence-store';
+import { ProcessJobRunner } from '../../activities/jobs/process/runner';
+import { ensureKeyFile, loadSigner } from '../../activities/keys';
+import { FileLedger } from '../../activities/ledger';
+import { initDevLicence, licenceCheckerFromEnv } from '../../activities/licence';
+import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../schemas/mission';
+import type { MissionConfigInput } from '../../schemas/mission-config';
+import { ledgerTelemetrySink } from '../../workers/dependencies';
+import { stateQuery, transitionUpdate } from '../../workflows/definitions';
+import {
+  buildProposal,
+  formatHlc,
+  hlcSend,
+  parseHlc,
+  signerKeyFromPublicKey,
+  signProposal,
+  signVote,
+  TRANSITIONS,
+  windowIdAt,
+  type StateDocument,
+  type TransitionName,
+  type WindowSchedule,
+} from '../../workflows/statechart';
+
+export async function testDeps(): Promise<ActivityDeps> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'swoosh-lifecycle-'));
+  const paths = dataPaths(dataDir);
+  await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
+  const orchestrator = await loadSigner(paths.orchestratorKey, 'orchestrator');
+  await initDevLicence(dataDir);
+  const ledger = new FileLedger({ dir: paths.ledgerDir, signer: orchestrator });
+  return {
+    dataDir,
+    orchestrator,
+    licence: await licenceCheckerFromEnv({}, dataDir),
+    ledger,
+    evidence: new ContentStore(paths.evidenceDir),
+    policyFile: defaultPolicyFile,
+    toolServers: [],
+    runner: new ProcessJobRunner({ dataDir, pollIntervalMs: 100 }),
+    telemetry: ledgerTelemetrySink(ledger),
+  };
+}
+
+export interface TestSigner {
+  key: ReturnType<typeof signerKeyFromPublicKey>;
+  secret: Uint8Array;
+}
+
+export function newSigner(): TestSigner {
+  const pair = nacl.sign.keyPair();
+  return { key: signerKeyFromPublicKey(pair.publicKey), secret: pair.secretKey };
+}
+
+/** A fast schedule for tests: 40-minute bars at 3 bpm. */
+export const TEST_SCHEDULE = {
+  name: 'backbeat',
+  tempoBpm: 3,
+  barBeats: 120,
+  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
+  amplitude: 0.25,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+} satisfies WindowSchedule;
+
+export function prompt(id: string, overrides: Partial<MissionPrompt> = {}): MissionPrompt {
+  return {
+    id,
+    objective: 'Summarise the onboarding docs',
+    priority: 'P1',
+    originatingSpec: 'https://specs.example.org/onboarding',
+    createdAt: '2026-11-23T09:00:00.000Z',
+    ...overrides,
+  };
+}
+
+export async function startMissionWith(
+  client: Client,
+  taskQueue: string,
+  p: MissionPrompt,
+  config: MissionConfigInput,
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  return client.workflow.start('missionWorkflow', {
+    workflowId: missionWorkflowId(p.id),
+    taskQueue,
+    args: [p, { config }],
+  });
+}
+
+export async function view(
+  client: Client,
+  missionId: string,
+): Promise<MissionView & { state: StateDocument; hash: string }> {
+  return (await client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery)) as MissionView & {
+    state: StateDocument;
+    hash: string;
+  };
+}
+
+/** Builds and signs a proposal against `state` at workflow time `now`. */
+export function propose(
+  state: StateDocument,
+  signer: TestSigner,
+  transition: TransitionName,
+  inputs: Record<string, unknown>,
+  now: number,
+  schedule: WindowSchedule,
+  evidence: string[] = [],
+): ReturnType<typeof signProposal> {
+  const last = state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(state.hlc_last);
+  const unsigned = buildProposal(state, {
+    transition,
+    inputs,
+    signer: signer.key,
+    idem_key: `${state.meta.mission_id}:${state.execution.beat}:${TRANSITIONS[transition].class}:${crypto.randomUUID()}`,
+    hlc: formatHlc(hlcSend(last, now)),
+    window_id: windowIdAt(schedule, now),
+    evidence,
+  });
+  return signProposal(unsigned, signer.secret);
+}
+
+export function vote(member: string, setHash: string, missionId: string, signer: TestSigner) {
+  return signVote({ member, council_set_hash: setHash }, missionId, signer.secret);
+}
+
+export async function submit(
+  client: Client,
+  missionId: string,
+  proposal: { idem_key: string } & Record<string, unknown>,
+) {
+  return client.workflow
+    .getHandle(missionWorkflowId(missionId))
+    .executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key });
+}
+
+/** The Java test server knows no custom search attributes until they are registered. */
+export async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const { INDEXED_VALUE_TYPE_KEYWORD, INDEXED_VALUE_TYPE_INT } = proto.temporal.api.enums.v1.IndexedValueType;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(
+      swooshSearchAttributes.map((k) => [
+        k.name,
+        k.type === 'INT' ? INDEXED_VALUE_TYPE_INT : INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Real activity dependencies, built from the environment at worker start: the data folder, the
+ * orchestrator key (generated on first run, mode 0600), a development licence when no
+ * SWOOSH_LICENCE_* is configured, the decision ledger, the evidence store, the policy file, the
+ * tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling guard accepts as
+ * "nothing to sync" because an empty pin set has nothing to mismatch) and the job runner.
+ */
+import { z } from 'zod';
+import type { ActivityDeps } from '../activities';
+import { dataPaths, defaultPolicyFile, resolveDataDir } from '../activities/data-dir';
+import { ContentStore } from '../activities/evidence-store';
+import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
+import type { JobTelemetrySink } from '../activities/jobs/telemetry';
+import { ensureKeyFile, loadSigner } from '../activities/keys';
+import { FileLedger, LedgerConflictError } from '../activities/ledger';
+import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
+import { ToolServerConfig } from '../schemas/tool-health';
+
+export interface WorkerDependencies {
+  deps: ActivityDeps;
+  jobs: JobRunnerConfig;
+}
+
+/** Telemetry of agent runs goes to the ledger; a record already there was delivered before. */
+export function ledgerTelemetrySink(ledger: FileLedger): JobTelemetrySink {
+  return {
+    async record(item) {
+      try {
+        if (item.kind === 'lifecycle') await ledger.appendAgentLifecycle(item.event);
+        else await ledger.appendAgentDeployment(item.entry);
+      } catch (error) {
+        if (!(error instanceof LedgerConflictError)) throw error;
+      }
+    },
+  };
+}
+
+export async function buildDependencies(
+  env: Record<string, string | undefined> = process.env,
+): Promise<WorkerDependencies> {
+  const dataDir = resolveDataDir(env);
+  const paths = dataPaths(dataDir);
+  await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
+  const orchestrator = await loadSigner(paths.orchestratorKey, 'orchestrator');
+  const licenceConfigured = Object.keys(env).some((k) => k.startsWith('SWOOSH_LICENCE_') && env[k]);
+  if (!licenceConfigured) await initDevLicence(dataDir);
+  const licence = await licenceCheckerFromEnv(env, dataDir);
+  const ledger = new FileLedger({ dir: paths.ledgerDir, signer: orchestrator });
+  const evidence = new ContentStore(paths.evidenceDir);
+  const toolServers = z
+    .array(ToolServerConfig)
+    .parse(JSON.parse(env.SWOOSH_TOOL_SERVERS?.trim() || '[]') as unknown);
+  const jobs = loadJobRunnerConfig(env);
+  const runner = await createJobRunner(jobs, { ...env, SWOOSH_DATA_DIR: dataDir });
+  return {
+    jobs,
+    deps: {
+      dataDir,
+      orchestrator,
+      licence,
+      ledger,
+      evidence,
+      policyFile: env.SWOOSH_POLICY_FILE?.trim() || defaultPolicyFile,
+      toolServers,
+      runner,
+      telemetry: ledgerTelemetrySink(ledger),
+    },
+  };
+}

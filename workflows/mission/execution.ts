@@ -1,0 +1,227 @@
+/**
+ * BOOT and the EXECUTION loop (SPEC §2, §4). One beat per BACKBEAT window: PLAN → WORK →
+ * REVIEW → REVERB → (next window) → PLAN. Every time-gated step first sleeps until its window
+ * class opens — a durable timer, so the time-skipping test server can skip days of windows — and
+ * the window guard checks again when the transition is applied.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  executeChild,
+  log,
+  sleep,
+} from '@temporalio/workflow';
+import type { MissionPrompt } from '../../schemas/mission';
+import { agentJobWorkflow } from '../agent-job';
+import {
+  currentPlanLock,
+  hashCanonical,
+  isOpen,
+  nextOpening,
+  windowAt,
+  type WindowClass,
+} from '../statechart';
+import { io, short } from './activities';
+import type { MissionEngine } from './engine';
+
+/** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
+export async function runBoot(m: MissionEngine): Promise<void> {
+  for (let attempt = 0; !m.terminated; attempt++) {
+    const phase = m.state.boot.phase;
+    if (phase === 'LICENSED' || phase === 'GRACE') return;
+    if (phase === 'UNINITIALIZED' || phase === 'EXPIRED') {
+      await m.take('Boot_LicenseCheck', { identities: { orchestrator: m.config.orchestratorKey } });
+      continue;
+    }
+    const licence = await io('check the licence (KACHING)').licenceVerdict();
+    if (licence.status === 'valid') {
+      const r = await m.take(
+        'Boot_Licensed',
+        { expires_at_ms: licence.expires_at_ms, token_digest: licence.token_digest },
+        { io: { licence } },
+      );
+      if (r.accepted) return;
+    }
+    await sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)));
+  }
+}
+
+/** Once per beat: refresh the licence, enter grace when it lapsed, hard-stop when grace ran out. */
+async function refreshLicence(m: MissionEngine): Promise<void> {
+  const licence = await io('refresh the licence (KACHING)').licenceVerdict();
+  const boot = m.state.boot;
+  if (licence.status === 'valid') {
+    const same =
+      boot.phase === 'LICENSED' &&
+      boot.licence.expires_at_ms === licence.expires_at_ms &&
+      boot.licence.token_digest === licence.token_digest;
+    if (!same)
+      await m.take(
+        'Boot_Licensed',
+        { expires_at_ms: licence.expires_at_ms, token_digest: licence.token_digest },
+        { io: { licence } },
+      );
+  } else if (boot.phase === 'LICENSED') {
+    await m.take(
+      'Boot_LicenseGrace',
+      { reason: licence.detail ?? `licence ${licence.status}` },
+      { io: { licence } },
+    );
+  } else if (
+    boot.phase === 'GRACE' &&
+    boot.licence.grace_until_ms !== null &&
+    Date.now() >= boot.licence.grace_until_ms
+  ) {
+    await m.take('Boot_LicenseExpire', {});
+  }
+}
+
+/** Sleeps (durably) until `cls` is open and, for a new beat, the window is a new one. */
+async function windowOpen(m: MissionEngine, cls: WindowClass, notWindow?: string | null): Promise<void> {
+  const schedule = m.machine.schedule;
+  for (;;) {
+    await condition(() => m.forwardAllowed() || m.terminated);
+    if (m.terminated) return;
+    const now = Date.now();
+    const w = windowAt(schedule, now);
+    if (isOpen(schedule, cls, now) && (notWindow === undefined || w.id !== notWindow)) return;
+    const target = isOpen(schedule, cls, now) ? w.end : nextOpening(schedule, cls, now);
+    await sleep(Math.max(1, target - now));
+  }
+}
+
+export type ExecutionEnd = 'finished' | 'continue-as-new' | 'terminated';
+
+/**
+ * The execution loop. Returns when the mission should continue as new (its history has grown
+ * enough), when it reached `maxBeats`, or when it was terminated.
+ */
+export async function runExecution(
+  m: MissionEngine,
+  prompt: MissionPrompt,
+  beatsThisRun: { n: number },
+): Promise<ExecutionEnd> {
+  const evidence: string[] = [];
+  for (;;) {
+    await condition(() => m.terminated || m.forwardAllowed());
+    if (m.terminated) return 'terminated';
+    const exec = m.state.execution;
+    if (exec.phase === 'IDLE' || exec.phase === 'PLAN') {
+      const ready =
+        m.state.ingestion.phase === 'READY' &&
+        m.state.council.phase === 'READY' &&
+        m.state.environment.phase === 'READY';
+      if (!ready) {
+        await condition(
+          () =>
+            m.terminated ||
+            (m.state.ingestion.phase === 'READY' &&
+              m.state.council.phase === 'READY' &&
+              m.state.environment.phase === 'READY'),
+        );
+        continue;
+      }
+    }
+    const lock = currentPlanLock(m.state);
+    if (exec.phase === 'IDLE') {
+      if (lock === null) {
+        await sleep(1000);
+        continue;
+      }
+      await windowOpen(m, 'plan');
+      await m.take('Execution_Enter', {
+        plan_hash: hashCanonical({ objective: prompt.objective, lock }),
+        plan_lock: lock,
+      });
+    } else if (exec.phase === 'PLAN') {
+      await refreshLicence(m);
+      await windowOpen(m, 'work');
+      const tasks = Array.from({ length: m.config.tasksPerBeat }, (_, i) => `task-${exec.beat}-${i + 1}`);
+      await m.take('Execution_Work', { tasks });
+      evidence.length = 0;
+    } else if (exec.phase === 'WORK') {
+      if (evidence.length === 0) evidence.push(...(await runAgents(m, prompt)));
+      await windowOpen(m, 'review');
+      const r = await m.take('Execution_Review', {}, { evidence: [...evidence] });
+      if (!r.accepted) await sleep(1000);
+    } else if (exec.phase === 'REVIEW') {
+      await windowOpen(m, 'review');
+      if (m.config.autoApprove && !exec.approvals.some((a) => a.approver === m.config.orchestratorKey)) {
+        await m.take('Execution_Approve', { decision: 'approve' });
+      }
+      const enough = () =>
+        m.state.execution.approvals.filter((a) => a.decision === 'approve').length >=
+        m.machine.approvalsRequired;
+      // Approvals are collected only while the review window is open; a beat without enough
+      // approvals waits for the next review window.
+      const w = windowAt(m.machine.schedule, Date.now());
+      await condition(
+        () => enough() || m.state.execution.phase !== 'REVIEW' || m.terminated,
+        Math.max(1, w.phaseEnd - Date.now()),
+      );
+      if (!enough() || m.state.execution.phase !== 'REVIEW') continue;
+      await windowOpen(m, 'reverb');
+      if ((await m.take('Execution_Reverb', {})).accepted) {
+        m.beatsCompleted++;
+        beatsThisRun.n++;
+      }
+    } else if (exec.phase === 'REVERB') {
+      if (!m.state.execution.tasks.length) log.warn('reverb without tasks');
+      if (m.config.maxBeats > 0 && m.beatsCompleted >= m.config.maxBeats) {
+        m.stopping = true;
+        return 'finished';
+      }
+      if (beatsThisRun.n >= m.config.continueAsNewEveryBeats) return 'continue-as-new';
+      await windowOpen(m, 'plan', m.state.execution.window_id);
+      await m.take('Execution_NextWindow', {});
+    }
+  }
+}
+
+/** WORK: one agentJobWorkflow child per task (ids `agent-<mission>-<beat>-<task>`), results as evidence. */
+async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<string[]> {
+  const beat = m.state.execution.beat;
+  const windowId = m.state.execution.window_id ?? 'none';
+  const results = await Promise.all(
+    m.state.execution.tasks.map(async (task, i) => {
+      const script = `console.log(JSON.stringify({task: process.env.SWOOSH_AGENT_ID, inputs: JSON.parse(process.env.SWOOSH_INPUTS || '{}')}))`;
+      let content: string;
+      let producedBy = `agent-${m.missionId}-${beat}-${i + 1}`;
+      try {
+        const result = await executeChild(agentJobWorkflow, {
+          workflowId: `agent-${m.missionId}-${beat}-${i + 1}`,
+          args: [
+            {
+              mission: m.missionId,
+              region: 'execution',
+              windowId,
+              agentId: task,
+              capabilityProfile: { role: 'worker', capabilities: ['summarise'] },
+              image: 'node:20-alpine',
+              command: ['node'],
+              args: ['-e', script],
+              inputs: { objective: prompt.objective.slice(0, 2000), task, beat },
+              timeouts: { activeDeadlineSeconds: 300, heartbeatSeconds: 30 },
+            },
+          ],
+          staticSummary: `agent ${task} for beat ${beat}`,
+        });
+        content = result.logTail;
+        producedBy = result.jobName;
+      } catch (error) {
+        if (CancellationScope.current().consideredCancelled) throw error;
+        // A failed agent is evidence too: review decides what its failure means.
+        content = `agent ${task} failed: ${error instanceof ApplicationFailure ? error.message : String(error)}`;
+      }
+      const { checksum } = await short(`store evidence of ${task}`).storeArtifact({
+        mission: m.missionId,
+        uri: `swoosh://${m.missionId}/beat/${beat}/${task}`,
+        content,
+        producedBy,
+      });
+      return `bubble://evidence/${checksum}`;
+    }),
+  );
+  return results;
+}

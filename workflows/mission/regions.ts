@@ -1,0 +1,194 @@
+/**
+ * The three PROJECT_LIFECYCLE regions (SPEC §2) as concurrent coroutines inside the mission
+ * workflow. Each is driven by its region's phase in the state document rather than by a program
+ * counter, so after continue-as-new (or an outside proposal that moved the region, such as
+ * ROLLBACK_INDEX or RE_ELECT) it simply carries on from wherever the document says it is.
+ */
+import { condition, sleep } from '@temporalio/workflow';
+import type { MissionPrompt } from '../../schemas/mission';
+import { backoffMs } from '../statechart';
+import { io, short } from './activities';
+import { councilMembers, type MissionEngine } from './engine';
+
+const waitFor = (m: MissionEngine, ok: () => boolean): Promise<void> => condition(() => ok() || m.terminated);
+
+/** Ingestion: DISCOVER → FETCH → VALIDATE → INDEX → READY, VALIDATE → QUARANTINED on a breach. */
+export async function runIngestion(m: MissionEngine, prompt: MissionPrompt): Promise<void> {
+  let attempt = 0;
+  const still = (phase: string) => () => m.state.ingestion.phase === phase && m.forwardAllowed();
+  while (!m.terminated) {
+    const phase = m.state.ingestion.phase;
+    if (phase === 'READY') {
+      await waitFor(m, () => m.state.ingestion.phase !== 'READY');
+      continue;
+    }
+    if (phase === 'QUARANTINED') {
+      // Sticky: only once the mission quarantine is released (or a policy update cleared it) does
+      // the orchestrator roll the index back and ingest again.
+      await waitFor(m, () => m.state.ingestion.phase !== 'QUARANTINED' || m.state.policy.phase === 'CLEAR');
+      if (m.state.ingestion.phase === 'QUARANTINED' && m.state.policy.phase === 'CLEAR')
+        await m.take('Ingestion_RollbackIndex', { reason: 'quarantine lifted: re-ingest from discovery' });
+      continue;
+    }
+    await waitFor(m, () => m.forwardAllowed());
+    if (m.terminated) return;
+    let ok = false;
+    if (phase === 'DISCOVER') {
+      const sources = [...new Set([prompt.originatingSpec, ...m.config.sources])];
+      ok = (await m.take('Ingestion_Fetch', { sources })).accepted;
+    } else if (phase === 'FETCH') {
+      ok = await m.takeUntil(
+        'Ingestion_Validate',
+        async () => {
+          const fetched = await io('fetch sources into the content store').fetchSources({
+            mission: m.missionId,
+            objective: prompt.objective,
+            sources: [...m.state.ingestion.sources],
+          });
+          m.sources = fetched.sources;
+          return { inputs: { content_hash: fetched.content_hash } };
+        },
+        still('FETCH'),
+      );
+    } else if (phase === 'VALIDATE') {
+      const v = await io('validate sources under the SHHH policy').validateSources({
+        mission: m.missionId,
+        sources: m.sources,
+      });
+      if (v.passed) {
+        ok = (
+          await m.take(
+            'Ingestion_Index',
+            { report_hash: v.report_hash, passed: true, violations: [] },
+            { io: { policy: v.policy } },
+          )
+        ).accepted;
+      } else {
+        const rationale = v.policy.rationale ?? v.violations[0] ?? 'policy breach';
+        ok = (
+          await m.take('Ingestion_Quarantine', {
+            report_hash: v.report_hash,
+            violations: v.violations.length > 0 ? v.violations : [rationale],
+            rationale,
+          })
+        ).accepted;
+        // A quarantine in a region reaches the mission: the POLICY region quarantines it too.
+        if (m.state.policy.phase === 'CLEAR') {
+          await m.take(
+            'Policy_Quarantine',
+            { rationale, breaches: v.violations.length > 0 ? v.violations : [rationale] },
+            { io: { policy: v.policy } },
+          );
+        }
+      }
+    } else if (phase === 'INDEX') {
+      ok = await m.takeUntil(
+        'Ingestion_Ready',
+        async () => ({
+          inputs: await io('build the content index').buildIndex({
+            mission: m.missionId,
+            sources: m.sources,
+          }),
+        }),
+        still('INDEX'),
+      );
+    }
+    attempt = ok ? 0 : attempt + 1;
+    if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
+  }
+}
+
+/** Council: PLAN_ROLES → ELECT (signed votes to a quorum certificate) → TOOLING_SYNC → READY. */
+export async function runCouncil(m: MissionEngine): Promise<void> {
+  let attempt = 0;
+  while (!m.terminated) {
+    const phase = m.state.council.phase;
+    if (phase === 'READY') {
+      await waitFor(m, () => m.state.council.phase !== 'READY');
+      continue;
+    }
+    await waitFor(m, () => m.forwardAllowed());
+    if (m.terminated) return;
+    let ok = false;
+    if (phase === 'PLAN_ROLES') {
+      ok = (
+        await m.take('Council_Elect', { roles: m.config.council.roles, members: councilMembers(m.config) })
+      ).accepted;
+    } else if (phase === 'ELECT') {
+      const setHash = m.state.council.council_set_hash;
+      if (setHash === null) {
+        await sleep(1000);
+        continue;
+      }
+      const own = m.state.council.members.find((x) => x.key === m.config.orchestratorKey);
+      if (own && !m.votesFor(setHash).some((v) => v.member === own.id)) {
+        const vote = await short('sign the orchestrator council vote').signCouncilVote({
+          mission: m.missionId,
+          member: own.id,
+          council_set_hash: setHash,
+        });
+        m.votes.set(vote.member, vote);
+      }
+      await waitFor(
+        m,
+        () => m.votesFor(setHash).length >= m.quorum() || m.state.council.council_set_hash !== setHash,
+      );
+      if (m.state.council.council_set_hash !== setHash || m.terminated) continue;
+      await waitFor(m, () => m.forwardAllowed());
+      ok = (await m.take('Council_QuorumCert', { council_set_hash: setHash, votes: m.votesFor(setHash) }))
+        .accepted;
+    } else if (phase === 'TOOLING_SYNC') {
+      const status = await io('probe tool servers').toolStatus();
+      ok = (await m.take('Council_ToolingReady', { pins: status.pins }, { io: { tools: status.tools } }))
+        .accepted;
+    }
+    attempt = ok ? 0 : attempt + 1;
+    if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
+  }
+}
+
+/** Environment: ALLOCATE → PROVISION → HEALTHCHECK → READY | DEGRADED; DEPROVISION on failure. */
+export async function runEnvironment(m: MissionEngine): Promise<void> {
+  let attempt = 0;
+  let degradedChecks = 0;
+  while (!m.terminated) {
+    const phase = m.state.environment.phase;
+    if (phase === 'READY') {
+      await waitFor(m, () => m.state.environment.phase !== 'READY');
+      continue;
+    }
+    await waitFor(m, () => m.forwardAllowed() || (phase === 'DEGRADED' && m.state.policy.phase === 'CLEAR'));
+    if (m.terminated) return;
+    let ok = false;
+    if (phase === 'ALLOCATE') {
+      ok = (
+        await m.take('Environment_Provision', {
+          allocations: [{ resource: 'workspace', amount: m.config.tasksPerBeat }],
+        })
+      ).accepted;
+    } else if (phase === 'PROVISION') {
+      const assets = await io('provision workspaces').provisionWorkspace({
+        mission: m.missionId,
+        allocations: m.state.environment.allocations.map((a) => ({ ...a })),
+      });
+      ok = (await m.take('Environment_Healthcheck', { assets })).accepted;
+    } else if (phase === 'HEALTHCHECK' || phase === 'DEGRADED') {
+      const checks = await io('health-check workspaces').healthCheck({
+        assets: m.state.environment.assets.map((a) => ({ ...a })),
+      });
+      if (checks.every((c) => c.ok)) {
+        degradedChecks = 0;
+        ok = (await m.take('Environment_Ready', { checks })).accepted;
+      } else if (phase === 'HEALTHCHECK') {
+        ok = (await m.take('Environment_Degrade', { checks })).accepted;
+      } else if (++degradedChecks >= 3) {
+        // Compensation: release what was provisioned and start again from allocation.
+        await io('deprovision workspaces').deprovisionWorkspace({ mission: m.missionId });
+        ok = (await m.take('Environment_Deprovision', { reason: 'health checks kept failing' })).accepted;
+        degradedChecks = 0;
+      }
+    }
+    attempt = ok ? 0 : attempt + 1;
+    if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
+  }
+}
