@@ -1,0 +1,106 @@
+/**
+ * A tiny workflow that drives the observability helpers exactly as the mission workflow will:
+ * accepted transitions from an update handler (after an activity, like the decision record),
+ * rejections from the update validator (so they never reach history), and the mission-level
+ * gauges and histograms at the end. Bundled only by the observability tests.
+ */
+import { condition, defineSignal, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { AgentOutcome } from '../../schemas/decision-record';
+import {
+  observeAcceptedTransition,
+  observeRecoveryTime,
+  observeRejectedTransition,
+  observeTimerLateness,
+} from '../../workflows/observability';
+import type { DecisionDraft, FailingGuard, GuardName, TransitionName } from '../../workflows/statechart';
+import { TRANSITIONS } from '../../workflows/statechart/definition';
+import { sha256Text } from '../../workflows/statechart/hash';
+import type { createProbeActivities } from './probe-activities';
+
+export interface ProbeProposal {
+  transition: TransitionName;
+  hlc: string;
+  window_id: string;
+  evidence: string[];
+  retries: number;
+  job: { outcome: AgentOutcome; durationMs: number };
+  /** When set, the validator rejects the proposal with this guard. */
+  reject?: { guard: FailingGuard; reasons: string[] };
+}
+
+export interface ProbeFinish {
+  recoverySeconds: number;
+  timerLatenessSeconds: number;
+  timerAction: string;
+}
+
+export const probeTransitionUpdate = defineUpdate<string, [ProbeProposal]>('probeTransition');
+export const probeFinishSignal = defineSignal<[ProbeFinish]>('probeFinish');
+
+const { runProbeJob } = proxyActivities<ReturnType<typeof createProbeActivities>>({
+  startToCloseTimeout: '10 seconds',
+});
+
+export async function observabilityProbeWorkflow(mission: string): Promise<number> {
+  let head = sha256Text(`genesis:${mission}`);
+  let seq = 0;
+  let finish: ProbeFinish | undefined;
+
+  setHandler(
+    probeTransitionUpdate,
+    async (proposal) => {
+      const requestedAtMs = Date.now();
+      await runProbeJob(proposal.job);
+      const def = TRANSITIONS[proposal.transition];
+      const post = sha256Text(`${head}:${proposal.transition}`);
+      const decision: DecisionDraft = {
+        id: `ucxl://swoosh:${mission}@${def.region}/${proposal.transition}/${seq}`,
+        seq,
+        mission_id: mission,
+        region: def.region,
+        transition: proposal.transition,
+        pre_hash: head,
+        post_hash: post,
+        inputs_hash: sha256Text('{}'),
+        signer: 'ed25519:probe',
+        signature: null,
+        signature_verified: false,
+        idem_key: `${mission}:${seq}:${def.class}:probe`,
+        hlc: proposal.hlc,
+        window_id: proposal.window_id,
+        evidence: proposal.evidence,
+        guards: def.guards.map((guard: GuardName) => ({ guard, ok: true, reasons: [`${guard} held`] })),
+        at_ms: Date.now(),
+      };
+      head = post;
+      seq += 1;
+      observeAcceptedTransition(decision, { requestedAtMs, retries: proposal.retries });
+      return post;
+    },
+    {
+      validator: (proposal: ProbeProposal) => {
+        if (!proposal.reject) return;
+        observeRejectedTransition(
+          {
+            accepted: false,
+            rejected: true,
+            failing_guard: proposal.reject.guard,
+            reasons: proposal.reject.reasons,
+            outcomes: [],
+          },
+          { mission, head, proposal },
+        );
+        throw new Error(`rejected by ${proposal.reject.guard}: ${proposal.reject.reasons.join('; ')}`);
+      },
+    },
+  );
+  setHandler(probeFinishSignal, (f) => {
+    finish = f;
+  });
+
+  await condition(() => finish !== undefined);
+  const f = finish!;
+  observeRecoveryTime(f.recoverySeconds);
+  observeTimerLateness(f.timerLatenessSeconds, f.timerAction);
+  return seq;
+}
