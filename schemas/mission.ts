@@ -1,5 +1,6 @@
 /** The mission contract: what a person or a system submits to start work. */
 import { z } from 'zod';
+import { MissionControls } from './owner-controls';
 
 export const Priority = z.enum(['P0', 'P1', 'P2']);
 export type Priority = z.infer<typeof Priority>;
@@ -29,6 +30,25 @@ export const MissionPhase = z.enum([
 ]);
 export type MissionPhase = z.infer<typeof MissionPhase>;
 
+/** One stay in RECOVERY: entered when the council lost its quorum, left on a new certificate. */
+export const RecoveryEpisode = z.strictObject({
+  reason: z.string(),
+  entered_at_ms: z.number(),
+  /** null while the mission is still recovering. */
+  left_at_ms: z.number().nullable(),
+  /** Workflow time spent in RECOVERY (what `swoosh_recovery_time_seconds` observes). */
+  seconds: z.number().nonnegative().nullable(),
+});
+export type RecoveryEpisode = z.infer<typeof RecoveryEpisode>;
+
+export const RecoveryView = z.strictObject({
+  /** The open episode's entry time, or null when the mission is not recovering. */
+  since_ms: z.number().nullable(),
+  /** The most recent episodes, oldest first (bounded). */
+  episodes: z.array(RecoveryEpisode),
+});
+export type RecoveryView = z.infer<typeof RecoveryView>;
+
 export const MissionView = z.object({
   missionId: z.uuid(),
   workflowId: z.string(),
@@ -38,6 +58,10 @@ export const MissionView = z.object({
   hash: z.string().optional(),
   /** The composed state document (SPEC §3). */
   state: z.record(z.string(), z.unknown()).optional(),
+  /** Owner controls in force for future work (absent on missions started before them). */
+  controls: MissionControls.optional(),
+  /** Automatic RECOVERY after lost quorums (absent on missions started before it). */
+  recovery: RecoveryView.optional(),
 });
 export type MissionView = z.infer<typeof MissionView>;
 
@@ -70,11 +94,7 @@ export interface TransitionRejection {
 
 export const TRANSITION_REJECTED = 'TransitionRejected';
 
-/** A council vote or an owner control, fire-and-forget (signals). */
-export interface ControlCommand {
-  action: 'pause' | 'resume';
-  reason: string;
-}
+export type { ControlCommand } from './owner-controls';
 
 /** One ingested source as the fetch activity stored it (content-addressed). */
 export interface FetchedSource {

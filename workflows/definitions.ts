@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ControlCommand, MissionView, TransitionOutcome } from '../schemas/mission';
+import type { OwnerControlCommand } from '../schemas/owner-controls';
 
 export const stateQuery = defineQuery<MissionView>('state');
 
@@ -17,5 +18,16 @@ export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: unkno
 /** A signed council vote `{ member, council_set_hash, signature }`; refused unless it verifies. */
 export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: unknown]>('vote');
 
-/** Owner control: pause or resume, applied by the orchestrator with its own key (fire-and-forget). */
+/**
+ * Owner control: pause or resume `{ action, reason, actor }`, applied by the orchestrator with its
+ * own key (fire-and-forget) and recorded in the ledger with the actor.
+ */
 export const controlSignal = defineSignal<[ControlCommand]>('control');
+
+/**
+ * Owner controls (schemas/owner-controls.ts `OwnerControlCommand`): pause, resume, reroute future
+ * agent work to another task queue, change latency budgets. Fire-and-forget so a gateway can send
+ * it in batch over a visibility query; the mission parses it, applies it to future work only and
+ * records it in the decision ledger with actor and reason (query `state` → `controls`).
+ */
+export const ownerControlSignal = defineSignal<[OwnerControlCommand]>('ownerControl');

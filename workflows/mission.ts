@@ -3,20 +3,23 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  log,
   patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import { MissionConfigInput, type ResolvedMissionConfig } from '../schemas/mission-config';
 import type { MissionPhase, MissionPrompt, MissionView } from '../schemas/mission';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { controlSignal, stateQuery, transitionUpdate, voteUpdate } from './definitions';
+import { ControlCommand, OwnerControlCommand, UNATTRIBUTED } from '../schemas/owner-controls';
+import { controlSignal, ownerControlSignal, stateQuery, transitionUpdate, voteUpdate } from './definitions';
 import { short } from './mission/activities';
 import { MissionEngine, type MissionSnapshot } from './mission/engine';
 import { runBoot, runExecution } from './mission/execution';
-import { runCouncil, runEnvironment, runIngestion } from './mission/regions';
+import { runCouncil, runEnvironment, runIngestion, runRecovery } from './mission/regions';
 import {
   EMPTY_IDEMPOTENCY,
   initialState,
@@ -37,6 +40,8 @@ export interface MissionStart {
 
 /** The patch that introduced the statechart-driven mission (the skeleton only waited at LICENSE_CHECK). */
 export const STATECHART_PATCH = 'swoosh-statechart-v1';
+/** The patch that made owner controls carry an actor and land in the decision ledger. */
+export const OWNER_CONTROLS_PATCH = 'swoosh-owner-controls-v1';
 
 /**
  * The mission entity workflow (id `mission-<id>`): the one owner of the mission's state document
@@ -78,6 +83,8 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     prompt,
     hash: engine.hash,
     state: engine.state,
+    controls: engine.controlsView(),
+    recovery: engine.recovery,
   });
   setHandler(stateQuery, view);
   setHandler(transitionUpdate, (proposal) => engine.handle(proposal), {
@@ -97,12 +104,41 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       description: 'A council member’s signed vote for the elected member set.',
     },
   );
-  setHandler(controlSignal, ({ action, reason }) => {
+  setHandler(controlSignal, (raw) => {
+    if (!patched(OWNER_CONTROLS_PATCH)) {
+      const { action, reason } = raw;
+      void engine
+        .take(action === 'pause' ? 'Control_Pause' : 'Control_Resume', {
+          reason: reason.slice(0, 1024) || action,
+        })
+        .catch(() => undefined);
+      return;
+    }
+    const parsed = ControlCommand.safeParse(raw);
+    if (!parsed.success) {
+      log.warn('control signal dropped: it does not parse', { error: parsed.error.message });
+      return;
+    }
+    const { action, reason, actor } = parsed.data;
     void engine
-      .take(action === 'pause' ? 'Control_Pause' : 'Control_Resume', {
-        reason: reason.slice(0, 1024) || action,
+      .applyOwnerControl({
+        id: uuid4(),
+        action,
+        actor: actor ?? UNATTRIBUTED,
+        reason: reason.trim() || action,
       })
-      .catch(() => undefined);
+      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+  });
+  setHandler(ownerControlSignal, (raw) => {
+    // Signals cannot be refused: a command that does not parse is logged and changes nothing.
+    const parsed = OwnerControlCommand.safeParse(raw);
+    if (!parsed.success) {
+      log.warn('owner control dropped: it does not parse', { error: parsed.error.message });
+      return;
+    }
+    void engine
+      .applyOwnerControl(parsed.data)
+      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
   });
 
   upsertSearchAttributes([
@@ -119,6 +155,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runIngestion(engine, prompt),
     runCouncil(engine),
     runEnvironment(engine),
+    runRecovery(engine),
   ]).then(() => new Promise<never>(() => undefined));
   const end = await Promise.race([runExecution(engine, prompt, { n: 0 }), regions]);
   if (end === 'continue-as-new') {
@@ -128,7 +165,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   }
   if (end === 'finished') {
     // DEPROVISION at the end: release the workspaces before the mission completes.
-    await short('deprovision workspaces').deprovisionWorkspace({ mission: prompt.id });
+    await engine.shortCall('deprovision workspaces').deprovisionWorkspace({ mission: prompt.id });
     if (engine.state.environment.phase !== 'ALLOCATE')
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }

@@ -24,6 +24,7 @@ import {
   type JobStatus,
   sameOwner,
 } from './runner';
+import { recordAgentJob } from '../telemetry';
 import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
 
 export interface JobActivityDeps {
@@ -44,6 +45,8 @@ interface FollowCheckpoint {
 export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 1024 }: JobActivityDeps) {
   async function exportFinished(status: JobStatus, finish: JobFinish): Promise<void> {
     for (const item of finishedTelemetry(status, finish, runner.backend)) await telemetry.record(item);
+    const startedAt = status.startedAt ?? status.createdAt;
+    recordAgentJob(finish.outcome, Date.parse(finish.finishedAt) - Date.parse(startedAt));
   }
 
   /** Finds this owner's run, or starts it; refuses a run that belongs to someone else. */

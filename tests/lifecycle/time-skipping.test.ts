@@ -115,7 +115,12 @@ type View = Awaited<ReturnType<typeof view>>;
 let stepMs = 60_000;
 const DAY_SCHEDULE = { ...TEST_SCHEDULE, tempoBpm: 0.25 };
 
+/**
+ * Waits for the mission's state to satisfy `ok`. Most states are reached by activities (real time),
+ * so the first steps skip little; the step doubles up to `stepMs` for states behind timers.
+ */
 async function until(missionId: string, ok: (v: View) => boolean, maxSteps = 200): Promise<View> {
+  let step = 50;
   for (let i = 0; i < maxSteps; i++) {
     const v = await view(env.client, missionId).catch(() => undefined);
     if (v?.state && ok(v)) return v;
@@ -123,6 +128,7 @@ async function until(missionId: string, ok: (v: View) => boolean, maxSteps = 200
       const st = v.state;
       console.log(
         i,
+        new Date().toISOString().slice(11, 23),
         new Date(await env.currentTimeMs()).toISOString(),
         st.boot.phase,
         st.ingestion.phase,
@@ -134,7 +140,8 @@ async function until(missionId: string, ok: (v: View) => boolean, maxSteps = 200
         st.policy.phase,
       );
     }
-    await env.sleep(i < 20 ? 1_000 : stepMs);
+    await env.sleep(step);
+    step = Math.min(step * 2, stepMs);
   }
   const last = await view(env.client, missionId).catch((e: unknown) => String(e));
   throw new Error(
@@ -322,34 +329,11 @@ describe('mission lifecycle on the time-skipping test server', () => {
     });
   }, 240_000);
 
+  // Skipped time is shared by everything on one test server; a test server of its own keeps earlier
+  // tests' leftovers (work still holding the clock) from slowing the hours this test skips.
   test('quarantine: a breach in ingestion quarantines the mission until the owner releases it', async () => {
-    const id = randomUUID();
-    const dir = mkdtempSync(join(tmpdir(), 'swoosh-src-'));
-    const file = join(dir, 'notes.md');
-    writeFileSync(file, '# notes\n-----BEGIN RSA PRIVATE KEY-----\nabc\n');
-    await withWorker('quarantine', async (tq) => {
-      await start(tq, id, config({ sources: [pathToFileURL(file).href] }));
-      const q = await until(id, (x) => x.state.policy.phase === 'QUARANTINED');
-      expect(q.state.ingestion.phase).toBe('QUARANTINED');
-      expect(q.phase).toBe('QUARANTINED');
-      await env.sleep(4 * 60 * 60_000);
-      const sticky = await view(env.client, id);
-      expect(sticky.state.policy.phase).toBe('QUARANTINED');
-      expect(sticky.state.execution.phase).toBe('IDLE');
-
-      writeFileSync(file, '# notes\nclean now\n');
-      const now = await env.currentTimeMs();
-      await submit(
-        env.client,
-        id,
-        propose(sticky.state, owner, 'Policy_Release', { rationale: 'owner reviewed' }, now, TEST_SCHEDULE),
-      );
-      const released = await until(id, (x) => x.state.ingestion.phase === 'READY');
-      expect(released.state.policy.phase).toBe('CLEAR');
-      expect(released.state.ingestion.rollbacks).toBe(1);
-      await env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test done');
-    });
-  }, 240_000);
+    await isolated(quarantine);
+  }, 120_000);
 
   test('model-based: the pure reducer fed the same proposal stream agrees with the workflow at every step', async () => {
     const id = randomUUID();
@@ -407,17 +391,51 @@ describe('mission lifecycle on the time-skipping test server', () => {
   // Skipped time is shared by everything on one test server, and this test skips days freely while it
   // waits for the result; it gets a test server of its own so no other test sees that clock.
   test('happy path: BOOT → three regions → three execution cycles, days of windows skipped, continue-as-new keeps the hash', async () => {
-    const shared = env;
-    env = await startTimeSkippingEnv();
-    await registerSearchAttributes(env);
-    try {
-      await happyPath();
-    } finally {
-      await env.teardown();
-      env = shared;
-    }
+    await isolated(happyPath);
   }, 300_000);
 });
+
+/** Runs `body` on a time-skipping test server of its own. */
+async function isolated(body: () => Promise<void>): Promise<void> {
+  const shared = env;
+  env = await startTimeSkippingEnv();
+  await registerSearchAttributes(env);
+  try {
+    await body();
+  } finally {
+    await env.teardown();
+    env = shared;
+  }
+}
+
+async function quarantine(): Promise<void> {
+  const id = randomUUID();
+  const dir = mkdtempSync(join(tmpdir(), 'swoosh-src-'));
+  const file = join(dir, 'notes.md');
+  writeFileSync(file, '# notes\n-----BEGIN RSA PRIVATE KEY-----\nabc\n');
+  await withWorker('quarantine', async (tq) => {
+    await start(tq, id, config({ sources: [pathToFileURL(file).href] }));
+    const q = await until(id, (x) => x.state.policy.phase === 'QUARANTINED');
+    expect(q.state.ingestion.phase).toBe('QUARANTINED');
+    expect(q.phase).toBe('QUARANTINED');
+    await env.sleep(4 * 60 * 60_000);
+    const sticky = await view(env.client, id);
+    expect(sticky.state.policy.phase).toBe('QUARANTINED');
+    expect(sticky.state.execution.phase).toBe('IDLE');
+
+    writeFileSync(file, '# notes\nclean now\n');
+    const now = await env.currentTimeMs();
+    await submit(
+      env.client,
+      id,
+      propose(sticky.state, owner, 'Policy_Release', { rationale: 'owner reviewed' }, now, TEST_SCHEDULE),
+    );
+    const released = await until(id, (x) => x.state.ingestion.phase === 'READY');
+    expect(released.state.policy.phase).toBe('CLEAR');
+    expect(released.state.ingestion.rollbacks).toBe(1);
+    await env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test done');
+  });
+}
 
 async function happyPath(): Promise<void> {
   const id = randomUUID();

@@ -1,34 +1,113 @@
 /**
  * Activity proxies for the mission, with timeouts and retry policies that fit each call, and a
  * one-line summary per call so the Web UI's event history reads as the mission's progress.
+ * Start-to-close timeouts come from the mission's latency budgets (owner controls), so an owner can
+ * change them for future calls without a deploy.
  */
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  proxyLocalActivities,
+  type ActivityOptions,
+  type LocalActivityOptions,
+} from '@temporalio/workflow';
 import type { SwooshActivities } from '../../activities';
+import { DEFAULT_LATENCY_BUDGETS, type LatencyBudgets } from '../../schemas/owner-controls';
+import type { DecisionDraft } from '../statechart';
 
-const SHORT: ActivityOptions = {
+const SHORT_RETRY: ActivityOptions['retry'] = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  maximumAttempts: 10,
+};
+const IO_RETRY: ActivityOptions['retry'] = {
+  initialInterval: '2s',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  maximumAttempts: 8,
+};
+
+/** Quick bookkeeping calls (identity, signing, evidence, deprovision). */
+export function short(summary: string, budgets: LatencyBudgets = DEFAULT_LATENCY_BUDGETS): SwooshActivities {
+  return proxyActivities<SwooshActivities>({
+    startToCloseTimeout: `${budgets.short}s`,
+    retry: SHORT_RETRY,
+    summary,
+  });
+}
+
+/** Calls that touch files or services; they heartbeat, at most every 30 s. */
+export function io(summary: string, budgets: LatencyBudgets = DEFAULT_LATENCY_BUDGETS): SwooshActivities {
+  return proxyActivities<SwooshActivities>({
+    startToCloseTimeout: `${budgets.io}s`,
+    heartbeatTimeout: `${Math.min(30, budgets.io)}s`,
+    retry: IO_RETRY,
+    summary,
+  });
+}
+
+const LEDGER: ActivityOptions = {
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+  retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['InvalidLedgerEntry'] },
 };
-const IO: ActivityOptions = {
-  startToCloseTimeout: '2m',
-  heartbeatTimeout: '30s',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 },
-};
-
-/** Activities of one kind of call, labelled for the Web UI. */
-export function short(summary: string): SwooshActivities {
-  return proxyActivities<SwooshActivities>({ ...SHORT, summary });
-}
-
-export function io(summary: string): SwooshActivities {
-  return proxyActivities<SwooshActivities>({ ...IO, summary });
-}
 
 /** The ledger append: retried until it lands (it is idempotent), never given up on. */
 export function ledger(summary: string): SwooshActivities {
-  return proxyActivities<SwooshActivities>({
-    startToCloseTimeout: '30s',
-    retry: { initialInterval: '1s', maximumInterval: '30s', nonRetryableErrorTypes: ['InvalidLedgerEntry'] },
+  return proxyActivities<SwooshActivities>({ ...LEDGER, summary });
+}
+
+/**
+ * The patch that moved the calls on every transition's path — the ledger append and the policy
+ * scan of an outside proposal — to local activities: they run in the worker inside the workflow
+ * task that needs them, which saves two server round trips per call. Both are short and safe to
+ * repeat (the append is idempotent by record id, the scan is read-only), so running one again
+ * after a lost workflow task gives the same result; retries, timeouts and durability (the result
+ * is a marker in history) stay as before.
+ */
+export const LOCAL_ACTIVITIES_PATCH = 'swoosh-local-activities-v1';
+
+/** Local retries back off on a timer once an attempt would wait longer than this. */
+const LOCAL_RETRY_THRESHOLD = '10s';
+
+/** The ledger append as a local activity (see LOCAL_ACTIVITIES_PATCH). */
+export function localLedger(summary: string): SwooshActivities {
+  return proxyLocalActivities<SwooshActivities>({
+    ...(LEDGER as LocalActivityOptions),
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+    summary,
+  });
+}
+
+/** A read-only I/O check as a local activity (see LOCAL_ACTIVITIES_PATCH). */
+export function localIo(
+  summary: string,
+  budgets: LatencyBudgets = DEFAULT_LATENCY_BUDGETS,
+): SwooshActivities {
+  return proxyLocalActivities<SwooshActivities>({
+    startToCloseTimeout: `${budgets.io}s`,
+    retry: IO_RETRY,
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
+    summary,
+  });
+}
+
+/**
+ * An owner command as a decision record (region `control`, transition `Owner_*`). The ledger's
+ * `recordDecision` activity takes any decision entry; only statechart decisions have a
+ * `TransitionName`, so owner records are typed here rather than widening the core's draft.
+ */
+export type OwnerControlDraft = Omit<DecisionDraft, 'transition' | 'region' | 'guards'> & {
+  readonly transition: string;
+  readonly region: 'control';
+  readonly guards: readonly { guard: string; ok: boolean; reasons: readonly string[] }[];
+};
+
+export function ownerLedger(summary: string): {
+  recordDecision(draft: OwnerControlDraft): Promise<unknown>;
+} {
+  return proxyLocalActivities<{ recordDecision(draft: OwnerControlDraft): Promise<unknown> }>({
+    ...(LEDGER as LocalActivityOptions),
+    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
     summary,
   });
 }

@@ -9,15 +9,25 @@
  * never checked against the same HEAD. Update validators run the pure protocol synchronously with
  * the I/O verdicts already held, so most rejections never reach history.
  */
-import { ApplicationFailure, log, sleep, upsertSearchAttributes, uuid4 } from '@temporalio/workflow';
+import { ApplicationFailure, log, patched, sleep, upsertSearchAttributes, uuid4 } from '@temporalio/workflow';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
 import {
   TRANSITION_REJECTED,
   type FetchedSource,
   type MissionPhase,
+  type RecoveryView,
   type TransitionOutcome,
   type TransitionRejection,
 } from '../../schemas/mission';
+import {
+  DEFAULT_LATENCY_BUDGETS,
+  LATENCY_CLASSES,
+  OWNER_CONTROL_HISTORY,
+  OWNER_CONTROL_TRANSITIONS,
+  type AppliedOwnerControl,
+  type MissionControls,
+  type OwnerControlCommand,
+} from '../../schemas/owner-controls';
 import {
   BeatKey,
   CouncilPhaseKey,
@@ -30,11 +40,13 @@ import {
   applyProposal,
   applyTrustedProposal,
   backoffMs,
+  checkQuorumCertificate,
   buildProposal,
   checkStepInvariants,
   createSignerRegistry,
   defineConfig,
   formatHlc,
+  hashCanonical,
   hlcSend,
   parseHlc,
   quorumRequired,
@@ -54,7 +66,13 @@ import {
   type TransitionName,
   type Vote,
 } from '../statechart';
-import { io, ledger } from './activities';
+import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
+import {
+  type AcceptedObservation,
+  observeAcceptedTransition,
+  observeRecoveryTime,
+  observeRejectedTransition,
+} from '../observability';
 
 /** Guards whose verdict comes from I/O: the validator lets these through for the handler to re-check. */
 const IO_GUARDS = new Set([
@@ -75,7 +93,17 @@ export interface MissionSnapshot {
   sources: FetchedSource[];
   votes: Vote[];
   beatsCompleted: number;
+  /** Owner controls in force, with the count of owner records written (absent before them). */
+  controls?: MissionControls & { recorded: number };
+  recovery?: RecoveryView;
 }
+
+/**
+ * Owner records share the decision ledger with statechart decisions, whose record ids derive from
+ * (workflow id, seq); owner records number from here so the two sequences can never collide.
+ */
+export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
+const RECOVERY_EPISODES = 16;
 
 export function machineConfigOf(config: ResolvedMissionConfig, members: number): MachineConfig {
   return defineConfig({
@@ -110,11 +138,17 @@ export class MissionEngine {
   beatsCompleted: number;
   /** Set when the mission is finishing: no new forward work starts. */
   stopping = false;
+  controls: MissionControls & { recorded: number };
+  recovery: RecoveryView;
+  /** Why the council's certificate was voided by the last transition; null while it holds. */
+  quorumLost: string | null = null;
   readonly config: ResolvedMissionConfig;
   readonly machine: MachineConfig;
   readonly registry: SignerRegistry;
   readonly missionId: string;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Set while the orchestrator takes Control_Recover for a lost quorum. */
+  #recoveryReason: string | null = null;
   #attributes = new Map<string, string | number>();
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
@@ -126,6 +160,13 @@ export class MissionEngine {
     this.sources = snapshot.sources;
     for (const v of snapshot.votes) this.votes.set(v.member, v);
     this.beatsCompleted = snapshot.beatsCompleted;
+    this.controls = snapshot.controls ?? {
+      agentTaskQueue: null,
+      latency: { ...DEFAULT_LATENCY_BUDGETS },
+      applied: [],
+      recorded: 0,
+    };
+    this.recovery = snapshot.recovery ?? { since_ms: null, episodes: [] };
     this.machine = machineConfigOf(config, councilMembers(config).length);
     this.registry = createSignerRegistry([
       { key: config.orchestratorKey as SignerKey, classes: ['*'], label: 'orchestrator' },
@@ -152,7 +193,33 @@ export class MissionEngine {
       sources: this.sources,
       votes: [...this.votes.values()],
       beatsCompleted: this.beatsCompleted,
+      controls: this.controls,
+      recovery: this.recovery,
     };
+  }
+
+  /** Quick bookkeeping activities under the mission's current latency budget. */
+  shortCall(summary: string) {
+    return short(summary, this.controls.latency);
+  }
+
+  /** File and service activities under the mission's current latency budget. */
+  ioCall(summary: string) {
+    return io(summary, this.controls.latency);
+  }
+
+  /** The policy scan on a transition's path: local once the mission has the patch. */
+  #policyScan(): Promise<Awaited<ReturnType<ReturnType<typeof io>['policyScan']>>> {
+    const calls = patched(LOCAL_ACTIVITIES_PATCH)
+      ? localIo('policy scan', this.controls.latency)
+      : this.ioCall('policy scan');
+    return calls.policyScan({ sources: this.sources });
+  }
+
+  /** What the state query reports about owner controls. */
+  controlsView(): MissionControls {
+    const { agentTaskQueue, latency, applied } = this.controls;
+    return { agentTaskQueue, latency: { ...latency }, applied: [...applied] };
   }
 
   /** Forward work may run: licensed (or in grace), running, not quarantined, not terminated. */
@@ -241,7 +308,7 @@ export class MissionEngine {
     };
   }
 
-  async #commit(result: Accepted): Promise<void> {
+  async #commit(result: Accepted, observation: AcceptedObservation): Promise<void> {
     const pre = this.state;
     const violations = checkStepInvariants(pre, result.state, result, this.machine);
     if (violations.length > 0) {
@@ -250,24 +317,24 @@ export class MissionEngine {
     }
     this.state = result.state;
     this.idempotency = result.idempotency;
+    if (pre.council.quorum_certificate !== null && result.state.council.quorum_certificate === null)
+      this.quorumLost = `${result.decision.transition} voided the council's quorum certificate`;
+    if (result.state.council.quorum_certificate !== null) this.quorumLost = null;
+    if (pre.control.phase === 'RECOVERY' && result.state.control.phase !== 'RECOVERY') this.#closeRecovery();
+    if (result.state.control.phase === 'RECOVERY' && this.#recoveryReason !== null) this.#openRecovery();
     this.publish();
-    log.info('transition', {
-      transition: result.decision.transition,
-      state_pre_hash: result.pre_hash,
-      state_post_hash: result.post_hash,
-      hlc: result.decision.hlc,
-      window_id: result.decision.window_id,
-    });
-    await ledger(`record ${result.decision.transition} #${result.decision.seq}`).recordDecision(
+    const summary = `record ${result.decision.transition} #${result.decision.seq}`;
+    await (patched(LOCAL_ACTIVITIES_PATCH) ? localLedger(summary) : ledger(summary)).recordDecision(
       result.decision,
     );
+    observeAcceptedTransition(result.decision, observation);
   }
 
   /** The orchestrator's own transition, inside the mutex (for callers already holding it). */
   async takeLocked(
     transition: TransitionName,
     inputs: Record<string, unknown>,
-    opts: { evidence?: string[]; io?: GuardIO } = {},
+    opts: { evidence?: string[]; io?: GuardIO; retries?: number } = {},
   ): Promise<Accepted | Rejected> {
     const now = Date.now();
     const last = this.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(this.state.hlc_last);
@@ -284,11 +351,7 @@ export class MissionEngine {
     this.#cache(opts.io);
     const result = applyTrustedProposal(this.state, proposal, this.#ctx(now, opts.io));
     if (!result.accepted) {
-      log.warn('own transition rejected', {
-        transition,
-        failing_guard: result.failing_guard,
-        reasons: result.reasons,
-      });
+      observeRejectedTransition(result, { mission: this.missionId, head: this.hash, proposal });
       if (result.escalation && this.state.policy.phase === 'CLEAR') {
         await this.takeLocked(result.escalation.transition, {
           ...result.escalation.inputs,
@@ -298,7 +361,7 @@ export class MissionEngine {
       return result;
     }
     if (result.duplicate) throw new Error('a fresh uuid cannot repeat an idem_key');
-    await this.#commit(result);
+    await this.#commit(result, { requestedAtMs: now, retries: opts.retries ?? 0 });
     return result;
   }
 
@@ -306,7 +369,7 @@ export class MissionEngine {
   take(
     transition: TransitionName,
     inputs: Record<string, unknown>,
-    opts: { evidence?: string[]; io?: GuardIO } = {},
+    opts: { evidence?: string[]; io?: GuardIO; retries?: number } = {},
   ): Promise<Accepted | Rejected> {
     return this.exclusive(() => this.takeLocked(transition, inputs, opts));
   }
@@ -320,7 +383,7 @@ export class MissionEngine {
     for (let attempt = 0; still(); attempt++) {
       const prepared = await inputs();
       if (!still()) return false;
-      const r = await this.take(transition, prepared.inputs, prepared);
+      const r = await this.take(transition, prepared.inputs, { ...prepared, retries: attempt });
       if (r.accepted) return true;
       await sleep(backoffMs(this.machine.schedule, Math.min(attempt, 16)));
     }
@@ -332,6 +395,7 @@ export class MissionEngine {
     const r = applyProposal(this.state, proposal, this.#ctx(Date.now()));
     if (r.accepted) return;
     if (IO_GUARDS.has(r.failing_guard)) return;
+    observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
     throw rejection(r, this.hash);
   }
 
@@ -340,15 +404,15 @@ export class MissionEngine {
     switch (transition) {
       case 'Boot_Licensed':
       case 'Boot_LicenseGrace':
-        return { licence: await io('licence verdict').licenceVerdict() };
+        return { licence: await this.ioCall('licence verdict').licenceVerdict() };
       case 'Council_ToolingReady':
-        return { tools: (await io('probe tool servers').toolStatus()).tools };
+        return { tools: (await this.ioCall('probe tool servers').toolStatus()).tools };
       case 'Policy_Update':
       case 'Policy_Quarantine':
-        return { policy: await io('policy scan').policyScan({ sources: this.sources }) };
+        return { policy: await this.#policyScan() };
       case 'Terminal_Terminate': {
         // An owner-class proposal to terminate IS the owner's confirmation of the block.
-        const policy = await io('policy scan').policyScan({ sources: this.sources });
+        const policy = await this.#policyScan();
         return { policy: { ...policy, confirmed_block: true } };
       }
       default:
@@ -358,6 +422,7 @@ export class MissionEngine {
 
   /** Update handler: re-run the I/O guards, apply, record; a repeat returns the first outcome. */
   handle(proposal: unknown): Promise<TransitionOutcome> {
+    const requestedAtMs = Date.now();
     return this.exclusive(async () => {
       const transition = (proposal as { transition?: unknown } | null)?.transition;
       const fresh = await this.#ioFor(transition);
@@ -370,12 +435,175 @@ export class MissionEngine {
             breaches: [...r.escalation.inputs.breaches],
           });
         }
+        observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
         throw rejection(r, this.hash);
       }
       if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
-      await this.#commit(r);
+      await this.#commit(r, { requestedAtMs });
       return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
     });
+  }
+
+  /**
+   * Applies an owner command (issue 6) to future work and records it in the decision ledger with
+   * its actor and reason. Pause and resume go the statechart's path (Control_Pause/Control_Resume,
+   * the actor in the reason); reroute and latency change what the next agent jobs and activities
+   * are scheduled with. A command id seen before (a retried batch) is ignored.
+   */
+  applyOwnerControl(cmd: OwnerControlCommand): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.controls.applied.some((a) => a.id === cmd.id)) return;
+      const pre = this.hash;
+      const evidence: string[] = [];
+      let applied = true;
+      let detail: string;
+      if (cmd.action === 'pause' || cmd.action === 'resume') {
+        const transition = cmd.action === 'pause' ? 'Control_Pause' : 'Control_Resume';
+        const r = await this.takeLocked(transition, { reason: `${cmd.actor}: ${cmd.reason}`.slice(0, 1024) });
+        applied = r.accepted;
+        if (r.accepted) {
+          evidence.push(r.decision.id);
+          detail = `${transition}: control is ${this.state.control.phase}`;
+        } else detail = `${transition} refused by ${r.failing_guard}: ${r.reasons.join('; ')}`;
+      } else if (cmd.action === 'reroute') {
+        const before = this.controls.agentTaskQueue;
+        this.controls = { ...this.controls, agentTaskQueue: cmd.taskQueue };
+        detail = `agent task queue ${before ?? '(mission queue)'} -> ${cmd.taskQueue ?? '(mission queue)'}`;
+      } else {
+        const before = this.controls.latency;
+        this.controls = { ...this.controls, latency: { ...before, ...cmd.budgets } };
+        detail = LATENCY_CLASSES.filter((c) => cmd.budgets[c] !== undefined)
+          .map((c) => `${c} ${before[c]}s -> ${cmd.budgets[c]}s`)
+          .join(', ');
+      }
+      const now = Date.now();
+      const seq = OWNER_RECORD_SEQ_BASE + this.controls.recorded;
+      const transition = OWNER_CONTROL_TRANSITIONS[cmd.action];
+      const record = `ucxl://swoosh:${this.missionId}@control/${transition}/${seq}`;
+      const entry: AppliedOwnerControl = {
+        id: cmd.id,
+        action: cmd.action,
+        actor: cmd.actor,
+        reason: cmd.reason,
+        at_ms: now,
+        applied,
+        detail,
+        record,
+      };
+      this.controls = {
+        ...this.controls,
+        recorded: this.controls.recorded + 1,
+        applied: [...this.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
+      };
+      const last = this.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(this.state.hlc_last);
+      await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
+        id: record,
+        seq,
+        mission_id: this.missionId,
+        region: 'control',
+        transition,
+        pre_hash: pre as Accepted['pre_hash'],
+        post_hash: this.hash as Accepted['post_hash'],
+        inputs_hash: hashCanonical(cmd),
+        signer: this.config.orchestratorKey,
+        signature: null,
+        signature_verified: false,
+        idem_key: `owner:${cmd.id}`,
+        hlc: formatHlc(hlcSend(last, now)),
+        window_id: windowIdAt(this.machine.schedule, now),
+        evidence,
+        guards: [
+          {
+            guard: 'owner-control',
+            ok: applied,
+            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail],
+          },
+        ],
+        at_ms: now,
+      });
+    });
+  }
+
+  /** True while the orchestrator itself holds the mission in RECOVERY for a lost quorum. */
+  recovering(): boolean {
+    return this.state.control.phase === 'RECOVERY' && this.recovery.since_ms !== null;
+  }
+
+  /** A lost quorum the mission has not yet reacted to: RECOVERY is due. */
+  recoveryDue(): boolean {
+    const phase = this.state.control.phase;
+    return (
+      this.quorumLost !== null &&
+      this.state.council.quorum_certificate === null &&
+      (phase === 'RUNNING' || phase === 'DEGRADED') &&
+      !this.terminated
+    );
+  }
+
+  /** Enters RECOVERY through the normal transition path (Control_Recover) and starts the clock. */
+  enterRecovery(): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.recoveryDue()) return false;
+      this.#recoveryReason = this.quorumLost ?? 'quorum lost';
+      try {
+        return (await this.takeLocked('Control_Recover', { reason: this.#recoveryReason })).accepted;
+      } finally {
+        this.#recoveryReason = null;
+      }
+    });
+  }
+
+  /**
+   * Leaves RECOVERY on a new valid quorum certificate: the collected votes are checked as a
+   * certificate first (the pure quorum guard), then Control_Resume and Council_QuorumCert are taken
+   * back to back under the mutex — the certificate's WORK guards need control RUNNING, and nothing
+   * else can run between the two.
+   */
+  leaveRecovery(setHash: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.recovering() || this.state.council.council_set_hash !== setHash) return false;
+      const votes = this.votesFor(setHash);
+      if (!checkQuorumCertificate(this.state, { council_set_hash: setHash, votes }, this.machine).ok)
+        return false;
+      const seconds = (Date.now() - (this.recovery.since_ms ?? Date.now())) / 1000;
+      const resumed = await this.takeLocked('Control_Resume', {
+        reason: `council re-certified by a new quorum after ${seconds} s in RECOVERY`,
+      });
+      if (!resumed.accepted) return false;
+      return (await this.takeLocked('Council_QuorumCert', { council_set_hash: setHash, votes })).accepted;
+    });
+  }
+
+  /** Starts the clock when the orchestrator's own Control_Recover lands (before its ledger write). */
+  #openRecovery(): void {
+    const now = Date.now();
+    this.recovery = {
+      since_ms: now,
+      episodes: [
+        ...this.recovery.episodes,
+        {
+          reason: this.#recoveryReason ?? 'quorum lost',
+          entered_at_ms: now,
+          left_at_ms: null,
+          seconds: null,
+        },
+      ].slice(-RECOVERY_EPISODES),
+    };
+  }
+
+  #closeRecovery(): void {
+    const since = this.recovery.since_ms;
+    if (since === null) return;
+    const now = Date.now();
+    this.recovery = {
+      since_ms: null,
+      episodes: this.recovery.episodes.map((e) =>
+        e.entered_at_ms === since && e.left_at_ms === null
+          ? { ...e, left_at_ms: now, seconds: (now - since) / 1000 }
+          : e,
+      ),
+    };
+    observeRecoveryTime((now - since) / 1000);
   }
 
   /** Votes for the current election that verify (the update validator admits only those). */

@@ -10,6 +10,7 @@ import {
   condition,
   executeChild,
   log,
+  patched,
   sleep,
 } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
@@ -19,10 +20,10 @@ import {
   hashCanonical,
   isOpen,
   nextOpening,
+  samePlanLock,
   windowAt,
   type WindowClass,
 } from '../statechart';
-import { io, short } from './activities';
 import type { MissionEngine } from './engine';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
@@ -34,7 +35,7 @@ export async function runBoot(m: MissionEngine): Promise<void> {
       await m.take('Boot_LicenseCheck', { identities: { orchestrator: m.config.orchestratorKey } });
       continue;
     }
-    const licence = await io('check the licence (KACHING)').licenceVerdict();
+    const licence = await m.ioCall('check the licence (KACHING)').licenceVerdict();
     if (licence.status === 'valid') {
       const r = await m.take(
         'Boot_Licensed',
@@ -49,7 +50,7 @@ export async function runBoot(m: MissionEngine): Promise<void> {
 
 /** Once per beat: refresh the licence, enter grace when it lapsed, hard-stop when grace ran out. */
 async function refreshLicence(m: MissionEngine): Promise<void> {
-  const licence = await io('refresh the licence (KACHING)').licenceVerdict();
+  const licence = await m.ioCall('refresh the licence (KACHING)').licenceVerdict();
   const boot = m.state.boot;
   if (licence.status === 'valid') {
     const same =
@@ -94,6 +95,13 @@ async function windowOpen(m: MissionEngine, cls: WindowClass, notWindow?: string
 export type ExecutionEnd = 'finished' | 'continue-as-new' | 'terminated';
 
 /**
+ * The patch that re-locks a stale plan: once a region moved to a new version mid-beat (a council
+ * re-certified after RECOVERY, an index rolled back), every beat step fails `plan-current` until an
+ * explicit Execution_Replan, which the orchestrator now takes itself.
+ */
+export const REPLAN_PATCH = 'swoosh-replan-v1';
+
+/**
  * The execution loop. Returns when the mission should continue as new (its history has grown
  * enough), when it reached `maxBeats`, or when it was terminated.
  */
@@ -124,6 +132,24 @@ export async function runExecution(
       }
     }
     const lock = currentPlanLock(m.state);
+    if (
+      exec.phase !== 'IDLE' &&
+      exec.plan_lock !== null &&
+      lock !== null &&
+      m.state.ingestion.phase === 'READY' &&
+      m.state.council.phase === 'READY' &&
+      m.state.environment.phase === 'READY' &&
+      !samePlanLock(exec.plan_lock, lock) &&
+      patched(REPLAN_PATCH)
+    ) {
+      await m.take('Execution_Replan', {
+        plan_hash: hashCanonical({ objective: prompt.objective, lock }),
+        plan_lock: lock,
+        reason: 'the regions moved to new versions: re-lock the plan',
+      });
+      evidence.length = 0;
+      continue;
+    }
     if (exec.phase === 'IDLE') {
       if (lock === null) {
         await sleep(1000);
@@ -188,9 +214,12 @@ async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<strin
       const script = `console.log(JSON.stringify({task: process.env.SWOOSH_AGENT_ID, inputs: JSON.parse(process.env.SWOOSH_INPUTS || '{}')}))`;
       let content: string;
       let producedBy = `agent-${m.missionId}-${beat}-${i + 1}`;
+      // Owner controls apply to jobs not yet started: the task queue and deadline in force now.
+      const { agentTaskQueue, latency } = m.controls;
       try {
         const result = await executeChild(agentJobWorkflow, {
           workflowId: `agent-${m.missionId}-${beat}-${i + 1}`,
+          ...(agentTaskQueue === null ? {} : { taskQueue: agentTaskQueue }),
           args: [
             {
               mission: m.missionId,
@@ -202,7 +231,7 @@ async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<strin
               command: ['node'],
               args: ['-e', script],
               inputs: { objective: prompt.objective.slice(0, 2000), task, beat },
-              timeouts: { activeDeadlineSeconds: 300, heartbeatSeconds: 30 },
+              timeouts: { activeDeadlineSeconds: latency.agent, heartbeatSeconds: 30 },
             },
           ],
           staticSummary: `agent ${task} for beat ${beat}`,
@@ -214,7 +243,7 @@ async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<strin
         // A failed agent is evidence too: review decides what its failure means.
         content = `agent ${task} failed: ${error instanceof ApplicationFailure ? error.message : String(error)}`;
       }
-      const { checksum } = await short(`store evidence of ${task}`).storeArtifact({
+      const { checksum } = await m.shortCall(`store evidence of ${task}`).storeArtifact({
         mission: m.missionId,
         uri: `swoosh://${m.missionId}/beat/${beat}/${task}`,
         content,

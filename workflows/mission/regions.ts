@@ -4,10 +4,9 @@
  * counter, so after continue-as-new (or an outside proposal that moved the region, such as
  * ROLLBACK_INDEX or RE_ELECT) it simply carries on from wherever the document says it is.
  */
-import { condition, sleep } from '@temporalio/workflow';
+import { condition, patched, sleep } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
 import { backoffMs } from '../statechart';
-import { io, short } from './activities';
 import { councilMembers, type MissionEngine } from './engine';
 
 const waitFor = (m: MissionEngine, ok: () => boolean): Promise<void> => condition(() => ok() || m.terminated);
@@ -40,7 +39,7 @@ export async function runIngestion(m: MissionEngine, prompt: MissionPrompt): Pro
       ok = await m.takeUntil(
         'Ingestion_Validate',
         async () => {
-          const fetched = await io('fetch sources into the content store').fetchSources({
+          const fetched = await m.ioCall('fetch sources into the content store').fetchSources({
             mission: m.missionId,
             objective: prompt.objective,
             sources: [...m.state.ingestion.sources],
@@ -51,7 +50,7 @@ export async function runIngestion(m: MissionEngine, prompt: MissionPrompt): Pro
         still('FETCH'),
       );
     } else if (phase === 'VALIDATE') {
-      const v = await io('validate sources under the SHHH policy').validateSources({
+      const v = await m.ioCall('validate sources under the SHHH policy').validateSources({
         mission: m.missionId,
         sources: m.sources,
       });
@@ -85,7 +84,7 @@ export async function runIngestion(m: MissionEngine, prompt: MissionPrompt): Pro
       ok = await m.takeUntil(
         'Ingestion_Ready',
         async () => ({
-          inputs: await io('build the content index').buildIndex({
+          inputs: await m.ioCall('build the content index').buildIndex({
             mission: m.missionId,
             sources: m.sources,
           }),
@@ -98,16 +97,24 @@ export async function runIngestion(m: MissionEngine, prompt: MissionPrompt): Pro
   }
 }
 
-/** Council: PLAN_ROLES → ELECT (signed votes to a quorum certificate) → TOOLING_SYNC → READY. */
+/** The patch that made a lost quorum put the mission into RECOVERY by itself (and back out). */
+export const RECOVERY_PATCH = 'swoosh-recovery-v1';
+
+/**
+ * Council: PLAN_ROLES → ELECT (signed votes to a quorum certificate) → TOOLING_SYNC → READY.
+ * During an automatic RECOVERY (a lost quorum) the election goes on while forward work holds; a new
+ * valid certificate ends the recovery.
+ */
 export async function runCouncil(m: MissionEngine): Promise<void> {
   let attempt = 0;
+  const electing = () => m.state.council.phase === 'ELECT' && m.recovering();
   while (!m.terminated) {
     const phase = m.state.council.phase;
     if (phase === 'READY') {
       await waitFor(m, () => m.state.council.phase !== 'READY');
       continue;
     }
-    await waitFor(m, () => m.forwardAllowed());
+    await waitFor(m, () => m.forwardAllowed() || electing());
     if (m.terminated) return;
     let ok = false;
     if (phase === 'PLAN_ROLES') {
@@ -122,7 +129,7 @@ export async function runCouncil(m: MissionEngine): Promise<void> {
       }
       const own = m.state.council.members.find((x) => x.key === m.config.orchestratorKey);
       if (own && !m.votesFor(setHash).some((v) => v.member === own.id)) {
-        const vote = await short('sign the orchestrator council vote').signCouncilVote({
+        const vote = await m.shortCall('sign the orchestrator council vote').signCouncilVote({
           mission: m.missionId,
           member: own.id,
           council_set_hash: setHash,
@@ -134,16 +141,41 @@ export async function runCouncil(m: MissionEngine): Promise<void> {
         () => m.votesFor(setHash).length >= m.quorum() || m.state.council.council_set_hash !== setHash,
       );
       if (m.state.council.council_set_hash !== setHash || m.terminated) continue;
+      if (electing()) {
+        ok = await m.leaveRecovery(setHash);
+        attempt = ok ? 0 : attempt + 1;
+        if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
+        continue;
+      }
       await waitFor(m, () => m.forwardAllowed());
       ok = (await m.take('Council_QuorumCert', { council_set_hash: setHash, votes: m.votesFor(setHash) }))
         .accepted;
     } else if (phase === 'TOOLING_SYNC') {
-      const status = await io('probe tool servers').toolStatus();
+      const status = await m.ioCall('probe tool servers').toolStatus();
       ok = (await m.take('Council_ToolingReady', { pins: status.pins }, { io: { tools: status.tools } }))
         .accepted;
     }
     attempt = ok ? 0 : attempt + 1;
     if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
+  }
+}
+
+/**
+ * RECOVERY after a lost quorum: when a transition voids the council's certificate (EJECT,
+ * RE_ELECT) while the mission runs, the orchestrator takes Control_Recover itself, so new work
+ * holds while the council re-elects; `runCouncil` takes it out again on a new certificate.
+ */
+export async function runRecovery(m: MissionEngine): Promise<void> {
+  while (!m.terminated) {
+    await waitFor(m, () => m.recoveryDue());
+    if (m.terminated) return;
+    // Missions recorded before the patch held a voided certificate without entering RECOVERY.
+    if (!patched(RECOVERY_PATCH)) {
+      m.quorumLost = null;
+      continue;
+    }
+    // A refused Control_Recover (the mission ended meanwhile) must not spin this loop.
+    if (!(await m.enterRecovery()) && m.recoveryDue()) m.quorumLost = null;
   }
 }
 
@@ -167,13 +199,13 @@ export async function runEnvironment(m: MissionEngine): Promise<void> {
         })
       ).accepted;
     } else if (phase === 'PROVISION') {
-      const assets = await io('provision workspaces').provisionWorkspace({
+      const assets = await m.ioCall('provision workspaces').provisionWorkspace({
         mission: m.missionId,
         allocations: m.state.environment.allocations.map((a) => ({ ...a })),
       });
       ok = (await m.take('Environment_Healthcheck', { assets })).accepted;
     } else if (phase === 'HEALTHCHECK' || phase === 'DEGRADED') {
-      const checks = await io('health-check workspaces').healthCheck({
+      const checks = await m.ioCall('health-check workspaces').healthCheck({
         assets: m.state.environment.assets.map((a) => ({ ...a })),
       });
       if (checks.every((c) => c.ok)) {
@@ -183,7 +215,7 @@ export async function runEnvironment(m: MissionEngine): Promise<void> {
         ok = (await m.take('Environment_Degrade', { checks })).accepted;
       } else if (++degradedChecks >= 3) {
         // Compensation: release what was provisioned and start again from allocation.
-        await io('deprovision workspaces').deprovisionWorkspace({ mission: m.missionId });
+        await m.ioCall('deprovision workspaces').deprovisionWorkspace({ mission: m.missionId });
         ok = (await m.take('Environment_Deprovision', { reason: 'health checks kept failing' })).accepted;
         degradedChecks = 0;
       }
