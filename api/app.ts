@@ -1,93 +1,208 @@
 /**
  * The gateway's express app, built without listening so tests can mount it on any port and the
- * entry point can own the process lifecycle.
+ * entry point (api/server.ts) owns the process lifecycle. Authentication is part of the app's
+ * construction: there is no way to build a gateway that answers without checking tokens.
  */
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { MissionIdParam, MissionPrompt } from '../schemas/mission';
-import { MissionConfigInput } from '../schemas/mission-config';
-import { MissionConflictError, MissionNotFoundError, readMission, startMission } from './missions';
+import { Health } from '../schemas/health';
+import { TaskQueueName } from '../schemas/owner-controls';
+import { mountA2A } from './a2a';
+import { ALL_ROLES, type Authenticator } from './auth';
+import { healthChecker } from './health';
+import { mountLedgerRoutes } from './ledger-routes';
+import { mountMissionRoutes } from './mission-routes';
+import { BadPageTokenError, MissionNotFoundError, MissionTimeoutError } from './missions';
+import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from './observability';
+import { buildOpenApi, renderDocs } from './openapi';
+import { mountOwnerControls } from './owner-controls';
+import { requestTracing } from './telemetry';
 import { sendProblem } from './problem';
-import { mountTransitionRoutes } from './transitions';
-import { validated } from './validated';
+import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
 
 export interface AppDeps {
   client: Client;
   taskQueue: string;
+  /** Who may call what: required, so no caller can build an unauthenticated gateway. */
+  auth: Authenticator;
+  /** The data folder the workers write: ledger (read for /ledger, /events, /health) and evidence. */
+  dataDir: string;
+  /** Where access-log lines go; stdout (JSON lines) unless given. */
+  accessLog?: AccessLog;
+  /** Routers written elsewhere (e.g. the timer API), each behind a role check and in OpenAPI. */
+  routers?: MountedRouter[];
 }
 
-const BODY_LIMIT = '64kb';
+export interface Gateway {
+  app: express.Express;
+  /** Every route the app serves, as documented in /openapi.json. */
+  routes: readonly RouteDoc[];
+  /** Ends open event streams so that a closing server is not held open by them. */
+  stopStreams(): void;
+}
 
-/** A MissionPrompt, optionally with the mission's config (signers, council, schedule…). */
-const MissionStartRequest = MissionPrompt.extend({ config: MissionConfigInput.optional() });
-
-export function createApp({ client, taskQueue }: AppDeps): express.Express {
+export function createGateway(deps: AppDeps): Gateway {
+  const { client, taskQueue, auth, dataDir } = deps;
+  if (!TaskQueueName.safeParse(taskQueue).success) throw new Error(`invalid task queue name ${taskQueue}`);
+  const accessLog = deps.accessLog ?? stdoutAccessLog;
+  const shutdown = new AbortController();
+  const metrics = createGatewayMetrics();
   const app = express();
   app.disable('x-powered-by');
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.method === 'POST' && !req.is('application/json')) {
-      const detail = 'body: content type must be application/json';
-      return sendProblem(res, { status: 415, title: 'Unsupported media type', detail });
-    }
+  // First, so Temporal client calls made by handlers become children of the request's span.
+  app.use(requestTracing());
+  app.use(observe(metrics, accessLog));
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: 'application/json' }));
 
-  app.post(
-    '/missions',
-    validated({ body: MissionStartRequest }, async ({ body }, res) => {
-      try {
-        const { config, ...prompt } = body;
-        const started = await startMission(client, taskQueue, prompt, config);
-        res.status(started.created ? 201 : 200).json(started);
-      } catch (err) {
-        if (!(err instanceof MissionConflictError)) throw err;
-        sendProblem(res, { status: 409, title: 'Mission conflict', detail: err.message });
-      }
-    }),
-  );
+  const api = new ApiRegistry(app, auth);
+  const logError = (context: string, error: unknown): void =>
+    console.error(
+      JSON.stringify({ ts: new Date().toISOString(), level: 'ERROR', msg: context, error: messageOf(error) }),
+    );
+  mountMissionRoutes(api, { client, taskQueue });
+  mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal });
+  mountOwnerControls(api, { client, taskQueue });
+  mountA2A(api, { client, dataDir, logError });
+  for (const router of deps.routers ?? []) api.mount(router);
 
-  app.get(
-    '/missions/:id',
-    validated({ params: MissionIdParam }, async ({ params }, res) => {
-      try {
-        res.json(await readMission(client, params.id));
-      } catch (err) {
-        if (!(err instanceof MissionNotFoundError)) throw err;
-        sendProblem(res, { status: 404, title: 'Not found', detail: err.message });
-      }
-    }),
-  );
+  const health = healthChecker({ client, taskQueue, dataDir });
+  api.route({
+    method: 'get',
+    path: '/health',
+    operationId: 'health',
+    tag: 'Operations',
+    summary: 'Temporal, worker and ledger health, ledger/workflow agreement and WAL lag',
+    description: 'See docs/api.md for the definition of every value. 503 when Temporal cannot be reached.',
+    access: ALL_ROLES,
+    responses: {
+      200: { description: 'ok or degraded', schema: Health },
+      503: { description: 'unavailable', schema: Health, contentType: 'application/json' },
+    },
+    handler: async (_input, res) => {
+      const report = await health();
+      res.status(report.status === 'unavailable' ? 503 : 200).json(report);
+    },
+  });
 
-  mountTransitionRoutes(app, client);
+  api.route({
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tag: 'Operations',
+    summary: 'Prometheus metrics: gateway request counts and latencies',
+    access: ALL_ROLES,
+    responses: { 200: { description: 'Prometheus text exposition format', contentType: 'text/plain' } },
+    handler: async (_input, res) => {
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    },
+  });
+
+  let document: Record<string, unknown> | undefined;
+  let page: string | undefined;
+  const openapi = (): Record<string, unknown> =>
+    (document ??= buildOpenApi(api.routes, {
+      title: 'SWOOSH gateway',
+      version: '1.0.0',
+      description:
+        'Drive SWOOSH missions: start and list them, propose signed transitions, vote and approve, read state, ' +
+        'the decision ledger and its event stream, apply owner controls, and talk JSON-RPC as an agent.',
+    }));
+  api.route({
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    tag: 'Documentation',
+    summary: 'This API as an OpenAPI 3.1 document',
+    access: 'public',
+    responses: { 200: { description: 'The OpenAPI document' } },
+    handler: (_input, res) => {
+      res.json(openapi());
+    },
+  });
+  api.route({
+    method: 'get',
+    path: '/docs',
+    operationId: 'docs',
+    tag: 'Documentation',
+    summary: 'This API as a readable page',
+    access: 'public',
+    responses: { 200: { description: 'HTML', contentType: 'text/html' } },
+    handler: (_input, res) => {
+      page ??= renderDocs(openapi());
+      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      res.type('html').send(page);
+    },
+  });
 
   app.use((req: Request, res: Response) => {
-    sendProblem(res, { status: 404, title: 'Not found', detail: `no route for ${req.method} ${req.path}` });
+    sendProblem(res, {
+      status: 404,
+      title: 'Not found',
+      detail: `no route for ${req.method} ${req.path.slice(0, 200)}`,
+    });
   });
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const status = httpStatusOf(err);
-    if (status !== undefined && status < 500) {
-      const detail = status === 413 ? `body: larger than ${BODY_LIMIT}` : 'body: not valid JSON';
-      sendProblem(res, {
-        status,
-        title: 'Bad request body',
-        detail,
-        errors: [{ field: 'body', reason: detail }],
-      });
+    if (res.headersSent) {
+      res.end();
       return;
     }
-    console.error(JSON.stringify({ level: 'error', msg: 'request failed', error: String(err) }));
+    const known = knownProblem(err);
+    if (known) return sendProblem(res, known);
+    res.locals.error = messageOf(err);
     sendProblem(res, { status: 500, title: 'Internal error', detail: 'the request could not be completed' });
   });
 
-  return app;
+  return { app, routes: api.routes, stopStreams: () => shutdown.abort() };
 }
 
-/** body-parser errors carry an HTTP status; anything else is ours and a 500. */
-function httpStatusOf(err: unknown): number | undefined {
-  if (typeof err === 'object' && err !== null && 'status' in err && typeof err.status === 'number') {
-    return err.status;
+/** The express app alone, for callers that do not manage shutdown (tests mounting it on a port). */
+export function createApp(deps: AppDeps): express.Express {
+  return createGateway(deps).app;
+}
+
+function knownProblem(err: unknown) {
+  if (err instanceof MissionNotFoundError) return { status: 404, title: 'Not found', detail: err.message };
+  if (err instanceof MissionTimeoutError) {
+    return { status: 504, title: 'Mission did not answer', detail: `${err.message}; is a worker running?` };
   }
-  return undefined;
+  if (err instanceof BadPageTokenError) {
+    const detail = `query.pageToken: ${err.message}`;
+    return {
+      status: 400,
+      title: 'Invalid request',
+      detail,
+      errors: [{ field: 'query.pageToken', reason: err.message }],
+    };
+  }
+  // body-parser's errors carry a client status and a type; anything else is ours and a 500.
+  if (typeof err !== 'object' || err === null || !('status' in err) || typeof err.status !== 'number')
+    return undefined;
+  const status = err.status;
+  if (status >= 500) return undefined;
+  const type = 'type' in err ? String(err.type) : '';
+  const reason =
+    status === 413
+      ? `larger than ${BODY_LIMIT_BYTES / 1024} KiB`
+      : status === 415
+        ? 'unsupported encoding or charset'
+        : type === 'entity.parse.failed'
+          ? 'not valid JSON (an object or array)'
+          : 'could not be read';
+  return {
+    status,
+    title: 'Bad request body',
+    detail: `body: ${reason}`,
+    errors: [{ field: 'body', reason }],
+  };
+}
+
+/** First line of an error's message, bounded: enough to act on, never a stack or a payload. */
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return (text.split('\n')[0] ?? '').slice(0, 300);
 }

@@ -1,18 +1,59 @@
-/** Mission operations on Temporal, kept apart from HTTP so the CLI and tests can reuse them. */
+/** Mission operations on Temporal, kept apart from HTTP so the REST and A2A routes share them. */
+import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  isGrpcDeadlineError,
+  isGrpcServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { optionalTsToDate } from '@temporalio/common/lib/time';
+import proto, { type temporal } from '@temporalio/proto';
+import type { MissionListQuery, MissionPage, MissionSummary, TransitionAccepted } from '../schemas/api';
 import {
   missionWorkflowId,
   type MissionPrompt,
   type MissionStarted,
   type MissionView,
+  TRANSITION_REJECTED,
+  type TransitionRejection,
 } from '../schemas/mission';
 import type { MissionConfigInput } from '../schemas/mission-config';
+import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { stateQuery } from '../workflows/definitions';
+import { stateQuery, transitionUpdate } from '../workflows/definitions';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}
+/** Temporal did not answer in time: no worker polls, or the service is overloaded. */
+export class MissionTimeoutError extends Error {}
+export class BadPageTokenError extends Error {}
+
+/** A query or update that waits longer than this is answered 504 rather than held open. */
+const CALL_DEADLINE_MS = 30_000;
+
+/**
+ * Runs a Temporal call under a deadline and turns the two failures a caller can act on into
+ * errors of their own: an unknown mission (404) and no answer in time (504).
+ */
+export async function onMission<T>(client: Client, missionId: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await client.withDeadline(Date.now() + CALL_DEADLINE_MS, call);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw new MissionNotFoundError(`mission ${missionId} not found`);
+    if (isGrpcDeadlineError(err)) {
+      throw new MissionTimeoutError(
+        `mission ${missionId} did not answer within ${CALL_DEADLINE_MS / 1000} s`,
+      );
+    }
+    throw err;
+  }
+}
 
 /**
  * Starts `missionWorkflow` for a prompt, exactly once per mission id: a repeat with the same
@@ -53,12 +94,159 @@ export async function startMission(
 }
 
 /** The mission's current state, read from the workflow itself through the state query. */
-export async function readMission(client: Client, missionId: string): Promise<MissionView> {
+export function readMission(client: Client, missionId: string): Promise<MissionView> {
+  return onMission(client, missionId, () =>
+    client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery),
+  );
+}
+
+/** Throws MissionNotFoundError unless the mission's workflow exists (in any status). */
+export async function assertMissionExists(client: Client, missionId: string): Promise<void> {
+  await onMission(client, missionId, () =>
+    client.workflow.getHandle(missionWorkflowId(missionId)).describe(),
+  );
+}
+
+export type ProposalOutcome =
+  | { kind: 'accepted'; outcome: TransitionAccepted }
+  | { kind: 'rejected'; failing_guard: string; reasons: string[] }
+  | { kind: 'stale'; failing_guard: string; reasons: string[]; current_hash: string };
+
+/**
+ * Routes a proposal to the mission's `transition` update with update id = idem_key, so Temporal
+ * deduplicates retries (concurrent ones included) and answers each with the first outcome. A
+ * rejection by the update's validator never reaches the workflow's history.
+ */
+export async function proposeTransition(
+  client: Client,
+  missionId: string,
+  proposal: TransitionProposal,
+): Promise<ProposalOutcome> {
   try {
-    return await client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery);
+    const outcome = await onMission(client, missionId, () =>
+      client.workflow
+        .getHandle(missionWorkflowId(missionId))
+        .executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
+    );
+    return { kind: 'accepted', outcome };
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    const cause = error.cause;
+    const rejection =
+      cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
+        ? (cause.details?.[0] as TransitionRejection | undefined)
+        : undefined;
+    if (rejection?.failing_guard === 'concurrency') {
+      return {
+        kind: 'stale',
+        failing_guard: 'concurrency',
+        reasons: rejection.reasons,
+        current_hash: rejection.head,
+      };
+    }
+    return {
+      kind: 'rejected',
+      failing_guard: rejection?.failing_guard ?? 'rejected',
+      reasons: rejection?.reasons ?? [cause?.message ?? error.message],
+    };
+  }
+}
+
+const STATUS_PREFIX = 'WORKFLOW_EXECUTION_STATUS_';
+/** gRPC status 3, as Temporal answers a continuation token it cannot read. */
+const GRPC_INVALID_ARGUMENT = 3;
+
+/** The visibility query of a listing; filters are enum-validated, so they quote safely. */
+export function missionListQuery(taskQueue: string, filters: { phase?: string; priority?: string }): string {
+  const clauses = [`WorkflowType = 'missionWorkflow'`, `TaskQueue = '${taskQueue}'`];
+  if (filters.phase) clauses.push(`${PhaseKey.name} = '${filters.phase}'`);
+  if (filters.priority) clauses.push(`${PriorityKey.name} = '${filters.priority}'`);
+  return clauses.join(' AND ');
+}
+
+/**
+ * Page tokens wrap Temporal's continuation with a fingerprint of the query it belongs to, so a
+ * token replayed with other filters is refused instead of silently paging a different listing.
+ */
+function encodePageToken(query: string, next: Uint8Array): string {
+  return Buffer.from(
+    JSON.stringify({ q: fingerprint(query), t: Buffer.from(next).toString('base64') }),
+  ).toString('base64url');
+}
+
+function decodePageToken(query: string, token: string): Buffer {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw new BadPageTokenError('is not a token this gateway issued');
+  }
+  if (typeof parsed !== 'object' || parsed === null)
+    throw new BadPageTokenError('is not a token this gateway issued');
+  const { q, t } = parsed as { q?: unknown; t?: unknown };
+  if (typeof q !== 'string' || typeof t !== 'string')
+    throw new BadPageTokenError('is not a token this gateway issued');
+  if (q !== fingerprint(query)) throw new BadPageTokenError('belongs to a listing with other filters');
+  return Buffer.from(t, 'base64');
+}
+
+function fingerprint(query: string): string {
+  return createHash('sha256').update(query).digest('hex').slice(0, 16);
+}
+
+/** A page of missions from Temporal visibility (eventually consistent), newest first. */
+export async function listMissions(
+  client: Client,
+  taskQueue: string,
+  q: MissionListQuery,
+): Promise<MissionPage> {
+  const query = missionListQuery(taskQueue, q);
+  const nextPageToken = q.pageToken === undefined ? Buffer.alloc(0) : decodePageToken(query, q.pageToken);
+  let response: temporal.api.workflowservice.v1.ListWorkflowExecutionsResponse;
+  try {
+    response = await client.withDeadline(Date.now() + CALL_DEADLINE_MS, () =>
+      client.workflowService.listWorkflowExecutions({
+        namespace: client.options.namespace,
+        query,
+        pageSize: q.pageSize,
+        nextPageToken,
+      }),
+    );
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError)
-      throw new MissionNotFoundError(`mission ${missionId} not found`);
+    // Temporal refuses a continuation it cannot read with INVALID_ARGUMENT.
+    if (
+      q.pageToken !== undefined &&
+      isGrpcServiceError(err) &&
+      (err.code as number) === GRPC_INVALID_ARGUMENT
+    ) {
+      throw new BadPageTokenError('is not valid (expired or altered)');
+    }
     throw err;
   }
+  const missions = response.executions.map(summaryOf);
+  const next = response.nextPageToken;
+  return {
+    missions,
+    ...(next && next.length > 0 && { nextPageToken: encodePageToken(query, next) }),
+  };
+}
+
+function summaryOf(raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): MissionSummary {
+  const attributes = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields);
+  const memoPrompt = raw.memo?.fields?.prompt;
+  const prompt = memoPrompt
+    ? defaultPayloadConverter.fromPayload<Partial<MissionPrompt>>(memoPrompt)
+    : undefined;
+  const status = proto.temporal.api.enums.v1.WorkflowExecutionStatus[raw.status ?? 0] ?? 'UNKNOWN';
+  const workflowId = raw.execution?.workflowId ?? '';
+  return {
+    missionId: attributes.get(MissionIdKey) ?? workflowId.replace(/^mission-/, ''),
+    workflowId,
+    runId: raw.execution?.runId ?? '',
+    status: status.startsWith(STATUS_PREFIX) ? status.slice(STATUS_PREFIX.length) : status,
+    phase: attributes.get(PhaseKey) ?? null,
+    priority: attributes.get(PriorityKey) ?? prompt?.priority ?? null,
+    objective: typeof prompt?.objective === 'string' ? prompt.objective : null,
+    startTime: (optionalTsToDate(raw.startTime) ?? new Date(0)).toISOString(),
+  };
 }

@@ -4,20 +4,15 @@
  */
 import type { Response } from 'express';
 import type { z } from 'zod';
+import type { FieldProblem as FieldProblemSchema, Problem as ProblemSchema } from '../schemas/api';
 
-export interface FieldProblem {
-  field: string;
-  reason: string;
-}
+export type FieldProblem = z.infer<typeof FieldProblemSchema>;
 
-export interface Problem {
-  status: number;
-  title: string;
-  detail: string;
-  errors?: FieldProblem[];
-}
+/** A problem as handlers write it; `type` is added when it is sent. */
+export type Problem = Omit<z.infer<typeof ProblemSchema>, 'type'>;
 
-export function sendProblem(res: Response, problem: Problem): void {
+/** Extension members (RFC 9457 §3.2), e.g. a rejected transition's `failing_guard`, ride along. */
+export function sendProblem<P extends Problem>(res: Response, problem: P): void {
   res
     .status(problem.status)
     .type('application/problem+json')

@@ -10,6 +10,10 @@ export const SwooshConfig = z.object({
   SWOOSH_GATEWAY_HOST: z.string().default('127.0.0.1'),
   SWOOSH_GATEWAY_PORT: port.default(3000),
   SWOOSH_UI_PORT: port.default(8233),
+  /** The gateway's bearer tokens (schemas/auth.ts); default `<data folder>/gateway/tokens.json`. */
+  SWOOSH_GATEWAY_TOKENS_FILE: z.string().trim().min(1).optional(),
+  /** How long a stopping gateway lets in-flight requests finish before it closes them. */
+  SWOOSH_GATEWAY_SHUTDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
 });
 export type SwooshConfig = z.infer<typeof SwooshConfig>;
 

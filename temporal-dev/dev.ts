@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../schemas/config';
 import { resolveDataDir } from '../activities/data-dir';
+import { defaultTokensFile, ensureDevTokens } from '../api/auth';
 import { startDevServer } from './dev-server';
 import { isPortFree, startProcess, stopProcess, type Supervised } from './processes';
 import { ensureToolchain } from './toolchain';
@@ -45,6 +46,9 @@ const temporal = await startDevServer({
 });
 started.push(temporal);
 
+// Development bearer tokens, one per role, created once (mode 0600); only the path is ever printed.
+const tokens = await ensureDevTokens(config.SWOOSH_GATEWAY_TOKENS_FILE ?? defaultTokensFile(dataDir));
+
 const tsx = (entry: string): string[] => ['--import', 'tsx', entry];
 started.push(startProcess('worker', process.execPath, tsx('workers/main.ts'), {}));
 started.push(startProcess('gateway', process.execPath, tsx('api/main.ts'), {}));
@@ -52,9 +56,10 @@ started.push(startProcess('gateway', process.execPath, tsx('api/main.ts'), {}));
 const gateway = `http://${config.SWOOSH_GATEWAY_HOST}:${gatewayPort}`;
 say(`Temporal gRPC  ${config.SWOOSH_TEMPORAL_ADDRESS}  (namespace ${config.SWOOSH_NAMESPACE})`);
 say(`Temporal Web UI http://127.0.0.1:${uiPort}/namespaces/${config.SWOOSH_NAMESPACE}/workflows`);
-say(`REST gateway   ${gateway}`);
+say(`REST gateway   ${gateway}  (API docs: ${gateway}/docs)`);
+say(`gateway tokens ${tokens.path}${tokens.created ? ' (created now)' : ''}: one bearer token per role`);
 say(
-  `try: curl -s -X POST ${gateway}/missions -H 'content-type: application/json' -d @- <<< '{...}'  (see README)`,
+  `try: curl -s ${gateway}/missions -H "authorization: Bearer $(node -p "require('${tokens.path}').tokens[0].token")"  (see README)`,
 );
 say('Ctrl-C stops everything.');
 

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { isPortFree, waitForPort } from '../temporal-dev/processes';
-import { postJson } from './support/http';
+import { SwooshClient } from '../api/client';
+import { defaultTokensFile } from '../api/auth';
+import { TokensFile } from '../schemas/auth';
 import { freePort } from './support/ports';
 import { eventually } from './support/temporal';
 
@@ -49,12 +51,19 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** The operator token `npm run dev` generated into the data folder. */
+function devClient(): SwooshClient {
+  const file = TokensFile.parse(JSON.parse(readFileSync(defaultTokensFile(dataDir), 'utf8')));
+  const operator = file.tokens.find((t) => t.role === 'operator');
+  if (!operator || !('token' in operator)) throw new Error('no operator token');
+  return new SwooshClient(`http://127.0.0.1:${ports.gateway}`, operator.token);
+}
+
 test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them across a restart', async () => {
-  const gateway = `http://127.0.0.1:${ports.gateway}`;
   const mission = {
     id: randomUUID(),
     objective: 'Survive a restart',
-    priority: 'P2',
+    priority: 'P2' as const,
     originatingSpec: 'https://specs.example.org/restart',
     createdAt: '2026-11-23T09:00:00.000Z',
   };
@@ -62,13 +71,21 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
   const first = startDev();
   await waitForPort(ports.gateway, 90_000);
   expect(first.output()).toContain(`http://127.0.0.1:${ports.ui}`);
-  expect((await postJson(`${gateway}/missions`, mission)).status).toBe(201);
+  // Dev tokens: created at first run, owner-only, their path printed and the tokens never.
+  const tokensFile = defaultTokensFile(dataDir);
+  expect(statSync(tokensFile).mode & 0o777).toBe(0o600);
+  expect(first.output()).toContain(tokensFile);
+  const tokens = TokensFile.parse(JSON.parse(readFileSync(tokensFile, 'utf8'))).tokens;
+  for (const t of tokens) if ('token' in t) expect(first.output()).not.toContain(t.token);
+  const client = devClient();
+  expect((await client.as(undefined).startMission(mission)).status).toBe(401);
+  expect((await client.startMission(mission)).status).toBe(201);
   const before = await eventually(
-    async () => (await fetch(`${gateway}/missions/${mission.id}`)).json() as Promise<{ phase?: string }>,
-    (v) => v.phase === 'PROJECT_LIFECYCLE' || v.phase === 'EXECUTION',
+    () => client.getMission(mission.id),
+    (v) => v.ok && (v.body.phase === 'PROJECT_LIFECYCLE' || v.body.phase === 'EXECUTION'),
     30_000,
   );
-  expect(['PROJECT_LIFECYCLE', 'EXECUTION']).toContain(before.phase);
+  expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
 
   ctrlC(first.child);
   expect(await first.exited).toBe(0);
@@ -77,14 +94,15 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
 
   const second = startDev();
   await waitForPort(ports.gateway, 90_000);
+  // The tokens of the first run still work: a restart never replaces them.
   const after = await eventually(
-    async () => fetch(`${gateway}/missions/${mission.id}`),
+    () => devClient().getMission(mission.id),
     (res) => res.status === 200,
     30_000,
   );
-  const resumed = (await after.json()) as { missionId: string; phase: string };
-  expect(resumed.missionId).toBe(mission.id);
-  expect(['PROJECT_LIFECYCLE', 'EXECUTION']).toContain(resumed.phase);
+  if (!after.ok) throw new Error(`mission not read back: ${after.status}`);
+  expect(after.body.missionId).toBe(mission.id);
+  expect(['PROJECT_LIFECYCLE', 'EXECUTION']).toContain(after.body.phase);
 
   ctrlC(second.child);
   expect(await second.exited).toBe(0);

@@ -4,10 +4,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createApp } from '../api/app';
+import { Authenticator, newToken } from '../api/auth';
 import { missionWorkflowId, type MissionPrompt } from '../schemas/mission';
 import { createSwooshWorker } from '../workers/worker';
 import { testDeps } from './lifecycle/support';
-import { postJson, serve, type Served } from './support/http';
+import { serve, type Served } from './support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from './support/temporal';
 
 /** Where a licensed mission is found once BOOT has passed (the statechart moves on by itself). */
@@ -17,6 +18,20 @@ let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let gateway: Served;
+const token = newToken();
+const authorization = { authorization: `Bearer ${token}` };
+
+function postJson(url: string, body: unknown): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authorization },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+function get(url: string): Promise<Response> {
+  return fetch(url, { headers: authorization });
+}
 
 function prompt(overrides: Partial<MissionPrompt> = {}): MissionPrompt {
   return {
@@ -42,14 +57,18 @@ async function workflowExists(missionId: string): Promise<boolean> {
 beforeAll(async () => {
   env = await startDevServerEnv();
   const taskQueue = taskQueueFor('gateway-missions');
+  const deps = await testDeps();
   worker = await createSwooshWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    deps: await testDeps(),
+    deps,
   });
   running = worker.run();
-  gateway = await serve(createApp({ client: env.client, taskQueue }));
+  const auth = new Authenticator({ tokens: [{ name: 'test-operator', role: 'operator', token }] });
+  gateway = await serve(
+    createApp({ client: env.client, taskQueue, auth, dataDir: deps.dataDir, accessLog: () => {} }),
+  );
 });
 
 afterAll(async () => {
@@ -68,8 +87,7 @@ describe('POST /missions on the real dev server', () => {
     expect(started).toMatchObject({ workflowId: `mission-${body.id}`, created: true });
 
     const view = await eventually(
-      async () =>
-        (await fetch(`${gateway.baseUrl}/missions/${body.id}`)).json() as Promise<{ phase: string }>,
+      async () => (await get(`${gateway.baseUrl}/missions/${body.id}`)).json() as Promise<{ phase: string }>,
       (v) => LICENSED_PHASES.includes(v.phase),
     );
     expect(view).toMatchObject({ missionId: body.id, prompt: body });
@@ -149,7 +167,7 @@ describe('bad requests are refused and start nothing', () => {
     expect(badJson.status).toBe(400);
     const text = await fetch(`${gateway.baseUrl}/missions`, {
       method: 'POST',
-      headers: { 'content-type': 'text/plain' },
+      headers: { 'content-type': 'text/plain', ...authorization },
       body: JSON.stringify(prompt()),
     });
     expect(text.status).toBe(415);
@@ -166,8 +184,8 @@ describe('bad requests are refused and start nothing', () => {
 
 describe('GET /missions/:id', () => {
   test('an unknown mission is a 404 and a malformed id a 400', async () => {
-    expect((await fetch(`${gateway.baseUrl}/missions/${randomUUID()}`)).status).toBe(404);
-    const bad = await fetch(`${gateway.baseUrl}/missions/nope`);
+    expect((await get(`${gateway.baseUrl}/missions/${randomUUID()}`)).status).toBe(404);
+    const bad = await get(`${gateway.baseUrl}/missions/nope`);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe('params.id');
   });

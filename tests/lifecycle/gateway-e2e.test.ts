@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createApp } from '../../api/app';
+import { Authenticator } from '../../api/auth';
 import { createSwooshWorker } from '../../workers/worker';
 import {
   formatHlc,
@@ -18,7 +19,7 @@ import {
   windowIdAt,
   type TransitionName,
 } from '../../workflows/statechart';
-import { postJson, serve, type Served } from '../support/http';
+import { serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { newSigner, prompt, testDeps } from './support';
 
@@ -36,18 +37,37 @@ let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let gateway: Served;
+/** A token made for this run (the gateway stores only its digest); the e2e caller is the owner. */
+const token = `e2e-${randomUUID()}`;
+const authorization = { authorization: `Bearer ${token}` };
+const get = (url: string) => fetch(url, { headers: authorization });
+const postJson = (url: string, body: unknown) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { ...authorization, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 beforeAll(async () => {
   env = await startDevServerEnv();
   const taskQueue = taskQueueFor('gateway-e2e');
+  const deps = await testDeps();
   worker = await createSwooshWorker({
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue,
-    deps: await testDeps(),
+    deps,
   });
   running = worker.run();
-  gateway = await serve(createApp({ client: env.client, taskQueue }));
+  gateway = await serve(
+    createApp({
+      client: env.client,
+      taskQueue,
+      auth: new Authenticator({ tokens: [{ name: 'e2e-owner', role: 'owner', token }] }),
+      dataDir: deps.dataDir,
+      accessLog: () => undefined,
+    }),
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -78,7 +98,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
 
   const state = async (projection = 'Council,Ingestion,Environment,Execution,Control'): Promise<StateBody> =>
     (
-      await fetch(`${gateway.baseUrl}/state?mission=${id}&projection=${projection}`)
+      await get(`${gateway.baseUrl}/state?mission=${id}&projection=${projection}`)
     ).json() as Promise<StateBody>;
   const ready = await eventually(
     () => state('Council,Ingestion'),
@@ -109,7 +129,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
   /** Submits against a fresh HEAD, re-reading on 409 (and on an HLC behind the mission's own). */
   const apply = async (transition: TransitionName, inputs: Record<string, unknown>) => {
     for (let i = 0; i < 50; i++) {
-      const full = (await (await fetch(`${gateway.baseUrl}/state?mission=${id}`)).json()) as { hash: string };
+      const full = (await (await get(`${gateway.baseUrl}/state?mission=${id}`)).json()) as { hash: string };
       const res = await postJson(`${gateway.baseUrl}/transition`, proposal(full.hash, transition, inputs));
       if (res.status === 202) return (await res.json()) as { post_hash: string; decision_id: string };
       const body = (await res.json()) as { failing_guard: string; reasons: string[] };

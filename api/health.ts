@@ -1,0 +1,230 @@
+/**
+ * GET /health with real values (schemas/health.ts, docs/api.md): Temporal answers, a worker polls
+ * the task queue, the ledger folder takes a write, and for a sample of running missions the
+ * workflow's HEAD and the ledger's last decision agree. Results are shared for a moment so a
+ * burst of probes costs one check.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import proto, { type temporal } from '@temporalio/proto';
+import { dataPaths } from '../activities/data-dir';
+import { readLedger } from '../activities/ledger';
+import type { Health } from '../schemas/health';
+import { type MissionView, missionWorkflowId } from '../schemas/mission';
+import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
+import { stateQuery } from '../workflows/definitions';
+import { missionListQuery } from './missions';
+
+export interface HealthDeps {
+  client: Client;
+  taskQueue: string;
+  dataDir: string;
+}
+
+/** A poller Temporal last heard from longer ago than this has stopped (polls last ≤ 70 s). */
+const POLLER_FRESH_MS = 90_000;
+const CHECK_DEADLINE_MS = 3_000;
+/** Running missions compared per check. */
+const SAMPLE = 20;
+const CACHE_MS = 1_000;
+const OWNER_TRANSITIONS = new Set<string>(Object.values(OWNER_CONTROL_TRANSITIONS));
+
+type Check = { ok: boolean; detail: string };
+
+export function healthChecker(deps: HealthDeps): () => Promise<Health> {
+  let cached: { at: number; health: Promise<Health> } | undefined;
+  return () => {
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.health;
+    const health = checkHealth(deps);
+    cached = { at: Date.now(), health };
+    health.catch(() => (cached = undefined));
+    return health;
+  };
+}
+
+async function checkHealth({ client, taskQueue, dataDir }: HealthDeps): Promise<Health> {
+  const ledgerDir = dataPaths(dataDir).ledgerDir;
+  const within = <T>(call: () => Promise<T>) => client.withDeadline(Date.now() + CHECK_DEADLINE_MS, call);
+  const [temporalCheck, worker, ledger, lastSnapshotHLC] = await Promise.all([
+    checkTemporal(within, client),
+    checkWorker(within, client, taskQueue),
+    checkLedger(ledgerDir),
+    newestHlc(ledgerDir),
+  ]);
+  const agreement =
+    temporalCheck.ok && worker.ok ? await compareMissions(within, client, taskQueue, dataDir) : undefined;
+  const status = !temporalCheck.ok ? 'unavailable' : worker.ok && ledger.ok ? 'ok' : 'degraded';
+  return {
+    status: agreement?.consensus === 'diverged' && status === 'ok' ? 'degraded' : status,
+    consensus: agreement?.consensus ?? 'unknown',
+    lastSnapshotHLC,
+    walLag: agreement?.walLag ?? null,
+    checks: { temporal: temporalCheck, worker, ledger },
+    sampledMissions: agreement?.sampled ?? 0,
+    checkedAt: new Date().toISOString(),
+  };
+}
+
+type Within = <T>(call: () => Promise<T>) => Promise<T>;
+
+async function checkTemporal(within: Within, client: Client): Promise<Check> {
+  try {
+    const info = await within(() => client.workflowService.getSystemInfo({}));
+    return { ok: true, detail: `server ${info.serverVersion || 'reachable'}` };
+  } catch (error) {
+    return { ok: false, detail: `unreachable: ${shortError(error)}` };
+  }
+}
+
+async function checkWorker(
+  within: Within,
+  client: Client,
+  taskQueue: string,
+): Promise<Check & { pollers: number }> {
+  const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = proto.temporal.api.enums.v1.TaskQueueType;
+  try {
+    const fresh = async (type: temporal.api.enums.v1.TaskQueueType): Promise<number> => {
+      const described = await within(() =>
+        client.workflowService.describeTaskQueue({
+          namespace: client.options.namespace,
+          taskQueue: { name: taskQueue },
+          taskQueueType: type,
+        }),
+      );
+      const now = Date.now();
+      return described.pollers.filter((p) => {
+        const seconds = Number(p.lastAccessTime?.seconds ?? 0);
+        return now - seconds * 1000 < POLLER_FRESH_MS;
+      }).length;
+    };
+    const [workflowPollers, activityPollers] = await Promise.all([
+      fresh(TASK_QUEUE_TYPE_WORKFLOW),
+      fresh(TASK_QUEUE_TYPE_ACTIVITY),
+    ]);
+    const ok = workflowPollers > 0 && activityPollers > 0;
+    return {
+      ok,
+      pollers: Math.min(workflowPollers, activityPollers),
+      detail: `${workflowPollers} workflow and ${activityPollers} activity pollers on ${taskQueue}`,
+    };
+  } catch (error) {
+    return { ok: false, pollers: 0, detail: `task queue not described: ${shortError(error)}` };
+  }
+}
+
+/** Writable means a file can be created, synced and removed there, as an append would. */
+async function checkLedger(ledgerDir: string): Promise<Check> {
+  const probe = join(ledgerDir, `.health-${process.pid}-${randomBytes(6).toString('hex')}`);
+  try {
+    await mkdir(ledgerDir, { recursive: true });
+    const handle = await open(probe, 'wx', 0o600);
+    try {
+      await handle.writeFile('probe\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await unlink(probe);
+    return { ok: true, detail: 'writable' };
+  } catch (error) {
+    return { ok: false, detail: `not writable: ${shortError(error)}` };
+  }
+}
+
+/** The HLC of the newest decision in the most recently written ledger. */
+async function newestHlc(ledgerDir: string): Promise<string | null> {
+  let names: string[];
+  try {
+    names = (await readdir(ledgerDir)).filter((n) => n.endsWith('.jsonl'));
+  } catch {
+    return null;
+  }
+  const dated = await Promise.all(
+    names.map(async (n) => ({
+      n,
+      at: (await stat(join(ledgerDir, n)).catch(() => undefined))?.mtimeMs ?? 0,
+    })),
+  );
+  const newest = dated.sort((a, b) => b.at - a.at)[0];
+  if (!newest) return null;
+  try {
+    const { records } = await readLedger(ledgerDir, decodeURIComponent(newest.n.slice(0, -'.jsonl'.length)));
+    for (let i = records.length - 1; i >= 0; i--) {
+      const record = records[i]!;
+      if (record.kind === 'decision') return record.hlc;
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Compares HEAD with the ledger for the newest running missions. The ledger is read before the
+ * workflow is asked, so a transition landing in between can only make the ledger look behind
+ * (lagging), never ahead (diverged).
+ */
+async function compareMissions(
+  within: Within,
+  client: Client,
+  taskQueue: string,
+  dataDir: string,
+): Promise<{ consensus: Health['consensus']; walLag: number; sampled: number } | undefined> {
+  let ids: string[];
+  try {
+    const response = await within(() =>
+      client.workflowService.listWorkflowExecutions({
+        namespace: client.options.namespace,
+        query: `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`,
+        pageSize: SAMPLE,
+      }),
+    );
+    ids = response.executions.map((e) => (e.execution?.workflowId ?? '').replace(/^mission-/, ''));
+  } catch {
+    return undefined;
+  }
+  const results = await Promise.all(
+    ids.map(async (id) => {
+      try {
+        const { records } = await readLedger(dataPaths(dataDir).ledgerDir, id).catch(() => ({ records: [] }));
+        // Owner commands are ledger decisions outside the statechart: HEAD does not count them.
+        const decisions = records.filter(
+          (r) => r.kind === 'decision' && !OWNER_TRANSITIONS.has(r.transition),
+        );
+        const view: MissionView = await within(() =>
+          client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery),
+        );
+        const head = (view.state as { head?: { seq?: number } } | undefined)?.head?.seq;
+        if (head === undefined || view.hash === undefined) return undefined;
+        const last = decisions.at(-1);
+        const diverged =
+          decisions.length > head ||
+          (decisions.length === head &&
+            head > 0 &&
+            last?.kind === 'decision' &&
+            last.post_state_hash !== view.hash);
+        return { lag: Math.max(0, head - decisions.length), diverged };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  const compared = results.filter((r) => r !== undefined);
+  if (compared.length === 0)
+    return { consensus: ids.length === 0 ? 'agreed' : 'unknown', walLag: 0, sampled: 0 };
+  const walLag = compared.reduce((sum, r) => sum + r.lag, 0);
+  const consensus = compared.some((r) => r.diverged) ? 'diverged' : walLag > 0 ? 'lagging' : 'agreed';
+  return { consensus, walLag, sampled: compared.length };
+}
+
+/** An error's first line, without paths or stack: health detail is shown to any viewer. */
+function shortError(error: unknown): string {
+  // Node's file errors carry the path; the code says enough.
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
+    if (/^E[A-Z]+$/.test(error.code)) return error.code;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n')[0] ?? '').slice(0, 200);
+}

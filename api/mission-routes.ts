@@ -1,0 +1,269 @@
+/**
+ * Missions, transitions, state projections, votes, approvals and single-mission control over
+ * REST (SPEC §3, §7). Handlers get parsed input only and throw MissionNotFoundError /
+ * MissionTimeoutError, which the app turns into 404 / 504.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Response } from 'express';
+import {
+  Accepted,
+  ApprovalRequest,
+  ControlRequest,
+  MissionListQuery,
+  MissionPage,
+  MissionStartRequest,
+  Problem,
+  StaleHashProblem,
+  StateQuery,
+  StateResponse,
+  TransitionAccepted,
+  TransitionQuery,
+  TransitionBadRequest,
+  VoteRequest,
+  VoteTally,
+} from '../schemas/api';
+import { MissionIdParam, MissionStarted, MissionView, missionWorkflowId } from '../schemas/mission';
+import { parseIdemKey, type TransitionProposal, TransitionProposalSchema } from '../schemas/proposal';
+import { controlSignal, voteUpdate } from '../workflows/definitions';
+import { ALL_ROLES } from './auth';
+import {
+  listMissions,
+  MissionConflictError,
+  onMission,
+  proposeTransition,
+  readMission,
+  startMission,
+} from './missions';
+import { sendProblem } from './problem';
+import type { ApiRegistry } from './routes';
+
+export interface MissionRouteDeps {
+  client: Client;
+  taskQueue: string;
+}
+
+const STEERS = ['operator', 'owner'] as const;
+const PROPOSES = ['agent', 'operator', 'owner'] as const;
+
+const notFound = { description: 'Unknown mission', schema: Problem };
+
+export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: MissionRouteDeps): void {
+  api.route({
+    method: 'post',
+    path: '/missions',
+    operationId: 'startMission',
+    tag: 'Missions',
+    summary: 'Start a mission (idempotent per mission id)',
+    access: STEERS,
+    body: MissionStartRequest,
+    responses: {
+      201: { description: 'Started', schema: MissionStarted },
+      200: { description: 'The same prompt again: the existing run', schema: MissionStarted },
+      409: { description: 'The id is taken by a different prompt', schema: Problem },
+    },
+    handler: async ({ body }, res) => {
+      try {
+        const { config, ...prompt } = body;
+        const started = await startMission(client, taskQueue, prompt, config);
+        res.status(started.created ? 201 : 200).json(started);
+      } catch (err) {
+        if (!(err instanceof MissionConflictError)) throw err;
+        sendProblem(res, { status: 409, title: 'Mission conflict', detail: err.message });
+      }
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/missions',
+    operationId: 'listMissions',
+    tag: 'Missions',
+    summary: 'List missions from Temporal visibility, newest first',
+    description:
+      'Filter by `phase` and `priority`; page with `pageToken` from the previous answer (a token only works with ' +
+      'the filters it was issued for). Visibility trails the workflows by moments.',
+    access: ALL_ROLES,
+    query: MissionListQuery,
+    responses: { 200: { description: 'A page of missions', schema: MissionPage } },
+    handler: async ({ query }, res) => {
+      res.json(await listMissions(client, taskQueue, query));
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/missions/:id',
+    operationId: 'getMission',
+    tag: 'Missions',
+    summary: "The mission's state, read from its workflow",
+    access: ALL_ROLES,
+    params: MissionIdParam,
+    responses: { 200: { description: 'The mission', schema: MissionView }, 404: notFound },
+    handler: async ({ params }, res) => {
+      res.json(await readMission(client, params.id));
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/transition',
+    operationId: 'proposeTransition',
+    tag: 'Transitions',
+    summary: 'Propose a signed transition (SPEC §3)',
+    description:
+      'Routed to the mission’s `transition` update with update id = `idem_key`: a repeat (even concurrent) gets ' +
+      'the first outcome. The mission is `?mission=` or the idem_key’s goalId. A rejected proposal changes nothing.',
+    access: PROPOSES,
+    query: TransitionQuery,
+    body: TransitionProposalSchema,
+    responses: {
+      202: { description: 'Applied: post-state hash and decision record id', schema: TransitionAccepted },
+      400: {
+        description: 'Invalid, or refused by a guard (`failing_guard`, `reasons`)',
+        schema: TransitionBadRequest,
+      },
+      404: notFound,
+      409: { description: '`current_state_hash` is not HEAD; `current_hash` is', schema: StaleHashProblem },
+    },
+    handler: async ({ query, body }, res) => {
+      const mission = query.mission ?? parseIdemKey(body.idem_key)?.goalId;
+      if (!mission || !MissionIdParam.shape.id.safeParse(mission).success) {
+        return sendProblem(res, {
+          status: 400,
+          title: 'Invalid request',
+          detail: 'query.mission: name the mission with ?mission=<id> or use its id as the idem_key goalId',
+          errors: [{ field: 'query.mission', reason: 'missing' }],
+        });
+      }
+      await answerProposal(res, client, mission, body);
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/missions/:id/approvals',
+    operationId: 'approve',
+    tag: 'Transitions',
+    summary: 'Approve the current beat’s evidence: a signed Execution_Approve proposal',
+    access: PROPOSES,
+    params: MissionIdParam,
+    body: ApprovalRequest,
+    responses: {
+      202: { description: 'Approval recorded', schema: TransitionAccepted },
+      400: { description: 'Invalid, or refused by a guard', schema: TransitionBadRequest },
+      404: notFound,
+      409: { description: 'Stale `current_state_hash`', schema: StaleHashProblem },
+    },
+    handler: async ({ params, body }, res) => {
+      await answerProposal(res, client, params.id, body);
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/state',
+    operationId: 'getState',
+    tag: 'Transitions',
+    summary: 'HEAD and a projection of the state document',
+    description:
+      '`projection` lists regions, comma-separated, any case (e.g. `Council,Ingestion`); default all.',
+    access: ALL_ROLES,
+    query: StateQuery,
+    responses: {
+      200: { description: 'HEAD and the projected regions', schema: StateResponse },
+      404: notFound,
+      409: { description: 'The mission predates the statechart', schema: Problem },
+    },
+    handler: async ({ query }, res) => {
+      const view = await readMission(client, query.mission);
+      if (view.state === undefined || view.hash === undefined) {
+        return sendProblem(res, {
+          status: 409,
+          title: 'No state',
+          detail: 'mission predates the statechart',
+        });
+      }
+      const state = view.state;
+      res.json({
+        hash: view.hash,
+        phase: view.phase,
+        projection: Object.fromEntries(query.projection.map((n) => [n, state[n]])),
+      });
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/missions/:id/votes',
+    operationId: 'vote',
+    tag: 'Transitions',
+    summary: 'A council member’s signed vote for the elected member set',
+    description:
+      'Refused before it reaches history when forged, from a non-member, or for another member set.',
+    access: PROPOSES,
+    params: MissionIdParam,
+    body: VoteRequest,
+    responses: {
+      202: { description: 'Counted', schema: VoteTally },
+      400: { description: 'Invalid or refused', schema: Problem },
+      404: notFound,
+    },
+    handler: async ({ params, body }, res) => {
+      try {
+        const tally = await onMission(client, params.id, () =>
+          client.workflow.getHandle(missionWorkflowId(params.id)).executeUpdate(voteUpdate, { args: [body] }),
+        );
+        res.status(202).json(tally);
+      } catch (error) {
+        if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+        const reason = error.cause?.message ?? error.message;
+        sendProblem(res, {
+          status: 400,
+          title: 'Vote rejected',
+          detail: reason,
+          errors: [{ field: 'body', reason }],
+        });
+      }
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/missions/:id/control',
+    operationId: 'controlMission',
+    tag: 'Owner controls',
+    summary: 'Pause or resume one mission',
+    description:
+      'Applied by the orchestrator with its own key and recorded in the ledger with the caller as actor.',
+    access: STEERS,
+    params: MissionIdParam,
+    body: ControlRequest,
+    responses: { 202: { description: 'Delivered', schema: Accepted }, 404: notFound },
+    handler: async ({ params, body, principal }, res) => {
+      await onMission(client, params.id, () =>
+        client.workflow
+          .getHandle(missionWorkflowId(params.id))
+          .signal(controlSignal, { ...body, actor: principal!.name }),
+      );
+      res.status(202).json({ accepted: true });
+    },
+  });
+}
+
+async function answerProposal(res: Response, client: Client, mission: string, proposal: TransitionProposal) {
+  const result = await proposeTransition(client, mission, proposal);
+  if (result.kind === 'accepted') {
+    res.status(202).json(result.outcome);
+    return;
+  }
+  const { kind, ...details } = result;
+  const detail = `rejected by ${details.failing_guard}: ${details.reasons.join('; ')}`;
+  sendProblem(res, {
+    status: kind === 'stale' ? 409 : 400,
+    title: kind === 'stale' ? 'Stale state hash' : 'Transition rejected',
+    detail,
+    errors: [{ field: kind === 'stale' ? 'body.current_state_hash' : 'body', reason: detail }],
+    ...details,
+  });
+}

@@ -1,0 +1,247 @@
+/**
+ * The OpenAPI 3.1 document, generated from the route registry and its zod contracts (zod's own
+ * JSON Schema output, draft 2020-12, which is OpenAPI 3.1's dialect), and a self-contained HTML
+ * rendering of it for /docs (no scripts, no CDN).
+ */
+import { z } from 'zod';
+import { Problem } from '../schemas/api';
+import type { RouteDoc } from './routes';
+
+type Json = Record<string, unknown>;
+
+/** Named JSON Schemas under components.schemas, one per zod schema (and direction). */
+class SchemaBook {
+  readonly components: Record<string, Json> = {};
+  readonly #names = new Map<z.ZodType, Map<string, string>>();
+
+  /** A `$ref` to the schema's component, converting it on first use. */
+  ref(schema: z.ZodType, name: string, io: 'input' | 'output'): Json {
+    const byIo = this.#names.get(schema) ?? new Map<string, string>();
+    this.#names.set(schema, byIo);
+    const known = byIo.get(io);
+    if (known) return { $ref: `#/components/schemas/${known}` };
+    let unique = name;
+    for (let n = 2; unique in this.components; n++) unique = `${name}${n}`;
+    byIo.set(io, unique);
+    this.#add(unique, this.convert(schema, io, unique));
+    return { $ref: `#/components/schemas/${unique}` };
+  }
+
+  /** The schema inline (parameters), with any definitions it needs hoisted to components. */
+  convert(schema: z.ZodType, io: 'input' | 'output', name: string): Json {
+    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Json;
+    const defs = (json.$defs ?? {}) as Record<string, Json>;
+    delete json.$defs;
+    delete json.$schema;
+    // Refs point into the document: `#` (recursion) to this component, `#/$defs/x` to hoisted ones.
+    const rewrite = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(rewrite);
+      if (typeof value !== 'object' || value === null) return value;
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => {
+          if (k === '$ref' && typeof v === 'string') {
+            if (v === '#') return [k, `#/components/schemas/${name}`];
+            if (v.startsWith('#/$defs/')) return [k, `#/components/schemas/${name}.${v.slice(8)}`];
+          }
+          return [k, rewrite(v)];
+        }),
+      );
+    };
+    for (const [key, def] of Object.entries(defs)) this.#add(`${name}.${key}`, rewrite(def) as Json);
+    return rewrite(json) as Json;
+  }
+
+  #add(name: string, schema: Json): void {
+    this.components[name] = schema;
+  }
+}
+
+const pascal = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+const toTemplate = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+export interface OpenApiInfo {
+  title: string;
+  version: string;
+  description: string;
+}
+
+export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Json {
+  const book = new SchemaBook();
+  const problem = book.ref(Problem, 'Problem', 'output');
+  const paths: Record<string, Json> = {};
+  for (const route of routes) {
+    const parameters: Json[] = [];
+    const addParams = (schema: z.ZodType | undefined, where: 'path' | 'query'): void => {
+      if (!schema) return;
+      const json = book.convert(schema, 'input', `${pascal(route.operationId)}${pascal(where)}`);
+      const properties = (json.properties ?? {}) as Record<string, Json>;
+      const required = new Set((json.required ?? []) as string[]);
+      for (const [name, prop] of Object.entries(properties)) {
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || required.has(name),
+          schema: prop,
+          ...(typeof prop.description === 'string' && { description: prop.description }),
+        });
+      }
+    };
+    addParams(route.params, 'path');
+    addParams(route.query, 'query');
+    for (const h of route.headers ?? []) {
+      parameters.push({
+        name: h.name,
+        in: 'header',
+        required: false,
+        description: h.description,
+        schema: book.convert(h.schema, 'input', `${pascal(route.operationId)}Header`),
+      });
+    }
+
+    const responses: Record<string, Json> = {};
+    for (const [status, doc] of Object.entries(route.responses)) {
+      const type =
+        doc.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
+      responses[status] = {
+        description: doc.description,
+        ...(doc.schema && {
+          content: {
+            [type]: { schema: book.ref(doc.schema, `${pascal(route.operationId)}${status}`, 'output') },
+          },
+        }),
+      };
+    }
+    const problemResponse = (description: string): Json => ({
+      description,
+      content: { 'application/problem+json': { schema: problem } },
+    });
+    const hasInput = route.params || route.query || route.body || route.headers;
+    if (hasInput && !responses['400'])
+      responses['400'] = problemResponse('Invalid request: `errors` names each field');
+    if (route.body) {
+      responses['413'] ??= problemResponse('Body larger than 64 KiB');
+      responses['415'] ??= problemResponse('Body is not application/json');
+    }
+    if (route.access !== 'public') {
+      responses['401'] ??= problemResponse('Missing or unknown bearer token');
+      responses['403'] ??= problemResponse(`Role not allowed (allowed: ${route.access.join(', ')})`);
+    }
+    responses['500'] ??= problemResponse('Internal error (no detail is disclosed)');
+
+    const template = toTemplate(route.path);
+    paths[template] ??= {};
+    paths[template][route.method] = {
+      operationId: route.operationId,
+      summary: route.summary,
+      ...(route.description && { description: route.description }),
+      tags: [route.tag],
+      security: route.access === 'public' ? [] : [{ bearer: [] }],
+      'x-swoosh-roles': route.access === 'public' ? ['public'] : [...route.access],
+      ...(parameters.length > 0 && { parameters }),
+      ...(route.body && {
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: book.ref(route.body, `${pascal(route.operationId)}Request`, 'input'),
+            },
+          },
+        },
+      }),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: info.title, version: info.version, description: info.description },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
+    paths,
+    components: {
+      schemas: book.components,
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A token from the gateway tokens file; its role decides which routes answer.',
+        },
+      },
+    },
+  };
+}
+
+const escapeHtml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** /docs: the OpenAPI document as one readable page, components inlined by name. */
+export function renderDocs(doc: Json): string {
+  const info = doc.info as OpenApiInfo;
+  const paths = doc.paths as Record<string, Record<string, Json>>;
+  const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
+  const pre = (value: unknown): string => `<pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre>`;
+  const refName = (schema: unknown): string | undefined => {
+    const ref = (schema as { $ref?: string } | undefined)?.$ref;
+    return ref?.startsWith('#/components/schemas/') ? ref.slice('#/components/schemas/'.length) : undefined;
+  };
+  const schemaLink = (schema: unknown): string => {
+    const name = refName(schema);
+    return name ? `<a href="#schema-${escapeHtml(name)}">${escapeHtml(name)}</a>` : pre(schema);
+  };
+  const ops: string[] = [];
+  const toc: string[] = [];
+  for (const [path, methods] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const id = escapeHtml(String(op.operationId));
+      toc.push(
+        `<li><a href="#op-${id}"><code>${method.toUpperCase()} ${escapeHtml(path)}</code></a> — ${escapeHtml(String(op.summary))}</li>`,
+      );
+      const params = ((op.parameters ?? []) as Json[])
+        .map(
+          (p) =>
+            `<tr><td><code>${escapeHtml(String(p.name))}</code></td><td>${escapeHtml(String(p.in))}</td><td>${p.required ? 'yes' : 'no'}</td><td>${pre(p.schema)}</td></tr>`,
+        )
+        .join('');
+      const body = (op.requestBody as { content: Record<string, { schema: unknown }> } | undefined)?.content[
+        'application/json'
+      ];
+      const responses = Object.entries(op.responses as Record<string, Json>)
+        .map(([status, r]) => {
+          const content = r.content as Record<string, { schema: unknown }> | undefined;
+          const [type, media] = content ? Object.entries(content)[0]! : [undefined, undefined];
+          return `<tr><td>${escapeHtml(status)}</td><td>${escapeHtml(String(r.description))}</td><td>${type ? `<code>${escapeHtml(type)}</code> ${schemaLink(media?.schema)}` : ''}</td></tr>`;
+        })
+        .join('');
+      ops.push(`<section id="op-${id}">
+<h3><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h3>
+<p>${escapeHtml(String(op.summary))}</p>
+${typeof op.description === 'string' ? `<p>${escapeHtml(op.description)}</p>` : ''}
+<p>Roles: <code>${escapeHtml(((op['x-swoosh-roles'] ?? []) as string[]).join(', '))}</code></p>
+${params ? `<table><tr><th>parameter</th><th>in</th><th>required</th><th>schema</th></tr>${params}</table>` : ''}
+${body ? `<p>Request body (<code>application/json</code>): ${schemaLink(body.schema)}</p>` : ''}
+<table><tr><th>status</th><th>meaning</th><th>body</th></tr>${responses}</table>
+</section>`);
+    }
+  }
+  const schemaSections = Object.entries(schemas)
+    .map(
+      ([name, s]) =>
+        `<section id="schema-${escapeHtml(name)}"><h3>${escapeHtml(name)}</h3>${pre(s)}</section>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(info.title)} — API</title>
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+code,pre{font:13px ui-monospace,monospace}pre{background:#f5f5f5;padding:.5rem;overflow:auto;max-height:24rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem;vertical-align:top;text-align:left}
+section{border-top:1px solid #ccc;margin-top:1.5rem}
+</style></head><body>
+<h1>${escapeHtml(info.title)} <small>${escapeHtml(info.version)}</small></h1>
+<p>${escapeHtml(info.description)}</p>
+<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+<h2>Operations</h2><ul>${toc.join('\n')}</ul>
+${ops.join('\n')}
+<h2>Schemas</h2>
+${schemaSections}
+</body></html>`;
+}

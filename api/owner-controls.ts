@@ -1,0 +1,129 @@
+/**
+ * Owner controls over every running mission of this deployment (AGI-Jobs style): pause all,
+ * resume all, reroute future agent work, change latency budgets. Each is one command id sent as
+ * the `ownerControl` signal to every mission a visibility query finds; the mission applies a
+ * command id once and records it in its decision ledger with the owner's name as actor
+ * (schemas/owner-controls.ts). A retried request may pass the same `commandId` to stay idempotent.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { z } from 'zod';
+import {
+  OwnerBatchResult,
+  OwnerLatencyRequest,
+  OwnerPauseRequest,
+  OwnerRerouteRequest,
+} from '../schemas/api';
+import { OwnerCommandId, type OwnerControlCommand } from '../schemas/owner-controls';
+import { ownerControlSignal } from '../workflows/definitions';
+import { missionListQuery } from './missions';
+import type { ApiRegistry } from './routes';
+
+export interface OwnerControlDeps {
+  client: Client;
+  taskQueue: string;
+}
+
+/** Signals in flight at once: enough to be quick, few enough not to flood the frontend. */
+const FAN_OUT = 16;
+
+const WithCommandId = { commandId: OwnerCommandId.optional() };
+
+type Command = OwnerControlCommand extends infer C
+  ? C extends unknown
+    ? Omit<C, 'id' | 'actor'>
+    : never
+  : never;
+
+export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: OwnerControlDeps): void {
+  const runningQuery = `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`;
+
+  async function broadcast(
+    command: Command,
+    actor: string,
+    commandId: string | undefined,
+  ): Promise<OwnerBatchResult> {
+    const id = commandId ?? `owner-${randomUUID()}`;
+    const ids: string[] = [];
+    for await (const wf of client.workflow.list({ query: runningQuery })) ids.push(wf.workflowId);
+    const signalled: string[] = [];
+    const skipped: string[] = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ids.length) {
+        const workflowId = ids[next++]!;
+        try {
+          await client.workflow.getHandle(workflowId).signal(ownerControlSignal, { ...command, id, actor });
+          signalled.push(workflowId);
+        } catch (error) {
+          // Ended between the listing and the signal: nothing left to control.
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+          skipped.push(workflowId);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FAN_OUT, ids.length) }, worker));
+    return {
+      commandId: id,
+      action: command.action,
+      actor,
+      query: runningQuery,
+      signalled: signalled.sort(),
+      skipped,
+    };
+  }
+
+  function ownerRoute<S extends z.ZodType<{ reason: string; commandId?: string | undefined }>>(spec: {
+    path: string;
+    operationId: string;
+    summary: string;
+    body: S;
+    command: (body: z.output<S>) => Command;
+  }): void {
+    api.route({
+      method: 'post',
+      path: spec.path,
+      operationId: spec.operationId,
+      tag: 'Owner controls',
+      summary: spec.summary,
+      description:
+        'Sent to every running mission of this deployment found by Temporal visibility (which trails new ' +
+        'missions by moments). Applies to future work only; each mission records it in its ledger with you as actor.',
+      access: ['owner'],
+      body: spec.body,
+      responses: { 202: { description: 'Delivered to these missions', schema: OwnerBatchResult } },
+      handler: async ({ body, principal }, res) => {
+        res.status(202).json(await broadcast(spec.command(body), principal!.name, body.commandId));
+      },
+    });
+  }
+
+  ownerRoute({
+    path: '/controls/pause-all',
+    operationId: 'pauseAll',
+    summary: 'Pause every running mission',
+    body: OwnerPauseRequest.extend(WithCommandId),
+    command: (b) => ({ action: 'pause', reason: b.reason }),
+  });
+  ownerRoute({
+    path: '/controls/resume-all',
+    operationId: 'resumeAll',
+    summary: 'Resume every running mission',
+    body: OwnerPauseRequest.extend(WithCommandId),
+    command: (b) => ({ action: 'resume', reason: b.reason }),
+  });
+  ownerRoute({
+    path: '/controls/reroute',
+    operationId: 'rerouteAgents',
+    summary: 'Send future agent work of every running mission to another task queue',
+    body: OwnerRerouteRequest.extend(WithCommandId),
+    command: (b) => ({ action: 'reroute', reason: b.reason, taskQueue: b.taskQueue }),
+  });
+  ownerRoute({
+    path: '/controls/latency-budgets',
+    operationId: 'setLatencyBudgets',
+    summary: 'Change activity latency budgets (start-to-close timeouts) of every running mission',
+    body: OwnerLatencyRequest.extend(WithCommandId),
+    command: (b) => ({ action: 'latency', reason: b.reason, budgets: b.budgets }),
+  });
+}

@@ -1,0 +1,80 @@
+/**
+ * The agent-to-agent endpoint (POST /a2a): JSON-RPC 2.0 over HTTP, with batches and
+ * notifications. Methods and their params; error codes follow the JSON-RPC spec, with the
+ * application errors SWOOSH adds in the -32000..-32099 server range.
+ */
+import { z } from 'zod';
+import { FieldProblem, TransitionAccepted } from './api';
+import { AgentLifecycleEvent, Evidence } from './evidence';
+import { TransitionProposalSchema } from './proposal';
+
+export const JsonRpcIdValue = z.union([z.string().max(256), z.number(), z.null()]);
+
+/** One request object; without `id` it is a notification and gets no response. */
+export const JsonRpcRequest = z.strictObject({
+  jsonrpc: z.literal('2.0'),
+  method: z.string().min(1).max(128),
+  params: z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
+  id: JsonRpcIdValue.optional(),
+});
+export type JsonRpcRequest = z.infer<typeof JsonRpcRequest>;
+
+export const JsonRpcError = z.object({
+  code: z.int(),
+  message: z.string(),
+  data: z.unknown().optional(),
+});
+
+export const JsonRpcResponseObject = z.union([
+  z.object({ jsonrpc: z.literal('2.0'), id: JsonRpcIdValue, result: z.unknown() }),
+  z.object({ jsonrpc: z.literal('2.0'), id: JsonRpcIdValue, error: JsonRpcError }),
+]);
+
+/** What POST /a2a answers with 200: one response object, or an array of them for a batch. */
+export const JsonRpcAnswer = z.union([JsonRpcResponseObject, z.array(JsonRpcResponseObject)]);
+
+export const A2A_ERRORS = {
+  parse: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internal: -32603,
+  /** A guard refused the proposal; data `{ failing_guard, reasons }`. */
+  transitionRejected: -32001,
+  /** `current_state_hash` is not HEAD; data `{ failing_guard, reasons, current_hash }`. */
+  staleHash: -32002,
+  /** The mission does not exist. */
+  missionNotFound: -32004,
+  /** The ledger or evidence store cannot be written right now. */
+  unavailable: -32005,
+} as const;
+
+/** Most requests in one batch: each may be a Temporal update. */
+export const MAX_BATCH = 50;
+
+export const ProposeTransitionParams = z.strictObject({
+  /** Defaults to the idem_key's goalId. */
+  mission: z.uuid().optional(),
+  proposal: TransitionProposalSchema,
+});
+
+export const A2A_METHODS = {
+  'swoosh.proposeTransition': {
+    summary: 'Propose a signed transition (SPEC §3); the same outcomes as POST /transition.',
+    params: ProposeTransitionParams,
+    result: TransitionAccepted,
+  },
+  'swoosh.reportLifecycleEvent': {
+    summary: "Report an agent's spawn, escalation or retirement; recorded in the mission's ledger.",
+    params: AgentLifecycleEvent,
+    result: z.object({ recordId: z.string(), index: z.int() }),
+  },
+  'swoosh.submitEvidence': {
+    summary: 'Store an ArtifactEvidence or ValidationReport; cite the returned checksum in proposals.',
+    params: Evidence,
+    result: z.object({ checksum: z.string() }),
+  },
+} as const;
+export type A2AMethod = keyof typeof A2A_METHODS;
+
+export const InvalidParamsData = z.object({ errors: z.array(FieldProblem) });

@@ -1,0 +1,175 @@
+/**
+ * The REST gateway's request and response contracts (SPEC §7) that are not contracts of their own
+ * elsewhere: the gateway validates with these and the OpenAPI document is generated from them.
+ */
+import { z } from 'zod';
+import { MissionPhase, MissionPrompt, Priority } from './mission';
+import { MissionConfigInput } from './mission-config';
+import { ControlCommand, LatencyBudgetsChange, OwnerReason, TaskQueueName } from './owner-controls';
+import { Sha256Schema, TransitionProposalSchema } from './proposal';
+
+export const FieldProblem = z.object({ field: z.string(), reason: z.string() });
+
+/** RFC 9457 problem details; every error names the field and the reason, never a stack trace. */
+export const Problem = z.object({
+  type: z.string(),
+  status: z.int(),
+  title: z.string(),
+  detail: z.string(),
+  errors: z.array(FieldProblem).optional(),
+});
+
+/** Opaque continuation of a listing, as returned by the previous page. */
+export const PageToken = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^[A-Za-z0-9_-]+$/, 'must be a pageToken returned by a previous page');
+
+/** A MissionPrompt, optionally with the mission's config (signers, council, schedule…). */
+export const MissionStartRequest = MissionPrompt.extend({ config: MissionConfigInput.optional() });
+
+export const MissionListQuery = z.strictObject({
+  phase: MissionPhase.optional(),
+  priority: Priority.optional(),
+  pageSize: z.coerce.number().int().min(1).max(100).default(20),
+  pageToken: PageToken.optional(),
+});
+export type MissionListQuery = z.output<typeof MissionListQuery>;
+
+export const MissionSummary = z.object({
+  missionId: z.string(),
+  workflowId: z.string(),
+  runId: z.string(),
+  /** Temporal's execution status, e.g. RUNNING, COMPLETED. */
+  status: z.string(),
+  /** The phase last published to visibility (it trails the workflow by moments). */
+  phase: z.string().nullable(),
+  priority: z.string().nullable(),
+  objective: z.string().nullable(),
+  startTime: z.iso.datetime({ offset: true }),
+});
+export type MissionSummary = z.infer<typeof MissionSummary>;
+
+export const MissionPage = z.object({
+  missions: z.array(MissionSummary),
+  nextPageToken: PageToken.optional(),
+});
+export type MissionPage = z.infer<typeof MissionPage>;
+
+export const TransitionQuery = z.strictObject({ mission: z.uuid().optional() });
+
+/** 202: the proposal was applied (or is a repeat of one that was: the first outcome). */
+export const TransitionAccepted = z.object({
+  post_hash: Sha256Schema,
+  /** The decision record's UCXL id, `ucxl://swoosh:<mission>@<region>/<transition>/<seq>`. */
+  decision_id: z.string(),
+  duplicate: z.boolean(),
+});
+export type TransitionAccepted = z.infer<typeof TransitionAccepted>;
+
+/** 400 from a guard: nothing changed. */
+export const TransitionRejectedProblem = Problem.extend({
+  failing_guard: z.string(),
+  reasons: z.array(z.string()),
+});
+
+/** 400 on a proposal: a guard's refusal, or a body that is not a valid proposal at all. */
+export const TransitionBadRequest = z.union([TransitionRejectedProblem, Problem]);
+
+/** 409: `current_state_hash` is not HEAD; re-read and resubmit against `current_hash`. */
+export const StaleHashProblem = TransitionRejectedProblem.extend({ current_hash: z.string() });
+
+/** An approval: a signed `Execution_Approve` proposal (SPEC §3), nothing else. */
+export const ApprovalRequest = TransitionProposalSchema.refine((p) => p.transition === 'Execution_Approve', {
+  message: 'an approval is an Execution_Approve proposal',
+  path: ['transition'],
+});
+
+const REGION_NAMES = [
+  'boot',
+  'ingestion',
+  'council',
+  'environment',
+  'execution',
+  'control',
+  'policy',
+  'terminal',
+] as const;
+
+export const StateQuery = z.strictObject({
+  mission: z.uuid(),
+  projection: z
+    .string()
+    .max(200)
+    .optional()
+    .transform((s) =>
+      s
+        ? s
+            .split(',')
+            .map((p) => p.trim().toLowerCase())
+            .filter(Boolean)
+        : [...REGION_NAMES],
+    )
+    .refine((names) => names.every((n) => (REGION_NAMES as readonly string[]).includes(n)), {
+      message: `projection names regions: ${REGION_NAMES.join(', ')} (any case, comma-separated)`,
+    }),
+});
+
+export const StateResponse = z.object({
+  hash: Sha256Schema,
+  phase: MissionPhase,
+  projection: z.record(z.string(), z.unknown()),
+});
+
+export const VoteRequest = z.strictObject({
+  member: z.string().min(1).max(128),
+  council_set_hash: z.string().max(100),
+  signature: z.string().max(200),
+});
+export const VoteTally = z.object({ accepted: z.int(), required: z.int() });
+
+/** Pause or resume one mission; the gateway adds the caller as `actor`. */
+export const ControlRequest = ControlCommand.omit({ actor: true }).extend({ reason: OwnerReason });
+
+export const Accepted = z.object({ accepted: z.literal(true) });
+
+/** Owner controls over every running mission of this deployment (a batch over visibility). */
+export const OwnerPauseRequest = z.strictObject({ reason: OwnerReason });
+export const OwnerRerouteRequest = z.strictObject({
+  reason: OwnerReason,
+  /** Task queue of future agent work; null sends it back to each mission's own queue. */
+  taskQueue: TaskQueueName.nullable(),
+});
+export const OwnerLatencyRequest = z.strictObject({ reason: OwnerReason, budgets: LatencyBudgetsChange });
+
+export const OwnerBatchResult = z.object({
+  /** The command id every mission received; a mission applies a command id once. */
+  commandId: z.string(),
+  action: z.enum(['pause', 'resume', 'reroute', 'latency']),
+  actor: z.string(),
+  /** The visibility query the batch ran over. */
+  query: z.string(),
+  signalled: z.array(z.string()),
+  /** Missions that ended between the listing and the signal. */
+  skipped: z.array(z.string()),
+});
+export type OwnerBatchResult = z.infer<typeof OwnerBatchResult>;
+
+/** One access log line (stdout, JSON): never a token, a body or a query string. */
+export const AccessLogLine = z.strictObject({
+  ts: z.iso.datetime(),
+  level: z.enum(['INFO', 'WARN', 'ERROR']),
+  msg: z.enum(['request', 'request failed']),
+  method: z.string(),
+  /** The route pattern (`/missions/:id`), or the bare path for an unknown route. */
+  route: z.string(),
+  status: z.int(),
+  durationMs: z.number(),
+  principal: z.string().nullable(),
+  role: z.string().nullable(),
+  remote: z.string().nullable(),
+  requestId: z.string(),
+  error: z.string().optional(),
+});
+export type AccessLogLine = z.infer<typeof AccessLogLine>;

@@ -1,0 +1,577 @@
+/**
+ * The gateway's contract through the typed client on a real dev server and worker: every
+ * endpoint's success and 4xx answers, role denials, pagination, SSE resume and idempotency.
+ */
+import { randomUUID } from 'node:crypto';
+import Ajv2020 from 'ajv/dist/2020';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ProblemBody } from '../../api/client';
+import type { Role } from '../../schemas/auth';
+import { prompt } from '../lifecycle/support';
+import { eventually } from '../support/temporal';
+import {
+  type GatewayFixture,
+  type OwnedMission,
+  readyAndPaused,
+  startGatewayFixture,
+  startOwnedMission,
+} from './support';
+
+let fx: GatewayFixture;
+/** A mission paused after its regions are READY: only the tests' proposals move its HEAD. */
+let held: OwnedMission;
+
+beforeAll(async () => {
+  fx = await startGatewayFixture('gateway-contract');
+  held = await startOwnedMission(fx.as.operator);
+  await readyAndPaused(fx.as.operator, held);
+}, 180_000);
+
+afterAll(async () => {
+  await fx?.stop();
+});
+
+function fieldsOf(body: ProblemBody): string[] {
+  return (body.errors ?? []).map((e) => e.field);
+}
+
+describe('missions', () => {
+  test('POST /missions starts a mission that GET /missions/:id reads back; a repeat is 200 with the same run', async () => {
+    const body = prompt(randomUUID());
+    const first = await fx.as.operator.startMission(body);
+    expect(first.status).toBe(201);
+    const again = await fx.as.operator.startMission(body);
+    expect(again.status).toBe(200);
+    if (!first.ok || !again.ok) throw new Error('unreachable');
+    expect(again.body).toEqual({ ...first.body, created: false });
+    const view = await fx.as.viewer.getMission(body.id);
+    expect(view.status).toBe(200);
+    if (view.ok) expect(view.body.prompt).toEqual(body);
+  });
+
+  test('POST /missions: bad body 400 naming the field, other prompt for the id 409, wrong content type 415', async () => {
+    const body = prompt(randomUUID());
+    const bad = await fx.as.operator.startMission({ ...body, priority: 'P7' as 'P0' });
+    expect(bad.status).toBe(400);
+    if (!bad.ok) expect(fieldsOf(bad.body)).toContain('body.priority');
+    expect((await fx.as.operator.startMission(body)).status).toBe(201);
+    const conflict = await fx.as.operator.startMission({ ...body, objective: 'another objective' });
+    expect(conflict.status).toBe(409);
+    const text = await fx.as.operator.request('POST', '/missions', {
+      body: JSON.stringify(body),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(text.status).toBe(415);
+  });
+
+  test('GET /missions/:id: 404 unknown, 400 malformed id', async () => {
+    expect((await fx.as.viewer.getMission(randomUUID())).status).toBe(404);
+    const bad = await fx.as.viewer.getMission('nope');
+    expect(bad.status).toBe(400);
+    if (!bad.ok) expect(fieldsOf(bad.body)).toEqual(['params.id']);
+  });
+
+  test('GET /missions filters by priority and phase and pages with an opaque token', async () => {
+    const ids = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of ids)
+      expect((await fx.as.operator.startMission(prompt(id, { priority: 'P2' }))).status).toBe(201);
+    const seen = await eventually(
+      async () => {
+        const all: string[] = [];
+        let token: string | undefined;
+        let pages = 0;
+        do {
+          const page = await fx.as.viewer.listMissions({ priority: 'P2', pageSize: 2, pageToken: token });
+          if (!page.ok) throw new Error(`list failed: ${page.status}`);
+          expect(page.body.missions.length).toBeLessThanOrEqual(2);
+          for (const m of page.body.missions) {
+            expect(m.priority).toBe('P2');
+            all.push(m.missionId);
+          }
+          token = page.body.nextPageToken;
+          pages++;
+        } while (token !== undefined);
+        return { all, pages };
+      },
+      (r) => ids.every((id) => r.all.includes(id)),
+      20_000,
+    );
+    expect(ids.every((id) => seen.all.includes(id))).toBe(true);
+    expect(seen.pages).toBeGreaterThanOrEqual(2);
+    expect(new Set(seen.all).size).toBe(seen.all.length);
+
+    const paused = await eventually(
+      () => fx.as.viewer.listMissions({ phase: 'PAUSED' }),
+      (r) => r.ok && r.body.missions.some((m) => m.missionId === held.id),
+      20_000,
+    );
+    if (!paused.ok) throw new Error('list failed');
+    expect(paused.body.missions.map((m) => m.phase)).toEqual(paused.body.missions.map(() => 'PAUSED'));
+  });
+
+  test('GET /missions refuses a bad filter, a forged page token and a token reused with other filters', async () => {
+    const badPhase = await fx.as.viewer.listMissions({ phase: 'SLEEPING' as 'PAUSED' });
+    expect(badPhase.status).toBe(400);
+    if (!badPhase.ok) expect(fieldsOf(badPhase.body)).toContain('query.phase');
+    const forged = await fx.as.viewer.listMissions({ pageToken: 'bm90LWEtdG9rZW4' });
+    expect(forged.status).toBe(400);
+    if (!forged.ok) expect(fieldsOf(forged.body)).toEqual(['query.pageToken']);
+    for (const id of [randomUUID(), randomUUID()])
+      await fx.as.operator.startMission(prompt(id, { priority: 'P0' }));
+    const first = await eventually(
+      () => fx.as.viewer.listMissions({ priority: 'P0', pageSize: 1 }),
+      (r) => r.ok && r.body.nextPageToken !== undefined,
+    );
+    if (!first.ok || first.body.nextPageToken === undefined) throw new Error('no second page');
+    const reused = await fx.as.viewer.listMissions({
+      priority: 'P1',
+      pageSize: 1,
+      pageToken: first.body.nextPageToken,
+    });
+    expect(reused.status).toBe(400);
+    if (!reused.ok) expect(reused.body.detail).toContain('other filters');
+  });
+});
+
+describe('transitions and state', () => {
+  test('GET /state projects the named regions with HEAD; unknown region 400; unknown mission 404', async () => {
+    const state = await fx.as.viewer.getState(held.id, 'Council,Ingestion');
+    expect(state.status).toBe(200);
+    if (!state.ok) throw new Error('unreachable');
+    expect(Object.keys(state.body.projection).sort()).toEqual(['council', 'ingestion']);
+    expect(state.body.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
+    expect(state.body.phase).toBe('PAUSED');
+    const bad = await fx.as.viewer.getState(held.id, 'Council,Weather');
+    expect(bad.status).toBe(400);
+    if (!bad.ok) expect(fieldsOf(bad.body)).toContain('query.projection');
+    expect((await fx.as.viewer.getState(randomUUID())).status).toBe(404);
+  });
+
+  test('POST /transition: 202 with post hash and decision id, then 409 stale with the current hash, 400 forged', async () => {
+    const head = await held.head();
+    const ok = await fx.as.agent.propose(
+      held.proposal(head, 'Policy_Update', { policy_version: 'c1', rationale: 'test' }),
+    );
+    expect(ok.status).toBe(202);
+    if (!ok.ok) throw new Error(JSON.stringify(ok.body));
+    expect(ok.body.post_hash).toMatch(/^sha256-/);
+    expect(ok.body.decision_id).toMatch(new RegExp(`^ucxl://swoosh:${held.id}@policy/Policy_Update/\\d+$`));
+    expect(await held.head()).toBe(ok.body.post_hash);
+
+    const stale = await fx.as.agent.propose(
+      held.proposal(head, 'Policy_Update', { policy_version: 'c2', rationale: 'x' }),
+    );
+    expect(stale.status).toBe(409);
+    if (stale.ok) throw new Error('unreachable');
+    expect(stale.body).toMatchObject({ failing_guard: 'concurrency', current_hash: ok.body.post_hash });
+
+    const forged = held.proposal(ok.body.post_hash, 'Policy_Update', {
+      policy_version: 'c3',
+      rationale: 'x',
+    });
+    const tampered = { ...forged, inputs: { policy_version: 'c4', rationale: 'x' } };
+    const refused = await fx.as.agent.propose(tampered);
+    expect(refused.status).toBe(400);
+    if (!refused.ok) expect(refused.body.failing_guard).toBeTruthy();
+    expect(await held.head()).toBe(ok.body.post_hash);
+  });
+
+  test('POST /transition: malformed proposal 400 naming fields; unknown mission 404; no mission named 400', async () => {
+    const head = await held.head();
+    const good = held.proposal(head, 'Policy_Update', { policy_version: 'm1', rationale: 'x' });
+    const bad = await fx.as.agent.propose({ ...good, current_state_hash: 'sha1-abc' });
+    expect(bad.status).toBe(400);
+    if (!bad.ok) expect(fieldsOf(bad.body)).toContain('body.current_state_hash');
+    const elsewhere = await fx.as.agent.propose(good, randomUUID());
+    expect(elsewhere.status).toBe(404);
+    const anonymous = { ...good, idem_key: good.idem_key.replace(held.id, 'not-a-uuid') };
+    const unnamed = await fx.as.agent.propose(anonymous);
+    expect(unnamed.status).toBe(400);
+    if (!unnamed.ok) expect(fieldsOf(unnamed.body)).toEqual(['query.mission']);
+    expect(await held.head()).toBe(head);
+  });
+
+  test('the same proposal sent 20 times at once yields one transition and 20 identical answers', async () => {
+    const before = await fx.as.viewer.ledger(held.id, { pageSize: 500 });
+    if (!before.ok) throw new Error('no ledger');
+    const head = await held.head();
+    const proposal = held.proposal(head, 'Policy_Update', {
+      policy_version: 'idem',
+      rationale: 'twenty at once',
+    });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => fx.as.agent.propose(proposal)));
+    expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 202));
+    const bodies = answers.map((a) => JSON.stringify(a.body));
+    expect(new Set(bodies).size).toBe(1);
+    const after = await eventually(
+      () => fx.as.viewer.ledger(held.id, { pageSize: 500 }),
+      (r) => r.ok && r.body.records.length > before.body.records.length,
+    );
+    if (!after.ok) throw new Error('no ledger');
+    const added = after.body.records.slice(before.body.records.length);
+    expect(added.map((r) => (r.kind === 'decision' ? r.idem_key : r.kind))).toEqual([proposal.idem_key]);
+  });
+
+  test('POST /missions/:id/approvals accepts only Execution_Approve proposals', async () => {
+    const head = await held.head();
+    const wrong = await fx.as.agent.approve(
+      held.id,
+      held.proposal(head, 'Policy_Update', { policy_version: 'a', rationale: 'x' }),
+    );
+    expect(wrong.status).toBe(400);
+    if (!wrong.ok) expect(fieldsOf(wrong.body)).toContain('body.transition');
+    // Approving outside REVIEW is refused by the statechart, and changes nothing.
+    const early = await fx.as.agent.approve(held.id, held.proposal(head, 'Execution_Approve', {}));
+    expect(early.status).toBe(400);
+    if (!early.ok) expect(early.body.failing_guard).toBeTruthy();
+    expect(await held.head()).toBe(head);
+  });
+
+  test('POST /missions/:id/votes refuses a forged vote with 400 and an unknown mission with 404', async () => {
+    const vote = {
+      member: 'mallory',
+      council_set_hash: `sha256-${'0'.repeat(64)}`,
+      signature: 'A'.repeat(86) + '==',
+    };
+    const refused = await fx.as.agent.vote(held.id, vote);
+    expect(refused.status).toBe(400);
+    if (!refused.ok) expect(refused.body.detail).toBeTruthy();
+    expect((await fx.as.agent.vote(randomUUID(), vote)).status).toBe(404);
+  });
+
+  test('POST /missions/:id/control pauses one mission, recorded in its ledger with the caller as actor', async () => {
+    const mission = await startOwnedMission(fx.as.operator);
+    await eventually(
+      () => fx.as.viewer.getMission(mission.id),
+      (r) => r.ok && r.body.phase !== 'UNINITIALIZED' && r.body.phase !== 'LICENSE_CHECK',
+      60_000,
+    );
+    expect((await fx.as.operator.control(mission.id, 'pause', 'maintenance')).status).toBe(202);
+    const paused = await eventually(
+      () => fx.as.viewer.getMission(mission.id),
+      (r) => r.ok && r.body.phase === 'PAUSED',
+      30_000,
+    );
+    expect(paused.ok && paused.body.phase).toBe('PAUSED');
+    const ledger = await eventually(
+      () => fx.as.viewer.ledger(mission.id, { pageSize: 500 }),
+      (r) => r.ok && r.body.records.some((x) => x.kind === 'decision' && x.transition === 'Owner_Pause'),
+    );
+    if (!ledger.ok) throw new Error('no ledger');
+    const pause = ledger.body.records.find((x) => x.kind === 'decision' && x.transition === 'Owner_Pause');
+    expect(pause?.kind === 'decision' && pause.guards[0]?.reasons).toContain('actor: test-operator');
+    expect((await fx.as.operator.control(randomUUID(), 'pause', 'x')).status).toBe(404);
+    const bad = await fx.as.operator.request('POST', `/missions/${mission.id}/control`, {
+      body: { action: 'explode', reason: 'x' },
+    });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('ledger and events', () => {
+  test('GET /missions/:id/ledger pages decision records in order with an opaque token', async () => {
+    const all = await fx.as.viewer.ledger(held.id, { pageSize: 500 });
+    if (!all.ok) throw new Error('no ledger');
+    expect(all.body.records.length).toBeGreaterThan(3);
+    expect(all.body.records.every((r) => r.kind === 'decision')).toBe(true);
+    const paged: number[] = [];
+    let token: string | undefined;
+    do {
+      const page = await fx.as.viewer.ledger(held.id, { pageSize: 2, pageToken: token });
+      if (!page.ok) throw new Error('page failed');
+      expect(page.body.records.length).toBeLessThanOrEqual(2);
+      paged.push(...page.body.records.map((r) => r.index));
+      token = page.body.nextPageToken;
+    } while (token);
+    expect(paged).toEqual(all.body.records.map((r) => r.index));
+    expect((await fx.as.viewer.ledger(held.id, { pageToken: 'garbage' })).status).toBe(400);
+    expect((await fx.as.viewer.ledger(randomUUID())).status).toBe(404);
+    expect((await fx.as.viewer.ledger(held.id, { pageSize: 0 })).status).toBe(400);
+  });
+
+  test('GET /missions/:id/events streams accepted transitions and resumes after Last-Event-ID', async () => {
+    const ledger = await fx.as.viewer.ledger(held.id, { pageSize: 500 });
+    if (!ledger.ok) throw new Error('no ledger');
+    const known = ledger.body.records;
+    const take = async (n: number, lastEventId?: string) => {
+      const abort = new AbortController();
+      const got: { id?: string; event: string; data: string }[] = [];
+      for await (const event of fx.as.viewer.events(held.id, { lastEventId, signal: abort.signal })) {
+        got.push(event);
+        if (got.length === n) abort.abort();
+      }
+      return got;
+    };
+    const first = await take(known.length);
+    expect(first.map((e) => Number(e.id))).toEqual(known.map((r) => r.index));
+    expect(first.every((e) => e.event === 'transition')).toBe(true);
+    expect(JSON.parse(first[0]!.data)).toEqual(known[0]);
+
+    // Resume after the second-to-last known event, then a new transition arrives live.
+    const resumeAfter = known.at(-2)!.index;
+    const pending = take(2, String(resumeAfter));
+    await new Promise((r) => setTimeout(r, 300));
+    const applied = await held.apply('Policy_Update', { policy_version: 'sse', rationale: 'live event' });
+    const resumed = await pending;
+    expect(Number(resumed[0]!.id)).toBe(known.at(-1)!.index);
+    const live = JSON.parse(resumed[1]!.data) as { post_state_hash: string; ucxl: string };
+    expect(live.post_state_hash).toBe(applied.post_hash);
+    expect(live.ucxl).toBe(applied.decision_id);
+
+    const badId = await fx.as.viewer.request('GET', `/missions/${held.id}/events`, {
+      headers: { 'last-event-id': 'x1' },
+    });
+    expect(badId.status).toBe(400);
+    expect((await fx.as.viewer.request('GET', `/missions/${randomUUID()}/events`)).status).toBe(404);
+  });
+});
+
+describe('agent-to-agent JSON-RPC', () => {
+  test('swoosh.proposeTransition applies a proposal; a stale one is error -32002 with the current hash', async () => {
+    const head = await held.head();
+    const proposal = held.proposal(head, 'Policy_Update', { policy_version: 'rpc', rationale: 'a2a' });
+    const ok = await fx.as.agent.call('swoosh.proposeTransition', { proposal }, 7);
+    expect(ok).toMatchObject({ jsonrpc: '2.0', id: 7, result: { duplicate: false } });
+    const post = (ok as { result: { post_hash: string } }).result.post_hash;
+    const stale = await fx.as.agent.call('swoosh.proposeTransition', {
+      proposal: held.proposal(head, 'Policy_Update', { policy_version: 'rpc2', rationale: 'a2a' }),
+    });
+    expect(stale).toMatchObject({ id: 1, error: { code: -32002, data: { current_hash: post } } });
+  });
+
+  test('reportLifecycleEvent lands in the ledger and submitEvidence returns the checksum', async () => {
+    const event = {
+      event: 'spawned' as const,
+      mission: held.id,
+      agentId: 'reviewer-1',
+      jobId: 'job-1',
+      capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
+      energyBudget: { tokens: 1000 },
+      at: '2026-11-23T10:00:00.000Z',
+    };
+    const reported = await fx.as.agent.call('swoosh.reportLifecycleEvent', event);
+    expect((reported as { result?: { recordId?: string } }).result?.recordId).toMatch(/^rec-/);
+    const ledger = await fx.as.viewer.ledger(held.id, { kind: 'all', pageSize: 500 });
+    if (!ledger.ok) throw new Error('no ledger');
+    expect(ledger.body.records.some((r) => r.kind === 'agent-lifecycle' && r.agentId === 'reviewer-1')).toBe(
+      true,
+    );
+
+    const report = {
+      kind: 'validation-report' as const,
+      mission: held.id,
+      subject: `sha256-${'a'.repeat(64)}`,
+      validator: 'lint',
+      outcome: 'pass' as const,
+      checks: [{ id: 'c1', ok: true, detail: 'fine' }],
+      createdAt: '2026-11-23T10:00:00.000Z',
+    };
+    const stored = await fx.as.agent.call('swoosh.submitEvidence', report);
+    expect((stored as { result?: { checksum?: string } }).result?.checksum).toMatch(/^sha256-[0-9a-f]{64}$/);
+    const unknown = await fx.as.agent.call('swoosh.submitEvidence', { ...report, mission: randomUUID() });
+    expect(unknown).toMatchObject({ error: { code: -32004 } });
+  });
+
+  test('JSON-RPC errors: parse -32700, invalid request -32600, unknown method -32601, bad params -32602', async () => {
+    const parse = await fx.as.agent.a2a('{"jsonrpc": "2.0", "method"');
+    expect(parse.replies).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32700 } });
+    const invalid = await fx.as.agent.a2a({ jsonrpc: '1.0', method: 'x', id: 3 });
+    expect(invalid.replies).toMatchObject({ id: 3, error: { code: -32600 } });
+    const missing = await fx.as.agent.a2a({ jsonrpc: '2.0', method: 'swoosh.launchRockets', id: 'a' });
+    expect(missing.replies).toMatchObject({ id: 'a', error: { code: -32601 } });
+    const params = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.submitEvidence',
+      params: { kind: 'artifact' },
+      id: 4,
+    });
+    expect(params.replies).toMatchObject({ id: 4, error: { code: -32602 } });
+    const fields = (
+      params.replies as { error: { data: { errors: { field: string }[] } } }
+    ).error.data.errors.map((e) => e.field);
+    expect(fields).toContain('params.checksum');
+    const empty = await fx.as.agent.a2a([]);
+    expect(empty.replies).toMatchObject({ id: null, error: { code: -32600 } });
+    const proto = await fx.as.agent.a2a(
+      '{"jsonrpc":"2.0","method":"swoosh.submitEvidence","id":5,"params":{"__proto__":{"x":1}}}',
+    );
+    expect(proto.replies).toMatchObject({ error: { code: -32600 } });
+  });
+
+  test('a batch answers each request in kind; notifications get nothing; only notifications get 204', async () => {
+    const batch = await fx.as.agent.a2a([
+      { jsonrpc: '2.0', method: 'swoosh.nothing', id: 1 },
+      { jsonrpc: '2.0', method: 'swoosh.nothing' },
+      'not a request',
+      { jsonrpc: '2.0', method: 'swoosh.submitEvidence', params: {}, id: 2 },
+    ]);
+    expect(batch.status).toBe(200);
+    const replies = batch.replies as { id: unknown; error?: { code: number } }[];
+    expect(replies.map((r) => [r.id, r.error?.code])).toEqual([
+      [1, -32601],
+      [null, -32600],
+      [2, -32602],
+    ]);
+    const quiet = await fx.as.agent.a2a([{ jsonrpc: '2.0', method: 'swoosh.nothing' }]);
+    expect(quiet.status).toBe(204);
+    expect(quiet.replies).toBeUndefined();
+  });
+});
+
+describe('operations', () => {
+  test('GET /health reports real checks: Temporal reachable, the worker polling, the ledger writable', async () => {
+    const health = await eventually(
+      () => fx.as.viewer.health(),
+      (r) => r.ok && r.body.status === 'ok',
+      20_000,
+    );
+    if (!health.ok) throw new Error('unreachable');
+    expect(health.body.checks.temporal.ok).toBe(true);
+    expect(health.body.checks.worker.pollers).toBeGreaterThan(0);
+    expect(health.body.checks.ledger.ok).toBe(true);
+    expect(health.body.lastSnapshotHLC).toMatch(/#\d+$/);
+    expect(['agreed', 'lagging']).toContain(health.body.consensus);
+    expect(health.body.walLag).not.toBeNull();
+    expect(health.body.sampledMissions).toBeGreaterThan(0);
+  });
+
+  test('GET /metrics counts requests by route pattern and status, with a latency histogram', async () => {
+    await fx.as.viewer.getMission(held.id);
+    const res = await fx.as.viewer.fetch('GET', '/metrics');
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(
+      /swoosh_http_requests_total\{method="GET",route="\/missions\/:id",status="200"\} \d+/,
+    );
+    expect(text).toContain(
+      'swoosh_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/missions/:id"}',
+    );
+    expect(text).not.toContain(held.id);
+  });
+
+  test('access logs are JSON lines with the caller’s name and never a token', async () => {
+    await fx.as.owner.getMission(held.id);
+    const line = [...fx.accessLog].reverse().find((l) => l.principal === 'test-owner');
+    expect(line).toMatchObject({
+      msg: 'request',
+      method: 'GET',
+      route: '/missions/:id',
+      status: 200,
+      role: 'owner',
+    });
+    const all = JSON.stringify(fx.accessLog);
+    for (const token of Object.values(fx.tokens)) expect(all).not.toContain(token);
+  });
+});
+
+describe('authentication and roles', () => {
+  const id = randomUUID();
+  /** Every route with a request that gets past validation, and the roles allowed on it. */
+  const routes: { method: string; path: string; body?: unknown; allowed: Role[] }[] = [
+    { method: 'GET', path: '/missions', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: `/missions/${id}`, allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'POST', path: '/missions', body: { nope: 1 }, allowed: ['owner', 'operator'] },
+    { method: 'POST', path: '/transition', body: { nope: 1 }, allowed: ['owner', 'operator', 'agent'] },
+    {
+      method: 'POST',
+      path: `/missions/${id}/votes`,
+      body: { nope: 1 },
+      allowed: ['owner', 'operator', 'agent'],
+    },
+    {
+      method: 'POST',
+      path: `/missions/${id}/approvals`,
+      body: { nope: 1 },
+      allowed: ['owner', 'operator', 'agent'],
+    },
+    { method: 'POST', path: `/missions/${id}/control`, body: { nope: 1 }, allowed: ['owner', 'operator'] },
+    { method: 'POST', path: '/controls/pause-all', body: { nope: 1 }, allowed: ['owner'] },
+    { method: 'POST', path: '/controls/resume-all', body: { nope: 1 }, allowed: ['owner'] },
+    { method: 'POST', path: '/controls/reroute', body: { nope: 1 }, allowed: ['owner'] },
+    { method: 'POST', path: '/controls/latency-budgets', body: { nope: 1 }, allowed: ['owner'] },
+    { method: 'POST', path: '/a2a', body: { nope: 1 }, allowed: ['owner', 'operator', 'agent'] },
+    { method: 'GET', path: `/state?mission=${id}`, allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: `/missions/${id}/ledger`, allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: '/health', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: '/metrics', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+  ];
+
+  test.each(routes)(
+    '$method $path: 401 without or with a wrong token, 403 for roles not allowed',
+    async (route) => {
+      const send = (role: Role | 'anonymous', token?: string) =>
+        (token === undefined ? fx.as[role] : fx.as.anonymous.as(token)).request(route.method, route.path, {
+          body: route.body,
+        });
+      const anonymous = await send('anonymous');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toContain('Bearer');
+      expect((await send('anonymous', `swt_${'x'.repeat(43)}`)).status).toBe(401);
+      for (const role of ['owner', 'operator', 'agent', 'viewer'] as const) {
+        const res = await send(role);
+        if (route.allowed.includes(role)) expect([200, 202, 400, 404]).toContain(res.status);
+        else expect(res.status).toBe(403);
+      }
+    },
+  );
+
+  test('documentation is public: /openapi.json and /docs', async () => {
+    const doc = await fx.as.anonymous.request<{ openapi: string }>('GET', '/openapi.json');
+    expect(doc.status).toBe(200);
+    if (doc.ok) expect(doc.body.openapi).toBe('3.1.0');
+    const page = await fx.as.anonymous.fetch('GET', '/docs');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('POST /transition');
+  });
+});
+
+describe('the OpenAPI document describes what the gateway sent', () => {
+  test('every response above has a documented status and a body valid against its documented schema', async () => {
+    const doc = await fx.as.anonymous.request<OpenApiDoc>('GET', '/openapi.json');
+    if (!doc.ok) throw new Error('no document');
+    const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+    ajv.addSchema({ $id: 'swoosh:openapi', components: doc.body.components });
+    const operations = Object.entries(doc.body.paths).flatMap(([template, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({
+        method: method.toUpperCase(),
+        pattern: new RegExp(`^${template.replace(/\{\w+\}/g, '[^/]+')}$`),
+        op,
+      })),
+    );
+    const exchanges = fx.exchanges.filter((e) => e.status !== 401 && e.status !== 403);
+    expect(exchanges.length).toBeGreaterThan(100);
+    const checked = new Set<string>();
+    for (const e of exchanges) {
+      const match = operations.find((o) => o.method === e.method && o.pattern.test(e.path));
+      if (!match) throw new Error(`undocumented route ${e.method} ${e.path}`);
+      const response = match.op.responses[String(e.status)];
+      expect(response, `${e.method} ${e.path} answered an undocumented ${e.status}`).toBeDefined();
+      const media = response?.content ? Object.entries(response.content)[0] : undefined;
+      if (!media || typeof e.body === 'string') continue;
+      const validate = ajv.getSchema(
+        `swoosh:openapi#/components/schemas/${media[1].schema.$ref.split('/').pop()}`,
+      );
+      if (!validate) throw new Error(`no schema for ${e.method} ${e.path} ${e.status}`);
+      expect(validate(e.body), `${e.method} ${e.path} ${e.status}: ${ajv.errorsText(validate.errors)}`).toBe(
+        true,
+      );
+      expect(e.contentType.split(';')[0]).toBe(media[0]);
+      checked.add(`${match.op.operationId} ${e.status}`);
+    }
+    expect(checked.size).toBeGreaterThan(25);
+  });
+});
+
+interface OpenApiDoc {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId: string;
+        responses: Record<string, { content?: Record<string, { schema: { $ref: string } }> }>;
+      }
+    >
+  >;
+  components: Record<string, unknown>;
+}

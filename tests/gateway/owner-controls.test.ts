@@ -1,0 +1,258 @@
+/**
+ * Owner controls over every running mission (pause all, resume all, reroute, latency budgets)
+ * through the gateway on a real dev server, each recorded in the missions' ledgers with the
+ * owner as actor; and the gateway's graceful shutdown.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createGateway } from '../../api/app';
+import { Authenticator, newToken } from '../../api/auth';
+import { SwooshClient } from '../../api/client';
+import { startGateway } from '../../api/server';
+import { freePort } from '../support/ports';
+import { eventually } from '../support/temporal';
+import { type GatewayFixture, type OwnedMission, startGatewayFixture, startOwnedMission } from './support';
+
+let fx: GatewayFixture;
+let missions: OwnedMission[];
+
+beforeAll(async () => {
+  fx = await startGatewayFixture('gateway-owner-controls');
+  missions = [await startOwnedMission(fx.as.operator), await startOwnedMission(fx.as.operator)];
+  // Running past BOOT, and listed by visibility, before any batch is sent.
+  for (const m of missions) {
+    await eventually(
+      () => fx.as.viewer.getMission(m.id),
+      (r) => r.ok && ['PROJECT_LIFECYCLE', 'EXECUTION'].includes(r.body.phase),
+      60_000,
+    );
+  }
+  await eventually(
+    () => fx.as.viewer.listMissions({ pageSize: 100 }),
+    (r) => r.ok && missions.every((m) => r.body.missions.some((x) => x.missionId === m.id)),
+    20_000,
+  );
+}, 180_000);
+
+afterAll(async () => {
+  await fx?.stop();
+});
+
+const views = () =>
+  Promise.all(
+    missions.map(async (m) => {
+      const r = await fx.as.viewer.getMission(m.id);
+      if (!r.ok) throw new Error(`mission ${m.id}: ${r.status}`);
+      return r.body;
+    }),
+  );
+
+async function ownerRecords(missionId: string, transition: string) {
+  const r = await fx.as.viewer.ledger(missionId, { pageSize: 500 });
+  if (!r.ok) throw new Error('no ledger');
+  return r.body.records.filter((x) => x.kind === 'decision' && x.transition === transition);
+}
+
+describe('owner controls over every running mission', () => {
+  test('pause all, then resume all: each mission pauses and resumes and records the owner as actor', async () => {
+    const paused = await fx.as.owner.pauseAll('maintenance window');
+    expect(paused.status).toBe(202);
+    if (!paused.ok) throw new Error('unreachable');
+    expect(paused.body).toMatchObject({ action: 'pause', actor: 'test-owner' });
+    for (const m of missions) expect(paused.body.signalled).toContain(`mission-${m.id}`);
+    await eventually(views, (vs) => vs.every((v) => v.phase === 'PAUSED'), 30_000);
+    expect((await views()).map((v) => v.phase)).toEqual(['PAUSED', 'PAUSED']);
+    for (const m of missions) {
+      const records = await eventually(
+        () => ownerRecords(m.id, 'Owner_Pause'),
+        (r) => r.length > 0,
+      );
+      expect(records[0]?.kind === 'decision' && records[0].guards[0]?.reasons).toEqual(
+        expect.arrayContaining(['actor: test-owner', 'reason: maintenance window']),
+      );
+    }
+
+    const resumed = await fx.as.owner.resumeAll('window over');
+    expect(resumed.status).toBe(202);
+    await eventually(views, (vs) => vs.every((v) => v.phase !== 'PAUSED'), 30_000);
+    expect((await views()).every((v) => v.phase !== 'PAUSED')).toBe(true);
+    for (const m of missions) {
+      const records = await eventually(
+        () => ownerRecords(m.id, 'Owner_Resume'),
+        (r) => r.length > 0,
+      );
+      expect(records).toHaveLength(1);
+    }
+  });
+
+  test('reroute sends future agent work to another queue; the same command id twice applies once', async () => {
+    const first = await fx.as.owner.reroute('swoosh-gpu-agents', 'move agents to the GPU pool', 'reroute-1');
+    const again = await fx.as.owner.reroute('swoosh-gpu-agents', 'move agents to the GPU pool', 'reroute-1');
+    expect([first.status, again.status]).toEqual([202, 202]);
+    const routed = await eventually(
+      views,
+      (vs) => vs.every((v) => v.controls?.agentTaskQueue === 'swoosh-gpu-agents'),
+      30_000,
+    );
+    for (const v of routed) {
+      expect(v.controls?.agentTaskQueue).toBe('swoosh-gpu-agents');
+      expect(v.controls?.applied.filter((a) => a.id === 'reroute-1')).toHaveLength(1);
+    }
+    for (const m of missions) {
+      const records = await eventually(
+        () => ownerRecords(m.id, 'Owner_Reroute'),
+        (r) => r.length > 0,
+      );
+      expect(records).toHaveLength(1);
+    }
+    const back = await fx.as.owner.reroute(null, 'back to the mission queues');
+    expect(back.status).toBe(202);
+    await eventually(views, (vs) => vs.every((v) => v.controls?.agentTaskQueue === null), 30_000);
+  });
+
+  test('latency budgets change without a deploy and are refused out of bounds', async () => {
+    const res = await fx.as.owner.setLatencyBudgets({ io: 240 }, 'slow storage today');
+    expect(res.status).toBe(202);
+    const changed = await eventually(views, (vs) => vs.every((v) => v.controls?.latency.io === 240), 30_000);
+    for (const v of changed) expect(v.controls?.latency.io).toBe(240);
+    const tooShort = await fx.as.owner.setLatencyBudgets({ short: 0 }, 'no');
+    expect(tooShort.status).toBe(400);
+    if (!tooShort.ok) expect(tooShort.body.errors?.map((e) => e.field)).toContain('body.budgets.short');
+    const none = await fx.as.owner.setLatencyBudgets({}, 'nothing');
+    expect(none.status).toBe(400);
+    const badQueue = await fx.as.owner.reroute('no spaces allowed', 'x');
+    expect(badQueue.status).toBe(400);
+  });
+
+  test('only owners may: operators and agents get 403 and nothing is sent', async () => {
+    const before = (await views()).map((v) => v.controls?.applied.length);
+    expect((await fx.as.operator.pauseAll('x')).status).toBe(403);
+    expect((await fx.as.agent.setLatencyBudgets({ io: 100 }, 'x')).status).toBe(403);
+    expect((await views()).map((v) => v.controls?.applied.length)).toEqual(before);
+  });
+});
+
+describe('health when parts are missing', () => {
+  /** A second gateway on the same Temporal service, with its own task queue and data folder. */
+  async function gatewayWith(client: Client, taskQueue: string, dataDir: string) {
+    const token = newToken();
+    const gateway = createGateway({
+      client,
+      taskQueue,
+      auth: new Authenticator({ tokens: [{ name: 'v', role: 'viewer', token }] }),
+      dataDir,
+      accessLog: () => {},
+    });
+    const running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 1_000 });
+    return { running, api: new SwooshClient(running.url, token) };
+  }
+
+  test('no worker on the task queue and an unwritable ledger folder: degraded, naming both', async () => {
+    // A regular file where the data folder should be: nothing can be created under it.
+    const blocked = join(mkdtempSync(join(tmpdir(), 'swoosh-health-')), 'data');
+    writeFileSync(blocked, 'not a folder');
+    const { running, api } = await gatewayWith(fx.env.client, 'nobody-polls-this-queue', blocked);
+    try {
+      const res = await api.health();
+      expect(res.status).toBe(200);
+      if (!res.ok) throw new Error('unreachable');
+      expect(res.body).toMatchObject({ status: 'degraded', consensus: 'unknown', walLag: null });
+      expect(res.body.checks.temporal.ok).toBe(true);
+      expect(res.body.checks.worker).toMatchObject({ ok: false, pollers: 0 });
+      expect(res.body.checks.ledger.ok).toBe(false);
+      expect(res.body.checks.ledger.detail).not.toContain(blocked);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('Temporal unreachable: 503 unavailable', async () => {
+    const port = await freePort();
+    // Nothing listens there: the lazy connection fails at the first call, as a lost service would.
+    const client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${port}` }) });
+    const { running, api } = await gatewayWith(client, fx.taskQueue, fx.dataDir);
+    try {
+      const res = await api.health();
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ status: 'unavailable', consensus: 'unknown' });
+    } finally {
+      await running.close();
+      await client.connection.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  test('stops accepting, lets an in-flight request finish, ends event streams, closes the Temporal connection', async () => {
+    const connection = await Connection.connect({ address: fx.env.address });
+    const client = new Client({ connection, namespace: 'default' });
+    const token = newToken();
+    const gateway = createGateway({
+      client,
+      taskQueue: fx.taskQueue,
+      auth: new Authenticator({ tokens: [{ name: 'o', role: 'owner', token }] }),
+      dataDir: fx.dataDir,
+      accessLog: () => {},
+    });
+    let closedConnection = false;
+    const running = await startGateway(gateway, {
+      host: '127.0.0.1',
+      port: 0,
+      graceMs: 10_000,
+      onClosed: async () => {
+        await connection.close();
+        closedConnection = true;
+      },
+    });
+    const api = new SwooshClient(running.url, token);
+
+    const abort = new AbortController();
+    const stream = api.events(missions[0]!.id, { signal: abort.signal });
+    const firstEvent = await stream.next();
+    expect(firstEvent.done).toBe(false);
+
+    // An in-flight request: its body is still arriving when shutdown begins.
+    const url = new URL(running.url);
+    const body = JSON.stringify({ mission: 'not-a-uuid' });
+    const inFlight = new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/missions',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            'content-length': body.length,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on('error', reject);
+      req.write(body.slice(0, 5));
+      setTimeout(() => req.end(body.slice(5)), 500);
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const closing = running.close();
+
+    // New connections are refused at once.
+    await expect(
+      fetch(`${running.url}/health`, { headers: { authorization: `Bearer ${token}` } }),
+    ).rejects.toThrow();
+    // The in-flight request is answered (its body is invalid: 400), not cut off.
+    expect(await inFlight).toBe(400);
+    // The event stream ends rather than holding the server open.
+    for await (const _event of stream) void _event;
+    await closing;
+    expect(closedConnection).toBe(true);
+    await expect(client.workflowService.getSystemInfo({})).rejects.toThrow();
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * One real gateway per test file: the Temporal CLI dev server, a SWOOSH worker on its own task
+ * queue and data folder, and the gateway on a free port with one token per role. Clients for
+ * each role are typed `SwooshClient`s; access-log lines are kept for assertions.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { createGateway, type Gateway } from '../../api/app';
+import { Authenticator, newToken } from '../../api/auth';
+import { type Exchange, SwooshClient } from '../../api/client';
+import type { MountedRouter } from '../../api/routes';
+import { type RunningGateway, startGateway } from '../../api/server';
+import type { AccessLogLine } from '../../schemas/api';
+import type { Role } from '../../schemas/auth';
+import { createSwooshWorker } from '../../workers/worker';
+import {
+  formatHlc,
+  hashCanonical,
+  type Hlc,
+  hlcSend,
+  signProposal,
+  TRANSITIONS,
+  type TransitionName,
+  windowIdAt,
+} from '../../workflows/statechart';
+import { newSigner, prompt, testDeps, type TestSigner } from '../lifecycle/support';
+import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+
+/** 4-second bars: windows open often enough for tests. */
+export const FAST = {
+  name: 'backbeat',
+  tempoBpm: 600,
+  barBeats: 40,
+  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
+  amplitude: 0.25,
+  backoffBaseMs: 200,
+  backoffMaxMs: 2_000,
+};
+
+export interface GatewayFixture {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  dataDir: string;
+  gateway: Gateway;
+  running: RunningGateway;
+  tokens: Record<Role, string>;
+  /** A client per role, and one without a token. */
+  as: Record<Role | 'anonymous', SwooshClient>;
+  accessLog: AccessLogLine[];
+  /** Every request the role clients made and what came back. */
+  exchanges: Exchange[];
+  stop(): Promise<void>;
+}
+
+export async function startGatewayFixture(
+  name: string,
+  routers: MountedRouter[] = [],
+): Promise<GatewayFixture> {
+  const env = await startDevServerEnv();
+  const taskQueue = taskQueueFor(name);
+  const deps = await testDeps();
+  const worker: Worker = await createSwooshWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+  });
+  const workerRun = worker.run();
+  const tokens = { owner: newToken(), operator: newToken(), agent: newToken(), viewer: newToken() };
+  // The viewer is configured by hash only, as a production tokens file would hold it.
+  const auth = new Authenticator({
+    tokens: [
+      { name: 'test-owner', role: 'owner', token: tokens.owner },
+      { name: 'test-operator', role: 'operator', token: tokens.operator },
+      { name: 'test-agent', role: 'agent', token: tokens.agent },
+      { name: 'test-viewer', role: 'viewer', sha256: sha256Hex(tokens.viewer) },
+    ],
+  });
+  const accessLog: AccessLogLine[] = [];
+  const gateway = createGateway({
+    client: env.client,
+    taskQueue,
+    auth,
+    dataDir: deps.dataDir,
+    accessLog: (line) => accessLog.push(line),
+    routers,
+  });
+  const running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 2_000 });
+  const exchanges: Exchange[] = [];
+  const client = new SwooshClient(running.url, undefined, (e) => exchanges.push(e));
+  return {
+    env,
+    taskQueue,
+    dataDir: deps.dataDir,
+    gateway,
+    running,
+    tokens,
+    as: {
+      owner: client.as(tokens.owner),
+      operator: client.as(tokens.operator),
+      agent: client.as(tokens.agent),
+      viewer: client.as(tokens.viewer),
+      anonymous: client,
+    },
+    accessLog,
+    exchanges,
+    stop: async () => {
+      await running.close();
+      worker.shutdown();
+      await workerRun;
+      await env.teardown();
+    },
+  };
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A mission whose owner key may propose control, owner and policy transitions. */
+export interface OwnedMission {
+  id: string;
+  owner: TestSigner;
+  /** Signs a proposal against `head` with a fresh idem_key and an HLC after every earlier one. */
+  proposal(
+    head: string,
+    transition: TransitionName,
+    inputs: Record<string, unknown>,
+  ): ReturnType<typeof signProposal>;
+  /** Submits `transition` against a fresh HEAD until it is accepted (re-reading on 409). */
+  apply(
+    transition: TransitionName,
+    inputs: Record<string, unknown>,
+  ): Promise<{ post_hash: string; decision_id: string }>;
+  head(): Promise<string>;
+}
+
+export async function startOwnedMission(
+  client: SwooshClient,
+  overrides: Record<string, unknown> = {},
+): Promise<OwnedMission> {
+  const owner = newSigner();
+  const id = randomUUID();
+  const started = await client.startMission({
+    ...prompt(id),
+    config: {
+      signers: [{ key: owner.key, classes: ['control', 'owner', 'policy', 'approval'], label: 'owner' }],
+      autoApprove: true,
+      schedule: FAST,
+      ...overrides,
+    },
+  });
+  if (started.status !== 201) throw new Error(`mission not started: ${started.status}`);
+  let last: Hlc = { wall: 0, counter: 0 };
+  const proposal = (head: string, transition: TransitionName, inputs: Record<string, unknown>) => {
+    last = hlcSend(last, Date.now());
+    return signProposal(
+      {
+        current_state_hash: head,
+        transition,
+        inputs_hash: hashCanonical(inputs),
+        signer: owner.key,
+        idem_key: `${id}:0:${TRANSITIONS[transition].class}:${randomUUID()}`,
+        hlc: formatHlc(last),
+        window_id: windowIdAt(FAST, Date.now()),
+        evidence: [],
+        inputs,
+      },
+      owner.secret,
+    );
+  };
+  const head = async (): Promise<string> => {
+    const state = await eventually(
+      () => client.getState(id),
+      (r) => r.ok,
+      30_000,
+    );
+    if (!state.ok) throw new Error(`no state: ${state.status}`);
+    return state.body.hash;
+  };
+  const apply = async (transition: TransitionName, inputs: Record<string, unknown>) => {
+    for (let i = 0; i < 60; i++) {
+      const res = await client.propose(proposal(await head(), transition, inputs));
+      if (res.ok) return res.body;
+      if (res.status === 400 && res.body.failing_guard === 'hlc') {
+        last = { wall: Date.now() + 5, counter: 0 };
+        continue;
+      }
+      if (res.status !== 409) throw new Error(`${transition}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    throw new Error(`${transition}: HEAD kept moving`);
+  };
+  return { id, owner, proposal, apply, head };
+}
+
+/** Waits until the mission's council and ingestion are READY, then pauses it: HEAD then moves only on request. */
+export async function readyAndPaused(client: SwooshClient, mission: OwnedMission): Promise<void> {
+  await eventually(
+    () => client.getState(mission.id, 'Council,Ingestion'),
+    (r) =>
+      r.ok &&
+      (r.body.projection.council as { phase?: string } | undefined)?.phase === 'READY' &&
+      (r.body.projection.ingestion as { phase?: string } | undefined)?.phase === 'READY',
+    60_000,
+  );
+  await mission.apply('Control_Pause', { reason: 'hold still for the test' });
+}
