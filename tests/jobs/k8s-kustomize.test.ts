@@ -132,6 +132,7 @@ describe('kubectl kustomize k8s/overlays/dev', () => {
         'Deployment/temporal-dev',
         'Namespace/swoosh-agents',
         'Namespace/swoosh-system',
+        'PersistentVolumeClaim/swoosh-data',
         'Role/swoosh-orchestrator',
         'RoleBinding/swoosh-orchestrator',
         'Service/swoosh-gateway',
