@@ -42,6 +42,8 @@ export interface MissionStart {
 export const STATECHART_PATCH = 'swoosh-statechart-v1';
 /** The patch that made owner controls carry an actor and land in the decision ledger. */
 export const OWNER_CONTROLS_PATCH = 'swoosh-owner-controls-v1';
+/** The patch that takes the continue-as-new snapshot inside the engine's mutex. */
+export const SNAPSHOT_IN_MUTEX_PATCH = 'swoosh-snapshot-in-mutex-v1';
 
 /**
  * The mission entity workflow (id `mission-<id>`): the one owner of the mission's state document
@@ -104,7 +106,9 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       description: 'A council member’s signed vote for the elected member set.',
     },
   );
-  setHandler(controlSignal, (raw) => {
+  // Owner commands are awaited so that allHandlersFinished covers them: a pause must not be lost
+  // to a continue-as-new that runs while it is queued behind another transition.
+  setHandler(controlSignal, async (raw) => {
     if (!patched(OWNER_CONTROLS_PATCH)) {
       const { action, reason } = raw;
       void engine
@@ -120,7 +124,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       return;
     }
     const { action, reason, actor } = parsed.data;
-    void engine
+    await engine
       .applyOwnerControl({
         id: uuid4(),
         action,
@@ -129,14 +133,14 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       })
       .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
   });
-  setHandler(ownerControlSignal, (raw) => {
+  setHandler(ownerControlSignal, async (raw) => {
     // Signals cannot be refused: a command that does not parse is logged and changes nothing.
     const parsed = OwnerControlCommand.safeParse(raw);
     if (!parsed.success) {
       log.warn('owner control dropped: it does not parse', { error: parsed.error.message });
       return;
     }
-    void engine
+    await engine
       .applyOwnerControl(parsed.data)
       .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
   });
@@ -160,7 +164,11 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   const end = await Promise.race([runExecution(engine, prompt, { n: 0 }), regions]);
   if (end === 'continue-as-new') {
     await condition(allHandlersFinished);
-    const snap = engine.snapshot();
+    // Taken inside the engine's mutex, the snapshot never holds a transition whose decision
+    // record is still being appended.
+    const snap = patched(SNAPSHOT_IN_MUTEX_PATCH)
+      ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
+      : engine.snapshot();
     await continueAsNew<typeof missionWorkflow>(prompt, { resolved, snapshot: snap });
   }
   if (end === 'finished') {
