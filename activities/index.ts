@@ -16,6 +16,7 @@ import { createLicenceActivities } from './licence';
 import { createMissionStepActivities } from './mission-steps';
 import { createPolicyActivities } from './policy';
 import { createToolHealthActivities } from './tool-health';
+import { createTimerActivities, type TimerActivityDeps } from './timers';
 
 export interface ActivityDeps {
   dataDir: string;
@@ -27,13 +28,15 @@ export interface ActivityDeps {
   toolServers: ToolServerConfig[];
   runner: JobRunner;
   telemetry: JobTelemetrySink;
+  /** The timer shards' activities (webhooks, updates, dead letters); they need a Temporal client. */
+  timers?: TimerActivityDeps;
 }
 
 export function createActivities(deps: ActivityDeps) {
   const licence = createLicenceActivities({ licence: deps.licence });
   const policy = createPolicyActivities({ policyFile: deps.policyFile, evidence: deps.evidence });
   const tools = createToolHealthActivities({ servers: deps.toolServers });
-  return {
+  const activities = {
     ...licence,
     ...policy,
     ...tools,
@@ -48,6 +51,8 @@ export function createActivities(deps: ActivityDeps) {
       probeToolServers: tools.probeToolServers,
     }),
   };
+  // Timer shards reach theirs through workflows/timers/activity-contract.ts, not SwooshActivities.
+  return deps.timers ? Object.assign(activities, createTimerActivities(deps.timers)) : activities;
 }
 
 export type SwooshActivities = ReturnType<typeof createActivities>;

@@ -9,6 +9,8 @@ import { Health } from '../schemas/health';
 import { TaskQueueName } from '../schemas/owner-controls';
 import { mountA2A } from './a2a';
 import { ALL_ROLES, type Authenticator } from './auth';
+import { Gauge } from 'prom-client';
+import { METRICS } from '../schemas/metrics';
 import { healthChecker } from './health';
 import { mountLedgerRoutes } from './ledger-routes';
 import { mountMissionRoutes } from './mission-routes';
@@ -17,7 +19,9 @@ import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from '
 import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
+import { timerShardLayoutFromEnv } from '../workers/timers';
 import { sendProblem } from './problem';
+import { timerRouters } from './timer-routes';
 import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
 
 export interface AppDeps {
@@ -29,7 +33,9 @@ export interface AppDeps {
   dataDir: string;
   /** Where access-log lines go; stdout (JSON lines) unless given. */
   accessLog?: AccessLog;
-  /** Routers written elsewhere (e.g. the timer API), each behind a role check and in OpenAPI. */
+  /** Timer shards the worker runs (SWOOSH_TIMER_SHARDS unless given); they decide where each timer lives. */
+  timerShards?: number;
+  /** Routers written elsewhere, each behind a role check and in OpenAPI. */
   routers?: MountedRouter[];
 }
 
@@ -67,9 +73,21 @@ export function createGateway(deps: AppDeps): Gateway {
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal });
   mountOwnerControls(api, { client, taskQueue });
   mountA2A(api, { client, dataDir, logError });
+  const timerShards = deps.timerShards ?? timerShardLayoutFromEnv().count;
+  for (const router of timerRouters({ client, taskQueue, shards: timerShards })) api.mount(router);
   for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
+  // Sampled at scrape time from the same (cached) health check, so /metrics and /health agree.
+  new Gauge({
+    name: METRICS.walLag.name,
+    help: METRICS.walLag.help,
+    registers: [metrics.registry],
+    async collect() {
+      const { walLag } = await health();
+      if (walLag !== null) this.set(walLag);
+    },
+  });
   api.route({
     method: 'get',
     path: '/health',
@@ -93,7 +111,7 @@ export function createGateway(deps: AppDeps): Gateway {
     path: '/metrics',
     operationId: 'metrics',
     tag: 'Operations',
-    summary: 'Prometheus metrics: gateway request counts and latencies',
+    summary: 'Prometheus metrics: gateway request counts and latencies, WAL lag',
     access: ALL_ROLES,
     responses: { 200: { description: 'Prometheus text exposition format', contentType: 'text/plain' } },
     handler: async (_input, res) => {

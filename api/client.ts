@@ -21,6 +21,14 @@ import type { Health } from '../schemas/health';
 import type { MissionStarted, MissionView } from '../schemas/mission';
 import type { LatencyBudgets } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
+import type {
+  CreateTimerRequest,
+  DeadLetterPage,
+  TimerCreated,
+  TimerPage,
+  TimerRecord,
+  TimerState,
+} from '../schemas/timer';
 
 export type ProblemBody = z.infer<typeof Problem> & {
   failing_guard?: string;
@@ -154,6 +162,38 @@ export class SwooshClient {
 
   health() {
     return this.request<Health>('GET', '/health');
+  }
+
+  createTimer(spec: CreateTimerRequest) {
+    return this.request<TimerCreated>('POST', '/timers', { body: spec });
+  }
+
+  getTimer(id: string) {
+    return this.request<TimerRecord>('GET', `/timers/${encodeURIComponent(id)}`);
+  }
+
+  listTimers(query: { state?: TimerState; limit?: number; after?: string } = {}) {
+    return this.request<z.infer<typeof TimerPage>>('GET', '/timers', { query: stringify(query) });
+  }
+
+  cancelTimer(id: string) {
+    return this.request<TimerRecord>('DELETE', `/timers/${encodeURIComponent(id)}`);
+  }
+
+  ackTimer(id: string, by?: string) {
+    return this.request<TimerRecord>('POST', `/timers/${encodeURIComponent(id)}/ack`, {
+      body: by === undefined ? {} : { by },
+    });
+  }
+
+  listDeadLetters(query: { limit?: number; after?: string } = {}) {
+    return this.request<z.infer<typeof DeadLetterPage>>('GET', '/timers/dead-letters', {
+      query: stringify(query),
+    });
+  }
+
+  replayDeadLetter(id: string) {
+    return this.request<TimerRecord>('POST', `/timers/${encodeURIComponent(id)}/replay`, { body: {} });
   }
 
   pauseAll(reason: string, commandId?: string) {

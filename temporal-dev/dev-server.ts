@@ -25,6 +25,21 @@ export function searchAttributeArgs(): string[] {
   ]);
 }
 
+/**
+ * Temporal keeps one timer task per workflow, for its earliest timer, and by default the timer
+ * queue fires a task no earlier than 1 s after it was written and reads at most 20 times a second.
+ * A timer shard re-arms after every firing, so both bound its precision (docs/timers.md).
+ */
+export const TUNED_TIMER_QUEUE = [
+  'history.timerProcessorMaxTimeShift="10ms"',
+  'history.timerProcessorMaxPollRPS=200',
+] as const;
+
+/** The timer-queue settings in the CLI's `--dynamic-config-value key=value` form. */
+export function timerQueueArgs(): string[] {
+  return TUNED_TIMER_QUEUE.flatMap((value) => ['--dynamic-config-value', value]);
+}
+
 export async function startDevServer(options: DevServerOptions): Promise<Supervised> {
   mkdirSync(dirname(options.dbFile), { recursive: true });
   const server = startProcess(
@@ -47,6 +62,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Supervi
       '--log-level',
       'error',
       ...searchAttributeArgs(),
+      ...timerQueueArgs(),
     ],
     { quiet: true },
   );

@@ -447,6 +447,11 @@ describe('operations', () => {
       'swoosh_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/missions/:id"}',
     );
     expect(text).not.toContain(held.id);
+    // The WAL lag gauge is the value /health reports (the held mission is paused: nothing moves).
+    const health = await fx.as.viewer.health();
+    const lag = /^swoosh_wal_lag_records (\d+)$/m.exec(text);
+    expect(lag).not.toBeNull();
+    expect(health.ok && health.body.walLag).toBe(Number(lag?.[1]));
   });
 
   test('access logs are JSON lines with the caller’s name and never a token', async () => {
@@ -461,6 +466,45 @@ describe('operations', () => {
     });
     const all = JSON.stringify(fx.accessLog);
     for (const token of Object.values(fx.tokens)) expect(all).not.toContain(token);
+  });
+});
+
+describe('timers through the gateway', () => {
+  test('create is idempotent per id, readable by viewers, listed, and cancelled by the roles that schedule', async () => {
+    const spec = {
+      id: `contract-${randomUUID()}`,
+      delayMs: 3_600_000,
+      action: { type: 'webhook' as const, url: 'http://127.0.0.1:9/hook' },
+    };
+    const created = await fx.as.agent.createTimer(spec);
+    expect(created.status).toBe(201);
+    if (created.ok) expect(created.body.timer.state).toBe('Scheduled');
+    const again = await fx.as.operator.createTimer(spec);
+    expect(again.status).toBe(200);
+    if (again.ok) expect(again.body.created).toBe(false);
+    const other = await fx.as.operator.createTimer({ ...spec, delayMs: 60_000 });
+    expect(other.status).toBe(409);
+
+    const read = await fx.as.viewer.getTimer(spec.id);
+    expect(read.ok && read.body.id).toBe(spec.id);
+    const listed = await fx.as.viewer.listTimers({ state: 'Scheduled' });
+    expect(listed.ok && listed.body.timers.map((t) => t.id)).toContain(spec.id);
+
+    expect((await fx.as.viewer.cancelTimer(spec.id)).status).toBe(403);
+    const cancelled = await fx.as.agent.cancelTimer(spec.id);
+    expect(cancelled.ok && cancelled.body.state).toBe('Cancelled');
+  });
+
+  test('a bad timer is refused naming the field, and nothing is created', async () => {
+    const id = `contract-${randomUUID()}`;
+    const bad = await fx.as.agent.createTimer({
+      id,
+      delayMs: 1_000,
+      action: { type: 'webhook', url: 'ftp://example.org/hook' },
+    });
+    expect(bad.status).toBe(400);
+    if (!bad.ok) expect(bad.body.errors?.map((e) => e.field)).toContain('body.action.url');
+    expect((await fx.as.viewer.getTimer(id)).status).toBe(404);
   });
 });
 
@@ -494,6 +538,18 @@ describe('authentication and roles', () => {
     { method: 'GET', path: `/missions/${id}/ledger`, allowed: ['owner', 'operator', 'agent', 'viewer'] },
     { method: 'GET', path: '/health', allowed: ['owner', 'operator', 'agent', 'viewer'] },
     { method: 'GET', path: '/metrics', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: '/timers', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: '/timers/dead-letters', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'GET', path: '/timers/no-such-timer', allowed: ['owner', 'operator', 'agent', 'viewer'] },
+    { method: 'POST', path: '/timers', body: { nope: 1 }, allowed: ['owner', 'operator', 'agent'] },
+    { method: 'DELETE', path: '/timers/no-such-timer', allowed: ['owner', 'operator', 'agent'] },
+    { method: 'POST', path: '/timers/no-such-timer/ack', body: {}, allowed: ['owner', 'operator', 'agent'] },
+    {
+      method: 'POST',
+      path: '/timers/no-such-timer/replay',
+      body: {},
+      allowed: ['owner', 'operator', 'agent'],
+    },
   ];
 
   test.each(routes)(

@@ -1,0 +1,225 @@
+/**
+ * Side effects of the timer shards: webhook delivery (an ed25519-signed body), update delivery to
+ * another workflow, the dead-letter file, and starting a shard that a message finds missing.
+ *
+ * Each delivery activity makes one attempt per delivery and reports outcomes as values; the shard
+ * owns retries and backoff (docs/timers.md says why), so a failing target never holds a pending
+ * activity open while it backs off.
+ */
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { DeadLetter } from '../schemas/timer';
+import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../workflows/timer-definitions';
+import type {
+  ShardSignalWithStart,
+  TimerActivities,
+  UpdateDelivery,
+  WebhookBatch,
+  WebhookDelivery,
+} from '../workflows/timers/activity-contract';
+import type { AttemptOutcome } from '../workflows/timers/table';
+import { canonicalJson } from './canonical-json';
+import { isErrno } from './durable-fs';
+import type { Signer } from './keys';
+
+/** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
+export function deadLetterFile(dataDir: string): string {
+  return join(dataDir, 'timers', 'dead-letters.jsonl');
+}
+
+export interface DeadLetterStore {
+  append(record: DeadLetter): Promise<void>;
+  /** Every dead letter ever recorded, oldest first, each once. */
+  list(): Promise<DeadLetter[]>;
+}
+
+/**
+ * Dead letters as JSON lines, fsynced before the append returns, so an acknowledged record
+ * survives a crash. An activity retried after a crash may append the same record twice; `list`
+ * keeps one per `deadLetterId`.
+ */
+export function createFileDeadLetterStore(path: string): DeadLetterStore {
+  return {
+    async append(record) {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const handle = await open(path, 'a', 0o600);
+      try {
+        await handle.writeFile(`${JSON.stringify(DeadLetter.parse(record))}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+    async list() {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) return [];
+        throw error;
+      }
+      const byId = new Map<string, DeadLetter>();
+      // A torn last line (a crash mid-append) is skipped; every complete line is a record.
+      for (const line of text.split('\n')) {
+        const parsed = DeadLetter.safeParse(parseLine(line));
+        if (parsed.success && !byId.has(parsed.data.deadLetterId))
+          byId.set(parsed.data.deadLetterId, parsed.data);
+      }
+      return [...byId.values()];
+    },
+  };
+}
+
+function parseLine(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface TimerActivityDeps {
+  /** The orchestrator key; webhook bodies are signed with it. */
+  signer: Signer;
+  deadLetters: DeadLetterStore;
+  /** For update actions and for starting missing shards. */
+  client: Client;
+  /** Per-attempt HTTP deadline; below the activity's start-to-close timeout. */
+  webhookTimeoutMs?: number;
+}
+
+/** The headers a webhook target reads to verify and deduplicate a delivery. */
+export const WEBHOOK_HEADERS = {
+  deliveryId: 'x-swoosh-delivery-id',
+  timerId: 'x-swoosh-timer-id',
+  attempt: 'x-swoosh-attempt',
+  keyId: 'x-swoosh-key-id',
+  signature: 'x-swoosh-signature',
+} as const;
+
+/**
+ * The signed body. It holds nothing attempt-specific, so every attempt and every replay of one
+ * delivery is byte-identical and a target deduplicates on `deliveryId` alone.
+ */
+export function webhookBody(delivery: WebhookDelivery): string {
+  return canonicalJson({
+    deliveryId: delivery.deliveryId,
+    timerId: delivery.timerId,
+    escalationLevel: delivery.escalationLevel,
+    dueAt: delivery.dueAt,
+    firedAt: delivery.firedAt,
+    ...(delivery.payload !== undefined && { payload: delivery.payload }),
+  });
+}
+
+export function createTimerActivities({
+  signer,
+  deadLetters,
+  client,
+  webhookTimeoutMs = 10_000,
+}: TimerActivityDeps): TimerActivities {
+  /** A delivery's body and its signature, computed before any request of the batch starts. */
+  function signed(delivery: WebhookDelivery): {
+    delivery: WebhookDelivery;
+    body: Uint8Array;
+    signature: string;
+  } {
+    const body = new TextEncoder().encode(webhookBody(delivery));
+    return { delivery, body, signature: signer.sign(body) };
+  }
+
+  /** One signed POST. 2xx delivers; 408, 429, 5xx and network errors are worth retrying. */
+  async function post({ delivery, body, signature }: ReturnType<typeof signed>): Promise<AttemptOutcome> {
+    let response: Response;
+    try {
+      response = await fetch(delivery.url, {
+        method: 'POST',
+        headers: {
+          ...delivery.headers,
+          'content-type': 'application/json',
+          [WEBHOOK_HEADERS.deliveryId]: delivery.deliveryId,
+          [WEBHOOK_HEADERS.timerId]: delivery.timerId,
+          [WEBHOOK_HEADERS.attempt]: String(delivery.attempt),
+          [WEBHOOK_HEADERS.keyId]: signer.keyId,
+          [WEBHOOK_HEADERS.signature]: signature,
+        },
+        body,
+        // A redirect would resend a signed body to a host nobody configured.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(webhookTimeoutMs),
+      });
+    } catch (error) {
+      return { ok: false, retryable: true, error: `request failed: ${networkReason(error)}` };
+    }
+    // The body is not needed; cancelling it releases the connection.
+    await response.body?.cancel();
+    if (response.status >= 200 && response.status < 300) return { ok: true };
+    const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
+    return { ok: false, retryable, error: `HTTP ${response.status}` };
+  }
+
+  return {
+    /**
+     * All at once: a batch costs its slowest request, not the sum. Signing (synchronous CPU work)
+     * comes first, so no request's deadline runs while the thread signs the others.
+     */
+    deliverTimerWebhooks: ({ deliveries }: WebhookBatch) => Promise.all(deliveries.map(signed).map(post)),
+
+    /**
+     * Delivered once the target workflow has run the update. A rejection (or a failure in its
+     * handler) is final. Waiting for completion rather than acceptance is what surfaces a
+     * rejection; an attempt that outlives the activity timeout is retried under the same update
+     * id, which Temporal answers with the first attempt's outcome instead of running it twice.
+     */
+    async deliverTimerUpdate(delivery: UpdateDelivery): Promise<AttemptOutcome> {
+      try {
+        // The update's arity is the target's business; the action's args are passed as given.
+        await client.workflow.getHandle(delivery.workflowId).executeUpdate(delivery.updateName, {
+          args: delivery.args as [unknown, ...unknown[]],
+          updateId: delivery.updateId,
+        });
+        return { ok: true };
+      } catch (error) {
+        if (error instanceof WorkflowUpdateFailedError) {
+          return {
+            ok: false,
+            retryable: false,
+            error: `update rejected: ${error.cause?.message ?? error.message}`,
+          };
+        }
+        if (error instanceof WorkflowNotFoundError) {
+          return { ok: false, retryable: true, error: `workflow ${delivery.workflowId} not found` };
+        }
+        throw error;
+      }
+    },
+
+    async recordTimerDeadLetter(record: DeadLetter): Promise<void> {
+      await deadLetters.append(record);
+    },
+
+    /** Signal-with-start: the message reaches the shard whether or not it was running. */
+    async signalTimerShard({ workflowId, taskQueue, input, message }: ShardSignalWithStart): Promise<void> {
+      await client.workflow.signalWithStart(TIMER_SHARD_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [input],
+        signal: shardMessageSignal,
+        signalArgs: [message],
+      });
+    },
+  };
+}
+
+/** fetch hides the reason (ECONNREFUSED, timeout) in `cause`; the URL is not repeated. */
+function networkReason(error: unknown): string {
+  if (error instanceof Error) {
+    if (error.name === 'TimeoutError') return 'timed out';
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    if (typeof cause?.code === 'string') return cause.code;
+    if (typeof cause?.message === 'string') return cause.message;
+    return error.message;
+  }
+  return String(error);
+}

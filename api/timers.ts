@@ -1,0 +1,271 @@
+/**
+ * The timer API (SPEC §8). Each timer lives in the shard its id hashes to; single-timer calls go
+ * to that shard as updates (validated there too) or queries, and listings ask every shard and
+ * merge the pages by their sort key, so paging is stable however timers spread.
+ *
+ *   POST   /timers                     create (201), or the same id and spec again (200); 409 if the spec differs
+ *   GET    /timers?state=&limit=&after= list, by due time
+ *   GET    /timers/dead-letters        dead letters, by when delivery was given up
+ *   GET    /timers/:id                 one timer's record
+ *   DELETE /timers/:id                 cancel a timer that has not fired, or discard a dead letter
+ *   POST   /timers/:id/ack             acknowledge a fired or escalated timer: it settles
+ *   POST   /timers/:id/replay          deliver a dead letter again (202; read the timer for the outcome)
+ */
+import {
+  type Client,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { type Express, type Request, type RequestHandler, type Response, Router } from 'express';
+import type { z } from 'zod';
+import {
+  AckRequest,
+  CreateTimerRequest,
+  DeadLetterListQuery,
+  encodeCursor,
+  ReplayRequest,
+  TimerIdParam,
+  TimerListQuery,
+  type TimerCreated,
+  type TimerRecord,
+} from '../schemas/timer';
+import {
+  ackTimerUpdate,
+  cancelTimerUpdate,
+  createTimersUpdate,
+  DEFAULT_SHARD_ID_PREFIX,
+  deadLettersQuery,
+  listTimersQuery,
+  replayTimerUpdate,
+  type ShardSettings,
+  shardOf,
+  shardWorkflowId,
+  timerQuery,
+  TimerFailure,
+} from '../workflows/timer-definitions';
+import { ensureTimerShard, mapConcurrently } from '../workers/timers';
+import { type Problem, sendProblem, validationProblem } from './problem';
+import { validated } from './validated';
+
+export interface TimerRouterDeps {
+  client: Client;
+  taskQueue: string;
+  /** Shard count; fixed for the life of a deployment, since it decides where every id lives. */
+  shards: number;
+  /** Shard workflow id prefix; `timer-shard` unless set. */
+  shardIdPrefix?: string;
+  /** Settings for shards this router starts because a create found them missing. */
+  shardSettings?: Partial<ShardSettings>;
+}
+
+/**
+ * Mounts the timer routes on `app`, after its JSON body parser and before its error handler
+ * (a failure that is not a refusal goes to `next`). The worker must run the same shard layout.
+ */
+export function mountTimerRoutes(app: Express, deps: TimerRouterDeps): void {
+  app.use(createTimerRouter(deps));
+}
+
+/** Shards asked at once by a listing. */
+const FAN_OUT = 16;
+
+export function createTimerRouter(deps: TimerRouterDeps): Router {
+  const { client, taskQueue, shards } = deps;
+  const idPrefix = deps.shardIdPrefix ?? DEFAULT_SHARD_ID_PREFIX;
+  const layout = { count: shards, idPrefix, ...(deps.shardSettings && { settings: deps.shardSettings }) };
+  const shardHandle = (shard: number): WorkflowHandle =>
+    client.workflow.getHandle(shardWorkflowId(idPrefix, shard));
+  const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
+  const router = Router();
+
+  router.post(
+    '/timers',
+    validated({ body: CreateTimerRequest }, async ({ body }, res) => {
+      const shard = shardOf(body.id, shards);
+      const create = () =>
+        shardHandle(shard).executeUpdate(createTimersUpdate, { args: [{ specs: [body] }] });
+      const outcome = await answer(res, async () => {
+        try {
+          return await create();
+        } catch (error) {
+          if (!(error instanceof WorkflowNotFoundError)) throw error;
+          // Shards start lazily: the first timer for a shard nobody has started starts it.
+          await ensureTimerShard(client, taskQueue, layout, shard);
+          return await create();
+        }
+      });
+      if (!outcome) return;
+      const [result] = outcome;
+      if (!result) throw new Error('the shard answered a create with no result');
+      res
+        .status(result.created ? 201 : 200)
+        .location(`/timers/${encodeURIComponent(body.id)}`)
+        .json(result satisfies TimerCreated);
+    }),
+  );
+
+  // Registered before /timers/:id, which would otherwise take `dead-letters` for an id (ids may not be it).
+  router.get(
+    '/timers/dead-letters',
+    withQuery(DeadLetterListQuery, async ({ limit, after }, res) => {
+      const pages = await mapConcurrently(shardIndexes(shards), FAN_OUT, (shard) =>
+        queryShard(shardHandle(shard), (handle) =>
+          handle.query(deadLettersQuery, { limit, ...(after && { after }) }),
+        ),
+      );
+      const merged = pages
+        .flat()
+        .map((letter) => ({ key: Date.parse(letter.deadLetteredAt), id: letter.timerId, letter }))
+        .sort(byKey)
+        .slice(0, limit);
+      const last = merged.at(-1);
+      res.json({
+        deadLetters: merged.map((item) => item.letter),
+        ...(merged.length === limit && last && { next: encodeCursor(last.key, last.id) }),
+      });
+    }),
+  );
+
+  router.get(
+    '/timers',
+    withQuery(TimerListQuery, async ({ state, limit, after }, res) => {
+      const pages = await mapConcurrently(shardIndexes(shards), FAN_OUT, (shard) =>
+        queryShard(shardHandle(shard), (handle) =>
+          handle.query(listTimersQuery, { limit, ...(state && { state }), ...(after && { after }) }),
+        ),
+      );
+      const merged = pages
+        .flat()
+        .map((timer) => ({ key: Date.parse(timer.dueAt), id: timer.id, timer }))
+        .sort(byKey)
+        .slice(0, limit);
+      const last = merged.at(-1);
+      res.json({
+        timers: merged.map((item) => item.timer),
+        ...(merged.length === limit && last && { next: encodeCursor(last.key, last.id) }),
+      });
+    }),
+  );
+
+  router.get(
+    '/timers/:id',
+    validated({ params: TimerIdParam }, async ({ params }, res) => {
+      const [record] = await queryShard(handleOf(params.id), async (handle) => {
+        const found = await handle.query(timerQuery, params.id);
+        return found ? [found] : [];
+      });
+      if (record) res.json(record);
+      else sendProblem(res, notFound(params.id));
+    }),
+  );
+
+  router.delete(
+    '/timers/:id',
+    validated({ params: TimerIdParam }, async ({ params }, res) => {
+      const record = await answer(res, () =>
+        handleOf(params.id).executeUpdate(cancelTimerUpdate, { args: [{ id: params.id }] }),
+      );
+      if (record) res.json(record satisfies TimerRecord);
+    }),
+  );
+
+  router.post(
+    '/timers/:id/ack',
+    validated({ params: TimerIdParam, body: AckRequest.optional() }, async ({ params, body }, res) => {
+      const args = { id: params.id, ...(body?.by !== undefined && { by: body.by }) };
+      const record = await answer(res, () =>
+        handleOf(params.id).executeUpdate(ackTimerUpdate, { args: [args] }),
+      );
+      if (record) res.json(record);
+    }),
+  );
+
+  router.post(
+    '/timers/:id/replay',
+    validated({ params: TimerIdParam, body: ReplayRequest.optional() }, async ({ params }, res) => {
+      const record = await answer(res, () =>
+        handleOf(params.id).executeUpdate(replayTimerUpdate, { args: [{ id: params.id }] }),
+      );
+      if (record) res.status(202).json(record);
+    }),
+  );
+
+  return router;
+}
+
+/**
+ * Runs a shard update and turns a refusal into its problem response (returning undefined);
+ * anything else propagates to the app's error handler.
+ */
+async function answer<T>(res: Response, call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    const problem = refusalProblem(error);
+    if (!problem) throw error;
+    sendProblem(res, problem);
+    return undefined;
+  }
+}
+
+function refusalProblem(error: unknown): Problem | undefined {
+  // A timer on a shard that was never started does not exist either.
+  if (error instanceof WorkflowNotFoundError) return notFound(undefined);
+  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure)) {
+    return undefined;
+  }
+  const detail = error.cause.message;
+  switch (error.cause.type) {
+    case TimerFailure.invalid:
+      return { status: 400, title: 'Invalid request', detail, errors: [{ field: 'body', reason: detail }] };
+    case TimerFailure.notFound:
+      return { status: 404, title: 'Not found', detail };
+    case TimerFailure.conflict:
+      return { status: 409, title: 'Timer conflict', detail };
+    case TimerFailure.invalidState:
+      return { status: 409, title: 'Timer state conflict', detail };
+    case TimerFailure.shardFull:
+      return { status: 503, title: 'Timer capacity reached', detail };
+    default:
+      return undefined;
+  }
+}
+
+function notFound(id: string | undefined): Problem {
+  return { status: 404, title: 'Not found', detail: id === undefined ? 'no such timer' : `no timer ${id}` };
+}
+
+/** A shard nobody started holds no timers; every other failure is the caller's to see. */
+async function queryShard<T>(
+  handle: WorkflowHandle,
+  query: (handle: WorkflowHandle) => Promise<T[]>,
+): Promise<T[]> {
+  try {
+    return await query(handle);
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return [];
+    throw error;
+  }
+}
+
+/** validated() for the query string, which it does not cover; same problem format, field `query.*`. */
+function withQuery<S extends z.ZodType>(
+  schema: S,
+  handler: (query: z.output<S>, res: Response) => Promise<void>,
+): RequestHandler {
+  return (req: Request, res: Response, next) => {
+    const parsed = schema.safeParse(req.query);
+    if (!parsed.success) return sendProblem(res, validationProblem(parsed.error, 'query'));
+    handler(parsed.data, res).catch(next);
+  };
+}
+
+function shardIndexes(count: number): number[] {
+  return Array.from({ length: count }, (_, shard) => shard);
+}
+
+function byKey(a: { key: number; id: string }, b: { key: number; id: string }): number {
+  return a.key - b.key || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}

@@ -1,0 +1,370 @@
+/**
+ * Timer benchmark (SPEC §8): N sharded timers with random due times over a window, against a
+ * baseline of plain workflow sleeps, side by side in one run on a Temporal dev server (SQLite
+ * file persistence, as `npm run dev` runs it) that this script starts and stops itself.
+ *
+ *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
+ *
+ * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER. `--fast-signer` (or
+ * TIMER_BENCH_FAST_SIGNER=1) signs with node:crypto's ed25519 instead of the project's tweetnacl
+ * signer: the same signatures, byte for byte, at about 5 µs where tweetnacl spends about 5 ms of
+ * the worker's one JavaScript thread per webhook. `--server=tuned` (the default) starts the dev
+ * server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts); `--server=default` with Temporal's
+ * own, under which a workflow's next timer fires 0.1–1 s late (docs/timers.md).
+ * Sharded timers fire a signed webhook at a receiver in this process; lateness is reported at the
+ * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
+ * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.
+ */
+import { createServer, type IncomingMessage } from 'node:http';
+import { timerQueueArgs } from '../temporal-dev/dev-server';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createPrivateKey, sign } from 'node:crypto';
+import { generateSigner, type Signer } from '../activities/keys';
+import { createFileDeadLetterStore, createTimerActivities } from '../activities/timers';
+import type { CreateTimerRequest } from '../schemas/timer';
+import { ensureTemporalCli } from '../temporal-dev/toolchain';
+import type { sleepUntilWorkflow } from '../tests/timers/workflows';
+import { ensureTimerShards, mapConcurrently } from '../workers/timers';
+import {
+  createTimersUpdate,
+  MAX_CREATE_BATCH,
+  shardOf,
+  shardStatusQuery,
+  shardWorkflowId,
+} from '../workflows/timer-definitions';
+
+interface Options {
+  n: number;
+  windowMs: number;
+  shards: number;
+  baselineCap: number;
+  server: 'tuned' | 'default';
+  fastSigner: boolean;
+}
+
+function serverProfile(): Options['server'] {
+  const flag = process.argv.find((a) => a.startsWith('--server='))?.split('=')[1];
+  const value = flag ?? process.env.TIMER_BENCH_SERVER ?? 'tuned';
+  if (value !== 'tuned' && value !== 'default') throw new Error('--server must be tuned or default');
+  return value;
+}
+
+function options(): Options {
+  const arg = (name: string, env: string, fallback: number): number => {
+    const flag = process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const raw = flag ?? process.env[env];
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isInteger(value) || value < 1)
+      throw new Error(`--${name} (${env}) must be a positive integer`);
+    return value;
+  };
+  const n = arg('n', 'TIMER_BENCH_N', 2_000);
+  return {
+    n,
+    windowMs: arg('window', 'TIMER_BENCH_WINDOW_S', 60) * 1000,
+    // A shard holds about 3000 such timers (its snapshot budget); fewer, fuller shards batch more.
+    shards: arg('shards', 'TIMER_BENCH_SHARDS', Math.max(4, Math.ceil(n / 2_500))),
+    // Near a thousand concurrent workflows the SQLite dev server starts to struggle
+    // (temporalio/temporal#9686); the baseline stops there unless told otherwise.
+    baselineCap: arg('baseline-cap', 'TIMER_BENCH_BASELINE_CAP', 1_000),
+    server: serverProfile(),
+    fastSigner: process.argv.includes('--fast-signer') || process.env.TIMER_BENCH_FAST_SIGNER === '1',
+  };
+}
+
+const log = (message: string) => console.log(`[bench:timers] ${message}`);
+
+interface Figures {
+  scheduled: number;
+  delivered: number;
+  lateness: number[];
+  endToEnd?: number[];
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const dir = await mkdtemp(join(tmpdir(), 'swoosh-bench-timers-'));
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    log(
+      `N=${opts.n} window=${opts.windowMs / 1000}s shards=${opts.shards} baseline cap=${opts.baselineCap} ` +
+        `server=${opts.server} signer=${opts.fastSigner ? 'node:crypto' : 'tweetnacl'}`,
+    );
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: await ensureTemporalCli() },
+        ip: '127.0.0.1',
+        ui: false,
+        dbFilename: join(dir, 'temporal.db'),
+        log: { format: 'json', level: 'error' },
+        extraArgs: opts.server === 'tuned' ? timerQueueArgs() : [],
+      },
+    });
+    stops.push(() => env.teardown());
+    const receiver = await startReceiver();
+    stops.push(() => receiver.close());
+
+    const taskQueue = 'bench-timers';
+    const signer = opts.fastSigner ? nodeCryptoSigner() : generateSigner().signer;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await bundleWorkflowCode({
+        workflowsPath: fileURLToPath(new URL('../tests/timers/workflows.ts', import.meta.url)),
+        logger: new DefaultLogger('WARN'),
+      }),
+      activities: createTimerActivities({
+        signer,
+        deadLetters: createFileDeadLetterStore(join(dir, 'dead-letters.jsonl')),
+        client: env.client,
+      }),
+    });
+    const running = worker.run();
+    stops.unshift(async () => {
+      worker.shutdown();
+      await running;
+    });
+
+    const sharded = await benchShards(env, taskQueue, receiver, opts);
+    const baseline = await benchBaseline(env, taskQueue, opts);
+    report(opts, sharded, baseline);
+  } finally {
+    for (const stop of stops) await stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** An ed25519 signer on node:crypto, checked against tweetnacl's signature for the same key. */
+function nodeCryptoSigner(): Signer {
+  const { signer, secretKey } = generateSigner();
+  // PKCS#8 wrapping of a raw ed25519 seed (the first half of tweetnacl's 64-byte secret key).
+  const prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
+  const key = createPrivateKey({
+    key: Buffer.concat([prefix, secretKey.subarray(0, 32)]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+  const fast: Signer = {
+    keyId: signer.keyId,
+    sign: (message) => sign(null, message, key).toString('base64'),
+  };
+  const probe = new TextEncoder().encode('probe');
+  if (fast.sign(probe) !== signer.sign(probe)) throw new Error('node:crypto and tweetnacl signatures differ');
+  return fast;
+}
+
+async function benchShards(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  receiver: Receiver,
+  { n, windowMs, shards }: Options,
+): Promise<Figures> {
+  const idPrefix = 'bench-shard';
+  await ensureTimerShards(env.client, taskQueue, shards, { idPrefix });
+  // Every timer is created before the first is due, so creation never shows up as lateness.
+  const leadMs = 15_000 + n * 2;
+  const start = Date.now() + leadMs;
+  const specs: CreateTimerRequest[] = Array.from({ length: n }, (_, i) => ({
+    id: `t-${i}`,
+    dueAt: new Date(start + Math.floor(Math.random() * windowMs)).toISOString(),
+    action: { type: 'webhook', url: receiver.url },
+  }));
+  const byShard = new Map<number, CreateTimerRequest[]>();
+  for (const spec of specs) {
+    const shard = shardOf(spec.id, shards);
+    const list = byShard.get(shard) ?? [];
+    list.push(spec);
+    byShard.set(shard, list);
+  }
+  const batches = [...byShard].flatMap(([shard, list]) =>
+    Array.from({ length: Math.ceil(list.length / MAX_CREATE_BATCH) }, (_, i) => ({
+      shard,
+      specs: list.slice(i * MAX_CREATE_BATCH, (i + 1) * MAX_CREATE_BATCH),
+    })),
+  );
+  const createdAt = Date.now();
+  await mapConcurrently(batches, 8, ({ shard, specs: batch }) =>
+    env.client.workflow
+      .getHandle(shardWorkflowId(idPrefix, shard))
+      .executeUpdate(createTimersUpdate, { args: [{ specs: batch }] }),
+  );
+  const creation = Date.now() - createdAt;
+  log(`sharded: created ${n} timers in ${creation} ms (${Math.round((n / creation) * 1000)}/s)`);
+  if (Date.now() > start) log('WARNING: creation ran past the first due time; early lateness includes it');
+
+  await waitFor(
+    () => receiver.received.size,
+    n,
+    start + windowMs + 60_000 - Date.now(),
+    'sharded: delivered',
+  );
+  // A worker too busy to answer a query is itself a finding; the figures are still printed.
+  const runs = await Promise.all(
+    Array.from({ length: shards }, (_, shard) =>
+      env.client.workflow
+        .getHandle(shardWorkflowId(idPrefix, shard))
+        .query(shardStatusQuery)
+        .then((status) => status.runs)
+        .catch(() => NaN),
+    ),
+  ).then((all) => all.reduce((a, b) => a + b, 0));
+  log(`sharded: ${receiver.received.size}/${n} delivered; shards continued-as-new ${runs} times`);
+  const deliveries = [...receiver.received.values()];
+  return {
+    scheduled: n,
+    delivered: deliveries.length,
+    lateness: deliveries.map((d) => d.firedAt - d.dueAt),
+    endToEnd: deliveries.map((d) => d.receivedAt - d.dueAt),
+  };
+}
+
+async function benchBaseline(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  { n, windowMs, baselineCap }: Options,
+): Promise<Figures> {
+  const m = Math.min(n, baselineCap);
+  // Starts run at 15–50/s on the SQLite server under load; the lead leaves room for all of them.
+  const leadMs = 15_000 + m * 50;
+  const start = Date.now() + leadMs;
+  const startedAt = Date.now();
+  // Started earliest-due first: starting a thousand workflows takes the SQLite server tens of
+  // seconds, and a workflow started after its due time would measure the start, not the sleep.
+  const dues = Array.from({ length: m }, () => start + Math.floor(Math.random() * windowMs)).sort(
+    (a, b) => a - b,
+  );
+  const handles = await mapConcurrently(
+    dues.map((due, i) => ({ due, i })),
+    16,
+    ({ due, i }): Promise<WorkflowHandle<typeof sleepUntilWorkflow>> =>
+      env.client.workflow.start<typeof sleepUntilWorkflow>('sleepUntilWorkflow', {
+        workflowId: `baseline-${i}`,
+        taskQueue,
+        args: [due],
+      }),
+  );
+  const late = dues.filter((due) => due < Date.now()).length;
+  if (late > 0) log(`WARNING: the last ${late} baseline workflows were started after their due time`);
+  log(`baseline: started ${m} sleeping workflows in ${Date.now() - startedAt} ms`);
+  // Each wait is a long poll; aborted when the bench gives up, so none outlives the server.
+  const stop = new AbortController();
+  const results: ({ dueAt: number; firedAt: number } | undefined)[] = [];
+  let woken = 0;
+  const waiting = handles.map((handle, i) =>
+    env.client
+      .withAbortSignal(stop.signal, () => handle.result())
+      .then(
+        (result) => {
+          results[i] = result;
+          woken++;
+        },
+        () => undefined,
+      ),
+  );
+  await waitFor(() => woken, m, start + windowMs + 60_000 - Date.now(), 'baseline: woke');
+  stop.abort();
+  await Promise.all(waiting);
+  const woke = results.filter((r) => r !== undefined);
+  log(`baseline: ${woke.length}/${m} woke`);
+  return { scheduled: m, delivered: woke.length, lateness: woke.map((r) => r.firedAt - r.dueAt) };
+}
+
+interface Receiver {
+  url: string;
+  received: Map<string, { dueAt: number; firedAt: number; receivedAt: number }>;
+  close(): Promise<void>;
+}
+
+/** Counts each timer once (a retried attempt repeats its delivery id); answers 204. */
+async function startReceiver(): Promise<Receiver> {
+  const received: Receiver['received'] = new Map();
+  const server = createServer((req, res) => {
+    const receivedAt = Date.now();
+    readBody(req).then(
+      (text) => {
+        const body = JSON.parse(text) as { timerId: string; dueAt: string; firedAt: string };
+        if (!received.has(body.timerId)) {
+          received.set(body.timerId, {
+            dueAt: Date.parse(body.dueAt),
+            firedAt: Date.parse(body.firedAt),
+            receivedAt,
+          });
+        }
+        res.statusCode = 204;
+        res.end();
+      },
+      () => {
+        res.statusCode = 400;
+        res.end();
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    received,
+    close: () =>
+      new Promise((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Waits until `count()` reaches `target` or time runs out, printing progress every 5 s. */
+async function waitFor(count: () => number, target: number, timeoutMs: number, label: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let reported = Date.now();
+  while (count() < target && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    if (Date.now() - reported >= 5_000) {
+      reported = Date.now();
+      log(`${label} ${count()}/${target}`);
+    }
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function summary(values: number[] | undefined): string[] {
+  if (!values) return ['—', '—', '—', '—'];
+  const sorted = [...values].sort((a, b) => a - b);
+  return [50, 95, 99, 100].map((p) => `${percentile(sorted, p)} ms`);
+}
+
+function report(opts: Options, sharded: Figures, baseline: Figures): void {
+  const pct = (f: Figures) =>
+    `${f.delivered}/${f.scheduled} (${((100 * f.delivered) / f.scheduled).toFixed(2)}%)`;
+  const rows: [string, string, string, string][] = [
+    ['', 'sharded: fired − due', 'sharded: received − due', `baseline sleeps (cap ${opts.baselineCap})`],
+    ['delivered', pct(sharded), '', pct(baseline)],
+  ];
+  const [s, e, b] = [summary(sharded.lateness), summary(sharded.endToEnd), summary(baseline.lateness)];
+  ['p50', 'p95', 'p99', 'max'].forEach((label, i) => rows.push([label, s[i]!, e[i]!, b[i]!]));
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+  console.log('');
+  console.log(
+    `timer lateness, N=${opts.n} over ${opts.windowMs / 1000} s, ${opts.shards} shards, ` +
+      `dev server (SQLite, ${opts.server} timer queue), ${opts.fastSigner ? 'node:crypto' : 'tweetnacl'} signer`,
+  );
+  for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
+}
+
+await main();

@@ -1,0 +1,132 @@
+/**
+ * What every timer test needs around the shards: a worker with the real timer activities on its
+ * own task queue, the timer router on its own express app, a signing key made in a temp folder,
+ * and clean-up that terminates the test's shards and stops every server it started.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
+import express from 'express';
+import { ensureKeyFile, loadSigner, type Signer } from '../../../activities/keys';
+import {
+  createFileDeadLetterStore,
+  createTimerActivities,
+  type DeadLetterStore,
+} from '../../../activities/timers';
+import { mountTimerRoutes } from '../../../api/timers';
+import type { ShardSettings } from '../../../workflows/timer-definitions';
+import { shardWorkflowId } from '../../../workflows/timers/shard-key';
+import { serve } from '../../support/http';
+import { startTimeSkippingEnv, taskQueueFor } from '../../support/temporal';
+
+/**
+ * The Java test server, tried up to three times: the SDK gives it a fixed 5 s to start, which a
+ * 2-core machine starting a dev server for the next test file at the same time can miss.
+ */
+export async function startTimeSkippingEnvPatiently(): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startTimeSkippingEnv();
+    } catch (error) {
+      const slow = error instanceof Error && error.message.includes('did not start within');
+      if (!slow || attempt === 3) throw error;
+    }
+  }
+}
+
+export const workflowsPath = fileURLToPath(new URL('../workflows.ts', import.meta.url));
+
+/** A fresh orchestrator key in a temp folder (mode 0600, as in production), loaded as a signer. */
+export async function makeSigner(): Promise<{ signer: Signer; keyFile: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'swoosh-timers-'));
+  const keyFile = join(dir, 'keys', 'orchestrator.key.json');
+  await ensureKeyFile(keyFile, 'orchestrator');
+  return { signer: await loadSigner(keyFile, 'orchestrator'), keyFile, dir };
+}
+
+export interface TimerContext {
+  api: string;
+  client: Client;
+  taskQueue: string;
+  idPrefix: string;
+  deadLetters: DeadLetterStore;
+  deadLetterPath: string;
+}
+
+export interface HarnessOptions {
+  env: TestWorkflowEnvironment;
+  bundle: WorkflowBundle;
+  signer: Signer;
+  dataDir: string;
+  shards: number;
+  settings?: Partial<ShardSettings>;
+}
+
+/** Runs `body` with a worker and a gateway for test `name`; stops both and terminates its shards. */
+export async function withTimers(
+  name: string,
+  options: HarnessOptions,
+  body: (ctx: TimerContext) => Promise<void>,
+): Promise<void> {
+  const { env, bundle, signer, dataDir, shards, settings } = options;
+  const taskQueue = taskQueueFor(name);
+  const idPrefix = `${taskQueue}-shard`;
+  const deadLetterPath = join(dataDir, taskQueue, 'dead-letters.jsonl');
+  const deadLetters = createFileDeadLetterStore(deadLetterPath);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: createTimerActivities({ signer, deadLetters, client: env.client }),
+  });
+  const app = express();
+  app.use(express.json());
+  mountTimerRoutes(app, {
+    client: env.client,
+    taskQueue,
+    shards,
+    shardIdPrefix: idPrefix,
+    ...(settings && { shardSettings: settings }),
+  });
+  const gateway = await serve(app);
+  try {
+    await worker.runUntil(async () => {
+      try {
+        await body({
+          api: gateway.baseUrl,
+          client: env.client,
+          taskQueue,
+          idPrefix,
+          deadLetters,
+          deadLetterPath,
+        });
+      } finally {
+        // While the worker still runs: a shard's activity left scheduled with no worker to take it
+        // would hold the time-skipping server's clock for every later test.
+        await terminateShards(env.client, idPrefix, shards);
+      }
+    });
+  } finally {
+    await gateway.close();
+  }
+}
+
+/** Shards live forever; a finished test ends its own so their timers cannot fire into the next. */
+export async function terminateShards(client: Client, idPrefix: string, shards: number): Promise<void> {
+  for (let shard = 0; shard < shards; shard++) {
+    try {
+      await client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).terminate('test finished');
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+  }
+}
+
+export async function removeDir(dir: string | undefined): Promise<void> {
+  if (dir) await rm(dir, { recursive: true, force: true });
+}

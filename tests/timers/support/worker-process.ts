@@ -1,0 +1,37 @@
+/**
+ * A timer worker in a process of its own, so a test can SIGKILL it mid-flight and start another.
+ * Configured entirely by environment variables; prints `ready` once it polls.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { loadSigner } from '../../../activities/keys';
+import { createFileDeadLetterStore, createTimerActivities } from '../../../activities/timers';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} must be set`);
+  return value;
+}
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const address = required('TIMER_WORKER_ADDRESS');
+const connection = await NativeConnection.connect({ address });
+const clientConnection = await Connection.connect({ address });
+try {
+  const worker = await Worker.create({
+    connection,
+    taskQueue: required('TIMER_WORKER_TASK_QUEUE'),
+    workflowBundle: { codePath: required('TIMER_WORKER_BUNDLE') },
+    activities: createTimerActivities({
+      signer: await loadSigner(required('TIMER_WORKER_KEY_FILE'), 'orchestrator'),
+      deadLetters: createFileDeadLetterStore(required('TIMER_WORKER_DEAD_LETTERS')),
+      client: new Client({ connection: clientConnection }),
+    }),
+  });
+  console.log('ready');
+  // The SDK's SIGTERM handler drains the worker; SIGKILL is the crash under test.
+  await worker.run();
+} finally {
+  await clientConnection.close();
+  await connection.close();
+}

@@ -1,0 +1,712 @@
+/**
+ * Timer shards on Temporal's Java time-skipping test server, driven through the timer API: every
+ * lifecycle transition, chains, escalation ladders, dependencies, cancellation, idempotent
+ * create, dead letters and replay, signal and update actions, and continue-as-new. One
+ * environment for the file and tests run serially, because skipped time is shared.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { Signer } from '../../activities/keys';
+import type { CreateTimerRequest, DeadLetter, TimerRecord } from '../../schemas/timer';
+import { createTimersUpdate, shardStatusQuery } from '../../workflows/timer-definitions';
+import { ensureTimerShards } from '../../workers/timers';
+import { shardOf, shardWorkflowId } from '../../workflows/timers/shard-key';
+import { postJson } from '../support/http';
+import { eventually } from '../support/temporal';
+import {
+  makeSigner,
+  removeDir,
+  startTimeSkippingEnvPatiently,
+  type TimerContext,
+  withTimers,
+  workflowsPath,
+} from './support/harness';
+import { approvalTargetWorkflow, receivedQuery } from './support/test-workflows';
+import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundle;
+let signer: Signer;
+let dataDir: string;
+
+beforeAll(async () => {
+  // One after the other: the Java server must start within the SDK's 5 s while webpack would
+  // take both cores.
+  env = await startTimeSkippingEnvPatiently();
+  bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+  ({ signer, dir: dataDir } = await makeSigner());
+});
+
+afterAll(async () => {
+  await env?.teardown();
+  await removeDir(dataDir);
+});
+
+/** The running scenario's shards, for `quiesce`. Tests run one at a time. */
+let current: { ctx: TimerContext; shards: number } | undefined;
+
+/**
+ * Waits until no shard of the running scenario has a workflow task or an activity outstanding.
+ * A query can show a delivery before the workflow task that recorded it (and set the next
+ * durable timer) reaches the server; skipping time in that gap would start the timer late.
+ */
+async function quiesce(): Promise<void> {
+  if (!current) return;
+  const { ctx, shards } = current;
+  for (let look = 0; look < 100; look++) {
+    const busy = await Promise.all(
+      Array.from({ length: shards }, async (_, shard) => {
+        try {
+          const { raw } = await ctx.client.workflow
+            .getHandle(shardWorkflowId(ctx.idPrefix, shard))
+            .describe();
+          return raw.pendingWorkflowTask != null || (raw.pendingActivities?.length ?? 0) > 0;
+        } catch (error) {
+          if (error instanceof WorkflowNotFoundError) return false;
+          throw error;
+        }
+      }),
+    );
+    if (!busy.includes(true)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Runs a test body with `shards` shards and its own webhook target, and stops both afterwards. */
+async function scenario(
+  name: string,
+  shards: number,
+  body: (ctx: TimerContext & { target: WebhookTarget }) => Promise<void>,
+  settings?: Parameters<typeof withTimers>[1]['settings'],
+): Promise<void> {
+  const target = await startWebhookTarget(signer.keyId);
+  try {
+    await withTimers(name, { env, bundle, signer, dataDir, shards, ...(settings && { settings }) }, (ctx) => {
+      current = { ctx, shards };
+      return body({ ...ctx, target });
+    });
+  } finally {
+    current = undefined;
+    await target.close();
+  }
+}
+
+async function create(api: string, spec: CreateTimerRequest): Promise<TimerRecord> {
+  const res = await postJson(`${api}/timers`, spec);
+  const body = (await res.json()) as { timer: TimerRecord };
+  expect(res.status, JSON.stringify(body)).toBe(201);
+  return body.timer;
+}
+
+async function read(api: string, id: string): Promise<TimerRecord> {
+  const res = await fetch(`${api}/timers/${id}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as TimerRecord;
+}
+
+/**
+ * Deliveries run as real HTTP beside skipped time; wait for the record to show the outcome,
+ * letting a second of server time pass between looks so a shard woken late still gets there.
+ */
+async function readWhen(api: string, id: string, ok: (timer: TimerRecord) => boolean): Promise<TimerRecord> {
+  let timer = await read(api, id);
+  for (let look = 0; look < 30 && !ok(timer); look++) {
+    await env.sleep(1_000);
+    timer = await read(api, id);
+  }
+  if (!ok(timer)) throw new Error(`timer ${id} never got there; it is ${JSON.stringify(timer)}`);
+  await quiesce();
+  return timer;
+}
+
+function webhook(
+  target: WebhookTarget,
+  payload?: Record<string, string | number>,
+): CreateTimerRequest['action'] {
+  return { type: 'webhook', url: target.url, ...(payload !== undefined && { payload }) };
+}
+
+const ms = (iso: string | undefined): number => Date.parse(iso ?? 'missing');
+
+describe('timer lifecycle', () => {
+  test('a timer moves Scheduled → Armed → Fired, and settles when acknowledged', async () => {
+    await scenario('lifecycle ack', 2, async ({ api, target }) => {
+      const created = await create(api, {
+        id: 'lifecycle',
+        delayMs: HOUR,
+        action: webhook(target),
+        escalation: { afterMs: 10 * MINUTE, action: webhook(target, { rung: 1 }) },
+      });
+      expect(created).toMatchObject({ state: 'Scheduled', escalationRungs: 1, attempts: 0 });
+      const dueAt = ms(created.dueAt);
+      expect(dueAt - ms(created.createdAt)).toBe(HOUR);
+
+      // The arming horizon is a minute: half a minute before it, still Scheduled.
+      await env.sleep(HOUR - 90_000);
+      expect((await read(api, 'lifecycle')).state).toBe('Scheduled');
+      await env.sleep(60_000);
+      const armed = await read(api, 'lifecycle');
+      expect(armed.state).toBe('Armed');
+      expect(ms(armed.armedAt)).toBeGreaterThanOrEqual(dueAt - 60_000);
+      expect(target.requests).toEqual([]);
+
+      await env.sleep(60_000);
+      const fired = await readWhen(api, 'lifecycle', (t) => t.deliveredAt !== undefined);
+      expect(fired.state).toBe('Fired');
+      expect(ms(fired.firedAt)).toBeGreaterThanOrEqual(dueAt);
+      expect(fired.latenessMs).toBe(ms(fired.firedAt) - dueAt);
+      expect(ms(fired.ackDeadline)).toBe(ms(fired.deliveredAt) + 10 * MINUTE);
+      expect(target.requests).toHaveLength(1);
+      expect(target.requests[0]).toMatchObject({
+        timerId: 'lifecycle',
+        deliveryId: fired.deliveryId,
+        escalationLevel: 0,
+        dueAt: created.dueAt,
+        firedAt: fired.firedAt,
+        verified: true,
+      });
+
+      const ack = await postJson(`${api}/timers/lifecycle/ack`, { by: 'operator@example.org' });
+      expect(ack.status).toBe(200);
+      expect(await ack.json()).toMatchObject({
+        state: 'Settled',
+        settledBy: 'ack',
+        ackedBy: 'operator@example.org',
+      });
+      // Past the deadline it would have escalated at: nothing more is delivered.
+      await env.sleep(15 * MINUTE);
+      expect((await read(api, 'lifecycle')).state).toBe('Settled');
+      expect(target.requests).toHaveLength(1);
+      // Acknowledging again changes nothing.
+      expect((await postJson(`${api}/timers/lifecycle/ack`, {})).status).toBe(200);
+    });
+  });
+
+  test('a timer without an escalation settles as soon as its action is delivered', async () => {
+    await scenario('lifecycle delivery', 2, async ({ api, target }) => {
+      const created = await create(api, { id: 'auto', delayMs: 5 * MINUTE, action: webhook(target) });
+      await env.sleep(6 * MINUTE);
+      const settled = await readWhen(api, 'auto', (t) => t.state === 'Settled');
+      expect(settled).toMatchObject({ settledBy: 'delivery', attempts: 1 });
+      expect(ms(settled.firedAt)).toBeGreaterThanOrEqual(ms(created.dueAt));
+      expect(target.delivered().map((d) => d.timerId)).toEqual(['auto']);
+    });
+  });
+});
+
+describe('retention', () => {
+  test('a settled timer is forgotten once the retention period passes, which frees its id', async () => {
+    await scenario('retention', 2, async ({ api, target }) => {
+      await create(api, { id: 'brief', delayMs: MINUTE, action: webhook(target) });
+      await env.sleep(2 * MINUTE);
+      await readWhen(api, 'brief', (t) => t.state === 'Settled');
+      await env.sleep(30 * MINUTE);
+      expect((await read(api, 'brief')).state).toBe('Settled');
+      await env.sleep(HOUR);
+      expect((await fetch(`${api}/timers/brief`)).status).toBe(404);
+      const reused = await postJson(`${api}/timers`, {
+        id: 'brief',
+        delayMs: 0,
+        action: webhook(target, { n: 2 }),
+      });
+      expect(reused.status).toBe(201);
+      await readWhen(api, 'brief', (t) => t.state === 'Settled');
+      expect(target.delivered().map((d) => d.payload)).toEqual([undefined, { n: 2 }]);
+    });
+  });
+});
+
+describe('chains', () => {
+  test('a chain of 5 fires each link once, each a minute after the one before', async () => {
+    await scenario('chain of five', 3, async ({ api, target }) => {
+      const ids = ['chain-1', 'chain-2', 'chain-3', 'chain-4', 'chain-5'];
+      // Built from the last link inward: each link carries the rest of the chain.
+      const spec = ids.reduceRight<CreateTimerRequest | undefined>(
+        (next, id) => ({
+          id,
+          delayMs: MINUTE,
+          action: webhook(target, { link: id }),
+          ...(next && { chain: next }),
+        }),
+        undefined,
+      )!;
+      expect(new Set(ids.map((id) => shardOf(id, 3))).size).toBeGreaterThan(1);
+      await create(api, spec);
+
+      await env.sleep(6 * MINUTE);
+      const links = await eventually(
+        () =>
+          Promise.all(
+            ids.map((id) => fetch(`${api}/timers/${id}`).then((r) => r.json() as Promise<TimerRecord>)),
+          ),
+        (all) => all.every((t) => t.state === 'Settled'),
+        15_000,
+      );
+      links.forEach((link, i) => {
+        expect(link.state).toBe('Settled');
+        if (i === 0) return;
+        const previous = links[i - 1]!;
+        expect(link.chainedFrom).toBe(previous.id);
+        expect(previous.chainsTo).toBe(link.id);
+        // delayMs counts from the previous link's firing.
+        expect(ms(link.dueAt)).toBe(ms(previous.firedAt) + MINUTE);
+        expect(ms(link.firedAt)).toBeGreaterThanOrEqual(ms(link.dueAt));
+      });
+      expect(target.delivered().map((d) => d.timerId)).toEqual(ids);
+    });
+  });
+});
+
+describe('escalations', () => {
+  test('an unacknowledged timer climbs one rung per missed deadline; acknowledgement stops the climb', async () => {
+    await scenario('escalation ladder', 2, async ({ api, target }) => {
+      const ladder = (id: string): CreateTimerRequest => ({
+        id,
+        delayMs: MINUTE,
+        action: webhook(target, { rung: 0 }),
+        escalation: {
+          afterMs: 5 * MINUTE,
+          action: webhook(target, { rung: 1 }),
+          escalation: { afterMs: 10 * MINUTE, action: webhook(target, { rung: 2 }) },
+        },
+      });
+      await create(api, ladder('ignored'));
+      await create(api, ladder('answered'));
+      const levels = (id: string) =>
+        target
+          .delivered()
+          .filter((d) => d.timerId === id)
+          .map((d) => d.escalationLevel);
+
+      await env.sleep(MINUTE + 1_000);
+      await readWhen(api, 'ignored', (t) => t.deliveredAt !== undefined);
+      await readWhen(api, 'answered', (t) => t.deliveredAt !== undefined);
+      expect((await read(api, 'ignored')).state).toBe('Fired');
+
+      await env.sleep(5 * MINUTE);
+      const first = await readWhen(
+        api,
+        'ignored',
+        (t) => t.escalationLevel === 1 && t.ackDeadline !== undefined,
+      );
+      expect(first.state).toBe('Escalated');
+      expect(ms(first.ackDeadline)).toBe(ms(first.deliveredAt) + 10 * MINUTE);
+      await readWhen(api, 'answered', (t) => t.escalationLevel === 1 && t.ackDeadline !== undefined);
+      expect((await postJson(`${api}/timers/answered/ack`, {})).status).toBe(200);
+
+      await env.sleep(10 * MINUTE);
+      const top = await readWhen(
+        api,
+        'ignored',
+        (t) => t.escalationLevel === 2 && t.deliveredAt !== undefined,
+      );
+      expect(top.state).toBe('Escalated');
+      // The top rung has no deadline: it waits for a person.
+      expect(top.ackDeadline).toBeUndefined();
+      await env.sleep(30 * MINUTE);
+      expect(levels('ignored')).toEqual([0, 1, 2]);
+      expect(levels('answered')).toEqual([0, 1]);
+      expect((await read(api, 'answered')).state).toBe('Settled');
+
+      const ids = target
+        .delivered()
+        .filter((d) => d.timerId === 'ignored')
+        .map((d) => d.deliveryId);
+      expect(new Set(ids).size).toBe(3);
+      expect(target.delivered().find((d) => d.escalationLevel === 2)?.payload).toEqual({ rung: 2 });
+      const ack = await postJson(`${api}/timers/ignored/ack`, {});
+      expect(await ack.json()).toMatchObject({ state: 'Settled', escalationLevel: 2, settledBy: 'ack' });
+    });
+  });
+});
+
+describe('dependencies', () => {
+  test('in a diamond, D fires only after B and C, which fire only after A', async () => {
+    await scenario('dependency diamond', 3, async ({ api, target }) => {
+      const [a, b, c, d] = ['diamond-a', 'diamond-b', 'diamond-c', 'diamond-d'];
+      // Created dependents first: a dependency may not exist yet when its dependent is made.
+      const dCreated = await create(api, {
+        id: d,
+        delayMs: 0,
+        dependsOn: [b, c],
+        action: webhook(target),
+      });
+      expect(dCreated).toMatchObject({ state: 'Scheduled', waitingOn: [b, c] });
+      await create(api, { id: c, delayMs: 3 * MINUTE, dependsOn: [a], action: webhook(target) });
+      await create(api, { id: b, delayMs: 30_000, dependsOn: [a], action: webhook(target) });
+      await create(api, { id: a, delayMs: 2 * MINUTE, action: webhook(target) });
+
+      // Past B's own due time, but A has not fired: B waits.
+      await env.sleep(MINUTE);
+      expect((await read(api, b)).state).toBe('Scheduled');
+      expect((await read(api, d)).state).toBe('Scheduled');
+
+      await env.sleep(MINUTE + 1_000);
+      const bFired = await readWhen(api, b, (t) => t.firedAt !== undefined);
+      const aFired = await read(api, a);
+      expect(ms(bFired.readyAt)).toBe(ms(aFired.firedAt));
+      expect(ms(bFired.firedAt)).toBeGreaterThanOrEqual(ms(aFired.firedAt));
+      expect(await read(api, d)).toMatchObject({ state: 'Scheduled', waitingOn: [c] });
+
+      await env.sleep(2 * MINUTE);
+      const dFired = await readWhen(api, d, (t) => t.state === 'Settled');
+      const cFired = await read(api, c);
+      expect(ms(cFired.firedAt)).toBeGreaterThanOrEqual(ms(cFired.dueAt));
+      expect(ms(dFired.readyAt)).toBe(Math.max(ms(bFired.firedAt), ms(cFired.firedAt)));
+      expect(ms(dFired.firedAt)).toBeGreaterThanOrEqual(ms(dFired.readyAt));
+      // Deliveries run concurrently, so only firing times are ordered; each timer was delivered once.
+      expect(
+        target
+          .delivered()
+          .map((x) => x.timerId)
+          .sort(),
+      ).toEqual([a, b, c, d]);
+      // The diamond spans shards, so the news crossed between them.
+      expect(new Set([a, b, c, d].map((id) => shardOf(id, 3))).size).toBeGreaterThan(1);
+    });
+  });
+
+  test('cancelling a dependency cancels the timers waiting on it', async () => {
+    await scenario('dependency cancelled', 3, async ({ api, target }) => {
+      await create(api, { id: 'upstream', delayMs: HOUR, action: webhook(target) });
+      await create(api, { id: 'downstream', delayMs: 0, dependsOn: ['upstream'], action: webhook(target) });
+      expect((await fetch(`${api}/timers/upstream`, { method: 'DELETE' })).status).toBe(200);
+      const downstream = await readWhen(api, 'downstream', (t) => t.state === 'Cancelled');
+      expect(downstream.cancelReason).toBe('dependency upstream was cancelled');
+      await env.sleep(2 * HOUR);
+      expect(target.requests).toEqual([]);
+    });
+  });
+});
+
+describe('cancellation', () => {
+  test('a timer cancelled before arming or after arming never fires; a fired one cannot be cancelled', async () => {
+    await scenario(
+      'cancellation',
+      2,
+      async ({ api, target }) => {
+        await create(api, { id: 'far', delayMs: 2 * HOUR, action: webhook(target) });
+        // Due within the arming horizon, so Armed at once.
+        const near = await create(api, { id: 'near', delayMs: 30_000, action: webhook(target) });
+        expect(near.state).toBe('Armed');
+        expect((await read(api, 'far')).state).toBe('Scheduled');
+
+        for (const id of ['far', 'near']) {
+          const res = await fetch(`${api}/timers/${id}`, { method: 'DELETE' });
+          expect(res.status).toBe(200);
+          expect(await res.json()).toMatchObject({
+            state: 'Cancelled',
+            cancelReason: 'cancelled by request',
+          });
+        }
+        // Cancelling twice is harmless.
+        expect((await fetch(`${api}/timers/near`, { method: 'DELETE' })).status).toBe(200);
+
+        await create(api, { id: 'gone-off', delayMs: 10_000, action: webhook(target) });
+        await env.sleep(3 * HOUR);
+        await readWhen(api, 'gone-off', (t) => t.state === 'Settled');
+        expect((await read(api, 'far')).state).toBe('Cancelled');
+        expect((await read(api, 'near')).state).toBe('Cancelled');
+        expect(target.requests.map((r) => r.timerId)).toEqual(['gone-off']);
+
+        const late = await fetch(`${api}/timers/gone-off`, { method: 'DELETE' });
+        expect(late.status).toBe(409);
+        expect(late.headers.get('content-type')).toContain('application/problem+json');
+        expect((await fetch(`${api}/timers/never-made`, { method: 'DELETE' })).status).toBe(404);
+      },
+      { retentionMs: 24 * HOUR },
+    );
+  });
+});
+
+describe('idempotent create', () => {
+  test('creating the same timer twice makes one timer that fires once; another spec under its id is refused', async () => {
+    await scenario('duplicate create', 2, async ({ api, target }) => {
+      const spec: CreateTimerRequest = { id: 'once', delayMs: 10 * MINUTE, action: webhook(target) };
+      const first = await postJson(`${api}/timers`, spec);
+      expect(first.status).toBe(201);
+      expect(first.headers.get('location')).toBe('/timers/once');
+      const original = ((await first.json()) as { timer: TimerRecord }).timer;
+
+      await env.sleep(MINUTE);
+      const again = await postJson(`${api}/timers`, spec);
+      expect(again.status).toBe(200);
+      // The first timer, due when it was first due, not a minute later.
+      expect(await again.json()).toEqual({ created: false, timer: original });
+
+      const clash = await postJson(`${api}/timers`, { ...spec, delayMs: 5 * MINUTE });
+      expect(clash.status).toBe(409);
+      expect(((await clash.json()) as { detail: string }).detail).toContain('different spec');
+
+      await env.sleep(HOUR);
+      await readWhen(api, 'once', (t) => t.state === 'Settled');
+      expect(target.requests.map((r) => r.timerId)).toEqual(['once']);
+    });
+  });
+});
+
+describe('dead letters', () => {
+  test('a webhook failing every retry is dead-lettered and listed, and a replay delivers it', async () => {
+    await scenario('dead letter replay', 2, async ({ api, target, deadLetters }) => {
+      target.answerWith(503);
+      await create(api, {
+        id: 'flaky',
+        delayMs: MINUTE,
+        action: webhook(target, { order: 66 }),
+        retry: { maxAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 2 },
+      });
+      await env.sleep(MINUTE + 10_000);
+      const dead = await readWhen(api, 'flaky', (t) => t.state === 'DeadLettered');
+      expect(dead).toMatchObject({ attempts: 3, lastError: 'HTTP 503' });
+      expect(target.requests.map((r) => r.attempt)).toEqual([1, 2, 3]);
+      expect(new Set(target.requests.map((r) => r.deliveryId))).toEqual(new Set([dead.deliveryId]));
+      expect(target.requests.every((r) => r.verified)).toBe(true);
+      // Backoff: the second attempt a second after the first failed, the third two seconds after that.
+      expect(ms(dead.deadLetteredAt) - ms(dead.firedAt)).toBeGreaterThanOrEqual(3_000);
+
+      const listed = (await (await fetch(`${api}/timers/dead-letters`)).json()) as {
+        deadLetters: DeadLetter[];
+      };
+      expect(listed.deadLetters).toEqual([
+        expect.objectContaining({
+          timerId: 'flaky',
+          attempts: 3,
+          lastError: 'HTTP 503',
+          deliveryId: dead.deliveryId,
+        }),
+      ]);
+      const byState = (await (await fetch(`${api}/timers?state=DeadLettered`)).json()) as {
+        timers: TimerRecord[];
+      };
+      expect(byState.timers.map((t) => t.id)).toEqual(['flaky']);
+      // The record is also kept outside Temporal, in the dead-letter file.
+      expect(await deadLetters.list()).toEqual(listed.deadLetters);
+
+      target.answerWith(204);
+      const replay = await postJson(`${api}/timers/flaky/replay`, {});
+      expect(replay.status).toBe(202);
+      const settled = await readWhen(api, 'flaky', (t) => t.state === 'Settled');
+      expect(settled).toMatchObject({ replays: 1, attempts: 1, settledBy: 'delivery' });
+      expect(settled.lastError).toBeUndefined();
+      expect(target.delivered()).toEqual([
+        expect.objectContaining({ deliveryId: dead.deliveryId, payload: { order: 66 }, verified: true }),
+      ]);
+      expect(
+        ((await (await fetch(`${api}/timers/dead-letters`)).json()) as { deadLetters: [] }).deadLetters,
+      ).toEqual([]);
+      expect((await postJson(`${api}/timers/flaky/replay`, {})).status).toBe(409);
+    });
+  });
+
+  test('a webhook refused with a 4xx is dead-lettered without retries', async () => {
+    await scenario('dead letter refused', 2, async ({ api, target }) => {
+      target.answerWith(410);
+      await create(api, { id: 'refused', delayMs: MINUTE, action: webhook(target) });
+      await env.sleep(2 * MINUTE);
+      const dead = await readWhen(api, 'refused', (t) => t.state === 'DeadLettered');
+      expect(dead).toMatchObject({ attempts: 1, lastError: 'HTTP 410' });
+      // Discarding a dead letter is a cancel.
+      const discard = await fetch(`${api}/timers/refused`, { method: 'DELETE' });
+      expect(await discard.json()).toMatchObject({ state: 'Cancelled' });
+    });
+  });
+});
+
+describe('workflow actions', () => {
+  test('a signal action and an update action reach a waiting workflow; a rejected update is dead-lettered', async () => {
+    await scenario('workflow actions', 2, async ({ api, client, taskQueue }) => {
+      const workflowId = `${taskQueue}-approval`;
+      const approval = await client.workflow.start(approvalTargetWorkflow, { workflowId, taskQueue });
+      try {
+        await create(api, {
+          id: 'deadline-signal',
+          delayMs: 10 * MINUTE,
+          action: { type: 'signal', workflowId, signalName: 'approvalDeadline', args: ['window closed'] },
+        });
+        await create(api, {
+          id: 'deadline-update',
+          delayMs: 10 * MINUTE,
+          action: { type: 'update', workflowId, updateName: 'expireApproval', args: ['quorum missed'] },
+        });
+        await create(api, {
+          id: 'deadline-refused',
+          delayMs: 10 * MINUTE,
+          action: { type: 'update', workflowId, updateName: 'expireApproval', args: ['refuse'] },
+        });
+        await create(api, {
+          id: 'deadline-nowhere',
+          delayMs: 10 * MINUTE,
+          retry: { maxAttempts: 2, initialIntervalMs: 1_000 },
+          action: { type: 'signal', workflowId: `${taskQueue}-missing`, signalName: 'approvalDeadline' },
+        });
+        // All due together: one firing delivers a signal, an accepted and a rejected update.
+        await env.sleep(11 * MINUTE);
+
+        const received = await eventually(
+          () => approval.query(receivedQuery),
+          (r) => r.length === 2,
+          15_000,
+        );
+        expect([...received].sort()).toEqual(['signal:window closed', 'update:quorum missed']);
+        await readWhen(api, 'deadline-signal', (t) => t.state === 'Settled');
+        await readWhen(api, 'deadline-update', (t) => t.state === 'Settled');
+        const refused = await readWhen(api, 'deadline-refused', (t) => t.state === 'DeadLettered');
+        expect(refused).toMatchObject({ attempts: 1 });
+        expect(refused.lastError).toContain('update rejected');
+        const nowhere = await readWhen(api, 'deadline-nowhere', (t) => t.state === 'DeadLettered');
+        expect(nowhere.attempts).toBe(2);
+      } finally {
+        await approval.terminate('test finished');
+      }
+    });
+  });
+});
+
+describe('continue-as-new', () => {
+  test('a shard continues-as-new carrying its pending timers, and each still fires exactly once', async () => {
+    await scenario(
+      'continue as new',
+      1,
+      async ({ client, target, idPrefix, taskQueue }) => {
+        const ids = Array.from({ length: 30 }, (_, i) => `can-${String(i).padStart(2, '0')}`);
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        // One update for all 30, so the shard continues-as-new while firing them rather than
+        // under a stream of creates: the Java test server once stranded an update that arrived
+        // while a run was closing (its task completion answered "workflow execution already
+        // completed" and the caller waited forever).
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: { maxHistoryEvents: 60 } });
+        await shard.executeUpdate(createTimersUpdate, {
+          args: [{ specs: ids.map((id, i) => ({ id, delayMs: (i + 1) * MINUTE, action: webhook(target) })) }],
+        });
+        const status = await shard.query(shardStatusQuery);
+        expect(status).toMatchObject({ runs: 0, timers: 30 });
+
+        await env.sleep(31 * MINUTE);
+        await eventually(
+          () => Promise.resolve(target.delivered().length),
+          (n) => n >= ids.length,
+          20_000,
+        );
+        const delivered = target.delivered().map((d) => d.timerId);
+        expect([...delivered].sort()).toEqual(ids);
+        const final = await shard.query(shardStatusQuery);
+        // Each run fires a few timers and hands the rest on.
+        expect(final.runs).toBeGreaterThan(1);
+        expect(final.counters.fired).toBe(30);
+        expect(final.byState).toEqual({ Settled: 30 });
+      },
+      { maxHistoryEvents: 60 },
+    );
+  });
+});
+
+describe('the API', () => {
+  test('lists timers across shards in due order, page by page, and by state', async () => {
+    await scenario('listing', 3, async ({ api, target }) => {
+      const ids = Array.from({ length: 7 }, (_, i) => `list-${i}`);
+      for (const [i, id] of ids.entries()) {
+        await create(api, { id, delayMs: (7 - i) * HOUR, action: webhook(target) });
+      }
+      const seen: string[] = [];
+      let next: string | undefined;
+      do {
+        const res = await fetch(`${api}/timers?limit=3${next ? `&after=${next}` : ''}`);
+        expect(res.status).toBe(200);
+        const page = (await res.json()) as { timers: TimerRecord[]; next?: string };
+        expect(page.timers.length).toBeLessThanOrEqual(3);
+        seen.push(...page.timers.map((t) => t.id));
+        next = page.next;
+      } while (next);
+      expect(seen).toEqual([...ids].reverse());
+
+      await env.sleep(HOUR + 1_000);
+      await readWhen(api, 'list-6', (t) => t.state === 'Settled');
+      const settled = (await (await fetch(`${api}/timers?state=Settled`)).json()) as {
+        timers: TimerRecord[];
+      };
+      expect(settled.timers.map((t) => t.id)).toEqual(['list-6']);
+    });
+  });
+
+  const invalid: [string, unknown, string][] = [
+    ['both dueAt and delayMs', { dueAt: '2030-01-01T00:00:00Z', delayMs: 5 }, 'body.dueAt'],
+    ['neither dueAt nor delayMs', { delayMs: undefined }, 'body.dueAt'],
+    ['a negative delay', { delayMs: -1 }, 'body.delayMs'],
+    ['a malformed id', { id: 'has space' }, 'body.id'],
+    ['a reserved id', { id: 'dead-letters' }, 'body.id'],
+    ['a non-http webhook', { action: { type: 'webhook', url: 'file:///etc/passwd' } }, 'body.action.url'],
+    ['an unknown action', { action: { type: 'email', to: 'x' } }, 'body.action.type'],
+    [
+      'a header SWOOSH sets itself',
+      { action: { type: 'webhook', url: 'http://127.0.0.1:9/', headers: { 'X-Swoosh-Signature': 'x' } } },
+      'body.action.headers.X-Swoosh-Signature',
+    ],
+    ['a timer depending on itself', { dependsOn: ['bad-input'] }, 'body.dependsOn'],
+    ['an unknown field', { owner: 'mallory' }, 'body.owner'],
+    [
+      'a chain repeating an id',
+      {
+        chain: { id: 'bad-input', delayMs: 1, action: { type: 'signal', workflowId: 'w', signalName: 's' } },
+      },
+      'body.chain.id',
+    ],
+  ];
+
+  test('refuses malformed requests with a 400 naming the field, and creates nothing', async () => {
+    await scenario('validation', 2, async ({ api }) => {
+      const base = {
+        id: 'bad-input',
+        delayMs: 1_000,
+        action: { type: 'webhook', url: 'http://127.0.0.1:9/' },
+      };
+      for (const [name, change, field] of invalid) {
+        const res = await postJson(`${api}/timers`, { ...base, ...(change as object) });
+        expect(res.status, name).toBe(400);
+        expect(res.headers.get('content-type')).toContain('application/problem+json');
+        const problem = (await res.json()) as { errors: { field: string }[] };
+        expect(
+          problem.errors.map((e) => e.field),
+          name,
+        ).toContain(field);
+      }
+      for (const [query, field] of [
+        ['state=Bogus', 'query.state'],
+        ['limit=0', 'query.limit'],
+        ['after=nonsense', 'query.after'],
+        ['colour=red', 'query.colour'],
+      ]) {
+        const res = await fetch(`${api}/timers?${query}`);
+        expect(res.status, query).toBe(400);
+        expect(((await res.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toContain(
+          field,
+        );
+      }
+      const badId = await fetch(`${api}/timers/${encodeURIComponent('no spaces')}`);
+      expect(badId.status).toBe(400);
+      expect((await postJson(`${api}/timers/bad-input/ack`, { by: '' })).status).toBe(400);
+
+      expect((await fetch(`${api}/timers/bad-input`)).status).toBe(404);
+      const listing = (await (await fetch(`${api}/timers`)).json()) as { timers: TimerRecord[] };
+      expect(listing.timers).toEqual([]);
+    });
+  });
+
+  test('refuses commands the timer is not in a state for', async () => {
+    await scenario('state conflicts', 2, async ({ api, target }) => {
+      await create(api, { id: 'waiting', delayMs: HOUR, action: webhook(target) });
+      const ack = await postJson(`${api}/timers/waiting/ack`, {});
+      expect(ack.status).toBe(409);
+      expect(((await ack.json()) as { detail: string }).detail).toBe(
+        'a Scheduled timer cannot be acknowledged',
+      );
+      expect((await postJson(`${api}/timers/waiting/replay`, {})).status).toBe(409);
+      expect((await postJson(`${api}/timers/nobody/ack`, {})).status).toBe(404);
+      expect((await fetch(`${api}/timers/nobody`)).status).toBe(404);
+    });
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * Names and payload types of everything a timer shard exposes. The gateway and the worker import
+ * this module without pulling in workflow code, so each name lives in exactly one place.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from '../schemas/timer';
+import type { ShardMessage } from './timers/messages';
+import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats } from './timers/table';
+
+export type { CreateResult, ShardSettings, ShardStats } from './timers/table';
+export { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from './timers/shard-key';
+
+/** The workflow type, for starting shards by name from code that must not import workflow code. */
+export const TIMER_SHARD_WORKFLOW_TYPE = 'timerShardWorkflow';
+
+/** Most timers one create update may carry; keeps each update event well under Temporal's size limits. */
+export const MAX_CREATE_BATCH = 500;
+
+export interface TimerShardInput {
+  shard: number;
+  shardCount: number;
+  /** Shard workflow ids are `<idPrefix>-<shard>`; every shard of a deployment shares it. */
+  idPrefix: string;
+  settings?: Partial<ShardSettings>;
+  /** The previous run's timers, when this run continues one. */
+  snapshot?: ShardSnapshot;
+  /** How many runs came before this one. */
+  runs?: number;
+}
+
+export interface CreateTimersRequest {
+  specs: CreateTimerRequest[];
+}
+
+export interface TimerListArgs {
+  state?: TimerState;
+  limit: number;
+  after?: { at: number; id: string };
+}
+
+export interface ShardStatus extends ShardStats {
+  runs: number;
+  historyLength: number;
+}
+
+/** Creates timers (idempotent per id); answers with each timer's record and whether it is new. */
+export const createTimersUpdate = defineUpdate<CreateResult[], [CreateTimersRequest]>('timers.create');
+export const cancelTimerUpdate = defineUpdate<TimerRecord, [{ id: string }]>('timers.cancel');
+export const ackTimerUpdate = defineUpdate<TimerRecord, [{ id: string; by?: string }]>('timers.ack');
+/** Starts a dead letter's delivery again and answers at once; read the timer for the outcome. */
+export const replayTimerUpdate = defineUpdate<TimerRecord, [{ id: string }]>('timers.replay');
+
+export const timerQuery = defineQuery<TimerRecord | null, [string]>('timers.get');
+export const listTimersQuery = defineQuery<TimerRecord[], [TimerListArgs]>('timers.list');
+export const deadLettersQuery = defineQuery<DeadLetter[], [Omit<TimerListArgs, 'state'>]>(
+  'timers.deadLetters',
+);
+export const shardStatusQuery = defineQuery<ShardStatus>('timers.status');
+
+/** Shard-to-shard messages for chains and dependencies that cross shards. */
+export const shardMessageSignal = defineSignal<[ShardMessage]>('timers.message');
+
+/** `ApplicationFailure.type` of each way a shard refuses an update; the gateway maps them to HTTP. */
+export const TimerFailure = {
+  invalid: 'TimerInvalidRequest',
+  notFound: 'TimerNotFound',
+  conflict: 'TimerConflict',
+  invalidState: 'TimerInvalidState',
+  shardFull: 'TimerShardFull',
+  wrongShard: 'TimerWrongShard',
+} as const;

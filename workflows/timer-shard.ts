@@ -1,0 +1,360 @@
+/**
+ * A timer shard (SPEC §8; design and limits in docs/timers.md): one long-lived entity workflow
+ * holding many timers, so a million timers cost hundreds of workflows rather than a million.
+ *
+ * - All state lives in one `TimerTable`; this file only wires Temporal to it.
+ * - A durable timer for the earliest thing due (arm, fire, retry, escalate, forget). A create due
+ *   earlier than every timer set wakes the loop to set another; a later one costs nothing. Timers
+ *   are never cancelled: one gone stale fires into a loop that finds nothing due.
+ * - Creates, cancels, acks and replays are updates, validated in validators; their handlers are
+ *   synchronous, so they cannot interleave and need no lock. Deliveries run beside the loop,
+ *   at most `maxInFlight` at a time: webhooks due together batched into one activity, updates as
+ *   activities, signals as commands of the workflow itself.
+ * - When the history grows long the shard stops starting deliveries, waits for running ones and
+ *   for every handler, and continues-as-new carrying its timers as the snapshot.
+ */
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  TemporalFailure,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import { CreateTimerRequest, TimerId } from '../schemas/timer';
+import {
+  ackTimerUpdate,
+  cancelTimerUpdate,
+  createTimersUpdate,
+  deadLettersQuery,
+  listTimersQuery,
+  MAX_CREATE_BATCH,
+  replayTimerUpdate,
+  shardMessageSignal,
+  shardStatusQuery,
+  timerQuery,
+  TimerFailure,
+  type TimerShardInput,
+} from './timer-definitions';
+import { observeTimerLateness } from './observability';
+import { ShardMessage } from './timers/messages';
+import type { TimerActivities, WebhookDelivery } from './timers/activity-contract';
+import { shardWorkflowId } from './timers/shard-key';
+import {
+  type AttemptOutcome,
+  type CommandCheck,
+  type CreateCheck,
+  DEFAULT_SHARD_SETTINGS,
+  type DeliveryEffect,
+  type Effect,
+  TimerTable,
+} from './timers/table';
+
+// One attempt per activity: the shard schedules retries itself, so attempts survive
+// continue-as-new and a target that is down holds no pending-activity slot while it backs off.
+const deliveries = proxyActivities<TimerActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+// Bookkeeping that must land eventually: retried until it does.
+const bookkeeping = proxyActivities<TimerActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+const CreateTimersArgs = z.strictObject({
+  specs: z.array(CreateTimerRequest).min(1).max(MAX_CREATE_BATCH),
+});
+const IdArgs = z.strictObject({ id: TimerId });
+const AckArgs = z.strictObject({ id: TimerId, by: z.string().min(1).max(200).optional() });
+
+export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
+  const { shard, shardCount, idPrefix } = input;
+  if (
+    !Number.isInteger(shardCount) ||
+    shardCount < 1 ||
+    !Number.isInteger(shard) ||
+    shard < 0 ||
+    shard >= shardCount
+  ) {
+    throw ApplicationFailure.nonRetryable(
+      `shard ${shard} of ${shardCount} is not a valid shard`,
+      'TimerShardMisconfigured',
+    );
+  }
+  const settings = { ...DEFAULT_SHARD_SETTINGS, ...input.settings };
+  const table = new TimerTable({ shard, shardCount }, settings, uuid4, input.snapshot);
+
+  /** Effects started and not yet finished: deliveries, shard messages, dead-letter records. */
+  let running = 0;
+  let taskFailure: Error | undefined;
+  let draining = false;
+  /**
+   * Due times of the durable timers set and not yet fired. A timer is never cancelled, only left
+   * to fire: a stale one wakes the loop, which finds nothing due. Cancelling is also what the
+   * time-skipping test server cannot take when the timer fired while the task was with the worker
+   * (it refuses the completion, "invalid history builder state for action", sdk-java#3088).
+   */
+  const armed = new Set<number>();
+  let rang = false;
+
+  setHandler(createTimersUpdate, ({ specs }) => table.create(specs, Date.now()), {
+    validator: (request) => {
+      // The validator parses the very value the handler stores; the schema transforms nothing.
+      const { specs } = parseOrRefuse(CreateTimersArgs, request);
+      refuseCreate(table.checkCreate(specs));
+    },
+  });
+  setHandler(cancelTimerUpdate, ({ id }) => table.cancel(id, Date.now(), 'cancelled by request'), {
+    validator: (request) => refuseCommand(table.checkCancel(parseOrRefuse(IdArgs, request).id), 'cancelled'),
+  });
+  setHandler(ackTimerUpdate, ({ id, by }) => table.ack(id, Date.now(), by), {
+    validator: (request) => refuseCommand(table.checkAck(parseOrRefuse(AckArgs, request).id), 'acknowledged'),
+  });
+  setHandler(replayTimerUpdate, ({ id }) => table.replay(id, Date.now()), {
+    validator: (request) => refuseCommand(table.checkReplay(parseOrRefuse(IdArgs, request).id), 'replayed'),
+  });
+  setHandler(shardMessageSignal, (message) => {
+    // Signals cannot be refused; anything malformed is logged and dropped rather than stored.
+    const parsed = ShardMessage.safeParse(message);
+    if (parsed.success) table.receive(parsed.data, Date.now());
+    else log.warn('timer shard dropped a malformed message', { shard, issues: parsed.error.issues.length });
+  });
+  setHandler(timerQuery, (id) => table.record(id));
+  setHandler(listTimersQuery, (args) => table.list({ ...args, limit: Math.min(args.limit, 1000) }));
+  setHandler(deadLettersQuery, (args) => table.deadLetters({ ...args, limit: Math.min(args.limit, 1000) }));
+  setHandler(shardStatusQuery, () => ({
+    ...table.stats(),
+    runs: input.runs ?? 0,
+    historyLength: workflowInfo().historyLength,
+  }));
+
+  for (;;) {
+    if (taskFailure !== undefined) throw taskFailure;
+    table.advance(Date.now());
+    const webhooks: DeliveryEffect[] = [];
+    for (const effect of table.takeEffects()) {
+      if (effect.kind === 'deliver' && effect.action.type === 'webhook') webhooks.push(effect);
+      else run(effect);
+    }
+    for (let i = 0; i < webhooks.length; i += settings.deliveryBatchSize) {
+      const batch = webhooks.slice(i, i + settings.deliveryBatchSize);
+      track(
+        deliverWebhooks(batch).then((outcomes) => {
+          const now = Date.now();
+          batch.forEach((effect, j) => table.onAttemptResult(effect.timerId, outcomes[j]!, now));
+        }),
+      );
+    }
+    if (!draining && historyIsLong()) {
+      draining = true;
+      table.pause();
+    }
+    if (draining && running === 0 && allHandlersFinished()) break;
+    const wakeAt = table.nextWakeAt() ?? Infinity;
+    armFor(wakeAt);
+    const woken = () =>
+      rang ||
+      taskFailure !== undefined ||
+      table.hasEffects() ||
+      // Something fell due while an activity result or an update was being handled: fire it now.
+      (table.nextWakeAt() ?? Infinity) <= Date.now() ||
+      // A create due earlier than every durable timer set: go round to set one for it.
+      (table.nextWakeAt() ?? Infinity) < earliestArmed() ||
+      (draining && running === 0);
+    await condition(woken);
+    rang = false;
+  }
+  return await continueAsNew<typeof timerShardWorkflow>({
+    ...input,
+    snapshot: table.snapshot(),
+    runs: (input.runs ?? 0) + 1,
+  });
+
+  /** Sets a durable timer for `at` unless one set earlier already wakes the loop by then. */
+  function armFor(at: number): void {
+    if (at === Infinity || at >= earliestArmed()) return;
+    armed.add(at);
+    void sleep(Math.max(1, at - Date.now())).then(() => {
+      armed.delete(at);
+      rang = true;
+    });
+  }
+
+  function earliestArmed(): number {
+    return armed.size === 0 ? Infinity : Math.min(...armed);
+  }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested ||
+      info.historyLength >= settings.maxHistoryEvents ||
+      info.historySize >= settings.maxHistoryBytes
+    );
+  }
+
+  function run(effect: Effect): void {
+    switch (effect.kind) {
+      case 'deliver':
+        track(deliver(effect).then((outcome) => table.onAttemptResult(effect.timerId, outcome, Date.now())));
+        return;
+      case 'send':
+        track(send(effect.shard, effect.message));
+        return;
+      case 'deadLetter':
+        track(bookkeeping.recordTimerDeadLetter(effect.record));
+        return;
+      case 'fired':
+        observeTimerLateness(effect.latenessMs / 1000, effect.action);
+        return;
+      case 'warn':
+        log.warn(effect.message, { shard, timerId: effect.timerId });
+        return;
+    }
+  }
+
+  /** Runs an effect beside the loop; a failure is rethrown by the loop, never swallowed. */
+  function track(task: Promise<void>): void {
+    running++;
+    void task.then(
+      () => {
+        running--;
+      },
+      (error: unknown) => {
+        running--;
+        taskFailure ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
+  }
+
+  /** One activity for the batch; its failure (a lost worker, a timeout) fails every attempt in it. */
+  async function deliverWebhooks(batch: DeliveryEffect[]): Promise<AttemptOutcome[]> {
+    let outcomes: AttemptOutcome[];
+    try {
+      outcomes = await deliveries.deliverTimerWebhooks({ deliveries: batch.map(webhookOf) });
+    } catch (error) {
+      if (!(error instanceof TemporalFailure)) throw error;
+      const failed: AttemptOutcome = { ok: false, retryable: true, error: describe(error) };
+      return batch.map(() => failed);
+    }
+    if (outcomes.length !== batch.length) {
+      throw ApplicationFailure.nonRetryable(
+        `a batch of ${batch.length} webhooks got ${outcomes.length} outcomes`,
+      );
+    }
+    return outcomes;
+  }
+
+  async function deliver(effect: DeliveryEffect): Promise<AttemptOutcome> {
+    const { action } = effect;
+    try {
+      switch (action.type) {
+        case 'webhook':
+          // The loop batches webhooks; one reaching here is a batch of one.
+          return (await deliverWebhooks([effect]))[0]!;
+        case 'update':
+          return await deliveries.deliverTimerUpdate({
+            workflowId: action.workflowId,
+            updateName: action.updateName,
+            args: action.args ?? [],
+            updateId: effect.deliveryId,
+          });
+        case 'signal':
+          // Sent by the workflow itself: the command is recorded once in history and Temporal
+          // deduplicates it, so no activity (and no chance of a duplicate) is involved.
+          await getExternalWorkflowHandle(action.workflowId).signal(
+            action.signalName,
+            ...(action.args ?? []),
+          );
+          return { ok: true };
+      }
+    } catch (error) {
+      // A lost or timed-out activity, or a signal to a workflow that does not exist yet.
+      if (error instanceof TemporalFailure) return { ok: false, retryable: true, error: describe(error) };
+      throw error;
+    }
+  }
+
+  async function send(target: number, message: ShardMessage): Promise<void> {
+    const workflowId = shardWorkflowId(idPrefix, target);
+    try {
+      await getExternalWorkflowHandle(workflowId).signal(shardMessageSignal, message);
+    } catch (error) {
+      if (!(error instanceof TemporalFailure)) throw error;
+      // The target shard was never started (or was terminated): start it with the message.
+      await bookkeeping.signalTimerShard({
+        workflowId,
+        taskQueue: workflowInfo().taskQueue,
+        input: { shard: target, shardCount, idPrefix, ...(input.settings && { settings: input.settings }) },
+        message,
+      });
+    }
+  }
+}
+
+function webhookOf(effect: DeliveryEffect): WebhookDelivery {
+  const { action } = effect;
+  if (action.type !== 'webhook') throw new TypeError(`timer ${effect.timerId} has no webhook action`);
+  return {
+    url: action.url,
+    ...(action.headers && { headers: action.headers }),
+    ...(action.payload !== undefined && { payload: action.payload }),
+    timerId: effect.timerId,
+    deliveryId: effect.deliveryId,
+    escalationLevel: effect.level,
+    attempt: effect.attempt,
+    dueAt: new Date(effect.dueAt).toISOString(),
+    firedAt: new Date(effect.firedAt).toISOString(),
+  };
+}
+
+function parseOrRefuse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const reasons = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  throw ApplicationFailure.create({
+    type: TimerFailure.invalid,
+    message: reasons.join('; '),
+    nonRetryable: true,
+  });
+}
+
+function refuseCreate(check: CreateCheck): void {
+  if (check.ok) return;
+  const refusals = {
+    conflict: [TimerFailure.conflict, `timer ${check.timerId} exists with a different spec`],
+    full: [TimerFailure.shardFull, `the shard holding ${check.timerId} is at capacity`],
+    wrongShard: [TimerFailure.wrongShard, `timer ${check.timerId} belongs to another shard`],
+  } as const;
+  const [type, message] = refusals[check.reason];
+  throw ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+function refuseCommand(check: CommandCheck, verb: string): void {
+  if (check.ok) return;
+  if (check.reason === 'notFound') {
+    throw ApplicationFailure.create({
+      type: TimerFailure.notFound,
+      message: 'no such timer',
+      nonRetryable: true,
+    });
+  }
+  throw ApplicationFailure.create({
+    type: TimerFailure.invalidState,
+    message: `a ${check.state} timer cannot be ${verb}`,
+    nonRetryable: true,
+  });
+}
+
+function describe(error: TemporalFailure): string {
+  const message = error.cause?.message ? `${error.message}: ${error.cause.message}` : error.message;
+  return message.slice(0, 500);
+}

@@ -1,0 +1,26 @@
+/**
+ * Messages one timer shard sends another when a chain or a dependency crosses shards. They travel
+ * as a signal (fire-and-forget, deduplicated by Temporal), so every one is idempotent: receiving
+ * it twice changes nothing.
+ */
+import { z } from 'zod';
+import { TimerId, TimerSpec } from '../../schemas/timer';
+
+/** Who waits on a timer: `dependentId`, held by shard `shard`. */
+export const Watcher = z.strictObject({ dependentId: TimerId, shard: z.int().min(0) });
+export type Watcher = z.infer<typeof Watcher>;
+
+export const ShardMessage = z.discriminatedUnion('type', [
+  /** Create a chained timer; `baseTime` is its predecessor's firing, which `delayMs` counts from. */
+  z.strictObject({ type: z.literal('schedule'), spec: TimerSpec, baseTime: z.number(), from: TimerId }),
+  /** Tell `watcher` when `timerId` fires (at once if it already has). */
+  z.strictObject({ type: z.literal('watch'), timerId: TimerId, watcher: Watcher }),
+  z.strictObject({
+    type: z.literal('dependencyFired'),
+    dependentId: TimerId,
+    timerId: TimerId,
+    firedAt: z.number(),
+  }),
+  z.strictObject({ type: z.literal('dependencyCancelled'), dependentId: TimerId, timerId: TimerId }),
+]);
+export type ShardMessage = z.infer<typeof ShardMessage>;
