@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../schemas/config';
+import { loadTelemetryConfig } from '../schemas/telemetry-config';
 import { resolveDataDir } from '../activities/data-dir';
 import { defaultTokensFile, ensureDevTokens } from '../api/auth';
 import { startDevServer } from './dev-server';
@@ -18,11 +19,15 @@ const config = loadConfig();
 const temporalPort = Number(config.SWOOSH_TEMPORAL_ADDRESS.split(':').pop());
 const uiPort = config.SWOOSH_UI_PORT;
 const gatewayPort = config.SWOOSH_GATEWAY_PORT;
+const metricsAddress = loadTelemetryConfig().SWOOSH_METRICS_ADDRESS;
 
 const ports: [number, string][] = [
   [temporalPort, 'SWOOSH_TEMPORAL_ADDRESS'],
   [uiPort, 'SWOOSH_UI_PORT'],
   [gatewayPort, 'SWOOSH_GATEWAY_PORT'],
+  ...(metricsAddress === 'off'
+    ? []
+    : [[Number(metricsAddress.split(':').pop()), 'SWOOSH_METRICS_ADDRESS'] as [number, string]]),
 ];
 for (const [port, variable] of ports) {
   if (!(await isPortFree(port))) {
@@ -57,6 +62,7 @@ const gateway = `http://${config.SWOOSH_GATEWAY_HOST}:${gatewayPort}`;
 say(`Temporal gRPC  ${config.SWOOSH_TEMPORAL_ADDRESS}  (namespace ${config.SWOOSH_NAMESPACE})`);
 say(`Temporal Web UI http://127.0.0.1:${uiPort}/namespaces/${config.SWOOSH_NAMESPACE}/workflows`);
 say(`REST gateway   ${gateway}  (API docs: ${gateway}/docs)`);
+if (metricsAddress !== 'off') say(`worker metrics http://${metricsAddress}/metrics`);
 say(`gateway tokens ${tokens.path}${tokens.created ? ' (created now)' : ''}: one bearer token per role`);
 say(
   `try: curl -s ${gateway}/missions -H "authorization: Bearer $(node -p "require('${tokens.path}').tokens[0].token")"  (see README)`,

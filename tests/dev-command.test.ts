@@ -13,7 +13,7 @@ import { eventually } from './support/temporal';
 
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
 let dataDir: string;
-let ports: { temporal: number; ui: number; gateway: number };
+let ports: { temporal: number; ui: number; gateway: number; metrics: number };
 let current: ChildProcess | undefined;
 
 function startDev(): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
@@ -27,6 +27,7 @@ function startDev(): { child: ChildProcess; exited: Promise<number | null>; outp
       SWOOSH_TEMPORAL_ADDRESS: `127.0.0.1:${ports.temporal}`,
       SWOOSH_UI_PORT: String(ports.ui),
       SWOOSH_GATEWAY_PORT: String(ports.gateway),
+      SWOOSH_METRICS_ADDRESS: `127.0.0.1:${ports.metrics}`,
     },
   });
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -43,7 +44,12 @@ function ctrlC(child: ChildProcess): void {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'swoosh-dev-'));
-  ports = { temporal: await freePort(), ui: await freePort(), gateway: await freePort() };
+  ports = {
+    temporal: await freePort(),
+    ui: await freePort(),
+    gateway: await freePort(),
+    metrics: await freePort(),
+  };
 });
 
 afterAll(() => {
@@ -86,6 +92,9 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
     30_000,
   );
   expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
+  // The worker serves its Prometheus metrics, and the mission's licence transition is counted.
+  const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+  expect(metrics).toMatch(/^swoosh_transition_total\{[^}]*transition="Boot_Licensed"[^}]*\} [1-9]/m);
 
   ctrlC(first.child);
   expect(await first.exited).toBe(0);

@@ -1,37 +1,54 @@
 /** Worker process: polls the SWOOSH task queue until SIGINT/SIGTERM, then drains and exits. */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers';
 import { loadConfig } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
+import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
+import { ensureTimerShards, timerShardLayoutFromEnv } from './timers';
 import { createSwooshWorker } from './worker';
 
 const config = loadConfig();
+// Before any connection: the Runtime (Prometheus /metrics, JSON-lines logs) is installed once per process.
+const telemetry = installWorkerRuntimeFromEnv();
+const tracing = startTracing({ serviceName: 'swoosh-worker' });
 const { deps, jobs } = await buildDependencies();
 const connection = await NativeConnection.connect({ address: config.SWOOSH_TEMPORAL_ADDRESS });
+// Open for the worker's life: timer activities deliver updates and start shards through it.
+const clientConnection = await Connection.connect({ address: config.SWOOSH_TEMPORAL_ADDRESS });
 try {
-  const clientConnection = await Connection.connect({ address: config.SWOOSH_TEMPORAL_ADDRESS });
-  try {
-    const client = new Client({ connection: clientConnection, namespace: config.SWOOSH_NAMESPACE });
-    await ensureJobReaperSchedule(client, {
-      taskQueue: config.SWOOSH_TASK_QUEUE,
-      every: jobs.SWOOSH_JOB_REAPER_EVERY,
-      olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
-    });
-  } finally {
-    await clientConnection.close();
-  }
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.SWOOSH_NAMESPACE,
+    interceptors: clientTracingInterceptors(tracing),
+  });
+  await ensureJobReaperSchedule(client, {
+    taskQueue: config.SWOOSH_TASK_QUEUE,
+    every: jobs.SWOOSH_JOB_REAPER_EVERY,
+    olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
+  });
+  const timerShards = timerShardLayoutFromEnv();
+  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count);
+  deps.timers = {
+    signer: deps.orchestrator,
+    deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    client,
+  };
   const worker = await createSwooshWorker({
     connection,
     namespace: config.SWOOSH_NAMESPACE,
     taskQueue: config.SWOOSH_TASK_QUEUE,
     deps,
+    tracing,
   });
   console.log(
-    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId})`,
+    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timerShards.count} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS})`,
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   await worker.run();
 } finally {
+  await clientConnection.close();
   await connection.close();
+  await tracing.shutdown();
 }

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
+import { type Tracing, workerTracingOptions } from './telemetry';
 
 /** Path of the module the worker bundles; every SWOOSH workflow is exported from it. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -18,6 +19,8 @@ export interface SwooshWorkerOptions {
   taskQueue: string;
   /** Real dependencies for the activities; without them the worker runs workflows only. */
   deps?: ActivityDeps;
+  /** OpenTelemetry interceptors and span sinks; without it the worker traces nothing. */
+  tracing?: Tracing;
   overrides?: Partial<WorkerOptions>;
 }
 
@@ -30,6 +33,7 @@ export async function createSwooshWorker(options: SwooshWorkerOptions): Promise<
     workflowsPath,
     bundlerOptions,
     ...(options.deps ? { activities: createActivities(options.deps) } : {}),
+    ...(options.tracing ? workerTracingOptions(options.tracing) : {}),
     ...options.overrides,
   });
 }
