@@ -90,6 +90,8 @@ export class LedgerCorruptError extends Error {
 }
 
 const paths = (dir: string, mission: string) => {
+  // encodeURIComponent keeps `.` and `..`, which would name a file outside the ledger folder.
+  if (mission === '.' || mission === '..') throw new Error(`invalid mission id ${JSON.stringify(mission)}`);
   const base = join(dir, encodeURIComponent(mission));
   return { records: `${base}.jsonl`, head: `${base}.head.json`, lock: `${base}.lock` };
 };
