@@ -28,4 +28,17 @@ export const SPAN_ATTRIBUTES = {
   reasons: 'swoosh.reasons',
 } as const;
 
+/** The spans of an agent Job's life, each with `swoosh.job_name`, `swoosh.job_backend` and, once known, `swoosh.job_outcome`. */
+export const AGENT_JOB_SPANS = {
+  spawn: 'agent-job:spawn',
+  follow: 'agent-job:follow',
+  reap: 'agent-job:reap',
+} as const;
+
+export const AGENT_JOB_ATTRIBUTES = {
+  name: 'swoosh.job_name',
+  backend: 'swoosh.job_backend',
+  outcome: 'swoosh.job_outcome',
+} as const;
+
 export type TransitionOutcomeLabel = 'accepted' | 'rejected';

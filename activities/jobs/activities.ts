@@ -5,6 +5,7 @@
  * worker — finds the same run by its deterministic name and follows it again instead of
  * starting a second agent.
  */
+import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import {
@@ -24,6 +25,7 @@ import {
   type JobStatus,
   sameOwner,
 } from './runner';
+import { AGENT_JOB_ATTRIBUTES as J, AGENT_JOB_SPANS } from '../../schemas/trace';
 import { recordAgentJob } from '../telemetry';
 import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
 
@@ -40,6 +42,23 @@ interface FollowCheckpoint {
   spawned: true;
   state: 'pending' | 'running';
   startedAt?: string;
+}
+
+/**
+ * Runs `work` in a span that is a child of the activity's RunActivity span; with tracing off the
+ * tracer is OpenTelemetry's no-op one.
+ */
+async function inSpan<T>(name: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+  return trace.getTracer('swoosh-agent-jobs').startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await work(span);
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 1024 }: JobActivityDeps) {
@@ -114,16 +133,23 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
         );
       }
       const ctx = Context.current();
-      const status = await ensureRun(jobName, owner, parsed.data);
+      const attributes = { [J.name]: jobName, [J.backend]: runner.backend };
+      const status = await inSpan(AGENT_JOB_SPANS.spawn, attributes, () =>
+        ensureRun(jobName, owner, parsed.data),
+      );
       ctx.heartbeat({ jobName, spawned: true, state: 'pending' } satisfies FollowCheckpoint);
       await telemetry.record(spawnedTelemetry(status));
 
       let finished: JobStatus & { finish: JobFinish };
       try {
-        finished = await runner.follow(jobName, {
-          signal: ctx.cancellationSignal,
-          onProgress: (progress) =>
-            ctx.heartbeat({ jobName, spawned: true, ...progress } satisfies FollowCheckpoint),
+        finished = await inSpan(AGENT_JOB_SPANS.follow, attributes, async (span) => {
+          const done = await runner.follow(jobName, {
+            signal: ctx.cancellationSignal,
+            onProgress: (progress) =>
+              ctx.heartbeat({ jobName, spawned: true, ...progress } satisfies FollowCheckpoint),
+          });
+          span.setAttribute(J.outcome, done.finish.outcome);
+          return done;
         });
       } catch (error) {
         if (ctx.cancellationSignal.aborted) {
@@ -170,9 +196,17 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
         } else if (Date.parse(status.finish.finishedAt) > cutoff) {
           result.kept.push(status.name);
         } else {
-          // Telemetry first: a run deleted before its export would vanish from the ledger.
-          if (!status.exported) await exportFinished(status, status.finish);
-          await runner.delete(status.name);
+          const finish = status.finish;
+          const attributes = {
+            [J.name]: status.name,
+            [J.backend]: runner.backend,
+            [J.outcome]: finish.outcome,
+          };
+          await inSpan(AGENT_JOB_SPANS.reap, attributes, async () => {
+            // Telemetry first: a run deleted before its export would vanish from the ledger.
+            if (!status.exported) await exportFinished(status, finish);
+            await runner.delete(status.name);
+          });
           result.reaped.push(status.name);
         }
       }
