@@ -15,10 +15,3 @@ export function recordAgentJob(outcome: AgentOutcome, durationMs: number): void 
     .createHistogram(METRICS.agentJobDuration.name, 'float', undefined, METRICS.agentJobDuration.help)
     .record(Math.max(0, durationMs) / 1000, { outcome });
 }
-
-/** Records how late a durable timer fired, from an activity that delivers it. */
-export function recordTimerLateness(seconds: number, action: string): void {
-  Context.current()
-    .metricMeter.createHistogram(METRICS.timerLateness.name, 'float', undefined, METRICS.timerLateness.help)
-    .record(Math.max(0, seconds), { action });
-}

@@ -4,17 +4,18 @@
  * JSON-RPC error objects with the spec's codes; SWOOSH's own are in schemas/a2a.ts. A method's
  * params are parsed by the same zod contracts as the REST routes, and a refused call writes nothing.
  */
-import type { Client } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { type Client, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { Response } from 'express';
 import { z } from 'zod';
-import { dataPaths } from '../activities/data-dir';
-import { ContentStore } from '../activities/evidence-store';
-import { loadSigner } from '../activities/keys';
-import { FileLedger, LedgerConflictError } from '../activities/ledger';
+import type { agentReportWorkflow } from '../workflows/agent-report';
 import {
   A2A_ERRORS,
   A2A_METHODS,
   type A2AMethod,
+  type AgentReport,
   JsonRpcRequest,
   JsonRpcAnswer,
   MAX_BATCH,
@@ -29,6 +30,7 @@ import {
 } from './missions';
 import { hostileKeyPath, type ApiRegistry } from './routes';
 import { parseIdemKey } from '../schemas/proposal';
+import { A2A_SPAN_ATTRIBUTES, A2A_SPAN_PREFIX } from '../schemas/trace';
 
 type Id = string | number | null;
 interface RpcError {
@@ -50,23 +52,47 @@ class RpcFailure extends Error {
 
 export interface A2ADeps {
   client: Client;
-  dataDir: string;
+  taskQueue: string;
   /** Unexpected failures: logged (message only), answered -32603 without detail. */
   logError: (context: string, error: unknown) => void;
 }
 
-export function mountA2A(api: ApiRegistry, { client, dataDir, logError }: A2ADeps): void {
-  const paths = dataPaths(dataDir);
-  const evidence = new ContentStore(paths.evidenceDir);
-  // The gateway signs lifecycle records with the orchestrator key the worker created; it never makes one.
-  let ledger: Promise<FileLedger> | undefined;
-  const ledgerOf = (): Promise<FileLedger> => {
-    ledger ??= loadSigner(paths.orchestratorKey, 'orchestrator').then(
-      (signer) => new FileLedger({ dir: paths.ledgerDir, signer }),
-    );
-    ledger.catch(() => (ledger = undefined));
-    return ledger;
-  };
+/**
+ * A2A tracing: each call is a span `a2a:<method>` (like `transition:<Name>` in schemas/trace.ts),
+ * `a2a:unknown` when the request is invalid or names no method of ours. Attribute keys follow
+ * OpenTelemetry's JSON-RPC conventions, plus whether the call was a notification (had no id).
+ */
+const UNKNOWN_METHOD = 'unknown';
+
+/** How long a report may wait for a worker before the agent is told to retry. */
+const REPORT_TIMEOUT = '30 seconds';
+
+export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2ADeps): void {
+  // With tracing off this is OpenTelemetry's no-op tracer and a call's span costs next to nothing.
+  const tracer = trace.getTracer('swoosh-gateway');
+  /** The worker writes the report; only it holds the orchestrator key that signs the ledger. */
+  async function record(report: AgentReport): Promise<unknown> {
+    const mission = report.kind === 'lifecycle' ? report.event.mission : report.item.mission;
+    try {
+      return await client.workflow.execute<typeof agentReportWorkflow>('agentReportWorkflow', {
+        workflowId: `agent-report-${mission}-${randomUUID()}`,
+        taskQueue,
+        args: [report],
+        workflowExecutionTimeout: REPORT_TIMEOUT,
+      });
+    } catch (error) {
+      if (!(error instanceof WorkflowFailedError)) throw error;
+      const cause = error.cause?.cause ?? error.cause;
+      if (cause instanceof ApplicationFailure && cause.type === 'LedgerConflict') {
+        throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
+          errors: [{ field: 'params', reason: 'this event was already reported with different content' }],
+        });
+      }
+      throw new RpcFailure(A2A_ERRORS.unavailable, 'Could not record the report', {
+        detail: 'no worker recorded it in time; retry',
+      });
+    }
+  }
 
   const methods: Record<A2AMethod, (params: unknown) => Promise<unknown>> = {
     'swoosh.proposeTransition': async (raw) => {
@@ -88,59 +114,81 @@ export function mountA2A(api: ApiRegistry, { client, dataDir, logError }: A2ADep
     'swoosh.reportLifecycleEvent': async (raw) => {
       const event = parse('swoosh.reportLifecycleEvent', raw);
       await assertMissionExists(client, event.mission);
-      let writer: FileLedger;
-      try {
-        writer = await ledgerOf();
-      } catch {
-        throw new RpcFailure(A2A_ERRORS.unavailable, 'Ledger unavailable', {
-          detail: 'no orchestrator key yet',
-        });
-      }
-      try {
-        const record = await writer.appendAgentLifecycle(event);
-        return { recordId: record.id, index: record.index };
-      } catch (error) {
-        if (!(error instanceof LedgerConflictError)) throw error;
-        throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
-          errors: [{ field: 'params', reason: 'this event was already reported with different content' }],
-        });
-      }
+      return record({ kind: 'lifecycle', event });
     },
     'swoosh.submitEvidence': async (raw) => {
       const item = parse('swoosh.submitEvidence', raw);
       await assertMissionExists(client, item.mission);
-      return { checksum: await evidence.putJson(item) };
+      return record({ kind: 'evidence', item });
     },
   };
 
-  async function call(request: unknown): Promise<Reply | undefined> {
+  /**
+   * One JSON-RPC call (a single request or one element of a batch) as its own active span, so the
+   * Temporal client calls it makes (StartWorkflowUpdate, HandleUpdate in the worker, …) become its
+   * children. A notification's span records its outcome too, though nobody gets a reply.
+   */
+  function call(request: unknown): Promise<Reply | undefined> {
+    const parsed = JsonRpcRequest.safeParse(request);
+    // The method name is agent input: only one of ours reaches the span name and attributes.
+    const known = parsed.success && Object.hasOwn(methods, parsed.data.method) ? parsed.data.method : null;
+    return tracer.startActiveSpan(
+      `${A2A_SPAN_PREFIX}${known ?? UNKNOWN_METHOD}`,
+      { kind: SpanKind.INTERNAL, attributes: { [A2A_SPAN_ATTRIBUTES.system]: 'jsonrpc' } },
+      async (span) => {
+        try {
+          if (known !== null) span.setAttribute(A2A_SPAN_ATTRIBUTES.method, known);
+          if (parsed.success) {
+            const { id } = parsed.data;
+            span.setAttribute(A2A_SPAN_ATTRIBUTES.notification, id === undefined);
+            if (id !== undefined)
+              span.setAttribute(A2A_SPAN_ATTRIBUTES.requestId, id === null ? '' : String(id));
+          }
+          const { reply, notification } = await answer(request, parsed);
+          if ('error' in reply) {
+            span.setAttribute(A2A_SPAN_ATTRIBUTES.errorCode, reply.error.code);
+            span.setStatus({
+              code: SpanStatusCode.ERROR,
+              message: `${reply.error.code} ${reply.error.message}`,
+            });
+          }
+          return notification ? undefined : reply;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  /** The reply a call earns, also for a notification, whose reply is then dropped. */
+  async function answer(
+    request: unknown,
+    parsed: ReturnType<typeof JsonRpcRequest.safeParse>,
+  ): Promise<{ reply: Reply; notification: boolean }> {
     const idOf = (r: unknown): Id => {
       const id = (r as { id?: unknown } | null)?.id;
       return typeof id === 'string' || typeof id === 'number' ? id : null;
     };
-    const parsed = JsonRpcRequest.safeParse(request);
     if (!parsed.success) {
-      return failure(
+      const reply = failure(
         idOf(request),
         new RpcFailure(A2A_ERRORS.invalidRequest, 'Invalid Request', {
           errors: fieldProblems(parsed.error, 'request'),
         }),
       );
+      return { reply, notification: false };
     }
     const { method, params, id } = parsed.data;
     const notification = id === undefined;
-    const answer = async (): Promise<unknown> => {
+    try {
       if (!Object.hasOwn(methods, method))
         throw new RpcFailure(A2A_ERRORS.methodNotFound, 'Method not found');
-      return methods[method as A2AMethod](params);
-    };
-    try {
-      const result = await answer();
-      return notification ? undefined : { jsonrpc: '2.0', id, result };
+      const result = await methods[method as A2AMethod](params);
+      return { reply: { jsonrpc: '2.0', id: id ?? null, result }, notification };
     } catch (error) {
       const rpc = toRpcFailure(error);
       if (rpc.code === A2A_ERRORS.internal) logError(`a2a ${method}`, error);
-      return notification ? undefined : failure(id, rpc);
+      return { reply: failure(id ?? null, rpc), notification };
     }
   }
 

@@ -72,7 +72,7 @@ export function createGateway(deps: AppDeps): Gateway {
   mountMissionRoutes(api, { client, taskQueue });
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal });
   mountOwnerControls(api, { client, taskQueue });
-  mountA2A(api, { client, dataDir, logError });
+  mountA2A(api, { client, taskQueue, logError });
   const timerShards = deps.timerShards ?? timerShardLayoutFromEnv().count;
   for (const router of timerRouters({ client, taskQueue, shards: timerShards })) api.mount(router);
   for (const router of deps.routers ?? []) api.mount(router);

@@ -78,3 +78,11 @@ export const A2A_METHODS = {
 export type A2AMethod = keyof typeof A2A_METHODS;
 
 export const InvalidParamsData = z.object({ errors: z.array(FieldProblem) });
+
+/** What an agent reports over A2A, recorded by the worker (workflows/agent-report.ts), never the gateway. */
+export type AgentReport =
+  | { kind: 'lifecycle'; event: z.infer<typeof AgentLifecycleEvent> }
+  | { kind: 'evidence'; item: z.infer<typeof Evidence> };
+export type AgentReportResult =
+  | z.infer<(typeof A2A_METHODS)['swoosh.reportLifecycleEvent']['result']>
+  | z.infer<(typeof A2A_METHODS)['swoosh.submitEvidence']['result']>;

@@ -41,4 +41,17 @@ export const AGENT_JOB_ATTRIBUTES = {
   outcome: 'swoosh.job_outcome',
 } as const;
 
+/** Each A2A JSON-RPC call is a span `a2a:<method>` (`a2a:unknown` for a method SWOOSH does not have). */
+export const A2A_SPAN_PREFIX = 'a2a:';
+
+/** OpenTelemetry's JSON-RPC attribute names, plus whether the call was a notification. */
+export const A2A_SPAN_ATTRIBUTES = {
+  system: 'rpc.system',
+  method: 'rpc.method',
+  /** The request id as a string (`''` for null); absent on a notification. */
+  requestId: 'rpc.jsonrpc.request_id',
+  errorCode: 'rpc.jsonrpc.error_code',
+  notification: 'swoosh.a2a.notification',
+} as const;
+
 export type TransitionOutcomeLabel = 'accepted' | 'rejected';

@@ -3,3 +3,4 @@ export { missionWorkflow } from './mission';
 export { agentJobWorkflow } from './agent-job';
 export { jobReaperWorkflow } from './job-reaper';
 export { timerShardWorkflow } from './timer-shard';
+export { agentReportWorkflow } from './agent-report';
