@@ -14,17 +14,8 @@ import { type RunningGateway, startGateway } from '../../api/server';
 import type { AccessLogLine } from '../../schemas/api';
 import type { Role } from '../../schemas/auth';
 import { createSwooshWorker } from '../../workers/worker';
-import {
-  formatHlc,
-  hashCanonical,
-  type Hlc,
-  hlcSend,
-  signProposal,
-  TRANSITIONS,
-  type TransitionName,
-  windowIdAt,
-} from '../../workflows/statechart';
-import { newSigner, prompt, testDeps, type TestSigner } from '../lifecycle/support';
+import type { TransitionName } from '../../workflows/statechart';
+import { newSigner, prompt, proposalSigner, testDeps, type TestSigner } from '../lifecycle/support';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 
 /** 4-second bars: windows open often enough for tests. */
@@ -123,11 +114,7 @@ export interface OwnedMission {
   id: string;
   owner: TestSigner;
   /** Signs a proposal against `head` with a fresh idem_key and an HLC after every earlier one. */
-  proposal(
-    head: string,
-    transition: TransitionName,
-    inputs: Record<string, unknown>,
-  ): ReturnType<typeof signProposal>;
+  proposal: ReturnType<typeof proposalSigner>;
   /** Submits `transition` against a fresh HEAD until it is accepted (re-reading on 409). */
   apply(
     transition: TransitionName,
@@ -152,24 +139,7 @@ export async function startOwnedMission(
     },
   });
   if (started.status !== 201) throw new Error(`mission not started: ${started.status}`);
-  let last: Hlc = { wall: 0, counter: 0 };
-  const proposal = (head: string, transition: TransitionName, inputs: Record<string, unknown>) => {
-    last = hlcSend(last, Date.now());
-    return signProposal(
-      {
-        current_state_hash: head,
-        transition,
-        inputs_hash: hashCanonical(inputs),
-        signer: owner.key,
-        idem_key: `${id}:0:${TRANSITIONS[transition].class}:${randomUUID()}`,
-        hlc: formatHlc(last),
-        window_id: windowIdAt(FAST, Date.now()),
-        evidence: [],
-        inputs,
-      },
-      owner.secret,
-    );
-  };
+  const proposal = proposalSigner(id, owner, FAST);
   const head = async (): Promise<string> => {
     const state = await eventually(
       () => client.getState(id),
@@ -184,7 +154,7 @@ export async function startOwnedMission(
       const res = await client.propose(proposal(await head(), transition, inputs));
       if (res.ok) return res.body;
       if (res.status === 400 && res.body.failing_guard === 'hlc') {
-        last = { wall: Date.now() + 5, counter: 0 };
+        proposal.catchUp();
         continue;
       }
       if (res.status !== 409) throw new Error(`${transition}: ${res.status} ${JSON.stringify(res.body)}`);

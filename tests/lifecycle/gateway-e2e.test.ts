@@ -10,18 +10,10 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createApp } from '../../api/app';
 import { Authenticator } from '../../api/auth';
 import { createSwooshWorker } from '../../workers/worker';
-import {
-  formatHlc,
-  hashCanonical,
-  hlcSend,
-  signProposal,
-  TRANSITIONS,
-  windowIdAt,
-  type TransitionName,
-} from '../../workflows/statechart';
+import { signProposal, type TransitionName } from '../../workflows/statechart';
 import { serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { newSigner, prompt, testDeps } from './support';
+import { newSigner, prompt, proposalSigner, testDeps } from './support';
 
 const FAST = {
   name: 'backbeat',
@@ -108,24 +100,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
   expect(Object.keys(ready.projection ?? {}).sort()).toEqual(['council', 'ingestion']);
   expect(ready.hash).toMatch(/^sha256-/);
 
-  let lastHlc = { wall: 0, counter: 0 };
-  const proposal = (head: string, transition: TransitionName, inputs: Record<string, unknown>) => {
-    lastHlc = hlcSend(lastHlc, Date.now());
-    return signProposal(
-      {
-        current_state_hash: head,
-        transition,
-        inputs_hash: hashCanonical(inputs),
-        signer: owner.key,
-        idem_key: `${id}:0:${TRANSITIONS[transition].class}:${randomUUID()}`,
-        hlc: formatHlc(lastHlc),
-        window_id: windowIdAt(FAST, Date.now()),
-        evidence: [],
-        inputs,
-      },
-      owner.secret,
-    );
-  };
+  const proposal = proposalSigner(id, owner, FAST);
   /** Submits against a fresh HEAD, re-reading on 409 (and on an HLC behind the mission's own). */
   const apply = async (transition: TransitionName, inputs: Record<string, unknown>) => {
     for (let i = 0; i < 50; i++) {
@@ -134,7 +109,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
       if (res.status === 202) return (await res.json()) as { post_hash: string; decision_id: string };
       const body = (await res.json()) as { failing_guard: string; reasons: string[] };
       if (res.status === 400 && body.failing_guard === 'hlc') {
-        lastHlc = { wall: Date.now() + 5, counter: 0 };
+        proposal.catchUp();
         continue;
       }
       if (res.status !== 409) throw new Error(`${res.status} ${JSON.stringify(body)}`);

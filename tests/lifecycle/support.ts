@@ -26,6 +26,8 @@ import { stateQuery, transitionUpdate } from '../../workflows/definitions';
 import {
   buildProposal,
   formatHlc,
+  hashCanonical,
+  type Hlc,
   hlcSend,
   parseHlc,
   signerKeyFromPublicKey,
@@ -134,6 +136,36 @@ export function propose(
     evidence,
   });
   return signProposal(unsigned, signer.secret);
+}
+
+/**
+ * Signs proposals as `signer` for mission `missionId` against a HEAD read over REST, each with a
+ * fresh idem_key and an HLC later than the last, as a client outside the workflow would.
+ */
+export function proposalSigner(missionId: string, signer: TestSigner, schedule: WindowSchedule) {
+  let last: Hlc = { wall: 0, counter: 0 };
+  const sign = (head: string, transition: TransitionName, inputs: Record<string, unknown>) => {
+    last = hlcSend(last, Date.now());
+    return signProposal(
+      {
+        current_state_hash: head,
+        transition,
+        inputs_hash: hashCanonical(inputs),
+        signer: signer.key,
+        idem_key: `${missionId}:0:${TRANSITIONS[transition].class}:${crypto.randomUUID()}`,
+        hlc: formatHlc(last),
+        window_id: windowIdAt(schedule, Date.now()),
+        evidence: [],
+        inputs,
+      },
+      signer.secret,
+    );
+  };
+  /** After an `hlc` rejection: the mission's clock is ahead of ours, so jump past it. */
+  const catchUp = (): void => {
+    last = { wall: Date.now() + 5, counter: 0 };
+  };
+  return Object.assign(sign, { catchUp });
 }
 
 export function vote(member: string, setHash: string, missionId: string, signer: TestSigner) {
