@@ -243,94 +243,12 @@ describe('mission lifecycle on the time-skipping test server', () => {
     });
   }, 240_000);
 
+  // Skipped time is shared by everything on one test server; a test server of their own keeps
+  // earlier tests' leftovers (work still holding the clock) from slowing the hours these skip.
   test('proposals: window guard, stale hash, duplicate, pause and resume', async () => {
-    const id = randomUUID();
-    await withWorker('proposals', async (tq) => {
-      await start(tq, id, config());
-      await castVotes(id, [
-        ['alice', members.alice],
-        ['bob', members.bob],
-      ]);
-      let v = await until(id, (x) => x.state.execution.phase === 'WORK');
-      let now = await env.currentTimeMs();
-
-      // REVIEW proposed during the WORK window is rejected by the window guard, before history.
-      const before = await historyLength(id);
-      const early = await rejectionOf(
-        submit(
-          env.client,
-          id,
-          propose(v.state, owner, 'Execution_Review', {}, now, TEST_SCHEDULE, ['bubble://evidence/x']),
-        ),
-      );
-      expect(early.failing_guard).toBe('window');
-      expect(early.reasons.join(' ')).toMatch(/window 'review' is closed/);
-
-      // A stale current_state_hash is rejected with HEAD to re-read.
-      const stalePause = propose(
-        { ...v.state, hlc_last: v.state.hlc_last },
-        owner,
-        'Control_Pause',
-        { reason: 'x' },
-        now,
-        TEST_SCHEDULE,
-      );
-      const staleRejection = await rejectionOf(
-        submit(env.client, id, { ...stalePause, current_state_hash: `sha256-${'0'.repeat(64)}` }),
-      );
-      expect(staleRejection.failing_guard).toMatch(/schema|signature|concurrency/);
-      expect(await historyLength(id)).toBe(before);
-
-      // Pause, duplicated: the repeat returns the first outcome and adds nothing to history.
-      v = await view(env.client, id);
-      now = await env.currentTimeMs();
-      const pause = propose(
-        v.state,
-        owner,
-        'Control_Pause',
-        { reason: 'operator pause' },
-        now,
-        TEST_SCHEDULE,
-      );
-      const first = await submit(env.client, id, pause);
-      const afterFirst = await historyLength(id);
-      const second = await submit(env.client, id, pause);
-      expect(second).toEqual(first);
-      expect(await historyLength(id)).toBe(afterFirst);
-      const paused = await view(env.client, id);
-      expect(paused.hash).toBe(first.post_hash);
-      expect(paused.phase).toBe('PAUSED');
-
-      // The same proposal against the new HEAD is stale: concurrency names HEAD.
-      const stale = await rejectionOf(
-        submit(
-          env.client,
-          id,
-          propose(v.state, owner, 'Control_Resume', { reason: 'stale' }, now, TEST_SCHEDULE),
-        ),
-      );
-      expect(stale.failing_guard).toBe('concurrency');
-      expect(stale.head).toBe(first.post_hash);
-
-      // While paused, hours pass and nothing moves.
-      await env.sleep(3 * 60 * 60_000);
-      const still = await view(env.client, id);
-      expect(still.hash).toBe(paused.hash);
-
-      now = await env.currentTimeMs();
-      await submit(
-        env.client,
-        id,
-        propose(still.state, owner, 'Control_Resume', { reason: 'go on' }, now, TEST_SCHEDULE),
-      );
-      const resumed = await until(id, (x) => x.state.execution.phase === 'REVIEW');
-      expect(resumed.state.control.phase).toBe('RUNNING');
-      await env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test done');
-    });
+    await isolated(proposals);
   }, 240_000);
 
-  // Skipped time is shared by everything on one test server; a test server of its own keeps earlier
-  // tests' leftovers (work still holding the clock) from slowing the hours this test skips.
   test('quarantine: a breach in ingestion quarantines the mission until the owner releases it', async () => {
     await isolated(quarantine);
   }, 120_000);
@@ -394,6 +312,85 @@ describe('mission lifecycle on the time-skipping test server', () => {
     await isolated(happyPath);
   }, 300_000);
 });
+
+async function proposals(): Promise<void> {
+  const id = randomUUID();
+  await withWorker('proposals', async (tq) => {
+    await start(tq, id, config());
+    await castVotes(id, [
+      ['alice', members.alice],
+      ['bob', members.bob],
+    ]);
+    let v = await until(id, (x) => x.state.execution.phase === 'WORK');
+    let now = await env.currentTimeMs();
+
+    // REVIEW proposed during the WORK window is rejected by the window guard, before history.
+    const before = await historyLength(id);
+    const early = await rejectionOf(
+      submit(
+        env.client,
+        id,
+        propose(v.state, owner, 'Execution_Review', {}, now, TEST_SCHEDULE, ['bubble://evidence/x']),
+      ),
+    );
+    expect(early.failing_guard).toBe('window');
+    expect(early.reasons.join(' ')).toMatch(/window 'review' is closed/);
+
+    // A stale current_state_hash is rejected with HEAD to re-read.
+    const stalePause = propose(
+      { ...v.state, hlc_last: v.state.hlc_last },
+      owner,
+      'Control_Pause',
+      { reason: 'x' },
+      now,
+      TEST_SCHEDULE,
+    );
+    const staleRejection = await rejectionOf(
+      submit(env.client, id, { ...stalePause, current_state_hash: `sha256-${'0'.repeat(64)}` }),
+    );
+    expect(staleRejection.failing_guard).toMatch(/schema|signature|concurrency/);
+    expect(await historyLength(id)).toBe(before);
+
+    // Pause, duplicated: the repeat returns the first outcome and adds nothing to history.
+    v = await view(env.client, id);
+    now = await env.currentTimeMs();
+    const pause = propose(v.state, owner, 'Control_Pause', { reason: 'operator pause' }, now, TEST_SCHEDULE);
+    const first = await submit(env.client, id, pause);
+    const afterFirst = await historyLength(id);
+    const second = await submit(env.client, id, pause);
+    expect(second).toEqual(first);
+    expect(await historyLength(id)).toBe(afterFirst);
+    const paused = await view(env.client, id);
+    expect(paused.hash).toBe(first.post_hash);
+    expect(paused.phase).toBe('PAUSED');
+
+    // The same proposal against the new HEAD is stale: concurrency names HEAD.
+    const stale = await rejectionOf(
+      submit(
+        env.client,
+        id,
+        propose(v.state, owner, 'Control_Resume', { reason: 'stale' }, now, TEST_SCHEDULE),
+      ),
+    );
+    expect(stale.failing_guard).toBe('concurrency');
+    expect(stale.head).toBe(first.post_hash);
+
+    // While paused, hours pass and nothing moves.
+    await env.sleep(3 * 60 * 60_000);
+    const still = await view(env.client, id);
+    expect(still.hash).toBe(paused.hash);
+
+    now = await env.currentTimeMs();
+    await submit(
+      env.client,
+      id,
+      propose(still.state, owner, 'Control_Resume', { reason: 'go on' }, now, TEST_SCHEDULE),
+    );
+    const resumed = await until(id, (x) => x.state.execution.phase === 'REVIEW');
+    expect(resumed.state.control.phase).toBe('RUNNING');
+    await env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test done');
+  });
+}
 
 /** Runs `body` on a time-skipping test server of its own. */
 async function isolated(body: () => Promise<void>): Promise<void> {
