@@ -173,7 +173,11 @@ describe('health when parts are missing', () => {
   test('Temporal unreachable: 503 unavailable', async () => {
     const port = await freePort();
     // Nothing listens there: the lazy connection fails at the first call, as a lost service would.
-    const client = new Client({ connection: Connection.lazy({ address: `127.0.0.1:${port}` }) });
+    // No gRPC retry interceptor: its backoff timers outlive the calls' deadlines and would fire on
+    // the closed connection after the test.
+    const client = new Client({
+      connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors: [] }),
+    });
     const { running, api } = await gatewayWith(client, fx.taskQueue, fx.dataDir);
     try {
       const res = await api.health();
