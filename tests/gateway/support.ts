@@ -15,19 +15,18 @@ import type { AccessLogLine } from '../../schemas/api';
 import type { Role } from '../../schemas/auth';
 import { createSwooshWorker } from '../../workers/worker';
 import type { TransitionName } from '../../workflows/statechart';
-import { newSigner, prompt, proposalSigner, testDeps, type TestSigner } from '../lifecycle/support';
+import {
+  FAST_SCHEDULE,
+  newSigner,
+  prompt,
+  proposalSigner,
+  testDeps,
+  type TestSigner,
+} from '../lifecycle/support';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 
 /** 4-second bars: windows open often enough for tests. */
-export const FAST = {
-  name: 'backbeat',
-  tempoBpm: 600,
-  barBeats: 40,
-  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
-  amplitude: 0.25,
-  backoffBaseMs: 200,
-  backoffMaxMs: 2_000,
-};
+export const FAST = FAST_SCHEDULE;
 
 export interface GatewayFixture {
   env: TestWorkflowEnvironment;

@@ -10,21 +10,10 @@ import {
   voteUpdate,
 } from '../../workflows/definitions';
 import type { StateDocument } from '../../workflows/statechart';
-import { newSigner, propose, vote } from '../lifecycle/support';
+import { FAST_SCHEDULE, newSigner, propose, vote } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
-
-/** A 4-second BACKBEAT bar, so a recorded mission runs its beats in seconds. */
-const FAST_SCHEDULE = {
-  name: 'backbeat',
-  tempoBpm: 600,
-  barBeats: 40,
-  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
-  amplitude: 0.25,
-  backoffBaseMs: 200,
-  backoffMaxMs: 2_000,
-};
 
 export interface Scenario {
   name: string;

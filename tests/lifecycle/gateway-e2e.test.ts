@@ -13,17 +13,7 @@ import { createSwooshWorker } from '../../workers/worker';
 import { signProposal, type TransitionName } from '../../workflows/statechart';
 import { serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { newSigner, prompt, proposalSigner, testDeps } from './support';
-
-const FAST = {
-  name: 'backbeat',
-  tempoBpm: 600,
-  barBeats: 40,
-  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
-  amplitude: 0.25,
-  backoffBaseMs: 200,
-  backoffMaxMs: 2_000,
-};
+import { FAST_SCHEDULE as FAST, newSigner, prompt, proposalSigner, testDeps } from './support';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;

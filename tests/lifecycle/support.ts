@@ -71,6 +71,17 @@ export function newSigner(): TestSigner {
 }
 
 /** A fast schedule for tests: 40-minute bars at 3 bpm. */
+/** A 4-second BACKBEAT bar: windows open often enough for tests on a real dev server. */
+export const FAST_SCHEDULE = {
+  name: 'backbeat',
+  tempoBpm: 600,
+  barBeats: 40,
+  phases: { PLAN: 0.2, WORK: 0.5, REVIEW: 0.2, REVERB: 0.1 },
+  amplitude: 0.25,
+  backoffBaseMs: 200,
+  backoffMaxMs: 2_000,
+};
+
 export const TEST_SCHEDULE = {
   name: 'backbeat',
   tempoBpm: 3,
