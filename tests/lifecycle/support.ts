@@ -70,7 +70,6 @@ export function newSigner(): TestSigner {
   return { key: signerKeyFromPublicKey(pair.publicKey), secret: pair.secretKey };
 }
 
-/** A fast schedule for tests: 40-minute bars at 3 bpm. */
 /** A 4-second BACKBEAT bar: windows open often enough for tests on a real dev server. */
 export const FAST_SCHEDULE = {
   name: 'backbeat',
@@ -82,6 +81,7 @@ export const FAST_SCHEDULE = {
   backoffMaxMs: 2_000,
 };
 
+/** A schedule for time-skipping tests: 40-minute bars at 3 bpm. */
 export const TEST_SCHEDULE = {
   name: 'backbeat',
   tempoBpm: 3,

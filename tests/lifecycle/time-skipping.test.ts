@@ -43,6 +43,7 @@ import {
   vote,
   type TestSigner,
 } from './support';
+import { onOwnTestServer, untilMission, type MissionState } from './time-skipping-support';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -109,44 +110,12 @@ async function withWorker<T>(name: string, run: (taskQueue: string) => Promise<T
   }
 }
 
-type View = Awaited<ReturnType<typeof view>>;
-
-/** Advances workflow time in steps until the mission's state satisfies `ok`. */
+/** The largest single skip while waiting; the happy path's 8-hour bars raise it. */
 let stepMs = 60_000;
 const DAY_SCHEDULE = { ...TEST_SCHEDULE, tempoBpm: 0.25 };
 
-/**
- * Waits for the mission's state to satisfy `ok`. Most states are reached by activities (real time),
- * so the first steps skip little; the step doubles up to `stepMs` for states behind timers.
- */
-async function until(missionId: string, ok: (v: View) => boolean, maxSteps = 200): Promise<View> {
-  let step = 50;
-  for (let i = 0; i < maxSteps; i++) {
-    const v = await view(env.client, missionId).catch(() => undefined);
-    if (v?.state && ok(v)) return v;
-    if (process.env.SWOOSH_TEST_TRACE && v?.state) {
-      const st = v.state;
-      console.log(
-        i,
-        new Date().toISOString().slice(11, 23),
-        new Date(await env.currentTimeMs()).toISOString(),
-        st.boot.phase,
-        st.ingestion.phase,
-        st.council.phase,
-        st.environment.phase,
-        st.execution.phase,
-        st.execution.beat,
-        st.control.phase,
-        st.policy.phase,
-      );
-    }
-    await env.sleep(step);
-    step = Math.min(step * 2, stepMs);
-  }
-  const last = await view(env.client, missionId).catch((e: unknown) => String(e));
-  throw new Error(
-    `mission ${missionId} did not reach the expected state: ${JSON.stringify(last).slice(0, 3000)}`,
-  );
+function until(missionId: string, ok: (v: MissionState) => boolean): Promise<MissionState> {
+  return untilMission(env, missionId, ok, { maxStepMs: stepMs, maxWorkflowMs: 200 * stepMs });
 }
 
 async function castVotes(missionId: string, voters: [string, TestSigner][]): Promise<void> {
@@ -395,12 +364,12 @@ async function proposals(): Promise<void> {
 /** Runs `body` on a time-skipping test server of its own. */
 async function isolated(body: () => Promise<void>): Promise<void> {
   const shared = env;
-  env = await startTimeSkippingEnv();
-  await registerSearchAttributes(env);
   try {
-    await body();
+    await onOwnTestServer(async (own) => {
+      env = own;
+      await body();
+    });
   } finally {
-    await env.teardown();
     env = shared;
   }
 }

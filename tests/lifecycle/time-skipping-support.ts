@@ -1,0 +1,100 @@
+/**
+ * Waiting for a mission's state on the Java test server. Skipped time is only safe while the
+ * mission waits on timers: an activity (a fetch, an agent process) runs in real time, and skipping
+ * hours under it times it out and sends the mission down a path the test did not mean. On a busy
+ * machine that happened often enough to fail CI, so the wait below skips time only when no
+ * activity of the mission or of its children is running or waiting for a worker.
+ */
+import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { missionWorkflowId } from '../../schemas/mission';
+import { startTimeSkippingEnv } from '../support/temporal';
+import { registerSearchAttributes, view } from './support';
+
+export type MissionState = Awaited<ReturnType<typeof view>>;
+
+const { PENDING_ACTIVITY_STATE_SCHEDULED } = proto.temporal.api.enums.v1.PendingActivityState;
+
+/**
+ * Whether `workflowId` or a workflow it started has an activity in flight. An activity waiting out
+ * a retry backoff does not count: the backoff is a timer, and skipping it is the point.
+ */
+async function activityInFlight(client: Client, workflowId: string): Promise<boolean> {
+  const { raw } = await client.workflow.getHandle(workflowId).describe();
+  const inBackoff = (a: proto.temporal.api.workflow.v1.IPendingActivityInfo): boolean =>
+    a.state === PENDING_ACTIVITY_STATE_SCHEDULED && (a.attempt ?? 1) > 1;
+  if ((raw.pendingActivities ?? []).some((a) => !inBackoff(a))) return true;
+  for (const child of raw.pendingChildren ?? [])
+    if (child.workflowId && (await activityInFlight(client, child.workflowId).catch(() => false)))
+      return true;
+  return false;
+}
+
+export interface UntilOptions {
+  /** Workflow time the mission may take, skipped or not. */
+  maxWorkflowMs?: number;
+  /** The largest single skip; smaller steps land closer to a window's start. */
+  maxStepMs?: number;
+  /** Wall-clock time to wait for activities before giving up. */
+  maxRealMs?: number;
+}
+
+/**
+ * Waits until the mission's state satisfies `ok`: in real time while activities run, otherwise by
+ * skipping workflow time in steps that double from 50 ms up to `maxStepMs`.
+ */
+export async function untilMission(
+  env: TestWorkflowEnvironment,
+  missionId: string,
+  ok: (v: MissionState) => boolean,
+  { maxWorkflowMs = 6 * 3600_000, maxStepMs = 10 * 60_000, maxRealMs = 150_000 }: UntilOptions = {},
+): Promise<MissionState> {
+  const startedAt = await env.currentTimeMs();
+  const realDeadline = Date.now() + maxRealMs;
+  let step = 50;
+  for (;;) {
+    const v = await view(env.client, missionId).catch(() => undefined);
+    if (v?.state && ok(v)) return v;
+    const elapsed = (await env.currentTimeMs()) - startedAt;
+    if (elapsed > maxWorkflowMs || Date.now() > realDeadline) {
+      throw new Error(
+        `mission ${missionId} did not reach the expected state after ${Math.round(elapsed / 1000)} s of ` +
+          `workflow time: ${JSON.stringify(v?.state).slice(0, 3000)}`,
+      );
+    }
+    const busy = await activityInFlight(env.client, missionWorkflowId(missionId)).catch(() => true);
+    if (process.env.SWOOSH_TEST_TRACE && v?.state) {
+      const st = v.state;
+      console.log(
+        new Date().toISOString().slice(11, 23),
+        new Date(startedAt + elapsed).toISOString(),
+        busy ? 'activity in flight' : `skip ${step} ms`,
+        st.ingestion.phase,
+        st.council.phase,
+        st.environment.phase,
+        st.execution.phase,
+        st.execution.beat,
+        st.control.phase,
+        st.policy.phase,
+      );
+    }
+    if (busy) {
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    await env.sleep(step);
+    step = Math.min(step * 2, maxStepMs);
+  }
+}
+
+/** Runs `body` on a time-skipping test server of its own, so no other test's timers share its clock. */
+export async function onOwnTestServer<T>(body: (env: TestWorkflowEnvironment) => Promise<T>): Promise<T> {
+  const env = await startTimeSkippingEnv();
+  try {
+    await registerSearchAttributes(env);
+    return await body(env);
+  } finally {
+    await env.teardown();
+  }
+}
