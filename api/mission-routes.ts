@@ -20,11 +20,15 @@ import {
   TransitionAccepted,
   TransitionQuery,
   TransitionBadRequest,
-  VoteRequest,
   VoteTally,
 } from '../schemas/api';
 import { MissionIdParam, MissionStarted, MissionView, missionWorkflowId } from '../schemas/mission';
-import { parseIdemKey, type TransitionProposal, TransitionProposalSchema } from '../schemas/proposal';
+import {
+  parseIdemKey,
+  type TransitionProposal,
+  TransitionProposalSchema,
+  VoteSchema,
+} from '../schemas/proposal';
 import { controlSignal, voteUpdate } from '../workflows/definitions';
 import { ALL_ROLES } from './auth';
 import {
@@ -203,7 +207,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       'Refused before it reaches history when forged, from a non-member, or for another member set.',
     access: PROPOSES,
     params: MissionIdParam,
-    body: VoteRequest,
+    body: VoteSchema,
     responses: {
       202: { description: 'Counted', schema: VoteTally },
       400: { description: 'Invalid or refused', schema: Problem },

@@ -115,9 +115,8 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
       description,
       content: { 'application/problem+json': { schema: problem } },
     });
-    const hasInput = route.params || route.query || route.body || route.headers;
-    if (hasInput && !responses['400'])
-      responses['400'] = problemResponse('Invalid request: `errors` names each field');
+    // Every route can answer 400: one without query parameters refuses a query string.
+    responses['400'] ??= problemResponse('Invalid request: `errors` names each field');
     if (route.body) {
       responses['413'] ??= problemResponse('Body larger than 64 KiB');
       responses['415'] ??= problemResponse('Body is not application/json');

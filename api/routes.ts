@@ -5,7 +5,7 @@
  * so a route cannot exist without being documented and access-checked.
  */
 import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Principal } from '../schemas/auth';
 import { type Access, type Authenticator, principalOf, requireRole } from './auth';
 import { sendProblem, validationProblem } from './problem';
@@ -153,6 +153,7 @@ export class ApiRegistry {
     this.routes.push(doc);
     const chain = [label(spec.path), requireRole(this.#auth, spec.access)];
     if (spec.body !== undefined || rawBody) chain.push(parseBody(rawBody === true));
+    if (!spec.query) chain.push(refuseQuery);
     this.#app[spec.method](spec.path, ...chain, (req: Request, res: Response, next: NextFunction) => {
       const params = spec.params ? spec.params.safeParse(req.params) : ok(undefined);
       if (!params.success) return sendProblem(res, validationProblem(params.error, 'params'));
@@ -188,12 +189,22 @@ export class ApiRegistry {
       this.routes.push({ ...doc, access });
       const chain = [label(doc.path), requireRole(this.#auth, access)];
       if (doc.method !== 'get') chain.push(parseBody(false));
+      if (!doc.query) chain.push(refuseQuery);
       gate[doc.method](doc.path, ...chain, (req: Request, res: Response, next: NextFunction) =>
         router(req, res, next),
       );
     }
     this.#app.use(gate);
   }
+}
+
+/** A route without a query schema refuses any query string, so nothing a caller sends goes unread. */
+const NoQuery = z.strictObject({});
+
+function refuseQuery(req: Request, res: Response, next: NextFunction): void {
+  const query = NoQuery.safeParse(req.query);
+  if (query.success) next();
+  else sendProblem(res, validationProblem(query.error, 'query'));
 }
 
 function ok<T>(data: T): { success: true; data: T } {

@@ -122,11 +122,6 @@ export const StateResponse = z.object({
   projection: z.record(z.string(), z.unknown()),
 });
 
-export const VoteRequest = z.strictObject({
-  member: z.string().min(1).max(128),
-  council_set_hash: z.string().max(100),
-  signature: z.string().max(200),
-});
 export const VoteTally = z.object({ accepted: z.int(), required: z.int() });
 
 /** Pause or resume one mission; the gateway adds the caller as `actor`. */

@@ -37,6 +37,14 @@ export const SignatureSchema = z
   .string()
   .regex(SIGNATURE_PATTERN, 'expected base64 of a 64-byte ed25519 signature')
   .refine((s) => base64Decode(s)?.length === 64, 'signature must decode to 64 bytes');
+
+/** A council vote: a member's signature over the member-set hash it votes for. */
+export const VoteSchema = z.strictObject({
+  member: z.string().min(1).max(128),
+  council_set_hash: Sha256Schema,
+  signature: SignatureSchema,
+});
+export type Vote = z.infer<typeof VoteSchema>;
 export const IdemKeySchema = z.string().regex(IDEM_KEY_PATTERN, 'expected goalId:beatIndex:opClass:uuid');
 export const HlcSchema = z
   .string()

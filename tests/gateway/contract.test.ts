@@ -467,6 +467,20 @@ describe('operations', () => {
     const all = JSON.stringify(fx.accessLog);
     for (const token of Object.values(fx.tokens)) expect(all).not.toContain(token);
   });
+
+  test('a route without query parameters refuses a query string by name, its own routes and the timer routes alike', async () => {
+    const health = await fx.as.viewer.request('GET', '/health', { query: { verbose: '1' } });
+    expect(health.status).toBe(400);
+    if (!health.ok) expect(fieldsOf(health.body)).toEqual(['query.verbose']);
+    const mission = await fx.as.viewer.request('GET', `/missions/${held.id}`, { query: { fields: 'all' } });
+    expect(mission.status).toBe(400);
+    if (!mission.ok) expect(fieldsOf(mission.body)).toEqual(['query.fields']);
+    const timer = await fx.as.viewer.request('GET', '/timers/some-timer', { query: { x: 'y' } });
+    expect(timer.status).toBe(400);
+    if (!timer.ok) expect(fieldsOf(timer.body)).toEqual(['query.x']);
+    // Without the query string the same requests are served.
+    expect((await fx.as.viewer.request('GET', `/missions/${held.id}`)).status).toBe(200);
+  });
 });
 
 describe('timers through the gateway', () => {

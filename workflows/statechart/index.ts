@@ -51,7 +51,8 @@ export {
   type PlanLock,
   type StateDocument,
 } from './state';
-export { INPUT_SCHEMAS, parseInputs, VoteSchema, ToolStatusSchema, type InputOf, type Vote } from './inputs';
+export { INPUT_SCHEMAS, parseInputs, ToolStatusSchema, type InputOf } from './inputs';
+export { VoteSchema, type Vote } from '../../schemas/proposal';
 export {
   HANDLERS,
   type Handler,

@@ -6,7 +6,7 @@
  * signed and recorded and could mislead whoever reads the decision record.
  */
 import * as z from 'zod';
-import { EvidenceUriSchema, Sha256Schema, SignatureSchema, SignerKeySchema } from '../../schemas/proposal';
+import { EvidenceUriSchema, Sha256Schema, SignerKeySchema, VoteSchema } from '../../schemas/proposal';
 import { CouncilMemberSchema, HealthCheckSchema, PlanLockSchema } from '../../schemas/state-document';
 import type { TransitionName } from './definition';
 
@@ -42,14 +42,6 @@ const Checks = z
   .min(1)
   .max(64)
   .superRefine(uniqueBy((c: { name: string }) => c.name, 'check'));
-
-/** A council vote: a member's signature over the member-set hash it votes for. */
-export const VoteSchema = z.strictObject({
-  member: Name,
-  council_set_hash: Sha256Schema,
-  signature: SignatureSchema,
-});
-export type Vote = z.infer<typeof VoteSchema>;
 
 /** One tool server's observed state, supplied by the caller from an MCP reachability probe. */
 export const ToolStatusSchema = z.strictObject({

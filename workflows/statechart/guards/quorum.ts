@@ -6,7 +6,8 @@
  * fault to surface.
  */
 import type { MachineConfig } from '../config';
-import { parseInputs, type Vote } from '../inputs';
+import type { Vote } from '../../../schemas/proposal';
+import { parseInputs } from '../inputs';
 import { verifyDetached, voteSigningBytes } from '../signing';
 import type { StateDocument } from '../state';
 import { fail, verdict, type Guard, type GuardResult } from './types';
