@@ -20,7 +20,7 @@ import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
 import { timerShardLayoutFromEnv } from '../workers/timers';
-import { sendProblem } from './problem';
+import { firstLineOf, sendProblem } from './problem';
 import { timerRouters } from './timer-routes';
 import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
 
@@ -221,6 +221,5 @@ function knownProblem(err: unknown) {
 
 /** First line of an error's message, bounded: enough to act on, never a stack or a payload. */
 function messageOf(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return (text.split('\n')[0] ?? '').slice(0, 300);
+  return error instanceof Error ? `${error.name}: ${firstLineOf(error, 300)}` : firstLineOf(error, 300);
 }

@@ -16,6 +16,7 @@ import { type MissionView, missionWorkflowId } from '../schemas/mission';
 import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
 import { stateQuery } from '../workflows/definitions';
 import { missionListQuery } from './missions';
+import { firstLineOf } from './problem';
 
 export interface HealthDeps {
   client: Client;
@@ -74,7 +75,7 @@ async function checkTemporal(within: Within, client: Client): Promise<Check> {
     const info = await within(() => client.workflowService.getSystemInfo({}));
     return { ok: true, detail: `server ${info.serverVersion || 'reachable'}` };
   } catch (error) {
-    return { ok: false, detail: `unreachable: ${shortError(error)}` };
+    return { ok: false, detail: `unreachable: ${firstLineOf(error)}` };
   }
 }
 
@@ -110,7 +111,7 @@ async function checkWorker(
       detail: `${workflowPollers} workflow and ${activityPollers} activity pollers on ${taskQueue}`,
     };
   } catch (error) {
-    return { ok: false, pollers: 0, detail: `task queue not described: ${shortError(error)}` };
+    return { ok: false, pollers: 0, detail: `task queue not described: ${firstLineOf(error)}` };
   }
 }
 
@@ -129,7 +130,7 @@ async function checkLedger(ledgerDir: string): Promise<Check> {
     await unlink(probe);
     return { ok: true, detail: 'writable' };
   } catch (error) {
-    return { ok: false, detail: `not writable: ${shortError(error)}` };
+    return { ok: false, detail: `not writable: ${firstLineOf(error)}` };
   }
 }
 
@@ -217,14 +218,4 @@ async function compareMissions(
   const walLag = compared.reduce((sum, r) => sum + r.lag, 0);
   const consensus = compared.some((r) => r.diverged) ? 'diverged' : walLag > 0 ? 'lagging' : 'agreed';
   return { consensus, walLag, sampled: compared.length };
-}
-
-/** An error's first line, without paths or stack: health detail is shown to any viewer. */
-function shortError(error: unknown): string {
-  // Node's file errors carry the path; the code says enough.
-  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
-    if (/^E[A-Z]+$/.test(error.code)) return error.code;
-  }
-  const text = error instanceof Error ? error.message : String(error);
-  return (text.split('\n')[0] ?? '').slice(0, 200);
 }

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { z } from 'zod';
 import {
+  OwnerBatchIncomplete,
   OwnerBatchResult,
   OwnerLatencyRequest,
   OwnerPauseRequest,
@@ -17,6 +18,7 @@ import {
 import { OwnerCommandId, type OwnerControlCommand } from '../schemas/owner-controls';
 import { ownerControlSignal } from '../workflows/definitions';
 import { missionListQuery } from './missions';
+import { firstLineOf, sendProblem } from './problem';
 import type { ApiRegistry } from './routes';
 
 export interface OwnerControlDeps {
@@ -48,6 +50,7 @@ export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: Owne
     for await (const wf of client.workflow.list({ query: runningQuery })) ids.push(wf.workflowId);
     const signalled: string[] = [];
     const skipped: string[] = [];
+    const failed: OwnerBatchResult['failed'] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < ids.length) {
@@ -57,8 +60,9 @@ export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: Owne
           signalled.push(workflowId);
         } catch (error) {
           // Ended between the listing and the signal: nothing left to control.
-          if (!(error instanceof WorkflowNotFoundError)) throw error;
-          skipped.push(workflowId);
+          if (error instanceof WorkflowNotFoundError) skipped.push(workflowId);
+          // One mission's failure must not hide which others were reached.
+          else failed.push({ workflowId, reason: firstLineOf(error) });
         }
       }
     };
@@ -69,7 +73,8 @@ export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: Owne
       actor,
       query: runningQuery,
       signalled: signalled.sort(),
-      skipped,
+      skipped: skipped.sort(),
+      failed: failed.sort((a, b) => a.workflowId.localeCompare(b.workflowId)),
     };
   }
 
@@ -91,9 +96,24 @@ export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: Owne
         'missions by moments). Applies to future work only; each mission records it in its ledger with you as actor.',
       access: ['owner'],
       body: spec.body,
-      responses: { 202: { description: 'Delivered to these missions', schema: OwnerBatchResult } },
+      responses: {
+        202: { description: 'Delivered to every mission found', schema: OwnerBatchResult },
+        502: {
+          description: 'Not delivered to the missions in `failed`; send the same commandId again',
+          schema: OwnerBatchIncomplete,
+        },
+      },
       handler: async ({ body, principal }, res) => {
-        res.status(202).json(await broadcast(spec.command(body), principal!.name, body.commandId));
+        const result = await broadcast(spec.command(body), principal!.name, body.commandId);
+        if (result.failed.length === 0) return void res.status(202).json(result);
+        sendProblem(res, {
+          status: 502,
+          title: 'Not delivered to every mission',
+          detail:
+            `${result.failed.length} of ${result.failed.length + result.signalled.length} missions did not ` +
+            `receive the command; send it again with commandId ${result.commandId}`,
+          ...result,
+        });
       },
     });
   }

@@ -39,3 +39,13 @@ export function validationProblem(error: z.ZodError, prefix: string): Problem {
     errors,
   };
 }
+
+/** An error's first line, bounded: enough to act on, never a stack, a file path or a payload. */
+export function firstLineOf(error: unknown, max = 200): string {
+  // Node's file errors carry the path; the code says enough.
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') {
+    if (/^E[A-Z]+$/.test(error.code)) return error.code;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n')[0] ?? '').slice(0, max);
+}

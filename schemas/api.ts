@@ -148,8 +148,16 @@ export const OwnerBatchResult = z.object({
   signalled: z.array(z.string()),
   /** Missions that ended between the listing and the signal. */
   skipped: z.array(z.string()),
+  /** Missions whose signal Temporal refused or did not answer: send the same commandId again. */
+  failed: z.array(z.object({ workflowId: z.string(), reason: z.string() })),
 });
 export type OwnerBatchResult = z.infer<typeof OwnerBatchResult>;
+
+/**
+ * 502 for a batch that did not reach every mission. Retrying with its `commandId` reaches the rest;
+ * missions that already applied the command ignore it.
+ */
+export const OwnerBatchIncomplete = Problem.extend(OwnerBatchResult.shape);
 
 /** One access log line (stdout, JSON): never a token, a body or a query string. */
 export const AccessLogLine = z.strictObject({

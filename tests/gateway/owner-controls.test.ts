@@ -11,7 +11,8 @@ import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
-import { SwooshClient } from '../../api/client';
+import { type ProblemBody, SwooshClient } from '../../api/client';
+import type { OwnerBatchResult } from '../../schemas/api';
 import { startGateway } from '../../api/server';
 import { freePort } from '../support/ports';
 import { eventually } from '../support/temporal';
@@ -126,6 +127,64 @@ describe('owner controls over every running mission', () => {
     expect(none.status).toBe(400);
     const badQueue = await fx.as.owner.reroute('no spaces allowed', 'x');
     expect(badQueue.status).toBe(400);
+  });
+
+  test('a batch that misses a mission is a 502 naming it; the same commandId again reaches it and applies once everywhere', async () => {
+    // Temporal refusing one signal (as under rate limiting) is injected through the SDK's own
+    // client interceptor; the listing, the other signals and the missions are real.
+    const refused = `mission-${missions[1]!.id}`;
+    const flaky = new Client({
+      connection: fx.env.connection,
+      namespace: 'default',
+      interceptors: {
+        workflow: [
+          {
+            signal: (input, next) =>
+              input.workflowExecution.workflowId === refused
+                ? Promise.reject(new Error('8 RESOURCE_EXHAUSTED: namespace rate limit exceeded'))
+                : next(input),
+          },
+        ],
+      },
+    });
+    const token = newToken();
+    const running = await startGateway(
+      createGateway({
+        client: flaky,
+        taskQueue: fx.taskQueue,
+        auth: new Authenticator({ tokens: [{ name: 'flaky-owner', role: 'owner', token }] }),
+        dataDir: fx.dataDir,
+        accessLog: () => {},
+      }),
+      { host: '127.0.0.1', port: 0, graceMs: 1_000 },
+    );
+    try {
+      const partial = await new SwooshClient(running.url, token).setLatencyBudgets(
+        { short: 50 },
+        'slow model',
+        'latency-partial-1',
+      );
+      expect(partial.status).toBe(502);
+      const body = partial.body as ProblemBody & OwnerBatchResult;
+      expect(body.failed).toEqual([
+        { workflowId: refused, reason: '8 RESOURCE_EXHAUSTED: namespace rate limit exceeded' },
+      ]);
+      expect(body.signalled).toContain(`mission-${missions[0]!.id}`);
+      expect(body.signalled).not.toContain(refused);
+      expect(body.detail).toContain('latency-partial-1');
+    } finally {
+      await running.close();
+    }
+
+    const retried = await fx.as.owner.setLatencyBudgets({ short: 50 }, 'slow model', 'latency-partial-1');
+    expect(retried.status).toBe(202);
+    const changed = await eventually(
+      views,
+      (vs) => vs.every((v) => v.controls?.latency.short === 50),
+      30_000,
+    );
+    for (const v of changed)
+      expect(v.controls?.applied.filter((a) => a.id === 'latency-partial-1')).toHaveLength(1);
   });
 
   test('only owners may: operators and agents get 403 and nothing is sent', async () => {
