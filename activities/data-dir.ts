@@ -36,5 +36,18 @@ export function dataPaths(dataDir: string): DataPaths {
   };
 }
 
+/**
+ * The orchestrator key's file: SWOOSH_ORCHESTRATOR_KEY_FILE when set, else the data folder's. In a
+ * cluster the key comes from a Secret only the worker mounts, so the gateway, which shares the data
+ * volume, never holds it.
+ */
+export function orchestratorKeyFile(
+  dataDir: string,
+  env: Record<string, string | undefined> = process.env,
+): string {
+  const configured = env.SWOOSH_ORCHESTRATOR_KEY_FILE?.trim();
+  return configured ? resolve(configured) : dataPaths(dataDir).orchestratorKey;
+}
+
 /** The default SHHH policy shipped with the code. */
 export const defaultPolicyFile = join(repoRoot, 'schemas', 'default-policy.yaml');

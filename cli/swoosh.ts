@@ -7,7 +7,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignerKeySchema } from '../schemas/proposal';
-import { dataPaths, resolveDataDir } from '../activities/data-dir';
+import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../activities/data-dir';
 import { ensureKeyFile, loadSigner } from '../activities/keys';
 import { ledgerReport, type MissionReport, verifyLedger } from '../activities/ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
@@ -25,6 +25,7 @@ Commands:
 
 Environment:
   SWOOSH_DATA_DIR                  Data folder (default: .swoosh/ in the clone).
+  SWOOSH_ORCHESTRATOR_KEY_FILE     Orchestrator key file (default: keys/orchestrator.key.json there).
   SWOOSH_LEDGER_TRUSTED_KEYS       Extra trusted orchestrator keys for verify, comma-separated.
   SWOOSH_LICENCE_*                 Licence source and timing; see README.`;
 
@@ -63,8 +64,9 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       return 0;
     case 'keys init': {
       noArguments(rest);
-      const key = await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
-      io.out(`${key.created ? 'created' : 'kept existing'} orchestrator key ${paths.orchestratorKey}`);
+      const keyFile = orchestratorKeyFile(dataDir, io.env);
+      const key = await ensureKeyFile(keyFile, 'orchestrator');
+      io.out(`${key.created ? 'created' : 'kept existing'} orchestrator key ${keyFile}`);
       io.out(`public key: ${key.keyId}`);
       return 0;
     }
@@ -91,7 +93,7 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       return verdict.status === 'LICENSED' ? 0 : verdict.status === 'DEGRADED' ? 2 : 1;
     }
     case 'ledger verify':
-      return verify(rest, io, paths);
+      return verify(rest, io, paths, orchestratorKeyFile(dataDir, io.env));
     case 'ledger report':
       return report(rest, io, paths.ledgerDir);
     default:
@@ -103,7 +105,12 @@ function noArguments(rest: string[]): void {
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
 }
 
-async function verify(args: string[], io: CliIo, paths: ReturnType<typeof dataPaths>): Promise<number> {
+async function verify(
+  args: string[],
+  io: CliIo,
+  paths: ReturnType<typeof dataPaths>,
+  keyFile: string,
+): Promise<number> {
   const trusted: string[] = [];
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -122,7 +129,7 @@ async function verify(args: string[], io: CliIo, paths: ReturnType<typeof dataPa
   for (const key of (io.env.SWOOSH_LEDGER_TRUSTED_KEYS ?? '').split(',')) {
     if (key.trim()) trusted.push(keyId(key.trim(), 'SWOOSH_LEDGER_TRUSTED_KEYS'));
   }
-  trusted.push(...(await localOrchestratorKey(paths.orchestratorKey, trusted.length > 0)));
+  trusted.push(...(await localOrchestratorKey(keyFile, trusted.length > 0)));
 
   const result = await verifyLedger(paths.ledgerDir, mission, trusted);
   for (const note of result.notes) io.out(`note: ${note}`);

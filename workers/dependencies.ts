@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
-import { dataPaths, defaultPolicyFile, resolveDataDir } from '../activities/data-dir';
+import { dataPaths, defaultPolicyFile, orchestratorKeyFile, resolveDataDir } from '../activities/data-dir';
 import { ContentStore } from '../activities/evidence-store';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
@@ -40,8 +40,9 @@ export async function buildDependencies(
 ): Promise<WorkerDependencies> {
   const dataDir = resolveDataDir(env);
   const paths = dataPaths(dataDir);
-  await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
-  const orchestrator = await loadSigner(paths.orchestratorKey, 'orchestrator');
+  const keyFile = orchestratorKeyFile(dataDir, env);
+  await ensureKeyFile(keyFile, 'orchestrator');
+  const orchestrator = await loadSigner(keyFile, 'orchestrator');
   const licenceConfigured = Object.keys(env).some((k) => k.startsWith('SWOOSH_LICENCE_') && env[k]);
   if (!licenceConfigured) await initDevLicence(dataDir);
   const licence = await licenceCheckerFromEnv(env, dataDir);

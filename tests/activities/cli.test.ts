@@ -23,12 +23,19 @@ afterEach(async () => {
 });
 
 async function swoosh(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  return swooshWith({}, ...argv);
+}
+
+async function swooshWith(
+  env: Record<string, string>,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const code = await runCli(argv, {
     out: (line) => out.push(line),
     err: (line) => err.push(line),
-    env: { SWOOSH_DATA_DIR: dataDir },
+    env: { SWOOSH_DATA_DIR: dataDir, ...env },
   });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
@@ -46,6 +53,23 @@ async function writeMission(decisions: number): Promise<void> {
 }
 
 describe('swoosh CLI', () => {
+  it('keys init and ledger verify use SWOOSH_ORCHESTRATOR_KEY_FILE when set, outside the data folder', async () => {
+    const elsewhere = join(await mkdtemp(join(tmpdir(), 'swoosh-key-')), 'orchestrator.key.json');
+    const env = { SWOOSH_ORCHESTRATOR_KEY_FILE: elsewhere };
+    const made = await swooshWith(env, 'keys', 'init');
+    expect(made.code).toBe(0);
+    expect(made.out).toContain(`created orchestrator key ${elsewhere}`);
+    expect((await stat(elsewhere)).mode & 0o777).toBe(0o600);
+    await expect(stat(dataPaths(dataDir).orchestratorKey)).rejects.toThrow(/ENOENT/);
+
+    const signer = await loadSigner(elsewhere, 'orchestrator');
+    const ledger = new FileLedger({ dir: dataPaths(dataDir).ledgerDir, signer });
+    await ledger.appendDecision(decisionEntry(signer.keyId, 0));
+    expect((await swooshWith(env, 'ledger', 'verify', 'm-1')).code).toBe(0);
+    // Without the variable, verify looks in the data folder, finds no key and trusts nothing.
+    expect((await swoosh('ledger', 'verify', 'm-1')).code).not.toBe(0);
+  });
+
   it('keys init creates the orchestrator key once, private to its owner, and never prints it', async () => {
     const first = await swoosh('keys', 'init');
     const path = dataPaths(dataDir).orchestratorKey;

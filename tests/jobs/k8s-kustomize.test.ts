@@ -5,6 +5,9 @@
  * orchestrator's own Deployments satisfy.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
   V1ConfigMap,
@@ -17,6 +20,7 @@ import type {
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildAgentJobManifest } from '../../activities/jobs/kubernetes/manifest';
+import { ensureKeyFile, loadSigner } from '../../activities/keys';
 import { AgentJobSpec, agentJobName } from '../../schemas/agent-job';
 import { echoSpec } from './support/jobs';
 import { asSentByClient, isBuiltInKind, validateAgainstSchema } from './support/kubernetes-schema';
@@ -242,6 +246,52 @@ describe('kubectl kustomize k8s/overlays/dev', () => {
     const configMap = one<K8sObject & V1ConfigMap>(objects, 'ConfigMap', 'swoosh-agent-job-template');
     expect(volume?.configMap?.name).toBe(configMap.metadata.name);
     expect(configMap.metadata.namespace).toBe('swoosh-system');
+  });
+
+  test('the orchestrator key reaches the worker only: a Secret its init container copies to memory at 0400', async () => {
+    const worker = one<K8sObject & V1Deployment>(objects, 'Deployment', 'swoosh-worker').spec!.template.spec!;
+    const gateway = one<K8sObject & V1Deployment>(objects, 'Deployment', 'swoosh-gateway').spec!.template
+      .spec!;
+    const secret = worker.volumes?.find((v) => v.secret?.secretName === 'swoosh-orchestrator-key');
+    const copy = worker.volumes?.find((v) => v.emptyDir?.medium === 'Memory');
+    expect(secret && copy).toBeTruthy();
+    // The manifests never contain the key itself.
+    expect(objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'swoosh-orchestrator-key')).toBe(
+      false,
+    );
+
+    const env = Object.fromEntries((worker.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    const keyFile = env.SWOOSH_ORCHESTRATOR_KEY_FILE!;
+    const keyMount = worker.containers[0]?.volumeMounts?.find((m) => m.name === copy!.name);
+    expect(keyFile.startsWith(`${keyMount?.mountPath}/`)).toBe(true);
+    expect(keyMount?.readOnly).toBe(true);
+    expect(keyFile.startsWith(env.SWOOSH_DATA_DIR!)).toBe(false);
+
+    // The gateway shares the data volume but has neither the Secret nor the copy.
+    const gatewayEnv = (gateway.containers[0]?.env ?? []).map((e) => e.name);
+    expect(gatewayEnv).not.toContain('SWOOSH_ORCHESTRATOR_KEY_FILE');
+    expect(gateway.volumes?.some((v) => v.secret?.secretName === 'swoosh-orchestrator-key')).toBe(false);
+    expect(gateway.volumes?.some((v) => v.name === copy!.name)).toBe(false);
+
+    // The init container's script, run against folders of our own: a group-readable key file (as
+    // a Secret volume serves it) becomes a 0400 copy that loadSigner accepts.
+    const init = worker.initContainers?.find((c) => c.volumeMounts?.some((m) => m.name === secret!.name));
+    const from = init!.volumeMounts!.find((m) => m.name === secret!.name)!.mountPath;
+    const to = init!.volumeMounts!.find((m) => m.name === copy!.name)!.mountPath;
+    const dir = mkdtempSync(join(tmpdir(), 'swoosh-key-copy-'));
+    const [secretDir, copyDir] = [join(dir, 'secret'), join(dir, 'copy')];
+    mkdirSync(copyDir);
+    const made = await ensureKeyFile(join(secretDir, 'orchestrator.key.json'), 'orchestrator');
+    chmodSync(join(secretDir, 'orchestrator.key.json'), 0o440);
+    await expect(loadSigner(join(secretDir, 'orchestrator.key.json'), 'orchestrator')).rejects.toThrow(
+      /accessible by others/,
+    );
+    const script = init!.command!.at(-1)!.replaceAll(from, secretDir).replaceAll(to, copyDir);
+    expect(init!.command!.slice(0, 2)).toEqual(['node', '-e']);
+    execFileSync(process.execPath, ['-e', script]);
+    const copied = join(copyDir, keyFile.slice(keyMount!.mountPath.length + 1));
+    expect(statSync(copied).mode & 0o777).toBe(0o400);
+    expect((await loadSigner(copied, 'orchestrator')).keyId).toBe(made.keyId);
   });
 });
 
