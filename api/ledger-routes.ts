@@ -10,7 +10,6 @@ import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
 import { dataPaths } from '../activities/data-dir';
 import { isErrno } from '../activities/durable-fs';
-import { readLedger } from '../activities/ledger';
 import { Problem } from '../schemas/api';
 import { type LedgerRecord, LedgerRecord as LedgerRecordSchema } from '../schemas/decision-record';
 import { MissionIdParam } from '../schemas/mission';
@@ -35,20 +34,82 @@ function ledgerFile(dataDir: string, mission: string): string {
   return join(dataPaths(dataDir).ledgerDir, `${encodeURIComponent(mission)}.jsonl`);
 }
 
-/** All complete records, or none when the mission has not recorded anything yet. */
-async function recordsOf(dataDir: string, mission: string): Promise<LedgerRecord[]> {
+/** Where a page starts: the index of its first record and that record's byte offset in the file. */
+interface PagePosition {
+  index: number;
+  offset: number;
+}
+
+const encodePosition = ({ index, offset }: PagePosition): string =>
+  Buffer.from(`i${index}@${offset}`).toString('base64url');
+function decodePosition(token: string): PagePosition | undefined {
+  const match = /^i(0|[1-9][0-9]{0,14})@(0|[1-9][0-9]{0,14})$/.exec(
+    Buffer.from(token, 'base64url').toString('utf8'),
+  );
+  return match ? { index: Number(match[1]), offset: Number(match[2]) } : undefined;
+}
+
+/** Bytes read at a time while paging: a page costs about its own size, not the whole ledger's. */
+const PAGE_CHUNK = 64 * 1024;
+
+class StalePageToken extends Error {}
+
+/**
+ * Up to `limit` records that pass `keep`, read from the page position on, each with the byte offset
+ * just after its line. The first line must be the record the position names, so a forged or
+ * foreign token is refused rather than read from the middle of a line.
+ */
+async function readPage(
+  path: string,
+  from: PagePosition,
+  keep: (r: LedgerRecord) => boolean,
+  limit: number,
+): Promise<{ record: LedgerRecord; end: number }[]> {
+  let handle;
   try {
-    return (await readLedger(dataPaths(dataDir).ledgerDir, mission)).records;
+    handle = await open(path, 'r');
   } catch (error) {
-    if (error instanceof Error && error.message.startsWith('no ledger for mission')) return [];
+    if (isErrno(error, 'ENOENT') && from.offset === 0) return [];
+    if (isErrno(error, 'ENOENT')) throw new StalePageToken();
     throw error;
+  }
+  try {
+    const found: { record: LedgerRecord; end: number }[] = [];
+    let carry = Buffer.alloc(0);
+    let position = from.offset;
+    let first = true;
+    while (found.length < limit) {
+      const chunk = Buffer.alloc(PAGE_CHUNK);
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      const text = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      const textStart = position - text.length;
+      let start = 0;
+      for (let nl = text.indexOf(0x0a); nl !== -1 && found.length < limit; nl = text.indexOf(0x0a, start)) {
+        const parsed = LedgerRecordSchema.safeParse(parseJson(text.subarray(start, nl).toString('utf8')));
+        if (first && (!parsed.success || parsed.data.index !== from.index)) throw new StalePageToken();
+        if (!parsed.success)
+          throw new Error(`ledger file ${path}: a line at byte ${textStart + start} is not a record`);
+        first = false;
+        if (keep(parsed.data)) found.push({ record: parsed.data, end: textStart + nl + 1 });
+        start = nl + 1;
+      }
+      carry = Buffer.from(text.subarray(start));
+    }
+    if (first && from.offset > 0) throw new StalePageToken();
+    return found;
+  } finally {
+    await handle.close();
   }
 }
 
-const encodeIndex = (index: number): string => Buffer.from(`i${index}`).toString('base64url');
-function decodeIndex(token: string): number | undefined {
-  const match = /^i(0|[1-9][0-9]{0,14})$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
-  return match ? Number(match[1]) : undefined;
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -116,24 +177,33 @@ export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown 
       404: { description: 'Unknown mission', schema: Problem },
     },
     handler: async ({ params, query }, res) => {
-      const after = query.pageToken === undefined ? 0 : decodeIndex(query.pageToken);
-      if (after === undefined) {
-        return sendProblem(res, {
+      const invalidToken = (): void =>
+        sendProblem(res, {
           status: 400,
           title: 'Invalid request',
           detail: 'query.pageToken: must be a pageToken returned by a previous page',
           errors: [{ field: 'query.pageToken', reason: 'must be a pageToken returned by a previous page' }],
         });
+      const from = query.pageToken === undefined ? { index: 0, offset: 0 } : decodePosition(query.pageToken);
+      if (from === undefined) return invalidToken();
+      let found;
+      try {
+        // One record past the page says whether there is a next one.
+        found = await readPage(
+          ledgerFile(dataDir, params.id),
+          from,
+          (r) => query.kind === 'all' || r.kind === 'decision',
+          query.pageSize + 1,
+        );
+      } catch (error) {
+        if (error instanceof StalePageToken) return invalidToken();
+        throw error;
       }
-      const records = await recordsOf(dataDir, params.id);
-      if (records.length === 0) await assertMissionExists(client, params.id);
-      const wanted = records.filter(
-        (r) => r.index >= after && (query.kind === 'all' || r.kind === 'decision'),
-      );
-      const page = wanted.slice(0, query.pageSize);
+      if (found.length === 0 && from.offset === 0) await assertMissionExists(client, params.id);
+      const page = found.slice(0, query.pageSize);
       const last = page.at(-1);
-      const more = wanted.length > page.length;
-      res.json({ records: page, ...(more && last && { nextPageToken: encodeIndex(last.index + 1) }) });
+      const next = found.length > page.length && last && { index: last.record.index + 1, offset: last.end };
+      res.json({ records: page.map((f) => f.record), ...(next && { nextPageToken: encodePosition(next) }) });
     },
   });
 

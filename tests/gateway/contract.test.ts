@@ -5,8 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { dataPaths } from '../../activities/data-dir';
+import { generateSigner } from '../../activities/keys';
+import { FileLedger, readLedger } from '../../activities/ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
+import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
 import { prompt } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
 import {
@@ -285,8 +289,56 @@ describe('ledger and events', () => {
     } while (token);
     expect(paged).toEqual(all.body.records.map((r) => r.index));
     expect((await fx.as.viewer.ledger(held.id, { pageToken: 'garbage' })).status).toBe(400);
+    // A page token names a record and where it starts; one pointing anywhere else is refused.
+    const first = await fx.as.viewer.ledger(held.id, { pageSize: 1 });
+    if (!first.ok || !first.body.nextPageToken) throw new Error('no second page');
+    const [index, offset] = Buffer.from(first.body.nextPageToken, 'base64url').toString().slice(1).split('@');
+    for (const moved of [
+      `i${index}@${Number(offset) + 1}`,
+      `i${Number(index) + 1}@${offset}`,
+      `i${index}@99999999`,
+    ]) {
+      const res = await fx.as.viewer.ledger(held.id, { pageToken: Buffer.from(moved).toString('base64url') });
+      expect(res.status, moved).toBe(400);
+      if (!res.ok) expect(fieldsOf(res.body)).toEqual(['query.pageToken']);
+    }
     expect((await fx.as.viewer.ledger(randomUUID())).status).toBe(404);
     expect((await fx.as.viewer.ledger(held.id, { pageSize: 0 })).status).toBe(400);
+  });
+
+  test('paging a long ledger (many read chunks) returns exactly its records, decisions or all', async () => {
+    // A ledger written straight to the gateway's data folder: 150 decisions and 150 deployments,
+    // about 0.4 MB, so pages start and end across the gateway's 64 KiB reads.
+    const mission = randomUUID();
+    const signer = generateSigner().signer;
+    const ledger = new FileLedger({ dir: dataPaths(fx.dataDir).ledgerDir, signer });
+    const ids = { mission, workflow_id: `mission-${mission}` };
+    for (let seq = 0; seq < 150; seq++) {
+      await ledger.appendDecision(
+        decisionEntry(signer.keyId, seq, {
+          ...ids,
+          evidence: [`ucxl://evidence/${'x'.repeat(1800)}/${seq}`],
+        }),
+      );
+      await ledger.appendAgentDeployment(deploymentEntry(seq, ids));
+    }
+    const { records } = await readLedger(dataPaths(fx.dataDir).ledgerDir, mission);
+    for (const [kind, pageSize] of [
+      ['decision', 7],
+      ['all', 500],
+      ['all', 13],
+    ] as const) {
+      const seen: number[] = [];
+      let token: string | undefined;
+      do {
+        const page = await fx.as.viewer.ledger(mission, { kind, pageSize, pageToken: token });
+        if (!page.ok) throw new Error(`page failed: ${page.status}`);
+        seen.push(...page.body.records.map((r) => r.index));
+        token = page.body.nextPageToken;
+      } while (token);
+      const expected = records.filter((r) => kind === 'all' || r.kind === 'decision').map((r) => r.index);
+      expect(seen, `${kind} by ${pageSize}`).toEqual(expected);
+    }
   });
 
   test('GET /missions/:id/events streams accepted transitions and resumes after Last-Event-ID', async () => {
