@@ -22,7 +22,15 @@ import {
   OpenTelemetryActivityInboundInterceptor,
   OpenTelemetryActivityOutboundInterceptor,
 } from '@temporalio/interceptors-opentelemetry/lib/worker';
-import { DefaultLogger, type LogEntry, Runtime, type WorkerOptions } from '@temporalio/worker';
+import type { OpenTelemetryWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
+import {
+  DefaultLogger,
+  type InjectedSink,
+  type LogEntry,
+  Runtime,
+  type WorkerOptions,
+} from '@temporalio/worker';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import { fileURLToPath } from 'node:url';
 import { histogramBucketOverrides } from '../schemas/metrics';
 import { loadTelemetryConfig, type TelemetryConfig } from '../schemas/telemetry-config';
@@ -116,6 +124,33 @@ export function installWorkerRuntimeFromEnv(env: Record<string, string | undefin
   return { runtime, config };
 }
 
+/** The workflow's identity on its spans. The SDK's sink would copy the whole WorkflowInfo, memo
+ * (a mission's objective, free text) and search attributes included, into every span. */
+const SPAN_INFO_FIELDS = [
+  'namespace',
+  'taskQueue',
+  'workflowId',
+  'runId',
+  'workflowType',
+  'attempt',
+] as const;
+
+function workflowSpanExporter(
+  tracing: Extract<Tracing, { enabled: true }>,
+): InjectedSink<OpenTelemetryWorkflowExporter> {
+  const sdk = makeWorkflowExporter(tracing.spanProcessor, tracing.resource);
+  return {
+    export: {
+      ...sdk.export,
+      fn: (info, spans) => {
+        const identity = Object.fromEntries(SPAN_INFO_FIELDS.map((k) => [k, info[k]]));
+        // The sink only spreads `info` into the attributes, so the identity alone is what it needs.
+        return sdk.export.fn(identity as unknown as WorkflowInfo, spans);
+      },
+    },
+  };
+}
+
 /**
  * The worker options that carry a trace through workflows and activities: the workflow
  * interceptors module, the activity interceptors and the sink that exports workflow spans. Empty
@@ -134,6 +169,6 @@ export function workerTracingOptions(tracing: Tracing): Pick<WorkerOptions, 'int
         }),
       ],
     },
-    sinks: { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+    sinks: { exporter: workflowSpanExporter(tracing) },
   };
 }

@@ -29,7 +29,7 @@ import {
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { signProposal } from '../../workflows/statechart';
 import { type OwnedMission, readyAndPaused, startOwnedMission } from '../gateway/support';
-import { newSigner, testDeps } from '../lifecycle/support';
+import { newSigner, prompt, testDeps } from '../lifecycle/support';
 import { freePort } from '../support/ports';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { parseExposition, samplesOf, valueOf, type Exposition } from './prometheus';
@@ -295,7 +295,7 @@ describe('a proposal through POST /transition', () => {
     const record = decisions.find((d) => d.ucxl === decision_id);
     expect(record).toBeDefined();
     const span = only(accepted.inTrace, 'transition:Policy_Update');
-    // The SDK's span sink adds the workflow's info to every workflow span; SWOOSH's own are these.
+    // The span sink adds the workflow's identity to every workflow span; SWOOSH's own are these.
     const swoosh = Object.fromEntries(
       Object.entries(span.attributes).filter(([k]) => k.startsWith('swoosh.')),
     );
@@ -321,6 +321,21 @@ describe('a proposal through POST /transition', () => {
       evidence: acceptedProposal.evidence,
     });
     expect(span.attributes[A.guards]).toContain('policy-update=pass');
+  });
+
+  it("names the workflow on its spans but never copies its memo or search attributes (the mission's objective)", () => {
+    const span = only(accepted.inTrace, 'transition:Policy_Update');
+    expect(span.attributes).toMatchObject({
+      workflowId: `mission-${mission.id}`,
+      workflowType: 'missionWorkflow',
+      namespace: 'default',
+    });
+    const { objective } = prompt(mission.id);
+    for (const s of accepted.inTrace) {
+      expect(Object.keys(s.attributes), s.name).not.toContain('memo');
+      expect(Object.keys(s.attributes), s.name).not.toContain('searchAttributes');
+      expect(JSON.stringify(s.attributes), s.name).not.toContain(objective);
+    }
   });
 
   it('writes its JSON transition line with the trace id of the request', () => {
