@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import proto, { type temporal } from '@temporalio/proto';
 import { dataPaths } from '../activities/data-dir';
-import { readLedger } from '../activities/ledger';
 import type { Health } from '../schemas/health';
 import { type MissionView, missionWorkflowId } from '../schemas/mission';
 import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
 import { stateQuery } from '../workflows/definitions';
+import { LedgerTail, ledgerFile } from './ledger-tail';
 import { missionListQuery } from './missions';
 import { firstLineOf } from './problem';
 
@@ -34,28 +34,97 @@ const OWNER_TRANSITIONS = new Set<string>(Object.values(OWNER_CONTROL_TRANSITION
 
 type Check = { ok: boolean; detail: string };
 
+/** What the check needs of one ledger: its statechart decisions and its newest decision's HLC. */
+interface LedgerSummary {
+  tail: LedgerTail;
+  statechart: number;
+  lastStatechartHash: string | undefined;
+  lastHlc: string | null;
+  reading: Promise<void>;
+}
+
+/**
+ * Summaries of the ledgers the check samples, brought up to date by reading only what was appended
+ * since the last check: a probe polling /health costs the new records, not every ledger again.
+ */
+class LedgerSummaries {
+  readonly #entries = new Map<string, LedgerSummary>();
+  #touched = new Set<string>();
+
+  /** The up-to-date summary of the ledger at `path`. */
+  async of(path: string): Promise<LedgerSummary> {
+    let entry = this.#entries.get(path);
+    if (!entry) {
+      entry = {
+        tail: new LedgerTail(path),
+        statechart: 0,
+        lastStatechartHash: undefined,
+        lastHlc: null,
+        reading: Promise.resolve(),
+      };
+      this.#entries.set(path, entry);
+    }
+    this.#touched.add(path);
+    const summary = entry;
+    // One read at a time per ledger: two checks must not both advance the same tail.
+    summary.reading = summary.reading
+      .catch(() => undefined)
+      .then(async () => {
+        for (const record of await summary.tail.next()) {
+          if (record.kind !== 'decision') continue;
+          summary.lastHlc = record.hlc;
+          // Owner commands are ledger decisions outside the statechart: HEAD does not count them.
+          if (OWNER_TRANSITIONS.has(record.transition)) continue;
+          summary.statechart += 1;
+          summary.lastStatechartHash = record.post_state_hash;
+        }
+      });
+    try {
+      await summary.reading;
+    } catch (error) {
+      // A record that does not parse: start over next time rather than count without it.
+      this.#entries.delete(path);
+      throw error;
+    }
+    return summary;
+  }
+
+  /** Forgets ledgers the last check did not sample, so memory follows the sample size. */
+  sweep(): void {
+    for (const path of this.#entries.keys()) if (!this.#touched.has(path)) this.#entries.delete(path);
+    this.#touched = new Set();
+  }
+}
+
 export function healthChecker(deps: HealthDeps): () => Promise<Health> {
   let cached: { at: number; health: Promise<Health> } | undefined;
+  const summaries = new LedgerSummaries();
   return () => {
     if (cached && Date.now() - cached.at < CACHE_MS) return cached.health;
-    const health = checkHealth(deps);
+    const health = checkHealth(deps, summaries);
     cached = { at: Date.now(), health };
     health.catch(() => (cached = undefined));
     return health;
   };
 }
 
-async function checkHealth({ client, taskQueue, dataDir }: HealthDeps): Promise<Health> {
+async function checkHealth(
+  { client, taskQueue, dataDir }: HealthDeps,
+  summaries: LedgerSummaries,
+): Promise<Health> {
   const ledgerDir = dataPaths(dataDir).ledgerDir;
   const within = <T>(call: () => Promise<T>) => client.withDeadline(Date.now() + CHECK_DEADLINE_MS, call);
   const [temporalCheck, worker, ledger, lastSnapshotHLC] = await Promise.all([
     checkTemporal(within, client),
     checkWorker(within, client, taskQueue),
     checkLedger(ledgerDir),
-    newestHlc(ledgerDir),
+    newestHlc(ledgerDir, summaries),
   ]);
   const agreement =
-    temporalCheck.ok && worker.ok ? await compareMissions(within, client, taskQueue, dataDir) : undefined;
+    temporalCheck.ok && worker.ok
+      ? await compareMissions(within, client, taskQueue, dataDir, summaries)
+      : undefined;
+  summaries.sweep();
   const status = !temporalCheck.ok ? 'unavailable' : worker.ok && ledger.ok ? 'ok' : 'degraded';
   return {
     status: agreement?.consensus === 'diverged' && status === 'ok' ? 'degraded' : status,
@@ -135,7 +204,7 @@ async function checkLedger(ledgerDir: string): Promise<Check> {
 }
 
 /** The HLC of the newest decision in the most recently written ledger. */
-async function newestHlc(ledgerDir: string): Promise<string | null> {
+async function newestHlc(ledgerDir: string, summaries: LedgerSummaries): Promise<string | null> {
   let names: string[];
   try {
     names = (await readdir(ledgerDir)).filter((n) => n.endsWith('.jsonl'));
@@ -151,12 +220,7 @@ async function newestHlc(ledgerDir: string): Promise<string | null> {
   const newest = dated.sort((a, b) => b.at - a.at)[0];
   if (!newest) return null;
   try {
-    const { records } = await readLedger(ledgerDir, decodeURIComponent(newest.n.slice(0, -'.jsonl'.length)));
-    for (let i = records.length - 1; i >= 0; i--) {
-      const record = records[i]!;
-      if (record.kind === 'decision') return record.hlc;
-    }
-    return null;
+    return (await summaries.of(join(ledgerDir, newest.n))).lastHlc;
   } catch {
     return null;
   }
@@ -172,6 +236,7 @@ async function compareMissions(
   client: Client,
   taskQueue: string,
   dataDir: string,
+  summaries: LedgerSummaries,
 ): Promise<{ consensus: Health['consensus']; walLag: number; sampled: number } | undefined> {
   let ids: string[];
   try {
@@ -189,24 +254,16 @@ async function compareMissions(
   const results = await Promise.all(
     ids.map(async (id) => {
       try {
-        const { records } = await readLedger(dataPaths(dataDir).ledgerDir, id).catch(() => ({ records: [] }));
-        // Owner commands are ledger decisions outside the statechart: HEAD does not count them.
-        const decisions = records.filter(
-          (r) => r.kind === 'decision' && !OWNER_TRANSITIONS.has(r.transition),
-        );
+        const ledger = await summaries.of(ledgerFile(dataDir, id));
         const view: MissionView = await within(() =>
           client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery),
         );
         const head = (view.state as { head?: { seq?: number } } | undefined)?.head?.seq;
         if (head === undefined || view.hash === undefined) return undefined;
-        const last = decisions.at(-1);
         const diverged =
-          decisions.length > head ||
-          (decisions.length === head &&
-            head > 0 &&
-            last?.kind === 'decision' &&
-            last.post_state_hash !== view.hash);
-        return { lag: Math.max(0, head - decisions.length), diverged };
+          ledger.statechart > head ||
+          (ledger.statechart === head && head > 0 && ledger.lastStatechartHash !== view.hash);
+        return { lag: Math.max(0, head - ledger.statechart), diverged };
       } catch {
         return undefined;
       }

@@ -4,11 +4,9 @@
  * an event's id is the record's ledger index, so a client that reconnects with Last-Event-ID
  * gets exactly the records after the last one it saw.
  */
-import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
-import { dataPaths } from '../activities/data-dir';
 import { isErrno } from '../activities/durable-fs';
 import { Problem } from '../schemas/api';
 import { type LedgerRecord, LedgerRecord as LedgerRecordSchema } from '../schemas/decision-record';
@@ -22,6 +20,7 @@ import {
 } from '../schemas/ledger-page';
 import { ALL_ROLES } from './auth';
 import { assertMissionExists } from './missions';
+import { LedgerTail, ledgerFile } from './ledger-tail';
 import { sendProblem } from './problem';
 import type { ApiRegistry } from './routes';
 
@@ -29,10 +28,6 @@ import type { ApiRegistry } from './routes';
 const POLL_MS = 250;
 /** A comment line this often keeps proxies from closing an idle stream. */
 const HEARTBEAT_MS = 15_000;
-
-function ledgerFile(dataDir: string, mission: string): string {
-  return join(dataPaths(dataDir).ledgerDir, `${encodeURIComponent(mission)}.jsonl`);
-}
 
 /** Where a page starts: the index of its first record and that record's byte offset in the file. */
 interface PagePosition {
@@ -109,46 +104,6 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
-  }
-}
-
-/**
- * Follows a ledger file from a byte offset, yielding complete new lines only: a line without its
- * newline is an append in progress (or torn by a crash) and is read once it is whole.
- */
-class LedgerTail {
-  #offset = 0;
-  #pending = Buffer.alloc(0);
-  constructor(private readonly path: string) {}
-
-  async next(): Promise<LedgerRecord[]> {
-    let size: number;
-    try {
-      size = (await stat(this.path)).size;
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return [];
-      throw error;
-    }
-    if (size <= this.#offset) return [];
-    const handle = await open(this.path, 'r');
-    let chunk: Buffer;
-    try {
-      chunk = Buffer.alloc(size - this.#offset);
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, this.#offset);
-      chunk = chunk.subarray(0, bytesRead);
-    } finally {
-      await handle.close();
-    }
-    this.#offset += chunk.length;
-    const text = Buffer.concat([this.#pending, chunk]);
-    const end = text.lastIndexOf(0x0a) + 1;
-    this.#pending = Buffer.from(text.subarray(end));
-    if (end === 0) return [];
-    return text
-      .subarray(0, end - 1)
-      .toString('utf8')
-      .split('\n')
-      .map((line) => LedgerRecordSchema.parse(JSON.parse(line)));
   }
 }
 

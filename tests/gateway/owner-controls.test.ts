@@ -9,11 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { dataPaths } from '../../activities/data-dir';
+import { generateSigner } from '../../activities/keys';
+import { FileLedger } from '../../activities/ledger';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
 import { type ProblemBody, SwooshClient } from '../../api/client';
 import type { OwnerBatchResult } from '../../schemas/api';
 import { startGateway } from '../../api/server';
+import { decisionEntry } from '../activities/support/ledger-entries';
 import { freePort } from '../support/ports';
 import { eventually } from '../support/temporal';
 import { type GatewayFixture, type OwnedMission, startGatewayFixture, startOwnedMission } from './support';
@@ -224,6 +228,39 @@ describe('health when parts are missing', () => {
       expect(res.body.checks.worker).toMatchObject({ ok: false, pollers: 0 });
       expect(res.body.checks.ledger.ok).toBe(false);
       expect(res.body.checks.ledger.detail).not.toContain(blocked);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('consensus follows the ledger as it grows: lagging while it is behind HEAD, diverged once it holds more', async () => {
+    // A data folder of its own: the sampled missions are real, their ledgers here start empty.
+    const dataDir = mkdtempSync(join(tmpdir(), 'swoosh-consensus-'));
+    const { running, api } = await gatewayWith(fx.env.client, fx.taskQueue, dataDir);
+    try {
+      const behind = await api.health();
+      if (!behind.ok) throw new Error(`health ${behind.status}`);
+      expect(behind.body.sampledMissions).toBe(missions.length);
+      expect(behind.body).toMatchObject({ consensus: 'lagging', lastSnapshotHLC: null });
+      expect(behind.body.walLag).toBeGreaterThan(0);
+
+      // More statechart decisions for one mission than its workflow has accepted.
+      const view = await fx.as.viewer.getMission(missions[0]!.id);
+      if (!view.ok) throw new Error('no mission');
+      const head = (view.body.state as { head: { seq: number } }).head.seq;
+      const signer = generateSigner().signer;
+      const ledger = new FileLedger({ dir: dataPaths(dataDir).ledgerDir, signer });
+      const ids = { mission: missions[0]!.id, workflow_id: `mission-${missions[0]!.id}` };
+      for (let seq = 0; seq < head + 50; seq++)
+        await ledger.appendDecision(decisionEntry(signer.keyId, seq, ids));
+
+      const ahead = await eventually(
+        () => api.health(),
+        (r) => r.ok && r.body.consensus !== 'lagging',
+      );
+      if (!ahead.ok) throw new Error(`health ${ahead.status}`);
+      expect(ahead.body).toMatchObject({ status: 'degraded', consensus: 'diverged' });
+      expect(ahead.body.lastSnapshotHLC).toBe(decisionEntry(signer.keyId, head + 49).hlc);
     } finally {
       await running.close();
     }
