@@ -37,6 +37,8 @@ export interface AppDeps {
   timerShards?: number;
   /** Routers written elsewhere, each behind a role check and in OpenAPI. */
   routers?: MountedRouter[];
+  /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
+  maxStreams?: number;
 }
 
 export interface Gateway {
@@ -70,8 +72,8 @@ export function createGateway(deps: AppDeps): Gateway {
       JSON.stringify({ ts: new Date().toISOString(), level: 'ERROR', msg: context, error: messageOf(error) }),
     );
   mountMissionRoutes(api, { client, taskQueue });
-  mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal });
-  mountOwnerControls(api, { client, taskQueue });
+  mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
+  mountOwnerControls(api, { client, taskQueue, logError });
   mountA2A(api, { client, taskQueue, logError });
   const timerShards = deps.timerShards ?? timerShardLayoutFromEnv().count;
   for (const router of timerRouters({ client, taskQueue, shards: timerShards })) api.mount(router);

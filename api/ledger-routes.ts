@@ -8,8 +8,9 @@ import { open } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
 import { isErrno } from '../activities/durable-fs';
+import { parseRecordLine } from '../activities/ledger';
 import { Problem } from '../schemas/api';
-import { type LedgerRecord, LedgerRecord as LedgerRecordSchema } from '../schemas/decision-record';
+import type { LedgerRecord } from '../schemas/decision-record';
 import { MissionIdParam } from '../schemas/mission';
 import {
   EventsQuery,
@@ -50,13 +51,13 @@ const PAGE_CHUNK = 64 * 1024;
 class StalePageToken extends Error {}
 
 /**
- * Up to `limit` records that pass `keep`, read from the page position on, each with the byte offset
- * just after its line. The first line must be the record the position names, so a forged or
- * foreign token is refused rather than read from the middle of a line.
+ * Up to `limit` records that pass `keep`, read from the start or from a page token's position, each
+ * with the byte offset just after its line. A token's position must start the record it names, so
+ * a forged or foreign token is refused rather than read from the middle of a line.
  */
 async function readPage(
   path: string,
-  from: PagePosition,
+  token: PagePosition | undefined,
   keep: (r: LedgerRecord) => boolean,
   limit: number,
 ): Promise<{ record: LedgerRecord; end: number }[]> {
@@ -64,14 +65,14 @@ async function readPage(
   try {
     handle = await open(path, 'r');
   } catch (error) {
-    if (isErrno(error, 'ENOENT') && from.offset === 0) return [];
-    if (isErrno(error, 'ENOENT')) throw new StalePageToken();
-    throw error;
+    if (!isErrno(error, 'ENOENT')) throw error;
+    if (token) throw new StalePageToken();
+    return [];
   }
   try {
     const found: { record: LedgerRecord; end: number }[] = [];
     let carry = Buffer.alloc(0);
-    let position = from.offset;
+    let position = token?.offset ?? 0;
     let first = true;
     while (found.length < limit) {
       const chunk = Buffer.alloc(PAGE_CHUNK);
@@ -82,28 +83,20 @@ async function readPage(
       const textStart = position - text.length;
       let start = 0;
       for (let nl = text.indexOf(0x0a); nl !== -1 && found.length < limit; nl = text.indexOf(0x0a, start)) {
-        const parsed = LedgerRecordSchema.safeParse(parseJson(text.subarray(start, nl).toString('utf8')));
-        if (first && (!parsed.success || parsed.data.index !== from.index)) throw new StalePageToken();
-        if (!parsed.success)
-          throw new Error(`ledger file ${path}: a line at byte ${textStart + start} is not a record`);
+        const record = parseRecordLine(text.subarray(start, nl).toString('utf8'));
+        if (first && token && record?.index !== token.index) throw new StalePageToken();
+        if (!record)
+          throw new Error(`ledger file ${path}: the line at byte ${textStart + start} is not a record`);
         first = false;
-        if (keep(parsed.data)) found.push({ record: parsed.data, end: textStart + nl + 1 });
+        if (keep(record)) found.push({ record, end: textStart + nl + 1 });
         start = nl + 1;
       }
       carry = Buffer.from(text.subarray(start));
     }
-    if (first && from.offset > 0) throw new StalePageToken();
+    if (first && token) throw new StalePageToken();
     return found;
   } finally {
     await handle.close();
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
 
@@ -112,9 +105,15 @@ export interface LedgerRouteDeps {
   dataDir: string;
   /** Aborted when the gateway stops: open streams end so the server can close. */
   shutdown: AbortSignal;
+  /** Streams held open at once; one more is refused with 503 rather than slowing every other. */
+  maxStreams: number;
 }
 
-export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown }: LedgerRouteDeps): void {
+export function mountLedgerRoutes(
+  api: ApiRegistry,
+  { client, dataDir, shutdown, maxStreams }: LedgerRouteDeps,
+): void {
+  let openStreams = 0;
   api.route({
     method: 'get',
     path: '/missions/:id/ledger',
@@ -139,14 +138,14 @@ export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown 
           detail: 'query.pageToken: must be a pageToken returned by a previous page',
           errors: [{ field: 'query.pageToken', reason: 'must be a pageToken returned by a previous page' }],
         });
-      const from = query.pageToken === undefined ? { index: 0, offset: 0 } : decodePosition(query.pageToken);
-      if (from === undefined) return invalidToken();
+      const token = query.pageToken === undefined ? undefined : decodePosition(query.pageToken);
+      if (query.pageToken !== undefined && token === undefined) return invalidToken();
       let found;
       try {
         // One record past the page says whether there is a next one.
         found = await readPage(
           ledgerFile(dataDir, params.id),
-          from,
+          token,
           (r) => query.kind === 'all' || r.kind === 'decision',
           query.pageSize + 1,
         );
@@ -154,7 +153,7 @@ export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown 
         if (error instanceof StalePageToken) return invalidToken();
         throw error;
       }
-      if (found.length === 0 && from.offset === 0) await assertMissionExists(client, params.id);
+      if (found.length === 0 && !token) await assertMissionExists(client, params.id);
       const page = found.slice(0, query.pageSize);
       const last = page.at(-1);
       const next = found.length > page.length && last && { index: last.record.index + 1, offset: last.end };
@@ -183,6 +182,7 @@ export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown 
         contentType: 'text/event-stream',
       },
       404: { description: 'Unknown mission', schema: Problem },
+      503: { description: 'The gateway holds its maximum of open streams; see Retry-After', schema: Problem },
     },
     handler: async ({ params, query, req }, res) => {
       const header = req.headers['last-event-id'];
@@ -202,8 +202,21 @@ export function mountLedgerRoutes(api: ApiRegistry, { client, dataDir, shutdown 
         resumeAfter = parsed.data;
       }
       await assertMissionExists(client, params.id);
+      if (openStreams >= maxStreams) {
+        res.setHeader('Retry-After', '5');
+        return sendProblem(res, {
+          status: 503,
+          title: 'Too many event streams',
+          detail: `this gateway holds ${maxStreams} event streams open; retry later`,
+        });
+      }
       const after = resumeAfter === undefined ? -1 : Number(resumeAfter);
-      await stream(res, new LedgerTail(ledgerFile(dataDir, params.id)), after, shutdown);
+      openStreams += 1;
+      try {
+        await stream(res, new LedgerTail(ledgerFile(dataDir, params.id)), after, shutdown);
+      } finally {
+        openStreams -= 1;
+      }
     },
   });
 }

@@ -27,7 +27,13 @@ const client = new Client({
   namespace: config.SWOOSH_NAMESPACE,
   interceptors: clientTracingInterceptors(tracing),
 });
-const gateway = createGateway({ client, taskQueue: config.SWOOSH_TASK_QUEUE, auth, dataDir });
+const gateway = createGateway({
+  client,
+  taskQueue: config.SWOOSH_TASK_QUEUE,
+  auth,
+  dataDir,
+  maxStreams: config.SWOOSH_GATEWAY_MAX_STREAMS,
+});
 
 let running;
 try {

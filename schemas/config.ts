@@ -14,6 +14,8 @@ export const SwooshConfig = z.object({
   SWOOSH_GATEWAY_TOKENS_FILE: z.string().trim().min(1).optional(),
   /** How long a stopping gateway lets in-flight requests finish before it closes them. */
   SWOOSH_GATEWAY_SHUTDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /** Event streams one gateway holds open at once; one more is refused with 503 and Retry-After. */
+  SWOOSH_GATEWAY_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(256),
 });
 export type SwooshConfig = z.infer<typeof SwooshConfig>;
 
