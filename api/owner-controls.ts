@@ -6,7 +6,7 @@
  * (schemas/owner-controls.ts). A retried request may pass the same `commandId` to stay idempotent.
  */
 import { randomUUID } from 'node:crypto';
-import { type Client, WorkflowNotFoundError } from '@temporalio/client';
+import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
 import type { z } from 'zod';
 import {
   OwnerBatchIncomplete,
@@ -24,6 +24,7 @@ import type { ApiRegistry } from './routes';
 export interface OwnerControlDeps {
   client: Client;
   taskQueue: string;
+  logError: (context: string, error: unknown) => void;
 }
 
 /** Signals in flight at once: enough to be quick, few enough not to flood the frontend. */
@@ -37,7 +38,10 @@ type Command = OwnerControlCommand extends infer C
     : never
   : never;
 
-export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: OwnerControlDeps): void {
+export function mountOwnerControls(
+  api: ApiRegistry,
+  { client, taskQueue, logError }: OwnerControlDeps,
+): void {
   const runningQuery = `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`;
 
   async function broadcast(
@@ -61,8 +65,12 @@ export function mountOwnerControls(api: ApiRegistry, { client, taskQueue }: Owne
         } catch (error) {
           // Ended between the listing and the signal: nothing left to control.
           if (error instanceof WorkflowNotFoundError) skipped.push(workflowId);
-          // One mission's failure must not hide which others were reached.
-          else failed.push({ workflowId, reason: firstLineOf(error) });
+          // Temporal refused or did not answer this one: name it, and go on with the others.
+          else if (error instanceof ServiceError) {
+            const reason = firstLineOf(error.cause ?? error);
+            failed.push({ workflowId, reason });
+            logError(`owner command ${id} not delivered to ${workflowId}`, reason);
+          } else throw error;
         }
       }
     };

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, ServiceError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../activities/data-dir';
 import { generateSigner } from '../../activities/keys';
@@ -18,7 +18,7 @@ import { type ProblemBody, SwooshClient } from '../../api/client';
 import type { OwnerBatchResult } from '../../schemas/api';
 import { startGateway } from '../../api/server';
 import { decisionEntry } from '../activities/support/ledger-entries';
-import { freePort } from '../support/ports';
+import { freePort } from '../../temporal-dev/processes';
 import { eventually } from '../support/temporal';
 import { type GatewayFixture, type OwnedMission, startGatewayFixture, startOwnedMission } from './support';
 
@@ -145,7 +145,11 @@ describe('owner controls over every running mission', () => {
           {
             signal: (input, next) =>
               input.workflowExecution.workflowId === refused
-                ? Promise.reject(new Error('8 RESOURCE_EXHAUSTED: namespace rate limit exceeded'))
+                ? Promise.reject(
+                    new ServiceError('Failed to signal Workflow', {
+                      cause: new Error('8 RESOURCE_EXHAUSTED: namespace rate limit exceeded'),
+                    }),
+                  )
                 : next(input),
           },
         ],
@@ -201,7 +205,7 @@ describe('owner controls over every running mission', () => {
 
 describe('health when parts are missing', () => {
   /** A second gateway on the same Temporal service, with its own task queue and data folder. */
-  async function gatewayWith(client: Client, taskQueue: string, dataDir: string) {
+  async function gatewayWith(client: Client, taskQueue: string, dataDir: string, maxStreams?: number) {
     const token = newToken();
     const gateway = createGateway({
       client,
@@ -209,6 +213,7 @@ describe('health when parts are missing', () => {
       auth: new Authenticator({ tokens: [{ name: 'v', role: 'viewer', token }] }),
       dataDir,
       accessLog: () => {},
+      maxStreams,
     });
     const running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 1_000 });
     return { running, api: new SwooshClient(running.url, token) };
@@ -261,6 +266,30 @@ describe('health when parts are missing', () => {
       if (!ahead.ok) throw new Error(`health ${ahead.status}`);
       expect(ahead.body).toMatchObject({ status: 'degraded', consensus: 'diverged' });
       expect(ahead.body.lastSnapshotHLC).toBe(decisionEntry(signer.keyId, head + 49).hlc);
+    } finally {
+      await running.close();
+    }
+  });
+
+  test('event streams beyond the cap are refused with 503 and Retry-After until one closes', async () => {
+    const { running, api } = await gatewayWith(fx.env.client, fx.taskQueue, fx.dataDir, 1);
+    try {
+      const first = new AbortController();
+      const held = api.events(missions[0]!.id, { signal: first.signal });
+      expect((await held.next()).done).toBe(false);
+      const refused = await api.fetch('GET', `/missions/${missions[1]!.id}/events`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
+      expect(((await refused.json()) as ProblemBody).title).toBe('Too many event streams');
+
+      first.abort();
+      for await (const _event of held) void _event;
+      const next = await eventually(
+        () => api.fetch('GET', `/missions/${missions[1]!.id}/events`),
+        (r) => r.status === 200 || (void r.body?.cancel(), false),
+      );
+      expect(next.status).toBe(200);
+      await next.body?.cancel();
     } finally {
       await running.close();
     }
