@@ -89,6 +89,11 @@ export class LedgerCorruptError extends Error {
   }
 }
 
+/** The file holding `mission`'s records in the ledger folder `dir`. */
+export function ledgerRecordsFile(dir: string, mission: string): string {
+  return paths(dir, mission).records;
+}
+
 const paths = (dir: string, mission: string) => {
   // encodeURIComponent keeps `.` and `..`, which would name a file outside the ledger folder.
   if (mission === '.' || mission === '..') throw new Error(`invalid mission id ${JSON.stringify(mission)}`);
@@ -336,7 +341,8 @@ function continuationProblem(record: LedgerRecord, mission: string, cursor: Curs
   return undefined;
 }
 
-function parseRecordLine(line: string): LedgerRecord | undefined {
+/** One line of a ledger file as a record, or undefined if it is not one. */
+export function parseRecordLine(line: string): LedgerRecord | undefined {
   try {
     const parsed = LedgerRecord.safeParse(JSON.parse(line));
     return parsed.success ? parsed.data : undefined;

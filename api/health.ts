@@ -36,41 +36,39 @@ type Check = { ok: boolean; detail: string };
 
 /** What the check needs of one ledger: its statechart decisions and its newest decision's HLC. */
 interface LedgerSummary {
-  tail: LedgerTail;
   statechart: number;
   lastStatechartHash: string | undefined;
   lastHlc: string | null;
-  reading: Promise<void>;
 }
 
 /**
- * Summaries of the ledgers the check samples, brought up to date by reading only what was appended
- * since the last check: a probe polling /health costs the new records, not every ledger again.
+ * Summaries of the ledgers the checks sample, brought up to date by reading only what was appended
+ * since: a probe polling /health costs the new records, not every ledger again.
  */
 class LedgerSummaries {
-  readonly #entries = new Map<string, LedgerSummary>();
-  #touched = new Set<string>();
+  readonly #entries = new Map<
+    string,
+    { tail: LedgerTail; summary: LedgerSummary; reading: Promise<unknown> }
+  >();
 
-  /** The up-to-date summary of the ledger at `path`. */
-  async of(path: string): Promise<LedgerSummary> {
+  /**
+   * The ledger at `path` as of now, noted in `touched`. A copy: checks run concurrently, and one
+   * must not see the ledger move under it after it read the workflow's HEAD.
+   */
+  async of(path: string, touched: Set<string>): Promise<LedgerSummary> {
+    touched.add(path);
     let entry = this.#entries.get(path);
     if (!entry) {
-      entry = {
-        tail: new LedgerTail(path),
-        statechart: 0,
-        lastStatechartHash: undefined,
-        lastHlc: null,
-        reading: Promise.resolve(),
-      };
+      const summary = { statechart: 0, lastStatechartHash: undefined, lastHlc: null };
+      entry = { tail: new LedgerTail(path), summary, reading: Promise.resolve() };
       this.#entries.set(path, entry);
     }
-    this.#touched.add(path);
-    const summary = entry;
-    // One read at a time per ledger: two checks must not both advance the same tail.
-    summary.reading = summary.reading
+    const { tail, summary } = entry;
+    // One read at a time per ledger; a failed read leaves the tail where it was, to be read again.
+    const read = entry.reading
       .catch(() => undefined)
       .then(async () => {
-        for (const record of await summary.tail.next()) {
+        for (const record of await tail.next()) {
           if (record.kind !== 'decision') continue;
           summary.lastHlc = record.hlc;
           // Owner commands are ledger decisions outside the statechart: HEAD does not count them.
@@ -78,21 +76,15 @@ class LedgerSummaries {
           summary.statechart += 1;
           summary.lastStatechartHash = record.post_state_hash;
         }
+        return { ...summary };
       });
-    try {
-      await summary.reading;
-    } catch (error) {
-      // A record that does not parse: start over next time rather than count without it.
-      this.#entries.delete(path);
-      throw error;
-    }
-    return summary;
+    entry.reading = read;
+    return read;
   }
 
-  /** Forgets ledgers the last check did not sample, so memory follows the sample size. */
-  sweep(): void {
-    for (const path of this.#entries.keys()) if (!this.#touched.has(path)) this.#entries.delete(path);
-    this.#touched = new Set();
+  /** Forgets ledgers a finished check did not sample, so memory follows the sample size. */
+  sweep(touched: Set<string>): void {
+    for (const path of this.#entries.keys()) if (!touched.has(path)) this.#entries.delete(path);
   }
 }
 
@@ -114,17 +106,18 @@ async function checkHealth(
 ): Promise<Health> {
   const ledgerDir = dataPaths(dataDir).ledgerDir;
   const within = <T>(call: () => Promise<T>) => client.withDeadline(Date.now() + CHECK_DEADLINE_MS, call);
+  const touched = new Set<string>();
   const [temporalCheck, worker, ledger, lastSnapshotHLC] = await Promise.all([
     checkTemporal(within, client),
     checkWorker(within, client, taskQueue),
     checkLedger(ledgerDir),
-    newestHlc(ledgerDir, summaries),
+    newestHlc(ledgerDir, summaries, touched),
   ]);
   const agreement =
     temporalCheck.ok && worker.ok
-      ? await compareMissions(within, client, taskQueue, dataDir, summaries)
+      ? await compareMissions(within, client, taskQueue, dataDir, summaries, touched)
       : undefined;
-  summaries.sweep();
+  summaries.sweep(touched);
   const status = !temporalCheck.ok ? 'unavailable' : worker.ok && ledger.ok ? 'ok' : 'degraded';
   return {
     status: agreement?.consensus === 'diverged' && status === 'ok' ? 'degraded' : status,
@@ -204,7 +197,11 @@ async function checkLedger(ledgerDir: string): Promise<Check> {
 }
 
 /** The HLC of the newest decision in the most recently written ledger. */
-async function newestHlc(ledgerDir: string, summaries: LedgerSummaries): Promise<string | null> {
+async function newestHlc(
+  ledgerDir: string,
+  summaries: LedgerSummaries,
+  touched: Set<string>,
+): Promise<string | null> {
   let names: string[];
   try {
     names = (await readdir(ledgerDir)).filter((n) => n.endsWith('.jsonl'));
@@ -220,7 +217,7 @@ async function newestHlc(ledgerDir: string, summaries: LedgerSummaries): Promise
   const newest = dated.sort((a, b) => b.at - a.at)[0];
   if (!newest) return null;
   try {
-    return (await summaries.of(join(ledgerDir, newest.n))).lastHlc;
+    return (await summaries.of(join(ledgerDir, newest.n), touched)).lastHlc;
   } catch {
     return null;
   }
@@ -237,6 +234,7 @@ async function compareMissions(
   taskQueue: string,
   dataDir: string,
   summaries: LedgerSummaries,
+  touched: Set<string>,
 ): Promise<{ consensus: Health['consensus']; walLag: number; sampled: number } | undefined> {
   let ids: string[];
   try {
@@ -254,7 +252,7 @@ async function compareMissions(
   const results = await Promise.all(
     ids.map(async (id) => {
       try {
-        const ledger = await summaries.of(ledgerFile(dataDir, id));
+        const ledger = await summaries.of(ledgerFile(dataDir, id), touched);
         const view: MissionView = await within(() =>
           client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery),
         );

@@ -3,22 +3,24 @@
  * follows one, and the health check keeps a running summary of the missions it samples.
  */
 import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { dataPaths } from '../activities/data-dir';
 import { isErrno } from '../activities/durable-fs';
-import { type LedgerRecord, LedgerRecord as LedgerRecordSchema } from '../schemas/decision-record';
+import { ledgerRecordsFile, parseRecordLine } from '../activities/ledger';
+import type { LedgerRecord } from '../schemas/decision-record';
 
 export function ledgerFile(dataDir: string, mission: string): string {
-  return join(dataPaths(dataDir).ledgerDir, `${encodeURIComponent(mission)}.jsonl`);
+  return ledgerRecordsFile(dataPaths(dataDir).ledgerDir, mission);
 }
 
 /**
- * Follows a ledger file from a byte offset, yielding complete new lines only: a line without its
- * newline is an append in progress (or torn by a crash) and is read once it is whole.
+ * Follows a ledger file, yielding each complete record once. A line without its newline is an
+ * append in progress, or a torn tail the writer will cut and write again; it is read once whole.
  */
 export class LedgerTail {
+  /** The end of the last complete line read. */
   #offset = 0;
-  #pending = Buffer.alloc(0);
+  /** The index the next new record has; a file read again from the start skips what was yielded. */
+  #nextIndex = 0;
   constructor(private readonly path: string) {}
 
   async next(): Promise<LedgerRecord[]> {
@@ -29,7 +31,9 @@ export class LedgerTail {
       if (isErrno(error, 'ENOENT')) return [];
       throw error;
     }
-    if (size <= this.#offset) return [];
+    // Shorter than what was read: the file was replaced, so read it again from the start.
+    if (size < this.#offset) this.#offset = 0;
+    if (size === this.#offset) return [];
     const handle = await open(this.path, 'r');
     let chunk: Buffer;
     try {
@@ -39,15 +43,21 @@ export class LedgerTail {
     } finally {
       await handle.close();
     }
-    this.#offset += chunk.length;
-    const text = Buffer.concat([this.#pending, chunk]);
-    const end = text.lastIndexOf(0x0a) + 1;
-    this.#pending = Buffer.from(text.subarray(end));
+    const end = chunk.lastIndexOf(0x0a) + 1;
     if (end === 0) return [];
-    return text
+    const records = chunk
       .subarray(0, end - 1)
       .toString('utf8')
       .split('\n')
-      .map((line) => LedgerRecordSchema.parse(JSON.parse(line)));
+      .map((line) => {
+        const record = parseRecordLine(line);
+        if (!record) throw new Error(`ledger file ${this.path} holds a line that is not a record`);
+        return record;
+      });
+    // Only now: a read that failed part way is read again rather than skipped.
+    this.#offset += end;
+    const fresh = records.filter((r) => r.index >= this.#nextIndex);
+    if (fresh.length > 0) this.#nextIndex = fresh.at(-1)!.index + 1;
+    return fresh;
   }
 }
