@@ -16,7 +16,7 @@ import { SwooshClient } from '../api/client';
 import { missionWorkflowId } from '../schemas/mission';
 import { waitForPort } from '../temporal-dev/processes';
 import { readyAndPaused, startGatewayFixture, startOwnedMission } from '../tests/gateway/support';
-import { freePort } from '../tests/support/ports';
+import { freePort } from '../temporal-dev/processes';
 import { stateQuery } from '../workflows/definitions';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -1,6 +1,6 @@
 /** Child-process supervision for the local toolchain: start, wait for readiness, stop by pid. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 
 export interface Supervised {
   name: string;
@@ -64,4 +64,18 @@ export async function waitForPort(port: number, timeoutMs: number, host = '127.0
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs / 1000} s`);
+}
+
+/** A port that was free a moment ago on loopback; the caller binds it promptly. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
 }

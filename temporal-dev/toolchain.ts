@@ -5,10 +5,20 @@
  * reused by every later run and every fresh clone on the same machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, startProcess, stopProcess, waitForPort } from './processes';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.31.0';
@@ -102,9 +112,29 @@ export async function ensureTemporalCli(): Promise<string> {
  */
 export async function ensureTestServer(): Promise<string> {
   const home = join(cacheDir(), 'temporal-test-server', TEST_SERVER_VERSION);
+  const lib = join(home, 'lib');
+  const archive = join(home, 'classes.jsa');
   const wrapper = join(home, 'temporal-test-server');
-  if (existsSync(wrapper)) return wrapper;
+  // The wrapper is written last: when it names the archive, everything before it is in place.
+  if (existsSync(wrapper) && readFileSync(wrapper, 'utf8').includes(archive)) return wrapper;
 
+  if (!existsSync(lib)) await resolveTestServerJars(home, lib);
+  if (!existsSync(archive)) await dumpClassArchive(lib, archive);
+  const script = [
+    '#!/bin/sh',
+    "# Starts Temporal's Java time-skipping test server; the SDK passes the port as the first argument.",
+    '# The class-data archive makes it listen in about 0.5 s instead of 1.2 s: the SDK gives it 5 s,',
+    '# which a loaded machine used to miss. -Xshare:auto ignores an archive this JVM cannot use.',
+    `exec java -XX:SharedArchiveFile='${archive}' -Xshare:auto -cp '${lib}/*' io.temporal.testserver.TestServer "$@"`,
+    '',
+  ].join('\n');
+  writeFileSync(`${wrapper}.tmp`, script);
+  chmodSync(`${wrapper}.tmp`, 0o755);
+  renameSync(`${wrapper}.tmp`, wrapper);
+  return wrapper;
+}
+
+async function resolveTestServerJars(home: string, lib: string): Promise<void> {
   requireTool('mvn', "to resolve Temporal's Java test server from Maven Central");
   requireTool('java', "to run Temporal's Java test server");
   log(`Resolving io.temporal:temporal-test-server:${TEST_SERVER_VERSION} with Maven into ${home}.`);
@@ -125,23 +155,42 @@ export async function ensureTestServer(): Promise<string> {
       ],
       {},
     );
-    const lib = join(home, 'lib');
     rmSync(lib, { recursive: true, force: true });
     renameSync(staging, lib);
     log(`${readdirSync(lib).length} jars resolved.`);
-    const script = [
-      '#!/bin/sh',
-      "# Starts Temporal's Java time-skipping test server; the SDK passes the port as the first argument.",
-      `exec java -cp '${lib}/*' io.temporal.testserver.TestServer "$@"`,
-      '',
-    ].join('\n');
-    writeFileSync(`${wrapper}.tmp`, script);
-    chmodSync(`${wrapper}.tmp`, 0o755);
-    renameSync(`${wrapper}.tmp`, wrapper);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
-  return wrapper;
+}
+
+/**
+ * Runs the test server once, until it listens, and has the JVM write the classes it loaded to a
+ * class-data-sharing archive at exit. Best effort: without the archive the server starts slower.
+ */
+async function dumpClassArchive(lib: string, archive: string): Promise<void> {
+  const staging = `${archive}.${process.pid}.tmp`;
+  const port = await freePort();
+  log('Writing a class-data archive so the Java test server starts faster.');
+  const server = startProcess(
+    'test server (class archive)',
+    'java',
+    [
+      `-XX:ArchiveClassesAtExit=${staging}`,
+      '-cp',
+      `${lib}/*`,
+      'io.temporal.testserver.TestServer',
+      String(port),
+    ],
+    { quiet: true },
+  );
+  try {
+    await waitForPort(port, 60_000);
+  } catch (error) {
+    log(`No class-data archive: ${(error as Error).message}.`);
+  } finally {
+    await stopProcess(server, 30_000);
+  }
+  if (existsSync(staging)) renameSync(staging, archive);
 }
 
 export interface Toolchain {

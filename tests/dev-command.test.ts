@@ -4,11 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { isPortFree, waitForPort } from '../temporal-dev/processes';
+import { freePort, isPortFree, waitForPort } from '../temporal-dev/processes';
 import { SwooshClient } from '../api/client';
 import { defaultTokensFile } from '../api/auth';
 import { TokensFile } from '../schemas/auth';
-import { freePort } from './support/ports';
 import { eventually } from './support/temporal';
 
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */

@@ -26,7 +26,7 @@ import {
   workerTracingOptions,
 } from '../../workers/telemetry';
 import { bundlerOptions } from '../../workers/worker';
-import { freePort } from '../support/ports';
+import { freePort } from '../../temporal-dev/processes';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { createProbeActivities } from './probe-activities';
 import {
