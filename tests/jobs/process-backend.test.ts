@@ -183,6 +183,8 @@ describe('agentJobWorkflow on the process backend', () => {
       ),
     );
 
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe('AgentJobFailed');
     const [result] = (failure as ApplicationFailure).details as [AgentJobResult];
     expect(result.logTail.match(/echo-agent\[\d+\] started/g)).toHaveLength(2);
     expect(result.logTail).toContain('[swoosh] attempt 1 of 1 after exit code 4');

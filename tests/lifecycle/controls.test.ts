@@ -27,7 +27,7 @@ import {
   view,
   vote,
 } from './support';
-import { onOwnTestServer, untilMission as until } from './time-skipping-support';
+import { onOwnTestServer, skipWhenIdle, untilMission as until } from './time-skipping-support';
 
 let bundle: WorkflowBundleWithSourceMap;
 let deps: ActivityDeps;
@@ -200,7 +200,7 @@ describe('owner controls and automatic recovery', () => {
         expect(recovering.state.council.phase).toBe('ELECT');
 
         // New work stops: hours of windows pass and the execution region does not move.
-        await env.sleep(2 * 3600_000);
+        await skipWhenIdle(env, id, 2 * 3600_000);
         const held = await view(env.client, id);
         expect(held.state.control.phase).toBe('RECOVERY');
         expect(held.state.execution).toEqual(recovering.state.execution);

@@ -17,18 +17,38 @@ export type MissionState = Awaited<ReturnType<typeof view>>;
 const { PENDING_ACTIVITY_STATE_SCHEDULED } = proto.temporal.api.enums.v1.PendingActivityState;
 
 /**
- * Whether `workflowId` or a workflow it started has an activity in flight. An activity waiting out
- * a retry backoff does not count: the backoff is a timer, and skipping it is the point.
+ * Whether `workflowId` or a workflow it started has an activity in flight at workflow time `now`.
+ * An activity waiting out a retry backoff does not count: the backoff is a timer, and skipping it
+ * is the point; once the retry is due it counts again.
  */
-async function activityInFlight(client: Client, workflowId: string): Promise<boolean> {
+async function activityInFlight(client: Client, workflowId: string, now: number): Promise<boolean> {
   const { raw } = await client.workflow.getHandle(workflowId).describe();
   const inBackoff = (a: proto.temporal.api.workflow.v1.IPendingActivityInfo): boolean =>
-    a.state === PENDING_ACTIVITY_STATE_SCHEDULED && (a.attempt ?? 1) > 1;
+    a.state === PENDING_ACTIVITY_STATE_SCHEDULED &&
+    (a.attempt ?? 1) > 1 &&
+    Number(a.nextAttemptScheduleTime?.seconds ?? 0) * 1000 > now;
   if ((raw.pendingActivities ?? []).some((a) => !inBackoff(a))) return true;
   for (const child of raw.pendingChildren ?? [])
-    if (child.workflowId && (await activityInFlight(client, child.workflowId).catch(() => false)))
+    if (child.workflowId && (await activityInFlight(client, child.workflowId, now).catch(() => false)))
       return true;
   return false;
+}
+
+/** Skips `ms` of workflow time once no activity of the mission is in flight. */
+export async function skipWhenIdle(
+  env: TestWorkflowEnvironment,
+  missionId: string,
+  ms: number,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  const busy = async () =>
+    activityInFlight(env.client, missionWorkflowId(missionId), await env.currentTimeMs()).catch(() => true);
+  while (await busy()) {
+    if (Date.now() > deadline)
+      throw new Error(`mission ${missionId} still has activities in flight after 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await env.sleep(ms);
 }
 
 export interface UntilOptions {
@@ -63,7 +83,9 @@ export async function untilMission(
           `workflow time: ${JSON.stringify(v?.state).slice(0, 3000)}`,
       );
     }
-    const busy = await activityInFlight(env.client, missionWorkflowId(missionId)).catch(() => true);
+    const busy = await activityInFlight(env.client, missionWorkflowId(missionId), startedAt + elapsed).catch(
+      () => true,
+    );
     if (process.env.SWOOSH_TEST_TRACE && v?.state) {
       const st = v.state;
       console.log(

@@ -43,7 +43,7 @@ import {
   vote,
   type TestSigner,
 } from './support';
-import { onOwnTestServer, untilMission, type MissionState } from './time-skipping-support';
+import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './time-skipping-support';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
@@ -110,9 +110,9 @@ async function withWorker<T>(name: string, run: (taskQueue: string) => Promise<T
   }
 }
 
-/** The largest single skip while waiting; the happy path's 8-hour bars raise it. */
+/** The largest single skip while waiting; the happy path's 16-hour bars raise it. */
 let stepMs = 60_000;
-const DAY_SCHEDULE = { ...TEST_SCHEDULE, tempoBpm: 0.25 };
+const DAY_SCHEDULE = { ...TEST_SCHEDULE, tempoBpm: 0.125 };
 
 function until(missionId: string, ok: (v: MissionState) => boolean): Promise<MissionState> {
   return untilMission(env, missionId, ok, { maxStepMs: stepMs, maxWorkflowMs: 200 * stepMs });
@@ -203,7 +203,7 @@ describe('mission lifecycle on the time-skipping test server', () => {
       expect(await historyLength(id)).toBe(before);
       await castVotes(id, [['alice', members.alice]]);
       // One valid vote of three members is below the quorum of two: still electing.
-      await env.sleep(60_000);
+      await skipWhenIdle(env, id, 60_000);
       expect((await view(env.client, id)).state.council.phase).toBe('ELECT');
       await castVotes(id, [['carol', members.carol]]);
       const ready = await until(id, (x) => x.state.council.phase === 'READY');
@@ -277,7 +277,7 @@ describe('mission lifecycle on the time-skipping test server', () => {
 
   // Skipped time is shared by everything on one test server, and this test skips days freely while it
   // waits for the result; it gets a test server of its own so no other test sees that clock.
-  test('happy path: BOOT → three regions → three execution cycles, a day of windows skipped, continue-as-new keeps the hash', async () => {
+  test('happy path: BOOT → three regions → three execution cycles, days of windows skipped, continue-as-new keeps the hash', async () => {
     await isolated(happyPath);
   }, 300_000);
 });
@@ -345,7 +345,7 @@ async function proposals(): Promise<void> {
     expect(stale.head).toBe(first.post_hash);
 
     // While paused, hours pass and nothing moves.
-    await env.sleep(3 * 60 * 60_000);
+    await skipWhenIdle(env, id, 3 * 60 * 60_000);
     const still = await view(env.client, id);
     expect(still.hash).toBe(paused.hash);
 
@@ -384,7 +384,7 @@ async function quarantine(): Promise<void> {
     const q = await until(id, (x) => x.state.policy.phase === 'QUARANTINED');
     expect(q.state.ingestion.phase).toBe('QUARANTINED');
     expect(q.phase).toBe('QUARANTINED');
-    await env.sleep(4 * 60 * 60_000);
+    await skipWhenIdle(env, id, 4 * 60 * 60_000);
     const sticky = await view(env.client, id);
     expect(sticky.state.policy.phase).toBe('QUARANTINED');
     expect(sticky.state.execution.phase).toBe('IDLE');
@@ -407,8 +407,8 @@ async function happyPath(): Promise<void> {
   const id = randomUUID();
   await withWorker('happy-path', async (tq) => {
     const startedAt = await env.currentTimeMs();
-    // 8-hour bars: three beats skip the better part of a day of BACKBEAT windows.
-    stepMs = 15 * 60_000;
+    // 16-hour bars: three beats in three bars skip more than a day of BACKBEAT windows.
+    stepMs = 30 * 60_000;
     const handle = await start(
       tq,
       id,
@@ -454,7 +454,7 @@ async function happyPath(): Promise<void> {
     const elapsed = (await env.currentTimeMs()) - startedAt;
     // Three cycles in three consecutive bars span two whole bars and parts of the first and last.
     const barMs = (DAY_SCHEDULE.barBeats / DAY_SCHEDULE.tempoBpm) * 60_000;
-    expect(elapsed).toBeGreaterThan(2 * barMs);
+    expect(elapsed).toBeGreaterThan(2 * barMs); // 32 h
     expect(hashCanonical(result.state)).toBe(result.hash);
   });
 }
