@@ -26,7 +26,6 @@ import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { dataPaths } from '../activities/data-dir';
 import { FileLedger } from '../activities/ledger';
-import { loadSigner } from '../activities/keys';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import { swooshSearchAttributes } from '../schemas/search-attributes';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
@@ -185,7 +184,7 @@ async function bench(client: Client): Promise<void> {
   const paths = dataPaths(mkdtempSync(join(tmpdir(), 'swoosh-bench-ledger-')));
   const ledger = new FileLedger({
     dir: paths.ledgerDir,
-    signer: await loadSigner(dataPaths(deps.dataDir).orchestratorKey, 'orchestrator'),
+    signer: deps.orchestrator,
   });
   const appends = 200;
   const t = performance.now();
