@@ -20,7 +20,7 @@ import {
   TransitionEvent,
 } from '../schemas/ledger-page';
 import { ALL_ROLES } from './auth';
-import { assertMissionExists } from './missions';
+import { assertMissionExists, BadPageTokenError } from './missions';
 import { LedgerTail, ledgerFile } from './ledger-tail';
 import { sendProblem } from './problem';
 import type { ApiRegistry } from './routes';
@@ -48,7 +48,7 @@ function decodePosition(token: string): PagePosition | undefined {
 /** Bytes read at a time while paging: a page costs about its own size, not the whole ledger's. */
 const PAGE_CHUNK = 64 * 1024;
 
-class StalePageToken extends Error {}
+const TOKEN_REASON = 'must be a pageToken returned by a previous page';
 
 /**
  * Up to `limit` records that pass `keep`, read from the start or from a page token's position, each
@@ -66,7 +66,7 @@ async function readPage(
     handle = await open(path, 'r');
   } catch (error) {
     if (!isErrno(error, 'ENOENT')) throw error;
-    if (token) throw new StalePageToken();
+    if (token) throw new BadPageTokenError(TOKEN_REASON);
     return [];
   }
   try {
@@ -84,7 +84,7 @@ async function readPage(
       let start = 0;
       for (let nl = text.indexOf(0x0a); nl !== -1 && found.length < limit; nl = text.indexOf(0x0a, start)) {
         const record = parseRecordLine(text.subarray(start, nl).toString('utf8'));
-        if (first && token && record?.index !== token.index) throw new StalePageToken();
+        if (first && token && record?.index !== token.index) throw new BadPageTokenError(TOKEN_REASON);
         if (!record)
           throw new Error(`ledger file ${path}: the line at byte ${textStart + start} is not a record`);
         first = false;
@@ -93,7 +93,7 @@ async function readPage(
       }
       carry = Buffer.from(text.subarray(start));
     }
-    if (first && token) throw new StalePageToken();
+    if (first && token) throw new BadPageTokenError(TOKEN_REASON);
     return found;
   } finally {
     await handle.close();
@@ -131,28 +131,15 @@ export function mountLedgerRoutes(
       404: { description: 'Unknown mission', schema: Problem },
     },
     handler: async ({ params, query }, res) => {
-      const invalidToken = (): void =>
-        sendProblem(res, {
-          status: 400,
-          title: 'Invalid request',
-          detail: 'query.pageToken: must be a pageToken returned by a previous page',
-          errors: [{ field: 'query.pageToken', reason: 'must be a pageToken returned by a previous page' }],
-        });
       const token = query.pageToken === undefined ? undefined : decodePosition(query.pageToken);
-      if (query.pageToken !== undefined && token === undefined) return invalidToken();
-      let found;
-      try {
-        // One record past the page says whether there is a next one.
-        found = await readPage(
-          ledgerFile(dataDir, params.id),
-          token,
-          (r) => query.kind === 'all' || r.kind === 'decision',
-          query.pageSize + 1,
-        );
-      } catch (error) {
-        if (error instanceof StalePageToken) return invalidToken();
-        throw error;
-      }
+      if (query.pageToken !== undefined && token === undefined) throw new BadPageTokenError(TOKEN_REASON);
+      // One record past the page says whether there is a next one.
+      const found = await readPage(
+        ledgerFile(dataDir, params.id),
+        token,
+        (r) => query.kind === 'all' || r.kind === 'decision',
+        query.pageSize + 1,
+      );
       if (found.length === 0 && !token) await assertMissionExists(client, params.id);
       const page = found.slice(0, query.pageSize);
       const last = page.at(-1);
