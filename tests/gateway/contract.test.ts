@@ -13,22 +13,14 @@ import type { Role } from '../../schemas/auth';
 import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
 import { prompt } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
-import {
-  type GatewayFixture,
-  type OwnedMission,
-  readyAndPaused,
-  startGatewayFixture,
-  startOwnedMission,
-} from './support';
+import { type GatewayFixture, type OwnedMission, startOwnedMission, startWithHeldMission } from './support';
 
 let fx: GatewayFixture;
 /** A mission paused after its regions are READY: only the tests' proposals move its HEAD. */
 let held: OwnedMission;
 
 beforeAll(async () => {
-  fx = await startGatewayFixture('gateway-contract');
-  held = await startOwnedMission(fx.as.operator);
-  await readyAndPaused(fx.as.operator, held);
+  ({ fx, held } = await startWithHeldMission('gateway-contract'));
 }, 180_000);
 
 afterAll(async () => {

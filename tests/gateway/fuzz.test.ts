@@ -11,21 +11,13 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { dataPaths } from '../../activities/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
 import { eventually } from '../support/temporal';
-import {
-  type GatewayFixture,
-  type OwnedMission,
-  readyAndPaused,
-  startGatewayFixture,
-  startOwnedMission,
-} from './support';
+import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './support';
 
 let fx: GatewayFixture;
 let held: OwnedMission;
 
 beforeAll(async () => {
-  fx = await startGatewayFixture('gateway-fuzz');
-  held = await startOwnedMission(fx.as.operator);
-  await readyAndPaused(fx.as.operator, held);
+  ({ fx, held } = await startWithHeldMission('gateway-fuzz'));
 }, 180_000);
 
 afterAll(async () => {

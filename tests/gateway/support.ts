@@ -175,3 +175,13 @@ export async function readyAndPaused(client: SwooshClient, mission: OwnedMission
   );
   await mission.apply('Control_Pause', { reason: 'hold still for the test' });
 }
+
+/** A gateway fixture with one mission held: READY, then paused, so only a test's proposals move it. */
+export async function startWithHeldMission(
+  name: string,
+): Promise<{ fx: GatewayFixture; held: OwnedMission }> {
+  const fx = await startGatewayFixture(name);
+  const held = await startOwnedMission(fx.as.operator);
+  await readyAndPaused(fx.as.operator, held);
+  return { fx, held };
+}

@@ -5,10 +5,10 @@
  * ledger; rejections name their guard; A2A calls are spans of their own. Then `/metrics` is
  * compared with the ledger, and a replay of the mission's history must change no `swoosh_*` sample.
  */
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
@@ -20,32 +20,16 @@ import type { DecisionRecord } from '../../schemas/decision-record';
 import { TRANSITION_LOG_MESSAGES, TransitionLogLineSchema } from '../../schemas/log-record';
 import { missionWorkflowId } from '../../schemas/mission';
 import { SPAN_ATTRIBUTES as A } from '../../schemas/trace';
-import {
-  clientTracingInterceptors,
-  installWorkerRuntime,
-  startTracing,
-  workerTracingOptions,
-} from '../../workers/telemetry';
+import { clientTracingInterceptors, workerTracingOptions } from '../../workers/telemetry';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { signProposal } from '../../workflows/statechart';
 import { type OwnedMission, readyAndPaused, startOwnedMission } from '../gateway/support';
 import { newSigner, prompt, testDeps } from '../lifecycle/support';
-import { freePort } from '../../temporal-dev/processes';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { installTestTelemetry } from './worker-telemetry';
 import { parseExposition, samplesOf, valueOf, type Exposition } from './prometheus';
 
-// tests/support/setup.ts installed a plain Runtime for this file; nothing has used it yet, and the
-// worker's own (Prometheus + JSON lines) is what is under test, so it replaces it.
-await Runtime.instance().shutdown();
-const metricsPort = await freePort();
-const logLines: string[] = [];
-installWorkerRuntime({
-  metricsAddress: `127.0.0.1:${metricsPort}`,
-  logLevel: 'INFO',
-  writeLine: (line) => logLines.push(line),
-});
-const spans = new InMemorySpanExporter();
-const tracing = startTracing({ serviceName: 'swoosh-mission-trace-test', spanExporter: spans, env: {} });
+const { metricsPort, logLines, spans, tracing } = await installTestTelemetry('swoosh-mission-trace-test');
 
 type Proposal = ReturnType<OwnedMission['proposal']>;
 

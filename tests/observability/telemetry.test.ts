@@ -5,11 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { context, trace, type Span } from '@opentelemetry/api';
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { TransitionName } from '../../workflows/statechart';
-import { Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LogEnvelopeSchema,
@@ -19,14 +19,8 @@ import {
 } from '../../schemas/log-record';
 import { METRICS, type MetricSpec } from '../../schemas/metrics';
 import { SPAN_ATTRIBUTES } from '../../schemas/trace';
-import {
-  clientTracingInterceptors,
-  installWorkerRuntime,
-  startTracing,
-  workerTracingOptions,
-} from '../../workers/telemetry';
+import { clientTracingInterceptors, workerTracingOptions } from '../../workers/telemetry';
 import { bundlerOptions } from '../../workers/worker';
-import { freePort } from '../../temporal-dev/processes';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { createProbeActivities } from './probe-activities';
 import {
@@ -35,20 +29,10 @@ import {
   probeTransitionUpdate,
   type ProbeProposal,
 } from './probe-workflow';
+import { installTestTelemetry } from './worker-telemetry';
 import { parseExposition, samplesOf, valueOf, type Exposition } from './prometheus';
 
-// tests/support/setup.ts installed a plain Runtime for every test file; nothing has used it yet,
-// and this file needs the worker's own (Prometheus + JSON lines), so it replaces it.
-await Runtime.instance().shutdown();
-const metricsPort = await freePort();
-const logLines: string[] = [];
-installWorkerRuntime({
-  metricsAddress: `127.0.0.1:${metricsPort}`,
-  logLevel: 'INFO',
-  writeLine: (line) => logLines.push(line),
-});
-const spans = new InMemorySpanExporter();
-const tracing = startTracing({ serviceName: 'swoosh-test', spanExporter: spans, env: {} });
+const { metricsPort, logLines, spans, tracing } = await installTestTelemetry('swoosh-test');
 
 const probeWorkflowsPath = fileURLToPath(new URL('./probe-workflow.ts', import.meta.url));
 const MISSION = 'M-observability-1';
