@@ -80,93 +80,106 @@ export const scenarios: Scenario[] = [
     },
   },
   {
-    // Owner controls and automatic RECOVERY (with local activities on the transition path): pause
-    // and resume with an actor, a reroute and a latency change, then a council member ejected —
-    // RECOVERY by itself, a new quorum certificate, a re-locked plan — and two beats to the end.
     name: 'mission-statechart-owner-controls-recovery',
-    async run(client, taskQueue, missionId) {
-      const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };
-      const chair = newSigner();
-      const workflowId = missionWorkflowId(missionId);
-      const handle = await client.workflow.start('missionWorkflow', {
-        workflowId,
-        taskQueue,
-        args: [
-          {
-            id: missionId,
-            objective: 'Recorded fixture: owner controls and recovery',
-            priority: 'P1',
-            originatingSpec: 'https://specs.example.org/fixture',
-            createdAt: '2026-11-23T09:00:00.000Z',
-          },
-          {
-            config: {
-              autoApprove: true,
-              maxBeats: 2,
-              signers: [{ key: chair.key, classes: ['council'], label: 'chair' }],
-              council: {
-                roles: ['planner', 'reviewer'],
-                members: Object.entries(members).map(([id, s]) => ({ id, key: s.key })),
-              },
-              schedule: FAST_SCHEDULE,
-            },
-          },
-        ],
-      });
-      const view = async () =>
-        (await handle.query(stateQuery)) as MissionView & { state: StateDocument; hash: string };
-      const until = async (ok: (v: Awaited<ReturnType<typeof view>>) => boolean) => {
-        const v = await eventually(view, (x) => x.state !== undefined && ok(x), 60_000);
-        if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v.state).slice(0, 1000)}`);
-        return v;
-      };
-
-      await handle.signal(controlSignal, { action: 'pause', reason: 'fixture pause', actor: 'bob@ops' });
-      await until((v) => v.state.control.phase === 'PAUSED');
-      await handle.signal(ownerControlSignal, {
-        action: 'reroute',
-        id: 'fixture-reroute',
-        actor: 'alice@ops',
-        reason: 'fixture reroute (same queue, named explicitly)',
-        taskQueue,
-      });
-      await handle.signal(ownerControlSignal, {
-        action: 'latency',
-        id: 'fixture-latency',
-        actor: 'alice@ops',
-        reason: 'fixture latency change',
-        budgets: { short: 20, agent: 120 },
-      });
-      await handle.signal(ownerControlSignal, {
-        action: 'resume',
-        id: 'fixture-resume',
-        actor: 'bob@ops',
-        reason: 'fixture resume',
-      });
-      const electing = await until(
-        (v) => v.state.council.phase === 'ELECT' && v.state.control.phase === 'RUNNING',
-      );
-      const firstSet = electing.state.council.council_set_hash!;
-      for (const m of ['alice', 'bob'] as const)
-        await handle.executeUpdate(voteUpdate, { args: [vote(m, firstSet, missionId, members[m])] });
-      const working = await until(
-        (v) => v.state.council.phase === 'READY' && v.state.execution.phase !== 'IDLE',
-      );
-      const eject = propose(
-        working.state,
-        chair,
-        'Council_Eject',
-        { members: ['bob'], reason: 'tool server down' },
-        Date.now(),
-        FAST_SCHEDULE,
-      );
-      await handle.executeUpdate(transitionUpdate, { args: [eject], updateId: eject.idem_key });
-      const recovering = await until((v) => v.state.control.phase === 'RECOVERY');
-      const newSet = recovering.state.council.council_set_hash!;
-      for (const m of ['alice', 'carol'] as const)
-        await handle.executeUpdate(voteUpdate, { args: [vote(m, newSet, missionId, members[m])] });
-      await handle.result();
-      return client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
-    },
+    run: ownerControlsAndRecovery,
+  },
+  {
+    // The same story recorded after the strict signature verifier (STRICT_SIGNATURES_PATCH): the
+    // signed proposal, the votes and the certificates all pass the patched path.
+    name: 'mission-statechart-strict-signatures',
+    run: ownerControlsAndRecovery,
   },
 ];
+
+/**
+ * Owner controls and automatic RECOVERY (with local activities on the transition path): pause
+ * and resume with an actor, a reroute and a latency change, then a council member ejected by a
+ * signed proposal — RECOVERY by itself, a new quorum certificate from signed votes, a re-locked
+ * plan — and two beats to the end.
+ */
+async function ownerControlsAndRecovery(
+  client: Client,
+  taskQueue: string,
+  missionId: string,
+): Promise<History> {
+  const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };
+  const chair = newSigner();
+  const workflowId = missionWorkflowId(missionId);
+  const handle = await client.workflow.start('missionWorkflow', {
+    workflowId,
+    taskQueue,
+    args: [
+      {
+        id: missionId,
+        objective: 'Recorded fixture: owner controls and recovery',
+        priority: 'P1',
+        originatingSpec: 'https://specs.example.org/fixture',
+        createdAt: '2026-11-23T09:00:00.000Z',
+      },
+      {
+        config: {
+          autoApprove: true,
+          maxBeats: 2,
+          signers: [{ key: chair.key, classes: ['council'], label: 'chair' }],
+          council: {
+            roles: ['planner', 'reviewer'],
+            members: Object.entries(members).map(([id, s]) => ({ id, key: s.key })),
+          },
+          schedule: FAST_SCHEDULE,
+        },
+      },
+    ],
+  });
+  const view = async () =>
+    (await handle.query(stateQuery)) as MissionView & { state: StateDocument; hash: string };
+  const until = async (ok: (v: Awaited<ReturnType<typeof view>>) => boolean) => {
+    const v = await eventually(view, (x) => x.state !== undefined && ok(x), 60_000);
+    if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v.state).slice(0, 1000)}`);
+    return v;
+  };
+
+  await handle.signal(controlSignal, { action: 'pause', reason: 'fixture pause', actor: 'bob@ops' });
+  await until((v) => v.state.control.phase === 'PAUSED');
+  await handle.signal(ownerControlSignal, {
+    action: 'reroute',
+    id: 'fixture-reroute',
+    actor: 'alice@ops',
+    reason: 'fixture reroute (same queue, named explicitly)',
+    taskQueue,
+  });
+  await handle.signal(ownerControlSignal, {
+    action: 'latency',
+    id: 'fixture-latency',
+    actor: 'alice@ops',
+    reason: 'fixture latency change',
+    budgets: { short: 20, agent: 120 },
+  });
+  await handle.signal(ownerControlSignal, {
+    action: 'resume',
+    id: 'fixture-resume',
+    actor: 'bob@ops',
+    reason: 'fixture resume',
+  });
+  const electing = await until(
+    (v) => v.state.council.phase === 'ELECT' && v.state.control.phase === 'RUNNING',
+  );
+  const firstSet = electing.state.council.council_set_hash!;
+  for (const m of ['alice', 'bob'] as const)
+    await handle.executeUpdate(voteUpdate, { args: [vote(m, firstSet, missionId, members[m])] });
+  const working = await until((v) => v.state.council.phase === 'READY' && v.state.execution.phase !== 'IDLE');
+  const eject = propose(
+    working.state,
+    chair,
+    'Council_Eject',
+    { members: ['bob'], reason: 'tool server down' },
+    Date.now(),
+    FAST_SCHEDULE,
+  );
+  await handle.executeUpdate(transitionUpdate, { args: [eject], updateId: eject.idem_key });
+  const recovering = await until((v) => v.state.control.phase === 'RECOVERY');
+  const newSet = recovering.state.council.council_set_hash!;
+  for (const m of ['alice', 'carol'] as const)
+    await handle.executeUpdate(voteUpdate, { args: [vote(m, newSet, missionId, members[m])] });
+  await handle.result();
+  return client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
+}

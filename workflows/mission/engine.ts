@@ -9,7 +9,15 @@
  * never checked against the same HEAD. Update validators run the pure protocol synchronously with
  * the I/O verdicts already held, so most rejections never reach history.
  */
-import { ApplicationFailure, log, patched, sleep, upsertSearchAttributes, uuid4 } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  currentUpdateInfo,
+  log,
+  patched,
+  sleep,
+  upsertSearchAttributes,
+  uuid4,
+} from '@temporalio/workflow';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
 import {
   TRANSITION_REJECTED,
@@ -39,6 +47,7 @@ import {
 import {
   applyProposal,
   applyTrustedProposal,
+  applyValidatedProposal,
   backoffMs,
   checkQuorumCertificate,
   buildProposal,
@@ -52,6 +61,8 @@ import {
   quorumRequired,
   stateHash,
   TRANSITIONS,
+  verifyDetached,
+  verifyDetachedLegacy,
   windowIdAt,
   type Accepted,
   type ApplyResult,
@@ -64,6 +75,7 @@ import {
   type StateDocument,
   type TransitionClass,
   type TransitionName,
+  type Verifier,
   type Vote,
 } from '../statechart';
 import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
@@ -83,6 +95,12 @@ const IO_GUARDS = new Set([
   'policy-breach',
   'confirmed-block',
 ]);
+
+/**
+ * The patch that moved signature checks in replayed code (the quorum guard's votes) from tweetnacl
+ * to the strict verifier. Validators are never replayed and always verify strictly.
+ */
+export const STRICT_SIGNATURES_PATCH = 'swoosh-strict-signatures-v1';
 
 /** What crosses continue-as-new: the state document is the snapshot; its hash must not change. */
 export interface MissionSnapshot {
@@ -104,6 +122,17 @@ export interface MissionSnapshot {
  */
 export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
 const RECOVERY_EPISODES = 16;
+/** Validator results kept for their handlers; more are waiting only when updates pile up. */
+const VALIDATED_KEPT = 64;
+
+/** An accepted validation and everything it read, so the handler can tell whether it still holds. */
+interface Validated {
+  readonly result: Accepted;
+  readonly state: StateDocument;
+  readonly idempotency: IdempotencyTable;
+  readonly io: GuardIO;
+  readonly now: number;
+}
 
 export function machineConfigOf(config: ResolvedMissionConfig, members: number): MachineConfig {
   return defineConfig({
@@ -150,6 +179,8 @@ export class MissionEngine {
   /** Set while the orchestrator takes Control_Recover for a lost quorum. */
   #recoveryReason: string | null = null;
   #attributes = new Map<string, string | number>();
+  /** Accepted validations by update id (see `#reuseValidated`). */
+  #validated = new Map<string, Validated>();
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
@@ -292,12 +323,19 @@ export class MissionEngine {
     if (io?.tools) this.io = { ...this.io, tools: io.tools };
   }
 
-  #ctx(now: number, extra?: GuardIO) {
+  /** The verifier for signatures a replay re-checks: tweetnacl's in histories recorded before the patch. */
+  #verifier(): Verifier {
+    return patched(STRICT_SIGNATURES_PATCH) ? verifyDetached : verifyDetachedLegacy;
+  }
+
+  /** Context for the pure protocol; `verifier` is omitted (strict) only where nothing replays it. */
+  #ctx(now: number, extra?: GuardIO, verifier?: Verifier) {
     return {
       registry: this.registry,
       idempotency: this.idempotency,
       config: this.machine,
       now,
+      ...(verifier ? { verifier } : {}),
       // A policy verdict speaks only for the step it was scanned for; licence and tool verdicts
       // are cached (the validator needs them), a policy breach must not leak into later steps.
       io: {
@@ -349,7 +387,7 @@ export class MissionEngine {
       evidence: opts.evidence ?? [],
     });
     this.#cache(opts.io);
-    const result = applyTrustedProposal(this.state, proposal, this.#ctx(now, opts.io));
+    const result = applyTrustedProposal(this.state, proposal, this.#ctx(now, opts.io, this.#verifier()));
     if (!result.accepted) {
       observeRejectedTransition(result, { mission: this.missionId, head: this.hash, proposal });
       if (result.escalation && this.state.policy.phase === 'CLEAR') {
@@ -390,10 +428,28 @@ export class MissionEngine {
     return false;
   }
 
-  /** Update validator: pure, synchronous, no mutation. Throws to keep a rejection out of history. */
+  /**
+   * Update validator: pure, synchronous, no mutation. Throws to keep a rejection out of history.
+   * It is the trust boundary for the proposal's signature: the handler does not verify it again.
+   */
   validate(proposal: unknown): void {
-    const r = applyProposal(this.state, proposal, this.#ctx(Date.now()));
-    if (r.accepted) return;
+    const now = Date.now();
+    const r = applyProposal(this.state, proposal, this.#ctx(now));
+    if (r.accepted) {
+      const id = currentUpdateInfo()?.id;
+      if (!r.duplicate && id !== undefined) {
+        this.#validated.set(id, {
+          result: r,
+          state: this.state,
+          idempotency: this.idempotency,
+          io: this.io,
+          now,
+        });
+        if (this.#validated.size > VALIDATED_KEPT)
+          this.#validated.delete(this.#validated.keys().next().value!);
+      }
+      return;
+    }
     if (IO_GUARDS.has(r.failing_guard)) return;
     observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
     throw rejection(r, this.hash);
@@ -420,14 +476,22 @@ export class MissionEngine {
     }
   }
 
-  /** Update handler: re-run the I/O guards, apply, record; a repeat returns the first outcome. */
+  /**
+   * Update handler: re-run the I/O guards, apply, record; a repeat returns the first outcome. The
+   * signature was verified by `validate` (Temporal runs this only for an update it accepted), so
+   * it is not verified again; HEAD, HLC and the guards are, since they can change in between.
+   */
   handle(proposal: unknown): Promise<TransitionOutcome> {
     const requestedAtMs = Date.now();
     return this.exclusive(async () => {
       const transition = (proposal as { transition?: unknown } | null)?.transition;
       const fresh = await this.#ioFor(transition);
       this.#cache(fresh);
-      const r: ApplyResult = applyProposal(this.state, proposal, this.#ctx(Date.now(), fresh));
+      const now = Date.now();
+      const verifier = this.#verifier();
+      const r: ApplyResult =
+        this.#reuseValidated(now, fresh, verifier) ??
+        applyValidatedProposal(this.state, proposal, this.#ctx(now, fresh, verifier));
       if (!r.accepted) {
         if (r.escalation && this.state.policy.phase === 'CLEAR') {
           await this.takeLocked(r.escalation.transition, {
@@ -442,6 +506,29 @@ export class MissionEngine {
       await this.#commit(r, { requestedAtMs });
       return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
     });
+  }
+
+  /**
+   * The validator's result for the running update, when applying the proposal now is the very
+   * computation the validator did: same state, idempotency table and I/O verdicts (no fresh I/O),
+   * same workflow clock and verifier. The protocol is a pure function of those and the proposal, so
+   * the result is identical, and skipping the second computation halves a transition's CPU. On
+   * replay validators do not run, nothing is kept, and the handler computes it again.
+   */
+  #reuseValidated(now: number, fresh: GuardIO, verifier: Verifier): Accepted | undefined {
+    const id = currentUpdateInfo()?.id;
+    if (id === undefined) return undefined;
+    const kept = this.#validated.get(id);
+    this.#validated.delete(id);
+    const same =
+      kept !== undefined &&
+      Object.keys(fresh).length === 0 &&
+      verifier === verifyDetached &&
+      kept.state === this.state &&
+      kept.idempotency === this.idempotency &&
+      kept.io === this.io &&
+      kept.now === now;
+    return same ? kept.result : undefined;
   }
 
   /**
@@ -563,8 +650,8 @@ export class MissionEngine {
     return this.exclusive(async () => {
       if (!this.recovering() || this.state.council.council_set_hash !== setHash) return false;
       const votes = this.votesFor(setHash);
-      if (!checkQuorumCertificate(this.state, { council_set_hash: setHash, votes }, this.machine).ok)
-        return false;
+      const cert = { council_set_hash: setHash, votes };
+      if (!checkQuorumCertificate(this.state, cert, this.machine, this.#verifier()).ok) return false;
       const seconds = (Date.now() - (this.recovery.since_ms ?? Date.now())) / 1000;
       const resumed = await this.takeLocked('Control_Resume', {
         reason: `council re-certified by a new quorum after ${seconds} s in RECOVERY`,

@@ -90,8 +90,10 @@ export {
   verifyProposalSignature,
   voteSigningBytes,
   type SignerKey,
+  type Verifier,
   type VerifyResult,
 } from './signing';
+export { verifyDetachedLegacy } from './legacy-signing';
 export { createSignerRegistry, type SignerEntry, type SignerRegistry } from './registry';
 export {
   EMPTY_IDEMPOTENCY,
@@ -104,6 +106,7 @@ export {
 export {
   applyProposal,
   applyTrustedProposal,
+  applyValidatedProposal,
   buildProposal,
   decisionId,
   PROTOCOL_STAGES,

@@ -34,7 +34,7 @@ import { lookupIdempotency, recordIdempotency, type IdempotencyTable } from './i
 import { parseInputs } from './inputs';
 import { isEnabled, reduceParsed } from './reducer';
 import type { SignerRegistry } from './registry';
-import { verifyProposalSignature } from './signing';
+import { verifyDetached, verifyProposalSignature, type Verifier } from './signing';
 import { stateHash } from './state';
 
 /** Everything besides the state and the proposal that decides the outcome. */
@@ -46,6 +46,11 @@ export interface ApplyContext {
   readonly now: number;
   /** Verdicts of I/O the caller ran for this proposal (licence, tool health, policy scan). */
   readonly io?: GuardIO;
+  /**
+   * The ed25519 verifier for the proposal and for signatures inside its inputs (votes); default
+   * the strict `verifyDetached`. Replays of histories recorded before it pass the legacy one.
+   */
+  readonly verifier?: Verifier;
 }
 
 /** The protocol's own checks, named like guards so a rejection always names what failed. */
@@ -143,7 +148,23 @@ export function decisionId(
  * context itself is unusable (a non-integer clock).
  */
 export function applyProposal(state: StateDocument, proposal: unknown, ctx: ApplyContext): ApplyResult {
-  return apply(state, proposal, ctx, true);
+  return apply(state, proposal, ctx, 'verify');
+}
+
+/**
+ * The protocol for a proposal whose signature an earlier `applyProposal` on the same bytes already
+ * verified: a Temporal Update handler, which runs only for an update its validator accepted (and,
+ * on replay, only for one that history says was accepted). Every check that can change between
+ * validation and application — HEAD, HLC, idempotency, guards fed by fresh I/O — runs again; the
+ * signature, which cannot change, is not verified twice. The decision records it as verified.
+ * Never route a proposal here that did not pass `applyProposal` first.
+ */
+export function applyValidatedProposal(
+  state: StateDocument,
+  proposal: unknown,
+  ctx: ApplyContext,
+): ApplyResult {
+  return apply(state, proposal, ctx, 'validated');
 }
 
 /**
@@ -157,7 +178,7 @@ export function applyTrustedProposal(
   proposal: unknown,
   ctx: ApplyContext,
 ): ApplyResult {
-  return apply(state, proposal, ctx, false);
+  return apply(state, proposal, ctx, 'trusted');
 }
 
 function reject(
@@ -177,14 +198,19 @@ function issues(
   );
 }
 
-function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, verifySignature: boolean): ApplyResult {
+/**
+ * How the signature is treated: verified here, already verified by the caller's validator, or
+ * absent because the orchestrator itself proposes.
+ */
+type SignatureMode = 'verify' | 'validated' | 'trusted';
+
+function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: SignatureMode): ApplyResult {
   if (!Number.isSafeInteger(ctx.now) || ctx.now < 0)
     throw new RangeError(`ctx.now must be a non-negative integer ms: ${ctx.now}`);
 
   // 1. Schema: field formats, the inputs hash, the op class named by the idem_key, the caller's I/O.
-  const parsed = verifySignature
-    ? TransitionProposalSchema.safeParse(raw)
-    : TrustedProposalSchema.safeParse(raw);
+  const parsed =
+    mode === 'trusted' ? TrustedProposalSchema.safeParse(raw) : TransitionProposalSchema.safeParse(raw);
   if (!parsed.success) return reject('schema', issues(parsed.error, ''));
   const proposal = parsed.data;
   const def = TRANSITIONS[proposal.transition];
@@ -211,8 +237,9 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, verifySign
 
   // 2. Signature over the canonical proposal without `signature`.
   const signature = typeof proposal.signature === 'string' ? proposal.signature : null;
-  if (verifySignature) {
-    const check = verifyProposalSignature({ ...proposal, signature: signature ?? '' });
+  const verifier = ctx.verifier ?? verifyDetached;
+  if (mode === 'verify') {
+    const check = verifyProposalSignature({ ...proposal, signature: signature ?? '' }, verifier);
     if (!check.ok) return reject('signature', [check.reason]);
   }
 
@@ -311,6 +338,7 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, verifySign
     evidence: proposal.evidence,
     now: ctx.now,
     io: io.data,
+    verify: verifier,
   };
   const outcomes: GuardOutcome[] = [];
   let escalation: Escalation | undefined;
@@ -355,7 +383,7 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, verifySign
     inputs_hash: proposal.inputs_hash,
     signer: proposal.signer,
     signature,
-    signature_verified: verifySignature,
+    signature_verified: mode !== 'trusted',
     idem_key: proposal.idem_key,
     hlc: formatHlc(hlc),
     window_id: proposal.window_id,

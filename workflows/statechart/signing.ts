@@ -1,28 +1,31 @@
 /**
- * ed25519 signing and verification with tweetnacl, over canonical JSON bytes.
+ * ed25519 signing and verification over canonical JSON bytes, for the workflow sandbox.
  *
- * Only verification and signing with a key the caller already holds live here; both are
- * deterministic, so they are safe in the workflow sandbox. Key generation needs randomness and
- * stays outside the core. tweetnacl probes for a random source when it loads (`self.crypto`, then
- * `require('crypto')`); in the sandbox neither exists, which leaves key generation disabled and
- * leaves everything used here working. The Temporal bundler flags that `require('crypto')`, so the
- * worker lists `crypto` under `bundlerOptions.ignoreModules`.
+ * Verification uses `@noble/curves` in strict RFC 8032 mode: non-canonical point encodings,
+ * small-order public keys and a scalar S not below the group order are refused, so there is one
+ * valid signature per (message, key) and a signature can serve as an identifier. It is pure
+ * JavaScript (the sandbox has no `node:crypto`) and about 40 times faster there than tweetnacl,
+ * which was what capped a worker's transitions (docs/statechart.md, "Signatures"). Signing is
+ * deterministic, so it is safe in the sandbox too; key generation needs randomness and stays
+ * outside the core. Histories recorded before the switch keep tweetnacl's verdicts through
+ * `legacy-signing.ts`, chosen by the engine with a patch.
  */
-import nacl from 'tweetnacl';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import type { TransitionProposal, UnsignedTransitionProposal } from '../../schemas/proposal';
 import { base64Decode, base64Encode } from './base64';
 import { canonicalJson } from './canonical';
 import { utf8 } from './hash';
-
 /** A signer identity: `ed25519:<base64 public key>`. */
 export type SignerKey = `ed25519:${string}`;
 
 const KEY_PREFIX = 'ed25519:';
+const PUBLIC_KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+const SECRET_KEY_BYTES = 64;
 
 /** Formats a 32-byte public key as a signer identity. */
 export function signerKeyFromPublicKey(publicKey: Uint8Array): SignerKey {
-  if (publicKey.length !== nacl.sign.publicKeyLength)
-    throw new RangeError('ed25519 public keys are 32 bytes');
+  if (publicKey.length !== PUBLIC_KEY_BYTES) throw new RangeError('ed25519 public keys are 32 bytes');
   return `${KEY_PREFIX}${base64Encode(publicKey)}`;
 }
 
@@ -30,20 +33,20 @@ export function signerKeyFromPublicKey(publicKey: Uint8Array): SignerKey {
 export function publicKeyOf(signer: string): Uint8Array | null {
   if (!signer.startsWith(KEY_PREFIX)) return null;
   const bytes = base64Decode(signer.slice(KEY_PREFIX.length));
-  return bytes !== null && bytes.length === nacl.sign.publicKeyLength ? bytes : null;
+  return bytes !== null && bytes.length === PUBLIC_KEY_BYTES ? bytes : null;
 }
 
 /**
- * The group order L of ed25519, little-endian. A signature whose scalar S is not below L verifies
- * in tweetnacl but is a malleated copy of another signature; refusing it keeps one signature per
- * (message, key), so signatures can be compared and recorded as identifiers.
+ * The group order L of ed25519, little-endian. A signature whose scalar S is not below L is a
+ * malleated copy of another signature. The strict verifier refuses it too; checking first gives the
+ * rejection its own reason.
  */
 const L = new Uint8Array([
   0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ]);
 
-function scalarIsCanonical(signature: Uint8Array): boolean {
+export function scalarIsCanonical(signature: Uint8Array): boolean {
   for (let i = 31; i >= 0; i--) {
     const s = signature[32 + i]!;
     const l = L[i]!;
@@ -56,30 +59,48 @@ function scalarIsCanonical(signature: Uint8Array): boolean {
 /** Outcome of a signature check, with the reason a rejection reports. */
 export type VerifyResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
+/** A detached-signature check: `(message, base64 signature, signer identity) → verdict`. */
+export type Verifier = (message: Uint8Array, signatureB64: string, signer: string) => VerifyResult;
+
 /**
- * Verifies a detached ed25519 signature (base64) by `signer` over `message`. Returns a reason
- * rather than throwing, because a bad signature is an expected input, not a fault.
+ * The checks every verifier shares, and the curve check itself passed in: a malformed identity or
+ * signature, or a malleated scalar, is refused with the same reason whichever curve code runs.
  */
-export function verifyDetached(message: Uint8Array, signatureB64: string, signer: string): VerifyResult {
-  const publicKey = publicKeyOf(signer);
-  if (publicKey === null) return { ok: false, reason: `signer ${signer} is not an ed25519 public key` };
-  const signature = base64Decode(signatureB64);
-  if (signature === null || signature.length !== nacl.sign.signatureLength) {
-    return { ok: false, reason: 'signature is not canonical base64 of 64 bytes' };
-  }
-  if (!scalarIsCanonical(signature))
-    return { ok: false, reason: 'signature scalar is not canonical (malleated)' };
-  if (!nacl.sign.detached.verify(message, signature, publicKey)) {
-    return { ok: false, reason: `signature does not verify for ${signer}` };
-  }
-  return { ok: true };
+export function verifyWith(
+  curveCheck: (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean,
+): Verifier {
+  return (message, signatureB64, signer) => {
+    const publicKey = publicKeyOf(signer);
+    if (publicKey === null) return { ok: false, reason: `signer ${signer} is not an ed25519 public key` };
+    const signature = base64Decode(signatureB64);
+    if (signature === null || signature.length !== SIGNATURE_BYTES) {
+      return { ok: false, reason: 'signature is not canonical base64 of 64 bytes' };
+    }
+    if (!scalarIsCanonical(signature))
+      return { ok: false, reason: 'signature scalar is not canonical (malleated)' };
+    if (!curveCheck(signature, message, publicKey)) {
+      return { ok: false, reason: `signature does not verify for ${signer}` };
+    }
+    return { ok: true };
+  };
 }
 
-/** Signs `message` with a 64-byte tweetnacl secret key; deterministic (RFC 8032). */
+/**
+ * Verifies a detached ed25519 signature (base64) by `signer` over `message`, strictly (RFC 8032,
+ * small-order keys refused). Returns a reason rather than throwing, because a bad signature is an
+ * expected input, not a fault.
+ */
+export const verifyDetached: Verifier = verifyWith((signature, message, publicKey) =>
+  ed25519.verify(signature, message, publicKey, { zip215: false }),
+);
+
+/**
+ * Signs `message` with a 64-byte secret key (the 32-byte seed followed by the public key, the
+ * layout SWOOSH's key files use); deterministic (RFC 8032), so every implementation agrees.
+ */
 export function signDetached(message: Uint8Array, secretKey: Uint8Array): string {
-  if (secretKey.length !== nacl.sign.secretKeyLength)
-    throw new RangeError('ed25519 secret keys are 64 bytes');
-  return base64Encode(nacl.sign.detached(message, secretKey));
+  if (secretKey.length !== SECRET_KEY_BYTES) throw new RangeError('ed25519 secret keys are 64 bytes');
+  return base64Encode(ed25519.sign(message, secretKey.subarray(0, 32)));
 }
 
 /**
@@ -110,8 +131,11 @@ export function signProposal(
 }
 
 /** Verifies a proposal's signature against its own `signer` field. */
-export function verifyProposalSignature(proposal: TransitionProposal): VerifyResult {
-  return verifyDetached(proposalSigningBytes(proposal), proposal.signature, proposal.signer);
+export function verifyProposalSignature(
+  proposal: TransitionProposal,
+  verify: Verifier = verifyDetached,
+): VerifyResult {
+  return verify(proposalSigningBytes(proposal), proposal.signature, proposal.signer);
 }
 
 /**

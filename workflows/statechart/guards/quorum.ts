@@ -8,7 +8,7 @@
 import type { MachineConfig } from '../config';
 import type { Vote } from '../../../schemas/proposal';
 import { parseInputs } from '../inputs';
-import { verifyDetached, voteSigningBytes } from '../signing';
+import { verifyDetached, voteSigningBytes, type Verifier } from '../signing';
 import type { StateDocument } from '../state';
 import { fail, verdict, type Guard, type GuardResult } from './types';
 
@@ -28,6 +28,7 @@ export function checkQuorumCertificate(
   state: StateDocument,
   cert: { readonly council_set_hash: string; readonly votes: readonly Vote[] },
   invariants: MachineConfig,
+  verify: Verifier = verifyDetached,
 ): GuardResult {
   const elected = state.council.council_set_hash;
   if (elected === null) return fail('no council set has been elected');
@@ -57,7 +58,7 @@ export function checkQuorumCertificate(
       );
       continue;
     }
-    const check = verifyDetached(voteSigningBytes(vote, state.meta.mission_id), vote.signature, key);
+    const check = verify(voteSigningBytes(vote, state.meta.mission_id), vote.signature, key);
     if (!check.ok) {
       reasons.push(`invalid vote signature from ${vote.member}: ${check.reason}`);
       continue;
@@ -76,5 +77,5 @@ export function checkQuorumCertificate(
 export const quorumGuard: Guard = (state, gi, invariants) => {
   const parsed = parseInputs('Council_QuorumCert', gi.inputs);
   if (!parsed.ok) return verdict(parsed.reasons);
-  return checkQuorumCertificate(state, parsed.value, invariants);
+  return checkQuorumCertificate(state, parsed.value, invariants, gi.verify);
 };

@@ -9,6 +9,7 @@ import { Sha256Schema } from '../../../schemas/proposal';
 import type { StateDocument } from '../../../schemas/state-document';
 import type { MachineConfig } from '../config';
 import type { GuardName, TransitionName } from '../definition';
+import type { Verifier } from '../signing';
 import { ToolStatusSchema } from '../inputs';
 
 /** KACHING licence verdict, from the licence activity. */
@@ -52,6 +53,8 @@ export interface GuardInputs {
   /** The orchestrator's deterministic clock, in Unix milliseconds. */
   readonly now: number;
   readonly io: ParsedGuardIO;
+  /** The ed25519 verifier for signatures inside the inputs (council votes); default strict. */
+  readonly verify?: Verifier;
 }
 
 /** A follow-up transition a guard asks the orchestrator to take (a policy breach → QUARANTINED). */
