@@ -58,48 +58,76 @@ export function isDeepFrozen(value: unknown): boolean {
  * whatever order its keys were inserted in, which is what makes state hashes comparable across
  * workers and replays. Throws `CanonicalJsonError` on non-finite numbers, `undefined`, functions,
  * symbols, bigints, cycles and non-plain objects (a `Date` or `Map` has no single JSON meaning).
+ *
+ * The encoding runs on every transition, so it builds no paths: a value it cannot encode is
+ * encoded again by the path-tracking walk, which throws the error that names where it is.
  */
 export function canonicalJson(value: unknown): string {
-  const parts: string[] = [];
-  write(value, '$', parts, new Set());
-  return parts.join('');
+  try {
+    return encode(value, new Set());
+  } catch (error) {
+    if (error !== UNENCODABLE) throw error;
+  }
+  locate(value, '$', new Set());
+  throw new CanonicalJsonError('unencodable value', '$');
 }
 
-function write(value: unknown, path: string, out: string[], seen: Set<object>): void {
-  if (value === null) {
-    out.push('null');
-    return;
-  }
+/** Thrown by the fast encoder; never escapes `canonicalJson`. */
+const UNENCODABLE = new Error('unencodable');
+
+function encode(value: unknown, seen: Set<object>): string {
+  if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
-      out.push(value ? 'true' : 'false');
-      return;
+      return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(value)) throw new CanonicalJsonError(`non-finite number ${String(value)}`, path);
+      if (!Number.isFinite(value)) throw UNENCODABLE;
       // JSON.stringify(-0) is "0": -0 and 0 are the same JSON number, so they hash the same.
-      out.push(JSON.stringify(value));
-      return;
+      return JSON.stringify(value);
     case 'string':
-      out.push(JSON.stringify(value));
-      return;
+      return JSON.stringify(value);
     case 'object':
       break;
     default:
-      throw new CanonicalJsonError(`unsupported ${typeof value}`, path);
+      throw UNENCODABLE;
   }
   const obj: object = value;
-  if (deepFrozen.has(obj)) {
-    let encoded = encodings.get(obj);
-    if (encoded === undefined) {
-      const sub: string[] = [];
-      writeObject(obj, path, sub, seen);
-      encoded = sub.join('');
-      encodings.set(obj, encoded);
-    }
-    out.push(encoded);
-    return;
+  if (!deepFrozen.has(obj)) return encodeObject(obj, seen);
+  let encoded = encodings.get(obj);
+  if (encoded === undefined) {
+    encoded = encodeObject(obj, seen);
+    encodings.set(obj, encoded);
   }
-  writeObject(obj, path, out, seen);
+  return encoded;
+}
+
+function encodeObject(obj: object, seen: Set<object>): string {
+  if (seen.has(obj)) throw UNENCODABLE;
+  seen.add(obj);
+  let out: string;
+  if (Array.isArray(obj)) {
+    out = '[';
+    for (let i = 0; i < obj.length; i++) {
+      const item: unknown = obj[i];
+      if (item === undefined) throw UNENCODABLE;
+      out += i > 0 ? `,${encode(item, seen)}` : encode(item, seen);
+    }
+    out += ']';
+  } else {
+    if (!isPlainObject(obj)) throw UNENCODABLE;
+    const record = obj as Record<string, unknown>;
+    const keys = Object.keys(record).sort();
+    out = '{';
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      const child = record[key];
+      if (child === undefined) throw UNENCODABLE;
+      out += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${encode(child, seen)}`;
+    }
+    out += '}';
+  }
+  seen.delete(obj);
+  return out;
 }
 
 /**
@@ -120,32 +148,41 @@ function isPlainObject(obj: object): boolean {
   );
 }
 
-function writeObject(obj: object, path: string, out: string[], seen: Set<object>): void {
+/**
+ * Walks `value` in the order `encode` does, tracking the path, and throws the error for the first
+ * value canonical JSON cannot encode.
+ */
+function locate(value: unknown, path: string, seen: Set<object>): void {
+  if (value === null) return;
+  switch (typeof value) {
+    case 'boolean':
+    case 'string':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new CanonicalJsonError(`non-finite number ${String(value)}`, path);
+      return;
+    case 'object':
+      break;
+    default:
+      throw new CanonicalJsonError(`unsupported ${typeof value}`, path);
+  }
+  const obj: object = value;
   if (seen.has(obj)) throw new CanonicalJsonError('cycle', path);
   seen.add(obj);
   if (Array.isArray(obj)) {
-    out.push('[');
     for (let i = 0; i < obj.length; i++) {
-      if (i > 0) out.push(',');
       const item: unknown = obj[i];
       if (item === undefined) throw new CanonicalJsonError('undefined array element', `${path}[${i}]`);
-      write(item, `${path}[${i}]`, out, seen);
+      locate(item, `${path}[${i}]`, seen);
     }
-    out.push(']');
   } else {
     if (!isPlainObject(obj)) throw new CanonicalJsonError('non-plain object', path);
     const record = obj as Record<string, unknown>;
-    const keys = Object.keys(record).sort();
-    out.push('{');
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i] as string;
+    for (const key of Object.keys(record).sort()) {
       const child = record[key];
       if (child === undefined) throw new CanonicalJsonError('undefined property', `${path}.${key}`);
-      if (i > 0) out.push(',');
-      out.push(JSON.stringify(key), ':');
-      write(child, `${path}.${key}`, out, seen);
+      locate(child, `${path}.${key}`, seen);
     }
-    out.push('}');
   }
   seen.delete(obj);
 }

@@ -1,10 +1,10 @@
 /**
  * SHA-256 digests in the `sha256-<hex>` form used by state hashes, inputs hashes and member-set
- * hashes. The digest comes from `@noble/hashes` (pure JavaScript) because `node:crypto` does not
- * exist inside Temporal's workflow sandbox, and the hash must be computed there during replay.
+ * hashes. The digest comes from `sha256.ts` (pure JavaScript) because `node:crypto` does not exist
+ * inside Temporal's workflow sandbox, and the hash must be computed there during replay.
  */
-import { sha256 } from '@noble/hashes/sha2.js';
 import { canonicalJson } from './canonical';
+import { sha256Hex, type PrefixHasher } from './sha256';
 
 /** The textual prefix of every digest; part of the format so a digest names its algorithm. */
 export const SHA256_PREFIX = 'sha256-';
@@ -35,14 +35,18 @@ export function utf8(text: string): Uint8Array {
   return new Uint8Array(encoder.encode(text));
 }
 
-/** Raw SHA-256 of bytes. */
-export function sha256Bytes(bytes: Uint8Array): Uint8Array {
-  return sha256(bytes);
-}
-
 /** `sha256-<hex>` of the UTF-8 encoding of `text`. */
 export function sha256Text(text: string): Sha256 {
-  return `${SHA256_PREFIX}${toHex(sha256(encoder.encode(text)))}`;
+  return `${SHA256_PREFIX}${sha256Hex(encoder.encode(text))}`;
+}
+
+/**
+ * `sha256-<hex>` of `value`'s canonical JSON, resuming from `hasher`'s midstate over the prefix it
+ * shares with the previous value hashed there. Same digest as `hashCanonical`; cheaper for a
+ * sequence of documents that differ late in their encoding.
+ */
+export function hashCanonicalWith(hasher: PrefixHasher, value: unknown): Sha256 {
+  return `${SHA256_PREFIX}${hasher.digestHex(encoder.encode(canonicalJson(value)))}`;
 }
 
 /**

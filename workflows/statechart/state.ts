@@ -6,7 +6,8 @@
 import { StateDocumentSchema, type PlanLock, type StateDocument } from '../../schemas/state-document';
 import { MACHINE_VERSION, REGION_NAMES, REGIONS, STATECHART, type Region } from './definition';
 import { deepFreeze, isDeepFrozen } from './canonical';
-import { hashCanonical, type Sha256 } from './hash';
+import { hashCanonical, hashCanonicalWith, type Sha256 } from './hash';
+import { PrefixHasher } from './sha256';
 
 export { deepFreeze };
 
@@ -77,20 +78,30 @@ export function initialState(missionId: string): StateDocument {
 }
 
 const hashMemo = new WeakMap<object, Sha256>();
+/**
+ * One prefix hasher per mission, keyed by the mission's `meta` object, which every state the
+ * reducer derives shares by identity: successive states of a mission repeat their first regions
+ * byte for byte, and the hasher skips those blocks. Weak, so a finished mission's entry goes.
+ */
+const prefixHashers = new WeakMap<object, PrefixHasher>();
 
 /**
  * The state hash `sha256-<hex>` over the document's canonical JSON. Memoised per deep-frozen
  * document (anything that could still change is hashed afresh every time), because the protocol
- * asks for HEAD's hash on every proposal.
+ * asks for HEAD's hash on every proposal; a new frozen document resumes from the midstate of the
+ * prefix it shares with its mission's previous one.
  */
 export function stateHash(state: StateDocument): Sha256 {
-  const frozen = isDeepFrozen(state);
-  if (frozen) {
-    const hit = hashMemo.get(state);
-    if (hit !== undefined) return hit;
+  if (!isDeepFrozen(state)) return hashCanonical(state);
+  const hit = hashMemo.get(state);
+  if (hit !== undefined) return hit;
+  let hasher = prefixHashers.get(state.meta);
+  if (hasher === undefined) {
+    hasher = new PrefixHasher();
+    prefixHashers.set(state.meta, hasher);
   }
-  const hash = hashCanonical(state);
-  if (frozen) hashMemo.set(state, hash);
+  const hash = hashCanonicalWith(hasher, state);
+  hashMemo.set(state, hash);
   return hash;
 }
 
