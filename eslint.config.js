@@ -55,7 +55,7 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
-    files: ['workflows/**/*.ts'],
+    files: ['workflows/**/*.ts', 'bench/raw/entity-workflow.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
