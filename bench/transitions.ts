@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from '@temporalio/worker';
 import { SwooshClient } from '../api/client';
+import { loadWorkerTuning } from '../schemas/config';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import type { TransitionProposal } from '../schemas/proposal';
 import { freePort, waitForPort } from '../temporal-dev/processes';
@@ -45,6 +46,7 @@ import { startGatewayFixture } from '../tests/gateway/support';
 import { newSigner, prompt, TEST_SCHEDULE, type TestSigner } from '../tests/lifecycle/support';
 import { createRawActivities } from './raw/activities';
 import { appendUpdate, emptyUpdate, stopSignal } from './raw/entity-workflow';
+import { tuningOptions } from '../workers/worker';
 
 const arg = (name: string, fallback: string): string =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -176,7 +178,9 @@ class HeldMission {
 
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
-const fx = await startGatewayFixture('bench-transitions');
+// The SWOOSH worker takes the same SWOOSH_WORKER_* settings as `npm run worker` (docs/workers.md).
+const tuning = loadWorkerTuning();
+const fx = await startGatewayFixture('bench-transitions', [], tuning);
 const client = fx.env.client;
 const rawDir = mkdtempSync(join(tmpdir(), 'swoosh-bench-raw-'));
 const rawQueue = `bench-raw-${randomUUID().slice(0, 8)}`;
@@ -345,7 +349,7 @@ try {
   }
 
   console.log(
-    `\nSWOOSH transitions vs raw Temporal — medians of ${ROUNDS} alternating rounds, Node ${process.version}`,
+    `\nSWOOSH transitions vs raw Temporal — medians of ${ROUNDS} alternating rounds, Node ${process.version}, worker tuning ${JSON.stringify(tuningOptions(tuning))}`,
   );
   console.log(
     '| workload | SWOOSH | raw Temporal | throughput ratio | p95 ratio |\n| --- | --- | --- | --- | --- |',

@@ -19,11 +19,39 @@ export const SwooshConfig = z.object({
 });
 export type SwooshConfig = z.infer<typeof SwooshConfig>;
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): SwooshConfig {
-  const parsed = SwooshConfig.safeParse(env);
+const positive = z.coerce.number().int().min(1).max(100_000);
+
+/**
+ * How much one worker process takes on at once (docs/workers.md). Unset values keep the Temporal
+ * SDK's defaults, which the transition benchmark measured as right for this machine size.
+ */
+export const WorkerTuning = z.object({
+  /** Workflow tasks in flight; each holds its slot while its local activities (ledger) run. */
+  SWOOSH_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: positive.min(2).optional(),
+  /** Missions kept in memory between tasks; an evicted one replays its history on the next task. */
+  SWOOSH_WORKER_MAX_CACHED_WORKFLOWS: positive.min(2).optional(),
+  /** Threads that run workflow code; one suffices with a reused V8 context, more use more cores. */
+  SWOOSH_WORKER_WORKFLOW_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** Local activities (ledger appends, policy scans) in flight. */
+  SWOOSH_WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: positive.optional(),
+  /** Activities (fetches, agent jobs, webhooks) in flight. */
+  SWOOSH_WORKER_MAX_CONCURRENT_ACTIVITIES: positive.optional(),
+});
+export type WorkerTuning = z.infer<typeof WorkerTuning>;
+
+function parseEnv<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> {
+  const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`invalid configuration: ${problems}`);
   }
   return parsed.data;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): SwooshConfig {
+  return parseEnv(SwooshConfig, env);
+}
+
+export function loadWorkerTuning(env: Record<string, string | undefined> = process.env): WorkerTuning {
+  return parseEnv(WorkerTuning, env);
 }

@@ -2,14 +2,15 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers';
-import { loadConfig } from '../schemas/config';
+import { loadConfig, loadWorkerTuning } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
 import { ensureTimerShards, timerShardLayoutFromEnv } from './timers';
-import { createSwooshWorker } from './worker';
+import { createSwooshWorker, tuningOptions } from './worker';
 
 const config = loadConfig();
+const tuning = loadWorkerTuning();
 // Before any connection: the Runtime (Prometheus /metrics, JSON-lines logs) is installed once per process.
 const telemetry = installWorkerRuntimeFromEnv();
 const tracing = startTracing({ serviceName: 'swoosh-worker' });
@@ -41,9 +42,10 @@ try {
     taskQueue: config.SWOOSH_TASK_QUEUE,
     deps,
     tracing,
+    tuning,
   });
   console.log(
-    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timerShards.count} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS})`,
+    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timerShards.count} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS}, tuning ${JSON.stringify(tuningOptions(tuning))})`,
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   await worker.run();

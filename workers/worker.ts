@@ -1,15 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type ActivityDeps, createActivities } from '../activities';
+import type { WorkerTuning } from '../schemas/config';
 import { type Tracing, workerTracingOptions } from './telemetry';
 
 /** Path of the module the worker bundles; every SWOOSH workflow is exported from it. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /**
- * tweetnacl (ed25519 verification in the statechart core) probes Node's `crypto` for a random
- * source at load time; workflows only verify, never generate keys, so the module is not needed in
- * the sandbox and the bundler may ignore it.
+ * tweetnacl (the legacy verifier that replays of older histories use) probes Node's `crypto` for a
+ * random source at load time; workflows only verify, never generate keys, so the module is not
+ * needed in the sandbox and the bundler may ignore it.
  */
 export const bundlerOptions = { ignoreModules: ['crypto'] };
 
@@ -21,12 +22,27 @@ export interface SwooshWorkerOptions {
   deps?: ActivityDeps;
   /** OpenTelemetry interceptors and span sinks; without it the worker traces nothing. */
   tracing?: Tracing;
+  /** Concurrency and cache settings (`loadWorkerTuning`); unset ones keep the SDK's defaults. */
+  tuning?: WorkerTuning;
   overrides?: Partial<WorkerOptions>;
+}
+
+/** The SDK options a tuning sets; a setting left unset is left out, so the SDK's default holds. */
+export function tuningOptions(tuning: WorkerTuning = {}): Partial<WorkerOptions> {
+  const set: Partial<WorkerOptions> = {
+    maxConcurrentWorkflowTaskExecutions: tuning.SWOOSH_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxCachedWorkflows: tuning.SWOOSH_WORKER_MAX_CACHED_WORKFLOWS,
+    workflowThreadPoolSize: tuning.SWOOSH_WORKER_WORKFLOW_THREADS,
+    maxConcurrentLocalActivityExecutions: tuning.SWOOSH_WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    maxConcurrentActivityTaskExecutions: tuning.SWOOSH_WORKER_MAX_CONCURRENT_ACTIVITIES,
+  };
+  return Object.fromEntries(Object.entries(set).filter(([, v]) => v !== undefined));
 }
 
 /** Builds the SWOOSH worker; tests and the process entry point share this one wiring. */
 export async function createSwooshWorker(options: SwooshWorkerOptions): Promise<Worker> {
   return Worker.create({
+    ...tuningOptions(options.tuning),
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,

@@ -13,6 +13,7 @@ import type { MountedRouter } from '../../api/routes';
 import { type RunningGateway, startGateway } from '../../api/server';
 import type { AccessLogLine } from '../../schemas/api';
 import type { Role } from '../../schemas/auth';
+import type { WorkerTuning } from '../../schemas/config';
 import { createSwooshWorker } from '../../workers/worker';
 import type { TransitionName } from '../../workflows/statechart';
 import {
@@ -46,6 +47,7 @@ export interface GatewayFixture {
 export async function startGatewayFixture(
   name: string,
   routers: MountedRouter[] = [],
+  tuning?: WorkerTuning,
 ): Promise<GatewayFixture> {
   const env = await startDevServerEnv();
   const taskQueue = taskQueueFor(name);
@@ -55,6 +57,7 @@ export async function startGatewayFixture(
     namespace: 'default',
     taskQueue,
     deps,
+    ...(tuning ? { tuning } : {}),
   });
   const workerRun = worker.run();
   const tokens = { owner: newToken(), operator: newToken(), agent: newToken(), viewer: newToken() };
