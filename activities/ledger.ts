@@ -175,7 +175,7 @@ const headMessage = (mission: string, index: number, hash: string) =>
 
 /** The head file holds two slots, written in turn, so a torn write spares the other one. */
 const HEAD_SLOTS = 2;
-/** Slots are whole sectors: a disk tears a write between sectors, not within one. */
+/** Slots are whole sectors, so writing one rewrites no sector of the other, even if torn. */
 const SECTOR_BYTES = 512;
 
 /** The size of one head slot of `mission`: its longest possible head line, in whole sectors. */
