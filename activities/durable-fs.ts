@@ -4,6 +4,7 @@
  * drop a record that was acknowledged.
  */
 import { randomUUID } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -42,13 +43,17 @@ export function isErrno(error: unknown, code: string): boolean {
   return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
 }
 
-/** Whether a path exists; any error but "not found" is a real failure and propagates. */
-export async function pathExists(path: string): Promise<boolean> {
+/** A path's stat, or undefined if it does not exist; any other error propagates. */
+export async function statIfPresent(path: string): Promise<Stats | undefined> {
   try {
-    await stat(path);
-    return true;
+    return await stat(path);
   } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
+    if (isErrno(error, 'ENOENT')) return undefined;
     throw error;
   }
+}
+
+/** Whether a path exists; any error but "not found" is a real failure and propagates. */
+export async function pathExists(path: string): Promise<boolean> {
+  return (await statIfPresent(path)) !== undefined;
 }

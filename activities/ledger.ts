@@ -1,29 +1,49 @@
 /**
- * The decision ledger (SPEC §5): per mission, an append-only, hash-chained, orchestrator-signed
- * JSON-lines file in the data folder. Usable outside Temporal: the CLI verifies and reports
- * from it while workers write.
+ * The decision ledger: per mission, an append-only, hash-chained, orchestrator-signed JSON-lines
+ * file in the data folder. Usable outside Temporal: the CLI verifies and reports from it while
+ * workers write. Invariants: no acknowledged record is lost, and an edit, deletion, reordering or
+ * cut from the end of a well-formed ledger is reported by `verifyLedger`.
  *
  * Files, per mission (name = encodeURIComponent(mission)):
  * - `<m>.jsonl`     one record per line; each record's `hash` covers its canonical JSON (minus
  *                   `hash` and `signature`) including `prev_hash`, so the records form a chain;
  *                   `signature` is the orchestrator's ed25519 signature over `hash`.
- * - `<m>.head.json` the signed (index, hash) of the last record, replaced atomically after each
- *                   append. The chain alone cannot reveal records cut from its end; the head can.
- * - `<m>.lock`      held while appending, so writers in several processes take turns.
+ * - `<m>.head.json` the signed (index, hash) of the newest record, in two fixed-size slots written
+ *                   in turn. The chain alone cannot reveal records cut from its end; the head can.
+ * - `<m>.lock`      held by the process appending to the mission, for as long as it keeps
+ *                   appending, so writers in several processes take turns (activities/file-lock.ts).
  *
  * Records: decisions (one per accepted transition), agent deployments (one per agent run, for
  * cost and efficiency reports) and agent lifecycle events (spawned, escalated, retired).
  *
- * Durability: an append returns only after its line is fsynced (and the folder, for a new
- * file). Idempotency: a record's id derives from its kind and what identifies its emission —
- * (workflow id, seq) for decisions and deployments, (agent, job, event) for lifecycle events —
- * so an activity retried by Temporal finds its record and gets it back instead of writing another.
+ * Durability (docs/lifecycle.md, "The ledger append"): an append returns only after its line is
+ * written and fdatasynced (and the folder synced, for a new file): one durable write per record.
+ * The head is then overwritten in place, in the slot not holding the newest head, with no sync of
+ * its own: every head names a record already durable, so a crash leaves the head behind the
+ * records, never ahead. A process crash leaves it at most one record behind; a power loss may
+ * leave an older head, or tear the slot being written while the other keeps an intact one. The
+ * head file is created (or converted from the one-line format of before) atomically and durably,
+ * once, so it is never absent or empty once two records exist. Hence verify and the writer accept
+ * an older head, no head (or an empty file) while at most one record exists, and one unreadable
+ * slot; they refuse a head naming a missing or different record, no head beyond the first record,
+ * and a head file without an intact slot. The price of tolerating a torn slot: the previous head
+ * is always at hand, so whoever can write the folder can garble the newest slot and cut the newest
+ * record unseen (before, that took a copy of the head made before the last append).
+ *
+ * Locking: the lock is taken once and kept while the mission keeps appending. Each append
+ * re-validates it with three stats (the lock file still ours; the records file still the one at
+ * its path, as long as this process left it) and hands it over at once if another process waits;
+ * an idle lock is kept `lockHoldMs`, watching for waiters, then released.
+ *
+ * Idempotency: a record's id derives from its kind and what identifies its emission — (workflow
+ * id, seq) for decisions and deployments, (agent, job, event) for lifecycle events — so an
+ * activity retried by Temporal finds its record and gets it back instead of writing another.
  *
  * Torn-tail rule: a final line without its newline is a write that never completed (a crash) or
  * one in progress. Readers ignore it; the next writer, holding the lock, truncates it. No
- * acknowledged record can be torn, because acknowledgement follows the fsync of a whole line.
+ * acknowledged record can be torn, because acknowledgement follows the sync of a whole line.
  */
-import { mkdir, open, readdir, readFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ZodError } from 'zod';
@@ -41,8 +61,8 @@ import {
 import { AgentLifecycleEvent, Evidence } from '../schemas/evidence';
 import type { DecisionDraft } from '../workflows/statechart';
 import { canonicalJson, hashCanonical, sha256Hex } from './canonical-json';
-import { fsyncDir, isErrno, writeFileAtomic } from './durable-fs';
-import { acquireLock } from './file-lock';
+import { fsyncDir, isErrno, statIfPresent, writeFileAtomic } from './durable-fs';
+import { acquireLock, type HeldLock } from './file-lock';
 import type { ContentStore } from './evidence-store';
 import { type Signer, utf8Bytes, verifySignature } from './keys';
 
@@ -153,6 +173,71 @@ function unsignedPart(record: LedgerRecord): Record<string, unknown> {
 const headMessage = (mission: string, index: number, hash: string) =>
   utf8Bytes(canonicalJson({ mission, index, hash }));
 
+/** The head file holds two slots, written in turn, so a torn write spares the other one. */
+const HEAD_SLOTS = 2;
+/** Slots are whole sectors, so writing one rewrites no sector of the other, even if torn. */
+const SECTOR_BYTES = 512;
+
+/** The size of one head slot of `mission`: its longest possible head line, in whole sectors. */
+function headSlotSize(mission: string): number {
+  const longest: LedgerHead = {
+    mission,
+    index: Number.MAX_SAFE_INTEGER,
+    hash: GENESIS_HASH,
+    orchestrator: `ed25519:${'A'.repeat(43)}=`,
+    signature: `${'A'.repeat(86)}==`,
+  };
+  return SECTOR_BYTES * Math.ceil((Buffer.byteLength(JSON.stringify(longest)) + 1) / SECTOR_BYTES);
+}
+
+/** One slot's bytes: the head's JSON padded with spaces to the slot size, ending in a newline. */
+function headSlot(head: LedgerHead, size: number): Buffer {
+  const slot = Buffer.alloc(size, ' ');
+  slot.write(JSON.stringify(head));
+  slot[size - 1] = 0x0a;
+  return slot;
+}
+
+/**
+ * The texts of a head file's slots: two of the mission's slot size, or else the whole file as
+ * one, which is how heads were written before slots (one JSON line, replaced by rename). A
+ * one-line head can never have the two-slot size, which is more than twice its longest line.
+ */
+function headSlotTexts(bytes: Buffer, mission: string): string[] {
+  const size = headSlotSize(mission);
+  if (bytes.length !== HEAD_SLOTS * size) return [bytes.toString('utf8')];
+  return Array.from({ length: HEAD_SLOTS }, (_, i) =>
+    bytes.subarray(i * size, (i + 1) * size).toString('utf8'),
+  );
+}
+
+type SlotReading =
+  { state: 'intact'; head: LedgerHead } | { state: 'foreign'; reason: string } | { state: 'unreadable' };
+
+/**
+ * One head slot judged. A slot whose signature verifies was written whole, so one that names
+ * another mission or an untrusted key is foreign: put there, not torn. Anything else that fails
+ * (bad JSON, bad fields, a signature that does not verify) is unreadable, as a torn write or a
+ * read racing a write leaves a slot; the other slot then stands for the head.
+ */
+function readHeadSlot(text: string, mission: string, trustedKeys?: readonly string[]): SlotReading {
+  let head: LedgerHead;
+  try {
+    head = LedgerHead.parse(JSON.parse(text));
+  } catch {
+    return { state: 'unreadable' };
+  }
+  if (!verifySignature(head.orchestrator, headMessage(head.mission, head.index, head.hash), head.signature)) {
+    return { state: 'unreadable' };
+  }
+  if (head.mission !== mission)
+    return { state: 'foreign', reason: `the head belongs to mission ${head.mission}` };
+  if (trustedKeys && !trustedKeys.includes(head.orchestrator)) {
+    return { state: 'foreign', reason: `the head is signed by untrusted key ${head.orchestrator}` };
+  }
+  return { state: 'intact', head };
+}
+
 interface Cursor {
   /** Bytes of complete lines already read. */
   bytes: number;
@@ -161,22 +246,48 @@ interface Cursor {
   byId: Map<string, LedgerRecord>;
 }
 
+/** The head file open for in-place slot writes. */
+interface HeadWriter {
+  handle: FileHandle;
+  slotSize: number;
+  /** The slot to write next: never the one holding the newest head. */
+  next: number;
+}
+
+/** What a process holds while it owns a mission's ledger: the lock, open files, its view. */
+interface Session {
+  lock: HeldLock;
+  records: FileHandle;
+  /** Undefined until the first head write creates (or converts) the two-slot head file. */
+  head: HeadWriter | undefined;
+  cursor: Cursor;
+  /** Watches for idleness and waiters between appends. */
+  idle: NodeJS.Timeout | undefined;
+}
+
 export interface FileLedgerOptions {
   /** The ledger folder, `dataPaths(dataDir).ledgerDir`. */
   dir: string;
   /** The orchestrator's key: signs every record and head. */
   signer: Signer;
   clock?: () => Date;
-  /** How long to wait for another process's append; default 10 s. */
+  /** How long to wait for another process's turn; default 10 s. */
   lockTimeoutMs?: number;
+  /** How long an idle mission's lock is kept for the next append; default 1 s. */
+  lockHoldMs?: number;
 }
+
+/** How often a held, idle lock looks for a waiting process. */
+const IDLE_CHECK_MS = 25;
 
 export class FileLedger {
   readonly #dir: string;
   readonly #signer: Signer;
   readonly #clock: () => Date;
   readonly #lockTimeoutMs: number;
+  readonly #lockHoldMs: number;
   readonly #cursors = new Map<string, Cursor>();
+  readonly #sessions = new Map<string, Session>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
   constructor(options: FileLedgerOptions) {
@@ -184,6 +295,7 @@ export class FileLedger {
     this.#signer = options.signer;
     this.#clock = options.clock ?? (() => new Date());
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
+    this.#lockHoldMs = options.lockHoldMs ?? 1_000;
   }
 
   /** Appends a decision record, or returns the one already written for this (workflow, seq). */
@@ -211,6 +323,14 @@ export class FileLedger {
     return record as AgentLifecycleRecord;
   }
 
+  /**
+   * Lets go of every mission this ledger holds: locks released, files closed. A worker calls it
+   * when it shuts down; a later append takes its mission again.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#sessions.keys()].map((m) => this.#serially(m, () => this.#close(m))));
+  }
+
   async #append(
     kind: LedgerRecordKind,
     entry: Entry,
@@ -228,47 +348,63 @@ export class FileLedger {
       // Ids never leave a ledger, so a record this process has seen can be returned unlocked.
       const seen = this.#cursors.get(mission)?.byId.get(id);
       if (seen) return same(seen);
-      const file = paths(this.#dir, mission);
-      await mkdir(this.#dir, { recursive: true });
-      const release = await acquireLock(file.lock, this.#lockTimeoutMs);
+      let session: Session;
+      let record: LedgerRecord;
       try {
-        const cursor = await this.#sync(mission);
-        const existing = cursor.byId.get(id);
-        if (existing) return same(existing);
-        const unsigned = {
-          ...entry,
-          ...derived,
-          v: 1,
-          kind,
-          id,
-          index: cursor.count,
-          timestamp: this.#clock().toISOString(),
-          prev_hash: cursor.lastHash,
-          orchestrator: this.#signer.keyId,
-        };
-        const hash = hashCanonical(unsigned);
-        // Parsed before writing: never write a line that verify would reject.
-        const record = LedgerRecord.parse({
-          ...unsigned,
-          hash,
-          signature: this.#signer.sign(utf8Bytes(hash)),
-        });
-        const line = `${JSON.stringify(record)}\n`;
-        await appendDurably(file.records, line, cursor.bytes === 0, this.#dir);
-        cursor.bytes += Buffer.byteLength(line);
-        cursor.count += 1;
-        cursor.lastHash = hash;
-        cursor.byId.set(id, record);
-        await this.#writeHead(mission, record.index, hash);
-        return record;
+        session = await this.#session(mission);
+        const existing = session.cursor.byId.get(id);
+        record = existing ? same(existing) : await this.#write(mission, session, id, kind, entry, derived);
       } catch (error) {
         // Whatever failed, re-read from disk next time rather than trust this process's view.
         this.#cursors.delete(mission);
+        await this.#close(mission).catch((closing: unknown) => warn(mission, closing));
         throw error;
-      } finally {
-        await release();
       }
+      // The record is durable: a failure to hand the lock over is reported, not the append's.
+      await this.#handOver(mission, session).catch((error: unknown) => warn(mission, error));
+      return record;
     });
+  }
+
+  /**
+   * The hot path: one append and one fdatasync of the records file make the record durable; the
+   * head is then rewritten in place without a sync of its own (the file header says why).
+   */
+  async #write(
+    mission: string,
+    session: Session,
+    id: string,
+    kind: LedgerRecordKind,
+    entry: Entry,
+    derived: Record<string, unknown>,
+  ): Promise<LedgerRecord> {
+    const { cursor } = session;
+    const unsigned = {
+      ...entry,
+      ...derived,
+      v: 1,
+      kind,
+      id,
+      index: cursor.count,
+      timestamp: this.#clock().toISOString(),
+      prev_hash: cursor.lastHash,
+      orchestrator: this.#signer.keyId,
+    };
+    const hash = hashCanonical(unsigned);
+    // Parsed before writing: never write a line that verify would reject.
+    const record = LedgerRecord.parse({ ...unsigned, hash, signature: this.#signer.sign(utf8Bytes(hash)) });
+    const line = `${JSON.stringify(record)}\n`;
+    const created = cursor.bytes === 0;
+    await session.records.appendFile(line);
+    await session.records.datasync();
+    // A new file's name is durable only once its folder is synced.
+    if (created) await fsyncDir(this.#dir);
+    cursor.bytes += Buffer.byteLength(line);
+    cursor.count += 1;
+    cursor.lastHash = hash;
+    cursor.byId.set(record.id, record);
+    await this.#writeHead(mission, session, record.index, hash);
+    return record;
   }
 
   /** Runs appends to one mission one at a time in this process; the lock file orders processes. */
@@ -289,13 +425,101 @@ export class FileLedger {
   }
 
   /**
+   * The mission's session, kept from the last append when it still holds: the lock file is still
+   * ours, and the records file is still the file at its path and as long as this process left
+   * it (three stats, no disk writes). Anything else (the lock broken while this process stalled,
+   * the file replaced or grown by another writer) closes it and opens a new one from the disk.
+   */
+  async #session(mission: string): Promise<Session> {
+    const held = this.#sessions.get(mission);
+    if (held) {
+      clearTimeout(held.idle);
+      held.idle = undefined;
+      const [ours, opened, named] = await Promise.all([
+        held.lock.renew(),
+        held.records.stat(),
+        statIfPresent(paths(this.#dir, mission).records),
+      ]);
+      const sameFile = named?.ino === opened.ino && named.dev === opened.dev;
+      if (ours && sameFile && opened.size === held.cursor.bytes) return held;
+      await this.#close(mission);
+    }
+    return this.#open(mission);
+  }
+
+  async #open(mission: string): Promise<Session> {
+    const file = paths(this.#dir, mission);
+    await mkdir(this.#dir, { recursive: true });
+    const lock = await acquireLock(file.lock, this.#lockTimeoutMs);
+    let head: HeadWriter | undefined;
+    try {
+      const cursor = await this.#sync(mission);
+      head = await this.#openHead(mission, cursor.count);
+      const records = await open(file.records, 'a', 0o644);
+      const session: Session = { lock, records, head, cursor, idle: undefined };
+      this.#sessions.set(mission, session);
+      return session;
+    } catch (error) {
+      try {
+        await head?.handle.close();
+      } finally {
+        await lock.release();
+      }
+      throw error;
+    }
+  }
+
+  /** Closes the mission's session, if any: files closed, then the lock released. */
+  async #close(mission: string): Promise<void> {
+    const session = this.#sessions.get(mission);
+    if (!session) return;
+    this.#sessions.delete(mission);
+    clearTimeout(session.idle);
+    session.idle = undefined;
+    try {
+      await Promise.all([session.records.close(), session.head?.handle.close()]);
+    } finally {
+      await session.lock.release();
+    }
+  }
+
+  /** After an append: another process waiting gets its turn now, else the lock is kept a while. */
+  async #handOver(mission: string, session: Session): Promise<void> {
+    if (await session.lock.wanted()) await this.#close(mission);
+    else this.#watchIdle(mission, session, Date.now());
+  }
+
+  /**
+   * Keeps an idle session's lock for `lockHoldMs` after its last append, looking every
+   * IDLE_CHECK_MS for a process waiting for it. The timer does not keep the process alive; a
+   * process that exits holding a lock leaves it to be broken as its holder's pid is gone.
+   */
+  #watchIdle(mission: string, session: Session, since: number): void {
+    const timer = setTimeout(() => {
+      this.#serially(mission, async () => {
+        // An append or a close since then decided the session's next step.
+        if (session.idle !== timer || this.#sessions.get(mission) !== session) return;
+        if (Date.now() - since >= this.#lockHoldMs || (await session.lock.wanted()))
+          await this.#close(mission);
+        else this.#watchIdle(mission, session, since);
+      }).catch((error: unknown) => warn(mission, error));
+    }, IDLE_CHECK_MS);
+    timer.unref();
+    session.idle = timer;
+  }
+
+  /**
    * Brings this process's view up to date with the file (other processes may have appended),
    * checking each new record's link and hash, and truncates a torn tail. Call under the lock.
    */
   async #sync(mission: string): Promise<Cursor> {
     const file = paths(this.#dir, mission);
-    const known = this.#cursors.get(mission);
-    const cursor: Cursor = known ?? { bytes: 0, count: 0, lastHash: GENESIS_HASH, byId: new Map() };
+    const cursor: Cursor = this.#cursors.get(mission) ?? {
+      bytes: 0,
+      count: 0,
+      lastHash: GENESIS_HASH,
+      byId: new Map(),
+    };
     const bytes = await readFrom(file.records, cursor.bytes);
     if (bytes === undefined) throw new LedgerCorruptError(mission, 'the file shrank under the writer');
     const { lines, completeBytes, tornBytes } = splitLines(bytes);
@@ -310,17 +534,45 @@ export class FileLedger {
     }
     cursor.bytes += completeBytes;
     if (tornBytes > 0) await truncateDurably(file.records, cursor.bytes);
-    if (!known) {
-      const head = await readHead(file.head);
-      if (head && head.index >= cursor.count) {
-        throw new LedgerCorruptError(mission, `its head names record #${head.index}, past the last record`);
-      }
-    }
     this.#cursors.set(mission, cursor);
     return cursor;
   }
 
-  async #writeHead(mission: string, index: number, hash: string): Promise<void> {
+  /**
+   * Checks the head against the records as verify would (a writer never extends a ledger that
+   * verify refuses at its end) and opens a two-slot head file for in-place writes. A head file
+   * that is absent, or in the one-line format of before, is (re)created by the first write.
+   */
+  async #openHead(mission: string, count: number): Promise<HeadWriter | undefined> {
+    const path = paths(this.#dir, mission).head;
+    const bytes = await readIfPresent(path);
+    if (bytes === undefined || bytes.length === 0) {
+      // Only the first append can crash before its head is written.
+      if (count > 1) throw new LedgerCorruptError(mission, 'its head file is missing or empty');
+      return undefined;
+    }
+    const readings = headSlotTexts(bytes, mission).map((text) => readHeadSlot(text, mission));
+    const foreign = readings.find((r) => r.state === 'foreign');
+    if (foreign) throw new LedgerCorruptError(mission, foreign.reason);
+    const intact = readings.flatMap((r, slot) =>
+      r.state === 'intact' ? [{ slot, index: r.head.index }] : [],
+    );
+    const newest = intact.sort((a, b) => b.index - a.index)[0];
+    if (!newest) throw new LedgerCorruptError(mission, 'its head file holds no intact signed head');
+    if (newest.index >= count) {
+      throw new LedgerCorruptError(mission, `its head names record #${newest.index}, past the last record`);
+    }
+    if (readings.length !== HEAD_SLOTS) return undefined;
+    return { handle: await open(path, 'r+'), slotSize: headSlotSize(mission), next: 1 - newest.slot };
+  }
+
+  /**
+   * Writes the signed head of record `index` over the slot not holding the newest head, with no
+   * fsync: the records are already durable, and a head lost to a crash is an older head. The
+   * first write creates the two-slot file atomically and durably, both slots alike, so after it
+   * the file is never absent, empty or shorter.
+   */
+  async #writeHead(mission: string, session: Session, index: number, hash: string): Promise<void> {
     const head: LedgerHead = {
       mission,
       index,
@@ -328,8 +580,26 @@ export class FileLedger {
       orchestrator: this.#signer.keyId,
       signature: this.#signer.sign(headMessage(mission, index, hash)),
     };
-    await writeFileAtomic(paths(this.#dir, mission).head, `${JSON.stringify(head)}\n`);
+    if (session.head) {
+      const { handle, slotSize, next } = session.head;
+      const { bytesWritten } = await handle.write(headSlot(head, slotSize), 0, slotSize, next * slotSize);
+      if (bytesWritten !== slotSize) throw new Error(`short write of the head of mission ${mission}`);
+      session.head.next = 1 - next;
+      return;
+    }
+    const path = paths(this.#dir, mission).head;
+    const slotSize = headSlotSize(mission);
+    const slot = headSlot(head, slotSize);
+    await writeFileAtomic(path, Buffer.concat([slot, slot]));
+    session.head = { handle: await open(path, 'r+'), slotSize, next: 1 };
   }
+}
+
+/** A failure with no caller to hear it (an idle lock's release): reported, not swallowed. */
+function warn(mission: string, error: unknown): void {
+  process.emitWarning(
+    `ledger of mission ${mission}: ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 /** The writer's cheap check of a record it did not write: same mission, next link, hash intact. */
@@ -349,27 +619,6 @@ export function parseRecordLine(line: string): LedgerRecord | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function readHead(path: string): Promise<LedgerHead | undefined> {
-  const bytes = await readIfPresent(path);
-  if (bytes === undefined) return undefined;
-  try {
-    return LedgerHead.parse(JSON.parse(bytes.toString('utf8')));
-  } catch {
-    throw new Error(`ledger head ${path} is malformed`);
-  }
-}
-
-async function appendDurably(path: string, line: string, created: boolean, dir: string): Promise<void> {
-  const handle = await open(path, 'a', 0o644);
-  try {
-    await handle.appendFile(line);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  if (created) await fsyncDir(dir);
 }
 
 async function truncateDurably(path: string, length: number): Promise<void> {
@@ -533,7 +782,8 @@ function checkHead(
   notes: string[],
 ): BadRecord | undefined {
   const count = records.length;
-  if (headBytes === undefined) {
+  // Empty is absent: the head file is created whole, and in-place writes never shorten it.
+  if (headBytes === undefined || headBytes.length === 0) {
     // Only the first append can crash before any head exists.
     if (count <= 1) {
       if (count === 1) notes.push('no head yet: the first append was interrupted before writing it');
@@ -544,31 +794,39 @@ function checkHead(
       reason: 'the signed head is missing, so records cut from the end would go unseen',
     };
   }
-  let head: LedgerHead;
-  try {
-    head = LedgerHead.parse(JSON.parse(headBytes.toString('utf8')));
-  } catch {
-    return { index: count, reason: 'the head file is malformed' };
-  }
-  if (
-    head.mission !== mission ||
-    !trustedKeys.includes(head.orchestrator) ||
-    !verifySignature(head.orchestrator, headMessage(head.mission, head.index, head.hash), head.signature)
-  ) {
-    return { index: count, reason: 'the head is not signed by a trusted orchestrator key for this mission' };
-  }
-  const headed = records[head.index];
-  if (!headed) {
+  const readings = headSlotTexts(headBytes, mission).map((text) => readHeadSlot(text, mission, trustedKeys));
+  const foreign = readings.find((r) => r.state === 'foreign');
+  if (foreign) return { index: count, reason: foreign.reason };
+  const heads = readings
+    .flatMap((r) => (r.state === 'intact' ? [r.head] : []))
+    .sort((a, b) => b.index - a.index);
+  if (heads.length === 0) {
     return {
       index: count,
-      reason: `the head names record #${head.index} but the ledger ends at #${count - 1}: records were deleted from the end`,
+      reason: 'the head file holds no intact head signed by a trusted orchestrator key',
     };
   }
-  if (headed.hash !== head.hash) {
-    return { index: head.index, id: headed.id, reason: 'is not the record the head signed (replaced)' };
+  if (heads.length < readings.length) {
+    notes.push(
+      'one head slot is unreadable (a write in progress or torn by a crash); the other stands for the head',
+    );
   }
-  if (head.index < count - 1)
-    notes.push(`the head covers records up to #${head.index}; later ones await the next append`);
+  for (const head of heads) {
+    const headed = records[head.index];
+    if (!headed) {
+      return {
+        index: count,
+        reason: `the head names record #${head.index} but the ledger ends at #${count - 1}: records were deleted from the end`,
+      };
+    }
+    if (headed.hash !== head.hash) {
+      return { index: head.index, id: headed.id, reason: 'is not the record the head signed (replaced)' };
+    }
+  }
+  const newest = heads[0]!.index;
+  if (newest < count - 1) {
+    notes.push(`the head covers records up to #${newest}; a crash can leave it behind the records`);
+  }
   return undefined;
 }
 

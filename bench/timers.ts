@@ -5,12 +5,11 @@
  *
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
  *
- * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER. `--fast-signer` (or
- * TIMER_BENCH_FAST_SIGNER=1) signs with node:crypto's ed25519 instead of the project's tweetnacl
- * signer: the same signatures, byte for byte, at about 5 µs where tweetnacl spends about 5 ms of
- * the worker's one JavaScript thread per webhook. `--server=tuned` (the default) starts the dev
- * server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts); `--server=default` with Temporal's
- * own, under which a workflow's next timer fires 0.1–1 s late (docs/timers.md).
+ * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER. Webhooks are signed by the
+ * project's signer (activities/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
+ * starts the dev server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts);
+ * `--server=default` with Temporal's own, under which a workflow's next timer fires 0.1–1 s late
+ * (docs/timers.md).
  * Sharded timers fire a signed webhook at a receiver in this process; lateness is reported at the
  * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
  * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.
@@ -25,8 +24,7 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { createPrivateKey, sign } from 'node:crypto';
-import { generateSigner, type Signer } from '../activities/keys';
+import { generateSigner } from '../activities/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../activities/timers';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
@@ -46,7 +44,6 @@ interface Options {
   shards: number;
   baselineCap: number;
   server: 'tuned' | 'default';
-  fastSigner: boolean;
 }
 
 function serverProfile(): Options['server'] {
@@ -75,7 +72,6 @@ function options(): Options {
     // (temporalio/temporal#9686); the baseline stops there unless told otherwise.
     baselineCap: arg('baseline-cap', 'TIMER_BENCH_BASELINE_CAP', 1_000),
     server: serverProfile(),
-    fastSigner: process.argv.includes('--fast-signer') || process.env.TIMER_BENCH_FAST_SIGNER === '1',
   };
 }
 
@@ -96,7 +92,7 @@ async function main(): Promise<void> {
   try {
     log(
       `N=${opts.n} window=${opts.windowMs / 1000}s shards=${opts.shards} baseline cap=${opts.baselineCap} ` +
-        `server=${opts.server} signer=${opts.fastSigner ? 'node:crypto' : 'tweetnacl'}`,
+        `server=${opts.server}`,
     );
     const env = await TestWorkflowEnvironment.createLocal({
       server: {
@@ -113,7 +109,7 @@ async function main(): Promise<void> {
     stops.push(() => receiver.close());
 
     const taskQueue = 'bench-timers';
-    const signer = opts.fastSigner ? nodeCryptoSigner() : generateSigner().signer;
+    const { signer } = generateSigner();
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
@@ -140,25 +136,6 @@ async function main(): Promise<void> {
     for (const stop of stops) await stop();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** An ed25519 signer on node:crypto, checked against tweetnacl's signature for the same key. */
-function nodeCryptoSigner(): Signer {
-  const { signer, secretKey } = generateSigner();
-  // PKCS#8 wrapping of a raw ed25519 seed (the first half of tweetnacl's 64-byte secret key).
-  const prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
-  const key = createPrivateKey({
-    key: Buffer.concat([prefix, secretKey.subarray(0, 32)]),
-    format: 'der',
-    type: 'pkcs8',
-  });
-  const fast: Signer = {
-    keyId: signer.keyId,
-    sign: (message) => sign(null, message, key).toString('base64'),
-  };
-  const probe = new TextEncoder().encode('probe');
-  if (fast.sign(probe) !== signer.sign(probe)) throw new Error('node:crypto and tweetnacl signatures differ');
-  return fast;
 }
 
 async function benchShards(
@@ -362,7 +339,7 @@ function report(opts: Options, sharded: Figures, baseline: Figures): void {
   console.log('');
   console.log(
     `timer lateness, N=${opts.n} over ${opts.windowMs / 1000} s, ${opts.shards} shards, ` +
-      `dev server (SQLite, ${opts.server} timer queue), ${opts.fastSigner ? 'node:crypto' : 'tweetnacl'} signer`,
+      `dev server (SQLite, ${opts.server} timer queue)`,
   );
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
 }

@@ -50,6 +50,8 @@ try {
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   await worker.run();
 } finally {
+  // Ledger locks held for busy missions are let go now, not left to be judged stale.
+  await deps.ledger.close();
   await clientConnection.close();
   await connection.close();
   await tracing.shutdown();

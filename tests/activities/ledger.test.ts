@@ -1,9 +1,24 @@
-import { mkdtemp, readdir, readFile, rm, writeFile, appendFile, copyFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import {
+  appendFile,
+  copyFile,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
 import { canonicalJson, hashCanonical } from '../../activities/canonical-json';
 import { ContentStore } from '../../activities/evidence-store';
+import { acquireLock } from '../../activities/file-lock';
 import { generateSigner, type Signer, utf8Bytes } from '../../activities/keys';
 import {
   createLedgerActivities,
@@ -19,6 +34,7 @@ import {
   type BadRecord,
   type LedgerVerification,
 } from '../../activities/ledger';
+import type { LedgerHead } from '../../schemas/decision-record';
 import type { ArtifactEvidence } from '../../schemas/evidence';
 import { activityEnvironment } from './support/activity-env';
 import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/ledger-entries';
@@ -38,6 +54,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await ledger.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -275,7 +292,9 @@ describe('decision ledger: idempotent emission', () => {
     );
     expect(records).toHaveLength(6);
     expect((await verify()).ok).toBe(true);
-    expect((await readdir(dir)).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    // Each kept its lock while it appended; closed, neither leaves a lock or a request behind.
+    await Promise.all([ledger.close(), other.close()]);
+    expect((await readdir(dir)).filter((n) => n.includes('.lock'))).toEqual([]);
   });
 
   it('refuses a replay whose content differs from the record it would repeat', async () => {
@@ -315,6 +334,186 @@ describe('decision ledger: torn writes', () => {
     const result = await verify();
     expect(result.ok).toBe(true);
     expect(result.notes.join()).toMatch(/head covers records up to #1/);
+  });
+});
+
+describe('decision ledger: one lock per burst of appends', () => {
+  const lockFile = () => join(dir, 'm-1.lock');
+
+  it('keeps one lock file across appends, then lets it go once idle', async () => {
+    const holding = new FileLedger({ dir, signer, lockHoldMs: 150 });
+    await holding.appendDecision(decisionEntry(signer.keyId, 0));
+    // A lock file holds its taker's pid and a fresh uuid: the same content is the same taking.
+    const taken = await readFile(lockFile(), 'utf8');
+    for (let seq = 1; seq < 5; seq++) await holding.appendDecision(decisionEntry(signer.keyId, seq));
+    expect(await readFile(lockFile(), 'utf8')).toBe(taken);
+    await vi.waitFor(() => expect(existsSync(lockFile())).toBe(false), { timeout: 3_000, interval: 20 });
+    expect((await verify()).ok).toBe(true);
+  });
+
+  it('hands its lock to another writer that asks, and resumes after it', async () => {
+    const first = new FileLedger({ dir, signer, lockHoldMs: 600_000 });
+    await first.appendDecision(decisionEntry(signer.keyId, 0));
+    await first.appendDecision(decisionEntry(signer.keyId, 1));
+    // Far shorter than the first writer's hold: only a hand-over lets it in.
+    const second = new FileLedger({ dir, signer, lockTimeoutMs: 2_000 });
+    expect((await second.appendDecision(decisionEntry(signer.keyId, 2))).index).toBe(2);
+    expect((await first.appendDecision(decisionEntry(signer.keyId, 3))).index).toBe(3);
+    await Promise.all([first.close(), second.close()]);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 4, notes: [] });
+  });
+
+  it('waits for its turn when its lock was broken and taken by another process while it held it', async () => {
+    const stalled = new FileLedger({ dir, signer, lockHoldMs: 600_000 });
+    await stalled.appendDecision(decisionEntry(signer.keyId, 0));
+    await stalled.appendDecision(decisionEntry(signer.keyId, 1));
+    await rm(lockFile());
+    const foreign = await acquireLock(lockFile(), 1_000);
+    const pending = stalled.appendDecision(decisionEntry(signer.keyId, 2));
+    await delay(300);
+    expect(await lines()).toHaveLength(2);
+    await foreign.release();
+    expect((await pending).index).toBe(2);
+    await stalled.close();
+  });
+
+  it('notices its lock was broken while it held it, and re-reads the file before appending', async () => {
+    const stalled = new FileLedger({ dir, signer, lockHoldMs: 600_000 });
+    await stalled.appendDecision(decisionEntry(signer.keyId, 0));
+    await stalled.appendDecision(decisionEntry(signer.keyId, 1));
+    // What a process that judged the lock stale does: remove it and append.
+    await rm(lockFile());
+    const other = new FileLedger({ dir, signer });
+    await other.appendDecision(decisionEntry(signer.keyId, 2));
+    expect((await stalled.appendDecision(decisionEntry(signer.keyId, 3))).index).toBe(3);
+    await Promise.all([stalled.close(), other.close()]);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 4, notes: [] });
+  });
+
+  it('neither waits for nor leaves behind a request of a waiter that died', async () => {
+    const request = `${lockFile()}.wanted`;
+    await writeFile(request, '999999 gone');
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(request, longAgo, longAgo);
+    await appendDecisions(1);
+    expect(existsSync(request)).toBe(false);
+  });
+
+  it('appends to the file at the ledger path even if it was replaced under the writer', async () => {
+    await appendDecisions(3);
+    const copy = `${file()}.copy`;
+    await copyFile(file(), copy);
+    await rename(copy, file());
+    await ledger.appendDecision(decisionEntry(signer.keyId, 3));
+    expect((await readLedger(dir, 'm-1')).records).toHaveLength(4);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 4, notes: [] });
+  });
+});
+
+describe('decision ledger: the head after a crash', () => {
+  /** The head file's two slots, as the writer lays them out. */
+  async function slots(): Promise<{ size: number; heads: (LedgerHead | undefined)[] }> {
+    const bytes = await readFile(head());
+    const size = bytes.length / 2;
+    const heads = [0, 1].map((i) => {
+      try {
+        return JSON.parse(bytes.subarray(i * size, (i + 1) * size).toString('utf8')) as LedgerHead;
+      } catch {
+        return undefined;
+      }
+    });
+    return { size, heads };
+  }
+
+  /** Overwrites part of a slot, as a write torn by a power loss leaves it. */
+  async function tear(slot: number): Promise<void> {
+    const { size } = await slots();
+    const handle = await open(head(), 'r+');
+    await handle.write(Buffer.alloc(40, 0), 0, 40, slot * size + 20);
+    await handle.close();
+  }
+
+  const newestSlot = async () => {
+    const { heads } = await slots();
+    return (heads[0]?.index ?? -1) > (heads[1]?.index ?? -1) ? 0 : 1;
+  };
+
+  it('writes two sector-sized slots holding the newest head and the one before', async () => {
+    await appendDecisions(5);
+    const { size, heads } = await slots();
+    expect(size % 512).toBe(0);
+    expect(heads.map((h) => h?.index).sort()).toEqual([3, 4]);
+  });
+
+  it('accepts one torn head slot, and the next append writes over that slot', async () => {
+    await appendDecisions(5);
+    await tear(await newestSlot());
+    const torn = await verify();
+    expect(torn.ok).toBe(true);
+    expect(torn.notes.join()).toMatch(/one head slot is unreadable/);
+    expect(torn.notes.join()).toMatch(/head covers records up to #3/);
+
+    await new FileLedger({ dir, signer }).appendDecision(decisionEntry(signer.keyId, 5));
+    expect((await slots()).heads.map((h) => h?.index).sort()).toEqual([3, 5]);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 6, notes: [] });
+  });
+
+  it('still detects the newest record cut when both slots are intact', async () => {
+    await appendDecisions(5);
+    await writeLines((await lines()).slice(0, -1));
+    await expectFirstBad({ index: 4 }, /deleted from the end/);
+  });
+
+  it('refuses a head file with no intact slot, in verify and in the writer', async () => {
+    await appendDecisions(5);
+    await tear(0);
+    await tear(1);
+    await expectFirstBad({ index: 5 }, /no intact head/);
+    await expect(
+      new FileLedger({ dir, signer }).appendDecision(decisionEntry(signer.keyId, 5)),
+    ).rejects.toThrow(/no intact signed head/);
+  });
+
+  it('refuses a head slot validly signed for another mission: put there, not torn', async () => {
+    await appendDecisions(2);
+    await ledger.appendDecision(decisionEntry(signer.keyId, 0, { mission: 'm-2', workflow_id: 'w-2' }));
+    await copyFile(join(dir, 'm-2.head.json'), head());
+    await expectFirstBad({ index: 2 }, /belongs to mission m-2/);
+  });
+
+  it('takes an empty head file for a missing one: fine before the second record only', async () => {
+    await appendDecisions(1);
+    await truncate(head(), 0);
+    expect((await verify()).ok).toBe(true);
+    await appendDecisions(3);
+    await truncate(head(), 0);
+    await expectFirstBad({ index: 3 }, /head is missing/);
+    await expect(
+      new FileLedger({ dir, signer }).appendDecision(decisionEntry(signer.keyId, 3)),
+    ).rejects.toThrow(/head file is missing or empty/);
+  });
+
+  it('reads a one-line head written before slots, and rewrites it as slots on the next append', async () => {
+    await appendDecisions(3);
+    const { records } = await readLedger(dir, 'm-1');
+    const last = records[2]!;
+    const oneLine: LedgerHead = {
+      mission: 'm-1',
+      index: 2,
+      hash: last.hash,
+      orchestrator: signer.keyId,
+      signature: signer.sign(utf8Bytes(canonicalJson({ mission: 'm-1', index: 2, hash: last.hash }))),
+    };
+    await ledger.close();
+    await writeFile(head(), `${JSON.stringify(oneLine)}\n`);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 3, notes: [] });
+    await writeLines((await lines()).slice(0, -1));
+    await expectFirstBad({ index: 2 }, /deleted from the end/);
+    await writeLines(records.map((r) => JSON.stringify(r)));
+
+    await ledger.appendDecision(decisionEntry(signer.keyId, 3));
+    expect((await slots()).heads.map((h) => h?.index)).toEqual([3, 3]);
+    expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 4, notes: [] });
   });
 });
 
