@@ -6,6 +6,7 @@
  * mission accepts. Signing must be byte-identical. Where they may differ (crafted small-order
  * keys), the strict verifier refuses, which is why replayed code chooses by patch.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
@@ -152,6 +153,47 @@ describe('the strict ed25519 verifier', () => {
       });
     }
   });
+
+  it(
+    "decides exactly as @noble/curves' own strict verify, on honest, random and crafted keys and R",
+    () => {
+      const hex = (h: string) => Uint8Array.from(h.match(/../g)!.map((b) => parseInt(b, 16)));
+      // Small-order points and non-canonical encodings (y ≥ p), which strict decoding must refuse.
+      const crafted = [
+        '0100000000000000000000000000000000000000000000000000000000000000',
+        'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+        '0000000000000000000000000000000000000000000000000000000000000000',
+        '0000000000000000000000000000000000000000000000000000000000000080',
+        '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+        'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+        'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+        'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+      ].map(hex);
+      const place = fc.oneof(
+        fc.constant(null),
+        fc.constantFrom(...crafted),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      );
+      fc.assert(
+        fc.property(seed, message, place, place, (s, msg, key, r) => {
+          const pair = nacl.sign.keyPair.fromSeed(s);
+          const sig = nacl.sign.detached(msg, pair.secretKey);
+          if (r !== null) sig.set(r, 0);
+          const publicKey = key ?? pair.publicKey;
+          const expected = scalarIsCanonical(sig) && ed25519.verify(sig, msg, publicKey, { zip215: false });
+          const signer = signerKeyFromPublicKey(publicKey);
+          expect(verifyDetached(msg, base64Encode(sig), signer).ok).toBe(expected);
+          if (key === null && r === null) expect(expected).toBe(true);
+        }),
+        { numRuns: 400 },
+      );
+      for (const key of crafted) {
+        const signer = signerKeyFromPublicKey(key);
+        expect(verifyDetached(new Uint8Array([1]), base64Encode(new Uint8Array(64)), signer).ok).toBe(false);
+      }
+    },
+    TIMEOUT_MS,
+  );
 
   it('refuses malformed identities and signatures with the same reasons as before', () => {
     const pair = nacl.sign.keyPair.fromSeed(new Uint8Array(32).fill(7));
