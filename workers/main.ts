@@ -29,7 +29,11 @@ try {
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
   const timerShards = timerShardLayoutFromEnv();
-  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count);
+  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing.
+  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count, {
+    settings: timerShards.settings,
+    configure: true,
+  });
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
