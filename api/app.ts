@@ -15,7 +15,12 @@ import { METRICS } from '../schemas/metrics';
 import { healthChecker } from './health';
 import { mountLedgerRoutes } from './ledger-routes';
 import { mountMissionRoutes } from './mission-routes';
-import { BadPageTokenError, MissionNotFoundError, MissionTimeoutError } from './missions';
+import {
+  BadPageTokenError,
+  MissionNotFoundError,
+  MissionTimeoutError,
+  MissionUnavailableError,
+} from './missions';
 import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from './observability';
 import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
@@ -194,6 +199,9 @@ export function createApp(deps: AppDeps): express.Express {
 
 function knownProblem(err: unknown) {
   if (err instanceof MissionNotFoundError) return { status: 404, title: 'Not found', detail: err.message };
+  if (err instanceof MissionUnavailableError) {
+    return { status: err.status, title: err.title, detail: err.message, missionStatus: err.missionStatus };
+  }
   if (err instanceof MissionTimeoutError) {
     return { status: 504, title: 'Mission did not answer', detail: `${err.message}; is a worker running?` };
   }

@@ -616,4 +616,16 @@ export class MissionEngine {
   quorum(): number {
     return quorumRequired(this.state.council.members.length, this.machine.quorumSize);
   }
+
+  /**
+   * The first outcome of `proposal` if it repeats one already applied (same idem_key, same signed
+   * proposal), else null: lets the gateway answer a retry with `duplicate: true` before Temporal's
+   * update-id deduplication would hand back the first answer verbatim. Pure; a query may call it.
+   */
+  repeatOutcome(proposal: unknown): TransitionOutcome | null {
+    const r = applyProposal(this.state, proposal, this.#ctx(Date.now()));
+    return r.accepted && r.duplicate
+      ? { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true }
+      : null;
+  }
 }
