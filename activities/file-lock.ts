@@ -18,7 +18,7 @@ export async function acquireLock(path: string, timeoutMs: number): Promise<() =
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
-      const handle = await open(path, 'wx', 0o644);
+      const handle = await open(path, 'wx', 0o600);
       try {
         await handle.writeFile(token);
       } finally {

@@ -9,6 +9,9 @@ import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } 
 import { ensureTimerShards, timerShardLayoutFromEnv } from './timers';
 import { createSwooshWorker } from './worker';
 
+// Whatever this process writes under the data folder (ledgers, evidence, keys, dead letters) is
+// its own user's alone, whatever mode a writer asks for (0600/0700).
+process.umask(0o077);
 const config = loadConfig();
 // Before any connection: the Runtime (Prometheus /metrics, JSON-lines logs) is installed once per process.
 const telemetry = installWorkerRuntimeFromEnv();
