@@ -103,6 +103,8 @@ export interface MissionSnapshot {
  * (workflow id, seq); owner records number from here so the two sequences can never collide.
  */
 export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
+/** Owner commands are unsigned: their actor is as reported by the sender, which is not verified. */
+export const ACTOR_AS_REPORTED = 'actor as reported by the gateway; owner commands are not signed';
 const RECOVERY_EPISODES = 16;
 
 export function machineConfigOf(config: ResolvedMissionConfig, members: number): MachineConfig {
@@ -516,7 +518,9 @@ export class MissionEngine {
           {
             guard: 'owner-control',
             ok: applied,
-            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail],
+            // The actor is what the sender says (the gateway: the caller's token name); an owner
+            // command carries no signature yet, so the record says so (docs/api.md, trust boundary).
+            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
           },
         ],
         at_ms: now,
