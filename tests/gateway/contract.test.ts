@@ -172,14 +172,22 @@ describe('transitions and state', () => {
     expect(await held.head()).toBe(ok.body.post_hash);
   });
 
-  test('POST /transition: malformed proposal 400 naming fields; unknown mission 404; no mission named 400', async () => {
+  test('POST /transition: malformed proposal 400 naming fields; unknown mission 404; no or another mission named 400', async () => {
     const head = await held.head();
     const good = held.proposal(head, 'Policy_Update', { policy_version: 'm1', rationale: 'x' });
     const bad = await fx.as.agent.propose({ ...good, current_state_hash: 'sha1-abc' });
     expect(bad.status).toBe(400);
     if (!bad.ok) expect(fieldsOf(bad.body)).toContain('body.current_state_hash');
-    const elsewhere = await fx.as.agent.propose(good, randomUUID());
+    const unknown = randomUUID();
+    const elsewhere = await fx.as.agent.propose({
+      ...good,
+      idem_key: good.idem_key.replace(held.id, unknown),
+    });
     expect(elsewhere.status).toBe(404);
+    // Sent to another mission than its idem_key names: the caller's mistake, named.
+    const misaddressed = await fx.as.agent.propose(good, unknown);
+    expect(misaddressed.status).toBe(400);
+    if (!misaddressed.ok) expect(fieldsOf(misaddressed.body)).toEqual(['body.idem_key', 'query.mission']);
     const anonymous = { ...good, idem_key: good.idem_key.replace(held.id, 'not-a-uuid') };
     const unnamed = await fx.as.agent.propose(anonymous);
     expect(unnamed.status).toBe(400);
