@@ -49,5 +49,25 @@ export function orchestratorKeyFile(
   return configured ? resolve(configured) : dataPaths(dataDir).orchestratorKey;
 }
 
+/**
+ * The only folder `file://` mission sources are read from: SWOOSH_INPUTS_DIR when set, else
+ * `inputs/` in the clone (activities/source-confinement.ts). Never the data folder.
+ */
+export function resolveInputsDir(env: Record<string, string | undefined> = process.env): string {
+  const configured = env.SWOOSH_INPUTS_DIR?.trim();
+  return configured ? resolve(configured) : join(repoRoot, 'inputs');
+}
+
+/** The largest source a mission may ingest (SWOOSH_SOURCE_MAX_BYTES, default 10 MiB). */
+export function sourceMaxBytes(env: Record<string, string | undefined> = process.env): number {
+  const configured = env.SWOOSH_SOURCE_MAX_BYTES?.trim();
+  if (!configured) return 10 * 1024 * 1024;
+  const value = Number(configured);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error('SWOOSH_SOURCE_MAX_BYTES must be a positive integer (bytes)');
+  }
+  return value;
+}
+
 /** The default SHHH policy shipped with the code. */
 export const defaultPolicyFile = join(repoRoot, 'schemas', 'default-policy.yaml');

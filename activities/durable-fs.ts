@@ -21,7 +21,8 @@ export async function fsyncDir(dir: string): Promise<void> {
  * Replaces `path` atomically: readers see the old content or the new, never a mix. The temp
  * file lives in the same folder, since rename is atomic only within one file system.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+/** Files under the data folder are SWOOSH's alone: 0600 unless a caller asks for less. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const temp = join(dirname(path), `.${randomUUID()}.tmp`);
   try {
     const handle = await open(temp, 'wx', mode);

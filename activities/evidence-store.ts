@@ -1,6 +1,8 @@
 /**
  * Content-addressed evidence store. A blob's name is its `sha256-<hex>` checksum, so storing is
  * idempotent, references cannot dangle onto different content, and every read is verified.
+ * Blobs are mode 0400 in 0700 folders: read-only, and readable by SWOOSH's own user alone, since
+ * ingested content may hold what a policy scan has yet to judge.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -24,8 +26,8 @@ export class ContentStore {
     const checksum = sha256Digest(bytes);
     const path = this.#pathOf(checksum);
     if (await pathExists(path)) return checksum;
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes, 0o444);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, bytes, 0o400);
     return checksum;
   }
 

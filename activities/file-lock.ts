@@ -51,7 +51,7 @@ export async function acquireLock(path: string, timeoutMs: number): Promise<Held
         if (lock) return lock;
         await breakIfStale(path);
         // Asks (or asks again), so that the holder lets go after its current append.
-        await writeFile(requestPath, token);
+        await writeFile(requestPath, token, { mode: 0o600 });
       }
       if (Date.now() > deadline) throw new Error(`lock ${path} is still held after ${timeoutMs} ms`);
       await delay(Math.min(50, 2 ** attempt) * (0.5 + Math.random()));
@@ -67,7 +67,7 @@ export async function acquireLock(path: string, timeoutMs: number): Promise<Held
 async function tryCreate(path: string, token: string, requestPath: string): Promise<HeldLock | undefined> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'wx', 0o644);
+    handle = await open(path, 'wx', 0o600);
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return undefined;
     throw error;

@@ -30,6 +30,8 @@ export interface ActivityDeps {
   telemetry: JobTelemetrySink;
   /** The timer shards' activities (webhooks, updates, dead letters); they need a Temporal client. */
   timers?: TimerActivityDeps;
+  /** The only folder `file://` mission sources are read from (SWOOSH_INPUTS_DIR unless given). */
+  inputsDir?: string;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -49,6 +51,7 @@ export function createActivities(deps: ActivityDeps) {
       checkLicence: licence.checkLicence,
       evaluatePolicy: policy.evaluatePolicy,
       probeToolServers: tools.probeToolServers,
+      ...(deps.inputsDir !== undefined && { sources: { inputsDir: deps.inputsDir } }),
     }),
   };
   // Timer shards reach theirs through workflows/timers/activity-contract.ts, not SwooshActivities.

@@ -455,7 +455,7 @@ export class FileLedger {
     try {
       const cursor = await this.#sync(mission);
       head = await this.#openHead(mission, cursor.count);
-      const records = await open(file.records, 'a', 0o644);
+      const records = await open(file.records, 'a', 0o600);
       const session: Session = { lock, records, head, cursor, idle: undefined };
       this.#sessions.set(mission, session);
       return session;

@@ -382,7 +382,7 @@ async function writeNew(path: string, text: string): Promise<boolean> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   let handle;
   try {
-    handle = await open(path, 'wx', 0o644);
+    handle = await open(path, 'wx', 0o600);
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
     throw error;

@@ -7,7 +7,7 @@
  * never enters workflow code or history. Every result is plain JSON the workflow turns into
  * proposal inputs; every step is idempotent so Temporal may retry it.
  */
-import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -18,8 +18,10 @@ import type { ToolHealthReport } from '../schemas/tool-health';
 import type { GuardIO } from '../workflows/statechart';
 import { voteSigningBytes } from '../workflows/statechart/signing';
 import { canonicalJson, hashCanonical } from './canonical-json';
+import { dataPaths, orchestratorKeyFile, resolveInputsDir, sourceMaxBytes } from './data-dir';
 import type { ContentStore } from './evidence-store';
 import type { Signer } from './keys';
+import { readConfinedSource, type SourceConfinement, SourceRefusedError } from './source-confinement';
 
 type LicenceIO = NonNullable<GuardIO['licence']>;
 type PolicyIO = NonNullable<GuardIO['policy']>;
@@ -34,6 +36,33 @@ export interface MissionStepDeps {
   checkLicence: () => Promise<KachingVerdict>;
   evaluatePolicy: (request: PolicyEvaluationRequest) => Promise<ShhhVerdict>;
   probeToolServers: () => Promise<ToolHealthReport>;
+  /** Where `file://` sources may come from; SWOOSH_INPUTS_DIR and friends unless given. */
+  sources?: Partial<SourceConfinement>;
+}
+
+/**
+ * The confinement rules from the environment: the inputs folder, the data folder and every file
+ * SWOOSH keeps a secret in, wherever it is configured.
+ */
+function confinementOf(dataDir: string, given: Partial<SourceConfinement> = {}): SourceConfinement {
+  const paths = dataPaths(dataDir);
+  const env = process.env;
+  const configured = [
+    env.SWOOSH_GATEWAY_TOKENS_FILE,
+    env.SWOOSH_LICENCE_FILE,
+    env.SWOOSH_ORCHESTRATOR_KEY_FILE,
+  ].filter((p): p is string => typeof p === 'string' && p.trim() !== '');
+  return {
+    inputsDir: given.inputsDir ?? resolveInputsDir(env),
+    dataDir,
+    secretFiles: given.secretFiles ?? [
+      ...configured,
+      orchestratorKeyFile(dataDir, env),
+      paths.licenceIssuerKey,
+      paths.licenceToken,
+    ],
+    maxBytes: given.maxBytes ?? sourceMaxBytes(env),
+  };
 }
 
 const MEDIA_TYPES: Record<string, string> = {
@@ -70,6 +99,7 @@ export function licenceIO(verdict: KachingVerdict): LicenceIO {
 export function createMissionStepActivities(deps: MissionStepDeps) {
   const { evidence, orchestrator } = deps;
   const workspaces = join(deps.dataDir, 'workspaces');
+  const confinement = confinementOf(deps.dataDir, deps.sources);
 
   const sourcesRequest = (sources: FetchedSource[]): PolicyEvaluationRequest => ({
     subject: {
@@ -99,11 +129,17 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
       const fetched: FetchedSource[] = [];
       for (const uri of input.sources) {
         if (uri.startsWith('file://')) {
-          const path = fileURLToPath(uri);
+          let path: string;
           let bytes: Buffer;
           try {
-            bytes = await readFile(path);
+            ({ path, bytes } = await readConfinedSource(uri, confinement));
           } catch (error) {
+            if (error instanceof SourceRefusedError) {
+              throw ApplicationFailure.nonRetryable(
+                `source ${uri} refused: ${error.message}`,
+                'SourceRefused',
+              );
+            }
             throw ApplicationFailure.nonRetryable(
               `cannot read source ${uri}: ${String(error)}`,
               'SourceUnreadable',

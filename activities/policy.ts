@@ -116,6 +116,11 @@ function findingsFor(rule: PolicyRule, subject: ResolvedSubject): Finding[] {
             location: `proposal ${subject.transition}`,
             detail,
           }));
+    case 'high-entropy':
+      // Ingested content only: proposal inputs carry signatures and keys by design.
+      return subject.kind === 'ingestion'
+        ? subject.sources.flatMap((source) => entropyFindings(rule, source))
+        : [];
     case 'size-limit':
       return subject.kind === 'ingestion' ? sizeFindings(rule, subject.sources) : [];
     case 'type-limit':
@@ -161,6 +166,45 @@ function secretsInValue(patterns: Patterns, value: unknown, path: string): strin
     return Object.entries(value).flatMap(([key, item]) => secretsInValue(patterns, item, `${path}.${key}`));
   }
   return [];
+}
+
+type EntropyRule = Extract<PolicyRule, { kind: 'high-entropy' }>;
+
+/** Shannon entropy of `text` in bits per character. */
+export function bitsPerChar(text: string): number {
+  const counts = new Map<string, number>();
+  for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let bits = 0;
+  for (const n of counts.values()) {
+    const p = n / text.length;
+    bits -= p * Math.log2(p);
+  }
+  return bits;
+}
+
+/** Line numbers of high-entropy tokens in `text` (the tokens themselves are never reported). */
+function entropyLines(rule: EntropyRule, text: string): number[] {
+  const token = new RegExp(`[A-Za-z0-9+/=_-]{${rule.minLength},1024}`, 'g');
+  const lines: number[] = [];
+  for (const match of text.matchAll(token)) {
+    const before = text.slice(Math.max(0, match.index - 32), match.index);
+    if (rule.ignoreAfter?.some((prefix) => before.endsWith(prefix))) continue;
+    if (bitsPerChar(match[0]) < rule.minBitsPerChar) continue;
+    lines.push(text.slice(0, match.index).split('\n').length);
+  }
+  return lines;
+}
+
+function entropyFindings(rule: EntropyRule, source: ResolvedSource): Finding[] {
+  const lines = entropyLines(rule, source.content);
+  return lines.length === 0
+    ? []
+    : [
+        {
+          location: source.path,
+          detail: `high-entropy credential-like token at line ${lines.slice(0, 5).join(', ')}`,
+        },
+      ];
 }
 
 function sizeFindings(

@@ -26,6 +26,7 @@ import {
   assertMissionExists,
   MissionNotFoundError,
   MissionTimeoutError,
+  MissionUnavailableError,
   proposeTransition,
 } from './missions';
 import { hostileKeyPath, type ApiRegistry } from './routes';
@@ -97,7 +98,20 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
   const methods: Record<A2AMethod, (params: unknown) => Promise<unknown>> = {
     'swoosh.proposeTransition': async (raw) => {
       const { mission: named, proposal } = parse('swoosh.proposeTransition', raw);
-      const mission = named ?? parseIdemKey(proposal.idem_key)?.goalId;
+      const goal = parseIdemKey(proposal.idem_key)?.goalId;
+      const goalIsMission =
+        goal !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(goal);
+      if (named !== undefined && goalIsMission && goal.toLowerCase() !== named.toLowerCase()) {
+        throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
+          errors: [
+            {
+              field: 'params.proposal.idem_key',
+              reason: `the proposal's idem_key names mission ${goal}, not ${named}`,
+            },
+          ],
+        });
+      }
+      const mission = named ?? goal;
       if (!mission || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(mission)) {
         throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
           errors: [
@@ -296,6 +310,12 @@ function toRpcFailure(error: unknown): RpcFailure {
     return new RpcFailure(A2A_ERRORS.missionNotFound, 'Mission not found');
   if (error instanceof MissionTimeoutError) {
     return new RpcFailure(A2A_ERRORS.unavailable, 'Mission did not answer in time');
+  }
+  if (error instanceof MissionUnavailableError) {
+    return new RpcFailure(A2A_ERRORS.unavailable, error.title, {
+      detail: error.message,
+      missionStatus: error.missionStatus,
+    });
   }
   return new RpcFailure(A2A_ERRORS.internal, 'Internal error');
 }

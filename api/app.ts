@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Health } from '../schemas/health';
 import { TaskQueueName } from '../schemas/owner-controls';
+import type { TimerTargetRule } from '../schemas/timer-targets';
 import { mountA2A } from './a2a';
 import { ALL_ROLES, type Authenticator } from './auth';
 import { Gauge } from 'prom-client';
@@ -14,7 +15,12 @@ import { METRICS } from '../schemas/metrics';
 import { healthChecker } from './health';
 import { mountLedgerRoutes } from './ledger-routes';
 import { mountMissionRoutes } from './mission-routes';
-import { BadPageTokenError, MissionNotFoundError, MissionTimeoutError } from './missions';
+import {
+  BadPageTokenError,
+  MissionNotFoundError,
+  MissionTimeoutError,
+  MissionUnavailableError,
+} from './missions';
 import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from './observability';
 import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
@@ -35,6 +41,8 @@ export interface AppDeps {
   accessLog?: AccessLog;
   /** Timer shards the worker runs (SWOOSH_TIMER_SHARDS unless given); they decide where each timer lives. */
   timerShards?: number;
+  /** Signals and updates timers may send (SWOOSH_TIMER_TARGETS unless given; schemas/timer-targets.ts). */
+  timerTargets?: TimerTargetRule[];
   /** Routers written elsewhere, each behind a role check and in OpenAPI. */
   routers?: MountedRouter[];
   /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
@@ -75,8 +83,12 @@ export function createGateway(deps: AppDeps): Gateway {
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
   mountOwnerControls(api, { client, taskQueue, logError });
   mountA2A(api, { client, taskQueue, logError });
-  const timerShards = deps.timerShards ?? timerShardLayoutFromEnv().count;
-  for (const router of timerRouters({ client, taskQueue, shards: timerShards })) api.mount(router);
+  const timerLayout =
+    deps.timerShards === undefined || deps.timerTargets === undefined ? timerShardLayoutFromEnv() : undefined;
+  const timerShards = deps.timerShards ?? timerLayout!.count;
+  const timerTargets = deps.timerTargets ?? timerLayout!.timerTargets;
+  for (const router of timerRouters({ client, taskQueue, shards: timerShards, timerTargets }))
+    api.mount(router);
   for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
@@ -187,6 +199,9 @@ export function createApp(deps: AppDeps): express.Express {
 
 function knownProblem(err: unknown) {
   if (err instanceof MissionNotFoundError) return { status: 404, title: 'Not found', detail: err.message };
+  if (err instanceof MissionUnavailableError) {
+    return { status: err.status, title: err.title, detail: err.message, missionStatus: err.missionStatus };
+  }
   if (err instanceof MissionTimeoutError) {
     return { status: 504, title: 'Mission did not answer', detail: `${err.message}; is a worker running?` };
   }

@@ -180,10 +180,9 @@ export class SwooshClient {
     return this.request<TimerRecord>('DELETE', `/timers/${encodeURIComponent(id)}`);
   }
 
-  ackTimer(id: string, by?: string) {
-    return this.request<TimerRecord>('POST', `/timers/${encodeURIComponent(id)}/ack`, {
-      body: by === undefined ? {} : { by },
-    });
+  /** Recorded as acknowledged by this client's token name. */
+  ackTimer(id: string) {
+    return this.request<TimerRecord>('POST', `/timers/${encodeURIComponent(id)}/ack`, { body: {} });
   }
 
   listDeadLetters(query: { limit?: number; after?: string } = {}) {

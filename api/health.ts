@@ -107,24 +107,29 @@ async function checkHealth(
   const ledgerDir = dataPaths(dataDir).ledgerDir;
   const within = <T>(call: () => Promise<T>) => client.withDeadline(Date.now() + CHECK_DEADLINE_MS, call);
   const touched = new Set<string>();
-  const [temporalCheck, worker, ledger, lastSnapshotHLC] = await Promise.all([
+  const [temporalCheck, worker, ledger, lastSnapshotHLC, missions] = await Promise.all([
     checkTemporal(within, client),
     checkWorker(within, client, taskQueue),
     checkLedger(ledgerDir),
     newestHlc(ledgerDir, summaries, touched),
+    checkMissions(within, client, taskQueue),
   ]);
   const agreement =
     temporalCheck.ok && worker.ok
       ? await compareMissions(within, client, taskQueue, dataDir, summaries, touched)
       : undefined;
   summaries.sweep(touched);
-  const status = !temporalCheck.ok ? 'unavailable' : worker.ok && ledger.ok ? 'ok' : 'degraded';
+  const status = !temporalCheck.ok
+    ? 'unavailable'
+    : worker.ok && ledger.ok && missions.ok
+      ? 'ok'
+      : 'degraded';
   return {
     status: agreement?.consensus === 'diverged' && status === 'ok' ? 'degraded' : status,
     consensus: agreement?.consensus ?? 'unknown',
     lastSnapshotHLC,
     walLag: agreement?.walLag ?? null,
-    checks: { temporal: temporalCheck, worker, ledger },
+    checks: { temporal: temporalCheck, worker, ledger, missions },
     sampledMissions: agreement?.sampled ?? 0,
     checkedAt: new Date().toISOString(),
   };
@@ -175,6 +180,75 @@ async function checkWorker(
   } catch (error) {
     return { ok: false, pollers: 0, detail: `task queue not described: ${firstLineOf(error)}` };
   }
+}
+
+/** Missions listed per question; enough to act on, bounded so a probe stays cheap. */
+const MISSION_PAGE = 20;
+
+/**
+ * Missions that cannot make progress: running ones whose workflow task keeps failing (Temporal
+ * flags them in the `TemporalReportedProblems` search attribute; the newest running missions are
+ * also described directly, for servers that do not set it), and missions that failed in the last
+ * day. Failing tasks degrade health; failed missions are listed, since a mission refusing its
+ * own input is the mission's outcome, not the system's.
+ */
+async function checkMissions(
+  within: Within,
+  client: Client,
+  taskQueue: string,
+): Promise<Health['checks']['missions']> {
+  const base = missionListQuery(taskQueue, {});
+  const list = async (query: string): Promise<string[]> => {
+    const response = await within(() =>
+      client.workflowService.listWorkflowExecutions({
+        namespace: client.options.namespace,
+        query,
+        pageSize: MISSION_PAGE,
+      }),
+    );
+    return response.executions.map((e) => (e.execution?.workflowId ?? '').replace(/^mission-/, ''));
+  };
+  const failing = new Set<string>();
+  try {
+    for (const id of await list(
+      `${base} AND ExecutionStatus = 'Running' AND TemporalReportedProblems IS NOT NULL`,
+    ))
+      failing.add(id);
+  } catch {
+    // Servers before task-problem reporting refuse the attribute: the describes below still see.
+  }
+  let failedRecently: string[] = [];
+  try {
+    const running = await list(`${base} AND ExecutionStatus = 'Running'`);
+    await Promise.all(
+      running.map(async (id) => {
+        const described = await within(() =>
+          client.workflowService.describeWorkflowExecution({
+            namespace: client.options.namespace,
+            execution: { workflowId: missionWorkflowId(id) },
+          }),
+        ).catch(() => undefined);
+        if ((described?.pendingWorkflowTask?.attempt ?? 0) >= 2) failing.add(id);
+      }),
+    );
+    const since = new Date(Date.now() - 24 * 3600_000).toISOString();
+    failedRecently = await list(`${base} AND ExecutionStatus = 'Failed' AND CloseTime > '${since}'`);
+  } catch (error) {
+    return {
+      ok: false,
+      detail: `missions not listed: ${firstLineOf(error)}`,
+      failingTasks: [...failing].sort(),
+      failedRecently,
+    };
+  }
+  const failingTasks = [...failing].sort();
+  const parts = [
+    failingTasks.length === 0
+      ? 'no running mission has a failing workflow task'
+      : `${failingTasks.length} running mission(s) with a failing workflow task: GET /missions/<id> says why`,
+    `${failedRecently.length} mission(s) failed in the last 24 h`,
+  ];
+  return { ok: failingTasks.length === 0, detail: parts.join('; '), failingTasks, failedRecently };
 }
 
 /** Writable means a file can be created, synced and removed there, as an append would. */

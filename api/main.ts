@@ -9,6 +9,8 @@ import { startGateway } from './server';
 
 const say = (message: string): void => console.log(`[swoosh gateway] ${message}`);
 
+// Whatever this process writes under the data folder is its own user's alone (0600/0700).
+process.umask(0o077);
 const config = loadConfig();
 const dataDir = resolveDataDir();
 const tokensFile = config.SWOOSH_GATEWAY_TOKENS_FILE ?? defaultTokensFile(dataDir);

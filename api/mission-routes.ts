@@ -32,6 +32,7 @@ import {
 import { controlSignal, voteUpdate } from '../workflows/definitions';
 import { ALL_ROLES } from './auth';
 import {
+  assertAnswering,
   listMissions,
   MissionConflictError,
   onMission,
@@ -64,7 +65,11 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     responses: {
       201: { description: 'Started', schema: MissionStarted },
       200: { description: 'The same prompt again: the existing run', schema: MissionStarted },
-      409: { description: 'The id is taken by a different prompt', schema: Problem },
+      400: {
+        description: 'Invalid prompt or a config the mission could not run, naming the field',
+        schema: Problem,
+      },
+      409: { description: 'The id is taken by a different prompt or config', schema: Problem },
     },
     handler: async ({ body }, res) => {
       try {
@@ -131,6 +136,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       409: { description: '`current_state_hash` is not HEAD; `current_hash` is', schema: StaleHashProblem },
     },
     handler: async ({ query, body }, res) => {
+      if (refuseMismatch(res, query.mission, body, 'query.mission')) return;
       const mission = query.mission ?? parseIdemKey(body.idem_key)?.goalId;
       if (!mission || !MissionIdParam.shape.id.safeParse(mission).success) {
         return sendProblem(res, {
@@ -160,6 +166,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       409: { description: 'Stale `current_state_hash`', schema: StaleHashProblem },
     },
     handler: async ({ params, body }, res) => {
+      if (refuseMismatch(res, params.id, body, 'params.id')) return;
       await answerProposal(res, client, params.id, body);
     },
   });
@@ -214,6 +221,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       404: notFound,
     },
     handler: async ({ params, body }, res) => {
+      await assertAnswering(client, params.id);
       try {
         const tally = await onMission(client, params.id, () =>
           client.workflow.getHandle(missionWorkflowId(params.id)).executeUpdate(voteUpdate, { args: [body] }),
@@ -245,6 +253,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     body: ControlRequest,
     responses: { 202: { description: 'Delivered', schema: Accepted }, 404: notFound },
     handler: async ({ params, body, principal }, res) => {
+      await assertAnswering(client, params.id);
       await onMission(client, params.id, () =>
         client.workflow
           .getHandle(missionWorkflowId(params.id))
@@ -253,6 +262,34 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       res.status(202).json({ accepted: true });
     },
   });
+}
+
+/**
+ * A proposal's idem_key names the mission it was signed for (its goalId); sent to another mission
+ * it is a caller's mistake to name, not a stale hash. True when it refused the request.
+ */
+function refuseMismatch(
+  res: Response,
+  mission: string | undefined,
+  proposal: TransitionProposal,
+  field: string,
+): boolean {
+  const goal = parseIdemKey(proposal.idem_key)?.goalId;
+  // Only a goalId that is a mission id can name the wrong mission.
+  if (mission === undefined || goal === undefined || !MissionIdParam.shape.id.safeParse(goal).success)
+    return false;
+  if (goal.toLowerCase() === mission.toLowerCase()) return false;
+  const reason = `the proposal's idem_key names mission ${goal}, not ${mission}`;
+  sendProblem(res, {
+    status: 400,
+    title: 'Invalid request',
+    detail: `body.idem_key: ${reason}`,
+    errors: [
+      { field: 'body.idem_key', reason },
+      { field, reason: `names mission ${mission}` },
+    ],
+  });
+  return true;
 }
 
 async function answerProposal(res: Response, client: Client, mission: string, proposal: TransitionProposal) {

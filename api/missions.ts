@@ -22,16 +22,35 @@ import {
   TRANSITION_REJECTED,
   type TransitionRejection,
 } from '../schemas/mission';
-import type { MissionConfigInput } from '../schemas/mission-config';
+import { type MissionConfig, MissionConfigInput } from '../schemas/mission-config';
+import { canonicalJson } from '../activities/canonical-json';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { stateQuery, transitionUpdate } from '../workflows/definitions';
+import { proposalRepeatQuery, stateQuery, transitionUpdate } from '../workflows/definitions';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}
 /** Temporal did not answer in time: no worker polls, or the service is overloaded. */
 export class MissionTimeoutError extends Error {}
 export class BadPageTokenError extends Error {}
+/**
+ * The mission exists but cannot answer: it has ended (409, with how and why), or its workflow
+ * task keeps failing (503, with the last failure). Said at once rather than after a timeout.
+ */
+export class MissionUnavailableError extends Error {
+  constructor(
+    message: string,
+    readonly status: 409 | 503,
+    readonly title: string,
+    /** Temporal's execution status, e.g. FAILED, RUNNING. */
+    readonly missionStatus: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A workflow task that has failed this many times in a row is failing, not unlucky. */
+const FAILING_TASK_ATTEMPTS = 2;
 
 /** A query or update that waits longer than this is answered 504 rather than held open. */
 const CALL_DEADLINE_MS = 30_000;
@@ -56,17 +75,28 @@ export async function onMission<T>(client: Client, missionId: string, call: () =
 }
 
 /**
+ * Identifies a mission's config: the hash of its canonical JSON once defaults are filled in, so an
+ * absent config and `{}` are the same config and any difference in meaning is not.
+ */
+export function configFingerprint(config: MissionConfig | undefined): string {
+  const full = config ?? MissionConfigInput.parse({});
+  return `sha256-${createHash('sha256').update(canonicalJson(full)).digest('hex')}`;
+}
+
+/**
  * Starts `missionWorkflow` for a prompt, exactly once per mission id: a repeat with the same
- * prompt returns the existing run, a repeat with a different prompt is a conflict. The prompt
- * is kept in the memo so the comparison needs no worker.
+ * prompt and config returns the existing run, a repeat with a different prompt or config is a
+ * conflict. The prompt and the config's fingerprint are kept in the memo so the comparison needs
+ * no worker. (Missions started before the fingerprint was kept are compared by prompt alone.)
  */
 export async function startMission(
   client: Client,
   taskQueue: string,
   prompt: MissionPrompt,
-  config?: MissionConfigInput,
+  config?: MissionConfig,
 ): Promise<MissionStarted> {
   const workflowId = missionWorkflowId(prompt.id);
+  const configHash = configFingerprint(config);
   try {
     const handle = await client.workflow.start('missionWorkflow', {
       workflowId,
@@ -78,7 +108,7 @@ export async function startMission(
         { key: PhaseKey, value: 'UNINITIALIZED' },
         { key: PriorityKey, value: prompt.priority },
       ],
-      memo: { prompt },
+      memo: { prompt, configHash },
       staticSummary: `${prompt.priority} mission: ${prompt.objective.slice(0, 120)}`,
       staticDetails: `Objective: ${prompt.objective}\n\nSpec: ${prompt.originatingSpec}\n\nCreated: ${prompt.createdAt}`,
     });
@@ -89,12 +119,80 @@ export async function startMission(
     if (!isDeepStrictEqual(existing.memo?.prompt, prompt)) {
       throw new MissionConflictError(`mission ${prompt.id} already exists with a different prompt`);
     }
+    const recorded = existing.memo?.configHash;
+    if (recorded !== undefined && recorded !== configHash) {
+      throw new MissionConflictError(`mission ${prompt.id} already exists with a different config`);
+    }
     return { workflowId, runId: existing.runId, created: false };
   }
 }
 
+/**
+ * Throws MissionUnavailableError unless the mission can answer a query or an update now: it must
+ * be running with a workflow task that is not failing (a completed mission may still be read when
+ * `reading`). One describe call, so a broken mission is reported in milliseconds, not after the
+ * 30-second deadline of a query that no worker can answer.
+ */
+export async function assertAnswering(client: Client, missionId: string, reading = false): Promise<void> {
+  const handle = client.workflow.getHandle(missionWorkflowId(missionId));
+  const described = await onMission(client, missionId, () => handle.describe());
+  const status = described.status.name;
+  if (status === 'RUNNING') {
+    const attempt = described.raw.pendingWorkflowTask?.attempt ?? 0;
+    if (attempt < FAILING_TASK_ATTEMPTS) return;
+    const reason = await lastTaskFailure(client, missionWorkflowId(missionId));
+    throw new MissionUnavailableError(
+      `mission ${missionId} is not answering: its workflow task has failed ${attempt - 1} time(s) in a row` +
+        (reason ? ` (last: ${reason})` : ''),
+      503,
+      'Mission not answering',
+      status,
+    );
+  }
+  if (status === 'COMPLETED' && reading) return;
+  const why = status === 'COMPLETED' ? 'it completed' : await closeReason(handle, status);
+  throw new MissionUnavailableError(
+    `mission ${missionId} has ended (${status}): ${why}`,
+    409,
+    status === 'FAILED' ? 'Mission failed' : 'Mission ended',
+    status,
+  );
+}
+
+/** Why a closed mission ended: its failure's message, or the termination reason. */
+async function closeReason(handle: { result(): Promise<unknown> }, status: string): Promise<string> {
+  try {
+    await handle.result();
+    return status.toLowerCase();
+  } catch (error) {
+    const cause = error instanceof Error ? (error.cause ?? error) : error;
+    return cause instanceof Error ? cause.message.slice(0, 2000) : String(cause).slice(0, 2000);
+  }
+}
+
+/** The message of the newest WorkflowTaskFailed event, if one is among the last few. */
+async function lastTaskFailure(client: Client, workflowId: string): Promise<string | undefined> {
+  try {
+    const page = await client.withDeadline(Date.now() + 5_000, () =>
+      client.workflowService.getWorkflowExecutionHistoryReverse({
+        namespace: client.options.namespace,
+        execution: { workflowId },
+        maximumPageSize: 20,
+      }),
+    );
+    for (const event of page.history?.events ?? []) {
+      const message = event.workflowTaskFailedEventAttributes?.failure?.message;
+      if (message) return message.split('\n')[0]!.slice(0, 500);
+    }
+  } catch {
+    // The reason is a courtesy: the status alone already answers the caller.
+  }
+  return undefined;
+}
+
 /** The mission's current state, read from the workflow itself through the state query. */
-export function readMission(client: Client, missionId: string): Promise<MissionView> {
+export async function readMission(client: Client, missionId: string): Promise<MissionView> {
+  await assertAnswering(client, missionId, true);
   return onMission(client, missionId, () =>
     client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery),
   );
@@ -122,11 +220,22 @@ export async function proposeTransition(
   missionId: string,
   proposal: TransitionProposal,
 ): Promise<ProposalOutcome> {
+  await assertAnswering(client, missionId);
+  const handle = client.workflow.getHandle(missionWorkflowId(missionId));
+  // A retry of an applied proposal is answered by the workflow's own idempotency table, as a
+  // duplicate; Temporal's update-id deduplication alone would return the first answer verbatim.
+  // Identical proposals in flight at once still share one update and its first answer.
+  const repeat = await onMission(client, missionId, () => handle.query(proposalRepeatQuery, proposal)).catch(
+    (error: unknown) => {
+      // Missions started before the query existed answer "unknown query": no shortcut there.
+      if (error instanceof MissionNotFoundError || error instanceof MissionTimeoutError) throw error;
+      return null;
+    },
+  );
+  if (repeat) return { kind: 'accepted', outcome: { ...repeat, duplicate: true } };
   try {
     const outcome = await onMission(client, missionId, () =>
-      client.workflow
-        .getHandle(missionWorkflowId(missionId))
-        .executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
+      handle.executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
     );
     return { kind: 'accepted', outcome };
   } catch (error) {

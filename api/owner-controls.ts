@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import type { z } from 'zod';
 import {
   OwnerBatchIncomplete,
@@ -112,7 +113,12 @@ export function mountOwnerControls(
         },
       },
       handler: async ({ body, principal }, res) => {
-        const result = await broadcast(spec.command(body), principal!.name, body.commandId);
+        const command = spec.command(body);
+        const warnings = command.action === 'reroute' ? await rerouteWarnings(command.taskQueue) : [];
+        const result = {
+          ...(await broadcast(command, principal!.name, body.commandId)),
+          ...(warnings.length > 0 && { warnings }),
+        };
         if (result.failed.length === 0) return void res.status(202).json(result);
         sendProblem(res, {
           status: 502,
@@ -124,6 +130,37 @@ export function mountOwnerControls(
         });
       },
     });
+  }
+
+  /**
+   * A reroute to a queue no worker polls would leave every mission's future agent work waiting:
+   * still sent (the worker may be on its way), but said. Asked of Temporal, which knows the pollers.
+   */
+  async function rerouteWarnings(queue: string | null): Promise<string[]> {
+    if (queue === null) return [];
+    const { TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY } = proto.temporal.api.enums.v1.TaskQueueType;
+    try {
+      const counts = await Promise.all(
+        [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY].map(async (taskQueueType) => {
+          const described = await client.withDeadline(Date.now() + 5_000, () =>
+            client.workflowService.describeTaskQueue({
+              namespace: client.options.namespace,
+              taskQueue: { name: queue },
+              taskQueueType,
+            }),
+          );
+          return described.pollers.length;
+        }),
+      );
+      const [workflows, activities] = counts as [number, number];
+      if (workflows > 0 && activities > 0) return [];
+      return [
+        `no worker polls task queue ${queue} (${workflows} workflow, ${activities} activity pollers): ` +
+          'rerouted agent work waits until one does',
+      ];
+    } catch (error) {
+      return [`could not ask Temporal who polls task queue ${queue}: ${firstLineOf(error)}`];
+    }
   }
 
   ownerRoute({

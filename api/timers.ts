@@ -10,6 +10,11 @@
  *   DELETE /timers/:id                 cancel a timer that has not fired, or discard a dead letter
  *   POST   /timers/:id/ack             acknowledge a fired or escalated timer: it settles
  *   POST   /timers/:id/replay          deliver a dead letter again (202; read the timer for the outcome)
+ *
+ * A timer acts as the caller who created it (schemas/timer-targets.ts): its signal and update
+ * actions must be on the allow-list for the caller's role (403 otherwise, naming the field), the
+ * shard records the caller and checks again at firing, and only the creator or a role ranked at
+ * least as high may cancel, acknowledge or replay it. Nothing in a body names who acts.
  */
 import {
   type Client,
@@ -45,7 +50,14 @@ import {
   timerQuery,
   TimerFailure,
 } from '../workflows/timer-definitions';
+import {
+  actionsOf,
+  timerActionRefusal,
+  type TimerCreator,
+  type TimerTargetRule,
+} from '../schemas/timer-targets';
 import { ensureTimerShard, mapConcurrently } from '../workers/timers';
+import { principalOf } from './auth';
 import { type Problem, sendProblem, validationProblem } from './problem';
 import { validated } from './validated';
 
@@ -58,6 +70,8 @@ export interface TimerRouterDeps {
   shardIdPrefix?: string;
   /** Settings for shards this router starts because a create found them missing. */
   shardSettings?: Partial<ShardSettings>;
+  /** The signals and updates timers may send (SWOOSH_TIMER_TARGETS); none unless given. */
+  timerTargets?: readonly TimerTargetRule[];
 }
 
 /**
@@ -74,7 +88,10 @@ const FAN_OUT = 16;
 export function createTimerRouter(deps: TimerRouterDeps): Router {
   const { client, taskQueue, shards } = deps;
   const idPrefix = deps.shardIdPrefix ?? DEFAULT_SHARD_ID_PREFIX;
-  const layout = { count: shards, idPrefix, ...(deps.shardSettings && { settings: deps.shardSettings }) };
+  const timerTargets = [...(deps.timerTargets ?? [])];
+  // A shard this router starts checks firings against the same allow-list as the router.
+  const settings = { ...deps.shardSettings, timerTargets };
+  const layout = { count: shards, idPrefix, settings };
   const shardHandle = (shard: number): WorkflowHandle =>
     client.workflow.getHandle(shardWorkflowId(idPrefix, shard));
   const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
@@ -83,9 +100,23 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
   router.post(
     '/timers',
     validated({ body: CreateTimerRequest }, async ({ body }, res) => {
+      const createdBy = callerOf(res);
+      if (!createdBy) return;
+      for (const { path, action } of actionsOf(body)) {
+        const refusal = timerActionRefusal(action, createdBy, timerTargets);
+        if (refusal) {
+          const field = ['body', ...path, refusal.field].join('.');
+          return sendProblem(res, {
+            status: 403,
+            title: 'Forbidden',
+            detail: `${field}: ${refusal.reason}`,
+            errors: [{ field, reason: refusal.reason }],
+          });
+        }
+      }
       const shard = shardOf(body.id, shards);
       const create = () =>
-        shardHandle(shard).executeUpdate(createTimersUpdate, { args: [{ specs: [body] }] });
+        shardHandle(shard).executeUpdate(createTimersUpdate, { args: [{ specs: [body], createdBy }] });
       const outcome = await answer(res, async () => {
         try {
           return await create();
@@ -164,8 +195,10 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
   router.delete(
     '/timers/:id',
     validated({ params: TimerIdParam }, async ({ params }, res) => {
+      const caller = callerOf(res);
+      if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(cancelTimerUpdate, { args: [{ id: params.id }] }),
+        handleOf(params.id).executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record satisfies TimerRecord);
     }),
@@ -173,10 +206,12 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
 
   router.post(
     '/timers/:id/ack',
-    validated({ params: TimerIdParam, body: AckRequest.optional() }, async ({ params, body }, res) => {
-      const args = { id: params.id, ...(body?.by !== undefined && { by: body.by }) };
+    validated({ params: TimerIdParam, body: AckRequest.optional() }, async ({ params }, res) => {
+      // Who acknowledged is the caller's token name, recorded by the shard as `ackedBy`.
+      const caller = callerOf(res);
+      if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(ackTimerUpdate, { args: [args] }),
+        handleOf(params.id).executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record);
     }),
@@ -185,14 +220,33 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
   router.post(
     '/timers/:id/replay',
     validated({ params: TimerIdParam, body: ReplayRequest.optional() }, async ({ params }, res) => {
+      const caller = callerOf(res);
+      if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(replayTimerUpdate, { args: [{ id: params.id }] }),
+        handleOf(params.id).executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.status(202).json(record);
     }),
   );
 
   return router;
+}
+
+/**
+ * The authenticated caller (set by the gateway's role check). A router mounted without one
+ * answers 401 rather than act for nobody.
+ */
+function callerOf(res: Response): TimerCreator | undefined {
+  const principal = principalOf(res);
+  if (principal) return { name: principal.name, role: principal.role };
+  res.setHeader('WWW-Authenticate', 'Bearer realm="swoosh"');
+  sendProblem(res, {
+    status: 401,
+    title: 'Unauthorized',
+    detail: 'authorization: timers act as their creator, so a caller must be authenticated',
+    errors: [{ field: 'header.authorization', reason: 'missing' }],
+  });
+  return undefined;
 }
 
 /**
@@ -228,6 +282,13 @@ function refusalProblem(error: unknown): Problem | undefined {
       return { status: 409, title: 'Timer state conflict', detail };
     case TimerFailure.shardFull:
       return { status: 503, title: 'Timer capacity reached', detail };
+    case TimerFailure.forbidden:
+      return {
+        status: 403,
+        title: 'Forbidden',
+        detail,
+        errors: [{ field: 'header.authorization', reason: detail }],
+      };
     default:
       return undefined;
   }

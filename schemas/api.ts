@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { MissionPhase, MissionPrompt, Priority } from './mission';
-import { MissionConfigInput } from './mission-config';
+import { RunnableMissionConfig } from './mission-config';
 import { ControlCommand, LatencyBudgetsChange, OwnerReason, TaskQueueName } from './owner-controls';
 import { Sha256Schema, TransitionProposalSchema } from './proposal';
 
@@ -26,8 +26,11 @@ export const PageToken = z
   .max(4096)
   .regex(/^[A-Za-z0-9_-]+$/, 'must be a pageToken returned by a previous page');
 
-/** A MissionPrompt, optionally with the mission's config (signers, council, schedule…). */
-export const MissionStartRequest = MissionPrompt.extend({ config: MissionConfigInput.optional() });
+/**
+ * A MissionPrompt, optionally with the mission's config (signers, council, schedule…); a config
+ * the workflow could not run is refused here, naming the field.
+ */
+export const MissionStartRequest = MissionPrompt.extend({ config: RunnableMissionConfig.optional() });
 
 export const MissionListQuery = z.strictObject({
   phase: MissionPhase.optional(),
@@ -150,6 +153,8 @@ export const OwnerBatchResult = z.object({
   skipped: z.array(z.string()),
   /** Missions whose signal Temporal refused or did not answer: send the same commandId again. */
   failed: z.array(z.object({ workflowId: z.string(), reason: z.string() })),
+  /** Things the owner should know, e.g. a reroute to a task queue no worker polls. */
+  warnings: z.array(z.string()).optional(),
 });
 export type OwnerBatchResult = z.infer<typeof OwnerBatchResult>;
 

@@ -10,6 +10,8 @@
  * - `lastSnapshotHLC`: the HLC of the newest decision record in the ledger folder (null if none).
  * - `walLag`: accepted transitions of the sampled missions whose decision records are not yet in
  *   the ledger (null when unknown); the gauge `swoosh_wal_lag_records` of SPEC §9.
+ * - `checks.missions`: running missions whose workflow task keeps failing (they answer nothing
+ *   until fixed, so status is `degraded`), and missions that failed in the last day.
  */
 import { z } from 'zod';
 
@@ -27,6 +29,12 @@ export const Health = z.object({
     temporal: HealthCheck,
     worker: HealthCheck.extend({ pollers: z.int().nonnegative() }),
     ledger: HealthCheck,
+    missions: HealthCheck.extend({
+      /** Running missions whose workflow task has failed at least twice in a row (ids). */
+      failingTasks: z.array(z.string()),
+      /** Missions that failed (ExecutionStatus Failed) in the last 24 hours (ids, newest first). */
+      failedRecently: z.array(z.string()),
+    }),
   }),
   /** Running missions whose HEAD was compared with their ledger. */
   sampledMissions: z.int().nonnegative(),

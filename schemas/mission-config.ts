@@ -5,9 +5,16 @@
  * travels in the workflow's input (and across continue-as-new), never read from the environment
  * inside a workflow. The orchestrator's own PUBLIC key is resolved once by an activity and pinned
  * here; its secret key never enters a workflow.
+ *
+ * What the gateway accepts, the workflow runs: `RunnableMissionConfig` adds the checks a mission
+ * needs to be able to run at all (a schedule that defines windows, a reachable quorum and approval
+ * count, known signer classes, no key listed twice), from `missionConfigProblems`, which the
+ * workflow runs too before it does anything else, so a config is refused at the door with a 400
+ * naming the field rather than failing the mission later.
  */
 import { z } from 'zod';
 import { EvidenceUriSchema, SignerKeySchema } from './proposal';
+import { TRANSITION_CLASSES } from './transition-classes';
 
 export const SignerEntryInput = z.strictObject({
   key: SignerKeySchema,
@@ -76,3 +83,118 @@ export type MissionConfig = z.output<typeof MissionConfigInput>;
 export interface ResolvedMissionConfig extends MissionConfig {
   orchestratorKey: string;
 }
+
+/** One reason a config cannot run, with the path of the field it is about. */
+export interface ConfigProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+const SCHEDULE_PHASES = ['PLAN', 'WORK', 'REVIEW', 'REVERB'] as const;
+const SCHEDULE_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+const DAY_MS = 86_400_000;
+
+/** A bar's length in whole milliseconds, as the window core computes it. */
+export function scheduleBarLengthMs(schedule: { tempoBpm: number; barBeats: number }): number {
+  return Math.round((schedule.barBeats * 60_000) / schedule.tempoBpm);
+}
+
+/**
+ * Why a schedule cannot define windows (empty when it can). The window core
+ * (workflows/statechart/window.ts `defineSchedule`) refuses exactly these, so the gateway and
+ * the workflow cannot disagree about a schedule.
+ */
+export function scheduleProblems(schedule: ScheduleInput): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  if (!SCHEDULE_NAME.test(schedule.name))
+    add(['name'], `name ${JSON.stringify(schedule.name)} must match ${SCHEDULE_NAME}`);
+  if (!(schedule.tempoBpm > 0) || !Number.isFinite(schedule.tempoBpm))
+    add(['tempoBpm'], 'tempoBpm must be > 0');
+  if (!(schedule.barBeats > 0) || !Number.isFinite(schedule.barBeats))
+    add(['barBeats'], 'barBeats must be > 0');
+  let sum = 0;
+  for (const phase of SCHEDULE_PHASES) {
+    const f = schedule.phases[phase];
+    if (!(f > 0) || !Number.isFinite(f)) add(['phases', phase], `phase ${phase} fraction must be > 0`);
+    sum += f;
+  }
+  if (Math.abs(sum - 1) > 1e-9) add(['phases'], `phase fractions sum to ${sum}, not 1`);
+  if (!(schedule.amplitude >= 0 && schedule.amplitude <= 1))
+    add(['amplitude'], 'amplitude must be in [0, 1]');
+  if (!(schedule.backoffBaseMs > 0)) add(['backoffBaseMs'], 'backoffBaseMs must be > 0');
+  if (!(schedule.backoffMaxMs >= schedule.backoffBaseMs))
+    add(['backoffMaxMs'], 'backoffMaxMs must be ≥ backoffBaseMs');
+  if (problems.length === 0) {
+    const bar = scheduleBarLengthMs(schedule);
+    if (bar < SCHEDULE_PHASES.length) add(['barBeats'], `bar length ${bar} ms is too short`);
+    if (bar > DAY_MS) add(['barBeats'], `bar length ${bar} ms exceeds a day`);
+  }
+  return problems;
+}
+
+/**
+ * Everything that would stop a mission from running under `config` (empty when it can run).
+ * `orchestratorKey`, once resolved, is left out of the approver count (a signer with the
+ * orchestrator's own key is the orchestrator).
+ */
+export function missionConfigProblems(config: MissionConfig, orchestratorKey?: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = scheduleProblems(config.schedule).map((p) => ({
+    path: ['schedule', ...p.path],
+    message: p.message,
+  }));
+  const add = (path: (string | number)[], message: string) => problems.push({ path, message });
+  const known = new Set<string>([...TRANSITION_CLASSES, '*']);
+  const keys = new Set<string>();
+  config.signers.forEach((signer, i) => {
+    if (keys.has(signer.key)) add(['signers', i, 'key'], 'this key is listed twice');
+    keys.add(signer.key);
+    signer.classes.forEach((cls, j) => {
+      if (!known.has(cls))
+        add(
+          ['signers', i, 'classes', j],
+          `unknown transition class ${JSON.stringify(cls)}; one of ${[...known].join(', ')}`,
+        );
+    });
+  });
+  const ids = new Set<string>();
+  const memberKeys = new Set<string>();
+  config.council.members.forEach((member, i) => {
+    if (ids.has(member.id)) add(['council', 'members', i, 'id'], 'this member id is listed twice');
+    if (memberKeys.has(member.key)) add(['council', 'members', i, 'key'], 'this key is listed twice');
+    ids.add(member.id);
+    memberKeys.add(member.key);
+  });
+  // An empty council is the orchestrator alone.
+  const members = Math.max(1, config.council.members.length);
+  if (config.quorumSize !== undefined && config.quorumSize > members) {
+    add(
+      ['quorumSize'],
+      `a quorum of ${config.quorumSize} can never be reached by ${members} council member(s)`,
+    );
+  }
+  // One approval per signer per beat: the orchestrator plus every other signer that may approve.
+  const approvers =
+    1 +
+    new Set(
+      config.signers
+        .filter(
+          (s) => s.key !== orchestratorKey && (s.classes.includes('approval') || s.classes.includes('*')),
+        )
+        .map((s) => s.key),
+    ).size;
+  if (config.approvalsRequired > approvers) {
+    add(
+      ['approvalsRequired'],
+      `${config.approvalsRequired} approvals can never be given by ${approvers} approver(s) (the orchestrator and signers with the approval class)`,
+    );
+  }
+  return problems;
+}
+
+/** A config the workflow can run: the shape, plus `missionConfigProblems` (the gateway parses with this). */
+export const RunnableMissionConfig = MissionConfigInput.superRefine((config, ctx) => {
+  for (const problem of missionConfigProblems(config)) {
+    ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+  }
+});

@@ -78,9 +78,25 @@ export const RequiredEvidenceRule = z.strictObject({
   prefixes: z.array(z.string().min(1)).min(1),
 });
 
+/**
+ * Credential-like tokens in ingested content, found by their randomness rather than their shape
+ * (proposal inputs carry signatures and keys by design, so they are not scanned): runs of at least
+ * `minLength` token characters (letters, digits, `+/=_-`) whose Shannon entropy is at least
+ * `minBitsPerChar`. Hex digests (at most 4 bits per character) stay below a threshold above 4.
+ */
+export const HighEntropyRule = z.strictObject({
+  ...ruleBase,
+  kind: z.literal('high-entropy'),
+  minLength: z.int().min(16).max(1024),
+  minBitsPerChar: z.number().min(1).max(6),
+  /** Tokens right after one of these prefixes are public (e.g. `ed25519:` public keys). */
+  ignoreAfter: z.array(z.string().min(1)).optional(),
+});
+
 export const PolicyRule = z.discriminatedUnion('kind', [
   ForbiddenPathRule,
   SecretContentRule,
+  HighEntropyRule,
   SizeLimitRule,
   TypeLimitRule,
   RequiredEvidenceRule,

@@ -5,6 +5,7 @@
  * same contract.
  */
 import { z } from 'zod';
+import { TimerCreator } from './timer-targets';
 
 /** A year: anything longer is a calendar entry, not a timer, and would pin shard state for it. */
 export const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
@@ -207,6 +208,8 @@ export const TimerRecord = z.object({
   id: TimerId,
   shard: z.int().min(0),
   state: TimerState,
+  /** Whose authority the timer's actions run with: the token that created it (or its chain). */
+  createdBy: TimerCreator.optional(),
   action: RedactedAction,
   dependsOn: z.array(TimerId),
   /** Dependencies that have not fired yet. */
@@ -233,6 +236,7 @@ export const TimerRecord = z.object({
   escalatedAt: Instant.optional(),
   settledAt: Instant.optional(),
   settledBy: z.enum(['ack', 'delivery']).optional(),
+  /** The token name of whoever acknowledged the timer. */
   ackedBy: z.string().optional(),
   cancelledAt: Instant.optional(),
   cancelReason: z.string().optional(),
@@ -289,9 +293,14 @@ export type TimerListQuery = z.output<typeof TimerListQuery>;
 export const DeadLetterListQuery = z.strictObject({ limit: Limit, after: ListCursor.optional() });
 export type DeadLetterListQuery = z.output<typeof DeadLetterListQuery>;
 
-export const AckRequest = z.strictObject({
-  by: z.string().max(200).refine(unpadded, 'must not be empty or padded with spaces').optional(),
-});
+/** Who acknowledges is the authenticated caller (recorded as `ackedBy`), never a body field. */
+export const AckRequest = z.strictObject(
+  {},
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? 'the acknowledging actor is your token; send {}' : undefined,
+  },
+);
 export const ReplayRequest = z.strictObject({});
 
 export const TimerCreated = z.object({ created: z.boolean(), timer: TimerRecord });

@@ -9,6 +9,9 @@ import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } 
 import { ensureTimerShards, timerShardLayoutFromEnv } from './timers';
 import { createSwooshWorker, tuningOptions } from './worker';
 
+// Whatever this process writes under the data folder (ledgers, evidence, keys, dead letters) is
+// its own user's alone, whatever mode a writer asks for (0600/0700).
+process.umask(0o077);
 const config = loadConfig();
 const tuning = loadWorkerTuning();
 // Before any connection: the Runtime (Prometheus /metrics, JSON-lines logs) is installed once per process.
@@ -30,7 +33,11 @@ try {
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
   const timerShards = timerShardLayoutFromEnv();
-  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count);
+  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing.
+  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count, {
+    settings: timerShards.settings,
+    configure: true,
+  });
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),

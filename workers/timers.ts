@@ -6,7 +6,9 @@
  */
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { TimerShardConfig } from '../schemas/timer';
+import { parseTimerTargets, type TimerTargetRule } from '../schemas/timer-targets';
 import {
+  configureTimerTargetsUpdate,
   DEFAULT_SHARD_ID_PREFIX,
   type ShardSettings,
   shardWorkflowId,
@@ -19,28 +21,32 @@ export interface TimerShardLayout {
   count: number;
   /** Workflow ids are `<idPrefix>-<n>`; `timer-shard` unless set. */
   idPrefix?: string;
-  /** Settings a newly started shard gets; running shards keep theirs. */
+  /** Settings a newly started shard gets; running shards keep theirs (but see `configure`). */
   settings?: Partial<ShardSettings>;
 }
 
-/** The layout from `SWOOSH_TIMER_SHARDS` (default 16); the worker and the gateway both read it. */
+/**
+ * The layout from `SWOOSH_TIMER_SHARDS` (default 16) and the timer allow-list from
+ * `SWOOSH_TIMER_TARGETS` (schemas/timer-targets.ts); the worker and the gateway both read them.
+ */
 export function timerShardLayoutFromEnv(
   env: Record<string, string | undefined> = process.env,
-): TimerShardLayout {
+): TimerShardLayout & { timerTargets: TimerTargetRule[] } {
   const parsed = TimerShardConfig.safeParse(env);
   if (!parsed.success) {
     throw new Error(`invalid SWOOSH_TIMER_SHARDS: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
-  return { count: parsed.data.SWOOSH_TIMER_SHARDS };
+  const timerTargets = parseTimerTargets(env.SWOOSH_TIMER_TARGETS);
+  return { count: parsed.data.SWOOSH_TIMER_SHARDS, settings: { timerTargets }, timerTargets };
 }
 
-/** Starts shard `shard` unless it is running. */
+/** Starts shard `shard` unless it is running; true if this call started it. */
 export async function ensureTimerShard(
   client: Client,
   taskQueue: string,
   layout: TimerShardLayout,
   shard: number,
-): Promise<void> {
+): Promise<boolean> {
   const idPrefix = layout.idPrefix ?? DEFAULT_SHARD_ID_PREFIX;
   const input: TimerShardInput = {
     shard,
@@ -54,23 +60,39 @@ export async function ensureTimerShard(
       taskQueue,
       args: [input],
     });
+    return true;
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    return false;
   }
 }
 
-/** Ensures every shard of the layout runs, a few starts at a time. */
+/**
+ * Ensures every shard of the layout runs, a few starts at a time. With `configure`, shards that
+ * were already running are sent the layout's allow-list too, so a changed SWOOSH_TIMER_TARGETS
+ * reaches their checks at firing (a shard started now has it in its input).
+ */
 export async function ensureTimerShards(
   client: Client,
   taskQueue: string,
   count: number,
-  options: Omit<TimerShardLayout, 'count'> = {},
+  options: Omit<TimerShardLayout, 'count'> & { configure?: boolean } = {},
 ): Promise<void> {
-  const layout = { ...options, count };
+  const { configure, ...rest } = options;
+  const layout = { ...rest, count };
+  const idPrefix = layout.idPrefix ?? DEFAULT_SHARD_ID_PREFIX;
+  const timerTargets = layout.settings?.timerTargets ?? [];
   await mapConcurrently(
     Array.from({ length: count }, (_, shard) => shard),
     16,
-    (shard) => ensureTimerShard(client, taskQueue, layout, shard),
+    async (shard) => {
+      const started = await ensureTimerShard(client, taskQueue, layout, shard);
+      if (configure && !started) {
+        await client.workflow
+          .getHandle(shardWorkflowId(idPrefix, shard))
+          .executeUpdate(configureTimerTargetsUpdate, { args: [{ timerTargets }] });
+      }
+    },
   );
 }
 

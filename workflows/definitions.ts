@@ -15,6 +15,14 @@ export const stateQuery = defineQuery<MissionView>('state');
  */
 export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: unknown]>('transition');
 
+/**
+ * The first outcome of a proposal that repeats an applied one, or null (never changes anything):
+ * the gateway asks before the `transition` update so a retry is answered `duplicate: true`.
+ */
+export const proposalRepeatQuery = defineQuery<TransitionOutcome | null, [proposal: unknown]>(
+  'proposalRepeat',
+);
+
 /** A signed council vote `{ member, council_set_hash, signature }`; refused unless it verifies. */
 export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: unknown]>('vote');
 

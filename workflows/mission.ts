@@ -11,11 +11,23 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { MissionConfigInput, type ResolvedMissionConfig } from '../schemas/mission-config';
-import type { MissionPhase, MissionPrompt, MissionView } from '../schemas/mission';
+import {
+  type ConfigProblem,
+  MissionConfigInput,
+  missionConfigProblems,
+  type ResolvedMissionConfig,
+} from '../schemas/mission-config';
+import { type MissionPhase, MissionPrompt, type MissionView } from '../schemas/mission';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
 import { ControlCommand, OwnerControlCommand, UNATTRIBUTED } from '../schemas/owner-controls';
-import { controlSignal, ownerControlSignal, stateQuery, transitionUpdate, voteUpdate } from './definitions';
+import {
+  controlSignal,
+  ownerControlSignal,
+  proposalRepeatQuery,
+  stateQuery,
+  transitionUpdate,
+  voteUpdate,
+} from './definitions';
 import { short } from './mission/activities';
 import { MissionEngine, type MissionSnapshot } from './mission/engine';
 import { runBoot, runExecution } from './mission/execution';
@@ -44,6 +56,14 @@ export const STATECHART_PATCH = 'swoosh-statechart-v1';
 export const OWNER_CONTROLS_PATCH = 'swoosh-owner-controls-v1';
 /** The patch that takes the continue-as-new snapshot inside the engine's mutex. */
 export const SNAPSHOT_IN_MUTEX_PATCH = 'swoosh-snapshot-in-mutex-v1';
+/**
+ * The patch that checks the prompt and config with the gateway's own rules before anything runs
+ * (schemas/mission-config.ts `missionConfigProblems`), so a mission that cannot run fails at once
+ * with the reason instead of stalling; missions started before it replay without the check.
+ */
+export const INPUT_CHECK_PATCH = 'swoosh-input-check-v1';
+/** `ApplicationFailure.type` of a mission that failed because its own input cannot run. */
+export const INVALID_MISSION_INPUT = 'InvalidMissionInput';
 
 /**
  * The mission entity workflow (id `mission-<id>`): the one owner of the mission's state document
@@ -61,16 +81,36 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     phase: 'UNINITIALIZED',
     prompt,
   }));
+  if (start.resolved === undefined && patched(INPUT_CHECK_PATCH)) {
+    const checked = MissionPrompt.safeParse(prompt);
+    if (!checked.success) {
+      throw invalidInput(
+        'prompt',
+        checked.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
+      );
+    }
+  }
   const resolved = start.resolved ?? (await resolveConfig(start.config));
   const snapshot = start.snapshot;
-  const engine = new MissionEngine(prompt.id, resolved, {
-    state: snapshot ? parseStateDocument(snapshot.state) : initialState(prompt.id),
-    idempotency: snapshot ? parseIdempotencyTable(snapshot.idempotency) : EMPTY_IDEMPOTENCY,
-    io: snapshot?.io ?? {},
-    sources: snapshot?.sources ?? [],
-    votes: snapshot?.votes ?? [],
-    beatsCompleted: snapshot?.beatsCompleted ?? 0,
-  });
+  let engine: MissionEngine;
+  try {
+    engine = new MissionEngine(prompt.id, resolved, {
+      state: snapshot ? parseStateDocument(snapshot.state) : initialState(prompt.id),
+      idempotency: snapshot ? parseIdempotencyTable(snapshot.idempotency) : EMPTY_IDEMPOTENCY,
+      io: snapshot?.io ?? {},
+      sources: snapshot?.sources ?? [],
+      votes: snapshot?.votes ?? [],
+      beatsCompleted: snapshot?.beatsCompleted ?? 0,
+    });
+  } catch (error) {
+    // A plain error here would fail the workflow task, and retry it, forever: input that cannot
+    // run fails the mission instead, with the reason (this never ran to completion before, so
+    // no recorded history changes).
+    throw ApplicationFailure.nonRetryable(
+      `mission cannot start: ${error instanceof Error ? error.message : String(error)}`,
+      INVALID_MISSION_INPUT,
+    );
+  }
   if (snapshot && stateHash(engine.state) !== snapshot.hash) {
     throw ApplicationFailure.nonRetryable(
       `snapshot hash ${snapshot.hash} does not match its state document (${engine.hash})`,
@@ -89,6 +129,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     recovery: engine.recovery,
   });
   setHandler(stateQuery, view);
+  setHandler(proposalRepeatQuery, (proposal) => engine.repeatOutcome(proposal));
   setHandler(transitionUpdate, (proposal) => engine.handle(proposal), {
     validator: (proposal) => engine.validate(proposal),
     description: 'Apply a signed transition proposal (SPEC §3); the update id is its idem_key.',
@@ -189,8 +230,29 @@ async function resolveConfig(raw: unknown): Promise<ResolvedMissionConfig> {
       'InvalidMissionConfig',
     );
   }
+  const checked = patched(INPUT_CHECK_PATCH);
+  if (checked) {
+    const problems = missionConfigProblems(parsed.data);
+    if (problems.length > 0) throw invalidInput('config', problems);
+  }
   const { key } = await short('resolve the orchestrator identity').orchestratorIdentity();
+  if (checked) {
+    // Only now is the orchestrator's key known: a signer holding it is no extra approver.
+    const problems = missionConfigProblems(parsed.data, key);
+    if (problems.length > 0) throw invalidInput('config', problems);
+  }
   return { ...parsed.data, orchestratorKey: key };
+}
+
+/** Fails the mission (not the task) for input it can never run, naming each field and reason. */
+function invalidInput(what: 'prompt' | 'config', problems: ConfigProblem[]): ApplicationFailure {
+  const lines = problems.map((p) => `${[what, ...p.path].join('.')}: ${p.message}`);
+  return ApplicationFailure.create({
+    type: INVALID_MISSION_INPUT,
+    message: `invalid mission ${what}: ${lines.join('; ')}`,
+    nonRetryable: true,
+    details: [{ errors: problems.map((p) => ({ field: [what, ...p.path].join('.'), reason: p.message })) }],
+  });
 }
 
 /** Votes reach history only when they verify against the elected set (forgeries never do). */

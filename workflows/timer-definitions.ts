@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from '../schemas/timer';
+import type { TimerCreator, TimerTargetRule } from '../schemas/timer-targets';
 import type { ShardMessage } from './timers/messages';
 import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats } from './timers/table';
 
@@ -30,6 +31,14 @@ export interface TimerShardInput {
 
 export interface CreateTimersRequest {
   specs: CreateTimerRequest[];
+  /** The gateway's authenticated caller: the timers act with this authority (schemas/timer-targets.ts). */
+  createdBy?: TimerCreator;
+}
+
+/** A command on one timer; `caller` is the gateway's authenticated caller, who must be allowed to change it. */
+export interface TimerCommand {
+  id: string;
+  caller?: TimerCreator;
 }
 
 export interface TimerListArgs {
@@ -45,10 +54,18 @@ export interface ShardStatus extends ShardStats {
 
 /** Creates timers (idempotent per id); answers with each timer's record and whether it is new. */
 export const createTimersUpdate = defineUpdate<CreateResult[], [CreateTimersRequest]>('timers.create');
-export const cancelTimerUpdate = defineUpdate<TimerRecord, [{ id: string }]>('timers.cancel');
-export const ackTimerUpdate = defineUpdate<TimerRecord, [{ id: string; by?: string }]>('timers.ack');
+export const cancelTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('timers.cancel');
+/** Settles a fired timer; `caller.name` is recorded as `ackedBy`. */
+export const ackTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('timers.ack');
 /** Starts a dead letter's delivery again and answers at once; read the timer for the outcome. */
-export const replayTimerUpdate = defineUpdate<TimerRecord, [{ id: string }]>('timers.replay');
+export const replayTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('timers.replay');
+/**
+ * Replaces the allow-list a running shard checks at firing (the worker sends its
+ * SWOOSH_TIMER_TARGETS at boot); a shard started later gets it in its input.
+ */
+export const configureTimerTargetsUpdate = defineUpdate<void, [{ timerTargets: TimerTargetRule[] }]>(
+  'timers.configure',
+);
 
 export const timerQuery = defineQuery<TimerRecord | null, [string]>('timers.get');
 export const listTimersQuery = defineQuery<TimerRecord[], [TimerListArgs]>('timers.list');
@@ -67,5 +84,7 @@ export const TimerFailure = {
   conflict: 'TimerConflict',
   invalidState: 'TimerInvalidState',
   shardFull: 'TimerShardFull',
+  /** The caller's role may not do this: an action its creator may not send, or another's timer. */
+  forbidden: 'TimerForbidden',
   wrongShard: 'TimerWrongShard',
 } as const;

@@ -20,6 +20,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -30,8 +31,16 @@ import {
 import { z } from 'zod';
 import { CreateTimerRequest, TimerId } from '../schemas/timer';
 import {
+  actionsOf,
+  type TimerCreator as Creator,
+  TimerCreator,
+  timerActionRefusal,
+  TimerTargetRules,
+} from '../schemas/timer-targets';
+import {
   ackTimerUpdate,
   cancelTimerUpdate,
+  configureTimerTargetsUpdate,
   createTimersUpdate,
   deadLettersQuery,
   listTimersQuery,
@@ -71,9 +80,16 @@ const bookkeeping = proxyActivities<TimerActivities>({
 
 const CreateTimersArgs = z.strictObject({
   specs: z.array(CreateTimerRequest).min(1).max(MAX_CREATE_BATCH),
+  createdBy: TimerCreator.optional(),
 });
-const IdArgs = z.strictObject({ id: TimerId });
-const AckArgs = z.strictObject({ id: TimerId, by: z.string().min(1).max(200).optional() });
+const CommandArgs = z.strictObject({ id: TimerId, caller: TimerCreator.optional() });
+const ConfigureArgs = z.strictObject({ timerTargets: TimerTargetRules });
+
+/**
+ * The patch that makes a shard check a signal or update action against its creator's authority
+ * before delivering it (schemas/timer-targets.ts); firings recorded before it replay unchecked.
+ */
+export const TIMER_AUTHORITY_PATCH = 'swoosh-timer-authority-v1';
 
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
@@ -90,6 +106,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     );
   }
   const settings = { ...DEFAULT_SHARD_SETTINGS, ...input.settings };
+  // Replaced by `timers.configure`; carried into the next run's input by continue-as-new.
+  let timerTargets = settings.timerTargets;
   const table = new TimerTable({ shard, shardCount }, settings, uuid4, input.snapshot);
 
   /** Effects started and not yet finished: deliveries, shard messages, dead-letter records. */
@@ -105,22 +123,40 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   const armed = new Set<number>();
   let rang = false;
 
-  setHandler(createTimersUpdate, ({ specs }) => table.create(specs, Date.now()), {
+  setHandler(createTimersUpdate, ({ specs, createdBy }) => table.create(specs, Date.now(), createdBy), {
     validator: (request) => {
       // The validator parses the very value the handler stores; the schema transforms nothing.
-      const { specs } = parseOrRefuse(CreateTimersArgs, request);
+      const { specs, createdBy } = parseOrRefuse(CreateTimersArgs, request);
+      // The gateway checked the same; a create sent past it is held to the same rules.
+      for (const spec of specs) refuseActions(spec, createdBy, timerTargets);
       refuseCreate(table.checkCreate(specs));
     },
   });
   setHandler(cancelTimerUpdate, ({ id }) => table.cancel(id, Date.now(), 'cancelled by request'), {
-    validator: (request) => refuseCommand(table.checkCancel(parseOrRefuse(IdArgs, request).id), 'cancelled'),
+    validator: (request) => {
+      const { id, caller } = parseOrRefuse(CommandArgs, request);
+      refuseCommand(table.checkCancel(id, caller), 'cancelled');
+    },
   });
-  setHandler(ackTimerUpdate, ({ id, by }) => table.ack(id, Date.now(), by), {
-    validator: (request) => refuseCommand(table.checkAck(parseOrRefuse(AckArgs, request).id), 'acknowledged'),
+  setHandler(ackTimerUpdate, ({ id, caller }) => table.ack(id, Date.now(), caller?.name), {
+    validator: (request) => {
+      const { id, caller } = parseOrRefuse(CommandArgs, request);
+      refuseCommand(table.checkAck(id, caller), 'acknowledged');
+    },
   });
   setHandler(replayTimerUpdate, ({ id }) => table.replay(id, Date.now()), {
-    validator: (request) => refuseCommand(table.checkReplay(parseOrRefuse(IdArgs, request).id), 'replayed'),
+    validator: (request) => {
+      const { id, caller } = parseOrRefuse(CommandArgs, request);
+      refuseCommand(table.checkReplay(id, caller), 'replayed');
+    },
   });
+  setHandler(
+    configureTimerTargetsUpdate,
+    (request) => {
+      timerTargets = request.timerTargets;
+    },
+    { validator: (request) => void parseOrRefuse(ConfigureArgs, request) },
+  );
   setHandler(shardMessageSignal, (message) => {
     // Signals cannot be refused; anything malformed is logged and dropped rather than stored.
     const parsed = ShardMessage.safeParse(message);
@@ -174,6 +210,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   }
   return await continueAsNew<typeof timerShardWorkflow>({
     ...input,
+    settings: { ...input.settings, timerTargets },
     snapshot: table.snapshot(),
     runs: (input.runs ?? 0) + 1,
   });
@@ -203,9 +240,22 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
 
   function run(effect: Effect): void {
     switch (effect.kind) {
-      case 'deliver':
+      case 'deliver': {
+        // Checked at firing too: the allow-list may have changed since the timer was created,
+        // and a timer created before creators were recorded has none to act as.
+        const refusal =
+          effect.action.type !== 'webhook' && patched(TIMER_AUTHORITY_PATCH)
+            ? timerActionRefusal(effect.action, effect.createdBy, timerTargets)
+            : undefined;
+        if (refusal) {
+          const error = `refused: ${refusal.reason}`;
+          log.warn('timer action refused at firing', { shard, timerId: effect.timerId, error });
+          table.onAttemptResult(effect.timerId, { ok: false, retryable: false, error }, Date.now());
+          return;
+        }
         track(deliver(effect).then((outcome) => table.onAttemptResult(effect.timerId, outcome, Date.now())));
         return;
+      }
       case 'send':
         track(send(effect.shard, effect.message));
         return;
@@ -338,8 +388,32 @@ function refuseCreate(check: CreateCheck): void {
   throw ApplicationFailure.create({ type, message, nonRetryable: true });
 }
 
+function refuseActions(
+  spec: CreateTimerRequest,
+  createdBy: Creator | undefined,
+  targets: Parameters<typeof timerActionRefusal>[2],
+): void {
+  for (const { path, action } of actionsOf(spec)) {
+    const refusal = timerActionRefusal(action, createdBy, targets);
+    if (refusal) {
+      throw ApplicationFailure.create({
+        type: TimerFailure.forbidden,
+        message: `${[...path, refusal.field].join('.')}: ${refusal.reason}`,
+        nonRetryable: true,
+      });
+    }
+  }
+}
+
 function refuseCommand(check: CommandCheck, verb: string): void {
   if (check.ok) return;
+  if (check.reason === 'forbidden') {
+    throw ApplicationFailure.create({
+      type: TimerFailure.forbidden,
+      message: `only the timer's creator or a role ranked at least as high may have it ${verb}`,
+      nonRetryable: true,
+    });
+  }
   if (check.reason === 'notFound') {
     throw ApplicationFailure.create({
       type: TimerFailure.notFound,

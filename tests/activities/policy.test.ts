@@ -1,9 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPolicyFile } from '../../activities/data-dir';
 import { ContentStore } from '../../activities/evidence-store';
+import { ensureKeyFile } from '../../activities/keys';
+import { ensureDevTokens } from '../../api/auth';
 import {
   checkPolicy,
   createPolicyActivities,
@@ -50,7 +53,7 @@ const githubToken = ['ghp', '_', 'a'.repeat(36)].join('');
 
 describe('SHHH default policy', () => {
   it('is versioned and hashed', () => {
-    expect(policy.version).toBe(1);
+    expect(policy.version).toBe(2);
     expect(policy.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
     expect(policy.document.rules.map((r) => r.kind)).toEqual(
       expect.arrayContaining([
@@ -59,8 +62,40 @@ describe('SHHH default policy', () => {
         'size-limit',
         'type-limit',
         'required-evidence',
+        'high-entropy',
       ]),
     );
+  });
+
+  it("detects SWOOSH's own secrets: gateway tokens and tokens files, licence tokens, key files", async () => {
+    // A real tokens file and a real key file, made the way SWOOSH makes them.
+    const tokensFile = join(dir, 'tokens.json');
+    await ensureDevTokens(tokensFile);
+    const keyFile = join(dir, 'orchestrator.key.json');
+    await ensureKeyFile(keyFile, 'orchestrator');
+    const licence = ['swl1', 'eyJsaWNlbnNlZSI6ImRldiJ9', 'c2lnbmF0dXJlLWJ5dGVz'].join('.');
+    const cases: [string, string][] = [
+      ['tokens.json', await readFile(tokensFile, 'utf8')],
+      ['orchestrator.key.json', await readFile(keyFile, 'utf8')],
+      ['notes.txt', `the licence is ${licence}\n`],
+      ['env.txt', `TOKEN=${['swt', '_', 'Zm9vYmFyYmF6cXV4cXV1eGZvb2JhcmJhenF1eHF1dXhmb28'].join('')}\n`],
+    ];
+    for (const [path, content] of cases) {
+      const verdict = ingest(source(path, content));
+      expect(verdict.outcome, path).toBe('breach');
+      expect(verdict.ruleIds, path).toContain('SHHH-SECRET-CONTENT');
+      // Rationale names the pattern and line, never the secret.
+      expect(verdict.rationale.join('\n'), path).not.toContain(content.slice(20, 60));
+    }
+  });
+
+  it('detects high-entropy credentials of no known shape, but not hex digests or public keys', () => {
+    const random = 'q7Xv2LmR9tKp4ZsWb8NcYf3HdJ6gUeA1oVxiT5rQ0kMnBz';
+    expect(ingest(source('a.txt', `password for prod: ${random}\n`)).ruleIds).toContain('SHHH-HIGH-ENTROPY');
+    const digest = `sha256-${'0123456789abcdef'.repeat(4)}`;
+    const hex = 'deadbeef0123456789abcdef0123456789abcdef0123456789abcdef01234567';
+    const key = `ed25519:${randomBytes(32).toString('base64')}`;
+    expect(ingest(source('b.txt', `${digest}\n${hex}\n${key}\n`)).ruleIds).not.toContain('SHHH-HIGH-ENTROPY');
   });
 
   it('passes clean ingestion inputs', () => {

@@ -46,6 +46,8 @@ export async function testDeps(): Promise<ActivityDeps> {
   await ensureKeyFile(paths.orchestratorKey, 'orchestrator');
   const orchestrator = await loadSigner(paths.orchestratorKey, 'orchestrator');
   await initDevLicence(dataDir);
+  // Mission sources come from their own folder, as in a deployment (SWOOSH_INPUTS_DIR).
+  const inputsDir = mkdtempSync(join(tmpdir(), 'swoosh-inputs-'));
   const ledger = new FileLedger({ dir: paths.ledgerDir, signer: orchestrator });
   return {
     dataDir,
@@ -57,6 +59,7 @@ export async function testDeps(): Promise<ActivityDeps> {
     toolServers: [],
     runner: new ProcessJobRunner({ dataDir, pollIntervalMs: 100 }),
     telemetry: ledgerTelemetrySink(ledger),
+    inputsDir,
   };
 }
 

@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
@@ -376,7 +375,8 @@ async function isolated(body: () => Promise<void>): Promise<void> {
 
 async function quarantine(): Promise<void> {
   const id = randomUUID();
-  const dir = mkdtempSync(join(tmpdir(), 'swoosh-src-'));
+  // Under the worker's inputs folder: sources are read from nowhere else.
+  const dir = mkdtempSync(join(deps.inputsDir!, 'src-'));
   const file = join(dir, 'notes.md');
   writeFileSync(file, '# notes\n-----BEGIN RSA PRIVATE KEY-----\nabc\n');
   await withWorker('quarantine', async (tq) => {

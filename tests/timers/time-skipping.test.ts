@@ -18,6 +18,7 @@ import { eventually } from '../support/temporal';
 import {
   makeSigner,
   removeDir,
+  TIMER_TEST_CALLER,
   startTimeSkippingEnvPatiently,
   type TimerContext,
   withTimers,
@@ -171,12 +172,16 @@ describe('timer lifecycle', () => {
         verified: true,
       });
 
-      const ack = await postJson(`${api}/timers/lifecycle/ack`, { by: 'operator@example.org' });
+      // Who acknowledged is the authenticated caller; a body naming someone else is refused.
+      const forged = await postJson(`${api}/timers/lifecycle/ack`, { by: 'operator@example.org' });
+      expect(forged.status).toBe(400);
+      const ack = await postJson(`${api}/timers/lifecycle/ack`, {});
       expect(ack.status).toBe(200);
       expect(await ack.json()).toMatchObject({
         state: 'Settled',
         settledBy: 'ack',
-        ackedBy: 'operator@example.org',
+        ackedBy: TIMER_TEST_CALLER.name,
+        createdBy: TIMER_TEST_CALLER,
       });
       // Past the deadline it would have escalated at: nothing more is delivered.
       await env.sleep(15 * MINUTE);

@@ -121,6 +121,8 @@ export interface MissionSnapshot {
  * (workflow id, seq); owner records number from here so the two sequences can never collide.
  */
 export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
+/** Owner commands are unsigned: their actor is as reported by the sender, which is not verified. */
+export const ACTOR_AS_REPORTED = 'actor as reported by the gateway; owner commands are not signed';
 const RECOVERY_EPISODES = 16;
 /** Validator results kept for their handlers; more are waiting only when updates pile up. */
 const VALIDATED_KEPT = 64;
@@ -603,7 +605,9 @@ export class MissionEngine {
           {
             guard: 'owner-control',
             ok: applied,
-            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail],
+            // The actor is what the sender says (the gateway: the caller's token name); an owner
+            // command carries no signature yet, so the record says so (docs/api.md, trust boundary).
+            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
           },
         ],
         at_ms: now,
@@ -702,5 +706,17 @@ export class MissionEngine {
 
   quorum(): number {
     return quorumRequired(this.state.council.members.length, this.machine.quorumSize);
+  }
+
+  /**
+   * The first outcome of `proposal` if it repeats one already applied (same idem_key, same signed
+   * proposal), else null: lets the gateway answer a retry with `duplicate: true` before Temporal's
+   * update-id deduplication would hand back the first answer verbatim. Pure; a query may call it.
+   */
+  repeatOutcome(proposal: unknown): TransitionOutcome | null {
+    const r = applyProposal(this.state, proposal, this.#ctx(Date.now()));
+    return r.accepted && r.duplicate
+      ? { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true }
+      : null;
   }
 }

@@ -11,6 +11,7 @@
  * guards but writes only its own, which is what lets the invariant checker demand exactly one epoch
  * advance per accepted transition.
  */
+import { TRANSITION_CLASSES, type TransitionClass } from '../../schemas/transition-classes';
 
 /** Top-level groups, in the order the diagram draws them. */
 export const GROUPS = ['BOOT', 'PROJECT_LIFECYCLE', 'EXECUTION', 'CONTROL', 'POLICY', 'TERMINAL'] as const;
@@ -83,26 +84,8 @@ export type Region = keyof typeof REGIONS;
 export const REGION_NAMES = Object.keys(REGIONS) as Region[];
 export type StateOf<R extends Region> = (typeof REGIONS)[R]['states'][number];
 
-/**
- * Transition (operation) classes. A signer is authorised per class, an `idem_key` names its class,
- * and idempotency is tracked per class.
- */
-export const TRANSITION_CLASSES = [
-  'licence',
-  'ingestion',
-  'council',
-  'environment',
-  'plan',
-  'work',
-  'review',
-  'approval',
-  'reverb',
-  'control',
-  'policy',
-  'owner',
-  'terminal',
-] as const;
-export type TransitionClass = (typeof TRANSITION_CLASSES)[number];
+/** Transition classes live with the contracts, so mission configs are checked against this list. */
+export { TRANSITION_CLASSES, type TransitionClass };
 
 /** Window classes of the BACKBEAT schedule: each is open during one phase of every bar. */
 export const WINDOW_CLASSES = ['plan', 'work', 'review', 'reverb'] as const;

@@ -9,6 +9,7 @@
  * caller: the workflow passes its deterministic clock, tests pass whatever instant they need.
  */
 import { TRANSITIONS, type TransitionName, type WindowClass } from './definition';
+import { scheduleBarLengthMs, scheduleProblems } from '../../schemas/mission-config';
 import { utcDate } from './hlc';
 
 export const PHASES = ['PLAN', 'WORK', 'REVIEW', 'REVERB'] as const;
@@ -63,7 +64,6 @@ export class ScheduleError extends Error {
 }
 
 const DAY_MS = 86_400_000;
-const NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
 
 /**
  * Validates a schedule and returns it frozen. Problems are reported here, once, as a
@@ -71,34 +71,15 @@ const NAME_RE = /^[a-z][a-z0-9_-]{0,31}$/;
  * proposal, and the window functions below can then assume a sound schedule.
  */
 export function defineSchedule(schedule: WindowSchedule): WindowSchedule {
-  const problems: string[] = [];
-  if (!NAME_RE.test(schedule.name))
-    problems.push(`name ${JSON.stringify(schedule.name)} must match ${NAME_RE}`);
-  if (!(schedule.tempoBpm > 0) || !Number.isFinite(schedule.tempoBpm)) problems.push('tempoBpm must be > 0');
-  if (!(schedule.barBeats > 0) || !Number.isFinite(schedule.barBeats)) problems.push('barBeats must be > 0');
-  let sum = 0;
-  for (const phase of PHASES) {
-    const f = schedule.phases[phase];
-    if (!(f > 0) || !Number.isFinite(f)) problems.push(`phase ${phase} fraction must be > 0`);
-    sum += f;
-  }
-  if (Math.abs(sum - 1) > 1e-9) problems.push(`phase fractions sum to ${sum}, not 1`);
-  if (!(schedule.amplitude >= 0 && schedule.amplitude <= 1)) problems.push('amplitude must be in [0, 1]');
-  if (!(schedule.backoffBaseMs > 0)) problems.push('backoffBaseMs must be > 0');
-  if (!(schedule.backoffMaxMs >= schedule.backoffBaseMs))
-    problems.push('backoffMaxMs must be ≥ backoffBaseMs');
-  if (problems.length === 0) {
-    const bar = barLengthMs(schedule);
-    if (bar < PHASES.length) problems.push(`bar length ${bar} ms is too short`);
-    if (bar > DAY_MS) problems.push(`bar length ${bar} ms exceeds a day`);
-  }
+  // The same checks the gateway runs on a mission's config (schemas/mission-config.ts).
+  const problems = scheduleProblems(schedule).map((p) => p.message);
   if (problems.length > 0) throw new ScheduleError(`invalid window schedule: ${problems.join('; ')}`);
   return Object.freeze({ ...schedule, phases: Object.freeze({ ...schedule.phases }) });
 }
 
 /** Bar length in whole milliseconds (rounded, so window edges are integers on every machine). */
 export function barLengthMs(schedule: WindowSchedule): number {
-  return Math.round((schedule.barBeats * 60_000) / schedule.tempoBpm);
+  return scheduleBarLengthMs(schedule);
 }
 
 /** The window (bar and phase) that contains instant `timeMs`. */

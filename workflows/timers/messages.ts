@@ -5,14 +5,24 @@
  */
 import { z } from 'zod';
 import { TimerId, TimerSpec } from '../../schemas/timer';
+import { TimerCreator } from '../../schemas/timer-targets';
 
 /** Who waits on a timer: `dependentId`, held by shard `shard`. */
 export const Watcher = z.strictObject({ dependentId: TimerId, shard: z.int().min(0) });
 export type Watcher = z.infer<typeof Watcher>;
 
 export const ShardMessage = z.discriminatedUnion('type', [
-  /** Create a chained timer; `baseTime` is its predecessor's firing, which `delayMs` counts from. */
-  z.strictObject({ type: z.literal('schedule'), spec: TimerSpec, baseTime: z.number(), from: TimerId }),
+  /**
+   * Create a chained timer; `baseTime` is its predecessor's firing, which `delayMs` counts from.
+   * The link acts as the chain's creator (absent for chains created before creators were recorded).
+   */
+  z.strictObject({
+    type: z.literal('schedule'),
+    spec: TimerSpec,
+    baseTime: z.number(),
+    from: TimerId,
+    createdBy: TimerCreator.optional(),
+  }),
   /** Tell `watcher` when `timerId` fires (at once if it already has). */
   z.strictObject({ type: z.literal('watch'), timerId: TimerId, watcher: Watcher }),
   z.strictObject({

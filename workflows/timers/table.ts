@@ -22,6 +22,7 @@ import type {
   TimerState,
 } from '../../schemas/timer';
 import { DEFAULT_RETRY } from '../../schemas/timer';
+import { mayChangeTimer, type TimerCreator, type TimerTargetRule } from '../../schemas/timer-targets';
 import { canonicalJson } from '../statechart/canonical';
 import type { ShardMessage, Watcher } from './messages';
 import { shardOf } from './shard-key';
@@ -51,6 +52,11 @@ export interface ShardSettings {
    * as the continue-as-new input, which Temporal refuses above 2 MB.
    */
   snapshotBudgetBytes: number;
+  /**
+   * The signals and updates timers may send (schemas/timer-targets.ts), checked again at firing
+   * against each timer's recorded creator.
+   */
+  timerTargets: TimerTargetRule[];
 }
 
 export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
@@ -61,6 +67,7 @@ export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
   maxHistoryBytes: 10 * 1024 * 1024,
   deliveryBatchSize: 100,
   snapshotBudgetBytes: 1_500_000,
+  timerTargets: [],
 };
 
 export interface ShardIdentity {
@@ -72,6 +79,8 @@ export interface ShardIdentity {
 export interface TimerEntry {
   spec: TimerSpec;
   state: TimerState;
+  /** Who created the timer (a chained timer: who created its chain); absent on older timers. */
+  createdBy?: TimerCreator;
   createdAt: number;
   dueAt: number;
   /** Dependencies that have not fired yet. */
@@ -118,6 +127,8 @@ export interface DeliveryEffect {
   level: number;
   attempt: number;
   action: TimerAction;
+  /** Whose authority the action runs with; the shard checks it before delivering. */
+  createdBy?: TimerCreator;
   dueAt: number;
   firedAt: number;
 }
@@ -143,7 +154,7 @@ export type CreateCheck =
   { ok: true } | { ok: false; reason: 'conflict' | 'full' | 'wrongShard'; timerId: string };
 
 export type CommandCheck =
-  { ok: true } | { ok: false; reason: 'notFound' | 'invalidState'; state?: TimerState };
+  { ok: true } | { ok: false; reason: 'notFound' | 'invalidState' | 'forbidden'; state?: TimerState };
 
 export interface CreateResult {
   created: boolean;
@@ -241,17 +252,19 @@ export class TimerTable {
    * already due (or inside the arming horizon) is armed or fired before the answer, so the record
    * returned is its real state.
    */
-  create(specs: readonly CreateTimerRequest[], now: number): CreateResult[] {
+  create(specs: readonly CreateTimerRequest[], now: number, createdBy?: TimerCreator): CreateResult[] {
     const created = specs.map((spec) => {
       const held = this.timers.get(spec.id);
-      return held ? { created: false, entry: held } : { created: true, entry: this.add(spec, now, now) };
+      return held
+        ? { created: false, entry: held }
+        : { created: true, entry: this.add(spec, now, now, undefined, createdBy) };
     });
     this.advance(now);
     return created.map(({ created, entry }) => ({ created, timer: this.toRecord(entry) }));
   }
 
-  checkCancel(id: string): CommandCheck {
-    return this.checkState(id, ['Scheduled', 'Armed', 'DeadLettered', 'Cancelled']);
+  checkCancel(id: string, caller?: TimerCreator): CommandCheck {
+    return this.checkState(id, ['Scheduled', 'Armed', 'DeadLettered', 'Cancelled'], caller);
   }
 
   /** Cancels a timer that has not fired, or discards a dead letter. Cancelling twice is a no-op. */
@@ -261,8 +274,8 @@ export class TimerTable {
     return this.toRecord(entry);
   }
 
-  checkAck(id: string): CommandCheck {
-    return this.checkState(id, ['Fired', 'Escalated', 'Settled']);
+  checkAck(id: string, caller?: TimerCreator): CommandCheck {
+    return this.checkState(id, ['Fired', 'Escalated', 'Settled'], caller);
   }
 
   /** Settles a fired or escalated timer; acknowledging a settled timer changes nothing. */
@@ -272,8 +285,8 @@ export class TimerTable {
     return this.toRecord(entry);
   }
 
-  checkReplay(id: string): CommandCheck {
-    return this.checkState(id, ['DeadLettered']);
+  checkReplay(id: string, caller?: TimerCreator): CommandCheck {
+    return this.checkState(id, ['DeadLettered'], caller);
   }
 
   /** Delivers a dead-lettered action again, with a fresh retry budget and the same delivery id. */
@@ -291,7 +304,7 @@ export class TimerTable {
   receive(message: ShardMessage, now: number): void {
     switch (message.type) {
       case 'schedule':
-        this.createChained(message.spec, message.baseTime, message.from, now);
+        this.createChained(message.spec, message.baseTime, message.from, now, message.createdBy);
         return;
       case 'watch':
         this.receiveWatch(message.timerId, message.watcher, now);
@@ -428,10 +441,17 @@ export class TimerTable {
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────
 
-  private add(spec: TimerSpec, now: number, baseTime: number, chainedFrom?: string): TimerEntry {
+  private add(
+    spec: TimerSpec,
+    now: number,
+    baseTime: number,
+    chainedFrom?: string,
+    createdBy?: TimerCreator,
+  ): TimerEntry {
     const entry: TimerEntry = {
       spec,
       state: 'Scheduled',
+      ...(createdBy !== undefined && { createdBy }),
       createdAt: now,
       dueAt: spec.dueAt !== undefined ? Date.parse(spec.dueAt) : baseTime + (spec.delayMs ?? 0),
       waitingOn: [...(spec.dependsOn ?? [])],
@@ -450,10 +470,16 @@ export class TimerTable {
     return entry;
   }
 
-  private createChained(spec: TimerSpec, baseTime: number, from: string, now: number): void {
+  private createChained(
+    spec: TimerSpec,
+    baseTime: number,
+    from: string,
+    now: number,
+    createdBy: TimerCreator | undefined,
+  ): void {
     const check = this.checkCreate([spec]);
     if (check.ok) {
-      if (!this.timers.has(spec.id)) this.add(spec, now, baseTime, from);
+      if (!this.timers.has(spec.id)) this.add(spec, now, baseTime, from, createdBy);
       return;
     }
     // A chain link cannot be refused back to anyone: say so loudly instead.
@@ -507,7 +533,7 @@ export class TimerTable {
     entry.attemptAt = now;
     this.counters.fired++;
     this.emit({ kind: 'fired', timerId: id, latenessMs: entry.latenessMs, action: entry.spec.action.type });
-    if (entry.spec.chain) this.route(entry.spec.chain, now, id);
+    if (entry.spec.chain) this.route(entry.spec.chain, now, id, entry.createdBy);
     const waiting = this.watchers.get(id) ?? [];
     this.watchers.delete(id);
     for (const watcher of waiting) this.notifyFired(watcher, id, now);
@@ -590,6 +616,7 @@ export class TimerTable {
         level: entry.level,
         attempt: entry.attempts,
         action: actionOf(entry.spec, entry.level),
+        ...(entry.createdBy !== undefined && { createdBy: entry.createdBy }),
         dueAt: entry.dueAt,
         firedAt: entry.firedAt!,
       });
@@ -598,14 +625,14 @@ export class TimerTable {
 
   // ── chains and dependencies ──────────────────────────────────────────────────────────────
 
-  private route(spec: TimerSpec, firedAt: number, from: string): void {
+  private route(spec: TimerSpec, firedAt: number, from: string, createdBy: TimerCreator | undefined): void {
     const target = shardOf(spec.id, this.identity.shardCount);
-    if (target === this.identity.shard) this.createChained(spec, firedAt, from, firedAt);
+    if (target === this.identity.shard) this.createChained(spec, firedAt, from, firedAt, createdBy);
     else
       this.emit({
         kind: 'send',
         shard: target,
-        message: { type: 'schedule', spec, baseTime: firedAt, from },
+        message: { type: 'schedule', spec, baseTime: firedAt, from, ...(createdBy && { createdBy }) },
       });
   }
 
@@ -718,9 +745,15 @@ export class TimerTable {
     else this.outbox.push(effect);
   }
 
-  private checkState(id: string, allowed: readonly TimerState[]): CommandCheck {
+  /**
+   * `caller` absent: a command from inside the deployment (Temporal access), not from the gateway;
+   * present: the gateway's authenticated caller, who may change only timers `mayChangeTimer` allows.
+   */
+  private checkState(id: string, allowed: readonly TimerState[], caller?: TimerCreator): CommandCheck {
     const entry = this.timers.get(id);
     if (!entry) return { ok: false, reason: 'notFound' };
+    if (caller !== undefined && !mayChangeTimer(caller, entry.createdBy))
+      return { ok: false, reason: 'forbidden' };
     return allowed.includes(entry.state)
       ? { ok: true }
       : { ok: false, reason: 'invalidState', state: entry.state };
@@ -741,6 +774,7 @@ export class TimerTable {
       id: spec.id,
       shard: this.identity.shard,
       state: entry.state,
+      ...(entry.createdBy !== undefined && { createdBy: entry.createdBy }),
       action: redact(spec.action),
       dependsOn: spec.dependsOn ?? [],
       waitingOn: [...entry.waitingOn],

@@ -1,7 +1,8 @@
 /**
  * What every timer test needs around the shards: a worker with the real timer activities on its
- * own task queue, the timer router on its own express app, a signing key made in a temp folder,
- * and clean-up that terminates the test's shards and stops every server it started.
+ * own task queue, the timer router on its own express app (its caller authenticated as
+ * `TIMER_TEST_CALLER`, as the gateway would), a signing key made in a temp folder, and clean-up
+ * that terminates the test's shards and stops every server it started.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import {
   type DeadLetterStore,
 } from '../../../activities/timers';
 import { mountTimerRoutes } from '../../../api/timers';
+import type { TimerTargetRule } from '../../../schemas/timer-targets';
 import type { ShardSettings } from '../../../workflows/timer-definitions';
 import { shardWorkflowId } from '../../../workflows/timers/shard-key';
 import { serve } from '../../support/http';
@@ -47,6 +49,21 @@ export async function makeSigner(): Promise<{ signer: Signer; keyFile: string; d
   const keyFile = join(dir, 'keys', 'orchestrator.key.json');
   await ensureKeyFile(keyFile, 'orchestrator');
   return { signer: await loadSigner(keyFile, 'orchestrator'), keyFile, dir };
+}
+
+/** Who calls the test router: an operator, so its timers act with an operator's authority. */
+export const TIMER_TEST_CALLER = { name: 'timer-test-operator', role: 'operator' } as const;
+
+/**
+ * The test workflows' messages a timer may send (as a deployment would list its own workflows'
+ * in SWOOSH_TIMER_TARGETS): only to workflows of the test's own task queue.
+ */
+export function testTimerTargets(taskQueue: string): TimerTargetRule[] {
+  const roles: TimerTargetRule['roles'] = ['agent', 'operator', 'owner'];
+  return [
+    { kind: 'signal', name: 'approvalDeadline', workflowIdPrefix: `${taskQueue}-`, roles },
+    { kind: 'update', name: 'expireApproval', workflowIdPrefix: `${taskQueue}-`, roles },
+  ];
 }
 
 export interface TimerContext {
@@ -86,12 +103,17 @@ export async function withTimers(
   });
   const app = express();
   app.use(express.json());
+  app.use((_req, res, next) => {
+    res.locals.principal = TIMER_TEST_CALLER;
+    next();
+  });
   mountTimerRoutes(app, {
     client: env.client,
     taskQueue,
     shards,
     shardIdPrefix: idPrefix,
     ...(settings && { shardSettings: settings }),
+    timerTargets: testTimerTargets(taskQueue),
   });
   const gateway = await serve(app);
   try {

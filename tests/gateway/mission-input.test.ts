@@ -1,0 +1,267 @@
+/**
+ * What the gateway accepts, the workflow runs (issue 13, finding 3), and the smaller findings of
+ * issue 13: a config the workflow would refuse is a 400 naming the field; another config under an
+ * existing mission id is a 409; a mission given input it cannot run fails at once with the
+ * reason, and reads of it answer at once; a mission whose workflow task keeps failing is reported
+ * by /health and answered 503 quickly; a retried proposal says `duplicate: true`; a proposal sent
+ * to another mission than its idem_key names is a 400; a reroute to an unpolled queue warns.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createGateway } from '../../api/app';
+import { Authenticator } from '../../api/auth';
+import { SwooshClient } from '../../api/client';
+import { type RunningGateway, startGateway } from '../../api/server';
+import { missionWorkflowId } from '../../schemas/mission';
+import { INVALID_MISSION_INPUT } from '../../workflows/mission';
+import { prompt } from '../lifecycle/support';
+import { eventually, taskQueueFor } from '../support/temporal';
+import {
+  FAST,
+  type GatewayFixture,
+  type OwnedMission,
+  readyAndPaused,
+  startGatewayFixture,
+  startOwnedMission,
+} from './support';
+
+let fx: GatewayFixture;
+let held: OwnedMission;
+
+beforeAll(async () => {
+  fx = await startGatewayFixture('gateway-mission-input');
+  held = await startOwnedMission(fx.as.operator);
+  await readyAndPaused(fx.as.operator, held);
+}, 180_000);
+
+afterAll(async () => {
+  await fx?.stop();
+});
+
+const fieldsOf = (body: { errors?: { field: string }[] }) => body.errors?.map((e) => e.field) ?? [];
+
+/** A valid config, changed by `change`. */
+const config = (change: Record<string, unknown> = {}) => ({ schedule: FAST, autoApprove: true, ...change });
+
+describe('a config the workflow would refuse is refused at the door', () => {
+  const refused: [string, Record<string, unknown>, string][] = [
+    [
+      'schedule fractions summing to 4',
+      config({ schedule: { ...FAST, phases: { PLAN: 1, WORK: 1, REVIEW: 1, REVERB: 1 } } }),
+      'body.config.schedule.phases',
+    ],
+    [
+      'a bar longer than a day',
+      config({ schedule: { ...FAST, tempoBpm: 0.001 } }),
+      'body.config.schedule.barBeats',
+    ],
+    [
+      'a backoff ceiling below its base',
+      config({ schedule: { ...FAST, backoffMaxMs: 1 } }),
+      'body.config.schedule.backoffMaxMs',
+    ],
+    ['a quorum larger than the council', config({ quorumSize: 3 }), 'body.config.quorumSize'],
+    ['more approvals than approvers', config({ approvalsRequired: 2 }), 'body.config.approvalsRequired'],
+    [
+      'an unknown signer class',
+      config({
+        signers: [{ key: `ed25519:${Buffer.alloc(32, 1).toString('base64')}`, classes: ['everything'] }],
+      }),
+      'body.config.signers.0.classes.0',
+    ],
+    [
+      'a signer listed twice',
+      config({
+        signers: [
+          { key: `ed25519:${Buffer.alloc(32, 2).toString('base64')}`, classes: ['approval'] },
+          { key: `ed25519:${Buffer.alloc(32, 2).toString('base64')}`, classes: ['control'] },
+        ],
+      }),
+      'body.config.signers.1.key',
+    ],
+  ];
+  for (const [name, bad, field] of refused) {
+    test(`${name}: 400 naming ${field}, and no mission`, async () => {
+      const id = randomUUID();
+      const res = await fx.as.operator.startMission({ ...prompt(id), config: bad });
+      expect(res.status).toBe(400);
+      if (!res.ok) expect(fieldsOf(res.body)).toContain(field);
+      expect((await fx.as.viewer.getMission(id)).status).toBe(404);
+    });
+  }
+});
+
+describe('one mission id, one prompt and one config', () => {
+  test('the same config again is the same mission; another config is a 409 and changes nothing', async () => {
+    const id = randomUUID();
+    const first = await fx.as.operator.startMission({ ...prompt(id), config: config() });
+    expect(first.status).toBe(201);
+    const again = await fx.as.operator.startMission({ ...prompt(id), config: config() });
+    expect(again.status).toBe(200);
+    const other = await fx.as.operator.startMission({ ...prompt(id), config: config({ maxBeats: 3 }) });
+    expect(other.status).toBe(409);
+    if (!other.ok) expect(other.body.detail).toContain('different config');
+    const none = await fx.as.operator.startMission(prompt(id));
+    expect(none.status).toBe(409);
+    // An absent config and `{}` mean the same defaults.
+    const plain = randomUUID();
+    expect((await fx.as.operator.startMission(prompt(plain))).status).toBe(201);
+    expect((await fx.as.operator.startMission({ ...prompt(plain), config: {} })).status).toBe(200);
+  });
+});
+
+describe('input that reaches the workflow past the gateway', () => {
+  test('fails the mission at once with the reason; reads answer at once with it', async () => {
+    const id = randomUUID();
+    // Straight to Temporal, as any client with access could: the gateway never saw this config.
+    const handle = await fx.env.client.workflow.start('missionWorkflow', {
+      workflowId: missionWorkflowId(id),
+      taskQueue: fx.taskQueue,
+      args: [
+        prompt(id),
+        { config: { schedule: { ...FAST, phases: { PLAN: 1, WORK: 1, REVIEW: 1, REVERB: 1 } } } },
+      ],
+    });
+    const failure = await handle.result().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    const cause = (failure as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).type).toBe(INVALID_MISSION_INPUT);
+    expect(cause?.message).toContain('config.schedule.phases: phase fractions sum to 4, not 1');
+
+    const started = Date.now();
+    const read = await fx.as.viewer.getMission(id);
+    expect(read.status).toBe(409);
+    if (!read.ok) expect(read.body.detail).toContain('phase fractions sum to 4');
+    const vote = await fx.as.agent.vote(id, {
+      member: 'm',
+      council_set_hash: `sha256-${'0'.repeat(64)}`,
+      signature: Buffer.alloc(64).toString('base64'),
+    });
+    expect(vote.status).toBe(409);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const health = await eventually(
+      () => fx.as.viewer.health(),
+      (r) => r.ok && r.body.checks.missions.failedRecently.includes(id),
+      15_000,
+    );
+    expect(health.ok && health.body.checks.missions.failedRecently).toContain(id);
+  });
+});
+
+describe('a mission whose workflow task keeps failing', () => {
+  test('is reported by /health and answered 503 at once, never 504 or 500', async () => {
+    const taskQueue = taskQueueFor('gateway-broken-missions');
+    const worker = await Worker.create({
+      connection: fx.env.nativeConnection,
+      taskQueue,
+      workflowsPath: fileURLToPath(new URL('./support-workflows/broken-mission.ts', import.meta.url)),
+    });
+    const auth = new Authenticator({
+      tokens: [{ name: 'test-viewer', role: 'viewer', token: fx.tokens.viewer }],
+    });
+    let running: RunningGateway | undefined;
+    await worker.runUntil(async () => {
+      const gateway = createGateway({
+        client: fx.env.client,
+        taskQueue,
+        auth,
+        dataDir: fx.dataDir,
+        accessLog: () => undefined,
+      });
+      running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 1_000 });
+      const viewer = new SwooshClient(running.url).as(fx.tokens.viewer);
+      const id = randomUUID();
+      await fx.env.client.workflow.start('missionWorkflow', {
+        workflowId: missionWorkflowId(id),
+        taskQueue,
+        args: [prompt(id)],
+      });
+      const health = await eventually(
+        () => viewer.health(),
+        (r) => r.ok && r.body.checks.missions.failingTasks.includes(id),
+        30_000,
+      );
+      expect(health.ok && health.body).toMatchObject({
+        status: 'degraded',
+        checks: { missions: { ok: false, failingTasks: [id] } },
+      });
+      const started = Date.now();
+      const read = await viewer.getMission(id);
+      expect(read.status).toBe(503);
+      if (!read.ok)
+        expect(read.body.detail).toMatch(/workflow task has failed .*boom: this build cannot run missions/);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await fx.env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test finished');
+    });
+    await running?.close();
+  });
+});
+
+describe('proposals (issue 13, smaller findings)', () => {
+  test('a retried proposal is answered duplicate: true with the first outcome, and applied once', async () => {
+    const before = await fx.as.viewer.ledger(held.id, { pageSize: 500 });
+    if (!before.ok) throw new Error('no ledger');
+    const proposal = held.proposal(await held.head(), 'Policy_Update', {
+      policy_version: 'retry',
+      rationale: 'retried',
+    });
+    const first = await fx.as.agent.propose(proposal);
+    expect(first.status).toBe(202);
+    const retry = await fx.as.agent.propose(proposal);
+    expect(retry.status).toBe(202);
+    if (!first.ok || !retry.ok) throw new Error('unreachable');
+    expect(first.body.duplicate).toBe(false);
+    expect(retry.body).toEqual({ ...first.body, duplicate: true });
+    const after = await eventually(
+      () => fx.as.viewer.ledger(held.id, { pageSize: 500 }),
+      (r) => r.ok && r.body.records.length > before.body.records.length,
+    );
+    if (!after.ok) throw new Error('no ledger');
+    const added = after.body.records.slice(before.body.records.length);
+    expect(added.map((r) => (r.kind === 'decision' ? r.idem_key : r.kind))).toEqual([proposal.idem_key]);
+  });
+
+  test('a proposal sent to another mission than its idem_key names is a 400 naming the mismatch', async () => {
+    const other = randomUUID();
+    const proposal = held.proposal(await held.head(), 'Policy_Update', {
+      policy_version: 'x',
+      rationale: 'misaddressed',
+    });
+    const res = await fx.as.agent.propose(proposal, other);
+    expect(res.status).toBe(400);
+    if (!res.ok) {
+      expect(fieldsOf(res.body)).toEqual(['body.idem_key', 'query.mission']);
+      expect(res.body.detail).toContain(`names mission ${held.id}, not ${other}`);
+    }
+    const approval = await fx.as.agent.approve(
+      other,
+      held.proposal(await held.head(), 'Execution_Approve', { decision: 'approve' }),
+    );
+    expect(approval.status).toBe(400);
+    if (!approval.ok) expect(fieldsOf(approval.body)).toContain('body.idem_key');
+  });
+
+  test('a reroute to a task queue no worker polls is sent with a warning; to a polled one, without', async () => {
+    const nowhere = await fx.as.owner.reroute(
+      'nobody-polls-this-queue',
+      'try a new pool',
+      `reroute-${randomUUID()}`,
+    );
+    expect(nowhere.status).toBe(202);
+    expect(nowhere.ok && nowhere.body.warnings).toEqual([
+      expect.stringContaining('no worker polls task queue nobody-polls-this-queue'),
+    ]);
+    const polled = await fx.as.owner.reroute(fx.taskQueue, 'back to a polled pool');
+    expect(polled.status).toBe(202);
+    expect(polled.ok && polled.body.warnings).toBeUndefined();
+    expect((await fx.as.owner.reroute(null, 'back home')).status).toBe(202);
+  });
+});
