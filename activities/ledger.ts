@@ -277,8 +277,12 @@ export interface FileLedgerOptions {
   lockHoldMs?: number;
 }
 
-/** How often a held, idle lock looks for a waiting process. */
-const IDLE_CHECK_MS = 25;
+/**
+ * How often a held, idle lock looks for a waiting process: soon after the last append, then less
+ * and less often, since every look is a stat on the worker's event loop for every idle mission.
+ */
+const IDLE_CHECK_FIRST_MS = 25;
+const IDLE_CHECK_MAX_MS = 200;
 
 export class FileLedger {
   readonly #dir: string;
@@ -490,20 +494,21 @@ export class FileLedger {
   }
 
   /**
-   * Keeps an idle session's lock for `lockHoldMs` after its last append, looking every
-   * IDLE_CHECK_MS for a process waiting for it. The timer does not keep the process alive; a
-   * process that exits holding a lock leaves it to be broken as its holder's pid is gone.
+   * Keeps an idle session's lock for `lockHoldMs` after its last append, looking for a process
+   * waiting for it after IDLE_CHECK_FIRST_MS, then at doubling intervals up to IDLE_CHECK_MAX_MS.
+   * The timer does not keep the process alive; a process that exits holding a lock leaves it to be
+   * broken as its holder's pid is gone.
    */
-  #watchIdle(mission: string, session: Session, since: number): void {
+  #watchIdle(mission: string, session: Session, since: number, delayMs = IDLE_CHECK_FIRST_MS): void {
     const timer = setTimeout(() => {
       this.#serially(mission, async () => {
         // An append or a close since then decided the session's next step.
         if (session.idle !== timer || this.#sessions.get(mission) !== session) return;
         if (Date.now() - since >= this.#lockHoldMs || (await session.lock.wanted()))
           await this.#close(mission);
-        else this.#watchIdle(mission, session, since);
+        else this.#watchIdle(mission, session, since, Math.min(delayMs * 2, IDLE_CHECK_MAX_MS));
       }).catch((error: unknown) => warn(mission, error));
-    }, IDLE_CHECK_MS);
+    }, delayMs);
     timer.unref();
     session.idle = timer;
   }
