@@ -36,14 +36,15 @@ import {
   hashCanonical,
   hlcSend,
   parseHlc,
-  signProposal,
+  proposalSigningBytes,
   windowIdAt,
   type Hlc,
   type StateDocument,
   type TransitionName,
 } from '../workflows/statechart';
 import { startGatewayFixture } from '../tests/gateway/support';
-import { newSigner, prompt, TEST_SCHEDULE, type TestSigner } from '../tests/lifecycle/support';
+import { generateSigner, type Signer } from '../activities/keys';
+import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support';
 import { createRawActivities } from './raw/activities';
 import { appendUpdate, emptyUpdate, stopSignal } from './raw/entity-workflow';
 import { tuningOptions } from '../workers/worker';
@@ -123,7 +124,7 @@ class HeldMission {
   constructor(
     client: Client,
     readonly id: string,
-    readonly owner: TestSigner,
+    readonly owner: Signer,
   ) {
     this.handle = client.workflow.getHandle(missionWorkflowId(id));
   }
@@ -144,20 +145,20 @@ class HeldMission {
     const transition: TransitionName = this.paused ? 'Control_Resume' : 'Control_Pause';
     const inputs = { reason: 'bench' };
     this.#hlc = hlcSend(this.#hlc, Date.now());
-    return signProposal(
-      {
-        current_state_hash: this.head,
-        transition,
-        inputs_hash: hashCanonical(inputs),
-        signer: this.owner.key,
-        idem_key: `${this.id}:0:control:${randomUUID()}`,
-        hlc: formatHlc(this.#hlc),
-        window_id: windowIdAt(TEST_SCHEDULE, Date.now()),
-        evidence: [],
-        inputs,
-      },
-      this.owner.secret,
-    );
+    const unsigned = {
+      current_state_hash: this.head,
+      transition,
+      inputs_hash: hashCanonical(inputs),
+      signer: this.owner.keyId,
+      idem_key: `${this.id}:0:control:${randomUUID()}`,
+      hlc: formatHlc(this.#hlc),
+      window_id: windowIdAt(TEST_SCHEDULE, Date.now()),
+      evidence: [],
+      inputs,
+    };
+    // Signed with node:crypto, as a client on its own machine would: the bench shares this
+    // process's CPU with the worker, and a client's signing is not the orchestrator's cost.
+    return { ...unsigned, signature: this.owner.sign(proposalSigningBytes(unsigned)) };
   }
 
   /** One accepted transition through `send`, which answers the post-state hash or throws. */
@@ -226,7 +227,7 @@ async function startMissions(count: number): Promise<HeldMission[]> {
   const silent = newSigner();
   const started = await Promise.all(
     Array.from({ length: count }, async () => {
-      const owner = newSigner();
+      const { signer: owner } = generateSigner();
       const id = randomUUID();
       await client.workflow.start('missionWorkflow', {
         workflowId: missionWorkflowId(id),
@@ -235,7 +236,7 @@ async function startMissions(count: number): Promise<HeldMission[]> {
           prompt(id),
           {
             config: {
-              signers: [{ key: owner.key, classes: ['control'], label: 'bench owner' }],
+              signers: [{ key: owner.keyId, classes: ['control'], label: 'bench owner' }],
               council: { roles: ['planner'], members: [{ id: 'silent', key: silent.key }] },
               schedule: TEST_SCHEDULE,
             },
