@@ -431,8 +431,9 @@ export class MissionEngine {
   }
 
   /**
-   * Update validator: pure, synchronous, no mutation. Throws to keep a rejection out of history.
-   * It is the trust boundary for the proposal's signature: the handler does not verify it again.
+   * Update validator: synchronous, and changes nothing of the mission (it only keeps an accepted
+   * result for its handler). Throws to keep a rejection out of history. It is the trust boundary
+   * for the proposal's signature: the handler does not verify it again.
    */
   validate(proposal: unknown): void {
     const now = Date.now();
