@@ -53,6 +53,7 @@ import {
   type AgentLifecycleRecord,
   type AgentOutcome,
   DecisionEntry,
+  type DecisionReceipt,
   type DecisionRecord,
   LedgerHead,
   LedgerRecord,
@@ -923,11 +924,12 @@ export function decisionEntryFromDraft(draft: DecisionDraft, workflowId: string)
 export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps) {
   return {
     /**
-     * Records an accepted transition's decision (SPEC §5); safe to retry. The record id derives
-     * from the calling workflow's id and the decision's seq, taken from the activity context.
+     * Records an accepted transition's decision (docs/lifecycle.md); safe to retry. The record id
+     * derives from the calling workflow's id and the decision's seq, taken from the activity
+     * context. Answers a receipt, not the record, to keep the mission's history small.
      */
-    recordDecision: (draft: DecisionDraft): Promise<DecisionRecord> =>
-      asActivityFailure(() => {
+    recordDecision: (draft: DecisionDraft): Promise<DecisionReceipt> =>
+      asActivityFailure(async () => {
         const workflowId = Context.current().info.workflowExecution?.workflowId;
         if (workflowId === undefined) {
           throw ApplicationFailure.nonRetryable(
@@ -935,7 +937,8 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
             'NoWorkflow',
           );
         }
-        return ledger.appendDecision(decisionEntryFromDraft(draft, workflowId));
+        const { id, index, hash } = await ledger.appendDecision(decisionEntryFromDraft(draft, workflowId));
+        return { id, index, hash };
       }),
 
     /** Records one agent run's execution time and outcome; safe to retry. */

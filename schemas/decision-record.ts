@@ -101,6 +101,17 @@ export const DecisionRecord = z.strictObject({
 });
 export type DecisionRecord = z.infer<typeof DecisionRecord>;
 
+/**
+ * What the `recordDecision` activity answers: where the record stands in the chain, not the
+ * record. A local activity's answer is stored in the mission's history for every transition, and
+ * the mission needs only to know that the record is durable.
+ */
+export interface DecisionReceipt {
+  readonly id: string;
+  readonly index: number;
+  readonly hash: string;
+}
+
 export const AgentDeploymentRecord = z.strictObject({
   ...AgentDeploymentEntry.shape,
   ...Envelope,

@@ -569,16 +569,20 @@ describe('ledger activities', () => {
   it('record a decision draft keyed by the calling workflow, deployments and lifecycle events', async () => {
     const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
     const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
-    const decision = await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
+    const receipt = await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
     const deployment = await env.run(activities.recordAgentDeployment, deploymentEntry(0));
     const retired = await env.run(activities.recordAgentLifecycle, lifecycleEvent('retired'));
 
+    // The activity answers a receipt naming the record it wrote; the record is in the file.
+    const decision = (await readLedger(dir, 'm-1')).records[0]!;
+    expect(receipt).toEqual({ id: decision.id, index: 0, hash: decision.hash });
     expect(decision).toMatchObject({ ...decisionEntry(signer.keyId, 0), index: 0 });
-    expect(decision.ucxl).toBe(decisionDraft(signer.keyId, 0).id);
+    expect((decision as { ucxl?: string }).ucxl).toBe(decisionDraft(signer.keyId, 0).id);
     expect(deployment.index).toBe(1);
     expect(retired).toMatchObject({ kind: 'agent-lifecycle', event: 'retired', index: 2 });
-    // A retry after a worker crash returns what the first attempt wrote.
-    expect(await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0))).toEqual(decision);
+    // A retry after a worker crash answers the receipt of what the first attempt wrote.
+    expect(await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0))).toEqual(receipt);
+    expect((await readLedger(dir, 'm-1')).records).toHaveLength(3);
     expect((await verify()).ok).toBe(true);
   });
 
