@@ -210,6 +210,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     const snap = patched(SNAPSHOT_IN_MUTEX_PATCH)
       ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
       : engine.snapshot();
+    engine.publish(true);
     await continueAsNew<typeof missionWorkflow>(prompt, { resolved, snapshot: snap });
   }
   if (end === 'finished') {
@@ -219,6 +220,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }
   await condition(allHandlersFinished);
+  engine.publish(true);
   return view();
 }
 

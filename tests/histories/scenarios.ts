@@ -84,8 +84,9 @@ export const scenarios: Scenario[] = [
     run: ownerControlsAndRecovery,
   },
   {
-    // The same story recorded after the strict signature verifier (STRICT_SIGNATURES_PATCH): the
-    // signed proposal, the votes and the certificates all pass the patched path.
+    // The same story recorded after the strict signature verifier (STRICT_SIGNATURES_PATCH) and
+    // the throttled search attributes (THROTTLED_ATTRIBUTES_PATCH): the signed proposal, the votes
+    // and the certificates pass the patched verifier, and bursts publish through a timer.
     name: 'mission-statechart-strict-signatures',
     run: ownerControlsAndRecovery,
   },

@@ -102,6 +102,15 @@ const IO_GUARDS = new Set([
  */
 export const STRICT_SIGNATURES_PATCH = 'swoosh-strict-signatures-v1';
 
+/**
+ * The patch that throttles the Web UI's search attributes to one upsert a second during a burst of
+ * transitions. Each upsert is a history event and a visibility write on the server, which on a
+ * busy mission cost more than the transition itself; the phase columns may now lag by up to
+ * PUBLISH_EVERY_MS, and a timer brings them up to date after a burst.
+ */
+export const THROTTLED_ATTRIBUTES_PATCH = 'swoosh-throttled-attributes-v1';
+const PUBLISH_EVERY_MS = 1_000;
+
 /** What crosses continue-as-new: the state document is the snapshot; its hash must not change. */
 export interface MissionSnapshot {
   state: StateDocument;
@@ -181,6 +190,9 @@ export class MissionEngine {
   /** Set while the orchestrator takes Control_Recover for a lost quorum. */
   #recoveryReason: string | null = null;
   #attributes = new Map<string, string | number>();
+  /** Workflow time of the last upsert, and whether a timer will publish what is still pending. */
+  #publishedAt = Number.NEGATIVE_INFINITY;
+  #publishPending = false;
   /** Accepted validations by update id (see `#reuseValidated`). */
   #validated = new Map<string, Validated>();
 
@@ -286,8 +298,12 @@ export class MissionEngine {
     return 'PROJECT_LIFECYCLE';
   }
 
-  /** Keeps the Web UI's search attributes current; upserts only what changed. */
-  publish(): void {
+  /**
+   * Keeps the Web UI's search attributes current; upserts only what changed, and at most once every
+   * PUBLISH_EVERY_MS (a timer publishes what a burst left unpublished). `immediately` skips the
+   * throttle, for the last word before the run ends.
+   */
+  publish(immediately = false): void {
     const wanted: [string, string | number][] = [
       [PhaseKey.name, this.phase()],
       [IngestionPhaseKey.name, this.state.ingestion.phase],
@@ -298,6 +314,20 @@ export class MissionEngine {
     ];
     const changed = wanted.filter(([k, v]) => this.#attributes.get(k) !== v);
     if (changed.length === 0) return;
+    if (!immediately && patched(THROTTLED_ATTRIBUTES_PATCH)) {
+      const wait = this.#publishedAt + PUBLISH_EVERY_MS - Date.now();
+      if (wait > 0) {
+        if (!this.#publishPending) {
+          this.#publishPending = true;
+          void sleep(wait).then(() => {
+            this.#publishPending = false;
+            this.publish();
+          });
+        }
+        return;
+      }
+    }
+    this.#publishedAt = Date.now();
     for (const [k, v] of changed) this.#attributes.set(k, v);
     const keys = {
       [PhaseKey.name]: PhaseKey,
