@@ -21,7 +21,7 @@ import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
 import { timerShardLayoutFromEnv } from '../workers/timers';
 import { firstLineOf, sendProblem } from './problem';
-import { timerRouters } from './timer-routes';
+import { declareTimerRoutes } from './timer-routes';
 import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
 
 export interface AppDeps {
@@ -76,7 +76,7 @@ export function createGateway(deps: AppDeps): Gateway {
   mountOwnerControls(api, { client, taskQueue, logError });
   mountA2A(api, { client, taskQueue, logError });
   const timerShards = deps.timerShards ?? timerShardLayoutFromEnv().count;
-  for (const router of timerRouters({ client, taskQueue, shards: timerShards })) api.mount(router);
+  declareTimerRoutes(api, { client, taskQueue, shards: timerShards });
   for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
