@@ -138,7 +138,7 @@ export function createGateway(deps: AppDeps): Gateway {
     tag: 'Documentation',
     summary: 'This API as an OpenAPI 3.1 document',
     access: 'public',
-    responses: { 200: { description: 'The OpenAPI document' } },
+    responses: { 200: { description: 'The OpenAPI document', contentType: 'application/json' } },
     handler: (_input, res) => {
       res.json(openapi());
     },

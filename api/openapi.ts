@@ -193,9 +193,14 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
       const type =
         doc.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
       const name = `${pascal(route.operationId)}${status}`;
+      // A content type without a schema is text (or a document) of that type: still a body.
       const media: Json | undefined = doc.events
         ? eventStream(book, doc.events, name)
-        : doc.schema && { schema: book.ref(doc.schema, name, 'output') };
+        : doc.schema
+          ? { schema: book.ref(doc.schema, name, 'output') }
+          : doc.contentType
+            ? { schema: doc.contentType.startsWith('text/') ? { type: 'string' } : {} }
+            : undefined;
       responses[status] = {
         description: doc.description,
         ...(media && { content: { [type]: media } }),
