@@ -101,7 +101,9 @@ const REGION_NAMES = [
  * Region names, any case, comma-separated, blanks around them and empty items ignored: the same
  * rule as the transform below, as a pattern so /openapi.json states it.
  */
-const PROJECTION_ITEM = `\\s*(?:${REGION_NAMES.map(anyCase).join('|')})?\\s*`;
+// Blanks before a name and after it are matched by different parts, so the pattern never has two
+// ways to match the same text (two adjacent `\s*` would backtrack exponentially over many items).
+const PROJECTION_ITEM = `\\s*(?:(?:${REGION_NAMES.map(anyCase).join('|')})\\s*)?`;
 const PROJECTION_PATTERN = new RegExp(`^${PROJECTION_ITEM}(?:,${PROJECTION_ITEM})*$`);
 
 export const StateQuery = z.strictObject({

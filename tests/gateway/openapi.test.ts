@@ -17,6 +17,7 @@ import { createGateway, type Gateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
 import { SwooshClient } from '../../api/client';
 import { startGateway, type RunningGateway } from '../../api/server';
+import { StateQuery } from '../../schemas/api';
 
 const tokens = { owner: newToken(), viewer: newToken() };
 let gateway: Gateway;
@@ -258,4 +259,16 @@ test('Content-Length: 0 is no body; a route that takes no body refuses one by na
     body: new Uint8Array([123, 125]),
   });
   expect(typeless.status).toBe(415);
+});
+
+test('patterns that state refinements stay linear: many blank projection items are refused at once', () => {
+  // With two adjacent `\s*` per item this took seconds at 16 items and doubled with each more.
+  const parsed = StateQuery.safeParse({
+    mission: '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11',
+    projection: `${'  ,'.repeat(60)}x`,
+  });
+  expect(parsed.success).toBe(false);
+  expect(
+    StateQuery.parse({ mission: '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11', projection: ' Council, ,POLICY ' }),
+  ).toMatchObject({ projection: ['council', 'policy'] });
 });
