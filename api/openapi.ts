@@ -150,7 +150,11 @@ function eventStream(book: SchemaBook, events: NonNullable<ResponseDoc['events']
     required: ['event', 'data', ...(id ? ['id'] : [])],
   }));
   return {
-    schema: { type: 'string', description: 'Server-sent events; each event is x-swoosh-item-schema' },
+    schema: book.ref(
+      z.string().meta({ description: 'Server-sent events; each event is x-swoosh-item-schema' }),
+      name,
+      'output',
+    ),
     'x-swoosh-item-schema': kinds.length === 1 ? kinds[0] : { oneOf: kinds },
   };
 }
@@ -199,7 +203,13 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
         : doc.schema
           ? { schema: book.ref(doc.schema, name, 'output') }
           : doc.contentType
-            ? { schema: doc.contentType.startsWith('text/') ? { type: 'string' } : {} }
+            ? {
+                schema: book.ref(
+                  doc.contentType.startsWith('text/') ? z.string() : z.unknown(),
+                  name,
+                  'output',
+                ),
+              }
             : undefined;
       responses[status] = {
         description: doc.description,
