@@ -223,14 +223,14 @@ export class ApiRegistry {
    * are public in /openapi.json already. Other paths go on to the 404 at the end.
    */
   #methods(req: Request, res: Response, next: NextFunction): void {
-    const allowed = new Set<string>();
-    let template: string | undefined;
-    for (const [path, { pattern, methods }] of this.#paths) {
-      if (!pattern.test(req.path)) continue;
-      template ??= path;
-      for (const m of methods) allowed.add(m);
-    }
+    const matches = [...this.#paths].filter(([, { pattern }]) => pattern.test(req.path));
+    // As OpenAPI matches paths: a concrete one (`/timers/dead-letters`) before a templated one
+    // (`/timers/{id}`), so what is allowed here is what the document lists for this path.
+    const concrete = matches.filter(([path]) => !path.includes(':'));
+    const owners = concrete.length > 0 ? concrete : matches;
+    const template = owners[0]?.[0];
     if (template === undefined) return next();
+    const allowed = new Set(owners.flatMap(([, { methods }]) => [...methods]));
     if (allowed.has('GET')) allowed.add('HEAD');
     allowed.add('OPTIONS');
     if (req.method !== 'OPTIONS' && allowed.has(req.method)) return next();

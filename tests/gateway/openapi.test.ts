@@ -204,14 +204,17 @@ test('every request body has an example that the zod contract and the document b
 test('a method no route declares is 405 with Allow, and OPTIONS lists the declared methods', async () => {
   const paths = doc.paths as Record<string, Record<string, unknown>>;
   const templates = Object.keys(paths).map((t) => ({
+    template: t,
     pattern: new RegExp(`^${t.replace(/\{\w+\}/g, '[^/]+')}$`),
     methods: Object.keys(paths[t]!).map((m) => m.toUpperCase()),
   }));
   const order = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'];
   for (const template of Object.keys(paths)) {
     const path = template.replace(/\{\w+\}/g, 'x1');
-    // Every declared path this one also matches routes it (`/timers/dead-letters` is a `/timers/{id}`).
-    const declared = new Set(templates.filter((t) => t.pattern.test(path)).flatMap((t) => t.methods));
+    // A concrete path owns its methods; `/timers/dead-letters` is not also a `/timers/{id}`.
+    const matching = templates.filter((t) => t.pattern.test(path));
+    const concrete = matching.filter((t) => !t.template.includes('{'));
+    const declared = new Set((concrete.length > 0 ? concrete : matching).flatMap((t) => t.methods));
     if (declared.has('GET')) declared.add('HEAD');
     declared.add('OPTIONS');
     const allow = order.filter((m) => declared.has(m)).join(', ');
@@ -225,6 +228,10 @@ test('a method no route declares is 405 with Allow, and OPTIONS lists the declar
       expect(res.headers.get('content-type')).toContain('application/problem+json');
     }
   }
+  // Not a timer id, as the document says: DELETE is not a method of /timers/dead-letters.
+  const deadLetters = await fetch(new URL('/timers/dead-letters', running.url), { method: 'DELETE' });
+  expect(deadLetters.status).toBe(405);
+  expect(deadLetters.headers.get('allow')).toBe('GET, HEAD, OPTIONS');
   // A path no route declares stays a 404, whatever the method.
   expect((await fetch(new URL('/nowhere', running.url), { method: 'PUT' })).status).toBe(404);
   expect((await fetch(new URL('/nowhere', running.url), { method: 'OPTIONS' })).status).toBe(404);
@@ -233,8 +240,8 @@ test('a method no route declares is 405 with Allow, and OPTIONS lists the declar
 test('Content-Length: 0 is no body; a route that takes no body refuses one by name', async () => {
   const client = new SwooshClient(running.url).as(tokens.owner);
   const auth = { authorization: `Bearer ${tokens.owner}` };
-  // No content type and no bytes: judged on its parameters (a reserved id), never 415.
-  const cancel = await fetch(new URL('/timers/dead-letters', running.url), {
+  // No content type and no bytes: judged on its parameters (an id with a space), never 415.
+  const cancel = await fetch(new URL('/timers/not%20an%20id', running.url), {
     method: 'DELETE',
     headers: auth,
     body: '',
@@ -249,7 +256,7 @@ test('Content-Length: 0 is no body; a route that takes no body refuses one by na
   expect(ack.status).toBe(400);
   expect(((await ack.json()) as { errors: { field: string }[] }).errors[0]!.field).toBe('params.id');
   // A body where none is taken is named, not ignored.
-  const stray = await client.request('DELETE', '/timers/dead-letters', { body: { reason: 'x' } });
+  const stray = await client.request('DELETE', '/timers/not%20an%20id', { body: { reason: 'x' } });
   expect(stray.status).toBe(400);
   if (!stray.ok) expect(stray.body.errors).toEqual([{ field: 'body', reason: 'this route takes no body' }]);
   // Bytes without a content type are still not JSON.
