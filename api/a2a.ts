@@ -16,8 +16,9 @@ import {
   A2A_METHODS,
   type A2AMethod,
   type AgentReport,
+  A2AAnswer,
+  JsonRpcIdValue,
   JsonRpcRequest,
-  JsonRpcAnswer,
   MAX_BATCH,
 } from '../schemas/a2a';
 import { fieldProblems } from './problem';
@@ -179,9 +180,11 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
     request: unknown,
     parsed: ReturnType<typeof JsonRpcRequest.safeParse>,
   ): Promise<{ reply: Reply; notification: boolean }> {
+    // An invalid request's id is echoed only if it is one a valid request could carry: never a
+    // value outside the documented id (a 10 KB string, an object) reflected back to the caller.
     const idOf = (r: unknown): Id => {
-      const id = (r as { id?: unknown } | null)?.id;
-      return typeof id === 'string' || typeof id === 'number' ? id : null;
+      const id = JsonRpcIdValue.safeParse((r as { id?: unknown } | null)?.id);
+      return id.success ? id.data : null;
     };
     if (!parsed.success) {
       const reply = failure(
@@ -223,10 +226,26 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
     access: ALL_ROLES.filter((r) => r !== 'viewer'),
     rawBody: true,
     body: z.union([JsonRpcRequest, z.array(JsonRpcRequest).min(1).max(MAX_BATCH)]),
+    example: {
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'swoosh.submitEvidence',
+      params: {
+        kind: 'validation-report',
+        mission: '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11',
+        subject: `sha256-${'0'.repeat(64)}`,
+        validator: 'schema-check',
+        outcome: 'pass',
+        checks: [{ id: 'json-schema', ok: true, detail: 'valid' }],
+        createdAt: '2026-11-23T09:00:00Z',
+      },
+    },
     responses: {
       200: {
-        description: 'A response object, or an array of them for a batch',
-        schema: JsonRpcAnswer,
+        description:
+          'A response object, or an array of them for a batch; every JSON-RPC error (parse errors and ' +
+          'invalid requests included) is a 200 carrying an error object',
+        schema: A2AAnswer,
       },
       204: { description: 'Only notifications were sent: nothing to answer' },
     },

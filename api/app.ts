@@ -27,7 +27,7 @@ import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
 import { timerShardLayoutFromEnv } from '../workers/timers';
 import { firstLineOf, sendProblem } from './problem';
-import { timerRouters } from './timer-routes';
+import { declareTimerRoutes } from './timer-routes';
 import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
 
 export interface AppDeps {
@@ -87,8 +87,7 @@ export function createGateway(deps: AppDeps): Gateway {
     deps.timerShards === undefined || deps.timerTargets === undefined ? timerShardLayoutFromEnv() : undefined;
   const timerShards = deps.timerShards ?? timerLayout!.count;
   const timerTargets = deps.timerTargets ?? timerLayout!.timerTargets;
-  for (const router of timerRouters({ client, taskQueue, shards: timerShards, timerTargets }))
-    api.mount(router);
+  declareTimerRoutes(api, { client, taskQueue, shards: timerShards, timerTargets });
   for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
@@ -150,7 +149,7 @@ export function createGateway(deps: AppDeps): Gateway {
     tag: 'Documentation',
     summary: 'This API as an OpenAPI 3.1 document',
     access: 'public',
-    responses: { 200: { description: 'The OpenAPI document' } },
+    responses: { 200: { description: 'The OpenAPI document', contentType: 'application/json' } },
     handler: (_input, res) => {
       res.json(openapi());
     },

@@ -17,13 +17,14 @@ import {
   LastEventId,
   LedgerPage,
   LedgerPageQuery,
+  StreamError,
   TransitionEvent,
 } from '../schemas/ledger-page';
 import { ALL_ROLES } from './auth';
 import { assertMissionExists, BadPageTokenError } from './missions';
 import { LedgerTail, ledgerFile } from './ledger-tail';
 import { sendProblem } from './problem';
-import type { ApiRegistry } from './routes';
+import type { ApiRegistry, Refusal } from './routes';
 
 /** How often an open stream looks for new records. */
 const POLL_MS = 250;
@@ -100,6 +101,10 @@ async function readPage(
   }
 }
 
+const unknownMission = { description: 'Unknown mission', schema: Problem };
+const timeout = { description: 'The mission did not answer in time (is a worker running?)', schema: Problem };
+const pageToken: Refusal = { field: '^query\\.pageToken$', reason: TOKEN_REASON };
+
 export interface LedgerRouteDeps {
   client: Client;
   dataDir: string;
@@ -128,7 +133,13 @@ export function mountLedgerRoutes(
     query: LedgerPageQuery,
     responses: {
       200: { description: 'Records', schema: LedgerPage },
-      404: { description: 'Unknown mission', schema: Problem },
+      400: {
+        description: 'Invalid request: `errors` names each field',
+        schema: Problem,
+        refusals: [pageToken],
+      },
+      404: unknownMission,
+      504: timeout,
     },
     handler: async ({ params, query }, res) => {
       const token = query.pageToken === undefined ? undefined : decodePosition(query.pageToken);
@@ -164,12 +175,16 @@ export function mountLedgerRoutes(
     headers: [{ name: 'Last-Event-ID', description: 'Resume after this event id', schema: LastEventId }],
     responses: {
       200: {
-        description: 'An event stream (`text/event-stream`)',
-        schema: TransitionEvent,
+        description:
+          'An event stream (`text/event-stream`): `retry: 2000`, then one `transition` event per decision ' +
+          'record (`id` its ledger index, `data` the record as JSON text) and a comment line every 15 s; an ' +
+          '`error` event (`data` `{ detail }`) ends it when the ledger cannot be read.',
         contentType: 'text/event-stream',
+        events: { transition: { data: TransitionEvent, id: LastEventId }, error: { data: StreamError } },
       },
-      404: { description: 'Unknown mission', schema: Problem },
+      404: unknownMission,
       503: { description: 'The gateway holds its maximum of open streams; see Retry-After', schema: Problem },
+      504: timeout,
     },
     handler: async ({ params, query, req }, res) => {
       const header = req.headers['last-event-id'];

@@ -41,7 +41,7 @@ import {
   startMission,
 } from './missions';
 import { sendProblem } from './problem';
-import type { ApiRegistry } from './routes';
+import type { ApiRegistry, Refusal } from './routes';
 
 export interface MissionRouteDeps {
   client: Client;
@@ -52,6 +52,26 @@ const STEERS = ['operator', 'owner'] as const;
 const PROPOSES = ['agent', 'operator', 'owner'] as const;
 
 const notFound = { description: 'Unknown mission', schema: Problem };
+const timeout = { description: 'The mission did not answer in time (is a worker running?)', schema: Problem };
+/** Refusals of a schema-valid proposal: a guard, and an HLC outside 1970-01-01T00:00Z…9999. */
+const proposalRefusals: Refusal[] = [
+  { field: '^body$', title: 'Transition rejected', reason: 'refused by a guard: `failing_guard`, `reasons`' },
+  { field: '^body\\.hlc$', reason: 'not a valid calendar instant (before 1970-01-01T00:00Z)' },
+];
+const MISSION = '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11';
+/** A proposal in the right format (the signature of an example is not a real one). */
+const proposalExample = (transition: string, opClass: string, inputs: Record<string, unknown>) => ({
+  current_state_hash: `sha256-${'3b'.repeat(32)}`,
+  transition,
+  inputs_hash: `sha256-${'a7'.repeat(32)}`,
+  signer: 'ed25519:YW4gZXhhbXBsZSBlZDI1NTE5IHB1YmxpYyBrZXkhISE=',
+  idem_key: `${MISSION}:3:${opClass}:0b7e4a52-3f0c-4c8e-9d61-2a5b7c9e1f30`,
+  hlc: '2026-11-23T09:30:00.000+00:00#12',
+  window_id: 'backbeat:W-2026-11-23-02',
+  evidence: ['ucxl://swoosh:6f1c2a4e@execution/Execution_Submit/41'],
+  inputs,
+  signature: 'YW4gZXhhbXBsZSBlZDI1NTE5IHNpZ25hdHVyZSBvdmVyIHRoZSBjYW5vbmljYWwgcHJvcG9zYWwgYnl0ZXMhIQ==',
+});
 
 export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: MissionRouteDeps): void {
   api.route({
@@ -62,6 +82,14 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     summary: 'Start a mission (idempotent per mission id)',
     access: STEERS,
     body: MissionStartRequest,
+    example: {
+      id: MISSION,
+      objective: 'Index the onboarding docs',
+      priority: 'P1',
+      originatingSpec: 'https://specs.example.org/onboarding',
+      createdAt: '2026-11-23T09:00:00Z',
+      config: { maxBeats: 3 },
+    },
     responses: {
       201: { description: 'Started', schema: MissionStarted },
       200: { description: 'The same prompt again: the existing run', schema: MissionStarted },
@@ -94,7 +122,19 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       'the filters it was issued for). Visibility trails the workflows by moments.',
     access: ALL_ROLES,
     query: MissionListQuery,
-    responses: { 200: { description: 'A page of missions', schema: MissionPage } },
+    responses: {
+      200: { description: 'A page of missions', schema: MissionPage },
+      400: {
+        description: 'Invalid request: `errors` names each field',
+        schema: Problem,
+        refusals: [
+          {
+            field: '^query\\.pageToken$',
+            reason: 'not issued by this gateway, altered, or for other filters',
+          },
+        ],
+      },
+    },
     handler: async ({ query }, res) => {
       res.json(await listMissions(client, taskQueue, query));
     },
@@ -108,7 +148,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     summary: "The mission's state, read from its workflow",
     access: ALL_ROLES,
     params: MissionIdParam,
-    responses: { 200: { description: 'The mission', schema: MissionView }, 404: notFound },
+    responses: { 200: { description: 'The mission', schema: MissionView }, 404: notFound, 504: timeout },
     handler: async ({ params }, res) => {
       res.json(await readMission(client, params.id));
     },
@@ -126,14 +166,23 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     access: PROPOSES,
     query: TransitionQuery,
     body: TransitionProposalSchema,
+    example: proposalExample('Policy_Update', 'policy', {
+      policy_version: 'v7',
+      rationale: 'new scan rules',
+    }),
     responses: {
       202: { description: 'Applied: post-state hash and decision record id', schema: TransitionAccepted },
       400: {
         description: 'Invalid, or refused by a guard (`failing_guard`, `reasons`)',
         schema: TransitionBadRequest,
+        refusals: [
+          ...proposalRefusals,
+          { field: '^query\\.mission$', reason: 'no ?mission and the idem_key goalId is not a mission id' },
+        ],
       },
       404: notFound,
       409: { description: '`current_state_hash` is not HEAD; `current_hash` is', schema: StaleHashProblem },
+      504: timeout,
     },
     handler: async ({ query, body }, res) => {
       if (refuseMismatch(res, query.mission, body, 'query.mission')) return;
@@ -159,11 +208,17 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     access: PROPOSES,
     params: MissionIdParam,
     body: ApprovalRequest,
+    example: proposalExample('Execution_Approve', 'approval', {}),
     responses: {
       202: { description: 'Approval recorded', schema: TransitionAccepted },
-      400: { description: 'Invalid, or refused by a guard', schema: TransitionBadRequest },
+      400: {
+        description: 'Invalid, or refused by a guard',
+        schema: TransitionBadRequest,
+        refusals: proposalRefusals,
+      },
       404: notFound,
       409: { description: 'Stale `current_state_hash`', schema: StaleHashProblem },
+      504: timeout,
     },
     handler: async ({ params, body }, res) => {
       if (refuseMismatch(res, params.id, body, 'params.id')) return;
@@ -185,6 +240,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       200: { description: 'HEAD and the projected regions', schema: StateResponse },
       404: notFound,
       409: { description: 'The mission predates the statechart', schema: Problem },
+      504: timeout,
     },
     handler: async ({ query }, res) => {
       const view = await readMission(client, query.mission);
@@ -215,10 +271,26 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     access: PROPOSES,
     params: MissionIdParam,
     body: VoteSchema,
+    example: {
+      member: 'reviewer-1',
+      council_set_hash: `sha256-${'5c'.repeat(32)}`,
+      signature: 'YW4gZXhhbXBsZSBlZDI1NTE5IHNpZ25hdHVyZSBvdmVyIHRoZSBjYW5vbmljYWwgcHJvcG9zYWwgYnl0ZXMhIQ==',
+    },
     responses: {
       202: { description: 'Counted', schema: VoteTally },
-      400: { description: 'Invalid or refused', schema: Problem },
+      400: {
+        description: 'Invalid or refused',
+        schema: Problem,
+        refusals: [
+          {
+            field: '^body$',
+            title: 'Vote rejected',
+            reason: 'forged, from a non-member, or another member set',
+          },
+        ],
+      },
       404: notFound,
+      504: timeout,
     },
     handler: async ({ params, body }, res) => {
       await assertAnswering(client, params.id);
@@ -251,7 +323,8 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     access: STEERS,
     params: MissionIdParam,
     body: ControlRequest,
-    responses: { 202: { description: 'Delivered', schema: Accepted }, 404: notFound },
+    example: { action: 'pause', reason: 'waiting for the licence renewal' },
+    responses: { 202: { description: 'Delivered', schema: Accepted }, 404: notFound, 504: timeout },
     handler: async ({ params, body, principal }, res) => {
       await assertAnswering(client, params.id);
       await onMission(client, params.id, () =>

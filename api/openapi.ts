@@ -1,11 +1,14 @@
 /**
  * The OpenAPI 3.1 document, generated from the route registry and its zod contracts (zod's own
  * JSON Schema output, draft 2020-12, which is OpenAPI 3.1's dialect), and a self-contained HTML
- * rendering of it for /docs (no scripts, no CDN).
+ * rendering of it for /docs (no scripts, no CDN). The document is meant to be exact: a request it
+ * calls valid is one the gateway accepts, except for the refusals each response lists under
+ * `x-swoosh-refusals` (rules across fields or on server state), and every status a route answers
+ * is listed with the body it really sends. tests/gateway/contract-fuzz.ts holds it to that.
  */
 import { z } from 'zod';
 import { Problem } from '../schemas/api';
-import type { RouteDoc } from './routes';
+import { HOSTILE_KEYS, MAX_DEPTH, type Refusal, type ResponseDoc, type RouteDoc } from './routes';
 
 type Json = Record<string, unknown>;
 
@@ -29,7 +32,8 @@ class SchemaBook {
 
   /** The schema inline (parameters), with any definitions it needs hoisted to components. */
   convert(schema: z.ZodType, io: 'input' | 'output', name: string): Json {
-    const json = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Json;
+    let json = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as Json;
+    if (io === 'input') json = this.#refuseHostileKeys(json);
     const defs = (json.$defs ?? {}) as Record<string, Json>;
     delete json.$defs;
     delete json.$schema;
@@ -51,10 +55,71 @@ class SchemaBook {
     return rewrite(json) as Json;
   }
 
+  /**
+   * The gateway refuses `__proto__`, `constructor` and `prototype` as keys anywhere in a body
+   * (api/routes.ts): every object that admits other keys says so in `propertyNames`, and a value
+   * that may be anything (`{}`) becomes `SafeJsonValue`, any JSON without those keys at any depth.
+   */
+  #refuseHostileKeys(json: Json): Json {
+    const notHostile = { not: { enum: [...HOSTILE_KEYS] } };
+    const safeRef = { $ref: '#/components/schemas/SafeJsonValue' };
+    this.components.SafeJsonValue ??= {
+      description: 'Any JSON value whose objects have no key __proto__, constructor or prototype',
+      anyOf: [
+        { type: ['string', 'number', 'boolean', 'null'] },
+        { type: 'array', items: safeRef },
+        { type: 'object', propertyNames: notHostile, additionalProperties: safeRef },
+      ],
+    };
+    const walk = (value: unknown, isSchema: boolean): unknown => {
+      if (Array.isArray(value)) return value.map((v) => walk(v, isSchema));
+      if (typeof value !== 'object' || value === null) return value;
+      if (isSchema && Object.keys(value).length === 0) return safeRef;
+      const out: Json = {};
+      for (const [k, v] of Object.entries(value as Json)) {
+        // Keywords whose value is a schema (or a list / map of them); `const`, `enum`, … are data.
+        const schemaValued = SCHEMA_KEYWORDS.has(k);
+        if (MAP_KEYWORDS.has(k) && typeof v === 'object' && v !== null) {
+          out[k] = Object.fromEntries(Object.entries(v as Json).map(([n, sub]) => [n, walk(sub, true)]));
+        } else out[k] = schemaValued ? walk(v, true) : v;
+      }
+      const open = out.type === 'object' && out.additionalProperties !== false;
+      if (open) {
+        const names = out.propertyNames as Json | undefined;
+        out.propertyNames =
+          names === undefined || Object.keys(names).every((k) => k === 'type')
+            ? { ...names, ...notHostile }
+            : { allOf: [names, notHostile] };
+      }
+      return out;
+    };
+    return walk(json, true) as Json;
+  }
+
   #add(name: string, schema: Json): void {
     this.components[name] = schema;
   }
 }
+
+/** JSON Schema keywords whose value is a schema or an array of schemas. */
+const SCHEMA_KEYWORDS = new Set([
+  'items',
+  'prefixItems',
+  'additionalProperties',
+  'propertyNames',
+  'contains',
+  'not',
+  'if',
+  'then',
+  'else',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'unevaluatedProperties',
+  'unevaluatedItems',
+]);
+/** Keywords whose value maps names to schemas. */
+const MAP_KEYWORDS = new Set(['properties', 'patternProperties', '$defs', 'dependentSchemas']);
 
 const pascal = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 const toTemplate = (path: string): string => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
@@ -63,6 +128,35 @@ export interface OpenApiInfo {
   title: string;
   version: string;
   description: string;
+}
+
+/**
+ * A `text/event-stream` response: the body is text, so `schema` says string; each event a client's
+ * parser dispatches is described under `x-swoosh-item-schema` (OpenAPI 3.2 calls it `itemSchema`),
+ * its `data` a JSON text whose own schema is `contentSchema`.
+ */
+function eventStream(book: SchemaBook, events: NonNullable<ResponseDoc['events']>, name: string): Json {
+  const kinds = Object.entries(events).map(([event, { data, id }]) => ({
+    type: 'object',
+    properties: {
+      event: { const: event },
+      ...(id && { id: book.convert(id, 'output', `${name}${pascal(event)}Id`) }),
+      data: {
+        type: 'string',
+        contentMediaType: 'application/json',
+        contentSchema: book.ref(data, `${name}${pascal(event)}Data`, 'output'),
+      },
+    },
+    required: ['event', 'data', ...(id ? ['id'] : [])],
+  }));
+  return {
+    schema: book.ref(
+      z.string().meta({ description: 'Server-sent events; each event is x-swoosh-item-schema' }),
+      name,
+      'output',
+    ),
+    'x-swoosh-item-schema': kinds.length === 1 ? kinds[0] : { oneOf: kinds },
+  };
 }
 
 export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Json {
@@ -102,27 +196,53 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
     for (const [status, doc] of Object.entries(route.responses)) {
       const type =
         doc.contentType ?? (Number(status) >= 400 ? 'application/problem+json' : 'application/json');
+      const name = `${pascal(route.operationId)}${status}`;
+      // A content type without a schema is text (or a document) of that type: still a body.
+      const media: Json | undefined = doc.events
+        ? eventStream(book, doc.events, name)
+        : doc.schema
+          ? { schema: book.ref(doc.schema, name, 'output') }
+          : doc.contentType
+            ? {
+                schema: book.ref(
+                  doc.contentType.startsWith('text/') ? z.string() : z.unknown(),
+                  name,
+                  'output',
+                ),
+              }
+            : undefined;
       responses[status] = {
         description: doc.description,
-        ...(doc.schema && {
-          content: {
-            [type]: { schema: book.ref(doc.schema, `${pascal(route.operationId)}${status}`, 'output') },
-          },
-        }),
+        ...(media && { content: { [type]: media } }),
+        ...(doc.refusals && { 'x-swoosh-refusals': doc.refusals }),
       };
     }
-    const problemResponse = (description: string): Json => ({
+    const problemResponse = (description: string, refusals?: Refusal[]): Json => ({
       description,
       content: { 'application/problem+json': { schema: problem } },
+      ...(refusals && { 'x-swoosh-refusals': refusals }),
     });
-    // Every route can answer 400: one without query parameters refuses a query string.
+    // Every route can answer 400: one without query parameters refuses a query string, one without
+    // a body refuses a body.
     responses['400'] ??= problemResponse('Invalid request: `errors` names each field');
     if (route.body) {
+      // Nesting is the one body rule JSON Schema cannot state; the field is where it went too deep.
+      const deep: Refusal = {
+        field: `^body(\\.[^.]*){${MAX_DEPTH}}$`,
+        reason: `nested deeper than ${MAX_DEPTH} levels`,
+      };
+      const listed = (responses['400']['x-swoosh-refusals'] ?? []) as Refusal[];
+      responses['400']['x-swoosh-refusals'] = [...listed, deep];
       responses['413'] ??= problemResponse('Body larger than 64 KiB');
       responses['415'] ??= problemResponse('Body is not application/json');
     }
     if (route.access !== 'public') {
-      responses['401'] ??= problemResponse('Missing or unknown bearer token');
+      responses['401'] ??= {
+        ...problemResponse('Missing or unknown bearer token'),
+        headers: {
+          'WWW-Authenticate': { description: '`Bearer realm="swoosh"`', schema: { type: 'string' } },
+        },
+      };
       responses['403'] ??= problemResponse(`Role not allowed (allowed: ${route.access.join(', ')})`);
     }
     responses['500'] ??= problemResponse('Internal error (no detail is disclosed)');
@@ -139,10 +259,12 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
       ...(parameters.length > 0 && { parameters }),
       ...(route.body && {
         requestBody: {
-          required: true,
+          // A schema that accepts no body at all (`.optional()`) makes the body optional.
+          required: !route.body.safeParse(undefined).success,
           content: {
             'application/json': {
               schema: book.ref(route.body, `${pascal(route.operationId)}Request`, 'input'),
+              ...(route.example !== undefined && { example: route.example }),
             },
           },
         },
@@ -152,7 +274,15 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
   }
   return {
     openapi: '3.1.0',
-    info: { title: info.title, version: info.version, description: info.description },
+    info: {
+      title: info.title,
+      version: info.version,
+      description:
+        `${info.description}\n\nOn every path listed here, \`OPTIONS\` answers 204 with \`Allow\`, and a method ` +
+        'not listed answers 405 (problem+json) with `Allow`. A request the schemas accept may still be ' +
+        'refused for the reasons a response lists under `x-swoosh-refusals` (rules across fields, or on ' +
+        'server state such as page tokens and guards); nothing else that the schemas accept is refused.',
+    },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
     paths,

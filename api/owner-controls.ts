@@ -92,6 +92,7 @@ export function mountOwnerControls(
     operationId: string;
     summary: string;
     body: S;
+    example: z.input<S>;
     command: (body: z.output<S>) => Command;
   }): void {
     api.route({
@@ -105,6 +106,7 @@ export function mountOwnerControls(
         'missions by moments). Applies to future work only; each mission records it in its ledger with you as actor.',
       access: ['owner'],
       body: spec.body,
+      example: spec.example,
       responses: {
         202: { description: 'Delivered to every mission found', schema: OwnerBatchResult },
         502: {
@@ -168,6 +170,7 @@ export function mountOwnerControls(
     operationId: 'pauseAll',
     summary: 'Pause every running mission',
     body: OwnerPauseRequest.extend(WithCommandId),
+    example: { reason: 'incident 311: stop new agent work', commandId: 'incident-311-pause' },
     command: (b) => ({ action: 'pause', reason: b.reason }),
   });
   ownerRoute({
@@ -175,6 +178,7 @@ export function mountOwnerControls(
     operationId: 'resumeAll',
     summary: 'Resume every running mission',
     body: OwnerPauseRequest.extend(WithCommandId),
+    example: { reason: 'incident 311 resolved' },
     command: (b) => ({ action: 'resume', reason: b.reason }),
   });
   ownerRoute({
@@ -182,6 +186,7 @@ export function mountOwnerControls(
     operationId: 'rerouteAgents',
     summary: 'Send future agent work of every running mission to another task queue',
     body: OwnerRerouteRequest.extend(WithCommandId),
+    example: { reason: 'drain the gpu-a pool', taskQueue: 'agents-gpu-b' },
     command: (b) => ({ action: 'reroute', reason: b.reason, taskQueue: b.taskQueue }),
   });
   ownerRoute({
@@ -189,6 +194,7 @@ export function mountOwnerControls(
     operationId: 'setLatencyBudgets',
     summary: 'Change activity latency budgets (start-to-close timeouts) of every running mission',
     body: OwnerLatencyRequest.extend(WithCommandId),
+    example: { reason: 'slow index backend this week', budgets: { io: 600 } },
     command: (b) => ({ action: 'latency', reason: b.reason, budgets: b.budgets }),
   });
 }

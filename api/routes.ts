@@ -2,7 +2,9 @@
  * The gateway's route registry: every route is declared once with its method, path, roles,
  * zod contracts and documented responses. Declaring a route mounts it (role check, body parsing,
  * validation, then the handler with parsed input only) and records it for the OpenAPI document,
- * so a route cannot exist without being documented and access-checked.
+ * so a route cannot exist without being documented and access-checked. The registry also answers
+ * for the paths it knows: `OPTIONS` lists the declared methods and any other method is a 405, so
+ * what a client may send on a path is exactly what /openapi.json says.
  */
 import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
@@ -11,12 +13,32 @@ import { type Access, type Authenticator, principalOf, requireRole } from './aut
 import { sendProblem, validationProblem } from './problem';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
+/** `Allow` lists methods in this order. */
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'];
 
 export interface ResponseDoc {
   description: string;
   schema?: z.ZodType;
   /** Default `application/json`; problems are `application/problem+json`. */
   contentType?: string;
+  /** For `text/event-stream`: each event name with the JSON its `data` carries and its `id`. */
+  events?: Record<string, { data: z.ZodType; id?: z.ZodType }>;
+  /** State-dependent or cross-field refusals (400/409…) a schema-valid request can get. */
+  refusals?: Refusal[];
+}
+
+/**
+ * A refusal a request valid by the schemas can still get: a rule across fields or on server state
+ * (an unknown page token, a guard), which JSON Schema cannot state. Listed in /openapi.json as
+ * `x-swoosh-refusals` on the response, so a client (and the contract fuzzer) can tell it from a
+ * contract the document got wrong.
+ */
+export interface Refusal {
+  /** A regex source matched against each `errors[].field` of the problem. */
+  field: string;
+  /** The problem's `title`, when only that kind of problem may name the field. */
+  title?: string;
+  reason: string;
 }
 
 export interface HeaderDoc {
@@ -39,6 +61,8 @@ export interface RouteDoc {
   query?: z.ZodType;
   body?: z.ZodType;
   headers?: HeaderDoc[];
+  /** A request body that the `body` schema accepts, shown in /openapi.json (tests check it parses). */
+  example?: unknown;
   responses: Record<number, ResponseDoc>;
 }
 
@@ -68,9 +92,9 @@ export interface RouteSpec<PS extends z.ZodType, QS extends z.ZodType, BS extend
 /** Request bodies are small JSON documents; anything larger is refused before parsing. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
 /** Deeper nesting serves no contract here and only costs stack in parsers and hashers. */
-const MAX_DEPTH = 32;
+export const MAX_DEPTH = 32;
 /** Keys that can reach an object's prototype when a body is merged or assigned somewhere. */
-const HOSTILE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+export const HOSTILE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * The path of the first key that could pollute a prototype, or of the first value nested too
@@ -100,19 +124,38 @@ export function hostileKeyPath(
 const jsonParser = express.json({ limit: BODY_LIMIT_BYTES, strict: true, type: () => true });
 const rawParser = express.raw({ limit: BODY_LIMIT_BYTES, type: () => true });
 
-/** A body must be JSON (415 otherwise); no body at all is left undefined for the schema to judge. */
+/** Whether the request says it carries bytes: `Content-Length: 0` and no length at all do not. */
+function announcesBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+const unsupportedType = (res: Response): void =>
+  sendProblem(res, {
+    status: 415,
+    title: 'Unsupported media type',
+    detail: 'body: content type must be application/json',
+    errors: [{ field: 'header.content-type', reason: 'must be application/json' }],
+  });
+
+/**
+ * A body must be JSON (415 otherwise); no body at all — no bytes, whatever the headers say — is
+ * left undefined for the schema to judge, so `Content-Length: 0` without a content type is no body.
+ */
 function parseBody(raw: boolean) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const type = req.is('application/json');
-    if (type === null) return next();
-    if (type === false) {
-      return sendProblem(res, {
-        status: 415,
-        title: 'Unsupported media type',
-        detail: 'body: content type must be application/json',
-        errors: [{ field: 'header.content-type', reason: 'must be application/json' }],
+    if (!announcesBody(req)) return next();
+    if (req.headers['content-type'] === undefined) {
+      // A chunked request may still turn out empty: read it before calling its type wrong.
+      return rawParser(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        const bytes = req.body as unknown;
+        req.body = undefined;
+        if (Buffer.isBuffer(bytes) && bytes.length === 0) return next();
+        unsupportedType(res);
       });
     }
+    if (req.is('application/json') === false) return unsupportedType(res);
     (raw ? rawParser : jsonParser)(req, res, (err?: unknown) => {
       if (err) return next(err);
       if (raw) return next();
@@ -130,6 +173,17 @@ function parseBody(raw: boolean) {
   };
 }
 
+/** A route that takes no body refuses one, so nothing a caller sends goes unread. */
+function refuseBody(req: Request, res: Response, next: NextFunction): void {
+  if (!announcesBody(req)) return next();
+  sendProblem(res, {
+    status: 400,
+    title: 'Invalid request',
+    detail: 'body: this route takes no body',
+    errors: [{ field: 'body', reason: 'this route takes no body' }],
+  });
+}
+
 /** A router written elsewhere (e.g. the timer API), mounted behind a role check and documented. */
 export interface MountedRouter {
   router: Router;
@@ -143,16 +197,60 @@ export class ApiRegistry {
   readonly #app: Express;
   readonly #auth: Authenticator;
 
+  readonly #paths = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+
   constructor(app: Express, auth: Authenticator) {
     this.#app = app;
     this.#auth = auth;
+    // Ahead of every route, so OPTIONS is answered from the declarations, not guessed by express.
+    app.use((req, res, next) => this.#methods(req, res, next));
+  }
+
+  /** Records a declared route: for the document, and for OPTIONS / 405 on its path. */
+  #declare(doc: RouteDoc): void {
+    this.routes.push(doc);
+    let known = this.#paths.get(doc.path);
+    if (!known) {
+      known = { pattern: pathPattern(doc.path), methods: new Set() };
+      this.#paths.set(doc.path, known);
+    }
+    known.methods.add(doc.method.toUpperCase());
+  }
+
+  /**
+   * On a path some route declares: `OPTIONS` answers 204 with `Allow`, a method no route on it
+   * declares answers 405 with `Allow` (RFC 9110 §15.5.6). Both before authentication: the methods
+   * are public in /openapi.json already. Other paths go on to the 404 at the end.
+   */
+  #methods(req: Request, res: Response, next: NextFunction): void {
+    const matches = [...this.#paths].filter(([, { pattern }]) => pattern.test(req.path));
+    // As OpenAPI matches paths: a concrete one (`/timers/dead-letters`) before a templated one
+    // (`/timers/{id}`), so what is allowed here is what the document lists for this path.
+    const concrete = matches.filter(([path]) => !path.includes(':'));
+    const owners = concrete.length > 0 ? concrete : matches;
+    const template = owners[0]?.[0];
+    if (template === undefined) return next();
+    const allowed = new Set(owners.flatMap(([, { methods }]) => [...methods]));
+    if (allowed.has('GET')) allowed.add('HEAD');
+    allowed.add('OPTIONS');
+    if (req.method !== 'OPTIONS' && allowed.has(req.method)) return next();
+    const allow = METHOD_ORDER.filter((m) => allowed.has(m)).join(', ');
+    res.locals.route = template;
+    res.setHeader('Allow', allow);
+    if (req.method === 'OPTIONS') return void res.status(204).end();
+    sendProblem(res, {
+      status: 405,
+      title: 'Method not allowed',
+      detail: `${req.method.slice(0, 16)} is not allowed here; allowed: ${allow}`,
+      errors: [{ field: 'method', reason: `must be one of ${allow}` }],
+    });
   }
 
   route<PS extends z.ZodType, QS extends z.ZodType, BS extends z.ZodType>(spec: RouteSpec<PS, QS, BS>): void {
     const { handler, rawBody, ...doc } = spec;
-    this.routes.push(doc);
+    this.#declare(doc);
     const chain = [label(spec.path), requireRole(this.#auth, spec.access)];
-    if (spec.body !== undefined || rawBody) chain.push(parseBody(rawBody === true));
+    chain.push(spec.body !== undefined || rawBody ? parseBody(rawBody === true) : refuseBody);
     if (!spec.query) chain.push(refuseQuery);
     this.#app[spec.method](spec.path, ...chain, (req: Request, res: Response, next: NextFunction) => {
       const params = spec.params ? spec.params.safeParse(req.params) : ok(undefined);
@@ -186,9 +284,9 @@ export class ApiRegistry {
   mount({ router, access, routes }: MountedRouter): void {
     const gate = Router();
     for (const doc of routes) {
-      this.routes.push({ ...doc, access });
+      this.#declare({ ...doc, access });
       const chain = [label(doc.path), requireRole(this.#auth, access)];
-      if (doc.method !== 'get') chain.push(parseBody(false));
+      chain.push(doc.body !== undefined ? parseBody(false) : refuseBody);
       if (!doc.query) chain.push(refuseQuery);
       gate[doc.method](doc.path, ...chain, (req: Request, res: Response, next: NextFunction) =>
         router(req, res, next),
@@ -209,6 +307,18 @@ function refuseQuery(req: Request, res: Response, next: NextFunction): void {
 
 function ok<T>(data: T): { success: true; data: T } {
   return { success: true, data };
+}
+
+/**
+ * The request paths express routes to a declared path: `:name` is one non-empty segment, letters
+ * match in any case and a trailing slash is allowed (express's defaults).
+ */
+function pathPattern(path: string): RegExp {
+  const source = path
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}/?$`, 'i');
 }
 
 /** Names the route pattern for metrics and access logs (bounded label values, no ids). */

@@ -1,6 +1,8 @@
 /**
- * The timer API (api/timers.ts) as the gateway mounts it: reads for every role, changes for the
- * roles that schedule work, each route documented in /openapi.json from schemas/timer.ts.
+ * The timer API (api/timers.ts) declared on the gateway's route registry: reads for every role,
+ * changes for the roles that schedule work. Each route is declared once, here — the registry
+ * checks the role, parses the request with schemas/timer.ts and documents it in /openapi.json from
+ * the same schemas, so the document and what the gateway enforces cannot drift apart.
  */
 import { Problem } from '../schemas/api';
 import {
@@ -16,117 +18,138 @@ import {
   TimerRecord,
 } from '../schemas/timer';
 import { ALL_ROLES } from './auth';
-import type { MountedRouter } from './routes';
-import { createTimerRouter, type TimerRouterDeps } from './timers';
+import type { ApiRegistry } from './routes';
+import { createTimerHandlers, type TimerRouterDeps } from './timers';
 
 /** Agents and operators schedule work; viewers only read. */
 const SCHEDULES = ['agent', 'operator', 'owner'] as const;
 
 const TAG = 'Timers';
-const invalid = { description: 'Invalid request: the field and the reason', schema: Problem };
 const unknown = { description: 'No such timer', schema: Problem };
 const conflict = { description: 'The timer is in a state that refuses this', schema: Problem };
 
-export function timerRouters(deps: TimerRouterDeps): MountedRouter[] {
-  const router = createTimerRouter(deps);
-  return [
-    {
-      router,
-      access: ALL_ROLES,
-      routes: [
-        {
-          method: 'get',
-          path: '/timers',
-          operationId: 'listTimers',
-          tag: TAG,
-          summary: 'List timers by due time, optionally in one state (paged)',
-          query: TimerListQuery,
-          responses: { 200: { description: 'A page of timers', schema: TimerPage }, 400: invalid },
-        },
-        {
-          method: 'get',
-          path: '/timers/dead-letters',
-          operationId: 'listDeadLetters',
-          tag: TAG,
-          summary: 'List dead letters: deliveries given up after their retries (paged)',
-          query: DeadLetterListQuery,
-          responses: { 200: { description: 'A page of dead letters', schema: DeadLetterPage }, 400: invalid },
-        },
-        {
-          method: 'get',
-          path: '/timers/:id',
-          operationId: 'getTimer',
-          tag: TAG,
-          summary: "A timer's record: state, due and fired time, lateness",
-          params: TimerIdParam,
-          responses: { 200: { description: 'The timer', schema: TimerRecord }, 400: invalid, 404: unknown },
-        },
-      ],
+export function declareTimerRoutes(api: ApiRegistry, deps: TimerRouterDeps): void {
+  const h = createTimerHandlers(deps);
+
+  api.route({
+    method: 'get',
+    path: '/timers',
+    operationId: 'listTimers',
+    tag: TAG,
+    summary: 'List timers by due time, optionally in one state (paged)',
+    access: ALL_ROLES,
+    query: TimerListQuery,
+    responses: { 200: { description: 'A page of timers', schema: TimerPage } },
+    handler: h.list,
+  });
+
+  // Declared before /timers/:id, which would otherwise take `dead-letters` for an id (ids may not be it).
+  api.route({
+    method: 'get',
+    path: '/timers/dead-letters',
+    operationId: 'listDeadLetters',
+    tag: TAG,
+    summary: 'List dead letters: deliveries given up after their retries (paged)',
+    access: ALL_ROLES,
+    query: DeadLetterListQuery,
+    responses: { 200: { description: 'A page of dead letters', schema: DeadLetterPage } },
+    handler: h.listDeadLetters,
+  });
+
+  api.route({
+    method: 'get',
+    path: '/timers/:id',
+    operationId: 'getTimer',
+    tag: TAG,
+    summary: "A timer's record: state, due and fired time, lateness",
+    access: ALL_ROLES,
+    params: TimerIdParam,
+    responses: { 200: { description: 'The timer', schema: TimerRecord }, 404: unknown },
+    handler: h.get,
+  });
+
+  api.route({
+    method: 'post',
+    path: '/timers',
+    operationId: 'createTimer',
+    tag: TAG,
+    summary: 'Create a timer (idempotent per id)',
+    access: SCHEDULES,
+    body: CreateTimerRequest,
+    example: {
+      id: 'review-reminder-42',
+      delayMs: 3_600_000,
+      action: { type: 'webhook', url: 'https://hooks.example.org/swoosh', payload: { ticket: 42 } },
+      escalation: {
+        afterMs: 900_000,
+        action: { type: 'webhook', url: 'https://hooks.example.org/escalate' },
+      },
     },
-    {
-      router,
-      access: SCHEDULES,
-      routes: [
-        {
-          method: 'post',
-          path: '/timers',
-          operationId: 'createTimer',
-          tag: TAG,
-          summary: 'Create a timer (idempotent per id)',
-          body: CreateTimerRequest,
-          responses: {
-            201: { description: 'Created', schema: TimerCreated },
-            200: { description: 'The same id and spec again: the existing timer', schema: TimerCreated },
-            400: invalid,
-            409: { description: 'The id is taken by a different spec', schema: Problem },
-            503: { description: 'The shard holds as many timers as it may', schema: Problem },
+    responses: {
+      201: { description: 'Created', schema: TimerCreated },
+      200: { description: 'The same id and spec again: the existing timer', schema: TimerCreated },
+      400: {
+        description: 'Invalid request: the field and the reason',
+        schema: Problem,
+        refusals: [
+          { field: '^body(\\.chain)*\\.dependsOn$', reason: 'must not include the timer itself' },
+          {
+            field: '^body(\\.chain)*(\\.id)?$',
+            reason: 'a chain repeats an id, or holds more than 50 timers',
           },
-        },
-        {
-          method: 'delete',
-          path: '/timers/:id',
-          operationId: 'cancelTimer',
-          tag: TAG,
-          summary: 'Cancel a timer that has not fired, or discard a dead letter',
-          params: TimerIdParam,
-          responses: {
-            200: { description: 'Cancelled', schema: TimerRecord },
-            400: invalid,
-            404: unknown,
-            409: conflict,
-          },
-        },
-        {
-          method: 'post',
-          path: '/timers/:id/ack',
-          operationId: 'ackTimer',
-          tag: TAG,
-          summary: 'Acknowledge a fired or escalated timer: it settles',
-          params: TimerIdParam,
-          body: AckRequest,
-          responses: {
-            200: { description: 'Settled', schema: TimerRecord },
-            400: invalid,
-            404: unknown,
-            409: conflict,
-          },
-        },
-        {
-          method: 'post',
-          path: '/timers/:id/replay',
-          operationId: 'replayDeadLetter',
-          tag: TAG,
-          summary: 'Deliver a dead letter again; read the timer for the outcome',
-          params: TimerIdParam,
-          body: ReplayRequest,
-          responses: {
-            202: { description: 'Delivery restarted', schema: TimerRecord },
-            400: invalid,
-            404: unknown,
-            409: conflict,
-          },
-        },
-      ],
+          { field: '^body(\\.chain)*\\.escalation$', reason: 'an escalation ladder has at most 10 rungs' },
+        ],
+      },
+      409: { description: 'The id is taken by a different spec', schema: Problem },
+      503: { description: 'The shard holds as many timers as it may', schema: Problem },
     },
-  ];
+    handler: h.create,
+  });
+
+  api.route({
+    method: 'delete',
+    path: '/timers/:id',
+    operationId: 'cancelTimer',
+    tag: TAG,
+    summary: 'Cancel a timer that has not fired, or discard a dead letter',
+    access: SCHEDULES,
+    params: TimerIdParam,
+    responses: { 200: { description: 'Cancelled', schema: TimerRecord }, 404: unknown, 409: conflict },
+    handler: h.cancel,
+  });
+
+  api.route({
+    method: 'post',
+    path: '/timers/:id/ack',
+    operationId: 'ackTimer',
+    tag: TAG,
+    summary: 'Acknowledge a fired or escalated timer: it settles',
+    description:
+      'The body is optional and empty: who acknowledged is the caller, recorded as `ackedBy` from the token.',
+    access: SCHEDULES,
+    params: TimerIdParam,
+    body: AckRequest.optional(),
+    example: {},
+    responses: { 200: { description: 'Settled', schema: TimerRecord }, 404: unknown, 409: conflict },
+    handler: h.ack,
+  });
+
+  api.route({
+    method: 'post',
+    path: '/timers/:id/replay',
+    operationId: 'replayDeadLetter',
+    tag: TAG,
+    summary: 'Deliver a dead letter again; read the timer for the outcome',
+    description: 'The body is optional and, when sent, an empty object.',
+    access: SCHEDULES,
+    params: TimerIdParam,
+    body: ReplayRequest.optional(),
+    example: {},
+    responses: {
+      202: { description: 'Delivery restarted', schema: TimerRecord },
+      404: unknown,
+      409: conflict,
+    },
+    handler: h.replay,
+  });
 }

@@ -23,7 +23,7 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type Express, type Request, type RequestHandler, type Response, Router } from 'express';
+import { type Express, type Response, Router } from 'express';
 import type { z } from 'zod';
 import {
   AckRequest,
@@ -58,7 +58,7 @@ import {
 } from '../schemas/timer-targets';
 import { ensureTimerShard, mapConcurrently } from '../workers/timers';
 import { principalOf } from './auth';
-import { type Problem, sendProblem, validationProblem } from './problem';
+import { type Problem, sendProblem } from './problem';
 import { validated } from './validated';
 
 export interface TimerRouterDeps {
@@ -85,7 +85,23 @@ export function mountTimerRoutes(app: Express, deps: TimerRouterDeps): void {
 /** Shards asked at once by a listing. */
 const FAN_OUT = 16;
 
-export function createTimerRouter(deps: TimerRouterDeps): Router {
+/** What each timer handler receives: input already parsed by the route's zod schemas. */
+type Id = z.output<typeof TimerIdParam>;
+export interface TimerHandlers {
+  create: (input: { body: CreateTimerRequest }, res: Response) => Promise<void>;
+  listDeadLetters: (input: { query: DeadLetterListQuery }, res: Response) => Promise<void>;
+  list: (input: { query: TimerListQuery }, res: Response) => Promise<void>;
+  get: (input: { params: Id }, res: Response) => Promise<void>;
+  cancel: (input: { params: Id }, res: Response) => Promise<void>;
+  ack: (input: { params: Id; body: z.output<typeof AckRequest> | undefined }, res: Response) => Promise<void>;
+  replay: (input: { params: Id }, res: Response) => Promise<void>;
+}
+
+/**
+ * The timer routes' handlers. The gateway declares them on its route registry (api/timer-routes.ts),
+ * which parses each request once; `createTimerRouter` serves them without the gateway.
+ */
+export function createTimerHandlers(deps: TimerRouterDeps): TimerHandlers {
   const { client, taskQueue, shards } = deps;
   const idPrefix = deps.shardIdPrefix ?? DEFAULT_SHARD_ID_PREFIX;
   const timerTargets = [...(deps.timerTargets ?? [])];
@@ -95,11 +111,9 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
   const shardHandle = (shard: number): WorkflowHandle =>
     client.workflow.getHandle(shardWorkflowId(idPrefix, shard));
   const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
-  const router = Router();
 
-  router.post(
-    '/timers',
-    validated({ body: CreateTimerRequest }, async ({ body }, res) => {
+  return {
+    create: async ({ body }, res) => {
       const createdBy = callerOf(res);
       if (!createdBy) return;
       for (const { path, action } of actionsOf(body)) {
@@ -134,13 +148,9 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
         .status(result.created ? 201 : 200)
         .location(`/timers/${encodeURIComponent(body.id)}`)
         .json(result satisfies TimerCreated);
-    }),
-  );
+    },
 
-  // Registered before /timers/:id, which would otherwise take `dead-letters` for an id (ids may not be it).
-  router.get(
-    '/timers/dead-letters',
-    withQuery(DeadLetterListQuery, async ({ limit, after }, res) => {
+    listDeadLetters: async ({ query: { limit, after } }, res) => {
       const pages = await mapConcurrently(shardIndexes(shards), FAN_OUT, (shard) =>
         queryShard(shardHandle(shard), (handle) =>
           handle.query(deadLettersQuery, { limit, ...(after && { after }) }),
@@ -156,12 +166,9 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
         deadLetters: merged.map((item) => item.letter),
         ...(merged.length === limit && last && { next: encodeCursor(last.key, last.id) }),
       });
-    }),
-  );
+    },
 
-  router.get(
-    '/timers',
-    withQuery(TimerListQuery, async ({ state, limit, after }, res) => {
+    list: async ({ query: { state, limit, after } }, res) => {
       const pages = await mapConcurrently(shardIndexes(shards), FAN_OUT, (shard) =>
         queryShard(shardHandle(shard), (handle) =>
           handle.query(listTimersQuery, { limit, ...(state && { state }), ...(after && { after }) }),
@@ -177,36 +184,27 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
         timers: merged.map((item) => item.timer),
         ...(merged.length === limit && last && { next: encodeCursor(last.key, last.id) }),
       });
-    }),
-  );
+    },
 
-  router.get(
-    '/timers/:id',
-    validated({ params: TimerIdParam }, async ({ params }, res) => {
+    get: async ({ params }, res) => {
       const [record] = await queryShard(handleOf(params.id), async (handle) => {
         const found = await handle.query(timerQuery, params.id);
         return found ? [found] : [];
       });
       if (record) res.json(record);
       else sendProblem(res, notFound(params.id));
-    }),
-  );
+    },
 
-  router.delete(
-    '/timers/:id',
-    validated({ params: TimerIdParam }, async ({ params }, res) => {
+    cancel: async ({ params }, res) => {
       const caller = callerOf(res);
       if (!caller) return;
       const record = await answer(res, () =>
         handleOf(params.id).executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record satisfies TimerRecord);
-    }),
-  );
+    },
 
-  router.post(
-    '/timers/:id/ack',
-    validated({ params: TimerIdParam, body: AckRequest.optional() }, async ({ params }, res) => {
+    ack: async ({ params }, res) => {
       // Who acknowledged is the caller's token name, recorded by the shard as `ackedBy`.
       const caller = callerOf(res);
       if (!caller) return;
@@ -214,21 +212,37 @@ export function createTimerRouter(deps: TimerRouterDeps): Router {
         handleOf(params.id).executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record);
-    }),
-  );
+    },
 
-  router.post(
-    '/timers/:id/replay',
-    validated({ params: TimerIdParam, body: ReplayRequest.optional() }, async ({ params }, res) => {
+    replay: async ({ params }, res) => {
       const caller = callerOf(res);
       if (!caller) return;
       const record = await answer(res, () =>
         handleOf(params.id).executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.status(202).json(record);
-    }),
-  );
+    },
+  };
+}
 
+/**
+ * The timer routes as a bare express Router, without the gateway's authentication: for tests and
+ * for embedding the timer API elsewhere. Each route parses with the same schemas as the gateway.
+ */
+export function createTimerRouter(deps: TimerRouterDeps): Router {
+  const h = createTimerHandlers(deps);
+  const router = Router();
+  router.post('/timers', validated({ body: CreateTimerRequest }, h.create));
+  // Registered before /timers/:id, which would otherwise take `dead-letters` for an id (ids may not be it).
+  router.get('/timers/dead-letters', validated({ query: DeadLetterListQuery }, h.listDeadLetters));
+  router.get('/timers', validated({ query: TimerListQuery }, h.list));
+  router.get('/timers/:id', validated({ params: TimerIdParam }, h.get));
+  router.delete('/timers/:id', validated({ params: TimerIdParam }, h.cancel));
+  router.post('/timers/:id/ack', validated({ params: TimerIdParam, body: AckRequest.optional() }, h.ack));
+  router.post(
+    '/timers/:id/replay',
+    validated({ params: TimerIdParam, body: ReplayRequest.optional() }, h.replay),
+  );
   return router;
 }
 
@@ -309,18 +323,6 @@ async function queryShard<T>(
     if (error instanceof WorkflowNotFoundError) return [];
     throw error;
   }
-}
-
-/** validated() for the query string, which it does not cover; same problem format, field `query.*`. */
-function withQuery<S extends z.ZodType>(
-  schema: S,
-  handler: (query: z.output<S>, res: Response) => Promise<void>,
-): RequestHandler {
-  return (req: Request, res: Response, next) => {
-    const parsed = schema.safeParse(req.query);
-    if (!parsed.success) return sendProblem(res, validationProblem(parsed.error, 'query'));
-    handler(parsed.data, res).catch(next);
-  };
 }
 
 function shardIndexes(count: number): number[] {

@@ -79,6 +79,28 @@ export type A2AMethod = keyof typeof A2A_METHODS;
 
 export const InvalidParamsData = z.object({ errors: z.array(FieldProblem) });
 
+/**
+ * POST /a2a's 200 as documented: like JsonRpcAnswer, but each result is one of the methods'
+ * results and each error code one SWOOSH sends, so a client knows exactly what can come back.
+ */
+const A2AResponseObject = z.union([
+  z.strictObject({
+    jsonrpc: z.literal('2.0'),
+    id: JsonRpcIdValue,
+    result: z.union(Object.values(A2A_METHODS).map((m) => m.result)),
+  }),
+  z.strictObject({
+    jsonrpc: z.literal('2.0'),
+    id: JsonRpcIdValue,
+    error: z.strictObject({
+      code: z.union(Object.values(A2A_ERRORS).map((code) => z.literal(code))),
+      message: z.string(),
+      data: z.unknown().optional(),
+    }),
+  }),
+]);
+export const A2AAnswer = z.union([A2AResponseObject, z.array(A2AResponseObject).min(1).max(MAX_BATCH)]);
+
 /** What an agent reports over A2A, recorded by the worker (workflows/agent-report.ts), never the gateway. */
 export type AgentReport =
   | { kind: 'lifecycle'; event: z.infer<typeof AgentLifecycleEvent> }

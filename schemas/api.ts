@@ -3,6 +3,7 @@
  * elsewhere: the gateway validates with these and the OpenAPI document is generated from them.
  */
 import { z } from 'zod';
+import { anyCase } from './json-schema';
 import { MissionPhase, MissionPrompt, Priority } from './mission';
 import { RunnableMissionConfig } from './mission-config';
 import { ControlCommand, LatencyBudgetsChange, OwnerReason, TaskQueueName } from './owner-controls';
@@ -84,9 +85,8 @@ export const TransitionBadRequest = z.union([TransitionRejectedProblem, Problem]
 export const StaleHashProblem = TransitionRejectedProblem.extend({ current_hash: z.string() });
 
 /** An approval: a signed `Execution_Approve` proposal (SPEC §3), nothing else. */
-export const ApprovalRequest = TransitionProposalSchema.refine((p) => p.transition === 'Execution_Approve', {
-  message: 'an approval is an Execution_Approve proposal',
-  path: ['transition'],
+export const ApprovalRequest = TransitionProposalSchema.extend({
+  transition: z.literal('Execution_Approve', { error: 'an approval is an Execution_Approve proposal' }),
 });
 
 const REGION_NAMES = [
@@ -100,11 +100,24 @@ const REGION_NAMES = [
   'terminal',
 ] as const;
 
+/**
+ * Region names, any case, comma-separated, blanks around them and empty items ignored: the same
+ * rule as the transform below, as a pattern so /openapi.json states it.
+ */
+// Blanks before a name and after it are matched by different parts, so the pattern never has two
+// ways to match the same text (two adjacent `\s*` would backtrack exponentially over many items).
+const PROJECTION_ITEM = `\\s*(?:(?:${REGION_NAMES.map(anyCase).join('|')})\\s*)?`;
+const PROJECTION_PATTERN = new RegExp(`^${PROJECTION_ITEM}(?:,${PROJECTION_ITEM})*$`);
+
 export const StateQuery = z.strictObject({
   mission: z.uuid(),
   projection: z
     .string()
     .max(200)
+    .regex(
+      PROJECTION_PATTERN,
+      `projection names regions: ${REGION_NAMES.join(', ')} (any case, comma-separated)`,
+    )
     .optional()
     .transform((s) =>
       s
@@ -113,10 +126,7 @@ export const StateQuery = z.strictObject({
             .map((p) => p.trim().toLowerCase())
             .filter(Boolean)
         : [...REGION_NAMES],
-    )
-    .refine((names) => names.every((n) => (REGION_NAMES as readonly string[]).includes(n)), {
-      message: `projection names regions: ${REGION_NAMES.join(', ')} (any case, comma-separated)`,
-    }),
+    ),
 });
 
 export const StateResponse = z.object({

@@ -32,3 +32,6 @@ export const EventsQuery = z.strictObject({
 
 /** The `data` of a `transition` event: the decision record as the ledger holds it. */
 export const TransitionEvent = DecisionRecord;
+
+/** The `data` of an `error` event: the stream ends after it; reconnect with Last-Event-ID. */
+export const StreamError = z.object({ detail: z.string() });

@@ -7,7 +7,8 @@ export type Priority = z.infer<typeof Priority>;
 
 export const MissionPrompt = z.strictObject({
   id: z.uuid(),
-  objective: z.string().trim().min(1, 'must not be empty').max(10_000),
+  // `\S` states `min(1)` after trim() in JSON Schema, which cannot trim.
+  objective: z.string().trim().min(1, 'must not be empty').max(10_000).regex(/\S/, 'must not be empty'),
   priority: Priority,
   originatingSpec: z.url(),
   createdAt: z.iso.datetime({ offset: true }),

@@ -16,7 +16,13 @@ export const Actor = z
   .regex(/^[\p{L}\p{N}][\p{L}\p{N} ._:@/+-]*$/u, 'letters, digits, space and . _ : @ / + - only');
 export type Actor = z.infer<typeof Actor>;
 
-export const OwnerReason = z.string().trim().min(1, 'must not be empty').max(1024);
+/** `\S` after trimming is what `min(1)` means there, and unlike it survives into JSON Schema. */
+export const OwnerReason = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(1024)
+  .regex(/\S/, 'must not be empty');
 
 /** A Temporal task queue name as workers poll it. */
 export const TaskQueueName = z
@@ -60,9 +66,9 @@ export const LatencyBudgets = z.strictObject({
 export type LatencyBudgets = z.infer<typeof LatencyBudgets>;
 
 /** A change of some classes' budgets (start-to-close timeouts, seconds); the others keep theirs. */
-export const LatencyBudgetsChange = LatencyBudgets.partial().refine((b) => Object.keys(b).length > 0, {
-  message: 'name at least one latency class',
-});
+export const LatencyBudgetsChange = LatencyBudgets.partial()
+  .refine((b) => Object.keys(b).length > 0, { message: 'name at least one latency class' })
+  .meta({ minProperties: 1 });
 
 /** Identifies one owner command; a command delivered twice (a retried batch) is applied once. */
 export const OwnerCommandId = z

@@ -18,8 +18,16 @@ export const SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{85}[AQgw]==$/;
 export const IDEM_KEY_PATTERN = new RegExp(
   `^([A-Za-z0-9._-]{1,128}):(0|[1-9][0-9]{0,14}):(${TRANSITION_CLASSES.join('|')}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`,
 );
-/** An ISO-8601 instant with milliseconds and an explicit offset, `#`, and a logical counter. */
-export const HLC_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:[+-]\d{2}:\d{2}|Z)#\d{1,15}$/;
+/**
+ * An ISO-8601 instant with milliseconds and an explicit offset, `#`, and a logical counter. The
+ * calendar (days per month, leap years, hours, offsets) is in the pattern so /openapi.json states
+ * it; only the range 1970-01-01T00:00Z…9999 is left to the refinement below.
+ */
+export const HLC_PATTERN = new RegExp(
+  '^(?:(?:\\d\\d[2468][048]|\\d\\d[13579][26]|\\d\\d0[48]|[02468][048]00|[13579][26]00)-02-29' +
+    '|\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8])))' +
+    'T(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d\\.\\d{3}(?:[+-](?:[01]\\d|2[0-3]):[0-5]\\d|Z)#\\d{1,15}$',
+);
 /** `<schedule>:W-YYYY-MM-DD-NN`: a BACKBEAT window (bar NN of that UTC day). */
 export const WINDOW_ID_PATTERN = /^[a-z][a-z0-9_-]{0,31}:W-\d{4}-\d{2}-\d{2}-\d{2,}$/;
 /** A URI with a scheme (`ucxl://…`, `bubble://dr/…`, `urn:…`); no whitespace. */

@@ -5,6 +5,7 @@
  * same contract.
  */
 import { z } from 'zod';
+import { anyCase } from './json-schema';
 import { TimerCreator } from './timer-targets';
 
 /** A year: anything longer is a calendar entry, not a timer, and would pin shard state for it. */
@@ -27,7 +28,9 @@ export const TimerId = z
     /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/,
     'must be 1-128 characters from A-Z a-z 0-9 . _ : - and start with a letter or digit',
   )
-  .refine((id) => !RESERVED_IDS.has(id), 'is reserved');
+  .refine((id) => !RESERVED_IDS.has(id), 'is reserved')
+  // The refinement as JSON Schema, so /openapi.json says what the gateway refuses.
+  .meta({ not: { enum: [...RESERVED_IDS] } });
 export type TimerId = z.infer<typeof TimerId>;
 
 /** Headers SWOOSH sets itself on a webhook; a caller may not forge or override them. */
@@ -45,7 +48,10 @@ const HeaderName = z
   .refine((name) => {
     const lower = name.toLowerCase();
     return !RESERVED_HEADERS.has(lower) && !lower.startsWith('x-swoosh-');
-  }, 'is set by SWOOSH');
+  }, 'is set by SWOOSH')
+  .meta({
+    not: { pattern: `^(?:${[...RESERVED_HEADERS].map(anyCase).join('|')}$|${anyCase('x-swoosh-')})` },
+  });
 
 const HeaderValue = z
   .string()
@@ -53,9 +59,12 @@ const HeaderValue = z
   .regex(/^[^\r\n\0]*$/, 'must not contain line breaks');
 
 // Checked, not trimmed: a shard re-validates the very value it stores, so parsing must not alter it.
-const unpadded = (value: string) => value.length > 0 && value.trim() === value;
-const WorkflowId = z.string().max(1000).refine(unpadded, 'must not be empty or padded with spaces');
-const HandlerName = z.string().max(255).refine(unpadded, 'must not be empty or padded with spaces');
+// A pattern rather than a refinement, so /openapi.json states it (`\s` is what trim() removes).
+const UNPADDED = /^\S(?:[\s\S]*\S)?$/;
+const unpadded = (max: number) =>
+  z.string().max(max).regex(UNPADDED, 'must not be empty or padded with spaces');
+const WorkflowId = unpadded(1000);
+const HandlerName = unpadded(255);
 const Args = z.array(z.json()).max(16);
 
 export const WebhookAction = z.strictObject({
@@ -68,6 +77,7 @@ export const WebhookAction = z.strictObject({
         issue.code === 'invalid_key' ? 'must be a header name SWOOSH does not set' : undefined,
     })
     .refine((headers) => Object.keys(headers).length <= 20, 'at most 20 headers')
+    .meta({ maxProperties: 20 })
     .optional(),
   /** Carried in the signed body as `payload`. */
   payload: z.json().optional(),
@@ -132,6 +142,7 @@ export const TimerSpec = z
       .array(TimerId)
       .max(32)
       .refine((ids) => new Set(ids).size === ids.length, 'must not repeat an id')
+      .meta({ uniqueItems: true })
       .optional(),
     /** Created when this timer fires. */
     get chain(): z.ZodOptional<typeof TimerSpec> {
@@ -139,6 +150,8 @@ export const TimerSpec = z
     },
     escalation: Escalation.optional(),
   })
+  // The first check below as JSON Schema; the second compares two fields, which JSON Schema cannot.
+  .meta({ oneOf: [{ required: ['dueAt'] }, { required: ['delayMs'] }] })
   .superRefine((spec, ctx) => {
     if ((spec.dueAt === undefined) === (spec.delayMs === undefined)) {
       ctx.addIssue({

@@ -3,14 +3,16 @@
  * wrongly typed bodies, prototype-pollution keys, odd content types, query strings, path ids and
  * authorization headers. Nothing may answer 5xx, the gateway must keep serving, and nothing may
  * be written: no new workflow, no accepted update or signal on a mission, no ledger or evidence byte.
+ * Then the contract fuzzer (tests/gateway/contract-fuzz.ts): requests generated from /openapi.json
+ * for every operation and every caller, each answer held to the document, refused requests
+ * changing nothing; `npm run fuzz` runs the same at a larger size.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { dataPaths } from '../../activities/data-dir';
-import { missionWorkflowId } from '../../schemas/mission';
 import { eventually } from '../support/temporal';
+import { CALLERS, formatReport, fuzz } from './contract-fuzz';
+import { fuzzGateway } from './fuzz-run';
+import { type Snapshot, snapshot } from './state';
 import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './support';
 
 let fx: GatewayFixture;
@@ -24,54 +26,7 @@ afterAll(async () => {
   await fx?.stop();
 });
 
-/** Every file under the data folder's ledger and evidence, with its size (health probes aside). */
-async function files(dir: string): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  const walk = async (d: string): Promise<void> => {
-    let names: string[];
-    try {
-      names = await readdir(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (name.startsWith('.health-')) continue;
-      const path = join(d, name);
-      const s = await stat(path).catch(() => undefined);
-      if (!s) continue;
-      if (s.isDirectory()) await walk(path);
-      else out[path] = s.size;
-    }
-  };
-  await walk(dir);
-  return out;
-}
-
-interface Snapshot {
-  head: string;
-  files: Record<string, number>;
-  /** Updates admitted and signals received by the held mission. */
-  messages: number;
-  workflows: number;
-}
-
-async function snapshot(): Promise<Snapshot> {
-  const paths = dataPaths(fx.dataDir);
-  const history = await fx.env.client.workflow.getHandle(missionWorkflowId(held.id)).fetchHistory();
-  const messages = (history.events ?? []).filter(
-    (e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionSignaledEventAttributes,
-  ).length;
-  const count = await fx.env.client.workflowService.countWorkflowExecutions({
-    namespace: 'default',
-    query: `TaskQueue = '${fx.taskQueue}'`,
-  });
-  return {
-    head: await held.head(),
-    files: { ...(await files(paths.ledgerDir)), ...(await files(paths.evidenceDir)) },
-    messages,
-    workflows: Number(count.count),
-  };
-}
+const state = (): Promise<Snapshot> => snapshot(fx, held);
 
 const printable = fc.stringMatching(/^[ -~]{0,60}$/);
 
@@ -85,7 +40,7 @@ function withHostileKey(json: string, key: string, at: number): string {
 }
 
 test('no hostile request gets a 5xx, crashes the gateway or writes anything', async () => {
-  const before = await snapshot();
+  const before = await state();
   const head = before.head;
   // Bodies shaped like the real contracts, so the hostile key is all that is wrong with them.
   const realistic = [
@@ -164,7 +119,7 @@ test('no hostile request gets a 5xx, crashes the gateway or writes anything', as
   const health = await fx.as.viewer.health();
   expect(health.status).toBe(200);
   // Visibility trails by moments: wait for it to show anything that might have been started.
-  const after = await eventually(snapshot, (s) => s.workflows !== before.workflows, 2_000);
+  const after = await eventually(state, (s) => s.workflows !== before.workflows, 2_000);
   expect(after).toEqual(before);
 }, 240_000);
 
@@ -183,3 +138,46 @@ test('a prototype-pollution key in a proposal’s free-form inputs is refused by
   if (!res.ok) expect(res.body.errors?.map((e) => e.field)).toEqual(['body.inputs.__proto__']);
   expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
 });
+
+test('the fuzzer flags a document that allows what the server refuses', async () => {
+  // Its own failure first: with the timer id's pattern dropped from the document, ids the
+  // document now allows are refused by the server, and the fuzzer must say so.
+  const doc = (await (await fetch(new URL('/openapi.json', fx.running.url))).json()) as {
+    paths: Record<string, Record<string, { parameters: { schema: Record<string, unknown> }[] }>>;
+  };
+  delete doc.paths['/timers/{id}']!.get!.parameters[0]!.schema.pattern;
+  const report = await fuzz({
+    baseUrl: fx.running.url,
+    doc,
+    tokens: fx.tokens,
+    examples: 15,
+    seed: 1,
+    phase: 'refused',
+    only: ['getTimer'],
+  });
+  expect(report.mismatches.map((m) => m.problem).join('\n')).toMatch(
+    /a valid request was refused with 400 \(params\.id\) outside x-swoosh-refusals/,
+  );
+});
+
+test('every caller gets what /openapi.json documents, and refused requests change nothing', async () => {
+  const seed = Number(process.env.SWOOSH_FUZZ_SEED ?? 20261202);
+  const examples = 100;
+  const { refused, writes, before, after } = await fuzzGateway(fx, held, { examples, seed });
+  const summary = `seed ${seed} (SWOOSH_FUZZ_SEED)\n${formatReport(refused)}\n${formatReport(writes)}`;
+  expect([...refused.serverErrors, ...writes.serverErrors], summary).toEqual([]);
+  expect([...refused.mismatches, ...writes.mismatches], summary).toEqual([]);
+  expect(refused.acceptedWrites, summary).toEqual([]);
+  expect(after).toEqual(before);
+  // It reached every caller and every operation, and past the front door into the handlers.
+  for (const caller of CALLERS) expect(refused.cases[caller]).toBe(examples);
+  const doc = (await (await fetch(new URL('/openapi.json', fx.running.url))).json()) as {
+    paths: Record<string, Record<string, { operationId: string }>>;
+  };
+  const operations = Object.values(doc.paths).flatMap((methods) =>
+    Object.values(methods).map((o) => o.operationId),
+  );
+  expect(Object.keys(refused.operations).sort()).toEqual(operations.sort());
+  expect(Object.keys(refused.statuses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404']));
+  expect(Object.keys(writes.statuses)).toEqual(expect.arrayContaining(['201', '202', '400', '409']));
+}, 240_000);

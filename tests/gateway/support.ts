@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
+import { createFileDeadLetterStore, deadLetterFile } from '../../activities/timers';
 import { createGateway, type Gateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
 import { type Exchange, SwooshClient } from '../../api/client';
@@ -52,6 +53,12 @@ export async function startGatewayFixture(
   const env = await startDevServerEnv();
   const taskQueue = taskQueueFor(name);
   const deps = await testDeps();
+  // As workers/main.ts wires it, so timers created through the gateway can fire and dead-letter.
+  deps.timers = {
+    signer: deps.orchestrator,
+    deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    client: env.client,
+  };
   const worker: Worker = await createSwooshWorker({
     connection: env.nativeConnection,
     namespace: 'default',
