@@ -15,6 +15,7 @@ import type { MissionConfigInput } from '../../schemas/mission-config';
 import { OwnerControlCommand } from '../../schemas/owner-controls';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { controlSignal, ownerControlSignal, voteUpdate } from '../../workflows/definitions';
+import { ACTOR_AS_REPORTED } from '../../workflows/mission/engine';
 import { taskQueueFor } from '../support/temporal';
 import {
   newSigner,
@@ -142,6 +143,7 @@ describe('owner controls and automatic recovery', () => {
           'actor: alice@ops',
           'reason: move agents to the GPU pool',
           `agent task queue (mission queue) -> ${rerouted}`,
+          ACTOR_AS_REPORTED,
         ]);
         expect(owner[2]!.guards[0]!.reasons).toContain('short 30s -> 45s, agent 300s -> 120s');
         expect(owner[0]!.guards[0]!.reasons[0]).toBe('actor: bob@ops');

@@ -107,7 +107,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
     throw new Error('no HEAD to apply against');
   };
 
-  // Pause through the gateway; the same POST again returns the first outcome.
+  // Pause through the gateway; the same POST again returns the first outcome, marked a repeat.
   const head = (await state()).hash;
   const pause = proposal(head, 'Control_Pause', { reason: 'operator pause' });
   const first = await postJson(`${gateway.baseUrl}/transition`, pause);
@@ -119,7 +119,7 @@ test('a mission driven through the gateway: projections, signed transitions, 202
     firstBody = (await first.json()) as { post_hash: string; decision_id: string };
     const again = await postJson(`${gateway.baseUrl}/transition`, pause);
     expect(again.status).toBe(202);
-    expect(await again.json()).toMatchObject(firstBody);
+    expect(await again.json()).toEqual({ ...firstBody, duplicate: true });
   }
   expect(firstBody.decision_id).toMatch(/^ucxl:\/\/swoosh:.*@control\/Control_Pause\//);
   const paused = await state();
