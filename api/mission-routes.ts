@@ -96,6 +96,14 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
       400: {
         description: 'Invalid prompt or a config the mission could not run, naming the field',
         schema: Problem,
+        refusals: [
+          {
+            field:
+              '^body\\.config\\.(schedule(\\..+)?|quorumSize|approvalsRequired|signers\\.\\d+\\.(key|classes\\.\\d+)|council\\.members\\.\\d+\\.(id|key))$',
+            reason:
+              'a config the mission could not run: phase fractions summing to 1, a bar between 4 ms and a day, backoff bounds, a quorum and approvals the council and signers can reach, keys and member ids listed once, known transition classes',
+          },
+        ],
       },
       409: { description: 'The id is taken by a different prompt or config', schema: Problem },
     },

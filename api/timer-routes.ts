@@ -100,6 +100,17 @@ export function declareTimerRoutes(api: ApiRegistry, deps: TimerRouterDeps): voi
           { field: '^body(\\.chain)*\\.escalation$', reason: 'an escalation ladder has at most 10 rungs' },
         ],
       },
+      403: {
+        description: 'The role may not create timers, or may not take one of the actions it names',
+        schema: Problem,
+        refusals: [
+          {
+            field: '^body(\\.chain)*(\\.escalation)*\\.action\\.(type|signalName|updateName|workflowId)$',
+            reason:
+              "a signal or update action must be on the timer-targetable allow-list (SWOOSH_TIMER_TARGETS) for the caller's role; owner, control, transition and vote messages never are",
+          },
+        ],
+      },
       409: { description: 'The id is taken by a different spec', schema: Problem },
       503: { description: 'The shard holds as many timers as it may', schema: Problem },
     },

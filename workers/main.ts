@@ -33,11 +33,6 @@ try {
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
   const timerShards = timerShardLayoutFromEnv();
-  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing.
-  await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count, {
-    settings: timerShards.settings,
-    configure: true,
-  });
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
@@ -55,7 +50,20 @@ try {
     `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timerShards.count} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS}, tuning ${JSON.stringify(tuningOptions(tuning))})`,
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
-  await worker.run();
+  const running = worker.run();
+  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update
+  // that a worker must run: this one is polling by now (before, a restart waited on itself).
+  try {
+    await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count, {
+      settings: timerShards.settings,
+      configure: true,
+    });
+  } catch (error) {
+    worker.shutdown();
+    await running;
+    throw error;
+  }
+  await running;
 } finally {
   // Ledger locks held for busy missions are let go now, not left to be judged stale.
   await deps.ledger.close();

@@ -702,7 +702,14 @@ function judgeResponse(
     if (status !== 403) out.push(`expected 403 for role ${req.caller}, got ${status}`);
     return out;
   }
-  if ([401, 403].includes(status)) out.push(`role ${req.caller} is admitted but got ${status}`);
+  if (status === 401) out.push(`role ${req.caller} is admitted but got 401`);
+  // An admitted role may still be refused what it asks for (a timer action it may not take),
+  // but only for a reason the 403 response lists.
+  if (status === 403) {
+    const unexplained = unlisted(doc, text);
+    if (unexplained !== null)
+      out.push(`role ${req.caller} is admitted but got 403 (${unexplained}) outside x-swoosh-refusals`);
+  }
   // JSON-RPC answers a bad call in-band: 200 with an error object for every request in it.
   const inBand = op.id === 'a2a' && status === 200;
   if (req.invalid) {
@@ -714,27 +721,34 @@ function judgeResponse(
   }
   if ([413, 415].includes(status)) out.push(`a valid request was refused with ${status}`);
   if (status === 400) {
-    const refusals = (doc['x-swoosh-refusals'] ?? []) as { field: string; title?: string }[];
-    let problem: { title?: string; errors?: { field: string }[] } = {};
-    try {
-      problem = JSON.parse(text) as typeof problem;
-    } catch {
-      // Reported above as not JSON.
-    }
-    const fields = problem.errors?.map((e) => e.field) ?? [];
-    const unexplained = fields.filter(
-      (f) =>
-        !refusals.some(
-          (r) => new RegExp(r.field).test(f) && (r.title === undefined || r.title === problem.title),
-        ),
-    );
-    if (fields.length === 0 || unexplained.length > 0) {
-      out.push(
-        `a valid request was refused with 400 (${unexplained.join(', ') || 'no field'}) outside x-swoosh-refusals`,
-      );
-    }
+    const unexplained = unlisted(doc, text);
+    if (unexplained !== null)
+      out.push(`a valid request was refused with 400 (${unexplained}) outside x-swoosh-refusals`);
   }
   return out;
+}
+
+/**
+ * The fields of a problem that its response's `x-swoosh-refusals` does not explain, or null when
+ * every field is explained (a problem naming no field is never explained).
+ */
+function unlisted(doc: Json, text: string): string | null {
+  const refusals = (doc['x-swoosh-refusals'] ?? []) as { field: string; title?: string }[];
+  let problem: { title?: string; errors?: { field: string }[] } = {};
+  try {
+    problem = JSON.parse(text) as typeof problem;
+  } catch {
+    // Reported above as not JSON.
+  }
+  const fields = problem.errors?.map((e) => e.field) ?? [];
+  const unexplained = fields.filter(
+    (f) =>
+      !refusals.some(
+        (r) => new RegExp(r.field).test(f) && (r.title === undefined || r.title === problem.title),
+      ),
+  );
+  if (fields.length === 0) return 'no field';
+  return unexplained.length > 0 ? unexplained.join(', ') : null;
 }
 
 function isJsonRpcErrors(text: string): boolean {

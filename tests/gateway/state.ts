@@ -9,7 +9,11 @@ import { dataPaths } from '../../activities/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
 import type { GatewayFixture, OwnedMission } from './support';
 
-/** Every file under `dir` with its size (health probes aside). */
+/**
+ * Every file under `dir` with its size, health probes and the ledger's lock files aside: a writer
+ * keeps a mission's lock for a while after its last append and lets it go on its own, so a lock
+ * coming or going is not a write.
+ */
 async function files(dir: string): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   const walk = async (d: string): Promise<void> => {
@@ -20,7 +24,7 @@ async function files(dir: string): Promise<Record<string, number>> {
       return;
     }
     for (const name of names) {
-      if (name.startsWith('.health-')) continue;
+      if (name.startsWith('.health-') || name.endsWith('.lock') || name.endsWith('.lock.wanted')) continue;
       const path = join(d, name);
       const s = await stat(path).catch(() => undefined);
       if (!s) continue;

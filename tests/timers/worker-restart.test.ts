@@ -18,7 +18,7 @@ import { shardWorkflowId } from '../../workflows/timers/shard-key';
 import { ensureTimerShards } from '../../workers/timers';
 import { postJson, serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { makeSigner, removeDir, terminateShards, workflowsPath } from './support/harness';
+import { makeSigner, removeDir, terminateShards, TIMER_TEST_CALLER, workflowsPath } from './support/harness';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
 const SHARDS = 4;
@@ -78,6 +78,11 @@ beforeAll(async () => {
   target = await startWebhookTarget(keyId);
   const app = express();
   app.use(express.json());
+  // Timers act as their creator: the caller the gateway's authentication would have set.
+  app.use((_req, res, next) => {
+    res.locals.principal = TIMER_TEST_CALLER;
+    next();
+  });
   mountTimerRoutes(app, { client: env.client, taskQueue, shards: SHARDS, shardIdPrefix: idPrefix });
   gateway = await serve(app);
 });
