@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry } from '@temporalio/worker';
+import proto from '@temporalio/proto';
 import { SwooshClient } from '../api/client';
 import { loadWorkerTuning } from '../schemas/config';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
@@ -48,6 +49,8 @@ import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support';
 import { createRawActivities } from './raw/activities';
 import { appendUpdate, emptyUpdate, stopSignal } from './raw/entity-workflow';
 import { tuningOptions } from '../workers/worker';
+
+const { TimeoutType } = proto.temporal.api.enums.v1;
 
 const arg = (name: string, fallback: string): string =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -367,17 +370,28 @@ try {
     );
   }
 
-  let timedOut = 0;
+  // Schedule-to-start timeouts are tasks the worker was too busy to pick up from its sticky
+  // queue in time (they move to the shared queue); start-to-close ones ran too long.
+  const timedOut = new Map<string, number>();
   let failed = 0;
   for (const m of held) {
     for (const e of (await m.handle.fetchHistory()).events ?? []) {
-      if (e.workflowTaskTimedOutEventAttributes) timedOut++;
+      const t = e.workflowTaskTimedOutEventAttributes;
+      if (t) {
+        const kind =
+          t.timeoutType === TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+            ? 'start-to-close'
+            : t.timeoutType === TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+              ? 'schedule-to-start'
+              : 'other';
+        timedOut.set(kind, (timedOut.get(kind) ?? 0) + 1);
+      }
       if (e.workflowTaskFailedEventAttributes) failed++;
     }
   }
   const retries = held.reduce((sum, m) => sum + m.retries, 0);
   console.log(
-    `\nworkflow tasks over ${held.length} missions: ${timedOut} timed out, ${failed} failed; ` +
+    `\nworkflow tasks over ${held.length} missions: ${[...timedOut.values()].reduce((a, b) => a + b, 0)} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed; ` +
       `"duration exceeded"/"timed out" warnings from the worker: ${exceededWarnings}; proposals retried after a refusal: ${retries}`,
   );
 } finally {
