@@ -8,16 +8,12 @@
  *
  *   npx tsx bench/gateway.ts [seconds=10] [concurrency=16] [missions=4] [transitionsPerMission=25]
  */
-import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SwooshClient } from '../api/client';
 import { missionWorkflowId } from '../schemas/mission';
-import { waitForPort } from '../temporal-dev/processes';
 import { readyAndPaused, startGatewayFixture, startOwnedMission } from '../tests/gateway/support';
-import { freePort } from '../temporal-dev/processes';
 import { stateQuery } from '../workflows/definitions';
+import { startGatewayProcess } from './gateway-process';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -59,36 +55,10 @@ async function closedLoop(
 }
 
 const fx = await startGatewayFixture('bench-gateway');
-// The gateway under test runs as its own process with a tokens file, as in a deployment.
-const tokensFile = join(fx.dataDir, 'bench-tokens.json');
-writeFileSync(
-  tokensFile,
-  JSON.stringify({
-    tokens: [
-      { name: 'bench-operator', role: 'operator', token: fx.tokens.operator },
-      { name: 'bench-agent', role: 'agent', token: fx.tokens.agent },
-    ],
-  }),
-  { mode: 0o600 },
-);
-const port = await freePort();
-const gatewayProcess = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-  env: {
-    ...process.env,
-    SWOOSH_TEMPORAL_ADDRESS: fx.env.address,
-    SWOOSH_TASK_QUEUE: fx.taskQueue,
-    SWOOSH_DATA_DIR: fx.dataDir,
-    SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
-    SWOOSH_GATEWAY_HOST: '127.0.0.1',
-    SWOOSH_GATEWAY_PORT: String(port),
-  },
-  // Access logs (one line per request) would only slow the terminal; errors still show.
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const exited = new Promise<number | null>((resolve) => gatewayProcess.on('exit', (code) => resolve(code)));
+// The gateway under test runs as its own process, as in a deployment.
+const gatewayProcess = await startGatewayProcess(fx, ['operator', 'agent']);
 try {
-  await waitForPort(port, 60_000);
-  const url = `http://127.0.0.1:${port}`;
+  const url = gatewayProcess.url;
   const operator = new SwooshClient(url, fx.tokens.operator);
   const agent = new SwooshClient(url, fx.tokens.agent);
   console.log(`[bench] starting ${missionCount} missions and waiting until they are ready and paused ...`);
@@ -154,8 +124,7 @@ try {
     '[bench] a transition = GET /state for HEAD + POST /transition (202), Policy_Update (policy scan + ledger append)',
   );
 } finally {
-  gatewayProcess.kill('SIGTERM');
-  const code = await exited;
+  const code = await gatewayProcess.stop();
   console.log(`[bench] gateway process stopped by SIGTERM, exit code ${code}`);
   await fx.stop();
 }

@@ -17,9 +17,8 @@
  *
  *   npm run bench:transitions -- [--rounds=3] [--n=100] [--parallel=20,200] [--per-entity=10]
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +29,6 @@ import { SwooshClient } from '../api/client';
 import { loadWorkerTuning } from '../schemas/config';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import type { TransitionProposal } from '../schemas/proposal';
-import { freePort, waitForPort } from '../temporal-dev/processes';
 import { stateQuery, transitionUpdate } from '../workflows/definitions';
 import {
   formatHlc,
@@ -44,6 +42,7 @@ import {
   type TransitionName,
 } from '../workflows/statechart';
 import { startGatewayFixture } from '../tests/gateway/support';
+import { startGatewayProcess } from './gateway-process';
 import { generateSigner, type Signer } from '../activities/keys';
 import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support';
 import { createRawActivities } from './raw/activities';
@@ -198,29 +197,8 @@ const rawWorker = await Worker.create({
 });
 const rawRun = rawWorker.run();
 
-// The gateway under test runs as its own process with a tokens file, as in a deployment.
-const tokensFile = join(fx.dataDir, 'bench-tokens.json');
-writeFileSync(
-  tokensFile,
-  JSON.stringify({ tokens: [{ name: 'bench-operator', role: 'operator', token: fx.tokens.operator }] }),
-  { mode: 0o600 },
-);
-const gatewayPort = await freePort();
-const gatewayProcess = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-  env: {
-    ...process.env,
-    SWOOSH_TEMPORAL_ADDRESS: fx.env.address,
-    SWOOSH_TASK_QUEUE: fx.taskQueue,
-    SWOOSH_DATA_DIR: fx.dataDir,
-    SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
-    SWOOSH_GATEWAY_HOST: '127.0.0.1',
-    SWOOSH_GATEWAY_PORT: String(gatewayPort),
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const gatewayExited = new Promise<number | null>((resolve) =>
-  gatewayProcess.on('exit', (code) => resolve(code)),
-);
+// The gateway under test runs as its own process, as in a deployment.
+const gatewayProcess = await startGatewayProcess(fx, ['operator']);
 
 const missions: HeldMission[] = [];
 const entities: WorkflowHandle[] = [];
@@ -291,8 +269,7 @@ const viaUpdate = (m: HeldMission) => (p: TransitionProposal) =>
   m.handle.executeUpdate(transitionUpdate, { args: [p], updateId: p.idem_key }).then((o) => o.post_hash);
 
 try {
-  await waitForPort(gatewayPort, 60_000);
-  const gateway = new SwooshClient(`http://127.0.0.1:${gatewayPort}`, fx.tokens.operator);
+  const gateway = new SwooshClient(gatewayProcess.url, fx.tokens.operator);
   const viaGateway = async (p: TransitionProposal): Promise<string> => {
     const res = await gateway.propose(p);
     if (res.status !== 202) throw new Error(`POST /transition answered ${res.status}`);
@@ -395,8 +372,7 @@ try {
       `"duration exceeded"/"timed out" warnings from the worker: ${exceededWarnings}; proposals retried after a refusal: ${retries}`,
   );
 } finally {
-  gatewayProcess.kill('SIGTERM');
-  await gatewayExited;
+  await gatewayProcess.stop();
   await Promise.all(missions.map((m) => m.handle.terminate('bench done').catch(() => undefined)));
   await Promise.all(entities.map((e) => e.signal(stopSignal).catch(() => undefined)));
   rawWorker.shutdown();
