@@ -13,12 +13,18 @@
  */
 import { applyProposal, applyTrustedProposal, type ApplyContext } from '../workflows/statechart/protocol';
 import { EMPTY_IDEMPOTENCY, type IdempotencyTable } from '../workflows/statechart/idempotency';
-import { reduce, type TransitionEvent } from '../workflows/statechart/reducer';
+import { reduce } from '../workflows/statechart/reducer';
 import { signProposal } from '../workflows/statechart/signing';
 import { initialState, stateHash, type StateDocument } from '../workflows/statechart/state';
 import type { UnsignedTransitionProposal } from '../schemas/proposal';
 import { ACTORS, APPROVERS, testKey, type TestKey } from '../tests/statechart/support/keys';
-import { simContext, simulate, type Delivery, type SimOptions } from '../tests/statechart/support/sim';
+import {
+  acceptedEvents,
+  simContext,
+  simulate,
+  type Delivery,
+  type SimOptions,
+} from '../tests/statechart/support/sim';
 
 const SEED = 10_000;
 const SIGNED_PREFIX = Number(process.env.BENCH_SIGNED ?? 300);
@@ -101,21 +107,7 @@ line(
 
 // The bare reducer: reduce + hash over the accepted transitions, no protocol checks.
 const { config } = simContext(options);
-const events: TransitionEvent[] = [];
-run.results.forEach((r, i) => {
-  if (!r.accepted || r.duplicate) return;
-  const p = run.stream[i]!.proposal as UnsignedTransitionProposal;
-  events.push({
-    name: p.transition,
-    inputs: p.inputs,
-    signer: p.signer,
-    idem_key: p.idem_key,
-    hlc: p.hlc,
-    window_id: p.window_id,
-    evidence: p.evidence,
-    at_ms: r.decision.at_ms,
-  });
-});
+const events = acceptedEvents(run);
 let state: StateDocument = initialState('m-sim');
 const t1 = performance.now();
 for (const e of events) {

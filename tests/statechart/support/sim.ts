@@ -31,7 +31,7 @@ import {
   type ApplyResult,
   type FailingGuard,
 } from '../../../workflows/statechart/protocol';
-import { isEnabled } from '../../../workflows/statechart/reducer';
+import { isEnabled, type TransitionEvent } from '../../../workflows/statechart/reducer';
 import type { SignerRegistry } from '../../../workflows/statechart/registry';
 import { signProposal, signVote } from '../../../workflows/statechart/signing';
 import {
@@ -813,6 +813,26 @@ class Simulation {
 }
 
 /** Runs a simulation to completion and returns its stream and outcomes. */
+/** The events of a run's accepted transitions, in order: what the bare reducer is fed. */
+export function acceptedEvents(run: Pick<SimRun, 'stream' | 'results'>): TransitionEvent[] {
+  const events: TransitionEvent[] = [];
+  run.results.forEach((r, i) => {
+    if (!r.accepted || r.duplicate) return;
+    const p = run.stream[i]!.proposal as UnsignedTransitionProposal;
+    events.push({
+      name: p.transition,
+      inputs: p.inputs,
+      signer: p.signer,
+      idem_key: p.idem_key,
+      hlc: p.hlc,
+      window_id: p.window_id,
+      evidence: p.evidence,
+      at_ms: r.decision.at_ms,
+    });
+  });
+  return events;
+}
+
 export function simulate(options: SimOptions): SimRun {
   const sim = new Simulation(options);
   let guard = 0;
