@@ -13,7 +13,13 @@ import type { Role } from '../../schemas/auth';
 import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
 import { prompt } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
-import { type GatewayFixture, type OwnedMission, startOwnedMission, startWithHeldMission } from './support';
+import {
+  type GatewayFixture,
+  ledgerGrowth,
+  type OwnedMission,
+  startOwnedMission,
+  startWithHeldMission,
+} from './support';
 
 let fx: GatewayFixture;
 /** A mission paused after its regions are READY: only the tests' proposals move its HEAD. */
@@ -196,8 +202,7 @@ describe('transitions and state', () => {
   });
 
   test('the same proposal sent 20 times at once yields one transition and 20 answers with its outcome', async () => {
-    const before = await fx.as.viewer.ledger(held.id, { pageSize: 500 });
-    if (!before.ok) throw new Error('no ledger');
+    const ledger = await ledgerGrowth(fx, held.id);
     const head = await held.head();
     const proposal = held.proposal(head, 'Policy_Update', {
       policy_version: 'idem',
@@ -209,13 +214,7 @@ describe('transitions and state', () => {
     // the proposal was applied is told it is a duplicate. Either way the outcome is the same.
     const outcomes = answers.map((a) => (a.ok ? `${a.body.post_hash} ${a.body.decision_id}` : a.status));
     expect(new Set(outcomes).size).toBe(1);
-    const after = await eventually(
-      () => fx.as.viewer.ledger(held.id, { pageSize: 500 }),
-      (r) => r.ok && r.body.records.length > before.body.records.length,
-    );
-    if (!after.ok) throw new Error('no ledger');
-    const added = after.body.records.slice(before.body.records.length);
-    expect(added.map((r) => (r.kind === 'decision' ? r.idem_key : r.kind))).toEqual([proposal.idem_key]);
+    expect(await ledger.added()).toEqual([proposal.idem_key]);
   });
 
   test('POST /missions/:id/approvals accepts only Execution_Approve proposals', async () => {

@@ -195,3 +195,25 @@ export async function startWithHeldMission(
   await readyAndPaused(fx.as.operator, held);
   return { fx, held };
 }
+
+/**
+ * Counts a mission's ledger records now and answers, once more records have landed, what each new
+ * one is: the idem key of a decision, or the record's kind. A test that sends proposals compares
+ * this with what should have been applied.
+ */
+export async function ledgerGrowth(
+  fx: GatewayFixture,
+  missionId: string,
+): Promise<{ added(): Promise<string[]> }> {
+  const read = () => fx.as.viewer.ledger(missionId, { pageSize: 500 });
+  const before = await read();
+  if (!before.ok) throw new Error('no ledger');
+  const count = before.body.records.length;
+  return {
+    async added() {
+      const after = await eventually(read, (r) => r.ok && r.body.records.length > count);
+      if (!after.ok) throw new Error('no ledger');
+      return after.body.records.slice(count).map((r) => (r.kind === 'decision' ? r.idem_key : r.kind));
+    },
+  };
+}
