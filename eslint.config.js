@@ -3,6 +3,7 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
+import swoosh from './eslint/layers.js';
 
 const nodeBuiltins = [
   'assert',
@@ -49,6 +50,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  {
+    files: ['**/*.ts', '**/*.mjs', '**/*.js'],
+    plugins: { swoosh },
+    rules: { 'swoosh/layers': 'error' },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

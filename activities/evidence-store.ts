@@ -7,8 +7,9 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Sha256Schema } from '../schemas/proposal';
-import { canonicalJson, sha256Digest } from './canonical-json';
-import { isErrno, pathExists, writeFileAtomic } from './durable-fs';
+import { sha256Digest } from '../host/digest';
+import { canonicalJson } from '../schemas/canonical-json';
+import { isErrno, pathExists, writeFileAtomic } from '../host/durable-fs';
 
 export class EvidenceNotFoundError extends Error {
   constructor(readonly checksum: string) {

@@ -8,7 +8,7 @@ import type { ContentStore } from './evidence-store';
 import type { FileLedger } from './ledger';
 import type { JobRunner } from './jobs/runner';
 import type { JobTelemetrySink } from './jobs/telemetry';
-import type { Signer } from './keys';
+import type { Signer } from '../host/keys';
 import type { ToolServerConfig } from '../schemas/tool-health';
 import { createJobActivities } from './jobs/activities';
 import { createLedgerActivities } from './ledger';
@@ -54,7 +54,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.inputsDir !== undefined && { sources: { inputsDir: deps.inputsDir } }),
     }),
   };
-  // Timer shards reach theirs through workflows/timers/activity-contract.ts, not SwooshActivities.
+  // Timer shards reach theirs through schemas/timer-activities.ts, not SwooshActivities.
   return deps.timers ? Object.assign(activities, createTimerActivities(deps.timers)) : activities;
 }
 

@@ -60,12 +60,13 @@ import {
   type LedgerRecordKind,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent, Evidence } from '../schemas/evidence';
-import type { DecisionDraft } from '../workflows/statechart';
-import { canonicalJson, hashCanonical, sha256Hex } from './canonical-json';
-import { fsyncDir, isErrno, statIfPresent, writeFileAtomic } from './durable-fs';
-import { acquireLock, type HeldLock } from './file-lock';
+import type { DecisionDraft } from '../schemas/decision-record';
+import { hashCanonical, sha256Hex } from '../host/digest';
+import { canonicalJson } from '../schemas/canonical-json';
+import { fsyncDir, isErrno, statIfPresent, writeFileAtomic } from '../host/durable-fs';
+import { acquireLock, type HeldLock } from '../host/file-lock';
 import type { ContentStore } from './evidence-store';
-import { type Signer, utf8Bytes, verifySignature } from './keys';
+import { type Signer, utf8Bytes, verifySignature } from '../host/keys';
 
 /** `prev_hash` of a mission's first record. */
 export const GENESIS_HASH = `sha256-${'0'.repeat(64)}`;

@@ -26,11 +26,11 @@ import {
   LicenceGrantResponse,
   type LicenceVerdict,
 } from '../schemas/licence';
-import { canonicalJson } from './canonical-json';
-import { dataPaths } from './data-dir';
-import { isErrno, pathExists } from './durable-fs';
+import { canonicalJson } from '../schemas/canonical-json';
+import { dataPaths } from '../host/data-dir';
+import { isErrno, pathExists } from '../host/durable-fs';
 import { describeFetchError } from './fetch-error';
-import { ensureKeyFile, loadSigner, type Signer, utf8Bytes, verifySignature } from './keys';
+import { ensureKeyFile, loadSigner, type Signer, utf8Bytes, verifySignature } from '../host/keys';
 
 const LICENCE_PREFIX = 'swl1';
 const DENIAL_PREFIX = 'swd1';

@@ -15,12 +15,13 @@ import type { LicenceVerdict as KachingVerdict } from '../schemas/licence';
 import type { FetchedSource } from '../schemas/mission';
 import type { PolicyEvaluationRequest, PolicyVerdict as ShhhVerdict } from '../schemas/policy';
 import type { ToolHealthReport } from '../schemas/tool-health';
-import type { GuardIO } from '../workflows/statechart';
-import { voteSigningBytes } from '../workflows/statechart/signing';
-import { canonicalJson, hashCanonical } from './canonical-json';
-import { dataPaths, orchestratorKeyFile, resolveInputsDir, sourceMaxBytes } from './data-dir';
+import type { GuardIO } from '../schemas/guard-io';
+import { voteSigningBytes } from '../schemas/signed-bytes';
+import { hashCanonical } from '../host/digest';
+import { canonicalJson } from '../schemas/canonical-json';
+import { dataPaths, orchestratorKeyFile, resolveInputsDir, sourceMaxBytes } from '../host/data-dir';
 import type { ContentStore } from './evidence-store';
-import type { Signer } from './keys';
+import type { Signer } from '../host/keys';
 import { readConfinedSource, type SourceConfinement, SourceRefusedError } from './source-confinement';
 
 type LicenceIO = NonNullable<GuardIO['licence']>;

@@ -20,7 +20,7 @@ import {
   type PolicySubject,
   type PolicyVerdict,
 } from '../schemas/policy';
-import { hashCanonical } from './canonical-json';
+import { hashCanonical } from '../host/digest';
 import { EvidenceNotFoundError, type ContentStore } from './evidence-store';
 
 /** Parses and validates a policy document; the hash covers its meaning, not its formatting. */

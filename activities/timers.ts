@@ -10,18 +10,18 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { DeadLetter } from '../schemas/timer';
-import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../workflows/timer-definitions';
+import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
   ShardSignalWithStart,
   TimerActivities,
   UpdateDelivery,
   WebhookBatch,
   WebhookDelivery,
-} from '../workflows/timers/activity-contract';
-import type { AttemptOutcome } from '../workflows/timers/table';
-import { canonicalJson } from './canonical-json';
-import { isErrno } from './durable-fs';
-import type { Signer } from './keys';
+} from '../schemas/timer-activities';
+import type { AttemptOutcome } from '../schemas/timer-shard';
+import { canonicalJson } from '../schemas/canonical-json';
+import { isErrno } from '../host/durable-fs';
+import type { Signer } from '../host/keys';
 
 /** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
 export function deadLetterFile(dataDir: string): string {

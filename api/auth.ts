@@ -9,7 +9,7 @@ import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 import { type Principal, type Role, TokensFile } from '../schemas/auth';
-import { isErrno } from '../activities/durable-fs';
+import { isErrno } from '../host/durable-fs';
 import { sendProblem } from './problem';
 
 /** Who may call a route: listed roles, or anyone (documentation only). */

@@ -7,7 +7,7 @@
 import { open } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
-import { isErrno } from '../activities/durable-fs';
+import { isErrno } from '../host/durable-fs';
 import { parseRecordLine } from '../activities/ledger';
 import { Problem } from '../schemas/api';
 import type { LedgerRecord } from '../schemas/decision-record';

@@ -3,8 +3,8 @@
  * follows one, and the health check keeps a running summary of the missions it samples.
  */
 import { open, stat } from 'node:fs/promises';
-import { dataPaths } from '../activities/data-dir';
-import { isErrno } from '../activities/durable-fs';
+import { dataPaths } from '../host/data-dir';
+import { isErrno } from '../host/durable-fs';
 import { ledgerRecordsFile, parseRecordLine } from '../activities/ledger';
 import type { LedgerRecord } from '../schemas/decision-record';
 

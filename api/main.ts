@@ -1,8 +1,8 @@
 /** Gateway process: serves the REST API until SIGINT/SIGTERM, then drains and closes cleanly. */
 import { Client, Connection } from '@temporalio/client';
-import { resolveDataDir } from '../activities/data-dir';
+import { resolveDataDir } from '../host/data-dir';
 import { loadConfig } from '../schemas/config';
-import { clientTracingInterceptors, startTracing } from '../workers/tracing';
+import { clientTracingInterceptors, startTracing } from '../host/tracing';
 import { createGateway } from './app';
 import { Authenticator, defaultTokensFile } from './auth';
 import { startGateway } from './server';

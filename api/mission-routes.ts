@@ -29,7 +29,7 @@ import {
   TransitionProposalSchema,
   VoteSchema,
 } from '../schemas/proposal';
-import { controlSignal, voteUpdate } from '../workflows/definitions';
+import { controlSignal, voteUpdate } from '../schemas/mission-messages';
 import { ALL_ROLES } from './auth';
 import {
   assertAnswering,

@@ -23,10 +23,10 @@ import {
   type TransitionRejection,
 } from '../schemas/mission';
 import { type MissionConfig, MissionConfigInput } from '../schemas/mission-config';
-import { canonicalJson } from '../activities/canonical-json';
+import { canonicalJson } from '../schemas/canonical-json';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { proposalRepeatQuery, stateQuery, transitionUpdate } from '../workflows/definitions';
+import { proposalRepeatQuery, stateQuery, transitionUpdate } from '../schemas/mission-messages';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}

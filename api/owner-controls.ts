@@ -17,7 +17,7 @@ import {
   OwnerRerouteRequest,
 } from '../schemas/api';
 import { OwnerCommandId, type OwnerControlCommand } from '../schemas/owner-controls';
-import { ownerControlSignal } from '../workflows/definitions';
+import { ownerControlSignal } from '../schemas/mission-messages';
 import { missionListQuery } from './missions';
 import { firstLineOf, sendProblem } from './problem';
 import type { ApiRegistry } from './routes';

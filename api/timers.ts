@@ -40,16 +40,14 @@ import {
   ackTimerUpdate,
   cancelTimerUpdate,
   createTimersUpdate,
-  DEFAULT_SHARD_ID_PREFIX,
   deadLettersQuery,
   listTimersQuery,
   replayTimerUpdate,
-  type ShardSettings,
-  shardOf,
-  shardWorkflowId,
   timerQuery,
   TimerFailure,
-} from '../workflows/timer-definitions';
+} from '../schemas/timer-messages';
+import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
+import { type ShardSettings } from '../schemas/timer-shard';
 import {
   actionsOf,
   timerActionRefusal,

@@ -12,7 +12,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SwooshClient } from '../api/client';
 import { missionWorkflowId } from '../schemas/mission';
 import { readyAndPaused, startGatewayFixture, startOwnedMission } from '../tests/gateway/support';
-import { stateQuery } from '../workflows/definitions';
+import { stateQuery } from '../schemas/mission-messages';
 import { startGatewayProcess } from './gateway-process';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });

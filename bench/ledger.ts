@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { generateSigner, utf8Bytes, verifySignature } from '../activities/keys';
+import { generateSigner, utf8Bytes, verifySignature } from '../host/keys';
 import { FileLedger } from '../activities/ledger';
 import { decisionEntry } from '../tests/activities/support/ledger-entries';
 

@@ -24,13 +24,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { dataPaths } from '../activities/data-dir';
+import { dataPaths } from '../host/data-dir';
 import { FileLedger } from '../activities/ledger';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import { swooshSearchAttributes } from '../schemas/search-attributes';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
 import { createSwooshWorker } from '../workers/worker';
-import { stateQuery, transitionUpdate } from '../workflows/definitions';
+import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
 import {
   applyProposal,
   createSignerRegistry,
@@ -38,10 +38,10 @@ import {
   EMPTY_IDEMPOTENCY,
   stateHash,
   type IdempotencyTable,
-  type SignerKey,
-  type StateDocument,
-  type TransitionName,
 } from '../workflows/statechart';
+import { type SignerKey } from '../schemas/signed-bytes';
+import { type StateDocument } from '../schemas/state-document';
+import { type TransitionName } from '../schemas/statechart';
 import { newSigner, prompt, propose, testDeps, TEST_SCHEDULE } from '../tests/lifecycle/support';
 
 const N = Number(process.env.BENCH_TRANSITIONS ?? 200);

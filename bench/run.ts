@@ -15,7 +15,8 @@ import { applyProposal, applyTrustedProposal, type ApplyContext } from '../workf
 import { EMPTY_IDEMPOTENCY, type IdempotencyTable } from '../workflows/statechart/idempotency';
 import { reduce } from '../workflows/statechart/reducer';
 import { signProposal } from '../workflows/statechart/signing';
-import { initialState, stateHash, type StateDocument } from '../workflows/statechart/state';
+import { initialState, stateHash } from '../workflows/statechart/state';
+import { type StateDocument } from '../schemas/state-document';
 import type { UnsignedTransitionProposal } from '../schemas/proposal';
 import { ACTORS, APPROVERS, testKey, type TestKey } from '../tests/statechart/support/keys';
 import {

@@ -24,19 +24,14 @@ import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { generateSigner } from '../activities/keys';
+import { generateSigner } from '../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../activities/timers';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
 import type { sleepUntilWorkflow } from '../tests/timers/workflows';
 import { ensureTimerShards, mapConcurrently } from '../workers/timers';
-import {
-  createTimersUpdate,
-  MAX_CREATE_BATCH,
-  shardOf,
-  shardStatusQuery,
-  shardWorkflowId,
-} from '../workflows/timer-definitions';
+import { createTimersUpdate, MAX_CREATE_BATCH, shardStatusQuery } from '../schemas/timer-messages';
+import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 
 interface Options {
   n: number;

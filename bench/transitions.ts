@@ -29,21 +29,16 @@ import { SwooshClient } from '../api/client';
 import { loadWorkerTuning } from '../schemas/config';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import type { TransitionProposal } from '../schemas/proposal';
-import { stateQuery, transitionUpdate } from '../workflows/definitions';
-import {
-  formatHlc,
-  hashCanonical,
-  hlcSend,
-  parseHlc,
-  proposalSigningBytes,
-  windowIdAt,
-  type Hlc,
-  type StateDocument,
-  type TransitionName,
-} from '../workflows/statechart';
+import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
+import { windowIdAt } from '../workflows/statechart';
+import { proposalSigningBytes } from '../schemas/signed-bytes';
+import { formatHlc, hlcSend, parseHlc, type Hlc } from '../schemas/hlc';
+import { hashCanonical } from '../schemas/hash';
+import { type StateDocument } from '../schemas/state-document';
+import { type TransitionName } from '../schemas/statechart';
 import { startGatewayFixture } from '../tests/gateway/support';
 import { startGatewayProcess } from './gateway-process';
-import { generateSigner, type Signer } from '../activities/keys';
+import { generateSigner, type Signer } from '../host/keys';
 import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support';
 import { createRawActivities } from './raw/activities';
 import { appendUpdate, emptyUpdate, stopSignal } from './raw/entity-workflow';

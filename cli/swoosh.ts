@@ -7,8 +7,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignerKeySchema } from '../schemas/proposal';
-import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../activities/data-dir';
-import { ensureKeyFile, loadSigner } from '../activities/keys';
+import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
+import { ensureKeyFile, loadSigner } from '../host/keys';
 import { ledgerReport, type MissionReport, verifyLedger } from '../activities/ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
 

@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { AgentLifecycleEvent } from './evidence';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
+import type { Sha256 } from './hash';
+import type { GuardName, Region, TransitionName } from './statechart';
 
 const Name = z
   .string()
@@ -147,3 +149,36 @@ export const LedgerHead = z.strictObject({
   signature: SignatureSchema,
 });
 export type LedgerHead = z.infer<typeof LedgerHead>;
+
+/** One guard's verdict as the protocol reports it. */
+export interface GuardVerdict {
+  readonly guard: GuardName;
+  readonly ok: boolean;
+  readonly reasons: readonly string[];
+}
+
+/**
+ * What the decision ledger needs from an accepted transition (SPEC §5). The ledger adds the chain
+ * link, its own signature and the wall-clock timestamp; everything decided here is here.
+ */
+export interface DecisionDraft {
+  /** UCXL backlink `ucxl://swoosh:<mission>@<region>/<transition>/<seq>`; also the decision-record id. */
+  readonly id: string;
+  readonly seq: number;
+  readonly mission_id: string;
+  readonly region: Region;
+  readonly transition: TransitionName;
+  readonly pre_hash: Sha256;
+  readonly post_hash: Sha256;
+  readonly inputs_hash: string;
+  readonly signer: string;
+  /** The proposal's signature, or null when the orchestrator took the transition unsigned. */
+  readonly signature: string | null;
+  readonly signature_verified: boolean;
+  readonly idem_key: string;
+  readonly hlc: string;
+  readonly window_id: string;
+  readonly evidence: readonly string[];
+  readonly guards: readonly GuardVerdict[];
+  readonly at_ms: number;
+}

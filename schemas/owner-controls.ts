@@ -93,7 +93,7 @@ export const LatencyCommand = z.strictObject({
   budgets: LatencyBudgetsChange,
 });
 
-/** The payload of the `ownerControl` signal (`ownerControlSignal` in workflows/definitions.ts). */
+/** The payload of the `ownerControl` signal (`ownerControlSignal` in schemas/mission-messages.ts). */
 export const OwnerControlCommand = z.discriminatedUnion('action', [
   PauseCommand,
   ResumeCommand,

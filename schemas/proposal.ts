@@ -4,9 +4,9 @@
  * proposal means the same thing on both sides. zod is pure JavaScript and safe in the sandbox.
  */
 import * as z from 'zod';
-import { base64Decode } from '../workflows/statechart/base64';
-import { TRANSITION_CLASSES, TRANSITION_NAMES } from '../workflows/statechart/definition';
-import { tryParseHlc } from '../workflows/statechart/hlc';
+import { base64Decode } from './base64';
+import { TRANSITION_CLASSES, TRANSITION_NAMES } from './statechart';
+import { tryParseHlc } from './hlc';
 
 /** `sha256-` and 64 lowercase hex digits. */
 export const SHA256_PATTERN = /^sha256-[0-9a-f]{64}$/;

@@ -10,7 +10,7 @@
  * document stays small enough to hash on every transition and to carry across continue-as-new.
  */
 import * as z from 'zod';
-import { REGIONS } from '../workflows/statechart/definition';
+import { REGIONS } from './statechart';
 import {
   EvidenceUriSchema,
   HlcSchema,

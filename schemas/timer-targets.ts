@@ -20,8 +20,8 @@ export const TIMER_CREATOR_ROLES: readonly Role[] = ['agent', 'operator', 'owner
 
 /**
  * Messages no timer may send, whatever the configuration: the mission's owner and control
- * signals, its proposal and vote updates (workflows/definitions.ts), and every message of the
- * timer shards (`timers.*`, workflows/timer-definitions.ts). A test keeps this list and the
+ * signals, its proposal and vote updates (schemas/mission-messages.ts), and every message of the
+ * timer shards (`timers.*`, schemas/timer-messages.ts). A test keeps this list and the
  * definitions in step.
  */
 export const NEVER_TIMER_TARGETABLE: readonly string[] = ['ownerControl', 'control', 'transition', 'vote'];

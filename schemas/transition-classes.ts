@@ -1,7 +1,7 @@
 /**
  * Transition (operation) classes. A signer is authorised per class, an `idem_key` names its class,
  * and idempotency is tracked per class. The list lives here, below the statechart
- * (workflows/statechart/definition.ts re-exports it), so that mission configs naming classes can
+ * (schemas/statechart.ts re-exports it), so that mission configs naming classes can
  * be checked by the gateway with the very list the workflow's signer registry accepts.
  */
 export const TRANSITION_CLASSES = [

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../schemas/config';
 import { loadTelemetryConfig } from '../schemas/telemetry-config';
-import { resolveDataDir } from '../activities/data-dir';
+import { resolveDataDir } from '../host/data-dir';
 import { defaultTokensFile, ensureDevTokens } from '../api/auth';
 import { startDevServer } from './dev-server';
 import { isPortFree, startProcess, stopProcess, type Supervised } from './processes';

@@ -7,11 +7,11 @@
  */
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
-import { dataPaths, defaultPolicyFile, orchestratorKeyFile, resolveDataDir } from '../activities/data-dir';
+import { dataPaths, defaultPolicyFile, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
 import { ContentStore } from '../activities/evidence-store';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
-import { ensureKeyFile, loadSigner } from '../activities/keys';
+import { ensureKeyFile, loadSigner } from '../host/keys';
 import { FileLedger, LedgerConflictError } from '../activities/ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
 import { ToolServerConfig } from '../schemas/tool-health';

@@ -34,9 +34,9 @@ import type { WorkflowInfo } from '@temporalio/workflow';
 import { fileURLToPath } from 'node:url';
 import { histogramBucketOverrides } from '../schemas/metrics';
 import { loadTelemetryConfig, type TelemetryConfig } from '../schemas/telemetry-config';
-import type { Tracing } from './tracing';
+import type { Tracing } from '../host/tracing';
 
-export { clientTracingInterceptors, startTracing, type Tracing, type TracingOptions } from './tracing';
+export { clientTracingInterceptors, startTracing, type Tracing, type TracingOptions } from '../host/tracing';
 
 /** The workflow interceptors module the worker bundles when tracing is on. */
 export const workflowInterceptorsPath = fileURLToPath(

@@ -9,12 +9,11 @@ import { TimerShardConfig } from '../schemas/timer';
 import { parseTimerTargets, type TimerTargetRule } from '../schemas/timer-targets';
 import {
   configureTimerTargetsUpdate,
-  DEFAULT_SHARD_ID_PREFIX,
-  type ShardSettings,
-  shardWorkflowId,
   TIMER_SHARD_WORKFLOW_TYPE,
   type TimerShardInput,
-} from '../workflows/timer-definitions';
+} from '../schemas/timer-messages';
+import { DEFAULT_SHARD_ID_PREFIX, shardWorkflowId } from '../schemas/timer-shard-key';
+import { type ShardSettings } from '../schemas/timer-shard';
 
 export interface TimerShardLayout {
   /** Fixed for the life of a deployment: changing it re-routes every timer id. */

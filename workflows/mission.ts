@@ -27,7 +27,7 @@ import {
   stateQuery,
   transitionUpdate,
   voteUpdate,
-} from './definitions';
+} from '../schemas/mission-messages';
 import { short } from './mission/activities';
 import { MissionEngine, type MissionSnapshot } from './mission/engine';
 import { runBoot, runExecution } from './mission/execution';
@@ -39,9 +39,9 @@ import {
   parseStateDocument,
   stateHash,
   verifyDetached,
-  VoteSchema,
-  voteSigningBytes,
 } from './statechart';
+import { voteSigningBytes } from '../schemas/signed-bytes';
+import { VoteSchema } from '../schemas/proposal';
 
 /** Start options beside the prompt; a continue-as-new run also carries the snapshot. */
 export interface MissionStart {

@@ -22,8 +22,10 @@ import {
 } from '../schemas/log-record';
 import { METRICS } from '../schemas/metrics';
 import { SPAN_ATTRIBUTES as A, TRANSITION_SPAN_PREFIX } from '../schemas/trace';
-import type { DecisionDraft, Rejected, TransitionName } from './statechart';
-import { TRANSITIONS } from './statechart/definition';
+import type { Rejected } from './statechart';
+import type { DecisionDraft } from '../schemas/decision-record';
+import type { TransitionName } from '../schemas/statechart';
+import { TRANSITIONS } from '../schemas/statechart';
 
 const TRACER_NAME = 'swoosh-workflow';
 

@@ -51,11 +51,12 @@ import {
   timerQuery,
   TimerFailure,
   type TimerShardInput,
-} from './timer-definitions';
+} from '../schemas/timer-messages';
 import { observeTimerLateness } from './observability';
-import { ShardMessage } from './timers/messages';
-import type { TimerActivities, WebhookDelivery } from './timers/activity-contract';
-import { shardWorkflowId } from './timers/shard-key';
+import { ShardMessage } from '../schemas/timer-shard-messages';
+import type { TimerActivities, WebhookDelivery } from '../schemas/timer-activities';
+import { shardWorkflowId } from '../schemas/timer-shard-key';
+import { TimerTable } from './timers/table';
 import {
   type AttemptOutcome,
   type CommandCheck,
@@ -63,8 +64,7 @@ import {
   DEFAULT_SHARD_SETTINGS,
   type DeliveryEffect,
   type Effect,
-  TimerTable,
-} from './timers/table';
+} from '../schemas/timer-shard';
 
 // One attempt per activity: the shard schedules retries itself, so attempts survive
 // continue-as-new and a target that is down holds no pending-activity slot while it backs off.

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { resolveDataDir } from '../data-dir';
+import { resolveDataDir } from '../../host/data-dir';
 import { KubernetesJobRunner } from './kubernetes/runner';
 import { ProcessJobRunner } from './process/runner';
 import type { JobRunner } from './runner';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/swoosh';
-import { dataPaths } from '../../activities/data-dir';
-import { generateSigner, loadSigner } from '../../activities/keys';
+import { dataPaths } from '../../host/data-dir';
+import { generateSigner, loadSigner } from '../../host/keys';
 import { FileLedger } from '../../activities/ledger';
 import { decisionEntry, deploymentEntry } from './support/ledger-entries';
 

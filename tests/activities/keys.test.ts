@@ -10,13 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import nacl from 'tweetnacl';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  generateSigner,
-  keyIdOf,
-  loadSigner,
-  signerFromSecretKey,
-  verifySignature,
-} from '../../activities/keys';
+import { generateSigner, keyIdOf, loadSigner, signerFromSecretKey, verifySignature } from '../../host/keys';
 
 /** The order of the ed25519 base point; a signature's S must be below it (RFC 8032 §5.1.7). */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;

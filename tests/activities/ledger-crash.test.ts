@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureKeyFile, loadSigner } from '../../activities/keys';
+import { ensureKeyFile, loadSigner } from '../../host/keys';
 import { FileLedger, readLedger, verifyLedger } from '../../activities/ledger';
 import { decisionEntry } from './support/ledger-entries';
 

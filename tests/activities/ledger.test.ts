@@ -16,10 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
-import { canonicalJson, hashCanonical } from '../../activities/canonical-json';
+import { hashCanonical } from '../../host/digest';
+import { canonicalJson } from '../../schemas/canonical-json';
 import { ContentStore } from '../../activities/evidence-store';
-import { acquireLock } from '../../activities/file-lock';
-import { generateSigner, type Signer, utf8Bytes } from '../../activities/keys';
+import { acquireLock } from '../../host/file-lock';
+import { generateSigner, type Signer, utf8Bytes } from '../../host/keys';
 import {
   createLedgerActivities,
   FileLedger,
@@ -39,7 +40,6 @@ import type { ArtifactEvidence } from '../../schemas/evidence';
 import { activityEnvironment } from './support/activity-env';
 import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/ledger-entries';
 import { decisionId } from '../../workflows/statechart';
-import { canonicalJson as coreCanonicalJson } from '../../workflows/statechart/canonical';
 
 let dir: string;
 let signer: Signer;
@@ -150,10 +150,7 @@ describe('decision ledger: append and verify', () => {
       '{"a":[true,null,"x"],"b":1,"c":{"z":1}}',
     );
     expect(hashCanonical({ b: 1, a: 2 })).toBe(hashCanonical({ a: 2, b: 1 }));
-    expect(() => canonicalJson({ when: new Date() })).toThrow(/plain objects/);
-    // The ledger and the workflow's state hash must encode alike.
-    const doc = { z: [1.5, -0, 'é', { b: null, a: true }], a: { 'k"q': 'line\nbreak', '': 0 } };
-    expect(canonicalJson(doc)).toBe(coreCanonicalJson(doc));
+    expect(() => canonicalJson({ when: new Date() })).toThrow(/non-plain object/);
   });
 });
 

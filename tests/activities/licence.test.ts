@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dataPaths } from '../../activities/data-dir';
-import { generateSigner, type Signer } from '../../activities/keys';
+import { dataPaths } from '../../host/data-dir';
+import { generateSigner, type Signer } from '../../host/keys';
 import {
   createLicenceActivities,
   initDevLicence,

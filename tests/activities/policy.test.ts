@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { defaultPolicyFile } from '../../activities/data-dir';
+import { defaultPolicyFile } from '../../host/data-dir';
 import { ContentStore } from '../../activities/evidence-store';
-import { ensureKeyFile } from '../../activities/keys';
+import { ensureKeyFile } from '../../host/keys';
 import { ensureDevTokens } from '../../api/auth';
 import {
   checkPolicy,

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { dataPaths } from '../../activities/data-dir';
+import { dataPaths } from '../../host/data-dir';
 import { ContentStore } from '../../activities/evidence-store';
-import { generateSigner } from '../../activities/keys';
+import { generateSigner } from '../../host/keys';
 import { createMissionStepActivities } from '../../activities/mission-steps';
 import { ensureDevTokens } from '../../api/auth';
 

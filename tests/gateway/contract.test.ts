@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { dataPaths } from '../../activities/data-dir';
-import { generateSigner } from '../../activities/keys';
+import { dataPaths } from '../../host/data-dir';
+import { generateSigner } from '../../host/keys';
 import { FileLedger, readLedger } from '../../activities/ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';

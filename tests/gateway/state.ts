@@ -5,7 +5,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataPaths } from '../../activities/data-dir';
+import { dataPaths } from '../../host/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
 import type { GatewayFixture, OwnedMission } from './support';
 

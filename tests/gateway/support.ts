@@ -16,7 +16,7 @@ import type { AccessLogLine } from '../../schemas/api';
 import type { Role } from '../../schemas/auth';
 import type { WorkerTuning } from '../../schemas/config';
 import { createSwooshWorker } from '../../workers/worker';
-import type { TransitionName } from '../../workflows/statechart';
+import type { TransitionName } from '../../schemas/statechart';
 import {
   FAST_SCHEDULE,
   newSigner,

@@ -9,13 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Role } from '../../schemas/auth';
 import type { CreateTimerRequest, TimerAction, TimerRecord } from '../../schemas/timer';
 import type { TimerTargetRule } from '../../schemas/timer-targets';
-import {
-  configureTimerTargetsUpdate,
-  createTimersUpdate,
-  DEFAULT_SHARD_ID_PREFIX,
-  shardOf,
-  shardWorkflowId,
-} from '../../workflows/timer-definitions';
+import { configureTimerTargetsUpdate, createTimersUpdate } from '../../schemas/timer-messages';
+import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { prompt } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
 import { type GatewayFixture, startGatewayFixture } from './support';

@@ -8,8 +8,8 @@ import {
   stateQuery,
   transitionUpdate,
   voteUpdate,
-} from '../../workflows/definitions';
-import type { StateDocument } from '../../workflows/statechart';
+} from '../../schemas/mission-messages';
+import type { StateDocument } from '../../schemas/state-document';
 import { FAST_SCHEDULE, newSigner, propose, vote } from '../lifecycle/support';
 import { eventually } from '../support/temporal';
 

@@ -20,7 +20,7 @@ import type {
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { buildAgentJobManifest } from '../../activities/jobs/kubernetes/manifest';
-import { ensureKeyFile, loadSigner } from '../../activities/keys';
+import { ensureKeyFile, loadSigner } from '../../host/keys';
 import { AgentJobSpec, agentJobName } from '../../schemas/agent-job';
 import { echoSpec } from './support/jobs';
 import { asSentByClient, isBuiltInKind, validateAgainstSchema } from './support/kubernetes-schema';

@@ -8,13 +8,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { dataPaths } from '../../activities/data-dir';
+import { dataPaths } from '../../host/data-dir';
 import { readLedger } from '../../activities/ledger';
 import type { DecisionRecord } from '../../schemas/decision-record';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import { OwnerControlCommand } from '../../schemas/owner-controls';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
-import { controlSignal, ownerControlSignal, voteUpdate } from '../../workflows/definitions';
+import { controlSignal, ownerControlSignal, voteUpdate } from '../../schemas/mission-messages';
 import { ACTOR_AS_REPORTED } from '../../workflows/mission/engine';
 import { taskQueueFor } from '../support/temporal';
 import {

@@ -13,32 +13,28 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import nacl from 'tweetnacl';
 import { swooshSearchAttributes } from '../../schemas/search-attributes';
 import type { ActivityDeps } from '../../activities';
-import { dataPaths, defaultPolicyFile } from '../../activities/data-dir';
+import { dataPaths, defaultPolicyFile } from '../../host/data-dir';
 import { ContentStore } from '../../activities/evidence-store';
 import { ProcessJobRunner } from '../../activities/jobs/process/runner';
-import { ensureKeyFile, loadSigner } from '../../activities/keys';
+import { ensureKeyFile, loadSigner } from '../../host/keys';
 import { FileLedger } from '../../activities/ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../../activities/licence';
 import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../schemas/mission';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import { ledgerTelemetrySink } from '../../workers/dependencies';
-import { stateQuery, transitionUpdate } from '../../workflows/definitions';
+import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import {
   buildProposal,
-  formatHlc,
-  hashCanonical,
-  type Hlc,
-  hlcSend,
-  parseHlc,
-  signerKeyFromPublicKey,
   signProposal,
   signVote,
-  TRANSITIONS,
   windowIdAt,
-  type StateDocument,
-  type TransitionName,
   type WindowSchedule,
 } from '../../workflows/statechart';
+import { signerKeyFromPublicKey } from '../../schemas/signed-bytes';
+import { formatHlc, type Hlc, hlcSend, parseHlc } from '../../schemas/hlc';
+import { hashCanonical } from '../../schemas/hash';
+import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
+import { type StateDocument } from '../../schemas/state-document';
 
 export async function testDeps(): Promise<ActivityDeps> {
   const dataDir = mkdtempSync(join(tmpdir(), 'swoosh-lifecycle-'));

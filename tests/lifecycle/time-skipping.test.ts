@@ -16,18 +16,18 @@ import type { ActivityDeps } from '../../activities';
 import { missionWorkflowId, type TransitionRejection } from '../../schemas/mission';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
-import { voteUpdate } from '../../workflows/definitions';
+import { voteUpdate } from '../../schemas/mission-messages';
 import {
   applyProposal,
   createSignerRegistry,
   defineConfig,
   EMPTY_IDEMPOTENCY,
-  hashCanonical,
   memberSetHash,
   stateHash,
   type IdempotencyTable,
-  type StateDocument,
 } from '../../workflows/statechart';
+import { hashCanonical } from '../../schemas/hash';
+import { type StateDocument } from '../../schemas/state-document';
 import { startTimeSkippingEnv, taskQueueFor } from '../support/temporal';
 import {
   newSigner,

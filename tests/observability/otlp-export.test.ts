@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { trace } from '@opentelemetry/api';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startTracing } from '../../workers/tracing';
+import { startTracing } from '../../host/tracing';
 
 interface Received {
   path: string;

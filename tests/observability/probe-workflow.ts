@@ -12,9 +12,11 @@ import {
   observeRejectedTransition,
   observeTimerLateness,
 } from '../../workflows/observability';
-import type { DecisionDraft, FailingGuard, GuardName, TransitionName } from '../../workflows/statechart';
-import { TRANSITIONS } from '../../workflows/statechart/definition';
-import { sha256Text } from '../../workflows/statechart/hash';
+import type { FailingGuard } from '../../workflows/statechart';
+import type { DecisionDraft } from '../../schemas/decision-record';
+import type { GuardName, TransitionName } from '../../schemas/statechart';
+import { TRANSITIONS } from '../../schemas/statechart';
+import { sha256Text } from '../../schemas/hash';
 import type { createProbeActivities } from './probe-activities';
 
 export interface ProbeProposal {

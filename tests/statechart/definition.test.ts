@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { StateDocumentSchema } from '../../schemas/state-document';
-import { expectedFiles, renderMermaid, renderYaml, YAML_PATH } from '../../schemas/generate-statechart';
+import { expectedFiles, renderMermaid, renderYaml, YAML_PATH } from '../../temporal-dev/generate-statechart';
 import {
   GLOBAL_GUARDS,
   GUARD_NAMES,
@@ -12,11 +12,12 @@ import {
   TRANSITION_NAMES,
   TRANSITIONS,
   WINDOW_CLASSES,
-} from '../../workflows/statechart/definition';
+} from '../../schemas/statechart';
 import { GUARDS } from '../../workflows/statechart/guards';
 import { HANDLERS, type TransitionRegistry } from '../../workflows/statechart/handlers';
-import { INPUT_SCHEMAS } from '../../workflows/statechart/inputs';
-import { DEFINITION_HASH, initialState } from '../../workflows/statechart/state';
+import { INPUT_SCHEMAS } from '../../schemas/transition-inputs';
+import { initialState } from '../../workflows/statechart/state';
+import { DEFINITION_HASH } from '../../schemas/statechart';
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
 
@@ -45,11 +46,12 @@ describe('the statechart definition and the code agree', () => {
     expect(YAML.parse(renderYaml())).toEqual(JSON.parse(JSON.stringify(STATECHART)));
   });
 
-  it('keeps the committed YAML, Mermaid diagram and docs diagram up to date (run schemas/generate-statechart.ts)', async () => {
+  it('keeps the committed YAML, Mermaid diagram and docs diagram up to date (run temporal-dev/generate-statechart.ts)', async () => {
     for (const { path, content } of await expectedFiles()) {
-      expect(readFileSync(path, 'utf8'), `${path} is stale: run npx tsx schemas/generate-statechart.ts`).toBe(
-        content,
-      );
+      expect(
+        readFileSync(path, 'utf8'),
+        `${path} is stale: run npx tsx temporal-dev/generate-statechart.ts`,
+      ).toBe(content);
     }
   });
 

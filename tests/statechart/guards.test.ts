@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { defineConfig } from '../../workflows/statechart/config';
-import type { TransitionName } from '../../workflows/statechart/definition';
+import type { TransitionName } from '../../schemas/statechart';
 import { GUARDS, licenceRefreshAt, quorumRequired } from '../../workflows/statechart/guards';
-import {
-  GuardIOSchema,
-  type GuardInputs,
-  type GuardIO,
-  type GuardResult,
-} from '../../workflows/statechart/guards/types';
-import { hashCanonical } from '../../workflows/statechart/hash';
+import { type GuardInputs, type GuardResult } from '../../workflows/statechart/guards/types';
+import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
+import { hashCanonical } from '../../schemas/hash';
 import { signVote } from '../../workflows/statechart/signing';
-import type { StateDocument } from '../../workflows/statechart/state';
+import type { StateDocument } from '../../schemas/state-document';
 import { windowAt } from '../../workflows/statechart/window';
 import { ACTORS, APPROVERS, MEMBERS } from './support/keys';
 import {

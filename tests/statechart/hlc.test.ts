@@ -12,7 +12,7 @@ import {
   tryParseHlc,
   HlcFormatError,
   type Hlc,
-} from '../../workflows/statechart/hlc';
+} from '../../schemas/hlc';
 
 const MAX_WALL = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 const hlcArb = fc.record({

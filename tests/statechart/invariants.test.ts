@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { TransitionName } from '../../workflows/statechart/definition';
-import { hashCanonical } from '../../workflows/statechart/hash';
+import type { TransitionName } from '../../schemas/statechart';
+import { hashCanonical } from '../../schemas/hash';
 import {
   checkStateInvariants,
   checkStepInvariants,
   isWorkTransition,
 } from '../../workflows/statechart/invariants';
 import type { Accepted, ApplyResult } from '../../workflows/statechart/protocol';
-import type { StateDocument } from '../../workflows/statechart/state';
+import type { StateDocument } from '../../schemas/state-document';
 import { Harness, memberEntries, type StepOptions } from './support/harness';
 
 /** A real accepted step, to be bent into a violation. */

@@ -5,9 +5,9 @@ import {
   TransitionProposalSchema,
   type TransitionProposal,
 } from '../../schemas/proposal';
-import { base64Decode, base64Encode } from '../../workflows/statechart/base64';
-import { hashCanonical } from '../../workflows/statechart/hash';
-import { formatHlc, parseHlc } from '../../workflows/statechart/hlc';
+import { base64Decode, base64Encode } from '../../schemas/base64';
+import { hashCanonical } from '../../schemas/hash';
+import { formatHlc, parseHlc } from '../../schemas/hlc';
 import { parseIdempotencyTable } from '../../workflows/statechart/idempotency';
 import {
   applyProposal,
@@ -16,7 +16,8 @@ import {
   decisionId,
 } from '../../workflows/statechart/protocol';
 import { createSignerRegistry } from '../../workflows/statechart/registry';
-import { proposalSigningBytes, signProposal, verifyDetached } from '../../workflows/statechart/signing';
+import { signProposal, verifyDetached } from '../../workflows/statechart/signing';
+import { proposalSigningBytes } from '../../schemas/signed-bytes';
 import { stateHash } from '../../workflows/statechart/state';
 import { ACTORS, testKey } from './support/keys';
 import { Harness, T0 } from './support/harness';

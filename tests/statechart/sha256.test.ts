@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../workflows/statechart/canonical';
+import { canonicalJson } from '../../schemas/canonical-json';
 import { reduce } from '../../workflows/statechart/reducer';
-import { PrefixHasher, sha256Hex } from '../../workflows/statechart/sha256';
+import { PrefixHasher, sha256Hex } from '../../schemas/sha256';
 import { initialState, stateHash } from '../../workflows/statechart/state';
 import { acceptedEvents, simContext, simulate, type SimOptions } from './support/sim';
 

@@ -10,14 +10,10 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { base64Encode } from '../../workflows/statechart/base64';
+import { base64Encode } from '../../schemas/base64';
 import { verifyDetachedLegacy } from '../../workflows/statechart/legacy-signing';
-import {
-  scalarIsCanonical,
-  signDetached,
-  signerKeyFromPublicKey,
-  verifyDetached,
-} from '../../workflows/statechart/signing';
+import { scalarIsCanonical, signDetached, verifyDetached } from '../../workflows/statechart/signing';
+import { signerKeyFromPublicKey } from '../../schemas/signed-bytes';
 
 // tweetnacl, the reference, costs milliseconds per check; these counts keep the file near ten
 // seconds on a quiet machine.

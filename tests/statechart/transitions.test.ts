@@ -5,9 +5,11 @@ import {
   TRANSITION_NAMES,
   TRANSITIONS,
   type TransitionName,
-} from '../../workflows/statechart/definition';
-import { hashCanonical } from '../../workflows/statechart/hash';
-import { deepFreeze, memberSetHash, stateHash, type StateDocument } from '../../workflows/statechart/state';
+} from '../../schemas/statechart';
+import { hashCanonical } from '../../schemas/hash';
+import { memberSetHash, stateHash } from '../../workflows/statechart/state';
+import { deepFreeze } from '../../schemas/canonical-json';
+import { type StateDocument } from '../../schemas/state-document';
 import { enabledTransitions, reduce } from '../../workflows/statechart/reducer';
 import type { TransitionEvent } from '../../workflows/statechart/handlers';
 import { ACTORS, APPROVERS } from './support/keys';

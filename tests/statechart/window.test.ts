@@ -14,7 +14,7 @@ import {
   windowIdAt,
   type WindowSchedule,
 } from '../../workflows/statechart/window';
-import { WINDOW_CLASSES } from '../../workflows/statechart/definition';
+import { WINDOW_CLASSES } from '../../schemas/statechart';
 
 const at = (h: number, m: number, s = 0): number => Date.UTC(2025, 9, 19, h, m, s);
 const S = DEFAULT_SCHEDULE;

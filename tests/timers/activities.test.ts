@@ -11,11 +11,11 @@ import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { generateSigner, type Signer } from '../../activities/keys';
+import { generateSigner, type Signer } from '../../host/keys';
 import { createFileDeadLetterStore, createTimerActivities, webhookBody } from '../../activities/timers';
 import type { DeadLetter } from '../../schemas/timer';
-import type { WebhookBatch, WebhookDelivery } from '../../workflows/timers/activity-contract';
-import type { AttemptOutcome } from '../../workflows/timers/table';
+import type { WebhookBatch, WebhookDelivery } from '../../schemas/timer-activities';
+import type { AttemptOutcome } from '../../schemas/timer-shard';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
 let signer: Signer;

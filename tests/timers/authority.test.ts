@@ -4,8 +4,8 @@
  * someone else's timer, and that a chain link keeps acting as the chain's creator.
  */
 import { describe, expect, test } from 'vitest';
-import * as missionMessages from '../../workflows/definitions';
-import * as shardMessages from '../../workflows/timer-definitions';
+import * as missionMessages from '../../schemas/mission-messages';
+import * as shardMessages from '../../schemas/timer-messages';
 import {
   mayChangeTimer,
   neverTimerTargetable,
@@ -13,7 +13,8 @@ import {
   timerActionRefusal,
   type TimerTargetRule,
 } from '../../schemas/timer-targets';
-import { DEFAULT_SHARD_SETTINGS, TimerTable } from '../../workflows/timers/table';
+import { TimerTable } from '../../workflows/timers/table';
+import { DEFAULT_SHARD_SETTINGS } from '../../schemas/timer-shard';
 
 const rules: TimerTargetRule[] = [
   { kind: 'signal', name: 'nudge', workflowIdPrefix: 'ext-', roles: ['operator', 'owner'] },

@@ -6,16 +6,16 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { CreateTimerRequest, TimerAction } from '../../schemas/timer';
-import type { ShardMessage } from '../../workflows/timers/messages';
-import { shardOf } from '../../workflows/timers/shard-key';
+import type { ShardMessage } from '../../schemas/timer-shard-messages';
+import { shardOf } from '../../schemas/timer-shard-key';
+import { TimerTable } from '../../workflows/timers/table';
 import {
   type AttemptOutcome,
   DEFAULT_SHARD_SETTINGS,
   type DeliveryEffect,
   type Effect,
   type ShardSettings,
-  TimerTable,
-} from '../../workflows/timers/table';
+} from '../../schemas/timer-shard';
 
 const hook: TimerAction = { type: 'webhook', url: 'http://127.0.0.1:9/hook' };
 const settings: ShardSettings = { ...DEFAULT_SHARD_SETTINGS, armingHorizonMs: 1_000, retentionMs: 60_000 };

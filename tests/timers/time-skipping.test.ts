@@ -8,11 +8,11 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Signer } from '../../activities/keys';
+import type { Signer } from '../../host/keys';
 import type { CreateTimerRequest, DeadLetter, TimerRecord } from '../../schemas/timer';
-import { createTimersUpdate, shardStatusQuery } from '../../workflows/timer-definitions';
+import { createTimersUpdate, shardStatusQuery } from '../../schemas/timer-messages';
 import { ensureTimerShards } from '../../workers/timers';
-import { shardOf, shardWorkflowId } from '../../workflows/timers/shard-key';
+import { shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { postJson } from '../support/http';
 import { eventually } from '../support/temporal';
 import {

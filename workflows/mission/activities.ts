@@ -12,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { SwooshActivities } from '../../activities';
 import { DEFAULT_LATENCY_BUDGETS, type LatencyBudgets } from '../../schemas/owner-controls';
-import type { DecisionDraft } from '../statechart';
+import type { DecisionDraft } from '../../schemas/decision-record';
 
 const SHORT_RETRY: ActivityOptions['retry'] = {
   initialInterval: '1s',

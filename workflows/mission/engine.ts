@@ -54,30 +54,27 @@ import {
   checkStepInvariants,
   createSignerRegistry,
   defineConfig,
-  formatHlc,
-  hashCanonical,
-  hlcSend,
-  parseHlc,
   quorumRequired,
   stateHash,
-  TRANSITIONS,
   verifyDetached,
   verifyDetachedLegacy,
   windowIdAt,
-  type Accepted,
   type ApplyResult,
-  type GuardIO,
   type IdempotencyTable,
   type MachineConfig,
   type Rejected,
-  type SignerKey,
   type SignerRegistry,
-  type StateDocument,
-  type TransitionClass,
-  type TransitionName,
   type Verifier,
-  type Vote,
 } from '../statechart';
+import { type GuardIO } from '../../schemas/guard-io';
+import { type SignerKey } from '../../schemas/signed-bytes';
+import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
+import { hashCanonical } from '../../schemas/hash';
+import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
+import type { Accepted } from '../statechart';
+import { type StateDocument } from '../../schemas/state-document';
+import { type TransitionClass } from '../../schemas/transition-classes';
+import { type Vote } from '../../schemas/proposal';
 import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
 import {
   type AcceptedObservation,

@@ -15,15 +15,9 @@ import {
 } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
 import { agentJobWorkflow } from '../agent-job';
-import {
-  currentPlanLock,
-  hashCanonical,
-  isOpen,
-  nextOpening,
-  samePlanLock,
-  windowAt,
-  type WindowClass,
-} from '../statechart';
+import { currentPlanLock, isOpen, nextOpening, samePlanLock, windowAt } from '../statechart';
+import { hashCanonical } from '../../schemas/hash';
+import { type WindowClass } from '../../schemas/statechart';
 import type { MissionEngine } from './engine';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */

@@ -11,9 +11,9 @@
  */
 import type { StateDocument } from '../../schemas/state-document';
 import type { MachineConfig } from './config';
-import type { RegionOf, TransitionName } from './definition';
+import type { RegionOf, TransitionName } from '../../schemas/statechart';
 import { quorumRequired } from './guards/quorum';
-import type { InputOf } from './inputs';
+import type { InputOf } from '../../schemas/transition-inputs';
 import { assetsHash, memberSetHash } from './state';
 
 /** What a transition carries besides its inputs (from the proposal, plus the orchestrator's clock). */

@@ -18,8 +18,8 @@ import {
   type GuardName,
   type TransitionClass,
   type TransitionName,
-} from './definition';
-import type { Sha256 } from './hash';
+} from '../../schemas/statechart';
+import type { Sha256 } from '../../schemas/hash';
 
 /** What a repeat needs to get the first outcome back. */
 export interface IdemEntry {

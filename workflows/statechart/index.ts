@@ -2,23 +2,6 @@
  * The pure statechart core of SWOOSH (SPEC §2–§4, §10). Sandbox-safe: no Node built-ins, no clock
  * reads, no randomness; time and I/O verdicts come in as arguments. Workflows import from here.
  */
-export * from './definition';
-export { canonicalJson, CanonicalJsonError, type JsonValue } from './canonical';
-export { hashCanonical, sha256Text, isSha256, toHex, SHA256_PREFIX, type Sha256 } from './hash';
-export { base64Decode, base64Encode } from './base64';
-export {
-  compareHlc,
-  compareOrder,
-  formatHlc,
-  formatInstant,
-  hlcReceive,
-  hlcSend,
-  parseHlc,
-  tryParseHlc,
-  HlcFormatError,
-  type Hlc,
-  type OrderKey,
-} from './hlc';
 export {
   backoffMs,
   barLengthMs,
@@ -51,8 +34,6 @@ export {
   type PlanLock,
   type StateDocument,
 } from './state';
-export { INPUT_SCHEMAS, parseInputs, ToolStatusSchema, type InputOf } from './inputs';
-export { VoteSchema, type Vote } from '../../schemas/proposal';
 export {
   HANDLERS,
   type Handler,
@@ -67,29 +48,18 @@ export {
   checkQuorumCertificate,
   quorumRequired,
   licenceRefreshAt,
-  GuardIOSchema,
-  LicenceVerdictSchema,
-  PolicyVerdictSchema,
   type Escalation,
   type Guard,
   type GuardInputs,
-  type GuardIO,
   type GuardOutcome,
   type GuardResult,
-  type LicenceVerdict,
-  type PolicyVerdict,
 } from './guards';
 export {
-  proposalSigningBytes,
-  publicKeyOf,
   signDetached,
-  signerKeyFromPublicKey,
   signProposal,
   signVote,
   verifyDetached,
   verifyProposalSignature,
-  voteSigningBytes,
-  type SignerKey,
   type Verifier,
   type VerifyResult,
 } from './signing';
@@ -113,7 +83,6 @@ export {
   type Accepted,
   type ApplyContext,
   type ApplyResult,
-  type DecisionDraft,
   type Duplicate,
   type FailingGuard,
   type ProposalDraft,

@@ -15,9 +15,9 @@
  */
 import type { StateDocument } from '../../schemas/state-document';
 import type { MachineConfig } from './config';
-import { REGION_NAMES, TRANSITIONS, type Region } from './definition';
-import { canonicalJson } from './canonical';
-import { compareOrder, tryParseHlc } from './hlc';
+import { REGION_NAMES, TRANSITIONS, type Region } from '../../schemas/statechart';
+import { canonicalJson } from '../../schemas/canonical-json';
+import { compareOrder, tryParseHlc } from '../../schemas/hlc';
 import type { ApplyResult } from './protocol';
 import { currentPlanLock, memberSetHash, samePlanLock, stateHash } from './state';
 import { windowAt } from './window';

@@ -16,22 +16,18 @@ import {
   type UnsignedTransitionProposal,
 } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
-import { CanonicalJsonError } from './canonical';
+import { CanonicalJsonError } from '../../schemas/canonical-json';
 import type { MachineConfig } from './config';
-import { TRANSITIONS, type GuardName, type Region, type TransitionName } from './definition';
+import { TRANSITIONS, type GuardName, type Region, type TransitionName } from '../../schemas/statechart';
 import { GUARDS, guardsOf } from './guards';
-import {
-  GuardIOSchema,
-  type Escalation,
-  type GuardIO,
-  type GuardInputs,
-  type GuardOutcome,
-} from './guards/types';
+import { type Escalation, type GuardInputs, type GuardOutcome } from './guards/types';
+import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
+import type { DecisionDraft } from '../../schemas/decision-record';
 import type { TransitionEvent } from './handlers';
-import { hashCanonical, type Sha256 } from './hash';
-import { compareOrder, formatHlc, parseHlc, tryParseHlc } from './hlc';
+import { hashCanonical, type Sha256 } from '../../schemas/hash';
+import { compareOrder, formatHlc, parseHlc, tryParseHlc } from '../../schemas/hlc';
 import { lookupIdempotency, recordIdempotency, type IdempotencyTable } from './idempotency';
-import { parseInputs } from './inputs';
+import { parseInputs } from '../../schemas/transition-inputs';
 import { isEnabled, reduceParsed } from './reducer';
 import type { SignerRegistry } from './registry';
 import { verifyDetached, verifyProposalSignature, type Verifier } from './signing';
@@ -66,32 +62,6 @@ export const PROTOCOL_STAGES = [
 ] as const;
 export type ProtocolStage = (typeof PROTOCOL_STAGES)[number];
 export type FailingGuard = ProtocolStage | GuardName;
-
-/**
- * What the decision ledger needs from an accepted transition (SPEC §5). The ledger adds the chain
- * link, its own signature and the wall-clock timestamp; everything decided here is here.
- */
-export interface DecisionDraft {
-  /** UCXL backlink `ucxl://swoosh:<mission>@<region>/<transition>/<seq>`; also the decision-record id. */
-  readonly id: string;
-  readonly seq: number;
-  readonly mission_id: string;
-  readonly region: Region;
-  readonly transition: TransitionName;
-  readonly pre_hash: Sha256;
-  readonly post_hash: Sha256;
-  readonly inputs_hash: string;
-  readonly signer: string;
-  /** The proposal's signature, or null when the orchestrator took the transition unsigned. */
-  readonly signature: string | null;
-  readonly signature_verified: boolean;
-  readonly idem_key: string;
-  readonly hlc: string;
-  readonly window_id: string;
-  readonly evidence: readonly string[];
-  readonly guards: readonly GuardOutcome[];
-  readonly at_ms: number;
-}
 
 export interface Accepted {
   readonly accepted: true;

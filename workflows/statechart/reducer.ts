@@ -10,12 +10,18 @@
  */
 import type { StateDocument } from '../../schemas/state-document';
 import { DEFAULT_CONFIG, type MachineConfig } from './config';
-import type { REGIONS } from './definition';
-import { TRANSITION_NAMES, TRANSITIONS, transitionDef, type Region, type TransitionName } from './definition';
+import type { REGIONS } from '../../schemas/statechart';
+import {
+  TRANSITION_NAMES,
+  TRANSITIONS,
+  transitionDef,
+  type Region,
+  type TransitionName,
+} from '../../schemas/statechart';
 import { HANDLERS, type Handler, type TransitionEvent } from './handlers';
-import { formatHlc, tryParseHlc } from './hlc';
-import { parseInputs, type InputOf } from './inputs';
-import { deepFreeze } from './state';
+import { formatHlc, tryParseHlc } from '../../schemas/hlc';
+import { parseInputs, type InputOf } from '../../schemas/transition-inputs';
+import { deepFreeze } from '../../schemas/canonical-json';
 
 export type { TransitionEvent };
 

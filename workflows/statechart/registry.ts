@@ -4,8 +4,8 @@
  * protocol, not part of the state document, so rotating a key does not rewrite mission state; a
  * replay must therefore use the registry that was in force, which the workflow keeps in its inputs.
  */
-import { TRANSITION_CLASSES, type TransitionClass } from './definition';
-import { publicKeyOf, type SignerKey } from './signing';
+import { TRANSITION_CLASSES, type TransitionClass } from '../../schemas/statechart';
+import { publicKeyOf, type SignerKey } from '../../schemas/signed-bytes';
 
 /** One registered signer. `'*'` authorises every class (the orchestrator's own key, typically). */
 export interface SignerEntry {

@@ -13,29 +13,11 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import type { TransitionProposal, UnsignedTransitionProposal } from '../../schemas/proposal';
-import { base64Decode, base64Encode } from './base64';
-import { canonicalJson } from './canonical';
-import { utf8 } from './hash';
-/** A signer identity: `ed25519:<base64 public key>`. */
-export type SignerKey = `ed25519:${string}`;
+import { proposalSigningBytes, publicKeyOf, voteSigningBytes } from '../../schemas/signed-bytes';
+import { base64Decode, base64Encode } from '../../schemas/base64';
 
-const KEY_PREFIX = 'ed25519:';
-const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 const SECRET_KEY_BYTES = 64;
-
-/** Formats a 32-byte public key as a signer identity. */
-export function signerKeyFromPublicKey(publicKey: Uint8Array): SignerKey {
-  if (publicKey.length !== PUBLIC_KEY_BYTES) throw new RangeError('ed25519 public keys are 32 bytes');
-  return `${KEY_PREFIX}${base64Encode(publicKey)}`;
-}
-
-/** The 32 public-key bytes of a signer identity, or null when it is not a well-formed identity. */
-export function publicKeyOf(signer: string): Uint8Array | null {
-  if (!signer.startsWith(KEY_PREFIX)) return null;
-  const bytes = base64Decode(signer.slice(KEY_PREFIX.length));
-  return bytes !== null && bytes.length === PUBLIC_KEY_BYTES ? bytes : null;
-}
 
 /**
  * The group order L of ed25519, little-endian. A signature whose scalar S is not below L is a
@@ -160,17 +142,6 @@ export function signDetached(message: Uint8Array, secretKey: Uint8Array): string
 }
 
 /**
- * The bytes a proposal's signature covers: canonical JSON of the proposal without `signature`
- * (SPEC §3). Any field left out of the signature could be changed in flight, so everything else
- * is in.
- */
-export function proposalSigningBytes(proposal: UnsignedTransitionProposal | TransitionProposal): Uint8Array {
-  const unsigned: Record<string, unknown> = { ...proposal };
-  delete unsigned.signature;
-  return utf8(canonicalJson(unsigned));
-}
-
-/**
  * Signs an unsigned proposal with the signer's secret key. The secret key must belong to
  * `proposal.signer`; a mismatch would only produce a proposal that fails verification, so it is
  * caught early here.
@@ -192,25 +163,6 @@ export function verifyProposalSignature(
   verify: Verifier = verifyDetached,
 ): VerifyResult {
   return verify(proposalSigningBytes(proposal), proposal.signature, proposal.signer);
-}
-
-/**
- * The bytes a council vote signs: the member, the member-set hash and the mission. The mission id
- * is included so a vote for the same council in another mission cannot be replayed here, and the
- * `kind` tag keeps a vote from ever parsing as anything else that is signed.
- */
-export function voteSigningBytes(
-  vote: { readonly member: string; readonly council_set_hash: string },
-  missionId: string,
-): Uint8Array {
-  return utf8(
-    canonicalJson({
-      kind: 'swoosh.vote/v1',
-      mission_id: missionId,
-      member: vote.member,
-      council_set_hash: vote.council_set_hash,
-    }),
-  );
 }
 
 /** Signs a council vote for `missionId` with the member's secret key. */

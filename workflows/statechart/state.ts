@@ -4,17 +4,22 @@
  * both `initialState` and the reducer freeze what they build, so a hash computed once stays true.
  */
 import { StateDocumentSchema, type PlanLock, type StateDocument } from '../../schemas/state-document';
-import { MACHINE_VERSION, REGION_NAMES, REGIONS, STATECHART, type Region } from './definition';
-import { deepFreeze, isDeepFrozen } from './canonical';
-import { hashCanonical, hashCanonicalWith, type Sha256 } from './hash';
-import { PrefixHasher } from './sha256';
+import {
+  DEFINITION_HASH,
+  MACHINE_VERSION,
+  REGION_NAMES,
+  REGIONS,
+  type Region,
+} from '../../schemas/statechart';
+import { deepFreeze, isDeepFrozen } from '../../schemas/canonical-json';
+import { hashCanonical, hashCanonicalWith, type Sha256 } from '../../schemas/hash';
+import { PrefixHasher } from '../../schemas/sha256';
 
 export { deepFreeze };
 
 export type { PlanLock, StateDocument };
 
-/** Canonical hash of the statechart definition; written to `meta.schema_hash`. */
-export const DEFINITION_HASH: Sha256 = hashCanonical(STATECHART);
+export { DEFINITION_HASH };
 
 /**
  * The state of a new mission: every region in its initial phase, every epoch 0, no HLC yet. The

@@ -8,9 +8,9 @@
  * Everything is a pure function of the schedule and a time in milliseconds passed in by the
  * caller: the workflow passes its deterministic clock, tests pass whatever instant they need.
  */
-import { TRANSITIONS, type TransitionName, type WindowClass } from './definition';
+import { TRANSITIONS, type TransitionName, type WindowClass } from '../../schemas/statechart';
 import { scheduleBarLengthMs, scheduleProblems } from '../../schemas/mission-config';
-import { utcDate } from './hlc';
+import { utcDate } from '../../schemas/hlc';
 
 export const PHASES = ['PLAN', 'WORK', 'REVIEW', 'REVERB'] as const;
 export type Phase = (typeof PHASES)[number];

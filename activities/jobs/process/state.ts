@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentOutcome } from '../../../schemas/decision-record';
 import { CapabilityProfile, EnergyBudget } from '../../../schemas/evidence';
-import { fsyncDir, writeFileAtomic } from '../../durable-fs';
+import { fsyncDir, writeFileAtomic } from '../../../host/durable-fs';
 
 const Timestamp = z.iso.datetime({ offset: true });
 

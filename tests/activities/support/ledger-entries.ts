@@ -1,7 +1,7 @@
 /** Ledger entries for ledger tests and the crash-test child process. */
 import type { AgentDeploymentEntry, DecisionEntry } from '../../../schemas/decision-record';
 import type { AgentLifecycleEvent } from '../../../schemas/evidence';
-import type { DecisionDraft } from '../../../workflows/statechart';
+import type { DecisionDraft } from '../../../schemas/decision-record';
 
 const digest = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}`;
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FileLedger } from '../../../activities/ledger';
-import { loadSigner } from '../../../activities/keys';
+import { loadSigner } from '../../../host/keys';
 import { decisionEntry } from './ledger-entries';
 
 const waitForGo = process.argv.includes('--wait-for-go');

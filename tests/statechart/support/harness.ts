@@ -6,10 +6,10 @@
  */
 import type { UnsignedTransitionProposal } from '../../../schemas/proposal';
 import { defineConfig, type MachineConfig } from '../../../workflows/statechart/config';
-import { TRANSITIONS, type TransitionName, type WindowClass } from '../../../workflows/statechart/definition';
-import type { GuardIO } from '../../../workflows/statechart/guards/types';
-import { hashCanonical } from '../../../workflows/statechart/hash';
-import { formatHlc, hlcSend, tryParseHlc, type Hlc } from '../../../workflows/statechart/hlc';
+import { TRANSITIONS, type TransitionName, type WindowClass } from '../../../schemas/statechart';
+import type { GuardIO } from '../../../schemas/guard-io';
+import { hashCanonical } from '../../../schemas/hash';
+import { formatHlc, hlcSend, tryParseHlc, type Hlc } from '../../../schemas/hlc';
 import { EMPTY_IDEMPOTENCY, type IdempotencyTable } from '../../../workflows/statechart/idempotency';
 import {
   applyProposal,
@@ -20,7 +20,8 @@ import {
 } from '../../../workflows/statechart/protocol';
 import type { SignerRegistry } from '../../../workflows/statechart/registry';
 import { signProposal, signVote } from '../../../workflows/statechart/signing';
-import { currentPlanLock, initialState, type StateDocument } from '../../../workflows/statechart/state';
+import { currentPlanLock, initialState } from '../../../workflows/statechart/state';
+import { type StateDocument } from '../../../schemas/state-document';
 import { nextOpening, windowAt } from '../../../workflows/statechart/window';
 import { ACTORS, APPROVERS, MEMBERS, proposerFor, testRegistry, type TestKey } from './keys';
 

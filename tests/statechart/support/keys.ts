@@ -6,7 +6,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import nacl from 'tweetnacl';
 import { createSignerRegistry, type SignerRegistry } from '../../../workflows/statechart/registry';
-import { signerKeyFromPublicKey, type SignerKey } from '../../../workflows/statechart/signing';
+import { signerKeyFromPublicKey, type SignerKey } from '../../../schemas/signed-bytes';
 
 export interface TestKey {
   readonly label: string;

@@ -6,7 +6,7 @@
  *
  *   node --import tsx tests/statechart/support/run-10k.ts <seed> [--check] [--replay]
  */
-import { hashCanonical } from '../../../workflows/statechart/hash';
+import { hashCanonical } from '../../../schemas/hash';
 import { replay, simulate, type SimOptions } from './sim';
 
 export const TEN_K_OPTIONS = (seed: number, checkInvariants = false): SimOptions => ({

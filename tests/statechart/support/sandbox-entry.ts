@@ -11,10 +11,10 @@ import {
   EMPTY_IDEMPOTENCY,
   initialState,
   stateHash,
-  type GuardIO,
   type IdempotencyTable,
   type SignerEntry,
 } from '../../../workflows/statechart';
+import { type GuardIO } from '../../../schemas/guard-io';
 
 export interface SandboxInput {
   readonly missionId: string;

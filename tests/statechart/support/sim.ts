@@ -10,18 +10,19 @@
  * reproducible stream of deliveries that can be replayed on its own.
  */
 import type { UnsignedTransitionProposal } from '../../../schemas/proposal';
-import { base64Decode, base64Encode } from '../../../workflows/statechart/base64';
+import { base64Decode, base64Encode } from '../../../schemas/base64';
 import { defineConfig, type MachineConfig } from '../../../workflows/statechart/config';
 import {
   TRANSITION_NAMES,
   TRANSITIONS,
   type TransitionName,
   type WindowClass,
-} from '../../../workflows/statechart/definition';
+} from '../../../schemas/statechart';
 import { quorumRequired } from '../../../workflows/statechart/guards/quorum';
-import type { Escalation, GuardIO } from '../../../workflows/statechart/guards/types';
-import { hashCanonical } from '../../../workflows/statechart/hash';
-import { formatHlc, hlcSend, tryParseHlc, type Hlc } from '../../../workflows/statechart/hlc';
+import type { Escalation } from '../../../workflows/statechart/guards/types';
+import type { GuardIO } from '../../../schemas/guard-io';
+import { hashCanonical } from '../../../schemas/hash';
+import { formatHlc, hlcSend, tryParseHlc, type Hlc } from '../../../schemas/hlc';
 import { EMPTY_IDEMPOTENCY, type IdempotencyTable } from '../../../workflows/statechart/idempotency';
 import { checkStepInvariants, type InvariantViolation } from '../../../workflows/statechart/invariants';
 import {
@@ -31,16 +32,12 @@ import {
   type ApplyResult,
   type FailingGuard,
 } from '../../../workflows/statechart/protocol';
-import { isEnabled, type TransitionEvent } from '../../../workflows/statechart/reducer';
+import { isEnabled } from '../../../workflows/statechart/reducer';
+import type { TransitionEvent } from '../../../workflows/statechart/reducer';
 import type { SignerRegistry } from '../../../workflows/statechart/registry';
 import { signProposal, signVote } from '../../../workflows/statechart/signing';
-import {
-  currentPlanLock,
-  initialState,
-  samePlanLock,
-  stateHash,
-  type StateDocument,
-} from '../../../workflows/statechart/state';
+import { currentPlanLock, initialState, samePlanLock, stateHash } from '../../../workflows/statechart/state';
+import { type StateDocument } from '../../../schemas/state-document';
 import { nextOpening, windowAt } from '../../../workflows/statechart/window';
 import { ACTORS, APPROVERS, MEMBERS, proposerFor, testRegistry, type TestKey } from './keys';
 import { Rng } from './prng';

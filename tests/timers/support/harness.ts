@@ -13,7 +13,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import express from 'express';
-import { ensureKeyFile, loadSigner, type Signer } from '../../../activities/keys';
+import { ensureKeyFile, loadSigner, type Signer } from '../../../host/keys';
 import {
   createFileDeadLetterStore,
   createTimerActivities,
@@ -21,8 +21,8 @@ import {
 } from '../../../activities/timers';
 import { mountTimerRoutes } from '../../../api/timers';
 import type { TimerTargetRule } from '../../../schemas/timer-targets';
-import type { ShardSettings } from '../../../workflows/timer-definitions';
-import { shardWorkflowId } from '../../../workflows/timers/shard-key';
+import type { ShardSettings } from '../../../schemas/timer-shard';
+import { shardWorkflowId } from '../../../schemas/timer-shard-key';
 import { serve } from '../../support/http';
 import { startTimeSkippingEnv, taskQueueFor } from '../../support/temporal';
 

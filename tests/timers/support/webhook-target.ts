@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WEBHOOK_HEADERS } from '../../../activities/timers';
-import { verifySignature } from '../../../activities/keys';
+import { verifySignature } from '../../../host/keys';
 
 export interface ReceivedDelivery {
   timerId: string;

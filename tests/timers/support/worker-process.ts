@@ -4,7 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { loadSigner } from '../../../activities/keys';
+import { loadSigner } from '../../../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../../../activities/timers';
 
 function required(name: string): string {

@@ -4,7 +4,7 @@
  * index swapped mid-flight holds execution until an explicit Execution_Replan.
  */
 import type { PlanLock } from '../../../schemas/state-document';
-import { parseInputs } from '../inputs';
+import { parseInputs } from '../../../schemas/transition-inputs';
 import { currentPlanLock, samePlanLock } from '../state';
 import { windowAt } from '../window';
 import { fail, PASS, verdict, type Guard } from './types';

@@ -3,7 +3,7 @@
  * guard named in the statechart without an implementation (or an implementation nobody names) is
  * caught — the former by the compiler, the latter by the registry test.
  */
-import { GLOBAL_GUARDS, TRANSITIONS, type GuardName, type TransitionName } from '../definition';
+import { GLOBAL_GUARDS, TRANSITIONS, type GuardName, type TransitionName } from '../../../schemas/statechart';
 import { activeGuard, controlGuard, notQuarantinedGuard, policyScanGuard } from './common';
 import {
   approvalsGuard,

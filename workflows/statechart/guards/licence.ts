@@ -3,9 +3,9 @@
  * when the licence lapses, and a hard stop of all external work when grace expires. The licence
  * server is reached by an activity; its verdict arrives as `io.licence`.
  */
-import { formatInstant } from '../hlc';
-import { hashCanonical } from '../hash';
-import { parseInputs } from '../inputs';
+import { formatInstant } from '../../../schemas/hlc';
+import { hashCanonical } from '../../../schemas/hash';
+import { parseInputs } from '../../../schemas/transition-inputs';
 import { fail, PASS, verdict, type Guard } from './types';
 
 /**

@@ -2,7 +2,7 @@
  * Guards of the PROJECT_LIFECYCLE regions: validation outcomes for ingestion, council membership
  * for ejections, health checks for the environment.
  */
-import { parseInputs } from '../inputs';
+import { parseInputs } from '../../../schemas/transition-inputs';
 import { fail, PASS, verdict, type Guard } from './types';
 
 /** Ingestion_Index: only content that passed validation with no violations is indexed. */

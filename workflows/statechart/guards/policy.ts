@@ -3,7 +3,7 @@
  * is sticky, lifted only by an owner release (authorised by signer class) or a policy update under
  * which the mission scans clear; a confirmed block terminates it.
  */
-import { parseInputs } from '../inputs';
+import { parseInputs } from '../../../schemas/transition-inputs';
 import { fail, PASS, verdict, type Guard } from './types';
 
 /** Policy_Quarantine needs the scanner's verdict to report the breach. */

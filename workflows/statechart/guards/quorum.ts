@@ -7,9 +7,10 @@
  */
 import type { MachineConfig } from '../config';
 import type { Vote } from '../../../schemas/proposal';
-import { parseInputs } from '../inputs';
-import { verifyDetached, voteSigningBytes, type Verifier } from '../signing';
-import type { StateDocument } from '../state';
+import { parseInputs } from '../../../schemas/transition-inputs';
+import { verifyDetached, type Verifier } from '../signing';
+import { voteSigningBytes } from '../../../schemas/signed-bytes';
+import type { StateDocument } from '../../../schemas/state-document';
 import { fail, verdict, type Guard, type GuardResult } from './types';
 
 /**

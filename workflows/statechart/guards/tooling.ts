@@ -3,7 +3,7 @@
  * at its pinned version. Reachability and versions come from a probe activity (`io.tools`); the
  * pins come with the proposal. Servers that are not pinned are ignored: they are not in use.
  */
-import { parseInputs } from '../inputs';
+import { parseInputs } from '../../../schemas/transition-inputs';
 import { fail, verdict, type Guard } from './types';
 
 export const toolingGuard: Guard = (_state, gi) => {

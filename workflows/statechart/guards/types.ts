@@ -4,43 +4,11 @@
  * as an activity first, and its verdict reaches the guard as `io`. Reasons explain failures (an
  * `ok` outcome has none) and are copied verbatim into rejections and decision records.
  */
-import * as z from 'zod';
-import { Sha256Schema } from '../../../schemas/proposal';
+import type { ParsedGuardIO } from '../../../schemas/guard-io';
 import type { StateDocument } from '../../../schemas/state-document';
 import type { MachineConfig } from '../config';
-import type { GuardName, TransitionName } from '../definition';
+import type { TransitionName } from '../../../schemas/statechart';
 import type { Verifier } from '../signing';
-import { ToolStatusSchema } from '../inputs';
-
-/** KACHING licence verdict, from the licence activity. */
-export const LicenceVerdictSchema = z.strictObject({
-  status: z.enum(['valid', 'denied', 'unreachable']),
-  expires_at_ms: z.number().int().nonnegative().nullable(),
-  token_digest: Sha256Schema.nullable(),
-  detail: z.string().max(1024).nullable().default(null),
-});
-export type LicenceVerdict = z.input<typeof LicenceVerdictSchema>;
-
-/** SHHH policy verdict, from the policy scanner activity. */
-export const PolicyVerdictSchema = z.strictObject({
-  breach: z.boolean(),
-  breaches: z.array(z.string().min(1).max(1024)).max(64).default([]),
-  rationale: z.string().max(1024).nullable().default(null),
-  /** Set when the policy owner confirmed that a quarantine is a permanent block. */
-  confirmed_block: z.boolean().default(false),
-  /** The policy version the scan ran under. */
-  policy_version: z.string().max(128).nullable().default(null),
-});
-export type PolicyVerdict = z.input<typeof PolicyVerdictSchema>;
-
-/** Results of I/O the caller performed for this proposal. */
-export const GuardIOSchema = z.strictObject({
-  licence: LicenceVerdictSchema.optional(),
-  tools: z.array(ToolStatusSchema).max(256).optional(),
-  policy: PolicyVerdictSchema.optional(),
-});
-export type GuardIO = z.input<typeof GuardIOSchema>;
-export type ParsedGuardIO = z.output<typeof GuardIOSchema>;
 
 /** What a guard sees of the proposal under evaluation, plus the caller's I/O and clock. */
 export interface GuardInputs {
@@ -70,11 +38,7 @@ export interface GuardResult {
 }
 
 /** A guard result labelled with its guard: the unit of a decision record's guard outcomes. */
-export interface GuardOutcome {
-  readonly guard: GuardName;
-  readonly ok: boolean;
-  readonly reasons: readonly string[];
-}
+export type { GuardVerdict as GuardOutcome } from '../../../schemas/decision-record';
 
 export type Guard = (state: StateDocument, inputs: GuardInputs, invariants: MachineConfig) => GuardResult;
 

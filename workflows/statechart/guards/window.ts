@@ -3,8 +3,8 @@
  * its proposal must name the current window. REVIEW and REVERB therefore happen only inside their
  * windows (SPEC §10), and a proposal prepared for one window cannot land in the next.
  */
-import { TRANSITIONS } from '../definition';
-import { formatInstant } from '../hlc';
+import { TRANSITIONS } from '../../../schemas/statechart';
+import { formatInstant } from '../../../schemas/hlc';
 import { nextOpening, windowAt } from '../window';
 import { PASS, verdict, type Guard } from './types';
 

@@ -2,10 +2,10 @@
  * The activities a timer shard calls, declared on the workflow side so workflow code depends on a
  * contract, not on activity code; `activities/timers.ts` implements it.
  */
-import type { DeadLetter } from '../../schemas/timer';
-import type { TimerShardInput } from '../timer-definitions';
-import type { ShardMessage } from './messages';
-import type { AttemptOutcome } from './table';
+import type { DeadLetter } from './timer';
+import type { TimerShardInput } from './timer-messages';
+import type { ShardMessage } from './timer-shard-messages';
+import type { AttemptOutcome } from './timer-shard';
 
 export interface WebhookDelivery {
   url: string;

@@ -3,8 +3,8 @@
  * module without pulling in workflow code, so the names live in exactly one place.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ControlCommand, MissionView, TransitionOutcome } from '../schemas/mission';
-import type { OwnerControlCommand } from '../schemas/owner-controls';
+import type { ControlCommand, MissionView, TransitionOutcome } from './mission';
+import type { OwnerControlCommand } from './owner-controls';
 
 export const stateQuery = defineQuery<MissionView>('state');
 

@@ -1,7 +1,7 @@
 /**
  * Writes the machine-readable statechart (schemas/statechart.yaml), its Mermaid diagram
  * (schemas/statechart.mmd) and the diagram block of docs/statechart.md from the typed definition in
- * workflows/statechart/definition.ts — the one source. Run `npx tsx schemas/generate-statechart.ts`
+ * schemas/statechart.ts — the one source. Run `npx tsx temporal-dev/generate-statechart.ts`
  * after changing the definition; `--check` exits non-zero instead of writing when anything is out
  * of date (the statechart tests run the same comparison).
  */
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
 import YAML from 'yaml';
 import {
+  DEFINITION_HASH,
   GROUPS,
   REGIONS,
   STATECHART,
@@ -18,18 +19,18 @@ import {
   type Group,
   type Region,
   type TransitionName,
-} from '../workflows/statechart/definition';
-import { DEFINITION_HASH } from '../workflows/statechart/state';
+} from '../schemas/statechart';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const YAML_PATH = join(ROOT, 'schemas', 'statechart.yaml');
 export const MERMAID_PATH = join(ROOT, 'schemas', 'statechart.mmd');
 export const DOCS_PATH = join(ROOT, 'docs', 'statechart.md');
-export const DOCS_BEGIN = '<!-- BEGIN GENERATED: statechart.mmd (npx tsx schemas/generate-statechart.ts) -->';
+export const DOCS_BEGIN =
+  '<!-- BEGIN GENERATED: statechart.mmd (npx tsx temporal-dev/generate-statechart.ts) -->';
 export const DOCS_END = '<!-- END GENERATED: statechart.mmd -->';
 
 const HEADER = [
-  '# GENERATED from workflows/statechart/definition.ts by schemas/generate-statechart.ts. Do not edit.',
+  '# GENERATED from schemas/statechart.ts by temporal-dev/generate-statechart.ts. Do not edit.',
   `# Definition hash (meta.schema_hash of every state document): ${DEFINITION_HASH}`,
 ].join('\n');
 
@@ -85,7 +86,7 @@ function regionBody(region: Region, indent: string): string[] {
 /** The Mermaid `stateDiagram-v2` text: groups as composite states, parallel regions split by `--`. */
 export function renderMermaid(): string {
   const lines = [
-    '%% GENERATED from workflows/statechart/definition.ts by schemas/generate-statechart.ts. Do not edit.',
+    '%% GENERATED from schemas/statechart.ts by temporal-dev/generate-statechart.ts. Do not edit.',
     'stateDiagram-v2',
     '  [*] --> BOOT',
   ];

@@ -3,7 +3,7 @@
  * hashes. The digest comes from `sha256.ts` (pure JavaScript) because `node:crypto` does not exist
  * inside Temporal's workflow sandbox, and the hash must be computed there during replay.
  */
-import { canonicalJson } from './canonical';
+import { canonicalJson } from './canonical-json';
 import { sha256Hex, type PrefixHasher } from './sha256';
 
 /** The textual prefix of every digest; part of the format so a digest names its algorithm. */

@@ -6,9 +6,9 @@
  * signed and recorded and could mislead whoever reads the decision record.
  */
 import * as z from 'zod';
-import { EvidenceUriSchema, Sha256Schema, SignerKeySchema, VoteSchema } from '../../schemas/proposal';
-import { CouncilMemberSchema, HealthCheckSchema, PlanLockSchema } from '../../schemas/state-document';
-import type { TransitionName } from './definition';
+import { EvidenceUriSchema, Sha256Schema, SignerKeySchema, VoteSchema } from './proposal';
+import { CouncilMemberSchema, HealthCheckSchema, PlanLockSchema } from './state-document';
+import type { TransitionName } from './statechart';
 
 const Text = z.string().min(1).max(1024);
 const Name = z.string().min(1).max(128);

@@ -3,13 +3,10 @@
  * this module without pulling in workflow code, so each name lives in exactly one place.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from '../schemas/timer';
-import type { TimerCreator, TimerTargetRule } from '../schemas/timer-targets';
-import type { ShardMessage } from './timers/messages';
-import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats } from './timers/table';
-
-export type { CreateResult, ShardSettings, ShardStats } from './timers/table';
-export { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from './timers/shard-key';
+import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from './timer';
+import type { TimerCreator, TimerTargetRule } from './timer-targets';
+import type { ShardMessage } from './timer-shard-messages';
+import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats } from './timer-shard';
 
 /** The workflow type, for starting shards by name from code that must not import workflow code. */
 export const TIMER_SHARD_WORKFLOW_TYPE = 'timerShardWorkflow';

@@ -11,7 +11,8 @@
  * guards but writes only its own, which is what lets the invariant checker demand exactly one epoch
  * advance per accepted transition.
  */
-import { TRANSITION_CLASSES, type TransitionClass } from '../../schemas/transition-classes';
+import { hashCanonical, type Sha256 } from './hash';
+import { TRANSITION_CLASSES, type TransitionClass } from './transition-classes';
 
 /** Top-level groups, in the order the diagram draws them. */
 export const GROUPS = ['BOOT', 'PROJECT_LIFECYCLE', 'EXECUTION', 'CONTROL', 'POLICY', 'TERMINAL'] as const;
@@ -533,3 +534,6 @@ export function transitionDef(name: string): TransitionSpec | undefined {
 export function isTransitionName(name: string): name is TransitionName {
   return Object.hasOwn(TRANSITIONS, name);
 }
+
+/** Canonical hash of the statechart definition; written to `meta.schema_hash`. */
+export const DEFINITION_HASH: Sha256 = hashCanonical(STATECHART);

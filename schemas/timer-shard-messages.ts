@@ -4,8 +4,8 @@
  * it twice changes nothing.
  */
 import { z } from 'zod';
-import { TimerId, TimerSpec } from '../../schemas/timer';
-import { TimerCreator } from '../../schemas/timer-targets';
+import { TimerId, TimerSpec } from './timer';
+import { TimerCreator } from './timer-targets';
 
 /** Who waits on a timer: `dependentId`, held by shard `shard`. */
 export const Watcher = z.strictObject({ dependentId: TimerId, shard: z.int().min(0) });

@@ -1,12 +1,14 @@
 /**
- * Canonical JSON: the one byte encoding that every hash and signature in SWOOSH is computed over.
+ * Canonical JSON: the one byte encoding that every hash and signature in SWOOSH is computed over,
+ * in the workflow sandbox and outside it alike.
  *
  * Object keys are sorted by UTF-16 code unit (the order `Array.prototype.sort` gives, and the order
  * RFC 8785 prescribes), there is no insignificant whitespace, and numbers and strings use the
- * ECMAScript `JSON.stringify` forms. Anything JSON cannot represent faithfully is refused rather
- * than silently coerced: `JSON.stringify` would turn `NaN` into `null` and drop `undefined`
- * properties, so two different documents could otherwise hash the same.
- */
+ * ECMAScript `JSON.stringify` forms. An object property whose value is `undefined` is omitted, as
+ * JSON (and Temporal's payload converter) stores it, so the hashed value is the stored value.
+ * Anything else JSON cannot represent faithfully is refused rather than silently coerced:
+ * `JSON.stringify` would turn `NaN` or an `undefined` array element into `null`, so two different
+ * documents could otherwise hash the same.
 
 /** A value that canonical JSON can encode without loss. */
 export type JsonValue =
@@ -56,8 +58,8 @@ export function isDeepFrozen(value: unknown): boolean {
 /**
  * Encodes `value` as canonical JSON. The same logical document always yields the same string,
  * whatever order its keys were inserted in, which is what makes state hashes comparable across
- * workers and replays. Throws `CanonicalJsonError` on non-finite numbers, `undefined`, functions,
- * symbols, bigints, cycles and non-plain objects (a `Date` or `Map` has no single JSON meaning).
+ * workers and replays. Throws `CanonicalJsonError` on non-finite numbers, `undefined` array
+ * elements, functions, symbols, bigints, cycles and non-plain objects (a `Date` or `Map` has no single JSON meaning).
  *
  * The encoding runs on every transition, so it builds no paths: a value it cannot encode is
  * encoded again by the path-tracking walk, which throws the error that names where it is.
@@ -118,11 +120,13 @@ function encodeObject(obj: object, seen: Set<object>): string {
     const record = obj as Record<string, unknown>;
     const keys = Object.keys(record).sort();
     out = '{';
+    let first = true;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const child = record[key];
-      if (child === undefined) throw UNENCODABLE;
-      out += `${i > 0 ? ',' : ''}${JSON.stringify(key)}:${encode(child, seen)}`;
+      if (child === undefined) continue;
+      out += `${first ? '' : ','}${JSON.stringify(key)}:${encode(child, seen)}`;
+      first = false;
     }
     out += '}';
   }
@@ -180,8 +184,7 @@ function locate(value: unknown, path: string, seen: Set<object>): void {
     const record = obj as Record<string, unknown>;
     for (const key of Object.keys(record).sort()) {
       const child = record[key];
-      if (child === undefined) throw new CanonicalJsonError('undefined property', `${path}.${key}`);
-      locate(child, `${path}.${key}`, seen);
+      if (child !== undefined) locate(child, `${path}.${key}`, seen);
     }
   }
   seen.delete(obj);

@@ -1,0 +1,157 @@
+/**
+ * What a timer shard holds, carries across continue-as-new and reports: its settings, its timers
+ * as plain data, the effects it asks its workflow to run, and the results of its updates and
+ * queries. The shard workflow, the timer activities and the gateway share these shapes.
+ */
+import type { DeadLetter, TimerAction, TimerRecord, TimerSpec, TimerState } from './timer';
+import type { TimerCreator, TimerTargetRule } from './timer-targets';
+import type { ShardMessage, Watcher } from './timer-shard-messages';
+
+export interface ShardSettings {
+  /**
+   * A timer with its dependencies met is Armed between this long and three quarters of this long
+   * before it is due (arming is checked on a grid of a quarter of the horizon).
+   */
+  armingHorizonMs: number;
+  /** Settled and cancelled timers stay readable (and their ids taken) this long. */
+  retentionMs: number;
+  /** Deliveries running at once; Temporal caps pending activities and signals per workflow at 2000. */
+  maxInFlight: number;
+  /** Continue-as-new once the history has this many events (or Temporal suggests it). */
+  maxHistoryEvents: number;
+  /** …or this many bytes. */
+  maxHistoryBytes: number;
+  /**
+   * Webhooks due together go out as one activity of up to this many requests: one activity task
+   * and three history events per batch instead of per timer.
+   */
+  deliveryBatchSize: number;
+  /**
+   * Refuse creates once the timers held would serialise to about this many bytes: they are carried
+   * as the continue-as-new input, which Temporal refuses above 2 MB.
+   */
+  snapshotBudgetBytes: number;
+  /**
+   * The signals and updates timers may send (schemas/timer-targets.ts), checked again at firing
+   * against each timer's recorded creator.
+   */
+  timerTargets: TimerTargetRule[];
+}
+
+export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
+  armingHorizonMs: 60_000,
+  retentionMs: 60 * 60 * 1000,
+  maxInFlight: 500,
+  maxHistoryEvents: 10_000,
+  maxHistoryBytes: 10 * 1024 * 1024,
+  deliveryBatchSize: 100,
+  snapshotBudgetBytes: 1_500_000,
+  timerTargets: [],
+};
+
+export interface ShardIdentity {
+  shard: number;
+  shardCount: number;
+}
+
+/** One timer as the shard holds it; plain data, carried verbatim across continue-as-new. */
+export interface TimerEntry {
+  spec: TimerSpec;
+  state: TimerState;
+  /** Who created the timer (a chained timer: who created its chain); absent on older timers. */
+  createdBy?: TimerCreator;
+  createdAt: number;
+  dueAt: number;
+  /** Dependencies that have not fired yet. */
+  waitingOn: string[];
+  chainedFrom?: string;
+  readyAt?: number;
+  armedAt?: number;
+  firedAt?: number;
+  latenessMs?: number;
+  deliveryId?: string;
+  /** 0: the timer's own action; n: the n-th escalation rung. */
+  level: number;
+  attempts: number;
+  /** A delivery attempt is due at this time (unset while one runs, or when none is owed). */
+  attemptAt?: number;
+  deliveredAt?: number;
+  ackDeadline?: number;
+  escalatedAt?: number;
+  settledAt?: number;
+  settledBy?: 'ack' | 'delivery';
+  ackedBy?: string;
+  cancelledAt?: number;
+  cancelReason?: string;
+  deadLetteredAt?: number;
+  lastError?: string;
+  replays: number;
+  /** Settled or cancelled at; the entry is dropped `retentionMs` later. */
+  closedAt?: number;
+}
+
+export interface ShardCounters {
+  created: number;
+  fired: number;
+  delivered: number;
+  deadLettered: number;
+  settled: number;
+  cancelled: number;
+}
+
+export interface DeliveryEffect {
+  kind: 'deliver';
+  timerId: string;
+  deliveryId: string;
+  level: number;
+  attempt: number;
+  action: TimerAction;
+  /** Whose authority the action runs with; the shard checks it before delivering. */
+  createdBy?: TimerCreator;
+  dueAt: number;
+  firedAt: number;
+}
+
+export type Effect =
+  | DeliveryEffect
+  | { kind: 'send'; shard: number; message: ShardMessage }
+  | { kind: 'deadLetter'; record: DeadLetter }
+  | { kind: 'fired'; timerId: string; latenessMs: number; action: TimerAction['type'] }
+  | { kind: 'warn'; timerId: string; message: string };
+
+export type AttemptOutcome = { ok: true } | { ok: false; retryable: boolean; error: string };
+
+export interface ShardSnapshot {
+  timers: TimerEntry[];
+  watchers: [string, Watcher[]][];
+  /** Messages and records not yet sent when the run ended; the next run sends them. */
+  deferred: Effect[];
+  counters: ShardCounters;
+}
+
+export type CreateCheck =
+  { ok: true } | { ok: false; reason: 'conflict' | 'full' | 'wrongShard'; timerId: string };
+
+export type CommandCheck =
+  { ok: true } | { ok: false; reason: 'notFound' | 'invalidState' | 'forbidden'; state?: TimerState };
+
+export interface CreateResult {
+  created: boolean;
+  timer: TimerRecord;
+}
+
+export interface ShardStats {
+  shard: number;
+  timers: number;
+  byState: Partial<Record<TimerState, number>>;
+  inFlight: number;
+  queued: number;
+  snapshotBytes: number;
+  counters: ShardCounters;
+}
+
+export interface ListOptions {
+  state?: TimerState;
+  limit: number;
+  after?: { at: number; id: string };
+}
