@@ -3,7 +3,7 @@
  * `activities-dependency-injection`). The worker wires real dependencies (workers/dependencies.ts);
  * tests wire small real ones in a temporary data folder.
  */
-import type { LicenceChecker } from './licence';
+import type { LicenceChecker } from '../host/licence/checker';
 import type { ContentStore } from './evidence-store';
 import type { FileLedger } from './ledger';
 import type { JobRunner } from './jobs/runner';

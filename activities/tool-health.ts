@@ -14,7 +14,7 @@ import {
   type ToolHealthReport,
   type ToolServerHealth,
 } from '../schemas/tool-health';
-import { describeFetchError } from './fetch-error';
+import { describeFetchError } from '../host/fetch-error';
 
 /** The MCP revision the probe speaks; servers answer with the one they chose. */
 export const MCP_PROTOCOL_VERSION = '2025-06-18';

@@ -10,7 +10,7 @@ import { SignerKeySchema } from '../schemas/proposal';
 import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
 import { ensureKeyFile, loadSigner } from '../host/keys';
 import { ledgerReport, type MissionReport, verifyLedger } from '../activities/ledger';
-import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
+import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 
 export const USAGE = `Usage: npm run swoosh -- <command>
 

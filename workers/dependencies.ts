@@ -13,7 +13,7 @@ import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../a
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';
 import { FileLedger, LedgerConflictError } from '../activities/ledger';
-import { initDevLicence, licenceCheckerFromEnv } from '../activities/licence';
+import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 import { ToolServerConfig } from '../schemas/tool-health';
 
 export interface WorkerDependencies {

@@ -5,15 +5,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner, type Signer } from '../../host/keys';
-import {
-  createLicenceActivities,
-  initDevLicence,
-  LicenceChecker,
-  type LicenceCheckerOptions,
-  licenceCheckerFromEnv,
-  signDenial,
-  signLicence,
-} from '../../activities/licence';
+import { createLicenceActivities } from '../../activities/licence';
+import { LicenceChecker, type LicenceCheckerOptions } from '../../host/licence/checker';
+import { initDevLicence, licenceCheckerFromEnv } from '../../host/licence/setup';
+import { signDenial, signLicence } from '../../host/licence/tokens';
 import type { LicenceClaims } from '../../schemas/licence';
 import { activityEnvironment } from './support/activity-env';
 import { startHttpServer, type TestServer } from './support/http-server';

@@ -18,7 +18,7 @@ import { ContentStore } from '../../activities/evidence-store';
 import { ProcessJobRunner } from '../../activities/jobs/process/runner';
 import { ensureKeyFile, loadSigner } from '../../host/keys';
 import { FileLedger } from '../../activities/ledger';
-import { initDevLicence, licenceCheckerFromEnv } from '../../activities/licence';
+import { initDevLicence, licenceCheckerFromEnv } from '../../host/licence/setup';
 import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../schemas/mission';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import { ledgerTelemetrySink } from '../../workers/dependencies';
