@@ -1,5 +1,5 @@
 // The worker bundles this module: every workflow type SWOOSH registers is exported here.
-export { missionWorkflow } from './mission';
+export { missionWorkflow } from './mission/workflow';
 export { agentJobWorkflow } from './agent-job';
 export { jobReaperWorkflow } from './job-reaper';
 export { timerShardWorkflow } from './timer-shard';

@@ -17,7 +17,7 @@ import { Authenticator } from '../../api/auth';
 import { SwooshClient } from '../../api/client';
 import { type RunningGateway, startGateway } from '../../api/server';
 import { missionWorkflowId } from '../../schemas/mission';
-import { INVALID_MISSION_INPUT } from '../../workflows/mission';
+import { INVALID_MISSION_INPUT } from '../../workflows/mission/workflow';
 import { prompt } from '../lifecycle/support';
 import { eventually, taskQueueFor } from '../support/temporal';
 import {

@@ -28,7 +28,7 @@ import {
   view,
   vote,
 } from './support';
-import { onOwnTestServer, skipWhenIdle, untilMission as until } from './time-skipping-support';
+import { onOwnTestServer, skipWhenIdle, untilMission as until } from './mission-lifecycle-support';
 
 let bundle: WorkflowBundleWithSourceMap;
 let deps: ActivityDeps;

@@ -1,6 +1,6 @@
 import { sleep } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
-import { missionWorkflow as current, type MissionStart } from '../../workflows/mission';
+import { missionWorkflow as current, type MissionStart } from '../../workflows/mission/workflow';
 
 export { agentJobWorkflow } from '../../workflows/agent-job';
 

@@ -2,8 +2,8 @@ import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTimeSkippingEnv, taskQueueFor } from './support/temporal';
-import type { sleeperWorkflow } from './workflows/sleeper';
+import { startTimeSkippingEnv, taskQueueFor } from '../support/temporal';
+import type { sleeperWorkflow } from '../workflows/sleeper';
 
 let env: TestWorkflowEnvironment;
 

@@ -16,10 +16,10 @@ import {
   MissionConfigInput,
   missionConfigProblems,
   type ResolvedMissionConfig,
-} from '../schemas/mission-config';
-import { type MissionPhase, MissionPrompt, type MissionView } from '../schemas/mission';
-import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { ControlCommand, OwnerControlCommand, UNATTRIBUTED } from '../schemas/owner-controls';
+} from '../../schemas/mission-config';
+import { type MissionPhase, MissionPrompt, type MissionView } from '../../schemas/mission';
+import { MissionIdKey, PhaseKey, PriorityKey } from '../../schemas/search-attributes';
+import { ControlCommand, OwnerControlCommand, UNATTRIBUTED } from '../../schemas/owner-controls';
 import {
   controlSignal,
   ownerControlSignal,
@@ -27,11 +27,11 @@ import {
   stateQuery,
   transitionUpdate,
   voteUpdate,
-} from '../schemas/mission-messages';
-import { short } from './mission/activities';
-import { MissionEngine, type MissionSnapshot } from './mission/engine';
-import { runBoot, runExecution } from './mission/execution';
-import { runCouncil, runEnvironment, runIngestion, runRecovery } from './mission/regions';
+} from '../../schemas/mission-messages';
+import { short } from './activities';
+import { MissionEngine, type MissionSnapshot } from './engine';
+import { runBoot, runExecution } from './execution';
+import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
 import {
   EMPTY_IDEMPOTENCY,
   initialState,
@@ -39,9 +39,9 @@ import {
   parseStateDocument,
   stateHash,
   verifyDetached,
-} from './statechart';
-import { voteSigningBytes } from '../schemas/signed-bytes';
-import { VoteSchema } from '../schemas/proposal';
+} from '../statechart';
+import { voteSigningBytes } from '../../schemas/signed-bytes';
+import { VoteSchema } from '../../schemas/proposal';
 
 /** Start options beside the prompt; a continue-as-new run also carries the snapshot. */
 export interface MissionStart {

@@ -3,13 +3,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createApp } from '../api/app';
-import { Authenticator, newToken } from '../api/auth';
-import { missionWorkflowId, type MissionPrompt } from '../schemas/mission';
-import { createSwooshWorker } from '../workers/worker';
-import { testDeps } from './lifecycle/support';
-import { serve, type Served } from './support/http';
-import { eventually, startDevServerEnv, taskQueueFor } from './support/temporal';
+import { createApp } from '../../api/app';
+import { Authenticator, newToken } from '../../api/auth';
+import { missionWorkflowId, type MissionPrompt } from '../../schemas/mission';
+import { createSwooshWorker } from '../../workers/worker';
+import { testDeps } from '../lifecycle/support';
+import { serve, type Served } from '../support/http';
+import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 
 /** Where a licensed mission is found once BOOT has passed (the statechart moves on by itself). */
 const LICENSED_PHASES = ['PROJECT_LIFECYCLE', 'EXECUTION'];

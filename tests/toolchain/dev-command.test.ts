@@ -4,11 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { freePort, isPortFree, waitForPort } from '../temporal-dev/processes';
-import { SwooshClient } from '../api/client';
-import { defaultTokensFile } from '../api/auth';
-import { TokensFile } from '../schemas/auth';
-import { eventually } from './support/temporal';
+import { freePort, isPortFree, waitForPort } from '../../temporal-dev/processes';
+import { SwooshClient } from '../../api/client';
+import { defaultTokensFile } from '../../api/auth';
+import { TokensFile } from '../../schemas/auth';
+import { eventually } from '../support/temporal';
 
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
 let dataDir: string;

@@ -42,7 +42,7 @@ import {
   vote,
   type TestSigner,
 } from './support';
-import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './time-skipping-support';
+import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './mission-lifecycle-support';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
