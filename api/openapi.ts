@@ -4,7 +4,7 @@
  * rendering of it for /docs (no scripts, no CDN). The document is meant to be exact: a request it
  * calls valid is one the gateway accepts, except for the refusals each response lists under
  * `x-swoosh-refusals` (rules across fields or on server state), and every status a route answers
- * is listed with the body it really sends. tests/gateway/contract-fuzz.ts holds it to that.
+ * is listed with the body it really sends. tests/gateway/support/contract-fuzz.ts holds it to that.
  */
 import { z } from 'zod';
 import { Problem } from '../schemas/api';

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Role } from '../schemas/auth';
 import { freePort, waitForPort } from '../temporal-dev/processes';
-import type { GatewayFixture } from '../tests/gateway/support';
+import type { GatewayFixture } from '../tests/gateway/support/gateway';
 
 export interface GatewayProcess {
   url: string;

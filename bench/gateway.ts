@@ -11,7 +11,7 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { SwooshClient } from '../api/client';
 import { missionWorkflowId } from '../schemas/mission';
-import { readyAndPaused, startGatewayFixture, startOwnedMission } from '../tests/gateway/support';
+import { readyAndPaused, startGatewayFixture, startOwnedMission } from '../tests/gateway/support/gateway';
 import { stateQuery } from '../schemas/mission-messages';
 import { startGatewayProcess } from './gateway-process';
 

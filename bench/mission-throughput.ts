@@ -42,7 +42,7 @@ import {
 import { type SignerKey } from '../schemas/signed-bytes';
 import { type StateDocument } from '../schemas/state-document';
 import { type TransitionName } from '../schemas/statechart';
-import { newSigner, prompt, propose, testDeps, TEST_SCHEDULE } from '../tests/lifecycle/support';
+import { newSigner, prompt, propose, testDeps, TEST_SCHEDULE } from '../tests/lifecycle/support/missions';
 
 const N = Number(process.env.BENCH_TRANSITIONS ?? 200);
 const owner = newSigner();

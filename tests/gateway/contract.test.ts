@@ -11,7 +11,7 @@ import { FileLedger, readLedger } from '../../activities/ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
 import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
-import { prompt } from '../lifecycle/support';
+import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 import {
   type GatewayFixture,
@@ -19,7 +19,7 @@ import {
   type OwnedMission,
   startOwnedMission,
   startWithHeldMission,
-} from './support';
+} from './support/gateway';
 
 let fx: GatewayFixture;
 /** A mission paused after its regions are READY: only the tests' proposals move its HEAD. */

@@ -3,17 +3,17 @@
  * wrongly typed bodies, prototype-pollution keys, odd content types, query strings, path ids and
  * authorization headers. Nothing may answer 5xx, the gateway must keep serving, and nothing may
  * be written: no new workflow, no accepted update or signal on a mission, no ledger or evidence byte.
- * Then the contract fuzzer (tests/gateway/contract-fuzz.ts): requests generated from /openapi.json
+ * Then the contract fuzzer (tests/gateway/support/contract-fuzz.ts): requests generated from /openapi.json
  * for every operation and every caller, each answer held to the document, refused requests
  * changing nothing; `npm run fuzz` runs the same at a larger size.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { eventually } from '../support/temporal';
-import { CALLERS, formatReport, fuzz } from './contract-fuzz';
-import { fuzzGateway } from './fuzz-run';
-import { type Snapshot, snapshot } from './state';
-import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './support';
+import { CALLERS, formatReport, fuzz } from './support/contract-fuzz';
+import { fuzzGateway } from './support/fuzz-run';
+import { type Snapshot, snapshot } from './support/state-snapshot';
+import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './support/gateway';
 
 let fx: GatewayFixture;
 let held: OwnedMission;

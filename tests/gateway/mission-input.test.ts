@@ -18,7 +18,7 @@ import { SwooshClient } from '../../api/client';
 import { type RunningGateway, startGateway } from '../../api/server';
 import { missionWorkflowId } from '../../schemas/mission';
 import { INVALID_MISSION_INPUT } from '../../workflows/mission/workflow';
-import { prompt } from '../lifecycle/support';
+import { prompt } from '../lifecycle/support/missions';
 import { eventually, taskQueueFor } from '../support/temporal';
 import {
   FAST,
@@ -28,7 +28,7 @@ import {
   readyAndPaused,
   startGatewayFixture,
   startOwnedMission,
-} from './support';
+} from './support/gateway';
 
 let fx: GatewayFixture;
 let held: OwnedMission;
@@ -163,7 +163,7 @@ describe('a mission whose workflow task keeps failing', () => {
     const worker = await Worker.create({
       connection: fx.env.nativeConnection,
       taskQueue,
-      workflowsPath: fileURLToPath(new URL('./support-workflows/broken-mission.ts', import.meta.url)),
+      workflowsPath: fileURLToPath(new URL('./support/broken-mission-workflow.ts', import.meta.url)),
     });
     const auth = new Authenticator({
       tokens: [{ name: 'test-viewer', role: 'viewer', token: fx.tokens.viewer }],

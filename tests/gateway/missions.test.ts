@@ -7,7 +7,7 @@ import { createApp } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
 import { missionWorkflowId, type MissionPrompt } from '../../schemas/mission';
 import { createSwooshWorker } from '../../workers/worker';
-import { testDeps } from '../lifecycle/support';
+import { testDeps } from '../lifecycle/support/missions';
 import { serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 

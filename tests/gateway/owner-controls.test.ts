@@ -20,7 +20,12 @@ import { startGateway } from '../../api/server';
 import { decisionEntry } from '../activities/support/ledger-entries';
 import { freePort } from '../../temporal-dev/processes';
 import { eventually } from '../support/temporal';
-import { type GatewayFixture, type OwnedMission, startGatewayFixture, startOwnedMission } from './support';
+import {
+  type GatewayFixture,
+  type OwnedMission,
+  startGatewayFixture,
+  startOwnedMission,
+} from './support/gateway';
 
 let fx: GatewayFixture;
 let missions: OwnedMission[];

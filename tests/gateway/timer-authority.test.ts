@@ -11,9 +11,9 @@ import type { CreateTimerRequest, TimerAction, TimerRecord } from '../../schemas
 import type { TimerTargetRule } from '../../schemas/timer-targets';
 import { configureTimerTargetsUpdate, createTimersUpdate } from '../../schemas/timer-messages';
 import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
-import { prompt } from '../lifecycle/support';
+import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
-import { type GatewayFixture, startGatewayFixture } from './support';
+import { type GatewayFixture, startGatewayFixture } from './support/gateway';
 
 /** What this deployment declares timer-targetable: messages of its own `ext-` workflows. */
 const TARGETS: TimerTargetRule[] = [

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createSwooshWorker } from '../../workers/worker';
-import { testDeps } from '../lifecycle/support';
+import { testDeps } from '../lifecycle/support/missions';
 import { startDevServerEnv } from '../support/temporal';
 import { scenarios } from './scenarios';
 

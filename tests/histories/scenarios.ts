@@ -10,7 +10,7 @@ import {
   voteUpdate,
 } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
-import { FAST_SCHEDULE, newSigner, propose, vote } from '../lifecycle/support';
+import { FAST_SCHEDULE, newSigner, propose, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;

@@ -27,8 +27,8 @@ import {
   TEST_SCHEDULE,
   view,
   vote,
-} from './support';
-import { onOwnTestServer, skipWhenIdle, untilMission as until } from './mission-lifecycle-support';
+} from './support/missions';
+import { onOwnTestServer, skipWhenIdle, untilMission as until } from './support/time-skipping';
 
 let bundle: WorkflowBundleWithSourceMap;
 let deps: ActivityDeps;

@@ -14,7 +14,7 @@ import { signProposal } from '../../workflows/statechart';
 import { type TransitionName } from '../../schemas/statechart';
 import { serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { FAST_SCHEDULE as FAST, newSigner, prompt, proposalSigner, testDeps } from './support';
+import { FAST_SCHEDULE as FAST, newSigner, prompt, proposalSigner, testDeps } from './support/missions';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;

@@ -41,8 +41,8 @@ import {
   view,
   vote,
   type TestSigner,
-} from './support';
-import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './mission-lifecycle-support';
+} from './support/missions';
+import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './support/time-skipping';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;

@@ -20,7 +20,7 @@ test('a workflow sleeping 24 hours of workflow time finishes in seconds on the J
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
-    workflowsPath: fileURLToPath(new URL('./workflows/sleeper.ts', import.meta.url)),
+    workflowsPath: fileURLToPath(new URL('../workflows/sleeper.ts', import.meta.url)),
   });
   const workflowStart = await env.currentTimeMs();
   const result = await worker.runUntil(

@@ -5,9 +5,9 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dataPaths } from '../../host/data-dir';
-import { missionWorkflowId } from '../../schemas/mission';
-import type { GatewayFixture, OwnedMission } from './support';
+import { dataPaths } from '../../../host/data-dir';
+import { missionWorkflowId } from '../../../schemas/mission';
+import type { GatewayFixture, OwnedMission } from './gateway';
 
 /**
  * Every file under `dir` with its size, health probes and the ledger's lock files aside: a writer

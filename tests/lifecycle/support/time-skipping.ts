@@ -8,9 +8,9 @@
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { missionWorkflowId } from '../../schemas/mission';
-import { startTimeSkippingEnv } from '../support/temporal';
-import { registerSearchAttributes, view } from './support';
+import { missionWorkflowId } from '../../../schemas/mission';
+import { startTimeSkippingEnv } from '../../support/temporal';
+import { registerSearchAttributes, view } from './missions';
 
 export type MissionState = Awaited<ReturnType<typeof view>>;
 

@@ -1,5 +1,5 @@
 /**
- * The contract fuzzer (tests/gateway/contract-fuzz.ts) against a live gateway with a held mission,
+ * The contract fuzzer (tests/gateway/support/contract-fuzz.ts) against a live gateway with a held mission,
  * in two phases, and `npm run fuzz` around it:
  *
  * 1. requests that must change nothing — refused by token, role or contract, or reads — with the
@@ -15,7 +15,7 @@
 import { pathToFileURL } from 'node:url';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import fc from 'fast-check';
-import { eventually } from '../support/temporal';
+import { eventually } from '../../support/temporal';
 import {
   CALLERS,
   type Caller,
@@ -25,8 +25,8 @@ import {
   fuzz,
   type Hints,
 } from './contract-fuzz';
-import { type Snapshot, snapshot } from './state';
-import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './support';
+import { type Snapshot, snapshot } from './state-snapshot';
+import { type GatewayFixture, type OwnedMission, startWithHeldMission } from './gateway';
 
 export interface GatewayFuzzResult {
   refused: FuzzReport;

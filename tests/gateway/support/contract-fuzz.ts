@@ -14,7 +14,7 @@
  *
  * Whether a request is valid is decided by the document (ajv), not by how it was generated, so
  * the fuzzer holds the document and the server to each other in both directions. Used by
- * tests/gateway/fuzz.test.ts (small) and `npm run fuzz` (tests/gateway/fuzz-run.ts, large).
+ * tests/gateway/fuzz.test.ts (small) and `npm run fuzz` (tests/gateway/support/fuzz-run.ts, large).
  */
 import fc from 'fast-check';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';

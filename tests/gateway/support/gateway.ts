@@ -6,17 +6,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import { createFileDeadLetterStore, deadLetterFile } from '../../activities/timers';
-import { createGateway, type Gateway } from '../../api/app';
-import { Authenticator, newToken } from '../../api/auth';
-import { type Exchange, SwooshClient } from '../../api/client';
-import type { MountedRouter } from '../../api/routes';
-import { type RunningGateway, startGateway } from '../../api/server';
-import type { AccessLogLine } from '../../schemas/api';
-import type { Role } from '../../schemas/auth';
-import type { WorkerTuning } from '../../schemas/config';
-import { createSwooshWorker } from '../../workers/worker';
-import type { TransitionName } from '../../schemas/statechart';
+import { createFileDeadLetterStore, deadLetterFile } from '../../../activities/timers';
+import { createGateway, type Gateway } from '../../../api/app';
+import { Authenticator, newToken } from '../../../api/auth';
+import { type Exchange, SwooshClient } from '../../../api/client';
+import type { MountedRouter } from '../../../api/routes';
+import { type RunningGateway, startGateway } from '../../../api/server';
+import type { AccessLogLine } from '../../../schemas/api';
+import type { Role } from '../../../schemas/auth';
+import type { WorkerTuning } from '../../../schemas/config';
+import { createSwooshWorker } from '../../../workers/worker';
+import type { TransitionName } from '../../../schemas/statechart';
 import {
   FAST_SCHEDULE,
   newSigner,
@@ -24,8 +24,8 @@ import {
   proposalSigner,
   testDeps,
   type TestSigner,
-} from '../lifecycle/support';
-import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+} from '../../lifecycle/support/missions';
+import { eventually, startDevServerEnv, taskQueueFor } from '../../support/temporal';
 
 /** 4-second bars: windows open often enough for tests. */
 export const FAST = FAST_SCHEDULE;

@@ -11,30 +11,30 @@ import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import nacl from 'tweetnacl';
-import { swooshSearchAttributes } from '../../schemas/search-attributes';
-import type { ActivityDeps } from '../../activities';
-import { dataPaths, defaultPolicyFile } from '../../host/data-dir';
-import { ContentStore } from '../../activities/evidence-store';
-import { ProcessJobRunner } from '../../activities/jobs/process/runner';
-import { ensureKeyFile, loadSigner } from '../../host/keys';
-import { FileLedger } from '../../activities/ledger';
-import { initDevLicence, licenceCheckerFromEnv } from '../../host/licence/setup';
-import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../schemas/mission';
-import type { MissionConfigInput } from '../../schemas/mission-config';
-import { ledgerTelemetrySink } from '../../workers/dependencies';
-import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
+import { swooshSearchAttributes } from '../../../schemas/search-attributes';
+import type { ActivityDeps } from '../../../activities';
+import { dataPaths, defaultPolicyFile } from '../../../host/data-dir';
+import { ContentStore } from '../../../activities/evidence-store';
+import { ProcessJobRunner } from '../../../activities/jobs/process/runner';
+import { ensureKeyFile, loadSigner } from '../../../host/keys';
+import { FileLedger } from '../../../activities/ledger';
+import { initDevLicence, licenceCheckerFromEnv } from '../../../host/licence/setup';
+import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../../schemas/mission';
+import type { MissionConfigInput } from '../../../schemas/mission-config';
+import { ledgerTelemetrySink } from '../../../workers/dependencies';
+import { stateQuery, transitionUpdate } from '../../../schemas/mission-messages';
 import {
   buildProposal,
   signProposal,
   signVote,
   windowIdAt,
   type WindowSchedule,
-} from '../../workflows/statechart';
-import { signerKeyFromPublicKey } from '../../schemas/signed-bytes';
-import { formatHlc, type Hlc, hlcSend, parseHlc } from '../../schemas/hlc';
-import { hashCanonical } from '../../schemas/hash';
-import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
-import { type StateDocument } from '../../schemas/state-document';
+} from '../../../workflows/statechart';
+import { signerKeyFromPublicKey } from '../../../schemas/signed-bytes';
+import { formatHlc, type Hlc, hlcSend, parseHlc } from '../../../schemas/hlc';
+import { hashCanonical } from '../../../schemas/hash';
+import { TRANSITIONS, type TransitionName } from '../../../schemas/statechart';
+import { type StateDocument } from '../../../schemas/state-document';
 
 export async function testDeps(): Promise<ActivityDeps> {
   const dataDir = mkdtempSync(join(tmpdir(), 'swoosh-lifecycle-'));
