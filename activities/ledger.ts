@@ -60,7 +60,7 @@ import {
   type LedgerRecordKind,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent, Evidence } from '../schemas/evidence';
-import type { DecisionDraft } from '../schemas/decision-record';
+import type { DecisionDraft, OwnerControlDraft } from '../schemas/decision-record';
 import { hashCanonical, sha256Hex } from '../host/digest';
 import { canonicalJson } from '../schemas/canonical-json';
 import { fsyncDir, isErrno, statIfPresent, writeFileAtomic } from '../host/durable-fs';
@@ -899,8 +899,11 @@ export interface LedgerActivityDeps {
   evidence: ContentStore;
 }
 
-/** A statechart decision draft as a ledger entry; the emitting workflow's id makes it idempotent. */
-export function decisionEntryFromDraft(draft: DecisionDraft, workflowId: string): DecisionEntry {
+/** A decision draft as a ledger entry; the emitting workflow's id makes it idempotent. */
+export function decisionEntryFromDraft(
+  draft: DecisionDraft | OwnerControlDraft,
+  workflowId: string,
+): DecisionEntry {
   return {
     mission: draft.mission_id,
     workflow_id: workflowId,
@@ -929,7 +932,7 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
      * derives from the calling workflow's id and the decision's seq, taken from the activity
      * context. Answers a receipt, not the record, to keep the mission's history small.
      */
-    recordDecision: (draft: DecisionDraft): Promise<DecisionReceipt> =>
+    recordDecision: (draft: DecisionDraft | OwnerControlDraft): Promise<DecisionReceipt> =>
       asActivityFailure(async () => {
         const workflowId = Context.current().info.workflowExecution?.workflowId;
         if (workflowId === undefined) {

@@ -1,6 +1,6 @@
 /**
  * The contract of an agent run (SPEC §6): what the orchestrator asks for (AgentJobSpec), what it
- * gets back (AgentJobResult), the name a run is known by, and the activities that run it. Both
+ * gets back (AgentJobResult), the name a run is known by, and the activities' inputs. Both
  * job runner backends — Kubernetes Jobs and local processes — take the same spec and give the
  * same result, so a mission does not know or care where its agents ran.
  *
@@ -166,18 +166,6 @@ export interface ReapFinishedJobsResult {
   kept: string[];
   /** Runs still going; the reaper never touches those. */
   running: string[];
-}
-
-/**
- * The activities that run agents, as workflow code sees them (workflows may import only types
- * from here; `createJobActivities` in activities/jobs implements this).
- */
-export interface AgentJobActivities {
-  /** Spawns the run (or finds it again after a crash), follows it to the end and exports telemetry. */
-  runAgentJob: (input: RunAgentJobInput) => Promise<AgentJobResult>;
-  /** Deletes a run and whatever it left; a run already gone is fine. */
-  deleteAgentJob: (jobName: string) => Promise<void>;
-  reapFinishedJobs: (input: ReapFinishedJobsInput) => Promise<ReapFinishedJobsResult>;
 }
 
 /** ApplicationFailure types the job workflows and activities fail with. */

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { AgentLifecycleEvent } from './evidence';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
 import type { Sha256 } from './hash';
+import type { OwnerControlTransition } from './owner-controls';
 import type { GuardName, Region, TransitionName } from './statechart';
 
 const Name = z
@@ -182,3 +183,14 @@ export interface DecisionDraft {
   readonly guards: readonly GuardVerdict[];
   readonly at_ms: number;
 }
+
+/**
+ * An owner command as a decision draft (region `control`, transition `Owner_*`, guard
+ * `owner-control`): the `recordDecision` activity records it like any decision. It is its own type
+ * rather than a widening of DecisionDraft so the statechart core's drafts keep its vocabulary.
+ */
+export type OwnerControlDraft = Omit<DecisionDraft, 'transition' | 'region' | 'guards'> & {
+  readonly transition: OwnerControlTransition;
+  readonly region: 'control';
+  readonly guards: readonly { guard: string; ok: boolean; reasons: readonly string[] }[];
+};

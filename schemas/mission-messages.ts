@@ -1,10 +1,15 @@
 /**
- * Names of every signal, query and update SWOOSH workflows expose. The gateway imports this
- * module without pulling in workflow code, so the names live in exactly one place.
+ * Names and argument types of every signal, query and update SWOOSH workflows expose. The gateway
+ * imports this module without pulling in workflow code, so the names live in exactly one place.
+ * An argument type states the contract — what the gateway sends after its own parse — so a typed
+ * caller that sends something else fails to compile. It guarantees nothing at run time: any
+ * Temporal client can send any payload, so the workflow still parses each argument (an update's
+ * in its validator, a signal's or query's in its handler).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ControlCommand, MissionView, TransitionOutcome } from './mission';
 import type { OwnerControlCommand } from './owner-controls';
+import type { TransitionProposal, Vote } from './proposal';
 
 export const stateQuery = defineQuery<MissionView>('state');
 
@@ -13,18 +18,18 @@ export const stateQuery = defineQuery<MissionView>('state');
  * retried proposal and returns its first outcome. Rejections fail the update with an
  * ApplicationFailure of type `TransitionRejected` whose details are a TransitionRejection.
  */
-export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: unknown]>('transition');
+export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: TransitionProposal]>('transition');
 
 /**
  * The first outcome of a proposal that repeats an applied one, or null (never changes anything):
  * the gateway asks before the `transition` update so a retry is answered `duplicate: true`.
  */
-export const proposalRepeatQuery = defineQuery<TransitionOutcome | null, [proposal: unknown]>(
+export const proposalRepeatQuery = defineQuery<TransitionOutcome | null, [proposal: TransitionProposal]>(
   'proposalRepeat',
 );
 
 /** A signed council vote `{ member, council_set_hash, signature }`; refused unless it verifies. */
-export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: unknown]>('vote');
+export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: Vote]>('vote');
 
 /**
  * Owner control: pause or resume `{ action, reason, actor }`, applied by the orchestrator with its

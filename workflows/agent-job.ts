@@ -6,8 +6,8 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { SwooshActivities } from '../activities';
 import {
-  type AgentJobActivities,
   AgentJobFailureType,
   type AgentJobResult,
   AgentJobSpec,
@@ -39,7 +39,7 @@ export async function agentJobWorkflow(input: AgentJobSpecInput): Promise<AgentJ
   const owner: JobOwner = { workflowId: workflowInfo().workflowId, seq: 0 };
   const jobName = agentJobName(owner);
 
-  const { runAgentJob } = proxyActivities<AgentJobActivities>({
+  const { runAgentJob } = proxyActivities<SwooshActivities>({
     // The run's own deadline and grace period, plus room to be scheduled, pull an image and report.
     startToCloseTimeout: `${timeouts.activeDeadlineSeconds + timeouts.terminationGraceSeconds + 300}s`,
     heartbeatTimeout: `${timeouts.heartbeatSeconds}s`,
@@ -54,7 +54,7 @@ export async function agentJobWorkflow(input: AgentJobSpecInput): Promise<AgentJ
       ],
     },
   });
-  const { deleteAgentJob } = proxyActivities<AgentJobActivities>({
+  const { deleteAgentJob } = proxyActivities<SwooshActivities>({
     startToCloseTimeout: `${timeouts.terminationGraceSeconds + 60}s`,
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
   });

@@ -1,7 +1,8 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { AgentJobActivities, ReapFinishedJobsInput, ReapFinishedJobsResult } from '../schemas/agent-job';
+import type { SwooshActivities } from '../activities';
+import type { ReapFinishedJobsInput, ReapFinishedJobsResult } from '../schemas/agent-job';
 
-const { reapFinishedJobs } = proxyActivities<AgentJobActivities>({
+const { reapFinishedJobs } = proxyActivities<SwooshActivities>({
   // One pass over every run; each deletion may wait out a grace period, hence minutes.
   startToCloseTimeout: '10m',
   heartbeatTimeout: '1m',

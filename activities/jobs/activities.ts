@@ -9,13 +9,14 @@ import { type Attributes, type Span, SpanStatusCode, trace } from '@opentelemetr
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import {
-  type AgentJobActivities,
   AgentJobFailureType,
   type AgentJobResult,
   AgentJobSpec,
   agentJobName,
   type JobOwner,
+  type ReapFinishedJobsInput,
   type ReapFinishedJobsResult,
+  type RunAgentJobInput,
 } from '../../schemas/agent-job';
 import {
   type JobFinish,
@@ -117,8 +118,9 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
     }
   }
 
-  const activities: AgentJobActivities = {
-    async runAgentJob({ jobName, owner, spec: input }): Promise<AgentJobResult> {
+  const activities = {
+    /** Spawns the run (or finds it again after a crash), follows it to the end and exports telemetry. */
+    async runAgentJob({ jobName, owner, spec: input }: RunAgentJobInput): Promise<AgentJobResult> {
       const parsed = AgentJobSpec.safeParse(input);
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(
@@ -179,11 +181,12 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
       };
     },
 
+    /** Deletes a run and whatever it left; a run already gone is fine. */
     async deleteAgentJob(jobName: string): Promise<void> {
       await runner.delete(jobName);
     },
 
-    async reapFinishedJobs({ olderThanSeconds }): Promise<ReapFinishedJobsResult> {
+    async reapFinishedJobs({ olderThanSeconds }: ReapFinishedJobsInput): Promise<ReapFinishedJobsResult> {
       const ctx = Context.current();
       const result: ReapFinishedJobsResult = { reaped: [], kept: [], running: [] };
       const runs = await runner.list();

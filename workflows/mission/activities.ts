@@ -12,7 +12,6 @@ import {
 } from '@temporalio/workflow';
 import type { SwooshActivities } from '../../activities';
 import { DEFAULT_LATENCY_BUDGETS, type LatencyBudgets } from '../../schemas/owner-controls';
-import type { DecisionDraft } from '../../schemas/decision-record';
 
 const SHORT_RETRY: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -69,7 +68,10 @@ export const LOCAL_ACTIVITIES_PATCH = 'swoosh-local-activities-v1';
 /** Local retries back off on a timer once an attempt would wait longer than this. */
 const LOCAL_RETRY_THRESHOLD = '10s';
 
-/** The ledger append as a local activity (see LOCAL_ACTIVITIES_PATCH). */
+/**
+ * The ledger append as a local activity (see LOCAL_ACTIVITIES_PATCH); owner commands are
+ * recorded through it too.
+ */
 export function localLedger(summary: string): SwooshActivities {
   return proxyLocalActivities<SwooshActivities>({
     ...(LEDGER as LocalActivityOptions),
@@ -86,27 +88,6 @@ export function localIo(
   return proxyLocalActivities<SwooshActivities>({
     startToCloseTimeout: `${budgets.io}s`,
     retry: IO_RETRY,
-    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
-    summary,
-  });
-}
-
-/**
- * An owner command as a decision record (region `control`, transition `Owner_*`). The ledger's
- * `recordDecision` activity takes any decision entry; only statechart decisions have a
- * `TransitionName`, so owner records are typed here rather than widening the core's draft.
- */
-export type OwnerControlDraft = Omit<DecisionDraft, 'transition' | 'region' | 'guards'> & {
-  readonly transition: string;
-  readonly region: 'control';
-  readonly guards: readonly { guard: string; ok: boolean; reasons: readonly string[] }[];
-};
-
-export function ownerLedger(summary: string): {
-  recordDecision(draft: OwnerControlDraft): Promise<unknown>;
-} {
-  return proxyLocalActivities<{ recordDecision(draft: OwnerControlDraft): Promise<unknown> }>({
-    ...(LEDGER as LocalActivityOptions),
     localRetryThreshold: LOCAL_RETRY_THRESHOLD,
     summary,
   });

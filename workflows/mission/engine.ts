@@ -75,7 +75,7 @@ import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
 import { type TransitionClass } from '../../schemas/transition-classes';
 import { type Vote } from '../../schemas/proposal';
-import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
+import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, short } from './activities';
 import {
   type AcceptedObservation,
   observeAcceptedTransition,
@@ -613,7 +613,7 @@ export class MissionEngine {
         applied: [...this.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
       };
       const last = this.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(this.state.hlc_last);
-      await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
+      await localLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
         id: record,
         seq,
         mission_id: this.missionId,
