@@ -11,13 +11,15 @@ const installed = join(root, 'node_modules', '.package-lock.json');
 
 const stale = !existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtimeMs;
 if (stale) {
-  // Not `npm ci`: the registries reachable here omit other platforms' optional binaries
-  // (e.g. @swc/core-darwin-arm64), which `npm ci` treats as a lock mismatch. `npm install`
-  // skips unavailable optional packages and still installs the locked versions.
-  console.log('[swoosh] installing npm dependencies ...');
-  const result = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // `npm ci`, not `npm install`: `npm install` rewrites package-lock.json in the running npm's
+  // format (npm 10, which Node 20 ships, drops the `libc` fields npm 11 writes), leaving a fresh
+  // clone dirty. `npm ci` never writes the lock and installs exactly it, or fails if it no longer
+  // matches package.json. Other platforms' optional binaries must be recorded in the lock (else
+  // "Missing: … from lock file") but are never downloaded.
+  console.log('[swoosh] installing npm dependencies (npm ci) ...');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
-    console.error('[swoosh] npm install failed; see the output above.');
+    console.error('[swoosh] npm ci failed; see the output above.');
     process.exit(result.status ?? 1);
   }
 }
