@@ -54,7 +54,8 @@ import {
   type TimerCreator,
   type TimerTargetRule,
 } from '../schemas/timer-targets';
-import { ensureTimerShard, mapConcurrently } from '../workers/timers';
+import { mapConcurrently } from '../host/concurrency';
+import { ensureTimerShard } from '../workers/timers';
 import { principalOf } from './auth';
 import { type Problem, sendProblem } from './problem';
 import { validated } from './validated';

@@ -5,8 +5,7 @@
  * missing peer) can all ensure them without coordinating.
  */
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { TimerShardConfig } from '../schemas/timer';
-import { parseTimerTargets, type TimerTargetRule } from '../schemas/timer-targets';
+import { mapConcurrently } from '../host/concurrency';
 import {
   configureTimerTargetsUpdate,
   TIMER_SHARD_WORKFLOW_TYPE,
@@ -22,21 +21,6 @@ export interface TimerShardLayout {
   idPrefix?: string;
   /** Settings a newly started shard gets; running shards keep theirs (but see `configure`). */
   settings?: Partial<ShardSettings>;
-}
-
-/**
- * The layout from `SWOOSH_TIMER_SHARDS` (default 16) and the timer allow-list from
- * `SWOOSH_TIMER_TARGETS` (schemas/timer-targets.ts); the worker and the gateway both read them.
- */
-export function timerShardLayoutFromEnv(
-  env: Record<string, string | undefined> = process.env,
-): TimerShardLayout & { timerTargets: TimerTargetRule[] } {
-  const parsed = TimerShardConfig.safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`invalid SWOOSH_TIMER_SHARDS: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-  }
-  const timerTargets = parseTimerTargets(env.SWOOSH_TIMER_TARGETS);
-  return { count: parsed.data.SWOOSH_TIMER_SHARDS, settings: { timerTargets }, timerTargets };
 }
 
 /** Starts shard `shard` unless it is running; true if this call started it. */
@@ -93,19 +77,4 @@ export async function ensureTimerShards(
       }
     },
   );
-}
-
-/** `map` with at most `limit` calls in flight, so hundreds of shards do not mean hundreds of RPCs at once. */
-export async function mapConcurrently<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
 }
