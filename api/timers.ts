@@ -18,6 +18,7 @@
  */
 import {
   type Client,
+  WithStartWorkflowOperation,
   WorkflowNotFoundError,
   type WorkflowHandle,
   WorkflowUpdateFailedError,
@@ -43,6 +44,7 @@ import {
   deadLettersQuery,
   listTimersQuery,
   replayTimerUpdate,
+  TIMER_SHARD_WORKFLOW_TYPE,
   timerQuery,
   TimerFailure,
 } from '../schemas/timer-messages';
@@ -55,7 +57,7 @@ import {
   type TimerTargetRule,
 } from '../schemas/timer-targets';
 import { mapConcurrently } from '../host/concurrency';
-import { ensureTimerShard } from '../workers/timers';
+import { timerShardStartOptions } from '../host/timer-shards';
 import { principalOf } from './auth';
 import { type Problem, sendProblem } from './problem';
 import { validated } from './validated';
@@ -67,7 +69,7 @@ export interface TimerRouterDeps {
   shards: number;
   /** Shard workflow id prefix; `timer-shard` unless set. */
   shardIdPrefix?: string;
-  /** Settings for shards this router starts because a create found them missing. */
+  /** Settings of a shard that a create starts because it was not running. */
   shardSettings?: Partial<ShardSettings>;
   /** The signals and updates timers may send (SWOOSH_TIMER_TARGETS); none unless given. */
   timerTargets?: readonly TimerTargetRule[];
@@ -127,19 +129,15 @@ export function createTimerHandlers(deps: TimerRouterDeps): TimerHandlers {
           });
         }
       }
-      const shard = shardOf(body.id, shards);
-      const create = () =>
-        shardHandle(shard).executeUpdate(createTimersUpdate, { args: [{ specs: [body], createdBy }] });
-      const outcome = await answer(res, async () => {
-        try {
-          return await create();
-        } catch (error) {
-          if (!(error instanceof WorkflowNotFoundError)) throw error;
-          // Shards start lazily: the first timer for a shard nobody has started starts it.
-          await ensureTimerShard(client, taskQueue, layout, shard);
-          return await create();
-        }
-      });
+      // Shards start lazily: the first timer for a shard nobody has started starts it, in the
+      // same call that creates the timer (Update-with-Start); a running shard just takes the update.
+      const start = timerShardStartOptions(taskQueue, layout, shardOf(body.id, shards));
+      const outcome = await answer(res, () =>
+        client.workflow.executeUpdateWithStart(createTimersUpdate, {
+          args: [{ specs: [body], createdBy }],
+          startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
+        }),
+      );
       if (!outcome) return;
       const [result] = outcome;
       if (!result) throw new Error('the shard answered a create with no result');

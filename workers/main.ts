@@ -51,8 +51,8 @@ try {
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   const running = worker.run();
-  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update
-  // that a worker must run: this one is polling by now (before, a restart waited on itself).
+  // Shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update (with
+  // start) that a worker must run: this one is polling by now (before, a restart waited on itself).
   try {
     await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timers.shards, {
       settings: { timerTargets: timers.timerTargets },
