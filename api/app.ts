@@ -28,7 +28,7 @@ import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
 import { declareTimerRoutes } from './timer-routes';
-import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
+import { ApiRegistry, BODY_LIMIT_BYTES, type RouteDoc } from './routes';
 
 export interface AppDeps {
   client: Client;
@@ -43,8 +43,6 @@ export interface AppDeps {
   timerShards?: number;
   /** Signals and updates timers may send (SWOOSH_TIMER_TARGETS unless given; schemas/timer-targets.ts). */
   timerTargets?: TimerTargetRule[];
-  /** Routers written elsewhere, each behind a role check and in OpenAPI. */
-  routers?: MountedRouter[];
   /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
   maxStreams?: number;
 }
@@ -88,7 +86,6 @@ export function createGateway(deps: AppDeps): Gateway {
   const timerShards = deps.timerShards ?? timerConfig!.shards;
   const timerTargets = deps.timerTargets ?? timerConfig!.timerTargets;
   declareTimerRoutes(api, { client, taskQueue, shards: timerShards, timerTargets });
-  for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
   // Sampled at scrape time from the same (cached) health check, so /metrics and /health agree.
