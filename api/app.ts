@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Health } from '../schemas/health';
+import { loadTimerConfig } from '../schemas/config';
 import { TaskQueueName } from '../schemas/owner-controls';
 import type { TimerTargetRule } from '../schemas/timer-targets';
 import { mountA2A } from './a2a';
@@ -25,10 +26,9 @@ import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from '
 import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
 import { requestTracing } from './telemetry';
-import { timerShardLayoutFromEnv } from '../workers/timers';
 import { firstLineOf, sendProblem } from './problem';
 import { declareTimerRoutes } from './timer-routes';
-import { ApiRegistry, BODY_LIMIT_BYTES, type MountedRouter, type RouteDoc } from './routes';
+import { ApiRegistry, BODY_LIMIT_BYTES, type RouteDoc } from './routes';
 
 export interface AppDeps {
   client: Client;
@@ -43,8 +43,6 @@ export interface AppDeps {
   timerShards?: number;
   /** Signals and updates timers may send (SWOOSH_TIMER_TARGETS unless given; schemas/timer-targets.ts). */
   timerTargets?: TimerTargetRule[];
-  /** Routers written elsewhere, each behind a role check and in OpenAPI. */
-  routers?: MountedRouter[];
   /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
   maxStreams?: number;
 }
@@ -83,12 +81,11 @@ export function createGateway(deps: AppDeps): Gateway {
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
   mountOwnerControls(api, { client, taskQueue, logError });
   mountA2A(api, { client, taskQueue, logError });
-  const timerLayout =
-    deps.timerShards === undefined || deps.timerTargets === undefined ? timerShardLayoutFromEnv() : undefined;
-  const timerShards = deps.timerShards ?? timerLayout!.count;
-  const timerTargets = deps.timerTargets ?? timerLayout!.timerTargets;
+  const timerConfig =
+    deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;
+  const timerShards = deps.timerShards ?? timerConfig!.shards;
+  const timerTargets = deps.timerTargets ?? timerConfig!.timerTargets;
   declareTimerRoutes(api, { client, taskQueue, shards: timerShards, timerTargets });
-  for (const router of deps.routers ?? []) api.mount(router);
 
   const health = healthChecker({ client, taskQueue, dataDir });
   // Sampled at scrape time from the same (cached) health check, so /metrics and /health agree.

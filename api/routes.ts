@@ -6,7 +6,7 @@
  * for the paths it knows: `OPTIONS` lists the declared methods and any other method is a 405, so
  * what a client may send on a path is exactly what /openapi.json says.
  */
-import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { Principal } from '../schemas/auth';
 import { type Access, type Authenticator, principalOf, requireRole } from './auth';
@@ -184,14 +184,6 @@ function refuseBody(req: Request, res: Response, next: NextFunction): void {
   });
 }
 
-/** A router written elsewhere (e.g. the timer API), mounted behind a role check and documented. */
-export interface MountedRouter {
-  router: Router;
-  access: Access;
-  /** Every route the router serves; requests for anything else never reach it. */
-  routes: Omit<RouteDoc, 'access'>[];
-}
-
 export class ApiRegistry {
   readonly routes: RouteDoc[] = [];
   readonly #app: Express;
@@ -275,24 +267,6 @@ export class ApiRegistry {
         )
         .catch(next);
     });
-  }
-
-  /**
-   * Mounts `router` so that only its documented routes reach it, each behind the role check; an
-   * undocumented route of the router stays unreachable rather than unprotected.
-   */
-  mount({ router, access, routes }: MountedRouter): void {
-    const gate = Router();
-    for (const doc of routes) {
-      this.#declare({ ...doc, access });
-      const chain = [label(doc.path), requireRole(this.#auth, access)];
-      chain.push(doc.body !== undefined ? parseBody(false) : refuseBody);
-      if (!doc.query) chain.push(refuseQuery);
-      gate[doc.method](doc.path, ...chain, (req: Request, res: Response, next: NextFunction) =>
-        router(req, res, next),
-      );
-    }
-    this.#app.use(gate);
   }
 }
 

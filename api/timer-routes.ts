@@ -19,7 +19,7 @@ import {
 } from '../schemas/timer';
 import { ALL_ROLES } from './auth';
 import type { ApiRegistry } from './routes';
-import { createTimerHandlers, type TimerRouterDeps } from './timers';
+import { createTimerHandlers, type TimerApiDeps } from './timers';
 
 /** Agents and operators schedule work; viewers only read. */
 const SCHEDULES = ['agent', 'operator', 'owner'] as const;
@@ -28,7 +28,7 @@ const TAG = 'Timers';
 const unknown = { description: 'No such timer', schema: Problem };
 const conflict = { description: 'The timer is in a state that refuses this', schema: Problem };
 
-export function declareTimerRoutes(api: ApiRegistry, deps: TimerRouterDeps): void {
+export function declareTimerRoutes(api: ApiRegistry, deps: TimerApiDeps): void {
   const h = createTimerHandlers(deps);
 
   api.route({

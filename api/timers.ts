@@ -18,22 +18,22 @@
  */
 import {
   type Client,
+  WithStartWorkflowOperation,
   WorkflowNotFoundError,
   type WorkflowHandle,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { type Express, type Response, Router } from 'express';
+import type { Response } from 'express';
 import type { z } from 'zod';
 import {
-  AckRequest,
-  CreateTimerRequest,
-  DeadLetterListQuery,
+  type AckRequest,
+  type CreateTimerRequest,
+  type DeadLetterListQuery,
   encodeCursor,
-  ReplayRequest,
-  TimerIdParam,
-  TimerListQuery,
   type TimerCreated,
+  type TimerIdParam,
+  type TimerListQuery,
   type TimerRecord,
 } from '../schemas/timer';
 import {
@@ -43,6 +43,7 @@ import {
   deadLettersQuery,
   listTimersQuery,
   replayTimerUpdate,
+  TIMER_SHARD_WORKFLOW_TYPE,
   timerQuery,
   TimerFailure,
 } from '../schemas/timer-messages';
@@ -54,30 +55,22 @@ import {
   type TimerCreator,
   type TimerTargetRule,
 } from '../schemas/timer-targets';
-import { ensureTimerShard, mapConcurrently } from '../workers/timers';
+import { mapConcurrently } from '../host/concurrency';
+import { timerShardStartOptions } from '../host/timer-shards';
 import { principalOf } from './auth';
 import { type Problem, sendProblem } from './problem';
-import { validated } from './validated';
 
-export interface TimerRouterDeps {
+export interface TimerApiDeps {
   client: Client;
   taskQueue: string;
   /** Shard count; fixed for the life of a deployment, since it decides where every id lives. */
   shards: number;
   /** Shard workflow id prefix; `timer-shard` unless set. */
   shardIdPrefix?: string;
-  /** Settings for shards this router starts because a create found them missing. */
+  /** Settings of a shard that a create starts because it was not running. */
   shardSettings?: Partial<ShardSettings>;
   /** The signals and updates timers may send (SWOOSH_TIMER_TARGETS); none unless given. */
   timerTargets?: readonly TimerTargetRule[];
-}
-
-/**
- * Mounts the timer routes on `app`, after its JSON body parser and before its error handler
- * (a failure that is not a refusal goes to `next`). The worker must run the same shard layout.
- */
-export function mountTimerRoutes(app: Express, deps: TimerRouterDeps): void {
-  app.use(createTimerRouter(deps));
 }
 
 /** Shards asked at once by a listing. */
@@ -96,14 +89,14 @@ export interface TimerHandlers {
 }
 
 /**
- * The timer routes' handlers. The gateway declares them on its route registry (api/timer-routes.ts),
- * which parses each request once; `createTimerRouter` serves them without the gateway.
+ * The timer routes' handlers, declared on the gateway's route registry by api/timer-routes.ts,
+ * which checks the role and parses each request once. The worker must run the same shard layout.
  */
-export function createTimerHandlers(deps: TimerRouterDeps): TimerHandlers {
+export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
   const { client, taskQueue, shards } = deps;
   const idPrefix = deps.shardIdPrefix ?? DEFAULT_SHARD_ID_PREFIX;
   const timerTargets = [...(deps.timerTargets ?? [])];
-  // A shard this router starts checks firings against the same allow-list as the router.
+  // A shard a create starts checks firings against the same allow-list as the create did.
   const settings = { ...deps.shardSettings, timerTargets };
   const layout = { count: shards, idPrefix, settings };
   const shardHandle = (shard: number): WorkflowHandle =>
@@ -126,19 +119,15 @@ export function createTimerHandlers(deps: TimerRouterDeps): TimerHandlers {
           });
         }
       }
-      const shard = shardOf(body.id, shards);
-      const create = () =>
-        shardHandle(shard).executeUpdate(createTimersUpdate, { args: [{ specs: [body], createdBy }] });
-      const outcome = await answer(res, async () => {
-        try {
-          return await create();
-        } catch (error) {
-          if (!(error instanceof WorkflowNotFoundError)) throw error;
-          // Shards start lazily: the first timer for a shard nobody has started starts it.
-          await ensureTimerShard(client, taskQueue, layout, shard);
-          return await create();
-        }
-      });
+      // Shards start lazily: the first timer for a shard nobody has started starts it, in the
+      // same call that creates the timer (Update-with-Start); a running shard just takes the update.
+      const start = timerShardStartOptions(taskQueue, layout, shardOf(body.id, shards));
+      const outcome = await answer(res, () =>
+        client.workflow.executeUpdateWithStart(createTimersUpdate, {
+          args: [{ specs: [body], createdBy }],
+          startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
+        }),
+      );
       if (!outcome) return;
       const [result] = outcome;
       if (!result) throw new Error('the shard answered a create with no result');
@@ -224,29 +213,8 @@ export function createTimerHandlers(deps: TimerRouterDeps): TimerHandlers {
 }
 
 /**
- * The timer routes as a bare express Router, without the gateway's authentication: for tests and
- * for embedding the timer API elsewhere. Each route parses with the same schemas as the gateway.
- */
-export function createTimerRouter(deps: TimerRouterDeps): Router {
-  const h = createTimerHandlers(deps);
-  const router = Router();
-  router.post('/timers', validated({ body: CreateTimerRequest }, h.create));
-  // Registered before /timers/:id, which would otherwise take `dead-letters` for an id (ids may not be it).
-  router.get('/timers/dead-letters', validated({ query: DeadLetterListQuery }, h.listDeadLetters));
-  router.get('/timers', validated({ query: TimerListQuery }, h.list));
-  router.get('/timers/:id', validated({ params: TimerIdParam }, h.get));
-  router.delete('/timers/:id', validated({ params: TimerIdParam }, h.cancel));
-  router.post('/timers/:id/ack', validated({ params: TimerIdParam, body: AckRequest.optional() }, h.ack));
-  router.post(
-    '/timers/:id/replay',
-    validated({ params: TimerIdParam, body: ReplayRequest.optional() }, h.replay),
-  );
-  return router;
-}
-
-/**
- * The authenticated caller (set by the gateway's role check). A router mounted without one
- * answers 401 rather than act for nobody.
+ * The authenticated caller (set by the registry's role check, which every timer route has). If a
+ * route ever reached a handler without one, it answers 401 rather than act for nobody.
  */
 function callerOf(res: Response): TimerCreator | undefined {
   const principal = principalOf(res);

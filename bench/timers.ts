@@ -29,7 +29,8 @@ import { createFileDeadLetterStore, createTimerActivities } from '../activities/
 import type { CreateTimerRequest } from '../schemas/timer';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
 import type { sleepUntilWorkflow } from '../tests/timers/workflows';
-import { ensureTimerShards, mapConcurrently } from '../workers/timers';
+import { mapConcurrently } from '../host/concurrency';
+import { ensureTimerShards } from '../workers/timers';
 import { createTimersUpdate, MAX_CREATE_BATCH, shardStatusQuery } from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 

@@ -178,7 +178,7 @@ const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
 
 // The SWOOSH worker takes the same SWOOSH_WORKER_* settings as `npm run worker` (docs/workers.md).
 const tuning = loadWorkerTuning();
-const fx = await startGatewayFixture('bench-transitions', [], tuning);
+const fx = await startGatewayFixture('bench-transitions', tuning);
 const client = fx.env.client;
 const rawDir = mkdtempSync(join(tmpdir(), 'swoosh-bench-raw-'));
 const rawQueue = `bench-raw-${randomUUID().slice(0, 8)}`;

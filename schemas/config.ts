@@ -1,5 +1,6 @@
 /** Process configuration, parsed once from the environment so a typo fails at start, not later. */
 import { z } from 'zod';
+import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
@@ -39,6 +40,21 @@ export const WorkerTuning = z.object({
 });
 export type WorkerTuning = z.infer<typeof WorkerTuning>;
 
+/**
+ * The timer-shard layout of a deployment, from the environment of both the worker and the
+ * gateway, which must agree: the shard count decides which shard holds each id.
+ */
+export const TimerShardConfig = z.object({
+  SWOOSH_TIMER_SHARDS: z.coerce.number().int().min(1).max(4096).default(16),
+});
+
+export interface TimerConfig {
+  /** Fixed for the life of a deployment: changing it re-routes every timer id. */
+  shards: number;
+  /** The signals and updates timers may send (schemas/timer-targets.ts). */
+  timerTargets: TimerTargetRule[];
+}
+
 function parseEnv<T extends z.ZodType>(schema: T, env: Record<string, string | undefined>): z.infer<T> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
@@ -54,4 +70,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 export function loadWorkerTuning(env: Record<string, string | undefined> = process.env): WorkerTuning {
   return parseEnv(WorkerTuning, env);
+}
+
+/** `SWOOSH_TIMER_SHARDS` (default 16) and `SWOOSH_TIMER_TARGETS`; the worker and the gateway both read them. */
+export function loadTimerConfig(env: Record<string, string | undefined> = process.env): TimerConfig {
+  return {
+    shards: parseEnv(TimerShardConfig, env).SWOOSH_TIMER_SHARDS,
+    timerTargets: parseTimerTargets(env.SWOOSH_TIMER_TARGETS),
+  };
 }

@@ -321,11 +321,3 @@ export type TimerCreated = z.infer<typeof TimerCreated>;
 
 export const TimerPage = z.object({ timers: z.array(TimerRecord), next: z.string().optional() });
 export const DeadLetterPage = z.object({ deadLetters: z.array(DeadLetter), next: z.string().optional() });
-
-/**
- * The timer-shard layout of a deployment, from the environment of both the worker and the
- * gateway, which must agree: the shard count decides which shard holds each id.
- */
-export const TimerShardConfig = z.object({
-  SWOOSH_TIMER_SHARDS: z.coerce.number().int().min(1).max(4096).default(16),
-});

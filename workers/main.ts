@@ -2,11 +2,11 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers';
-import { loadConfig, loadWorkerTuning } from '../schemas/config';
+import { loadConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
-import { ensureTimerShards, timerShardLayoutFromEnv } from './timers';
+import { ensureTimerShards } from './timers';
 import { createSwooshWorker, tuningOptions } from './worker';
 
 // Whatever this process writes under the data folder (ledgers, evidence, keys, dead letters) is
@@ -32,7 +32,7 @@ try {
     every: jobs.SWOOSH_JOB_REAPER_EVERY,
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
-  const timerShards = timerShardLayoutFromEnv();
+  const timers = loadTimerConfig();
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
@@ -47,15 +47,15 @@ try {
     tuning,
   });
   console.log(
-    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timerShards.count} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS}, tuning ${JSON.stringify(tuningOptions(tuning))})`,
+    `[swoosh worker] polling task queue ${config.SWOOSH_TASK_QUEUE} on ${config.SWOOSH_TEMPORAL_ADDRESS} (data: ${deps.dataDir}, orchestrator ${deps.orchestrator.keyId}, ${timers.shards} timer shards, metrics ${telemetry.config.SWOOSH_METRICS_ADDRESS}, tuning ${JSON.stringify(tuningOptions(tuning))})`,
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   const running = worker.run();
-  // Running shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update
-  // that a worker must run: this one is polling by now (before, a restart waited on itself).
+  // Shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update (with
+  // start) that a worker must run: this one is polling by now (before, a restart waited on itself).
   try {
-    await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timerShards.count, {
-      settings: timerShards.settings,
+    await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timers.shards, {
+      settings: { timerTargets: timers.timerTargets },
       configure: true,
     });
   } catch (error) {

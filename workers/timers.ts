@@ -1,75 +1,18 @@
 /**
- * Starting timer shards. Shards `timer-shard-0 … timer-shard-<count-1>` are entity workflows that
- * live as long as the deployment; starting one that already runs is a no-op, so the worker (at
- * boot), the gateway (on a create that finds its shard missing) and a shard (on a message to a
- * missing peer) can all ensure them without coordinating.
+ * Starting timer shards at worker boot. Shards `timer-shard-0 … timer-shard-<count-1>` are entity
+ * workflows that live as long as the deployment; every start reuses a shard that runs
+ * (host/timer-shards.ts), so the worker (at boot), the gateway (on a create for a shard nobody
+ * started) and a shard (on a message to a missing peer) can all start them without coordinating.
  */
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { TimerShardConfig } from '../schemas/timer';
-import { parseTimerTargets, type TimerTargetRule } from '../schemas/timer-targets';
-import {
-  configureTimerTargetsUpdate,
-  TIMER_SHARD_WORKFLOW_TYPE,
-  type TimerShardInput,
-} from '../schemas/timer-messages';
-import { DEFAULT_SHARD_ID_PREFIX, shardWorkflowId } from '../schemas/timer-shard-key';
-import { type ShardSettings } from '../schemas/timer-shard';
-
-export interface TimerShardLayout {
-  /** Fixed for the life of a deployment: changing it re-routes every timer id. */
-  count: number;
-  /** Workflow ids are `<idPrefix>-<n>`; `timer-shard` unless set. */
-  idPrefix?: string;
-  /** Settings a newly started shard gets; running shards keep theirs (but see `configure`). */
-  settings?: Partial<ShardSettings>;
-}
+import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import { mapConcurrently } from '../host/concurrency';
+import { type TimerShardLayout, timerShardStartOptions } from '../host/timer-shards';
+import { configureTimerTargetsUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 
 /**
- * The layout from `SWOOSH_TIMER_SHARDS` (default 16) and the timer allow-list from
- * `SWOOSH_TIMER_TARGETS` (schemas/timer-targets.ts); the worker and the gateway both read them.
- */
-export function timerShardLayoutFromEnv(
-  env: Record<string, string | undefined> = process.env,
-): TimerShardLayout & { timerTargets: TimerTargetRule[] } {
-  const parsed = TimerShardConfig.safeParse(env);
-  if (!parsed.success) {
-    throw new Error(`invalid SWOOSH_TIMER_SHARDS: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-  }
-  const timerTargets = parseTimerTargets(env.SWOOSH_TIMER_TARGETS);
-  return { count: parsed.data.SWOOSH_TIMER_SHARDS, settings: { timerTargets }, timerTargets };
-}
-
-/** Starts shard `shard` unless it is running; true if this call started it. */
-export async function ensureTimerShard(
-  client: Client,
-  taskQueue: string,
-  layout: TimerShardLayout,
-  shard: number,
-): Promise<boolean> {
-  const idPrefix = layout.idPrefix ?? DEFAULT_SHARD_ID_PREFIX;
-  const input: TimerShardInput = {
-    shard,
-    shardCount: layout.count,
-    idPrefix,
-    ...(layout.settings && { settings: layout.settings }),
-  };
-  try {
-    await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-      workflowId: shardWorkflowId(idPrefix, shard),
-      taskQueue,
-      args: [input],
-    });
-    return true;
-  } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    return false;
-  }
-}
-
-/**
- * Ensures every shard of the layout runs, a few starts at a time. With `configure`, shards that
- * were already running are sent the layout's allow-list too, so a changed SWOOSH_TIMER_TARGETS
- * reaches their checks at firing (a shard started now has it in its input).
+ * Ensures every shard of the layout runs, a few starts at a time. With `configure`, every shard
+ * is also sent the layout's allow-list, so a changed SWOOSH_TIMER_TARGETS reaches the checks at
+ * firing of shards that were already running (a shard started now has it in its input as well).
  */
 export async function ensureTimerShards(
   client: Client,
@@ -79,33 +22,21 @@ export async function ensureTimerShards(
 ): Promise<void> {
   const { configure, ...rest } = options;
   const layout = { ...rest, count };
-  const idPrefix = layout.idPrefix ?? DEFAULT_SHARD_ID_PREFIX;
   const timerTargets = layout.settings?.timerTargets ?? [];
   await mapConcurrently(
     Array.from({ length: count }, (_, shard) => shard),
     16,
     async (shard) => {
-      const started = await ensureTimerShard(client, taskQueue, layout, shard);
-      if (configure && !started) {
-        await client.workflow
-          .getHandle(shardWorkflowId(idPrefix, shard))
-          .executeUpdate(configureTimerTargetsUpdate, { args: [{ timerTargets }] });
+      const start = timerShardStartOptions(taskQueue, layout, shard);
+      if (!configure) {
+        await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, start);
+        return;
       }
+      // Update-with-Start: one call whether or not the shard runs yet.
+      await client.workflow.executeUpdateWithStart(configureTimerTargetsUpdate, {
+        args: [{ timerTargets }],
+        startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
+      });
     },
   );
-}
-
-/** `map` with at most `limit` calls in flight, so hundreds of shards do not mean hundreds of RPCs at once. */
-export async function mapConcurrently<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
 }

@@ -573,11 +573,11 @@ describe('workflow actions', () => {
 });
 
 describe('continue-as-new', () => {
-  test('a shard continues-as-new carrying its pending timers, and each still fires exactly once', async () => {
+  test('a shard continues-as-new carrying its pending timers, each still fires exactly once, and later starts reuse it', async () => {
     await scenario(
       'continue as new',
       1,
-      async ({ client, target, idPrefix, taskQueue }) => {
+      async ({ api, client, target, idPrefix, taskQueue }) => {
         const ids = Array.from({ length: 30 }, (_, i) => `can-${String(i).padStart(2, '0')}`);
         const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
         // One update for all 30, so the shard continues-as-new while firing them rather than
@@ -604,6 +604,20 @@ describe('continue-as-new', () => {
         expect(final.runs).toBeGreaterThan(1);
         expect(final.counters.fired).toBe(30);
         expect(final.byState).toEqual({ Settled: 30 });
+
+        // A create (Update-with-Start) and the worker's boot-time start and configure both reach
+        // the run continue-as-new got to: the settled timers and the counters are still there.
+        await create(api, { id: 'can-late', delayMs: HOUR, action: webhook(target) });
+        await ensureTimerShards(client, taskQueue, 1, {
+          idPrefix,
+          settings: { maxHistoryEvents: 60 },
+          configure: true,
+        });
+        const reused = await shard.query(shardStatusQuery);
+        expect(reused.runs).toBeGreaterThanOrEqual(final.runs);
+        expect(reused.counters.fired).toBe(30);
+        expect((await read(api, 'can-00')).state).toBe('Settled');
+        expect((await read(api, 'can-late')).state).toBe('Scheduled');
       },
       { maxHistoryEvents: 60 },
     );

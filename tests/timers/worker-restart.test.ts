@@ -9,16 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import express from 'express';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { mountTimerRoutes } from '../../api/timers';
 import type { TimerRecord } from '../../schemas/timer';
 import { shardStatusQuery } from '../../schemas/timer-messages';
 import { shardWorkflowId } from '../../schemas/timer-shard-key';
 import { ensureTimerShards } from '../../workers/timers';
 import { postJson, serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { makeSigner, removeDir, terminateShards, TIMER_TEST_CALLER, workflowsPath } from './support/harness';
+import { makeSigner, removeDir, terminateShards, timerApi, workflowsPath } from './support/harness';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
 const SHARDS = 4;
@@ -76,15 +74,8 @@ beforeAll(async () => {
   bundlePath = join(dir, 'workflow-bundle.js');
   await writeFile(bundlePath, bundle.code);
   target = await startWebhookTarget(keyId);
-  const app = express();
-  app.use(express.json());
-  // Timers act as their creator: the caller the gateway's authentication would have set.
-  app.use((_req, res, next) => {
-    res.locals.principal = TIMER_TEST_CALLER;
-    next();
-  });
-  mountTimerRoutes(app, { client: env.client, taskQueue, shards: SHARDS, shardIdPrefix: idPrefix });
-  gateway = await serve(app);
+  // Timers act as their creator: the API authenticates every request as the test's caller.
+  gateway = await serve(timerApi({ client: env.client, taskQueue, shards: SHARDS, shardIdPrefix: idPrefix }));
 });
 
 afterAll(async () => {

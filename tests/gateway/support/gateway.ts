@@ -10,7 +10,6 @@ import { createFileDeadLetterStore, deadLetterFile } from '../../../activities/t
 import { createGateway, type Gateway } from '../../../api/app';
 import { Authenticator, newToken } from '../../../api/auth';
 import { type Exchange, SwooshClient } from '../../../api/client';
-import type { MountedRouter } from '../../../api/routes';
 import { type RunningGateway, startGateway } from '../../../api/server';
 import type { AccessLogLine } from '../../../schemas/api';
 import type { Role } from '../../../schemas/auth';
@@ -45,11 +44,7 @@ export interface GatewayFixture {
   stop(): Promise<void>;
 }
 
-export async function startGatewayFixture(
-  name: string,
-  routers: MountedRouter[] = [],
-  tuning?: WorkerTuning,
-): Promise<GatewayFixture> {
+export async function startGatewayFixture(name: string, tuning?: WorkerTuning): Promise<GatewayFixture> {
   const env = await startDevServerEnv();
   const taskQueue = taskQueueFor(name);
   const deps = await testDeps();
@@ -84,7 +79,6 @@ export async function startGatewayFixture(
     auth,
     dataDir: deps.dataDir,
     accessLog: (line) => accessLog.push(line),
-    routers,
   });
   const running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 2_000 });
   const exchanges: Exchange[] = [];

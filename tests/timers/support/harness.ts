@@ -1,7 +1,7 @@
 /**
  * What every timer test needs around the shards: a worker with the real timer activities on its
- * own task queue, the timer router on its own express app (its caller authenticated as
- * `TIMER_TEST_CALLER`, as the gateway would), a signing key made in a temp folder, and clean-up
+ * own task queue, the timer routes declared on a route registry of their own express app (every
+ * caller authenticated as `TIMER_TEST_CALLER`), a signing key made in a temp folder, and clean-up
  * that terminates the test's shards and stops every server it started.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,13 +13,16 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import express from 'express';
+import { Authenticator, newToken } from '../../../api/auth';
+import { ApiRegistry } from '../../../api/routes';
+import { declareTimerRoutes } from '../../../api/timer-routes';
+import type { TimerApiDeps } from '../../../api/timers';
 import { ensureKeyFile, loadSigner, type Signer } from '../../../host/keys';
 import {
   createFileDeadLetterStore,
   createTimerActivities,
   type DeadLetterStore,
 } from '../../../activities/timers';
-import { mountTimerRoutes } from '../../../api/timers';
 import type { TimerTargetRule } from '../../../schemas/timer-targets';
 import type { ShardSettings } from '../../../schemas/timer-shard';
 import { shardWorkflowId } from '../../../schemas/timer-shard-key';
@@ -51,8 +54,25 @@ export async function makeSigner(): Promise<{ signer: Signer; keyFile: string; d
   return { signer: await loadSigner(keyFile, 'orchestrator'), keyFile, dir };
 }
 
-/** Who calls the test router: an operator, so its timers act with an operator's authority. */
+/** Who calls the test timer API: an operator, so its timers act with an operator's authority. */
 export const TIMER_TEST_CALLER = { name: 'timer-test-operator', role: 'operator' } as const;
+
+/**
+ * The timer API as the gateway declares it (api/timer-routes.ts), alone on an app: the same role
+ * checks, parsing and handlers, with every request carrying `TIMER_TEST_CALLER`'s token.
+ */
+export function timerApi(deps: TimerApiDeps): express.Express {
+  const token = newToken();
+  const app = express();
+  // Ahead of the registry's checks, as a client of the gateway would send it.
+  app.use((req, _res, next) => {
+    req.headers.authorization = `Bearer ${token}`;
+    next();
+  });
+  const auth = new Authenticator({ tokens: [{ ...TIMER_TEST_CALLER, token }] });
+  declareTimerRoutes(new ApiRegistry(app, auth), deps);
+  return app;
+}
 
 /**
  * The test workflows' messages a timer may send (as a deployment would list its own workflows'
@@ -101,21 +121,16 @@ export async function withTimers(
     workflowBundle: bundle,
     activities: createTimerActivities({ signer, deadLetters, client: env.client }),
   });
-  const app = express();
-  app.use(express.json());
-  app.use((_req, res, next) => {
-    res.locals.principal = TIMER_TEST_CALLER;
-    next();
-  });
-  mountTimerRoutes(app, {
-    client: env.client,
-    taskQueue,
-    shards,
-    shardIdPrefix: idPrefix,
-    ...(settings && { shardSettings: settings }),
-    timerTargets: testTimerTargets(taskQueue),
-  });
-  const gateway = await serve(app);
+  const gateway = await serve(
+    timerApi({
+      client: env.client,
+      taskQueue,
+      shards,
+      shardIdPrefix: idPrefix,
+      ...(settings && { shardSettings: settings }),
+      timerTargets: testTimerTargets(taskQueue),
+    }),
+  );
   try {
     await worker.runUntil(async () => {
       try {
