@@ -29,6 +29,10 @@ export async function startGateway(gateway: Gateway, options: StartOptions): Pro
   // Slow or idle clients must not hold sockets forever.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
+  // A client reuses an idle socket until its own idle timeout (fetch: 4 s). Node's 5 s default let
+  // the server close sockets a stalled client was already writing to (ECONNRESET under load); idle
+  // sockets now outlive any client's, so the client always closes first.
+  server.keepAliveTimeout = 65_000;
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   let closing: Promise<void> | undefined;

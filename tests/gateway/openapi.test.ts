@@ -34,10 +34,6 @@ beforeAll(async () => {
     accessLog: () => {},
   });
   running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 1000 });
-  // These tests hold this process's event loop for seconds (validating, compiling the document)
-  // while it also serves the gateway; past Node's 5 s keep-alive the server can close a socket
-  // just as fetch reuses it (ECONNRESET). No test here leaves a socket idle for a minute.
-  running.server.keepAliveTimeout = 60_000;
   const res = await new SwooshClient(running.url).request<Record<string, unknown>>('GET', '/openapi.json');
   if (!res.ok) throw new Error(`no document: ${res.status}`);
   doc = res.body;
