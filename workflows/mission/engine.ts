@@ -70,7 +70,13 @@ import { type GuardIO } from '../../schemas/guard-io';
 import { type SignerKey } from '../../schemas/signed-bytes';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import { hashCanonical } from '../../schemas/hash';
-import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
+import {
+  guardIO,
+  isTransitionName,
+  transitionIO,
+  TRANSITIONS,
+  type TransitionName,
+} from '../../schemas/statechart';
 import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
 import { type TransitionClass } from '../../schemas/transition-classes';
@@ -82,16 +88,6 @@ import {
   observeRecoveryTime,
   observeRejectedTransition,
 } from '../observability';
-
-/** Guards whose verdict comes from I/O: the validator lets these through for the handler to re-check. */
-const IO_GUARDS = new Set([
-  'licence-verdict',
-  'licence-lapse',
-  'tooling',
-  'policy-update',
-  'policy-breach',
-  'confirmed-block',
-]);
 
 /**
  * The patch that moved signature checks in replayed code (the quorum guard's votes) from tweetnacl
@@ -480,30 +476,24 @@ export class MissionEngine {
       }
       return;
     }
-    if (IO_GUARDS.has(r.failing_guard)) return;
+    // A guard that decides on I/O is judged by the handler, on verdicts fetched fresh.
+    if (guardIO(r.failing_guard) !== undefined) return;
     observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
     throw rejection(r, this.hash);
   }
 
-  /** The I/O verdicts an outside proposal of `transition` needs, fetched fresh. */
+  /** The I/O verdicts an outside proposal of `transition` needs (`transitionIO`), fetched fresh. */
   async #ioFor(transition: unknown): Promise<GuardIO> {
-    switch (transition) {
-      case 'Boot_Licensed':
-      case 'Boot_LicenseGrace':
-        return { licence: await this.ioCall('licence verdict').licenceVerdict() };
-      case 'Council_ToolingReady':
-        return { tools: (await this.ioCall('probe tool servers').toolStatus()).tools };
-      case 'Policy_Update':
-      case 'Policy_Quarantine':
-        return { policy: await this.#policyScan() };
-      case 'Terminal_Terminate': {
-        // An owner-class proposal to terminate IS the owner's confirmation of the block.
-        const policy = await this.#policyScan();
-        return { policy: { ...policy, confirmed_block: true } };
-      }
-      default:
-        return {};
+    if (typeof transition !== 'string' || !isTransitionName(transition)) return {};
+    const { needs, proposalConfirmsBlock } = transitionIO(transition);
+    const io: GuardIO = {};
+    if (needs.has('licence')) io.licence = await this.ioCall('licence verdict').licenceVerdict();
+    if (needs.has('tools')) io.tools = (await this.ioCall('probe tool servers').toolStatus()).tools;
+    if (needs.has('policy')) {
+      const policy = await this.#policyScan();
+      io.policy = proposalConfirmsBlock ? { ...policy, confirmed_block: true } : policy;
     }
+    return io;
   }
 
   /**
