@@ -9,15 +9,7 @@
  * never checked against the same HEAD. Update validators run the pure protocol synchronously with
  * the I/O verdicts already held, so most rejections never reach history.
  */
-import {
-  ApplicationFailure,
-  currentUpdateInfo,
-  log,
-  patched,
-  sleep,
-  upsertSearchAttributes,
-  uuid4,
-} from '@temporalio/workflow';
+import { ApplicationFailure, currentUpdateInfo, log, patched, sleep, uuid4 } from '@temporalio/workflow';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
 import {
   TRANSITION_REJECTED,
@@ -37,14 +29,6 @@ import {
   type OwnerControlCommand,
 } from '../../schemas/owner-controls';
 import {
-  BeatKey,
-  CouncilPhaseKey,
-  EnvironmentPhaseKey,
-  ExecutionPhaseKey,
-  IngestionPhaseKey,
-  PhaseKey,
-} from '../../schemas/search-attributes';
-import {
   applyProposal,
   applyTrustedProposal,
   applyValidatedProposal,
@@ -52,8 +36,6 @@ import {
   checkQuorumCertificate,
   buildProposal,
   checkStepInvariants,
-  createSignerRegistry,
-  defineConfig,
   quorumRequired,
   stateHash,
   verifyDetached,
@@ -67,21 +49,16 @@ import {
   type Verifier,
 } from '../statechart';
 import { type GuardIO } from '../../schemas/guard-io';
-import { type SignerKey } from '../../schemas/signed-bytes';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import { hashCanonical } from '../../schemas/hash';
-import {
-  guardIO,
-  isTransitionName,
-  transitionIO,
-  TRANSITIONS,
-  type TransitionName,
-} from '../../schemas/statechart';
+import { guardIO, TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
-import { type TransitionClass } from '../../schemas/transition-classes';
 import { type Vote } from '../../schemas/proposal';
-import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
+import { io, ledger, LOCAL_ACTIVITIES_PATCH, localLedger, ownerLedger, short } from './activities';
+import { fetchGuardIO, holdVerdicts, verdictsFor } from './guard-io';
+import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
+import { SearchAttributePublisher } from './search-attributes';
 import {
   type AcceptedObservation,
   observeAcceptedTransition,
@@ -94,15 +71,6 @@ import {
  * to the strict verifier. Validators are never replayed and always verify strictly.
  */
 export const STRICT_SIGNATURES_PATCH = 'swoosh-strict-signatures-v1';
-
-/**
- * The patch that throttles the Web UI's search attributes to one upsert a second during a burst of
- * transitions. Each upsert is a history event and a visibility write on the server, which on a
- * busy mission cost more than the transition itself; the phase columns may now lag by up to
- * PUBLISH_EVERY_MS, and a timer brings them up to date after a burst.
- */
-export const THROTTLED_ATTRIBUTES_PATCH = 'swoosh-throttled-attributes-v1';
-const PUBLISH_EVERY_MS = 1_000;
 
 /** What crosses continue-as-new: the state document is the snapshot; its hash must not change. */
 export interface MissionSnapshot {
@@ -138,20 +106,6 @@ interface Validated {
   readonly now: number;
 }
 
-export function machineConfigOf(config: ResolvedMissionConfig, members: number): MachineConfig {
-  return defineConfig({
-    quorumSize: config.quorumSize ?? Math.max(1, Math.floor(members / 2) + 1),
-    approvalsRequired: config.approvalsRequired,
-    schedule: config.schedule,
-  });
-}
-
-export function councilMembers(config: ResolvedMissionConfig): { id: string; key: string }[] {
-  return config.council.members.length > 0
-    ? config.council.members
-    : [{ id: 'orchestrator', key: config.orchestratorKey }];
-}
-
 export function rejection(r: Rejected, head: string): ApplicationFailure {
   const details: TransitionRejection = { failing_guard: r.failing_guard, reasons: [...r.reasons], head };
   return ApplicationFailure.create({
@@ -182,10 +136,7 @@ export class MissionEngine {
   #chain: Promise<unknown> = Promise.resolve();
   /** Set while the orchestrator takes Control_Recover for a lost quorum. */
   #recoveryReason: string | null = null;
-  #attributes = new Map<string, string | number>();
-  /** Workflow time of the last upsert, and whether a timer will publish what is still pending. */
-  #publishedAt = Number.NEGATIVE_INFINITY;
-  #publishPending = false;
+  readonly #attributes = new SearchAttributePublisher(this);
   /** Accepted validations by update id (see `#reuseValidated`). */
   #validated = new Map<string, Validated>();
 
@@ -206,16 +157,7 @@ export class MissionEngine {
     };
     this.recovery = snapshot.recovery ?? { since_ms: null, episodes: [] };
     this.machine = machineConfigOf(config, councilMembers(config).length);
-    this.registry = createSignerRegistry([
-      { key: config.orchestratorKey as SignerKey, classes: ['*'], label: 'orchestrator' },
-      ...config.signers
-        .filter((s) => s.key !== config.orchestratorKey)
-        .map((s) => ({
-          key: s.key as SignerKey,
-          classes: s.classes as TransitionClass[],
-          label: s.label ?? s.key,
-        })),
-    ]);
+    this.registry = signerRegistryOf(config);
   }
 
   get hash(): string {
@@ -244,14 +186,6 @@ export class MissionEngine {
   /** File and service activities under the mission's current latency budget. */
   ioCall(summary: string) {
     return io(summary, this.controls.latency);
-  }
-
-  /** The policy scan on a transition's path: local once the mission has the patch. */
-  #policyScan(): Promise<Awaited<ReturnType<ReturnType<typeof io>['policyScan']>>> {
-    const calls = patched(LOCAL_ACTIVITIES_PATCH)
-      ? localIo('policy scan', this.controls.latency)
-      : this.ioCall('policy scan');
-    return calls.policyScan({ sources: this.sources });
   }
 
   /** What the state query reports about owner controls. */
@@ -291,49 +225,9 @@ export class MissionEngine {
     return 'PROJECT_LIFECYCLE';
   }
 
-  /**
-   * Keeps the Web UI's search attributes current; upserts only what changed, and at most once every
-   * PUBLISH_EVERY_MS (a timer publishes what a burst left unpublished). `immediately` skips the
-   * throttle, for the last word before the run ends.
-   */
+  /** Keeps the Web UI's search attributes current (`search-attributes.ts`). */
   publish(immediately = false): void {
-    const wanted: [string, string | number][] = [
-      [PhaseKey.name, this.phase()],
-      [IngestionPhaseKey.name, this.state.ingestion.phase],
-      [CouncilPhaseKey.name, this.state.council.phase],
-      [EnvironmentPhaseKey.name, this.state.environment.phase],
-      [ExecutionPhaseKey.name, this.state.execution.phase],
-      [BeatKey.name, this.state.execution.beat],
-    ];
-    const changed = wanted.filter(([k, v]) => this.#attributes.get(k) !== v);
-    if (changed.length === 0) return;
-    if (!immediately && patched(THROTTLED_ATTRIBUTES_PATCH)) {
-      const wait = this.#publishedAt + PUBLISH_EVERY_MS - Date.now();
-      if (wait > 0) {
-        if (!this.#publishPending) {
-          this.#publishPending = true;
-          void sleep(wait).then(() => {
-            this.#publishPending = false;
-            this.publish();
-          });
-        }
-        return;
-      }
-    }
-    this.#publishedAt = Date.now();
-    for (const [k, v] of changed) this.#attributes.set(k, v);
-    const keys = {
-      [PhaseKey.name]: PhaseKey,
-      [IngestionPhaseKey.name]: IngestionPhaseKey,
-      [CouncilPhaseKey.name]: CouncilPhaseKey,
-      [EnvironmentPhaseKey.name]: EnvironmentPhaseKey,
-      [ExecutionPhaseKey.name]: ExecutionPhaseKey,
-    };
-    upsertSearchAttributes(
-      changed.map(([k, v]) =>
-        k === BeatKey.name ? { key: BeatKey, value: v as number } : { key: keys[k]!, value: v as string },
-      ),
-    );
+    this.#attributes.publish(immediately);
   }
 
   /** Runs `fn` after every earlier handler step: one proposal at a time against HEAD. */
@@ -343,9 +237,9 @@ export class MissionEngine {
     return run;
   }
 
-  #cache(io: GuardIO | undefined): void {
-    if (io?.licence) this.io = { ...this.io, licence: io.licence };
-    if (io?.tools) this.io = { ...this.io, tools: io.tools };
+  /** Holds the licence and tool verdicts a step used, for the steps (and validators) after it. */
+  #cache(fresh: GuardIO | undefined): void {
+    this.io = holdVerdicts(this.io, fresh);
   }
 
   /** The verifier for signatures a replay re-checks: tweetnacl's in histories recorded before the patch. */
@@ -354,20 +248,14 @@ export class MissionEngine {
   }
 
   /** Context for the pure protocol; `verifier` is omitted (strict) only where nothing replays it. */
-  #ctx(now: number, extra?: GuardIO, verifier?: Verifier) {
+  #ctx(now: number, step?: GuardIO, verifier?: Verifier) {
     return {
       registry: this.registry,
       idempotency: this.idempotency,
       config: this.machine,
       now,
       ...(verifier ? { verifier } : {}),
-      // A policy verdict speaks only for the step it was scanned for; licence and tool verdicts
-      // are cached (the validator needs them), a policy breach must not leak into later steps.
-      io: {
-        ...(this.io.licence ? { licence: this.io.licence } : {}),
-        ...(this.io.tools ? { tools: this.io.tools } : {}),
-        ...extra,
-      },
+      io: verdictsFor(this.io, step),
     };
   }
 
@@ -482,22 +370,8 @@ export class MissionEngine {
     throw rejection(r, this.hash);
   }
 
-  /** The I/O verdicts an outside proposal of `transition` needs (`transitionIO`), fetched fresh. */
-  async #ioFor(transition: unknown): Promise<GuardIO> {
-    if (typeof transition !== 'string' || !isTransitionName(transition)) return {};
-    const { needs, proposalConfirmsBlock } = transitionIO(transition);
-    const io: GuardIO = {};
-    if (needs.has('licence')) io.licence = await this.ioCall('licence verdict').licenceVerdict();
-    if (needs.has('tools')) io.tools = (await this.ioCall('probe tool servers').toolStatus()).tools;
-    if (needs.has('policy')) {
-      const policy = await this.#policyScan();
-      io.policy = proposalConfirmsBlock ? { ...policy, confirmed_block: true } : policy;
-    }
-    return io;
-  }
-
   /**
-   * Update handler: re-run the I/O guards, apply, record; a repeat returns the first outcome. The
+   * Update handler: fetch the I/O the guards declare, apply, record; a repeat returns the first outcome. The
    * signature was verified by `validate` (Temporal runs this only for an update it accepted), so
    * it is not verified again; HEAD, HLC and the guards are, since they can change in between.
    */
@@ -505,7 +379,7 @@ export class MissionEngine {
     const requestedAtMs = Date.now();
     return this.exclusive(async () => {
       const transition = (proposal as { transition?: unknown } | null)?.transition;
-      const fresh = await this.#ioFor(transition);
+      const fresh = await fetchGuardIO(this, transition);
       this.#cache(fresh);
       const now = Date.now();
       const verifier = this.#verifier();

@@ -7,7 +7,8 @@
 import { condition, patched, sleep } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
 import { backoffMs } from '../statechart';
-import { councilMembers, type MissionEngine } from './engine';
+import type { MissionEngine } from './engine';
+import { councilMembers } from './machine-config';
 
 const waitFor = (m: MissionEngine, ok: () => boolean): Promise<void> => condition(() => ok() || m.terminated);
 
