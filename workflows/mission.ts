@@ -30,6 +30,7 @@ import {
 } from '../schemas/mission-messages';
 import { short } from './mission/activities';
 import { MissionEngine, type MissionSnapshot } from './mission/engine';
+import { TransitionUpdates } from './mission/transition-update';
 import { runBoot, runExecution } from './mission/execution';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './mission/regions';
 import {
@@ -128,10 +129,11 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     controls: engine.controlsView(),
     recovery: engine.recovery,
   });
+  const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
-  setHandler(proposalRepeatQuery, (proposal) => engine.repeatOutcome(proposal));
-  setHandler(transitionUpdate, (proposal) => engine.handle(proposal), {
-    validator: (proposal) => engine.validate(proposal),
+  setHandler(proposalRepeatQuery, (proposal) => updates.repeatOutcome(proposal));
+  setHandler(transitionUpdate, (proposal) => updates.handle(proposal), {
+    validator: (proposal) => updates.validate(proposal),
     description: 'Apply a signed transition proposal (SPEC §3); the update id is its idem_key.',
   });
   setHandler(

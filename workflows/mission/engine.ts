@@ -1,24 +1,17 @@
 /**
  * The mission's single serialisation point: it owns the state document, HEAD and the idempotency
- * table, and every transition — proposed from outside through the `transition` update or taken by
- * the orchestrator itself — goes one path: checks and guards (`applyProposal` /
- * `applyTrustedProposal`), reduce, hash, decision record (the `recordDecision` activity, which signs
- * the hash-chained record with the orchestrator key outside the sandbox).
+ * table, and every transition — proposed from outside through the `transition` update
+ * (`transition-update.ts`) or taken by the orchestrator itself (`take`) — goes one path: checks and
+ * guards (`applyProposal` / `applyTrustedProposal`), reduce, hash, decision record (the
+ * `recordDecision` activity, which signs the hash-chained record with the orchestrator key outside
+ * the sandbox).
  *
- * Handlers that await activities are serialised by a promise-chain mutex, so two proposals are
- * never checked against the same HEAD. Update validators run the pure protocol synchronously with
- * the I/O verdicts already held, so most rejections never reach history.
+ * Handlers that await activities are serialised by a promise-chain mutex (`exclusive`), so two
+ * proposals are never checked against the same HEAD.
  */
-import { ApplicationFailure, currentUpdateInfo, log, patched, sleep, uuid4 } from '@temporalio/workflow';
+import { log, patched, sleep, uuid4 } from '@temporalio/workflow';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
-import {
-  TRANSITION_REJECTED,
-  type FetchedSource,
-  type MissionPhase,
-  type RecoveryView,
-  type TransitionOutcome,
-  type TransitionRejection,
-} from '../../schemas/mission';
+import type { FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
 import {
   DEFAULT_LATENCY_BUDGETS,
   LATENCY_CLASSES,
@@ -29,9 +22,7 @@ import {
   type OwnerControlCommand,
 } from '../../schemas/owner-controls';
 import {
-  applyProposal,
   applyTrustedProposal,
-  applyValidatedProposal,
   backoffMs,
   checkQuorumCertificate,
   buildProposal,
@@ -41,7 +32,7 @@ import {
   verifyDetached,
   verifyDetachedLegacy,
   windowIdAt,
-  type ApplyResult,
+  type ApplyContext,
   type IdempotencyTable,
   type MachineConfig,
   type Rejected,
@@ -51,12 +42,12 @@ import {
 import { type GuardIO } from '../../schemas/guard-io';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import { hashCanonical } from '../../schemas/hash';
-import { guardIO, TRANSITIONS, type TransitionName } from '../../schemas/statechart';
+import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
 import { type Vote } from '../../schemas/proposal';
 import { io, ledger, LOCAL_ACTIVITIES_PATCH, localLedger, ownerLedger, short } from './activities';
-import { fetchGuardIO, holdVerdicts, verdictsFor } from './guard-io';
+import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
 import { SearchAttributePublisher } from './search-attributes';
 import {
@@ -94,27 +85,6 @@ export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
 /** Owner commands are unsigned: their actor is as reported by the sender, which is not verified. */
 export const ACTOR_AS_REPORTED = 'actor as reported by the gateway; owner commands are not signed';
 const RECOVERY_EPISODES = 16;
-/** Validator results kept for their handlers; more are waiting only when updates pile up. */
-const VALIDATED_KEPT = 64;
-
-/** An accepted validation and everything it read, so the handler can tell whether it still holds. */
-interface Validated {
-  readonly result: Accepted;
-  readonly state: StateDocument;
-  readonly idempotency: IdempotencyTable;
-  readonly io: GuardIO;
-  readonly now: number;
-}
-
-export function rejection(r: Rejected, head: string): ApplicationFailure {
-  const details: TransitionRejection = { failing_guard: r.failing_guard, reasons: [...r.reasons], head };
-  return ApplicationFailure.create({
-    type: TRANSITION_REJECTED,
-    message: `rejected by ${r.failing_guard}: ${r.reasons.join('; ')}`,
-    nonRetryable: true,
-    details: [details],
-  });
-}
 
 export class MissionEngine {
   state: StateDocument;
@@ -137,8 +107,6 @@ export class MissionEngine {
   /** Set while the orchestrator takes Control_Recover for a lost quorum. */
   #recoveryReason: string | null = null;
   readonly #attributes = new SearchAttributePublisher(this);
-  /** Accepted validations by update id (see `#reuseValidated`). */
-  #validated = new Map<string, Validated>();
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
@@ -238,17 +206,17 @@ export class MissionEngine {
   }
 
   /** Holds the licence and tool verdicts a step used, for the steps (and validators) after it. */
-  #cache(fresh: GuardIO | undefined): void {
+  hold(fresh: GuardIO | undefined): void {
     this.io = holdVerdicts(this.io, fresh);
   }
 
   /** The verifier for signatures a replay re-checks: tweetnacl's in histories recorded before the patch. */
-  #verifier(): Verifier {
+  verifier(): Verifier {
     return patched(STRICT_SIGNATURES_PATCH) ? verifyDetached : verifyDetachedLegacy;
   }
 
   /** Context for the pure protocol; `verifier` is omitted (strict) only where nothing replays it. */
-  #ctx(now: number, step?: GuardIO, verifier?: Verifier) {
+  context(now: number, step?: GuardIO, verifier?: Verifier): ApplyContext {
     return {
       registry: this.registry,
       idempotency: this.idempotency,
@@ -259,7 +227,8 @@ export class MissionEngine {
     };
   }
 
-  async #commit(result: Accepted, observation: AcceptedObservation): Promise<void> {
+  /** Makes an accepted result HEAD and records its decision; callers hold the mutex. */
+  async commit(result: Accepted, observation: AcceptedObservation): Promise<void> {
     const pre = this.state;
     const violations = checkStepInvariants(pre, result.state, result, this.machine);
     if (violations.length > 0) {
@@ -299,8 +268,8 @@ export class MissionEngine {
       window_id: windowIdAt(this.machine.schedule, now),
       evidence: opts.evidence ?? [],
     });
-    this.#cache(opts.io);
-    const result = applyTrustedProposal(this.state, proposal, this.#ctx(now, opts.io, this.#verifier()));
+    this.hold(opts.io);
+    const result = applyTrustedProposal(this.state, proposal, this.context(now, opts.io, this.verifier()));
     if (!result.accepted) {
       observeRejectedTransition(result, { mission: this.missionId, head: this.hash, proposal });
       if (result.escalation && this.state.policy.phase === 'CLEAR') {
@@ -312,7 +281,7 @@ export class MissionEngine {
       return result;
     }
     if (result.duplicate) throw new Error('a fresh uuid cannot repeat an idem_key');
-    await this.#commit(result, { requestedAtMs: now, retries: opts.retries ?? 0 });
+    await this.commit(result, { requestedAtMs: now, retries: opts.retries ?? 0 });
     return result;
   }
 
@@ -339,90 +308,6 @@ export class MissionEngine {
       await sleep(backoffMs(this.machine.schedule, Math.min(attempt, 16)));
     }
     return false;
-  }
-
-  /**
-   * Update validator: synchronous, and changes nothing of the mission (it only keeps an accepted
-   * result for its handler). Throws to keep a rejection out of history. It is the trust boundary
-   * for the proposal's signature: the handler does not verify it again.
-   */
-  validate(proposal: unknown): void {
-    const now = Date.now();
-    const r = applyProposal(this.state, proposal, this.#ctx(now));
-    if (r.accepted) {
-      const id = currentUpdateInfo()?.id;
-      if (!r.duplicate && id !== undefined) {
-        this.#validated.set(id, {
-          result: r,
-          state: this.state,
-          idempotency: this.idempotency,
-          io: this.io,
-          now,
-        });
-        if (this.#validated.size > VALIDATED_KEPT)
-          this.#validated.delete(this.#validated.keys().next().value!);
-      }
-      return;
-    }
-    // A guard that decides on I/O is judged by the handler, on verdicts fetched fresh.
-    if (guardIO(r.failing_guard) !== undefined) return;
-    observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
-    throw rejection(r, this.hash);
-  }
-
-  /**
-   * Update handler: fetch the I/O the guards declare, apply, record; a repeat returns the first outcome. The
-   * signature was verified by `validate` (Temporal runs this only for an update it accepted), so
-   * it is not verified again; HEAD, HLC and the guards are, since they can change in between.
-   */
-  handle(proposal: unknown): Promise<TransitionOutcome> {
-    const requestedAtMs = Date.now();
-    return this.exclusive(async () => {
-      const transition = (proposal as { transition?: unknown } | null)?.transition;
-      const fresh = await fetchGuardIO(this, transition);
-      this.#cache(fresh);
-      const now = Date.now();
-      const verifier = this.#verifier();
-      const r: ApplyResult =
-        this.#reuseValidated(now, fresh, verifier) ??
-        applyValidatedProposal(this.state, proposal, this.#ctx(now, fresh, verifier));
-      if (!r.accepted) {
-        if (r.escalation && this.state.policy.phase === 'CLEAR') {
-          await this.takeLocked(r.escalation.transition, {
-            ...r.escalation.inputs,
-            breaches: [...r.escalation.inputs.breaches],
-          });
-        }
-        observeRejectedTransition(r, { mission: this.missionId, head: this.hash, proposal });
-        throw rejection(r, this.hash);
-      }
-      if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
-      await this.#commit(r, { requestedAtMs });
-      return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
-    });
-  }
-
-  /**
-   * The validator's result for the running update, when applying the proposal now is the very
-   * computation the validator did: same state, idempotency table and I/O verdicts (no fresh I/O),
-   * same workflow clock and verifier. The protocol is a pure function of those and the proposal, so
-   * the result is identical, and skipping the second computation halves a transition's CPU. On
-   * replay validators do not run, nothing is kept, and the handler computes it again.
-   */
-  #reuseValidated(now: number, fresh: GuardIO, verifier: Verifier): Accepted | undefined {
-    const id = currentUpdateInfo()?.id;
-    if (id === undefined) return undefined;
-    const kept = this.#validated.get(id);
-    this.#validated.delete(id);
-    const same =
-      kept !== undefined &&
-      Object.keys(fresh).length === 0 &&
-      verifier === verifyDetached &&
-      kept.state === this.state &&
-      kept.idempotency === this.idempotency &&
-      kept.io === this.io &&
-      kept.now === now;
-    return same ? kept.result : undefined;
   }
 
   /**
@@ -547,7 +432,7 @@ export class MissionEngine {
       if (!this.recovering() || this.state.council.council_set_hash !== setHash) return false;
       const votes = this.votesFor(setHash);
       const cert = { council_set_hash: setHash, votes };
-      if (!checkQuorumCertificate(this.state, cert, this.machine, this.#verifier()).ok) return false;
+      if (!checkQuorumCertificate(this.state, cert, this.machine, this.verifier()).ok) return false;
       const seconds = (Date.now() - (this.recovery.since_ms ?? Date.now())) / 1000;
       const resumed = await this.takeLocked('Control_Resume', {
         reason: `council re-certified by a new quorum after ${seconds} s in RECOVERY`,
@@ -598,17 +483,5 @@ export class MissionEngine {
 
   quorum(): number {
     return quorumRequired(this.state.council.members.length, this.machine.quorumSize);
-  }
-
-  /**
-   * The first outcome of `proposal` if it repeats one already applied (same idem_key, same signed
-   * proposal), else null: lets the gateway answer a retry with `duplicate: true` before Temporal's
-   * update-id deduplication would hand back the first answer verbatim. Pure; a query may call it.
-   */
-  repeatOutcome(proposal: unknown): TransitionOutcome | null {
-    const r = applyProposal(this.state, proposal, this.#ctx(Date.now()));
-    return r.accepted && r.duplicate
-      ? { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true }
-      : null;
   }
 }
