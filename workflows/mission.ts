@@ -30,6 +30,8 @@ import {
 } from '../schemas/mission-messages';
 import { short } from './mission/activities';
 import { MissionEngine, type MissionSnapshot } from './mission/engine';
+import { quorumOf } from './mission/council-votes';
+import { applyOwnerControl, controlsView } from './mission/owner-controls';
 import { TransitionUpdates } from './mission/transition-update';
 import { runBoot, runExecution } from './mission/execution';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './mission/regions';
@@ -126,8 +128,8 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     prompt,
     hash: engine.hash,
     state: engine.state,
-    controls: engine.controlsView(),
-    recovery: engine.recovery,
+    controls: controlsView(engine.controls),
+    recovery: engine.recovery.view,
   });
   const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
@@ -140,9 +142,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     voteUpdate,
     (raw) => {
       const vote = VoteSchema.parse(raw);
-      engine.votes.set(vote.member, vote);
+      engine.votes.record(vote);
       const setHash = engine.state.council.council_set_hash ?? '';
-      return Promise.resolve({ accepted: engine.votesFor(setHash).length, required: engine.quorum() });
+      return Promise.resolve({
+        accepted: engine.votes.forSet(setHash).length,
+        required: quorumOf(engine.state, engine.machine),
+      });
     },
     {
       validator: (raw) => validateVote(engine, raw),
@@ -167,14 +172,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       return;
     }
     const { action, reason, actor } = parsed.data;
-    await engine
-      .applyOwnerControl({
-        id: uuid4(),
-        action,
-        actor: actor ?? UNATTRIBUTED,
-        reason: reason.trim() || action,
-      })
-      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+    await applyOwnerControl(engine, {
+      id: uuid4(),
+      action,
+      actor: actor ?? UNATTRIBUTED,
+      reason: reason.trim() || action,
+    }).catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
   });
   setHandler(ownerControlSignal, async (raw) => {
     // Signals cannot be refused: a command that does not parse is logged and changes nothing.
@@ -183,9 +186,9 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       log.warn('owner control dropped: it does not parse', { error: parsed.error.message });
       return;
     }
-    await engine
-      .applyOwnerControl(parsed.data)
-      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+    await applyOwnerControl(engine, parsed.data).catch((error: unknown) =>
+      log.error('owner control failed', { error: String(error) }),
+    );
   });
 
   upsertSearchAttributes([

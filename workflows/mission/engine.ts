@@ -7,31 +7,32 @@
  * the sandbox).
  *
  * Handlers that await activities are serialised by a promise-chain mutex (`exclusive`), so two
- * proposals are never checked against the same HEAD.
+ * proposals are never checked against the same HEAD. The other concerns of a running mission live
+ * beside it: owner controls, recovery, council votes, search attributes and guard I/O.
  */
 import { log, patched, sleep, uuid4 } from '@temporalio/workflow';
-import type { ResolvedMissionConfig } from '../../schemas/mission-config';
+import type { GuardIO } from '../../schemas/guard-io';
+import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import type { FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
+import type { ResolvedMissionConfig } from '../../schemas/mission-config';
+import type { Vote } from '../../schemas/proposal';
+import type { StateDocument } from '../../schemas/state-document';
+import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import {
-  DEFAULT_LATENCY_BUDGETS,
-  LATENCY_CLASSES,
-  OWNER_CONTROL_HISTORY,
-  OWNER_CONTROL_TRANSITIONS,
-  type AppliedOwnerControl,
-  type MissionControls,
-  type OwnerControlCommand,
-} from '../../schemas/owner-controls';
+  observeAcceptedTransition,
+  observeRejectedTransition,
+  type AcceptedObservation,
+} from '../observability';
 import {
   applyTrustedProposal,
   backoffMs,
-  checkQuorumCertificate,
   buildProposal,
   checkStepInvariants,
-  quorumRequired,
   stateHash,
   verifyDetached,
   verifyDetachedLegacy,
   windowIdAt,
+  type Accepted,
   type ApplyContext,
   type IdempotencyTable,
   type MachineConfig,
@@ -39,23 +40,13 @@ import {
   type SignerRegistry,
   type Verifier,
 } from '../statechart';
-import { type GuardIO } from '../../schemas/guard-io';
-import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
-import { hashCanonical } from '../../schemas/hash';
-import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
-import type { Accepted } from '../statechart';
-import { type StateDocument } from '../../schemas/state-document';
-import { type Vote } from '../../schemas/proposal';
-import { io, ledger, LOCAL_ACTIVITIES_PATCH, localLedger, ownerLedger, short } from './activities';
+import { io, ledger, LOCAL_ACTIVITIES_PATCH, localLedger, short } from './activities';
+import { CouncilVotes } from './council-votes';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
+import { initialControls, type HeldControls } from './owner-controls';
+import { MissionRecovery } from './recovery';
 import { SearchAttributePublisher } from './search-attributes';
-import {
-  type AcceptedObservation,
-  observeAcceptedTransition,
-  observeRecoveryTime,
-  observeRejectedTransition,
-} from '../observability';
 
 /**
  * The patch that moved signature checks in replayed code (the quorum guard's votes) from tweetnacl
@@ -73,39 +64,27 @@ export interface MissionSnapshot {
   votes: Vote[];
   beatsCompleted: number;
   /** Owner controls in force, with the count of owner records written (absent before them). */
-  controls?: MissionControls & { recorded: number };
+  controls?: HeldControls;
   recovery?: RecoveryView;
 }
-
-/**
- * Owner records share the decision ledger with statechart decisions, whose record ids derive from
- * (workflow id, seq); owner records number from here so the two sequences can never collide.
- */
-export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
-/** Owner commands are unsigned: their actor is as reported by the sender, which is not verified. */
-export const ACTOR_AS_REPORTED = 'actor as reported by the gateway; owner commands are not signed';
-const RECOVERY_EPISODES = 16;
 
 export class MissionEngine {
   state: StateDocument;
   idempotency: IdempotencyTable;
+  /** Licence and tool verdicts held across steps (`guard-io.ts`). */
   io: GuardIO;
   sources: FetchedSource[];
-  votes = new Map<string, Vote>();
+  readonly votes: CouncilVotes;
   beatsCompleted: number;
   /** Set when the mission is finishing: no new forward work starts. */
   stopping = false;
-  controls: MissionControls & { recorded: number };
-  recovery: RecoveryView;
-  /** Why the council's certificate was voided by the last transition; null while it holds. */
-  quorumLost: string | null = null;
+  controls: HeldControls;
+  readonly recovery: MissionRecovery;
   readonly config: ResolvedMissionConfig;
   readonly machine: MachineConfig;
   readonly registry: SignerRegistry;
   readonly missionId: string;
   #chain: Promise<unknown> = Promise.resolve();
-  /** Set while the orchestrator takes Control_Recover for a lost quorum. */
-  #recoveryReason: string | null = null;
   readonly #attributes = new SearchAttributePublisher(this);
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
@@ -115,15 +94,10 @@ export class MissionEngine {
     this.idempotency = snapshot.idempotency;
     this.io = snapshot.io;
     this.sources = snapshot.sources;
-    for (const v of snapshot.votes) this.votes.set(v.member, v);
+    this.votes = new CouncilVotes(snapshot.votes);
     this.beatsCompleted = snapshot.beatsCompleted;
-    this.controls = snapshot.controls ?? {
-      agentTaskQueue: null,
-      latency: { ...DEFAULT_LATENCY_BUDGETS },
-      applied: [],
-      recorded: 0,
-    };
-    this.recovery = snapshot.recovery ?? { since_ms: null, episodes: [] };
+    this.controls = snapshot.controls ?? initialControls();
+    this.recovery = new MissionRecovery(this, snapshot.recovery);
     this.machine = machineConfigOf(config, councilMembers(config).length);
     this.registry = signerRegistryOf(config);
   }
@@ -139,10 +113,10 @@ export class MissionEngine {
       idempotency: this.idempotency,
       io: this.io,
       sources: this.sources,
-      votes: [...this.votes.values()],
+      votes: this.votes.all(),
       beatsCompleted: this.beatsCompleted,
       controls: this.controls,
-      recovery: this.recovery,
+      recovery: this.recovery.view,
     };
   }
 
@@ -154,12 +128,6 @@ export class MissionEngine {
   /** File and service activities under the mission's current latency budget. */
   ioCall(summary: string) {
     return io(summary, this.controls.latency);
-  }
-
-  /** What the state query reports about owner controls. */
-  controlsView(): MissionControls {
-    const { agentTaskQueue, latency, applied } = this.controls;
-    return { agentTaskQueue, latency: { ...latency }, applied: [...applied] };
   }
 
   /** Forward work may run: licensed (or in grace), running, not quarantined, not terminated. */
@@ -237,11 +205,7 @@ export class MissionEngine {
     }
     this.state = result.state;
     this.idempotency = result.idempotency;
-    if (pre.council.quorum_certificate !== null && result.state.council.quorum_certificate === null)
-      this.quorumLost = `${result.decision.transition} voided the council's quorum certificate`;
-    if (result.state.council.quorum_certificate !== null) this.quorumLost = null;
-    if (pre.control.phase === 'RECOVERY' && result.state.control.phase !== 'RECOVERY') this.#closeRecovery();
-    if (result.state.control.phase === 'RECOVERY' && this.#recoveryReason !== null) this.#openRecovery();
+    this.recovery.observe(pre, result.state, result.decision.transition);
     this.publish();
     const summary = `record ${result.decision.transition} #${result.decision.seq}`;
     await (patched(LOCAL_ACTIVITIES_PATCH) ? localLedger(summary) : ledger(summary)).recordDecision(
@@ -308,180 +272,5 @@ export class MissionEngine {
       await sleep(backoffMs(this.machine.schedule, Math.min(attempt, 16)));
     }
     return false;
-  }
-
-  /**
-   * Applies an owner command (issue 6) to future work and records it in the decision ledger with
-   * its actor and reason. Pause and resume go the statechart's path (Control_Pause/Control_Resume,
-   * the actor in the reason); reroute and latency change what the next agent jobs and activities
-   * are scheduled with. A command id seen before (a retried batch) is ignored.
-   */
-  applyOwnerControl(cmd: OwnerControlCommand): Promise<void> {
-    return this.exclusive(async () => {
-      if (this.controls.applied.some((a) => a.id === cmd.id)) return;
-      const pre = this.hash;
-      const evidence: string[] = [];
-      let applied = true;
-      let detail: string;
-      if (cmd.action === 'pause' || cmd.action === 'resume') {
-        const transition = cmd.action === 'pause' ? 'Control_Pause' : 'Control_Resume';
-        const r = await this.takeLocked(transition, { reason: `${cmd.actor}: ${cmd.reason}`.slice(0, 1024) });
-        applied = r.accepted;
-        if (r.accepted) {
-          evidence.push(r.decision.id);
-          detail = `${transition}: control is ${this.state.control.phase}`;
-        } else detail = `${transition} refused by ${r.failing_guard}: ${r.reasons.join('; ')}`;
-      } else if (cmd.action === 'reroute') {
-        const before = this.controls.agentTaskQueue;
-        this.controls = { ...this.controls, agentTaskQueue: cmd.taskQueue };
-        detail = `agent task queue ${before ?? '(mission queue)'} -> ${cmd.taskQueue ?? '(mission queue)'}`;
-      } else {
-        const before = this.controls.latency;
-        this.controls = { ...this.controls, latency: { ...before, ...cmd.budgets } };
-        detail = LATENCY_CLASSES.filter((c) => cmd.budgets[c] !== undefined)
-          .map((c) => `${c} ${before[c]}s -> ${cmd.budgets[c]}s`)
-          .join(', ');
-      }
-      const now = Date.now();
-      const seq = OWNER_RECORD_SEQ_BASE + this.controls.recorded;
-      const transition = OWNER_CONTROL_TRANSITIONS[cmd.action];
-      const record = `ucxl://swoosh:${this.missionId}@control/${transition}/${seq}`;
-      const entry: AppliedOwnerControl = {
-        id: cmd.id,
-        action: cmd.action,
-        actor: cmd.actor,
-        reason: cmd.reason,
-        at_ms: now,
-        applied,
-        detail,
-        record,
-      };
-      this.controls = {
-        ...this.controls,
-        recorded: this.controls.recorded + 1,
-        applied: [...this.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
-      };
-      const last = this.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(this.state.hlc_last);
-      await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
-        id: record,
-        seq,
-        mission_id: this.missionId,
-        region: 'control',
-        transition,
-        pre_hash: pre as Accepted['pre_hash'],
-        post_hash: this.hash as Accepted['post_hash'],
-        inputs_hash: hashCanonical(cmd),
-        signer: this.config.orchestratorKey,
-        signature: null,
-        signature_verified: false,
-        idem_key: `owner:${cmd.id}`,
-        hlc: formatHlc(hlcSend(last, now)),
-        window_id: windowIdAt(this.machine.schedule, now),
-        evidence,
-        guards: [
-          {
-            guard: 'owner-control',
-            ok: applied,
-            // The actor is what the sender says (the gateway: the caller's token name); an owner
-            // command carries no signature yet, so the record says so (docs/api.md, trust boundary).
-            reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
-          },
-        ],
-        at_ms: now,
-      });
-    });
-  }
-
-  /** True while the orchestrator itself holds the mission in RECOVERY for a lost quorum. */
-  recovering(): boolean {
-    return this.state.control.phase === 'RECOVERY' && this.recovery.since_ms !== null;
-  }
-
-  /** A lost quorum the mission has not yet reacted to: RECOVERY is due. */
-  recoveryDue(): boolean {
-    const phase = this.state.control.phase;
-    return (
-      this.quorumLost !== null &&
-      this.state.council.quorum_certificate === null &&
-      (phase === 'RUNNING' || phase === 'DEGRADED') &&
-      !this.terminated
-    );
-  }
-
-  /** Enters RECOVERY through the normal transition path (Control_Recover) and starts the clock. */
-  enterRecovery(): Promise<boolean> {
-    return this.exclusive(async () => {
-      if (!this.recoveryDue()) return false;
-      this.#recoveryReason = this.quorumLost ?? 'quorum lost';
-      try {
-        return (await this.takeLocked('Control_Recover', { reason: this.#recoveryReason })).accepted;
-      } finally {
-        this.#recoveryReason = null;
-      }
-    });
-  }
-
-  /**
-   * Leaves RECOVERY on a new valid quorum certificate: the collected votes are checked as a
-   * certificate first (the pure quorum guard), then Control_Resume and Council_QuorumCert are taken
-   * back to back under the mutex — the certificate's WORK guards need control RUNNING, and nothing
-   * else can run between the two.
-   */
-  leaveRecovery(setHash: string): Promise<boolean> {
-    return this.exclusive(async () => {
-      if (!this.recovering() || this.state.council.council_set_hash !== setHash) return false;
-      const votes = this.votesFor(setHash);
-      const cert = { council_set_hash: setHash, votes };
-      if (!checkQuorumCertificate(this.state, cert, this.machine, this.verifier()).ok) return false;
-      const seconds = (Date.now() - (this.recovery.since_ms ?? Date.now())) / 1000;
-      const resumed = await this.takeLocked('Control_Resume', {
-        reason: `council re-certified by a new quorum after ${seconds} s in RECOVERY`,
-      });
-      if (!resumed.accepted) return false;
-      return (await this.takeLocked('Council_QuorumCert', { council_set_hash: setHash, votes })).accepted;
-    });
-  }
-
-  /** Starts the clock when the orchestrator's own Control_Recover lands (before its ledger write). */
-  #openRecovery(): void {
-    const now = Date.now();
-    this.recovery = {
-      since_ms: now,
-      episodes: [
-        ...this.recovery.episodes,
-        {
-          reason: this.#recoveryReason ?? 'quorum lost',
-          entered_at_ms: now,
-          left_at_ms: null,
-          seconds: null,
-        },
-      ].slice(-RECOVERY_EPISODES),
-    };
-  }
-
-  #closeRecovery(): void {
-    const since = this.recovery.since_ms;
-    if (since === null) return;
-    const now = Date.now();
-    this.recovery = {
-      since_ms: null,
-      episodes: this.recovery.episodes.map((e) =>
-        e.entered_at_ms === since && e.left_at_ms === null
-          ? { ...e, left_at_ms: now, seconds: (now - since) / 1000 }
-          : e,
-      ),
-    };
-    observeRecoveryTime((now - since) / 1000);
-  }
-
-  /** Votes for the current election that verify (the update validator admits only those). */
-  votesFor(setHash: string): Vote[] {
-    return [...this.votes.values()]
-      .filter((v) => v.council_set_hash === setHash)
-      .sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
-  }
-
-  quorum(): number {
-    return quorumRequired(this.state.council.members.length, this.machine.quorumSize);
   }
 }
