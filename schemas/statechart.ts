@@ -537,3 +537,58 @@ export function isTransitionName(name: string): name is TransitionName {
 
 /** Canonical hash of the statechart definition; written to `meta.schema_hash`. */
 export const DEFINITION_HASH: Sha256 = hashCanonical(STATECHART);
+
+/**
+ * The I/O verdicts guards decide on, named by the key that carries each in a guard's `io`
+ * (schemas/guard-io.ts): the licence server's verdict, the tool servers' probe, the policy scan.
+ */
+export const GUARD_IO_KINDS = ['licence', 'tools', 'policy'] as const;
+export type GuardIOKind = (typeof GUARD_IO_KINDS)[number];
+
+/** A verdict a guard cannot decide without, so the orchestrator fetches it for an outside proposal. */
+export interface GuardIONeed {
+  readonly io: GuardIOKind;
+  /** The policy verdict's `confirmed_block` is the proposal itself: proposing is confirming. */
+  readonly proposalConfirmsBlock?: true;
+}
+
+/**
+ * Which guards decide on I/O, and on which verdict; a transition needs the union over its guards
+ * (`transitionIO`). Declared beside the definition but outside `STATECHART`: what feeds a guard is
+ * not the machine's shape, and putting it in the hashed object would change DEFINITION_HASH and
+ * strand every running mission's state. `policy-scan` is absent on purpose: it judges a scan when
+ * the caller ran one and passes otherwise, so it never asks for one.
+ */
+export const GUARD_IO = {
+  'licence-verdict': { io: 'licence' },
+  'licence-lapse': { io: 'licence' },
+  tooling: { io: 'tools' },
+  'policy-breach': { io: 'policy' },
+  'policy-update': { io: 'policy' },
+  // Terminal_Terminate is signed by the terminal class, whose proposal is the owner's confirmation.
+  'confirmed-block': { io: 'policy', proposalConfirmsBlock: true },
+} as const satisfies { readonly [G in GuardName]?: GuardIONeed };
+
+/** The I/O need of guard `name`, or undefined for a guard (or protocol stage) that needs none. */
+export function guardIO(name: string): GuardIONeed | undefined {
+  return Object.hasOwn(GUARD_IO, name) ? GUARD_IO[name as keyof typeof GUARD_IO] : undefined;
+}
+
+/** The verdicts transition `name`'s guards need, and whether its proposal confirms a block. */
+export interface TransitionIO {
+  readonly needs: ReadonlySet<GuardIOKind>;
+  readonly proposalConfirmsBlock: boolean;
+}
+
+/** The I/O transition `name` needs: the union over the global guards and its own. */
+export function transitionIO(name: TransitionName): TransitionIO {
+  const needs = new Set<GuardIOKind>();
+  let proposalConfirmsBlock = false;
+  for (const guard of [...GLOBAL_GUARDS, ...TRANSITIONS[name].guards]) {
+    const need = guardIO(guard);
+    if (need === undefined) continue;
+    needs.add(need.io);
+    if (need.proposalConfirmsBlock === true) proposalConfirmsBlock = true;
+  }
+  return { needs, proposalConfirmsBlock };
+}

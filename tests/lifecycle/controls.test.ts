@@ -15,7 +15,7 @@ import type { MissionConfigInput } from '../../schemas/mission-config';
 import { OwnerControlCommand } from '../../schemas/owner-controls';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { controlSignal, ownerControlSignal, voteUpdate } from '../../schemas/mission-messages';
-import { ACTOR_AS_REPORTED } from '../../workflows/mission/engine';
+import { ACTOR_AS_REPORTED } from '../../workflows/mission/owner-controls';
 import { taskQueueFor } from '../support/temporal';
 import {
   newSigner,

@@ -17,7 +17,7 @@ import { GUARDS } from '../../workflows/statechart/guards';
 import { HANDLERS, type TransitionRegistry } from '../../workflows/statechart/handlers';
 import { INPUT_SCHEMAS } from '../../schemas/transition-inputs';
 import { initialState } from '../../workflows/statechart/state';
-import { DEFINITION_HASH } from '../../schemas/statechart';
+import { DEFINITION_HASH, transitionIO } from '../../schemas/statechart';
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
 
@@ -144,6 +144,30 @@ describe('the statechart definition and the code agree', () => {
   it('stamps the definition hash into new state documents', () => {
     expect(initialState('m-1').meta.schema_hash).toBe(DEFINITION_HASH);
     expect(readFileSync(YAML_PATH, 'utf8')).toContain(DEFINITION_HASH);
+  });
+
+  it('keeps the definition hash that running missions carry', () => {
+    // parseStateDocument refuses a continued-as-new state whose meta.schema_hash differs, so a new
+    // hash would strand every running mission: change it only together with a migration.
+    expect(DEFINITION_HASH).toBe('sha256-7c7ec29db447d773330dbfee7ff62aeab1c7acb5900bfb097fa97e8f83e2e1c5');
+  });
+
+  it('declares the I/O verdicts each transition needs beside the definition, not inside the hashed object', () => {
+    const declared: Record<string, string[]> = {};
+    for (const name of TRANSITION_NAMES) {
+      const { needs, proposalConfirmsBlock } = transitionIO(name);
+      const listed = [...needs, ...(proposalConfirmsBlock ? ['confirmed by the proposal'] : [])];
+      if (listed.length > 0) declared[name] = listed;
+    }
+    expect(declared).toEqual({
+      Boot_Licensed: ['licence'],
+      Boot_LicenseGrace: ['licence'],
+      Council_ToolingReady: ['tools'],
+      Policy_Quarantine: ['policy'],
+      Policy_Update: ['policy'],
+      Terminal_Terminate: ['policy', 'confirmed by the proposal'],
+    });
+    expect(JSON.stringify(STATECHART)).not.toContain('proposalConfirmsBlock');
   });
 
   it('makes a registry with a missing handler a compile error', () => {

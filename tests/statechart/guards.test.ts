@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { defineConfig } from '../../workflows/statechart/config';
-import type { TransitionName } from '../../schemas/statechart';
-import { GUARDS, licenceRefreshAt, quorumRequired } from '../../workflows/statechart/guards';
-import { type GuardInputs, type GuardResult } from '../../workflows/statechart/guards/types';
+import { TRANSITION_NAMES, type GuardName, type TransitionName } from '../../schemas/statechart';
+import { parseInputs } from '../../schemas/transition-inputs';
+import { evaluateGuard, guardsOf, licenceRefreshAt, quorumRequired } from '../../workflows/statechart/guards';
+import { verdict, type GuardInputs, type GuardResult } from '../../workflows/statechart/guards/types';
 import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
 import { hashCanonical } from '../../schemas/hash';
 import { signVote } from '../../workflows/statechart/signing';
@@ -15,17 +15,71 @@ import {
   HEALTHY_TOOLS,
   licence,
   memberEntries,
+  T0,
   TOKEN_DIGEST,
   TOOL_PINS,
   votesFor,
 } from './support/harness';
 
-/** Evaluates one guard for `transition` against the harness state, as the protocol would. */
+const PLAN = {
+  plan_hash: hashCanonical('plan'),
+  plan_lock: {
+    content_hash: hashCanonical('content'),
+    index_version: 1,
+    council_set_hash: hashCanonical('council'),
+    environment_hash: hashCanonical('environment'),
+  },
+};
+
+/** Inputs that parse, for every transition: what a guard is evaluated on unless a test names others. */
+const SAMPLE_INPUTS: { readonly [K in TransitionName]: Record<string, unknown> } = {
+  Boot_LicenseCheck: { identities: { orchestrator: ACTORS.orchestrator.key } },
+  Boot_Licensed: licence(T0).inputs,
+  Boot_LicenseGrace: { reason: 'r' },
+  Boot_LicenseExpire: {},
+  Ingestion_Fetch: { sources: ['urn:src:1'] },
+  Ingestion_Validate: { content_hash: hashCanonical('content') },
+  Ingestion_Index: { report_hash: hashCanonical('report'), passed: true, violations: [] },
+  Ingestion_Ready: { index_hash: hashCanonical('index') },
+  Ingestion_Quarantine: { report_hash: hashCanonical('report'), violations: ['v'], rationale: 'r' },
+  Ingestion_RollbackIndex: { reason: 'r' },
+  Council_Elect: { roles: ['architect'], members: memberEntries(['ada']) },
+  Council_QuorumCert: { council_set_hash: hashCanonical('set'), votes: [] },
+  Council_ToolingReady: { pins: { ...TOOL_PINS } },
+  Council_Eject: { members: ['ada'], reason: 'r' },
+  Council_ReElect: { members: memberEntries(['ada']), reason: 'r' },
+  Environment_Provision: { allocations: [{ resource: 'workspace', amount: 1 }] },
+  Environment_Healthcheck: { assets: [{ id: 'w', kind: 'workspace', ref: 'file:///w' }] },
+  Environment_Ready: { checks: [{ name: 'api', ok: true }] },
+  Environment_Degrade: { checks: [{ name: 'api', ok: false }] },
+  Environment_Deprovision: { reason: 'r' },
+  Execution_Enter: PLAN,
+  Execution_Work: { tasks: ['t'] },
+  Execution_Review: {},
+  Execution_Approve: { decision: 'approve' },
+  Execution_Reverb: {},
+  Execution_NextWindow: {},
+  Execution_Replan: { ...PLAN, reason: 'r' },
+  Control_Pause: { reason: 'r' },
+  Control_Resume: { reason: 'r' },
+  Control_Degrade: { reason: 'r' },
+  Control_Recover: { reason: 'r' },
+  Policy_Quarantine: { rationale: 'r', breaches: ['b'] },
+  Policy_Release: { rationale: 'r' },
+  Policy_Update: { policy_version: 'v2', rationale: 'r' },
+  Terminal_Terminate: { rationale: 'r' },
+};
+
+/**
+ * Evaluates one guard for `transition` against the harness state, as the protocol would: inputs
+ * that do not parse are refused by the protocol's inputs stage, with these reasons, before any
+ * guard runs; guards see only the parsed value.
+ */
 function check(
   h: Harness,
-  guard: keyof typeof GUARDS,
+  guard: GuardName,
   transition: TransitionName,
-  inputs: unknown = {},
+  inputs: unknown = SAMPLE_INPUTS[transition],
   extra: {
     io?: GuardIO;
     evidence?: string[];
@@ -34,16 +88,18 @@ function check(
     state?: StateDocument;
   } = {},
 ): GuardResult {
+  const parsed = parseInputs(transition, inputs);
+  if (!parsed.ok) return verdict(parsed.reasons);
   const gi: GuardInputs = {
     transition,
-    inputs,
+    inputs: parsed.value,
     signer: extra.signer ?? ACTORS.orchestrator.key,
     window_id: extra.window_id ?? windowAt(h.config.schedule, h.now).id,
     evidence: extra.evidence ?? [],
     now: h.now,
     io: GuardIOSchema.parse(extra.io ?? {}),
   };
-  return GUARDS[guard](extra.state ?? h.state, gi, h.config);
+  return evaluateGuard(guard, extra.state ?? h.state, gi, h.config);
 }
 
 const ok = { ok: true, reasons: [] };
@@ -57,7 +113,7 @@ describe('common gates', () => {
     const h = new Harness();
     expect(check(h, 'active', 'Control_Pause')).toEqual(ok);
     const terminated = { ...h.state, terminal: { phase: 'TERMINATED' as const, rationale: 'blocked' } };
-    expect(check(h, 'active', 'Control_Pause', {}, { state: terminated })).toMatchObject(
+    expect(check(h, 'active', 'Control_Pause', undefined, { state: terminated })).toMatchObject(
       failsWith(/TERMINATED \(blocked\)/),
     );
   });
@@ -66,24 +122,16 @@ describe('common gates', () => {
     const h = new Harness();
     for (const phase of ['RUNNING', 'DEGRADED'] as const) {
       expect(
-        check(
-          h,
-          'control',
-          'Ingestion_Fetch',
-          {},
-          { state: { ...h.state, control: { phase, reason: null } } },
-        ),
+        check(h, 'control', 'Ingestion_Fetch', undefined, {
+          state: { ...h.state, control: { phase, reason: null } },
+        }),
       ).toEqual(ok);
     }
     for (const phase of ['PAUSED', 'RECOVERY'] as const) {
       expect(
-        check(
-          h,
-          'control',
-          'Ingestion_Fetch',
-          {},
-          { state: { ...h.state, control: { phase, reason: 'x' } } },
-        ),
+        check(h, 'control', 'Ingestion_Fetch', undefined, {
+          state: { ...h.state, control: { phase, reason: 'x' } },
+        }),
       ).toMatchObject(failsWith(new RegExp(`control is ${phase}`)));
     }
   });
@@ -95,7 +143,7 @@ describe('common gates', () => {
       ...h.state,
       policy: { ...h.state.policy, phase: 'QUARANTINED' as const, rationale: 'leaked key' },
     };
-    expect(check(h, 'not-quarantined', 'Ingestion_Fetch', {}, { state: q })).toMatchObject(
+    expect(check(h, 'not-quarantined', 'Ingestion_Fetch', undefined, { state: q })).toMatchObject(
       failsWith(/QUARANTINED \(leaked key\)/),
     );
   });
@@ -103,18 +151,14 @@ describe('common gates', () => {
   it('passes a step without a policy scan or with a clean one, and turns a breach into a quarantine request', () => {
     const h = new Harness();
     expect(check(h, 'policy-scan', 'Ingestion_Fetch')).toEqual(ok);
-    expect(check(h, 'policy-scan', 'Ingestion_Fetch', {}, { io: { policy: { breach: false } } })).toEqual(ok);
-    const breach = check(
-      h,
-      'policy-scan',
-      'Ingestion_Fetch',
-      {},
-      {
-        io: {
-          policy: { breach: true, rationale: 'PII in prompt', breaches: ['PII in prompt', 'token in log'] },
-        },
+    expect(
+      check(h, 'policy-scan', 'Ingestion_Fetch', undefined, { io: { policy: { breach: false } } }),
+    ).toEqual(ok);
+    const breach = check(h, 'policy-scan', 'Ingestion_Fetch', undefined, {
+      io: {
+        policy: { breach: true, rationale: 'PII in prompt', breaches: ['PII in prompt', 'token in log'] },
       },
-    );
+    });
     expect(breach).toEqual({
       ok: false,
       reasons: ['policy breach: PII in prompt', 'breach: token in log'],
@@ -158,7 +202,7 @@ describe('licence (KACHING)', () => {
       failsWith(/not licensed \(boot is UNINITIALIZED\)/),
     );
     const expired = { ...h.state, boot: { ...h.state.boot, phase: 'EXPIRED' as const } };
-    expect(check(h, 'licence', 'Ingestion_Fetch', {}, { state: expired })).toMatchObject(
+    expect(check(h, 'licence', 'Ingestion_Fetch', undefined, { state: expired })).toMatchObject(
       failsWith(/boot is EXPIRED/),
     );
   });
@@ -300,7 +344,9 @@ describe('BACKBEAT window guard', () => {
 
   it('does not gate transitions without a window class', () => {
     const h = new Harness().toWindow('work');
-    expect(check(h, 'window', 'Control_Pause', {}, { window_id: 'backbeat:W-2000-01-01-00' })).toEqual(ok);
+    expect(check(h, 'window', 'Control_Pause', undefined, { window_id: 'backbeat:W-2000-01-01-00' })).toEqual(
+      ok,
+    );
   });
 });
 
@@ -653,10 +699,12 @@ describe('execution guards', () => {
     h.toWindow('review').must('Execution_Review', {}, { evidence: ['ucxl://e'] });
     expect(check(h, 'approvals', 'Execution_Reverb')).toMatchObject(failsWith(/0 approval\(s\), 2 required/));
     h.must('Execution_Approve', { decision: 'approve' }, { signer: APPROVERS[0] });
-    expect(check(h, 'approval-unique', 'Execution_Approve', {}, { signer: APPROVERS[0]!.key })).toMatchObject(
-      failsWith(/already decided on beat 1/),
-    );
-    expect(check(h, 'approval-unique', 'Execution_Approve', {}, { signer: APPROVERS[1]!.key })).toEqual(ok);
+    expect(
+      check(h, 'approval-unique', 'Execution_Approve', undefined, { signer: APPROVERS[0]!.key }),
+    ).toMatchObject(failsWith(/already decided on beat 1/));
+    expect(
+      check(h, 'approval-unique', 'Execution_Approve', undefined, { signer: APPROVERS[1]!.key }),
+    ).toEqual(ok);
     h.must('Execution_Approve', { decision: 'reject' }, { signer: APPROVERS[1] });
     expect(check(h, 'approvals', 'Execution_Reverb').reasons).toEqual([
       `rejected by ${APPROVERS[1]!.key}`,
@@ -678,21 +726,16 @@ describe('execution guards', () => {
 
 describe('guard results', () => {
   it('carry no reasons when they pass and at least one when they fail', () => {
-    const config = defineConfig();
     const h = new Harness();
-    for (const [name, guard] of Object.entries(GUARDS)) {
-      const gi: GuardInputs = {
-        transition: 'Control_Pause',
-        inputs: {},
-        signer: ACTORS.orchestrator.key,
-        window_id: 'backbeat:W-2025-10-19-02',
-        evidence: [],
-        now: h.now,
-        io: {},
-      };
-      const result = guard(h.state, gi, config);
-      if (result.ok) expect(result.reasons, name).toEqual([]);
-      else expect(result.reasons.length, name).toBeGreaterThan(0);
+    for (const transition of TRANSITION_NAMES) {
+      expect(parseInputs(transition, SAMPLE_INPUTS[transition]).ok, transition).toBe(true);
+      for (const name of guardsOf(transition)) {
+        const result = check(h, name, transition, SAMPLE_INPUTS[transition], {
+          window_id: 'backbeat:W-2025-10-19-02',
+        });
+        if (result.ok) expect(result.reasons, `${transition} ${name}`).toEqual([]);
+        else expect(result.reasons.length, `${transition} ${name}`).toBeGreaterThan(0);
+      }
     }
   });
 });

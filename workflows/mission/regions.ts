@@ -7,7 +7,9 @@
 import { condition, patched, sleep } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
 import { backoffMs } from '../statechart';
-import { councilMembers, type MissionEngine } from './engine';
+import { quorumOf } from './council-votes';
+import type { MissionEngine } from './engine';
+import { councilMembers } from './machine-config';
 
 const waitFor = (m: MissionEngine, ok: () => boolean): Promise<void> => condition(() => ok() || m.terminated);
 
@@ -107,7 +109,7 @@ export const RECOVERY_PATCH = 'swoosh-recovery-v1';
  */
 export async function runCouncil(m: MissionEngine): Promise<void> {
   let attempt = 0;
-  const electing = () => m.state.council.phase === 'ELECT' && m.recovering();
+  const electing = () => m.state.council.phase === 'ELECT' && m.recovery.recovering();
   while (!m.terminated) {
     const phase = m.state.council.phase;
     if (phase === 'READY') {
@@ -128,27 +130,29 @@ export async function runCouncil(m: MissionEngine): Promise<void> {
         continue;
       }
       const own = m.state.council.members.find((x) => x.key === m.config.orchestratorKey);
-      if (own && !m.votesFor(setHash).some((v) => v.member === own.id)) {
+      if (own && !m.votes.forSet(setHash).some((v) => v.member === own.id)) {
         const vote = await m.shortCall('sign the orchestrator council vote').signCouncilVote({
           mission: m.missionId,
           member: own.id,
           council_set_hash: setHash,
         });
-        m.votes.set(vote.member, vote);
+        m.votes.record(vote);
       }
       await waitFor(
         m,
-        () => m.votesFor(setHash).length >= m.quorum() || m.state.council.council_set_hash !== setHash,
+        () =>
+          m.votes.forSet(setHash).length >= quorumOf(m.state, m.machine) ||
+          m.state.council.council_set_hash !== setHash,
       );
       if (m.state.council.council_set_hash !== setHash || m.terminated) continue;
       if (electing()) {
-        ok = await m.leaveRecovery(setHash);
+        ok = await m.recovery.leave(setHash);
         attempt = ok ? 0 : attempt + 1;
         if (!ok) await sleep(backoffMs(m.machine.schedule, Math.min(attempt, 16)));
         continue;
       }
       await waitFor(m, () => m.forwardAllowed());
-      ok = (await m.take('Council_QuorumCert', { council_set_hash: setHash, votes: m.votesFor(setHash) }))
+      ok = (await m.take('Council_QuorumCert', { council_set_hash: setHash, votes: m.votes.forSet(setHash) }))
         .accepted;
     } else if (phase === 'TOOLING_SYNC') {
       const status = await m.ioCall('probe tool servers').toolStatus();
@@ -167,15 +171,15 @@ export async function runCouncil(m: MissionEngine): Promise<void> {
  */
 export async function runRecovery(m: MissionEngine): Promise<void> {
   while (!m.terminated) {
-    await waitFor(m, () => m.recoveryDue());
+    await waitFor(m, () => m.recovery.due());
     if (m.terminated) return;
     // Missions recorded before the patch held a voided certificate without entering RECOVERY.
     if (!patched(RECOVERY_PATCH)) {
-      m.quorumLost = null;
+      m.recovery.quorumLost = null;
       continue;
     }
     // A refused Control_Recover (the mission ended meanwhile) must not spin this loop.
-    if (!(await m.enterRecovery()) && m.recoveryDue()) m.quorumLost = null;
+    if (!(await m.recovery.enter()) && m.recovery.due()) m.recovery.quorumLost = null;
   }
 }
 

@@ -30,6 +30,9 @@ import {
 } from '../../schemas/mission-messages';
 import { short } from './activities';
 import { MissionEngine, type MissionSnapshot } from './engine';
+import { quorumOf } from './council-votes';
+import { applyOwnerControl, controlsView } from './owner-controls';
+import { TransitionUpdates } from './transition-update';
 import { runBoot, runExecution } from './execution';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
 import {
@@ -125,22 +128,26 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     prompt,
     hash: engine.hash,
     state: engine.state,
-    controls: engine.controlsView(),
-    recovery: engine.recovery,
+    controls: controlsView(engine.controls),
+    recovery: engine.recovery.view,
   });
+  const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
-  setHandler(proposalRepeatQuery, (proposal) => engine.repeatOutcome(proposal));
-  setHandler(transitionUpdate, (proposal) => engine.handle(proposal), {
-    validator: (proposal) => engine.validate(proposal),
+  setHandler(proposalRepeatQuery, (proposal) => updates.repeatOutcome(proposal));
+  setHandler(transitionUpdate, (proposal) => updates.handle(proposal), {
+    validator: (proposal) => updates.validate(proposal),
     description: 'Apply a signed transition proposal (SPEC §3); the update id is its idem_key.',
   });
   setHandler(
     voteUpdate,
     (raw) => {
       const vote = VoteSchema.parse(raw);
-      engine.votes.set(vote.member, vote);
+      engine.votes.record(vote);
       const setHash = engine.state.council.council_set_hash ?? '';
-      return Promise.resolve({ accepted: engine.votesFor(setHash).length, required: engine.quorum() });
+      return Promise.resolve({
+        accepted: engine.votes.forSet(setHash).length,
+        required: quorumOf(engine.state, engine.machine),
+      });
     },
     {
       validator: (raw) => validateVote(engine, raw),
@@ -165,14 +172,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       return;
     }
     const { action, reason, actor } = parsed.data;
-    await engine
-      .applyOwnerControl({
-        id: uuid4(),
-        action,
-        actor: actor ?? UNATTRIBUTED,
-        reason: reason.trim() || action,
-      })
-      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+    await applyOwnerControl(engine, {
+      id: uuid4(),
+      action,
+      actor: actor ?? UNATTRIBUTED,
+      reason: reason.trim() || action,
+    }).catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
   });
   setHandler(ownerControlSignal, async (raw) => {
     // Signals cannot be refused: a command that does not parse is logged and changes nothing.
@@ -181,9 +186,9 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       log.warn('owner control dropped: it does not parse', { error: parsed.error.message });
       return;
     }
-    await engine
-      .applyOwnerControl(parsed.data)
-      .catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+    await applyOwnerControl(engine, parsed.data).catch((error: unknown) =>
+      log.error('owner control failed', { error: String(error) }),
+    );
   });
 
   upsertSearchAttributes([

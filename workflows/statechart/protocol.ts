@@ -19,7 +19,7 @@ import type { StateDocument } from '../../schemas/state-document';
 import { CanonicalJsonError } from '../../schemas/canonical-json';
 import type { MachineConfig } from './config';
 import { TRANSITIONS, type GuardName, type Region, type TransitionName } from '../../schemas/statechart';
-import { GUARDS, guardsOf } from './guards';
+import { evaluateGuard, guardsOf } from './guards';
 import { type Escalation, type GuardInputs, type GuardOutcome } from './guards/types';
 import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
 import type { DecisionDraft } from '../../schemas/decision-record';
@@ -295,14 +295,14 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
     ]);
   }
 
-  // 8. Inputs parse against the transition's schema.
+  // 8. Inputs parse against the transition's schema, once: guards and the reducer get the typed value.
   const inputs = parseInputs(proposal.transition, proposal.inputs);
   if (!inputs.ok) return reject('inputs', inputs.reasons);
 
   // 9. Guards: all are evaluated so the record (or rejection) carries every reason; the first failing one names it.
   const gi: GuardInputs = {
     transition: proposal.transition,
-    inputs: proposal.inputs,
+    inputs: inputs.value,
     signer: proposal.signer,
     window_id: proposal.window_id,
     evidence: proposal.evidence,
@@ -313,7 +313,7 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
   const outcomes: GuardOutcome[] = [];
   let escalation: Escalation | undefined;
   for (const name of guardsOf(proposal.transition)) {
-    const result = GUARDS[name](state, gi, ctx.config);
+    const result = evaluateGuard(name, state, gi, ctx.config);
     outcomes.push({ guard: name, ok: result.ok, reasons: result.ok ? [] : [...result.reasons] });
     if (!result.ok && result.escalation !== undefined && escalation === undefined)
       escalation = result.escalation;

@@ -4,10 +4,9 @@
  * index swapped mid-flight holds execution until an explicit Execution_Replan.
  */
 import type { PlanLock } from '../../../schemas/state-document';
-import { parseInputs } from '../../../schemas/transition-inputs';
 import { currentPlanLock, samePlanLock } from '../state';
 import { windowAt } from '../window';
-import { fail, PASS, verdict, type Guard } from './types';
+import { fail, PASS, verdict, type Guard, type GuardFor } from './types';
 
 /** Ingestion, council and environment are all READY. */
 export const regionsReadyGuard: Guard = (state) => {
@@ -32,15 +31,10 @@ function lockMismatch(proposed: PlanLock, current: PlanLock): string[] {
 }
 
 /** Execution_Enter / Execution_Replan: the proposed plan lock equals the regions' current versions. */
-export const planLockGuard: Guard = (state, gi) => {
-  const parsed = parseInputs(
-    gi.transition === 'Execution_Replan' ? 'Execution_Replan' : 'Execution_Enter',
-    gi.inputs,
-  );
-  if (!parsed.ok) return verdict(parsed.reasons);
+export const planLockGuard: GuardFor<'plan-lock'> = (state, gi) => {
   const current = currentPlanLock(state);
   if (current === null) return fail('the regions have no complete content/version to lock a plan to');
-  return verdict(lockMismatch(parsed.value.plan_lock, current));
+  return verdict(lockMismatch(gi.inputs.plan_lock, current));
 };
 
 /** Steps inside the loop: the locked plan still matches the regions (no swap since). */

@@ -1,9 +1,12 @@
 /**
  * The guard registry: one named guard per `GuardName`. Typed as a mapped type over the names, so a
  * guard named in the statechart without an implementation (or an implementation nobody names) is
- * caught — the former by the compiler, the latter by the registry test.
+ * caught — the former by the compiler, the latter by the registry test — and each guard must accept
+ * the parsed inputs of every transition that names it (`GuardFor`).
  */
 import { GLOBAL_GUARDS, TRANSITIONS, type GuardName, type TransitionName } from '../../../schemas/statechart';
+import type { StateDocument } from '../../../schemas/state-document';
+import type { MachineConfig } from '../config';
 import { activeGuard, controlGuard, notQuarantinedGuard, policyScanGuard } from './common';
 import {
   approvalsGuard,
@@ -26,10 +29,10 @@ import {
 import { confirmedBlockGuard, policyBreachGuard, policyUpdateGuard } from './policy';
 import { quorumGuard } from './quorum';
 import { toolingGuard } from './tooling';
-import type { Guard } from './types';
+import type { Guard, GuardFor, GuardInputs, GuardResult } from './types';
 import { windowGuard } from './window';
 
-export const GUARDS: { readonly [G in GuardName]: Guard } = {
+export const GUARDS: { readonly [G in GuardName]: GuardFor<G> } = {
   active: activeGuard,
   licence: licenceGuard,
   control: controlGuard,
@@ -62,6 +65,20 @@ export const GUARDS: { readonly [G in GuardName]: Guard } = {
 /** The guards transition `name` runs, in order: the global guards, then its own. */
 export function guardsOf(name: TransitionName): readonly GuardName[] {
   return [...GLOBAL_GUARDS, ...TRANSITIONS[name].guards];
+}
+
+/**
+ * Evaluates guard `name` on a proposal whose inputs the protocol parsed for `gi.transition`, which
+ * runs that guard (`guardsOf`). `GUARDS` types every guard for all the transitions that name it, so
+ * widening it to `Guard` here cannot hand it inputs of a transition it does not know.
+ */
+export function evaluateGuard(
+  name: GuardName,
+  state: StateDocument,
+  gi: GuardInputs,
+  invariants: MachineConfig,
+): GuardResult {
+  return (GUARDS[name] as Guard)(state, gi, invariants);
 }
 
 export * from './types';

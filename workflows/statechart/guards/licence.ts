@@ -5,8 +5,7 @@
  */
 import { formatInstant } from '../../../schemas/hlc';
 import { hashCanonical } from '../../../schemas/hash';
-import { parseInputs } from '../../../schemas/transition-inputs';
-import { fail, PASS, verdict, type Guard } from './types';
+import { fail, PASS, verdict, type Guard, type GuardFor } from './types';
 
 /**
  * External work needs a live licence: LICENSED with an unexpired token, or GRACE before the grace
@@ -37,20 +36,18 @@ export const licenceGuard: Guard = (state, gi) => {
  * must record exactly that token (expiry and digest): the state is rebuilt from proposals alone on
  * replay, so what the verdict said has to be carried by the proposal.
  */
-export const licenceVerdictGuard: Guard = (_state, gi) => {
-  const parsed = parseInputs('Boot_Licensed', gi.inputs);
-  if (!parsed.ok) return verdict(parsed.reasons);
+export const licenceVerdictGuard: GuardFor<'licence-verdict'> = (_state, gi) => {
   const v = gi.io.licence;
   if (v === undefined) return fail('licence verdict required (io.licence)');
   const reasons: string[] = [];
-  if (v.expires_at_ms !== parsed.value.expires_at_ms) {
+  if (v.expires_at_ms !== gi.inputs.expires_at_ms) {
     reasons.push(
-      `proposal records expiry ${parsed.value.expires_at_ms}, the verdict says ${String(v.expires_at_ms)}`,
+      `proposal records expiry ${gi.inputs.expires_at_ms}, the verdict says ${String(v.expires_at_ms)}`,
     );
   }
-  if (v.token_digest !== parsed.value.token_digest) {
+  if (v.token_digest !== gi.inputs.token_digest) {
     reasons.push(
-      `proposal records token ${parsed.value.token_digest}, the verdict says ${String(v.token_digest)}`,
+      `proposal records token ${gi.inputs.token_digest}, the verdict says ${String(v.token_digest)}`,
     );
   }
   if (v.status !== 'valid') reasons.push(`licence ${v.status}${v.detail ? `: ${v.detail}` : ''}`);

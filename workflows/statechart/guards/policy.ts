@@ -3,13 +3,10 @@
  * is sticky, lifted only by an owner release (authorised by signer class) or a policy update under
  * which the mission scans clear; a confirmed block terminates it.
  */
-import { parseInputs } from '../../../schemas/transition-inputs';
-import { fail, PASS, verdict, type Guard } from './types';
+import { fail, PASS, verdict, type Guard, type GuardFor } from './types';
 
 /** Policy_Quarantine needs the scanner's verdict to report the breach. */
 export const policyBreachGuard: Guard = (_state, gi) => {
-  const parsed = parseInputs('Policy_Quarantine', gi.inputs);
-  if (!parsed.ok) return verdict(parsed.reasons);
   const policy = gi.io.policy;
   if (policy === undefined) return fail('policy verdict required (io.policy)');
   return policy.breach ? PASS : fail('the policy verdict reports no breach');
@@ -19,10 +16,8 @@ export const policyBreachGuard: Guard = (_state, gi) => {
  * Policy_Update installs a new version; out of QUARANTINED it also needs a clean scan under that
  * version, so a policy update cannot be used to wave a breach through.
  */
-export const policyUpdateGuard: Guard = (state, gi) => {
-  const parsed = parseInputs('Policy_Update', gi.inputs);
-  if (!parsed.ok) return verdict(parsed.reasons);
-  const version = parsed.value.policy_version;
+export const policyUpdateGuard: GuardFor<'policy-update'> = (state, gi) => {
+  const version = gi.inputs.policy_version;
   const reasons: string[] = [];
   if (version === state.policy.policy_version) reasons.push(`policy version ${version} is already in force`);
   if (state.policy.phase === 'QUARANTINED') {

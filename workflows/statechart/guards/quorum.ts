@@ -7,11 +7,10 @@
  */
 import type { MachineConfig } from '../config';
 import type { Vote } from '../../../schemas/proposal';
-import { parseInputs } from '../../../schemas/transition-inputs';
 import { verifyDetached, type Verifier } from '../signing';
 import { voteSigningBytes } from '../../../schemas/signed-bytes';
 import type { StateDocument } from '../../../schemas/state-document';
-import { fail, verdict, type Guard, type GuardResult } from './types';
+import { fail, verdict, type GuardFor, type GuardResult } from './types';
 
 /**
  * Votes needed for a set of `memberCount`: the configured quorum size, but never less than a strict
@@ -75,8 +74,5 @@ export function checkQuorumCertificate(
   return verdict(reasons);
 }
 
-export const quorumGuard: Guard = (state, gi, invariants) => {
-  const parsed = parseInputs('Council_QuorumCert', gi.inputs);
-  if (!parsed.ok) return verdict(parsed.reasons);
-  return checkQuorumCertificate(state, parsed.value, invariants, gi.verify);
-};
+export const quorumGuard: GuardFor<'quorum'> = (state, gi, invariants) =>
+  checkQuorumCertificate(state, gi.inputs, invariants, gi.verify);

@@ -3,19 +3,14 @@
  * at its pinned version. Reachability and versions come from a probe activity (`io.tools`); the
  * pins come with the proposal. Servers that are not pinned are ignored: they are not in use.
  */
-import { parseInputs } from '../../../schemas/transition-inputs';
-import { fail, verdict, type Guard } from './types';
+import { fail, verdict, type GuardFor } from './types';
 
-export const toolingGuard: Guard = (_state, gi) => {
-  const parsed = parseInputs('Council_ToolingReady', gi.inputs);
-  if (!parsed.ok) return verdict(parsed.reasons);
+export const toolingGuard: GuardFor<'tooling'> = (_state, gi) => {
   const tools = gi.io.tools;
   if (tools === undefined) return fail('tool health required (io.tools)');
   const byName = new Map(tools.map((t) => [t.name, t]));
   const reasons: string[] = [];
-  for (const [name, pin] of Object.entries(parsed.value.pins).sort(([a], [b]) =>
-    a < b ? -1 : a > b ? 1 : 0,
-  )) {
+  for (const [name, pin] of Object.entries(gi.inputs.pins).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const tool = byName.get(name);
     if (tool === undefined) reasons.push(`tool server ${name} was not probed`);
     else if (!tool.reachable) reasons.push(`tool server ${name} is unreachable`);

@@ -1,0 +1,158 @@
+/**
+ * The `transition` update: signed proposals from outside. Its validator runs the pure protocol
+ * synchronously against HEAD with the I/O verdicts already held, so most rejections never reach
+ * history, and it is the trust boundary for the proposal's signature. Its handler, under the
+ * engine's mutex, fetches the verdicts the transition's guards declare, applies the proposal again
+ * (HEAD, HLC, idempotency and I/O can change in between) and records the decision.
+ */
+import { ApplicationFailure, currentUpdateInfo } from '@temporalio/workflow';
+import type { GuardIO } from '../../schemas/guard-io';
+import { TRANSITION_REJECTED, type TransitionOutcome, type TransitionRejection } from '../../schemas/mission';
+import type { StateDocument } from '../../schemas/state-document';
+import { guardIO } from '../../schemas/statechart';
+import { observeRejectedTransition } from '../observability';
+import {
+  applyProposal,
+  applyValidatedProposal,
+  verifyDetached,
+  type Accepted,
+  type ApplyResult,
+  type IdempotencyTable,
+  type Rejected,
+  type Verifier,
+} from '../statechart';
+import type { MissionEngine } from './engine';
+import { fetchGuardIO } from './guard-io';
+
+/** Validator results kept for their handlers; more are waiting only when updates pile up. */
+const VALIDATED_KEPT = 64;
+
+/** An accepted validation and everything it read, so the handler can tell whether it still holds. */
+interface Validated {
+  readonly result: Accepted;
+  readonly state: StateDocument;
+  readonly idempotency: IdempotencyTable;
+  readonly io: GuardIO;
+  readonly now: number;
+}
+
+function rejection(r: Rejected, head: string): ApplicationFailure {
+  const details: TransitionRejection = { failing_guard: r.failing_guard, reasons: [...r.reasons], head };
+  return ApplicationFailure.create({
+    type: TRANSITION_REJECTED,
+    message: `rejected by ${r.failing_guard}: ${r.reasons.join('; ')}`,
+    nonRetryable: true,
+    details: [details],
+  });
+}
+
+export class TransitionUpdates {
+  readonly #m: MissionEngine;
+  /** Accepted validations by update id (see `#reuseValidated`). */
+  readonly #validated = new Map<string, Validated>();
+
+  constructor(m: MissionEngine) {
+    this.#m = m;
+  }
+
+  /**
+   * Update validator: synchronous, and changes nothing of the mission (it only keeps an accepted
+   * result for its handler). Throws to keep a rejection out of history. It is the trust boundary
+   * for the proposal's signature: the handler does not verify it again.
+   */
+  validate(proposal: unknown): void {
+    const m = this.#m;
+    const now = Date.now();
+    const r = applyProposal(m.state, proposal, m.context(now));
+    if (r.accepted) {
+      const id = currentUpdateInfo()?.id;
+      if (!r.duplicate && id !== undefined) {
+        this.#validated.set(id, {
+          result: r,
+          state: m.state,
+          idempotency: m.idempotency,
+          io: m.io,
+          now,
+        });
+        if (this.#validated.size > VALIDATED_KEPT)
+          this.#validated.delete(this.#validated.keys().next().value!);
+      }
+      return;
+    }
+    // A guard that decides on I/O is judged by the handler, on verdicts fetched fresh.
+    if (guardIO(r.failing_guard) !== undefined) return;
+    observeRejectedTransition(r, { mission: m.missionId, head: m.hash, proposal });
+    throw rejection(r, m.hash);
+  }
+
+  /**
+   * Update handler: fetch the I/O the guards declare, apply, record; a repeat returns the first
+   * outcome. The signature was verified by `validate` (Temporal runs this only for an update it
+   * accepted), so it is not verified again; HEAD, HLC and the guards are, since they can change in
+   * between.
+   */
+  handle(proposal: unknown): Promise<TransitionOutcome> {
+    const m = this.#m;
+    const requestedAtMs = Date.now();
+    return m.exclusive(async () => {
+      const transition = (proposal as { transition?: unknown } | null)?.transition;
+      const fresh = await fetchGuardIO(m, transition);
+      m.hold(fresh);
+      const now = Date.now();
+      const verifier = m.verifier();
+      const r: ApplyResult =
+        this.#reuseValidated(now, fresh, verifier) ??
+        applyValidatedProposal(m.state, proposal, m.context(now, fresh, verifier));
+      if (!r.accepted) {
+        if (r.escalation && m.state.policy.phase === 'CLEAR') {
+          await m.takeLocked(r.escalation.transition, {
+            ...r.escalation.inputs,
+            breaches: [...r.escalation.inputs.breaches],
+          });
+        }
+        observeRejectedTransition(r, { mission: m.missionId, head: m.hash, proposal });
+        throw rejection(r, m.hash);
+      }
+      if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
+      await m.commit(r, { requestedAtMs });
+      return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
+    });
+  }
+
+  /**
+   * The first outcome of `proposal` if it repeats one already applied (same idem_key, same signed
+   * proposal), else null: lets the gateway answer a retry with `duplicate: true` before Temporal's
+   * update-id deduplication would hand back the first answer verbatim. Pure; a query may call it.
+   */
+  repeatOutcome(proposal: unknown): TransitionOutcome | null {
+    const m = this.#m;
+    const r = applyProposal(m.state, proposal, m.context(Date.now()));
+    return r.accepted && r.duplicate
+      ? { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true }
+      : null;
+  }
+
+  /**
+   * The validator's result for the running update, when applying the proposal now is the very
+   * computation the validator did: same state, idempotency table and I/O verdicts (no fresh I/O),
+   * same workflow clock and verifier. The protocol is a pure function of those and the proposal, so
+   * the result is identical, and skipping the second computation halves a transition's CPU. On
+   * replay validators do not run, nothing is kept, and the handler computes it again.
+   */
+  #reuseValidated(now: number, fresh: GuardIO, verifier: Verifier): Accepted | undefined {
+    const m = this.#m;
+    const id = currentUpdateInfo()?.id;
+    if (id === undefined) return undefined;
+    const kept = this.#validated.get(id);
+    this.#validated.delete(id);
+    const same =
+      kept !== undefined &&
+      Object.keys(fresh).length === 0 &&
+      verifier === verifyDetached &&
+      kept.state === m.state &&
+      kept.idempotency === m.idempotency &&
+      kept.io === m.io &&
+      kept.now === now;
+    return same ? kept.result : undefined;
+  }
+}
