@@ -58,19 +58,19 @@ export const approvalUniqueGuard: Guard = (state, gi) =>
     : PASS;
 
 /** Execution_Reverb: enough approvals and no rejection of this beat's evidence. */
-export const approvalsGuard: Guard = (state, _gi, invariants) => {
+export const approvalsGuard: Guard = (state, _gi, config) => {
   const approvals = state.execution.approvals;
   const approved = approvals.filter((a) => a.decision === 'approve').length;
   const reasons = approvals.filter((a) => a.decision === 'reject').map((a) => `rejected by ${a.approver}`);
-  if (approved < invariants.approvalsRequired) {
-    reasons.push(`${approved} approval(s), ${invariants.approvalsRequired} required`);
+  if (approved < config.approvalsRequired) {
+    reasons.push(`${approved} approval(s), ${config.approvalsRequired} required`);
   }
   return verdict(reasons);
 };
 
 /** Execution_NextWindow: the next beat starts in a new window, at most one beat per window. */
-export const nextWindowGuard: Guard = (state, gi, invariants) => {
-  const id = windowAt(invariants.schedule, gi.now).id;
+export const nextWindowGuard: Guard = (state, gi, config) => {
+  const id = windowAt(config.schedule, gi.now).id;
   return id === state.execution.window_id
     ? fail(`still in window ${id}: the next window has not opened`)
     : PASS;

@@ -76,9 +76,9 @@ export function evaluateGuard(
   name: GuardName,
   state: StateDocument,
   gi: GuardInputs,
-  invariants: MachineConfig,
+  config: MachineConfig,
 ): GuardResult {
-  return (GUARDS[name] as Guard)(state, gi, invariants);
+  return (GUARDS[name] as Guard)(state, gi, config);
 }
 
 export * from './types';

@@ -27,7 +27,7 @@ export function quorumRequired(memberCount: number, quorumSize: number): number 
 export function checkQuorumCertificate(
   state: StateDocument,
   cert: { readonly council_set_hash: string; readonly votes: readonly Vote[] },
-  invariants: MachineConfig,
+  config: MachineConfig,
   verify: Verifier = verifyDetached,
 ): GuardResult {
   const elected = state.council.council_set_hash;
@@ -65,14 +65,14 @@ export function checkQuorumCertificate(
     }
     valid++;
   }
-  const required = quorumRequired(keys.size, invariants.quorumSize);
+  const required = quorumRequired(keys.size, config.quorumSize);
   if (valid < required) {
     reasons.push(
-      `quorum not reached: ${valid} valid vote(s), ${required} required (quorum size ${invariants.quorumSize}, ${keys.size} member(s))`,
+      `quorum not reached: ${valid} valid vote(s), ${required} required (quorum size ${config.quorumSize}, ${keys.size} member(s))`,
     );
   }
   return verdict(reasons);
 }
 
-export const quorumGuard: GuardFor<'quorum'> = (state, gi, invariants) =>
-  checkQuorumCertificate(state, gi.inputs, invariants, gi.verify);
+export const quorumGuard: GuardFor<'quorum'> = (state, gi, config) =>
+  checkQuorumCertificate(state, gi.inputs, config, gi.verify);

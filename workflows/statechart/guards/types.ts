@@ -1,5 +1,5 @@
 /**
- * Guard vocabulary. A guard is a pure function `(state, inputs, invariants) → { ok, reasons }`
+ * Guard vocabulary. A guard is a pure function `(state, inputs, config) → { ok, reasons }`
  * (SPEC §4). The protocol parses a proposal's inputs once, against its transition's schema, and
  * hands guards the typed value; a guard that reads inputs is typed for exactly the transitions that
  * name it in the statechart, so it can neither parse again nor be given inputs it does not know.
@@ -48,7 +48,7 @@ export type { GuardVerdict as GuardOutcome } from '../../../schemas/decision-rec
 export type Guard<K extends TransitionName = TransitionName> = (
   state: StateDocument,
   inputs: GuardInputs<K>,
-  invariants: MachineConfig,
+  config: MachineConfig,
 ) => GuardResult;
 
 /** The transitions that run guard `G`: every one for a global guard, else those that list it. */

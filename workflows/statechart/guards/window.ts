@@ -8,13 +8,13 @@ import { formatInstant } from '../../../schemas/hlc';
 import { nextOpening, windowAt } from '../window';
 import { PASS, verdict, type Guard } from './types';
 
-export const windowGuard: Guard = (_state, gi, invariants) => {
+export const windowGuard: Guard = (_state, gi, config) => {
   const cls = TRANSITIONS[gi.transition].window;
   if (cls === null) return PASS;
-  const w = windowAt(invariants.schedule, gi.now);
+  const w = windowAt(config.schedule, gi.now);
   const reasons: string[] = [];
   if (w.opens !== cls) {
-    const opens = nextOpening(invariants.schedule, cls, gi.now);
+    const opens = nextOpening(config.schedule, cls, gi.now);
     reasons.push(
       `window '${cls}' is closed: ${w.id} is in ${w.phase} until ${formatInstant(w.phaseEnd)}; '${cls}' opens at ${formatInstant(opens)}`,
     );
