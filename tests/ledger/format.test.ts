@@ -11,15 +11,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentStore } from '../../activities/evidence-store';
-import { createLedgerActivities, FileLedger, verifyLedger } from '../../activities/ledger';
+import { createLedgerActivities } from '../../activities/ledger';
+import { FileLedger, verifyLedger } from '../../ledger';
 import { signerFromSecretKey } from '../../host/keys';
 import { activityEnvironment } from '../activities/support/activity-env';
-import {
-  decisionDraft,
-  decisionEntry,
-  deploymentEntry,
-  lifecycleEvent,
-} from '../activities/support/ledger-entries';
+import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/entries';
 import { testKey } from '../statechart/support/keys';
 
 const fixture = fileURLToPath(new URL('./fixtures/before-split/', import.meta.url));
