@@ -36,6 +36,7 @@ import { fsyncDir, statIfPresent, writeFileAtomic } from '../host/durable-fs';
 import { acquireLock, type HeldLock } from '../host/file-lock';
 import { type Signer, utf8Bytes } from '../host/keys';
 import { canonicalJson } from '../schemas/canonical-json';
+import { decisionId } from '../schemas/decision-id';
 import {
   AgentDeploymentEntry,
   type AgentDeploymentRecord,
@@ -50,15 +51,7 @@ import { AgentLifecycleEvent } from '../schemas/evidence';
 import { LedgerConflictError, LedgerCorruptError } from './errors';
 import { missionFiles, readFrom, readIfPresent, splitLines, truncateDurably } from './files';
 import { HEAD_SLOTS, headMessage, headSlot, headSlotSize, headSlotTexts, readHeadSlot } from './head';
-import {
-  type Entry,
-  GENESIS_HASH,
-  identityOf,
-  parseRecordLine,
-  recordId,
-  ucxlBacklink,
-  unsignedPart,
-} from './records';
+import { type Entry, GENESIS_HASH, identityOf, parseRecordLine, recordId, unsignedPart } from './records';
 
 interface Cursor {
   /** Bytes of complete lines already read. */
@@ -128,7 +121,7 @@ export class FileLedger {
   async appendDecision(entry: DecisionEntry): Promise<DecisionRecord> {
     const parsed = DecisionEntry.parse(entry);
     const record = await this.#append('decision', parsed, Object.keys(DecisionEntry.shape), {
-      ucxl: ucxlBacklink(parsed.mission, parsed.region, parsed.transition, parsed.seq),
+      ucxl: decisionId(parsed),
     });
     return record as DecisionRecord;
   }

@@ -32,10 +32,6 @@ export function recordId(kind: LedgerRecordKind, identity: Identity): string {
   return `rec-${sha256Hex(canonicalJson([kind, ...identity])).slice(0, 32)}`;
 }
 
-export function ucxlBacklink(mission: string, region: string, transition: string, seq: number): string {
-  return `ucxl://swoosh:${mission}@${region}/${transition}/${seq}`;
-}
-
 /** The part of a record its hash covers: all of it but the hash and the signature over the hash. */
 export function unsignedPart(record: LedgerRecord): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).filter(([key]) => key !== 'hash' && key !== 'signature'));

@@ -35,7 +35,7 @@ import {
 } from '../../ledger';
 import type { LedgerHead } from '../../schemas/decision-record';
 import { decisionEntry, deploymentEntry, lifecycleEvent } from './support/entries';
-import { decisionId } from '../../workflows/statechart';
+import { decisionId } from '../../schemas/decision-id';
 
 let dir: string;
 let signer: Signer;
@@ -117,7 +117,7 @@ describe('decision ledger: append and verify', () => {
       id: recordId('decision', ['mission-m-1', 3]),
     });
     expect(record.ucxl).toBe('ucxl://swoosh:m-1@council/Council_QuorumCert/3');
-    expect(record.ucxl).toBe(decisionId('m-1', 'council', 'Council_QuorumCert', 3));
+    expect(record.ucxl).toBe(decisionId(entry));
     expect(record.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
     expect(Date.parse(record.timestamp)).not.toBeNaN();
   });

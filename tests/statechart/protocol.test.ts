@@ -9,12 +9,8 @@ import { base64Decode, base64Encode } from '../../schemas/base64';
 import { hashCanonical } from '../../schemas/hash';
 import { formatHlc, parseHlc } from '../../schemas/hlc';
 import { parseIdempotencyTable } from '../../workflows/statechart/idempotency';
-import {
-  applyProposal,
-  applyTrustedProposal,
-  buildProposal,
-  decisionId,
-} from '../../workflows/statechart/protocol';
+import { applyProposal, applyTrustedProposal, buildProposal } from '../../workflows/statechart/protocol';
+import { decisionId } from '../../schemas/decision-id';
 import { createSignerRegistry } from '../../workflows/statechart/registry';
 import { signProposal, verifyDetached } from '../../workflows/statechart/signing';
 import { proposalSigningBytes } from '../../schemas/signed-bytes';
@@ -519,7 +515,9 @@ describe('outcomes', () => {
       at_ms: T0,
     });
     expect(result.post_hash).toBe(result.decision.post_hash);
-    expect(decisionId('m', 'council', 'Council_Eject', 9)).toBe('ucxl://swoosh:m@council/Council_Eject/9');
+    expect(decisionId({ mission: 'm', region: 'council', transition: 'Council_Eject', seq: 9 })).toBe(
+      'ucxl://swoosh:m@council/Council_Eject/9',
+    );
   });
 
   it('asks for a quarantine when the policy scan finds a breach, and the escalation is then accepted', () => {

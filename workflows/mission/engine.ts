@@ -70,6 +70,7 @@ import { type GuardIO } from '../../schemas/guard-io';
 import { type SignerKey } from '../../schemas/signed-bytes';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import { hashCanonical } from '../../schemas/hash';
+import { decisionId } from '../../schemas/decision-id';
 import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
@@ -596,7 +597,7 @@ export class MissionEngine {
       const now = Date.now();
       const seq = OWNER_RECORD_SEQ_BASE + this.controls.recorded;
       const transition = OWNER_CONTROL_TRANSITIONS[cmd.action];
-      const record = `ucxl://swoosh:${this.missionId}@control/${transition}/${seq}`;
+      const record = decisionId({ mission: this.missionId, region: 'control', transition, seq });
       const entry: AppliedOwnerControl = {
         id: cmd.id,
         action: cmd.action,

@@ -18,11 +18,12 @@ import {
 import type { StateDocument } from '../../schemas/state-document';
 import { CanonicalJsonError } from '../../schemas/canonical-json';
 import type { MachineConfig } from './config';
-import { TRANSITIONS, type GuardName, type Region, type TransitionName } from '../../schemas/statechart';
+import { TRANSITIONS, type GuardName, type TransitionName } from '../../schemas/statechart';
 import { GUARDS, guardsOf } from './guards';
 import { type Escalation, type GuardInputs, type GuardOutcome } from './guards/types';
 import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
 import type { DecisionDraft } from '../../schemas/decision-record';
+import { decisionId } from '../../schemas/decision-id';
 import type { TransitionEvent } from './handlers';
 import { hashCanonical, type Sha256 } from '../../schemas/hash';
 import { compareOrder, formatHlc, parseHlc, tryParseHlc } from '../../schemas/hlc';
@@ -100,16 +101,6 @@ export interface Rejected {
 }
 
 export type ApplyResult = Accepted | Duplicate | Rejected;
-
-/** The decision-record id (and UCXL backlink) of accepted transition number `seq`. */
-export function decisionId(
-  missionId: string,
-  region: Region,
-  transition: TransitionName,
-  seq: number,
-): string {
-  return `ucxl://swoosh:${missionId}@${region}/${transition}/${seq}`;
-}
 
 /**
  * Applies a signed proposal: verifies its ed25519 signature, then runs the protocol. Returns the
@@ -245,12 +236,12 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
       post_hash: seen.post_hash,
       outcomes: seen.guards.map((guard) => ({ guard, ok: true, reasons: [] })),
       seq: seen.seq,
-      decision_id: decisionId(
-        state.meta.mission_id,
-        TRANSITIONS[seen.transition].region,
-        seen.transition,
-        seen.seq,
-      ),
+      decision_id: decisionId({
+        mission: state.meta.mission_id,
+        region: TRANSITIONS[seen.transition].region,
+        transition: seen.transition,
+        seq: seen.seq,
+      }),
       idempotency: ctx.idempotency,
     };
   }
@@ -343,7 +334,12 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
   const postHash = stateHash(next);
   const seq = next.head.seq;
   const decision: DecisionDraft = {
-    id: decisionId(state.meta.mission_id, def.region, proposal.transition, seq),
+    id: decisionId({
+      mission: state.meta.mission_id,
+      region: def.region,
+      transition: proposal.transition,
+      seq,
+    }),
     seq,
     mission_id: state.meta.mission_id,
     region: def.region,
