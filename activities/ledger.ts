@@ -4,14 +4,13 @@
  * non-retryable failures, typed for the workflow to branch on.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { ZodError } from 'zod';
+import { z, ZodError } from 'zod';
 import { type FileLedger, LedgerConflictError, LedgerCorruptError } from '../ledger';
 import type {
   AgentDeploymentEntry,
   AgentDeploymentRecord,
   AgentLifecycleRecord,
   DecisionDraft,
-  DecisionEntry,
   DecisionReceipt,
 } from '../schemas/decision-record';
 import { type AgentLifecycleEvent, Evidence } from '../schemas/evidence';
@@ -22,27 +21,46 @@ export interface LedgerActivityDeps {
   evidence: ContentStore;
 }
 
-/** A statechart decision draft as a ledger entry; the emitting workflow's id makes it idempotent. */
-export function decisionEntryFromDraft(draft: DecisionDraft, workflowId: string): DecisionEntry {
-  return {
-    mission: draft.mission_id,
-    workflow_id: workflowId,
-    seq: draft.seq,
-    region: draft.region,
-    transition: draft.transition,
-    guards: draft.guards.map((g) => ({ guard: g.guard, ok: g.ok, reasons: [...g.reasons] })),
-    signer: draft.signer,
-    proposal_signature: draft.signature,
-    signature_verified: draft.signature_verified,
-    pre_state_hash: draft.pre_hash,
-    post_state_hash: draft.post_hash,
-    inputs_hash: draft.inputs_hash,
-    idem_key: draft.idem_key,
-    hlc: draft.hlc,
-    window_id: draft.window_id,
-    evidence: [...draft.evidence],
-    decided_at: new Date(draft.at_ms).toISOString(),
-  };
+/**
+ * The decision draft as workflows sent it before it took the record's field names (docs/ledger.md,
+ * "The decision draft"). A mission's history can hold a `recordDecision` task scheduled with it,
+ * which reaches this worker as it was recorded, so it is read into today's draft with the renames
+ * the ledger used to make: the record it makes is the same, byte for byte. Unknown fields (the old
+ * `id`) are dropped, as they were then; the ledger validates the rest. Remove once no running
+ * mission's history predates the change.
+ */
+const LegacyDecisionDraft = z
+  .object({
+    mission_id: z.string(),
+    seq: z.number(),
+    region: z.string(),
+    transition: z.string(),
+    guards: z.array(z.object({ guard: z.string(), ok: z.boolean(), reasons: z.array(z.string()) })),
+    signer: z.string(),
+    signature: z.string().nullable(),
+    signature_verified: z.boolean(),
+    pre_hash: z.string(),
+    post_hash: z.string(),
+    inputs_hash: z.string(),
+    idem_key: z.string(),
+    hlc: z.string(),
+    window_id: z.string(),
+    evidence: z.array(z.string()),
+    at_ms: z.number(),
+  })
+  .transform(({ mission_id, signature, pre_hash, post_hash, at_ms, ...same }): DecisionDraft => ({
+    ...same,
+    mission: mission_id,
+    proposal_signature: signature,
+    pre_state_hash: pre_hash,
+    post_state_hash: post_hash,
+    decided_at: new Date(at_ms).toISOString(),
+  }));
+export type LegacyDecisionDraft = z.input<typeof LegacyDecisionDraft>;
+
+/** Only the draft of before has `mission_id`; today's is passed on as it came. */
+function currentDraft(draft: DecisionDraft | LegacyDecisionDraft): DecisionDraft {
+  return 'mission_id' in draft ? LegacyDecisionDraft.parse(draft) : draft;
 }
 
 export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps) {
@@ -52,7 +70,7 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
      * derives from the calling workflow's id and the decision's seq, taken from the activity
      * context. Answers a receipt, not the record, to keep the mission's history small.
      */
-    recordDecision: (draft: DecisionDraft): Promise<DecisionReceipt> =>
+    recordDecision: (draft: DecisionDraft | LegacyDecisionDraft): Promise<DecisionReceipt> =>
       asActivityFailure(async () => {
         const workflowId = Context.current().info.workflowExecution?.workflowId;
         if (workflowId === undefined) {
@@ -61,7 +79,8 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
             'NoWorkflow',
           );
         }
-        const { id, index, hash } = await ledger.appendDecision(decisionEntryFromDraft(draft, workflowId));
+        const entry = { ...currentDraft(draft), workflow_id: workflowId };
+        const { id, index, hash } = await ledger.appendDecision(entry);
         return { id, index, hash };
       }),
 

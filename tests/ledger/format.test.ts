@@ -2,8 +2,9 @@
  * A ledger's bytes are a format: every record is hashed and signed as written, so a ledger written
  * by an earlier version must verify with this one, and this one must write the very same bytes for
  * the same appends. The fixture was written by the ledger as it stood at commit abb1ec1 (all of it
- * in activities/ledger.ts): two decisions through the `recordDecision` activity, an agent
- * deployment, a lifecycle event and a decision appended directly, under a fixed key and clock.
+ * in activities/ledger.ts, and decision drafts in the protocol's own field names): two decisions
+ * through the `recordDecision` activity, an agent deployment, a lifecycle event and a decision
+ * appended directly, under a fixed key and clock.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,13 @@ import { createLedgerActivities } from '../../activities/ledger';
 import { FileLedger, verifyLedger } from '../../ledger';
 import { signerFromSecretKey } from '../../host/keys';
 import { activityEnvironment } from '../activities/support/activity-env';
-import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/entries';
+import {
+  decisionDraft,
+  decisionEntry,
+  deploymentEntry,
+  legacyDecisionDraft,
+  lifecycleEvent,
+} from './support/entries';
 import { testKey } from '../statechart/support/keys';
 
 const fixture = fileURLToPath(new URL('./fixtures/before-split/', import.meta.url));
@@ -32,7 +39,10 @@ afterEach(async () => {
 });
 
 /** The fixture's appends, in its order, with its clock (one second per record). */
-async function writeFixtureAppends(ledgerDir: string): Promise<void> {
+async function writeFixtureAppends(
+  ledgerDir: string,
+  draft: typeof decisionDraft | typeof legacyDecisionDraft,
+): Promise<void> {
   let tick = 0;
   const ledger = new FileLedger({
     dir: ledgerDir,
@@ -41,8 +51,8 @@ async function writeFixtureAppends(ledgerDir: string): Promise<void> {
   });
   const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
   const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
-  await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
-  await env.run(activities.recordDecision, decisionDraft(signer.keyId, 1));
+  await env.run(activities.recordDecision, draft(signer.keyId, 0));
+  await env.run(activities.recordDecision, draft(signer.keyId, 1));
   await ledger.appendAgentDeployment(deploymentEntry(0));
   await ledger.appendAgentLifecycle(lifecycleEvent('spawned'));
   await ledger.appendDecision(decisionEntry(signer.keyId, 2));
@@ -59,9 +69,13 @@ describe('decision ledger: the format on disk', () => {
     });
   });
 
-  it('writes the same bytes as then for the same appends', async () => {
+  // Workflows now draft in the record's names; a task recorded before still carries the old ones.
+  it.each([
+    ["today's decision drafts", decisionDraft],
+    ['the drafts of before', legacyDecisionDraft],
+  ])('writes the same bytes as then for the same appends, from %s', async (_, draft) => {
     const ledgerDir = join(dir, 'ledger');
-    await writeFixtureAppends(ledgerDir);
+    await writeFixtureAppends(ledgerDir, draft);
     for (const name of ['m-1.jsonl', 'm-1.head.json']) {
       expect(await readFile(join(ledgerDir, name))).toEqual(await readFile(join(fixture, name)));
     }

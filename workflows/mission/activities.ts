@@ -12,7 +12,6 @@ import {
 } from '@temporalio/workflow';
 import type { SwooshActivities } from '../../activities';
 import { DEFAULT_LATENCY_BUDGETS, type LatencyBudgets } from '../../schemas/owner-controls';
-import type { DecisionDraft } from '../../schemas/decision-record';
 
 const SHORT_RETRY: ActivityOptions['retry'] = {
   initialInterval: '1s',
@@ -86,27 +85,6 @@ export function localIo(
   return proxyLocalActivities<SwooshActivities>({
     startToCloseTimeout: `${budgets.io}s`,
     retry: IO_RETRY,
-    localRetryThreshold: LOCAL_RETRY_THRESHOLD,
-    summary,
-  });
-}
-
-/**
- * An owner command as a decision record (region `control`, transition `Owner_*`). The ledger's
- * `recordDecision` activity takes any decision entry; only statechart decisions have a
- * `TransitionName`, so owner records are typed here rather than widening the core's draft.
- */
-export type OwnerControlDraft = Omit<DecisionDraft, 'transition' | 'region' | 'guards'> & {
-  readonly transition: string;
-  readonly region: 'control';
-  readonly guards: readonly { guard: string; ok: boolean; reasons: readonly string[] }[];
-};
-
-export function ownerLedger(summary: string): {
-  recordDecision(draft: OwnerControlDraft): Promise<unknown>;
-} {
-  return proxyLocalActivities<{ recordDecision(draft: OwnerControlDraft): Promise<unknown> }>({
-    ...(LEDGER as LocalActivityOptions),
     localRetryThreshold: LOCAL_RETRY_THRESHOLD,
     summary,
   });

@@ -71,12 +71,13 @@ import { type SignerKey } from '../../schemas/signed-bytes';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import { hashCanonical } from '../../schemas/hash';
 import { decisionId } from '../../schemas/decision-id';
+import { decidedAt } from '../../schemas/decision-record';
 import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import type { Accepted } from '../statechart';
 import { type StateDocument } from '../../schemas/state-document';
 import { type TransitionClass } from '../../schemas/transition-classes';
 import { type Vote } from '../../schemas/proposal';
-import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, ownerLedger, short } from './activities';
+import { io, ledger, LOCAL_ACTIVITIES_PATCH, localIo, localLedger, short } from './activities';
 import {
   type AcceptedObservation,
   observeAcceptedTransition,
@@ -535,7 +536,7 @@ export class MissionEngine {
       }
       if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
       await this.#commit(r, { requestedAtMs });
-      return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
+      return { post_hash: r.post_hash, decision_id: decisionId(r.decision), duplicate: false };
     });
   }
 
@@ -580,7 +581,7 @@ export class MissionEngine {
         const r = await this.takeLocked(transition, { reason: `${cmd.actor}: ${cmd.reason}`.slice(0, 1024) });
         applied = r.accepted;
         if (r.accepted) {
-          evidence.push(r.decision.id);
+          evidence.push(decisionId(r.decision));
           detail = `${transition}: control is ${this.state.control.phase}`;
         } else detail = `${transition} refused by ${r.failing_guard}: ${r.reasons.join('; ')}`;
       } else if (cmd.action === 'reroute') {
@@ -614,18 +615,17 @@ export class MissionEngine {
         applied: [...this.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
       };
       const last = this.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(this.state.hlc_last);
-      await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
-        id: record,
+      await localLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
+        mission: this.missionId,
         seq,
-        mission_id: this.missionId,
         region: 'control',
         transition,
-        pre_hash: pre as Accepted['pre_hash'],
-        post_hash: this.hash as Accepted['post_hash'],
-        inputs_hash: hashCanonical(cmd),
         signer: this.config.orchestratorKey,
-        signature: null,
+        proposal_signature: null,
         signature_verified: false,
+        pre_state_hash: pre,
+        post_state_hash: this.hash,
+        inputs_hash: hashCanonical(cmd),
         idem_key: `owner:${cmd.id}`,
         hlc: formatHlc(hlcSend(last, now)),
         window_id: windowIdAt(this.machine.schedule, now),
@@ -639,7 +639,7 @@ export class MissionEngine {
             reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
           },
         ],
-        at_ms: now,
+        decided_at: decidedAt(now),
       });
     });
   }

@@ -22,7 +22,7 @@ import { TRANSITIONS, type GuardName, type TransitionName } from '../../schemas/
 import { GUARDS, guardsOf } from './guards';
 import { type Escalation, type GuardInputs, type GuardOutcome } from './guards/types';
 import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
-import type { DecisionDraft } from '../../schemas/decision-record';
+import { decidedAt, type StatechartDecisionDraft } from '../../schemas/decision-record';
 import { decisionId } from '../../schemas/decision-id';
 import type { TransitionEvent } from './handlers';
 import { hashCanonical, type Sha256 } from '../../schemas/hash';
@@ -71,7 +71,7 @@ export interface Accepted {
   readonly pre_hash: Sha256;
   readonly post_hash: Sha256;
   readonly outcomes: readonly GuardOutcome[];
-  readonly decision: DecisionDraft;
+  readonly decision: StatechartDecisionDraft;
   readonly idempotency: IdempotencyTable;
 }
 
@@ -333,29 +333,24 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
   const next = reduceParsed(state, event, inputs.value as never, ctx.config);
   const postHash = stateHash(next);
   const seq = next.head.seq;
-  const decision: DecisionDraft = {
-    id: decisionId({
-      mission: state.meta.mission_id,
-      region: def.region,
-      transition: proposal.transition,
-      seq,
-    }),
+  // In the record's own names (schemas/decision-record.ts): the ledger adds, never renames.
+  const decision: StatechartDecisionDraft = {
+    mission: state.meta.mission_id,
     seq,
-    mission_id: state.meta.mission_id,
     region: def.region,
     transition: proposal.transition,
-    pre_hash: preHash,
-    post_hash: postHash,
-    inputs_hash: proposal.inputs_hash,
+    guards: outcomes,
     signer: proposal.signer,
-    signature,
+    proposal_signature: signature,
     signature_verified: mode !== 'trusted',
+    pre_state_hash: preHash,
+    post_state_hash: postHash,
+    inputs_hash: proposal.inputs_hash,
     idem_key: proposal.idem_key,
     hlc: formatHlc(hlc),
     window_id: proposal.window_id,
     evidence: [...proposal.evidence],
-    guards: outcomes,
-    at_ms: ctx.now,
+    decided_at: decidedAt(ctx.now),
   };
   const idempotency = recordIdempotency(
     ctx.idempotency,
