@@ -1,6 +1,6 @@
 /**
  * The decision ledger over HTTP: pages of a mission's records and a server-sent event stream of
- * its accepted transitions. Both read the ledger files the workers write (activities/ledger.ts);
+ * its accepted transitions. Both read the ledger files the workers write (ledger/, docs/ledger.md);
  * an event's id is the record's ledger index, so a client that reconnects with Last-Event-ID
  * gets exactly the records after the last one it saw.
  */
@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
 import type { Response } from 'express';
 import { isErrno } from '../host/durable-fs';
-import { parseRecordLine } from '../activities/ledger';
+import { parseRecordLine } from '../ledger';
 import { Problem } from '../schemas/api';
 import type { LedgerRecord } from '../schemas/decision-record';
 import { MissionIdParam } from '../schemas/mission';

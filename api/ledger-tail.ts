@@ -5,7 +5,7 @@
 import { open, stat } from 'node:fs/promises';
 import { dataPaths } from '../host/data-dir';
 import { isErrno } from '../host/durable-fs';
-import { ledgerRecordsFile, parseRecordLine } from '../activities/ledger';
+import { ledgerRecordsFile, parseRecordLine } from '../ledger';
 import type { LedgerRecord } from '../schemas/decision-record';
 
 export function ledgerFile(dataDir: string, mission: string): string {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateSigner, utf8Bytes, verifySignature } from '../host/keys';
-import { FileLedger } from '../activities/ledger';
-import { decisionEntry } from '../tests/activities/support/ledger-entries';
+import { FileLedger } from '../ledger';
+import { decisionEntry } from '../tests/ledger/support/entries';
 
 function flag(name: string): string | undefined {
   return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

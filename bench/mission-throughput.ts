@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { dataPaths } from '../host/data-dir';
-import { FileLedger } from '../activities/ledger';
+import { FileLedger } from '../ledger';
 import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import { swooshSearchAttributes } from '../schemas/search-attributes';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { SignerKeySchema } from '../schemas/proposal';
 import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
 import { ensureKeyFile, loadSigner } from '../host/keys';
-import { ledgerReport, type MissionReport, verifyLedger } from '../activities/ledger';
+import { ledgerReport, type MissionReport, verifyLedger } from '../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 
 export const USAGE = `Usage: npm run swoosh -- <command>

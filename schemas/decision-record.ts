@@ -3,13 +3,14 @@
  * accepted transition), agent deployments (one per agent run: the cost and efficiency facts) and
  * agent lifecycle events (SPEC §7's AgentLifecycleEvent, verbatim). Decision fields follow the
  * transition proposal's wire format (SPEC §3: `idem_key`, `window_id`, …) so a record reads as the
- * proposal it settled. Records on disk are parsed strictly: an unknown field is an edit.
+ * proposal it settled. Records on disk are parsed strictly: an unknown field is an edit. The
+ * workflow's draft of a decision is a projection of the record, so one vocabulary runs from the
+ * protocol to the file; the record's bytes are hashed and signed, so its field names never change.
  */
 import { z } from 'zod';
 import { AgentLifecycleEvent } from './evidence';
+import { formatInstant } from './hlc';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
-import type { Sha256 } from './hash';
-import type { OwnerControlTransition } from './owner-controls';
 import type { GuardName, Region, TransitionName } from './statechart';
 
 const Name = z
@@ -99,7 +100,7 @@ export const DecisionRecord = z.strictObject({
   ...DecisionEntry.shape,
   ...Envelope,
   kind: z.literal('decision'),
-  /** `ucxl://swoosh:<mission>@<region>/<transition>/<seq>` */
+  /** `decisionId(record)` (schemas/decision-id.ts): the id the workflow answered for this decision. */
   ucxl: z.string().startsWith('ucxl://swoosh:'),
 });
 export type DecisionRecord = z.infer<typeof DecisionRecord>;
@@ -151,46 +152,32 @@ export const LedgerHead = z.strictObject({
 });
 export type LedgerHead = z.infer<typeof LedgerHead>;
 
-/** One guard's verdict as the protocol reports it. */
-export interface GuardVerdict {
-  readonly guard: GuardName;
-  readonly ok: boolean;
-  readonly reasons: readonly string[];
-}
+/**
+ * One guard's verdict as the protocol reports it: a record's guard outcome, named by the
+ * statechart's own guard names.
+ */
+export type GuardVerdict = GuardOutcome & { readonly guard: GuardName };
 
 /**
- * What the decision ledger needs from an accepted transition (SPEC §5). The ledger adds the chain
- * link, its own signature and the wall-clock timestamp; everything decided here is here.
+ * What a workflow hands the ledger for one decision (SPEC §5): the record's own fields, in the
+ * record's own names, less what others add. The `recordDecision` activity adds `workflow_id`
+ * (from its context; the record id derives from it), the ledger adds the envelope and `ucxl`
+ * (docs/ledger.md). Everything decided is here.
  */
-export interface DecisionDraft {
-  /** UCXL backlink `ucxl://swoosh:<mission>@<region>/<transition>/<seq>`; also the decision-record id. */
-  readonly id: string;
-  readonly seq: number;
-  readonly mission_id: string;
+export type DecisionDraft = Omit<DecisionEntry, 'workflow_id'>;
+
+/**
+ * The `decided_at` of a decision taken at `ms` (Unix ms, years 0–9999): the text
+ * `new Date(ms).toISOString()` gives, which is what records have always held, computed without
+ * `Date` so that the statechart core can draft it (the core constructs no Date).
+ */
+export function decidedAt(ms: number): string {
+  return `${formatInstant(ms).slice(0, -'+00:00'.length)}Z`;
+}
+
+/** A decision the statechart core drafted: the draft, with the statechart's names for what it names. */
+export interface StatechartDecisionDraft extends DecisionDraft {
   readonly region: Region;
   readonly transition: TransitionName;
-  readonly pre_hash: Sha256;
-  readonly post_hash: Sha256;
-  readonly inputs_hash: string;
-  readonly signer: string;
-  /** The proposal's signature, or null when the orchestrator took the transition unsigned. */
-  readonly signature: string | null;
-  readonly signature_verified: boolean;
-  readonly idem_key: string;
-  readonly hlc: string;
-  readonly window_id: string;
-  readonly evidence: readonly string[];
-  readonly guards: readonly GuardVerdict[];
-  readonly at_ms: number;
+  readonly guards: GuardVerdict[];
 }
-
-/**
- * An owner command as a decision draft (region `control`, transition `Owner_*`, guard
- * `owner-control`): the `recordDecision` activity records it like any decision. It is its own type
- * rather than a widening of DecisionDraft so the statechart core's drafts keep its vocabulary.
- */
-export type OwnerControlDraft = Omit<DecisionDraft, 'transition' | 'region' | 'guards'> & {
-  readonly transition: OwnerControlTransition;
-  readonly region: 'control';
-  readonly guards: readonly { guard: string; ok: boolean; reasons: readonly string[] }[];
-};

@@ -12,7 +12,7 @@ import { ContentStore } from '../activities/evidence-store';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';
-import { FileLedger, LedgerConflictError } from '../activities/ledger';
+import { FileLedger, LedgerConflictError } from '../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 import { ToolServerConfig } from '../schemas/tool-health';
 

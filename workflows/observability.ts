@@ -23,7 +23,8 @@ import {
 import { METRICS } from '../schemas/metrics';
 import { SPAN_ATTRIBUTES as A, TRANSITION_SPAN_PREFIX } from '../schemas/trace';
 import type { Rejected } from './statechart';
-import type { DecisionDraft } from '../schemas/decision-record';
+import type { StatechartDecisionDraft } from '../schemas/decision-record';
+import { decisionId } from '../schemas/decision-id';
 import type { TransitionName } from '../schemas/statechart';
 import { TRANSITIONS } from '../schemas/statechart';
 
@@ -42,8 +43,12 @@ export interface AcceptedObservation {
  * adds its retries, logs the JSON transition line and emits the `transition:<name>` span with
  * hashes, HLC, window, guard outcomes and evidence as attributes.
  */
-export function observeAcceptedTransition(decision: DecisionDraft, observation: AcceptedObservation): void {
+export function observeAcceptedTransition(
+  decision: StatechartDecisionDraft,
+  observation: AcceptedObservation,
+): void {
   const retries = observation.retries ?? 0;
+  const id = decisionId(decision);
   metricMeter
     .createCounter(METRICS.transitionTotal.name, undefined, METRICS.transitionTotal.help)
     .add(1, { transition: decision.transition });
@@ -61,14 +66,14 @@ export function observeAcceptedTransition(decision: DecisionDraft, observation: 
 
   const line: AcceptedTransitionLog = {
     outcome: 'accepted',
-    mission: decision.mission_id,
+    mission: decision.mission,
     region: decision.region,
     transition: decision.transition,
-    state_pre_hash: decision.pre_hash,
-    state_post_hash: decision.post_hash,
+    state_pre_hash: decision.pre_state_hash,
+    state_post_hash: decision.post_state_hash,
     hlc: decision.hlc,
     window_id: decision.window_id,
-    decision_id: decision.id,
+    decision_id: id,
     seq: decision.seq,
     guards: decision.guards.map((g) => g.guard),
     evidence: [...decision.evidence],
@@ -76,15 +81,15 @@ export function observeAcceptedTransition(decision: DecisionDraft, observation: 
   log.info(TRANSITION_LOG_MESSAGES.accepted, line);
 
   emitSpan(decision.transition, {
-    [A.mission]: decision.mission_id,
+    [A.mission]: decision.mission,
     [A.region]: decision.region,
     [A.transition]: decision.transition,
     [A.outcome]: 'accepted',
-    [A.statePreHash]: decision.pre_hash,
-    [A.statePostHash]: decision.post_hash,
+    [A.statePreHash]: decision.pre_state_hash,
+    [A.statePostHash]: decision.post_state_hash,
     [A.hlc]: decision.hlc,
     [A.windowId]: decision.window_id,
-    [A.decisionId]: decision.id,
+    [A.decisionId]: id,
     [A.guards]: decision.guards.map((g) => `${g.guard}=${g.ok ? 'pass' : 'fail'}`),
     [A.guardReasons]: decision.guards.flatMap((g) => g.reasons.map((r) => `${g.guard}: ${r}`)),
     [A.evidence]: [...decision.evidence],

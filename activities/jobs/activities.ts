@@ -120,7 +120,7 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
 
   const activities = {
     /** Spawns the run (or finds it again after a crash), follows it to the end and exports telemetry. */
-    async runAgentJob({ jobName, owner, spec: input }: RunAgentJobInput): Promise<AgentJobResult> {
+    runAgentJob: async ({ jobName, owner, spec: input }: RunAgentJobInput): Promise<AgentJobResult> => {
       const parsed = AgentJobSpec.safeParse(input);
       if (!parsed.success) {
         throw ApplicationFailure.nonRetryable(
@@ -182,11 +182,13 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
     },
 
     /** Deletes a run and whatever it left; a run already gone is fine. */
-    async deleteAgentJob(jobName: string): Promise<void> {
+    deleteAgentJob: async (jobName: string): Promise<void> => {
       await runner.delete(jobName);
     },
 
-    async reapFinishedJobs({ olderThanSeconds }: ReapFinishedJobsInput): Promise<ReapFinishedJobsResult> {
+    reapFinishedJobs: async ({
+      olderThanSeconds,
+    }: ReapFinishedJobsInput): Promise<ReapFinishedJobsResult> => {
       const ctx = Context.current();
       const result: ReapFinishedJobsResult = { reaped: [], kept: [], running: [] };
       const runs = await runner.list();

@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../cli/swoosh';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner, loadSigner } from '../../host/keys';
-import { FileLedger } from '../../activities/ledger';
-import { decisionEntry, deploymentEntry } from './support/ledger-entries';
+import { FileLedger } from '../../ledger';
+import { decisionEntry, deploymentEntry } from '../ledger/support/entries';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 

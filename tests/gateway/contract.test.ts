@@ -7,10 +7,10 @@ import Ajv2020 from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner } from '../../host/keys';
-import { FileLedger, readLedger } from '../../activities/ledger';
+import { FileLedger, readLedger } from '../../ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
-import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
+import { decisionEntry, deploymentEntry } from '../ledger/support/entries';
 import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 import {

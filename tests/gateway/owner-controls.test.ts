@@ -11,13 +11,13 @@ import { Client, Connection, ServiceError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner } from '../../host/keys';
-import { FileLedger } from '../../activities/ledger';
+import { FileLedger } from '../../ledger';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
 import { type ProblemBody, SwooshClient } from '../../api/client';
 import type { OwnerBatchResult } from '../../schemas/api';
 import { startGateway } from '../../api/server';
-import { decisionEntry } from '../activities/support/ledger-entries';
+import { decisionEntry } from '../ledger/support/entries';
 import { freePort } from '../../temporal-dev/processes';
 import { eventually } from '../support/temporal';
 import {

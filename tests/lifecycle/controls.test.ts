@@ -9,7 +9,7 @@ import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } fro
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { dataPaths } from '../../host/data-dir';
-import { readLedger } from '../../activities/ledger';
+import { readLedger } from '../../ledger';
 import type { DecisionRecord } from '../../schemas/decision-record';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import { OwnerControlCommand } from '../../schemas/owner-controls';

@@ -13,7 +13,7 @@ import {
   observeTimerLateness,
 } from '../../workflows/observability';
 import type { FailingGuard } from '../../workflows/statechart';
-import type { DecisionDraft } from '../../schemas/decision-record';
+import { decidedAt, type StatechartDecisionDraft } from '../../schemas/decision-record';
 import type { GuardName, TransitionName } from '../../schemas/statechart';
 import { TRANSITIONS } from '../../schemas/statechart';
 import { sha256Text } from '../../schemas/hash';
@@ -55,24 +55,23 @@ export async function observabilityProbeWorkflow(mission: string): Promise<numbe
       await runProbeJob(proposal.job);
       const def = TRANSITIONS[proposal.transition];
       const post = sha256Text(`${head}:${proposal.transition}`);
-      const decision: DecisionDraft = {
-        id: `ucxl://swoosh:${mission}@${def.region}/${proposal.transition}/${seq}`,
+      const decision: StatechartDecisionDraft = {
+        mission,
         seq,
-        mission_id: mission,
         region: def.region,
         transition: proposal.transition,
-        pre_hash: head,
-        post_hash: post,
-        inputs_hash: sha256Text('{}'),
+        guards: def.guards.map((guard: GuardName) => ({ guard, ok: true, reasons: [`${guard} held`] })),
         signer: 'ed25519:probe',
-        signature: null,
+        proposal_signature: null,
         signature_verified: false,
+        pre_state_hash: head,
+        post_state_hash: post,
+        inputs_hash: sha256Text('{}'),
         idem_key: `${mission}:${seq}:${def.class}:probe`,
         hlc: proposal.hlc,
         window_id: proposal.window_id,
-        evidence: proposal.evidence,
-        guards: def.guards.map((guard: GuardName) => ({ guard, ok: true, reasons: [`${guard} held`] })),
-        at_ms: Date.now(),
+        evidence: [...proposal.evidence],
+        decided_at: decidedAt(Date.now()),
       };
       head = post;
       seq += 1;

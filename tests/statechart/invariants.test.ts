@@ -161,7 +161,9 @@ describe('the invariant checker', () => {
     h.toWindow('review');
     const { pre, post, result } = step(h, 'Execution_Review', {}, { evidence: ['ucxl://e'] });
     expect(checkStepInvariants(pre, post, result, h.config)).toEqual([]);
-    const early = withDecision(result, { at_ms: result.decision.at_ms - 10 * 60_000 });
+    const early = withDecision(result, {
+      decided_at: new Date(Date.parse(result.decision.decided_at) - 10 * 60_000).toISOString(),
+    });
     expect(names(checkStepInvariants(pre, post, early, h.config))).toContain('window');
   });
 

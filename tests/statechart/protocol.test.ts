@@ -9,12 +9,8 @@ import { base64Decode, base64Encode } from '../../schemas/base64';
 import { hashCanonical } from '../../schemas/hash';
 import { formatHlc, parseHlc } from '../../schemas/hlc';
 import { parseIdempotencyTable } from '../../workflows/statechart/idempotency';
-import {
-  applyProposal,
-  applyTrustedProposal,
-  buildProposal,
-  decisionId,
-} from '../../workflows/statechart/protocol';
+import { applyProposal, applyTrustedProposal, buildProposal } from '../../workflows/statechart/protocol';
+import { decisionId } from '../../schemas/decision-id';
 import { createSignerRegistry } from '../../workflows/statechart/registry';
 import { signProposal, verifyDetached } from '../../workflows/statechart/signing';
 import { proposalSigningBytes } from '../../schemas/signed-bytes';
@@ -260,7 +256,7 @@ describe('idempotency', () => {
       post_hash: first.post_hash,
       outcomes: first.outcomes,
       seq: first.decision.seq,
-      decision_id: first.decision.id,
+      decision_id: decisionId(first.decision),
       idempotency: table,
     });
     expect(h.state).toBe(state);
@@ -499,27 +495,30 @@ describe('outcomes', () => {
     const p = signedPause(h, { evidence: ['ucxl://swoosh:m-test@control/why'] });
     const result = h.apply(p);
     if (!result.accepted || result.duplicate) throw new Error('not accepted');
+    // In the ledger record's own names: the ledger adds to the draft, it renames nothing.
     expect(result.decision).toEqual({
-      id: 'ucxl://swoosh:m-test@control/Control_Pause/1',
+      mission: 'm-test',
       seq: 1,
-      mission_id: 'm-test',
       region: 'control',
       transition: 'Control_Pause',
-      pre_hash: p.current_state_hash,
-      post_hash: stateHash(result.state),
-      inputs_hash: p.inputs_hash,
+      guards: [{ guard: 'active', ok: true, reasons: [] }],
       signer: p.signer,
-      signature: p.signature,
+      proposal_signature: p.signature,
       signature_verified: true,
+      pre_state_hash: p.current_state_hash,
+      post_state_hash: stateHash(result.state),
+      inputs_hash: p.inputs_hash,
       idem_key: p.idem_key,
       hlc: p.hlc,
       window_id: p.window_id,
       evidence: ['ucxl://swoosh:m-test@control/why'],
-      guards: [{ guard: 'active', ok: true, reasons: [] }],
-      at_ms: T0,
+      decided_at: new Date(T0).toISOString(),
     });
-    expect(result.post_hash).toBe(result.decision.post_hash);
-    expect(decisionId('m', 'council', 'Council_Eject', 9)).toBe('ucxl://swoosh:m@council/Council_Eject/9');
+    expect(decisionId(result.decision)).toBe('ucxl://swoosh:m-test@control/Control_Pause/1');
+    expect(result.post_hash).toBe(result.decision.post_state_hash);
+    expect(decisionId({ mission: 'm', region: 'council', transition: 'Council_Eject', seq: 9 })).toBe(
+      'ucxl://swoosh:m@council/Council_Eject/9',
+    );
   });
 
   it('asks for a quarantine when the policy scan finds a breach, and the escalation is then accepted', () => {
@@ -573,7 +572,7 @@ describe('the orchestrator’s trusted path', () => {
     );
     expect(result).toMatchObject({
       accepted: true,
-      decision: { signer: ACTORS.orchestrator.key, signature: null, signature_verified: false },
+      decision: { signer: ACTORS.orchestrator.key, proposal_signature: null, signature_verified: false },
     });
   });
 

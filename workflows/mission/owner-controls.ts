@@ -16,7 +16,9 @@ import {
   type MissionControls,
   type OwnerControlCommand,
 } from '../../schemas/owner-controls';
-import { windowIdAt, type Accepted } from '../statechart';
+import { decisionId } from '../../schemas/decision-id';
+import { decidedAt } from '../../schemas/decision-record';
+import { windowIdAt } from '../statechart';
 import { localLedger } from './activities';
 import type { MissionEngine } from './engine';
 
@@ -58,7 +60,7 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
       const r = await m.takeLocked(transition, { reason: `${cmd.actor}: ${cmd.reason}`.slice(0, 1024) });
       applied = r.accepted;
       if (r.accepted) {
-        evidence.push(r.decision.id);
+        evidence.push(decisionId(r.decision));
         detail = `${transition}: control is ${m.state.control.phase}`;
       } else detail = `${transition} refused by ${r.failing_guard}: ${r.reasons.join('; ')}`;
     } else if (cmd.action === 'reroute') {
@@ -75,7 +77,7 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
     const now = Date.now();
     const seq = OWNER_RECORD_SEQ_BASE + m.controls.recorded;
     const transition = OWNER_CONTROL_TRANSITIONS[cmd.action];
-    const record = `ucxl://swoosh:${m.missionId}@control/${transition}/${seq}`;
+    const record = decisionId({ mission: m.missionId, region: 'control', transition, seq });
     const entry: AppliedOwnerControl = {
       id: cmd.id,
       action: cmd.action,
@@ -93,16 +95,15 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
     };
     const last = m.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(m.state.hlc_last);
     await localLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
-      id: record,
+      mission: m.missionId,
       seq,
-      mission_id: m.missionId,
       region: 'control',
       transition,
-      pre_hash: pre as Accepted['pre_hash'],
-      post_hash: m.hash as Accepted['post_hash'],
+      proposal_signature: null,
+      pre_state_hash: pre,
+      post_state_hash: m.hash,
       inputs_hash: hashCanonical(cmd),
       signer: m.config.orchestratorKey,
-      signature: null,
       signature_verified: false,
       idem_key: `owner:${cmd.id}`,
       hlc: formatHlc(hlcSend(last, now)),
@@ -117,7 +118,7 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
           reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
         },
       ],
-      at_ms: now,
+      decided_at: decidedAt(now),
     });
   });
 }

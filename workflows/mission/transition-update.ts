@@ -5,6 +5,7 @@
  * engine's mutex, fetches the verdicts the transition's guards declare, applies the proposal again
  * (HEAD, HLC, idempotency and I/O can change in between) and records the decision.
  */
+import { decisionId } from '../../schemas/decision-id';
 import { ApplicationFailure, currentUpdateInfo } from '@temporalio/workflow';
 import type { GuardIO } from '../../schemas/guard-io';
 import { TRANSITION_REJECTED, type TransitionOutcome, type TransitionRejection } from '../../schemas/mission';
@@ -115,7 +116,7 @@ export class TransitionUpdates {
       }
       if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
       await m.commit(r, { requestedAtMs });
-      return { post_hash: r.post_hash, decision_id: r.decision.id, duplicate: false };
+      return { post_hash: r.post_hash, decision_id: decisionId(r.decision), duplicate: false };
     });
   }
 

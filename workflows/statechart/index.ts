@@ -78,7 +78,6 @@ export {
   applyTrustedProposal,
   applyValidatedProposal,
   buildProposal,
-  decisionId,
   PROTOCOL_STAGES,
   type Accepted,
   type ApplyContext,

@@ -120,6 +120,7 @@ export function checkStepInvariants(
   }
   const { decision } = result;
   const name = decision.transition;
+  const decidedAt = Date.parse(decision.decided_at);
   const def = TRANSITIONS[name];
 
   // HLC strictly increases in (hlc, signer, idem_key) order.
@@ -188,7 +189,7 @@ export function checkStepInvariants(
   }
 
   // External work only under a live licence; it stops at grace expiry.
-  if (isWorkTransition(name) && !licenceLive(pre, decision.at_ms)) {
+  if (isWorkTransition(name) && !licenceLive(pre, decidedAt)) {
     out.push({
       invariant: 'licence',
       detail: `${name} did external work without a live licence (boot ${pre.boot.phase})`,
@@ -197,7 +198,7 @@ export function checkStepInvariants(
 
   // Time-gated transitions only inside their window.
   if (def.window !== null) {
-    const w = windowAt(config.schedule, decision.at_ms);
+    const w = windowAt(config.schedule, decidedAt);
     if (w.opens !== def.window || w.id !== decision.window_id) {
       out.push({
         invariant: 'window',

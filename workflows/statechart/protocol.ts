@@ -18,11 +18,12 @@ import {
 import type { StateDocument } from '../../schemas/state-document';
 import { CanonicalJsonError } from '../../schemas/canonical-json';
 import type { MachineConfig } from './config';
-import { TRANSITIONS, type GuardName, type Region, type TransitionName } from '../../schemas/statechart';
+import { TRANSITIONS, type GuardName, type TransitionName } from '../../schemas/statechart';
 import { evaluateGuard, guardsOf } from './guards';
 import { type Escalation, type GuardInputs, type GuardOutcome } from './guards/types';
 import { GuardIOSchema, type GuardIO } from '../../schemas/guard-io';
-import type { DecisionDraft } from '../../schemas/decision-record';
+import { decidedAt, type StatechartDecisionDraft } from '../../schemas/decision-record';
+import { decisionId } from '../../schemas/decision-id';
 import type { TransitionEvent } from './handlers';
 import { hashCanonical, type Sha256 } from '../../schemas/hash';
 import { compareOrder, formatHlc, parseHlc, tryParseHlc } from '../../schemas/hlc';
@@ -70,7 +71,7 @@ export interface Accepted {
   readonly pre_hash: Sha256;
   readonly post_hash: Sha256;
   readonly outcomes: readonly GuardOutcome[];
-  readonly decision: DecisionDraft;
+  readonly decision: StatechartDecisionDraft;
   readonly idempotency: IdempotencyTable;
 }
 
@@ -100,16 +101,6 @@ export interface Rejected {
 }
 
 export type ApplyResult = Accepted | Duplicate | Rejected;
-
-/** The decision-record id (and UCXL backlink) of accepted transition number `seq`. */
-export function decisionId(
-  missionId: string,
-  region: Region,
-  transition: TransitionName,
-  seq: number,
-): string {
-  return `ucxl://swoosh:${missionId}@${region}/${transition}/${seq}`;
-}
 
 /**
  * Applies a signed proposal: verifies its ed25519 signature, then runs the protocol. Returns the
@@ -245,12 +236,12 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
       post_hash: seen.post_hash,
       outcomes: seen.guards.map((guard) => ({ guard, ok: true, reasons: [] })),
       seq: seen.seq,
-      decision_id: decisionId(
-        state.meta.mission_id,
-        TRANSITIONS[seen.transition].region,
-        seen.transition,
-        seen.seq,
-      ),
+      decision_id: decisionId({
+        mission: state.meta.mission_id,
+        region: TRANSITIONS[seen.transition].region,
+        transition: seen.transition,
+        seq: seen.seq,
+      }),
       idempotency: ctx.idempotency,
     };
   }
@@ -342,24 +333,24 @@ function apply(state: StateDocument, raw: unknown, ctx: ApplyContext, mode: Sign
   const next = reduceParsed(state, event, inputs.value as never, ctx.config);
   const postHash = stateHash(next);
   const seq = next.head.seq;
-  const decision: DecisionDraft = {
-    id: decisionId(state.meta.mission_id, def.region, proposal.transition, seq),
+  // In the record's own names (schemas/decision-record.ts): the ledger adds, never renames.
+  const decision: StatechartDecisionDraft = {
+    mission: state.meta.mission_id,
     seq,
-    mission_id: state.meta.mission_id,
     region: def.region,
     transition: proposal.transition,
-    pre_hash: preHash,
-    post_hash: postHash,
-    inputs_hash: proposal.inputs_hash,
+    guards: outcomes,
     signer: proposal.signer,
-    signature,
+    proposal_signature: signature,
     signature_verified: mode !== 'trusted',
+    pre_state_hash: preHash,
+    post_state_hash: postHash,
+    inputs_hash: proposal.inputs_hash,
     idem_key: proposal.idem_key,
     hlc: formatHlc(hlc),
     window_id: proposal.window_id,
     evidence: [...proposal.evidence],
-    guards: outcomes,
-    at_ms: ctx.now,
+    decided_at: decidedAt(ctx.now),
   };
   const idempotency = recordIdempotency(
     ctx.idempotency,

@@ -17,7 +17,7 @@ import { dataPaths, defaultPolicyFile } from '../../../host/data-dir';
 import { ContentStore } from '../../../activities/evidence-store';
 import { ProcessJobRunner } from '../../../activities/jobs/process/runner';
 import { ensureKeyFile, loadSigner } from '../../../host/keys';
-import { FileLedger } from '../../../activities/ledger';
+import { FileLedger } from '../../../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../../../host/licence/setup';
 import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../../schemas/mission';
 import type { MissionConfigInput } from '../../../schemas/mission-config';

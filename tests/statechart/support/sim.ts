@@ -824,7 +824,7 @@ export function acceptedEvents(run: Pick<SimRun, 'stream' | 'results'>): Transit
       hlc: p.hlc,
       window_id: p.window_id,
       evidence: p.evidence,
-      at_ms: r.decision.at_ms,
+      at_ms: Date.parse(r.decision.decided_at),
     });
   });
   return events;

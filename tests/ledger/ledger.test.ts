@@ -18,11 +18,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setTimeout as delay } from 'node:timers/promises';
 import { hashCanonical } from '../../host/digest';
 import { canonicalJson } from '../../schemas/canonical-json';
-import { ContentStore } from '../../activities/evidence-store';
 import { acquireLock } from '../../host/file-lock';
 import { generateSigner, type Signer, utf8Bytes } from '../../host/keys';
 import {
-  createLedgerActivities,
   FileLedger,
   GENESIS_HASH,
   LedgerConflictError,
@@ -34,12 +32,10 @@ import {
   verifyLedger,
   type BadRecord,
   type LedgerVerification,
-} from '../../activities/ledger';
+} from '../../ledger';
 import type { LedgerHead } from '../../schemas/decision-record';
-import type { ArtifactEvidence } from '../../schemas/evidence';
-import { activityEnvironment } from './support/activity-env';
-import { decisionDraft, decisionEntry, deploymentEntry, lifecycleEvent } from './support/ledger-entries';
-import { decisionId } from '../../workflows/statechart';
+import { decisionEntry, deploymentEntry, lifecycleEvent } from './support/entries';
+import { decisionId } from '../../schemas/decision-id';
 
 let dir: string;
 let signer: Signer;
@@ -121,7 +117,7 @@ describe('decision ledger: append and verify', () => {
       id: recordId('decision', ['mission-m-1', 3]),
     });
     expect(record.ucxl).toBe('ucxl://swoosh:m-1@council/Council_QuorumCert/3');
-    expect(record.ucxl).toBe(decisionId('m-1', 'council', 'Council_QuorumCert', 3));
+    expect(record.ucxl).toBe(decisionId(entry));
     expect(record.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
     expect(Date.parse(record.timestamp)).not.toBeNaN();
   });
@@ -549,77 +545,5 @@ describe('decision ledger: cost and efficiency report', () => {
       successRate: 0,
       escalations: 1,
     });
-  });
-});
-
-describe('ledger activities', () => {
-  const artifact: ArtifactEvidence = {
-    kind: 'artifact',
-    mission: 'm-1',
-    uri: 'repo://src/index.ts',
-    checksum: `sha256-${'a'.repeat(64)}`,
-    sizeBytes: 120,
-    mediaType: 'text/typescript',
-    createdAt: '2025-10-19T01:00:00.000Z',
-  };
-
-  it('record a decision draft keyed by the calling workflow, deployments and lifecycle events', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
-    const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
-    const receipt = await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
-    const deployment = await env.run(activities.recordAgentDeployment, deploymentEntry(0));
-    const retired = await env.run(activities.recordAgentLifecycle, lifecycleEvent('retired'));
-
-    // The activity answers a receipt naming the record it wrote; the record is in the file.
-    const decision = (await readLedger(dir, 'm-1')).records[0]!;
-    expect(receipt).toEqual({ id: decision.id, index: 0, hash: decision.hash });
-    expect(decision).toMatchObject({ ...decisionEntry(signer.keyId, 0), index: 0 });
-    expect((decision as { ucxl?: string }).ucxl).toBe(decisionDraft(signer.keyId, 0).id);
-    expect(deployment.index).toBe(1);
-    expect(retired).toMatchObject({ kind: 'agent-lifecycle', event: 'retired', index: 2 });
-    // A retry after a worker crash answers the receipt of what the first attempt wrote.
-    expect(await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0))).toEqual(receipt);
-    expect((await readLedger(dir, 'm-1')).records).toHaveLength(3);
-    expect((await verify()).ok).toBe(true);
-  });
-
-  it('fail without retry on an invalid entry or a conflicting replay', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
-    const env = activityEnvironment();
-    await expect(
-      env.run(activities.recordDecision, { ...decisionDraft(signer.keyId, 0), inputs_hash: 'abc' }),
-    ).rejects.toMatchObject({ type: 'InvalidLedgerEntry', nonRetryable: true });
-    await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
-    await expect(
-      env.run(activities.recordDecision, { ...decisionDraft(signer.keyId, 0), hlc: 'later' }),
-    ).rejects.toMatchObject({ type: 'LedgerConflict', nonRetryable: true });
-    await expect(
-      env.run(activities.recordAgentLifecycle, {
-        ...lifecycleEvent('spawned'),
-        energyBudget: { tokens: -1 },
-      }),
-    ).rejects.toMatchObject({ type: 'InvalidLedgerEntry', nonRetryable: true });
-  });
-
-  it('store evidence content-addressed, once, and read it back verified', async () => {
-    const store = new ContentStore(join(dir, 'evidence'));
-    const activities = createLedgerActivities({ ledger, evidence: store });
-    const env = activityEnvironment();
-    const first = await env.run(activities.storeEvidence, artifact);
-    const second = await env.run(activities.storeEvidence, { ...artifact });
-    expect(first.checksum).toMatch(/^sha256-[0-9a-f]{64}$/);
-    expect(second).toEqual(first);
-    expect(JSON.parse((await store.get(first.checksum)).toString('utf8'))).toEqual(artifact);
-    expect(first.checksum).toBe(hashCanonical(artifact));
-  });
-
-  it('detect stored evidence whose bytes changed', async () => {
-    const store = new ContentStore(join(dir, 'evidence'));
-    const checksum = await store.put('report body');
-    const hex = checksum.slice('sha256-'.length);
-    const blob = join(dir, 'evidence', 'sha256', hex.slice(0, 2), hex);
-    await rm(blob);
-    await writeFile(blob, 'report b0dy');
-    await expect(store.get(checksum)).rejects.toThrow(/corrupt/);
   });
 });

@@ -1,18 +1,18 @@
 /** Ledger entries for ledger tests and the crash-test child process. */
-import type { AgentDeploymentEntry, DecisionEntry } from '../../../schemas/decision-record';
+import type { LegacyDecisionDraft } from '../../../activities/ledger';
+import type { AgentDeploymentEntry, DecisionDraft, DecisionEntry } from '../../../schemas/decision-record';
 import type { AgentLifecycleEvent } from '../../../schemas/evidence';
-import type { DecisionDraft } from '../../../schemas/decision-record';
 
 const digest = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}`;
 
-export function decisionEntry(
+/** A decision as a workflow drafts it and hands it to the `recordDecision` activity. */
+export function decisionDraft(
   signer: string,
   seq: number,
-  overrides: Partial<DecisionEntry> = {},
-): DecisionEntry {
+  overrides: Partial<DecisionDraft> = {},
+): DecisionDraft {
   return {
     mission: 'm-1',
-    workflow_id: 'mission-m-1',
     seq,
     region: 'council',
     transition: seq % 2 === 0 ? 'Council_Elect' : 'Council_QuorumCert',
@@ -32,8 +32,20 @@ export function decisionEntry(
   };
 }
 
-/** The statechart core's draft of the same decision, as a workflow hands it to the activity. */
-export function decisionDraft(signer: string, seq: number): DecisionDraft {
+/** The same decision as the ledger is asked to append it: the draft and the workflow that made it. */
+export function decisionEntry(
+  signer: string,
+  seq: number,
+  overrides: Partial<DecisionEntry> = {},
+): DecisionEntry {
+  return { ...decisionDraft(signer, seq), workflow_id: 'mission-m-1', ...overrides };
+}
+
+/**
+ * The same draft as workflows sent it before it took the record's names, `id` (which the activity
+ * drops) and all: old histories hold it.
+ */
+export function legacyDecisionDraft(signer: string, seq: number): LegacyDecisionDraft & { id: string } {
   const entry = decisionEntry(signer, seq);
   return {
     id: `ucxl://swoosh:${entry.mission}@council/${entry.transition}/${seq}`,
@@ -41,8 +53,8 @@ export function decisionDraft(signer: string, seq: number): DecisionDraft {
     mission_id: entry.mission,
     region: 'council',
     transition: seq % 2 === 0 ? 'Council_Elect' : 'Council_QuorumCert',
-    pre_hash: entry.pre_state_hash as DecisionDraft['pre_hash'],
-    post_hash: entry.post_state_hash as DecisionDraft['post_hash'],
+    pre_hash: entry.pre_state_hash,
+    post_hash: entry.post_state_hash,
     inputs_hash: entry.inputs_hash,
     signer,
     signature: entry.proposal_signature,

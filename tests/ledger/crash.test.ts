@@ -11,11 +11,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureKeyFile, loadSigner } from '../../host/keys';
-import { FileLedger, readLedger, verifyLedger } from '../../activities/ledger';
-import { decisionEntry } from './support/ledger-entries';
+import { FileLedger, readLedger, verifyLedger } from '../../ledger';
+import { decisionEntry } from './support/entries';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const writerScript = fileURLToPath(new URL('./support/ledger-writer.ts', import.meta.url));
+const writerScript = fileURLToPath(new URL('./support/writer.ts', import.meta.url));
 
 let dir: string;
 let keyFile: string;
