@@ -54,7 +54,10 @@ export function createActivities(deps: ActivityDeps) {
       checkLicence: licence.checkLicence,
       evaluatePolicy: policy.evaluatePolicy,
       probeToolServers: tools.probeToolServers,
-      ...(deps.inputsDir !== undefined && { sources: { inputsDir: deps.inputsDir } }),
+      sources: {
+        outbound: deps.outbound,
+        ...(deps.inputsDir !== undefined && { inputsDir: deps.inputsDir }),
+      },
     }),
   };
   // Timer shards reach theirs through schemas/timer-activities.ts, not SwooshActivities.
