@@ -38,7 +38,10 @@ export function outboundPolicyFromEnv(env: Record<string, string | undefined> = 
   return { allow: parseOutboundAllow(env[OUTBOUND_ALLOW_VARIABLE]) };
 }
 
-/** The request was not sent: the policy refused it. The message names the rule, never a header or a URL's credentials. */
+/**
+ * The request was not sent: the policy refused it. The message names the address and the rule,
+ * never a header or a URL's credentials.
+ */
 export class OutboundRefusedError extends Error {
   override name = 'OutboundRefusedError';
 }
@@ -336,7 +339,6 @@ async function exchange(
 /** One of this module's errors for anything a request can fail with. */
 function failure(error: unknown, responded: boolean): Error {
   if (error instanceof OutboundRefusedError || error instanceof OutboundTooLargeError) return error;
-  if (error instanceof OutboundFailedError) return error;
   const code = (error as { code?: unknown } | undefined)?.code;
   return new OutboundFailedError(typeof code === 'string' ? code : 'EFAILED', responded);
 }
@@ -349,16 +351,15 @@ export async function outboundRequest(
   policy: OutboundPolicy,
   request: OutboundRequest,
 ): Promise<OutboundResponse> {
-  const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), request.timeoutMs);
-  const signal = request.signal ? AbortSignal.any([deadline.signal, request.signal]) : deadline.signal;
   let url: URL;
   try {
     url = new URL(request.url);
   } catch {
-    clearTimeout(timer);
     throw new OutboundRefusedError('not a valid URL');
   }
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), request.timeoutMs);
+  const signal = request.signal ? AbortSignal.any([deadline.signal, request.signal]) : deadline.signal;
   const maxRedirects = request.method === 'GET' ? (request.maxRedirects ?? 0) : 0;
   try {
     for (let hop = 0; ; hop++) {
