@@ -9,6 +9,7 @@ import type { FileLedger } from '../ledger';
 import type { JobRunner } from './jobs/runner';
 import type { JobTelemetrySink } from './jobs/telemetry';
 import type { Signer } from '../host/keys';
+import type { OutboundPolicy } from '../host/outbound';
 import type { ToolServerConfig } from '../schemas/tool-health';
 import { createJobActivities } from './jobs/activities';
 import { createLedgerActivities } from './ledger';
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   toolServers: ToolServerConfig[];
   runner: JobRunner;
   telemetry: JobTelemetrySink;
+  /** Which non-public addresses outbound requests may reach (SWOOSH_OUTBOUND_ALLOW; none by default). */
+  outbound: OutboundPolicy;
   /** The timer shards' activities (webhooks, updates, dead letters); they need a Temporal client. */
   timers?: TimerActivityDeps;
   /** The only folder `file://` mission sources are read from (SWOOSH_INPUTS_DIR unless given). */
@@ -51,7 +54,10 @@ export function createActivities(deps: ActivityDeps) {
       checkLicence: licence.checkLicence,
       evaluatePolicy: policy.evaluatePolicy,
       probeToolServers: tools.probeToolServers,
-      ...(deps.inputsDir !== undefined && { sources: { inputsDir: deps.inputsDir } }),
+      sources: {
+        outbound: deps.outbound,
+        ...(deps.inputsDir !== undefined && { inputsDir: deps.inputsDir }),
+      },
     }),
   };
   // Timer shards reach theirs through schemas/timer-activities.ts, not SwooshActivities.

@@ -1,7 +1,8 @@
 /**
  * Minimal real side effects behind the lifecycle regions (SPEC §2): sources are fetched into the
- * content-addressed store (file:// URIs; the mission's originatingSpec is recorded as a source
- * document, never fetched — SWOOSH runs without the internet), validated under the SHHH policy,
+ * content-addressed store (`file://` from the inputs folder, `http(s)://` under the outbound
+ * policy; a web source that cannot be reached at all, and any other scheme, is recorded as a
+ * reference document instead, docs/api.md "Sources"), validated under the SHHH policy,
  * indexed as a content-hash manifest; workspaces are provisioned as directories under the data
  * folder and health-checked; council votes of the orchestrator are signed here, so its secret key
  * never enters workflow code or history. Every result is plain JSON the workflow turns into
@@ -10,7 +11,7 @@
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LicenceVerdict as KachingVerdict } from '../schemas/licence';
 import type { FetchedSource } from '../schemas/mission';
 import type { PolicyEvaluationRequest, PolicyVerdict as ShhhVerdict } from '../schemas/policy';
@@ -22,7 +23,16 @@ import { canonicalJson } from '../schemas/canonical-json';
 import { dataPaths, orchestratorKeyFile, resolveInputsDir, sourceMaxBytes } from '../host/data-dir';
 import type { ContentStore } from './evidence-store';
 import type { Signer } from '../host/keys';
-import { readConfinedSource, type SourceConfinement, SourceRefusedError } from './source-confinement';
+import { outboundPolicyFromEnv } from '../host/outbound';
+import {
+  DEFAULT_SOURCE_TIMEOUT_MS,
+  fetchConfinedSource,
+  readConfinedSource,
+  type SourceConfinement,
+  SourceRefusedError,
+  SourceUnreachableError,
+  SourceUnreadableError,
+} from './source-confinement';
 
 type LicenceIO = NonNullable<GuardIO['licence']>;
 type PolicyIO = NonNullable<GuardIO['policy']>;
@@ -37,7 +47,7 @@ export interface MissionStepDeps {
   checkLicence: () => Promise<KachingVerdict>;
   evaluatePolicy: (request: PolicyEvaluationRequest) => Promise<ShhhVerdict>;
   probeToolServers: () => Promise<ToolHealthReport>;
-  /** Where `file://` sources may come from; SWOOSH_INPUTS_DIR and friends unless given. */
+  /** Where sources may come from; SWOOSH_INPUTS_DIR, SWOOSH_OUTBOUND_ALLOW and friends unless given. */
   sources?: Partial<SourceConfinement>;
 }
 
@@ -63,7 +73,21 @@ function confinementOf(dataDir: string, given: Partial<SourceConfinement> = {}):
       paths.licenceToken,
     ],
     maxBytes: given.maxBytes ?? sourceMaxBytes(env),
+    outbound: given.outbound ?? outboundPolicyFromEnv(env),
+    timeoutMs: given.timeoutMs ?? DEFAULT_SOURCE_TIMEOUT_MS,
   };
+}
+
+/** A URI fit for a message: a web URL's credentials are left out. */
+function shown(uri: string): string {
+  try {
+    const url = new URL(uri);
+    url.username = '';
+    url.password = '';
+    return url.href;
+  } catch {
+    return uri;
+  }
 }
 
 const MEDIA_TYPES: Record<string, string> = {
@@ -102,6 +126,71 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
   const workspaces = join(deps.dataDir, 'workspaces');
   const confinement = confinementOf(deps.dataDir, deps.sources);
 
+  const fileSource = async (uri: string): Promise<FetchedSource> => {
+    let path: string;
+    let bytes: Buffer;
+    try {
+      ({ path, bytes } = await readConfinedSource(uri, confinement));
+    } catch (error) {
+      if (error instanceof SourceRefusedError) throw error;
+      // A file the rules allow but the system will not give (permissions, I/O): trying again won't help.
+      throw new SourceUnreadableError(String(error), false);
+    }
+    return {
+      uri,
+      path,
+      checksum: await evidence.put(bytes),
+      sizeBytes: bytes.length,
+      mediaType: MEDIA_TYPES[extname(path)] ?? 'application/octet-stream',
+    };
+  };
+
+  /** A source SWOOSH does not read: a document naming it (and why it was not read) stands in. */
+  const reference = async (uri: string, objective: string, unreachable?: string): Promise<FetchedSource> => {
+    const doc = canonicalJson({
+      kind: 'swoosh.source-reference/v1',
+      uri,
+      objective,
+      ...(unreachable !== undefined && { unreachable }),
+    });
+    return {
+      uri,
+      path: `reference/${encodeURIComponent(uri)}.json`,
+      checksum: await evidence.put(doc),
+      sizeBytes: Buffer.byteLength(doc),
+      mediaType: 'application/json',
+    };
+  };
+
+  /**
+   * A web source through the outbound policy. One that gives no answer at all (SWOOSH often runs
+   * without the internet) is recorded as a reference saying so, as before web sources were read.
+   */
+  const webSource = async (uri: string, objective: string): Promise<FetchedSource> => {
+    const context = Context.current();
+    // A fetch may run to its deadline; the call's heartbeat timeout may be shorter.
+    const beat = setInterval(() => context.heartbeat(), 1_000);
+    try {
+      const { url, bytes, mediaType } = await fetchConfinedSource(
+        uri,
+        confinement,
+        context.cancellationSignal,
+      );
+      return {
+        uri,
+        path: `web/${url.host}${url.pathname}`,
+        checksum: await evidence.put(bytes),
+        sizeBytes: bytes.length,
+        mediaType: mediaType ?? MEDIA_TYPES[extname(url.pathname)] ?? 'application/octet-stream',
+      };
+    } catch (error) {
+      if (error instanceof SourceUnreachableError) return reference(uri, objective, error.message);
+      throw error;
+    } finally {
+      clearInterval(beat);
+    }
+  };
+
   const sourcesRequest = (sources: FetchedSource[]): PolicyEvaluationRequest => ({
     subject: {
       kind: 'ingestion',
@@ -121,7 +210,10 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
     /** The licence verdict (cached by the checker), shaped for the licence guards. */
     licenceVerdict: async (): Promise<LicenceIO> => licenceIO(await deps.checkLicence()),
 
-    /** Fetches every source into the content store; the content hash covers all of them. */
+    /**
+     * Fetches every source into the content store; the content hash covers all of them. A source
+     * the confinement refuses fails the fetch (`SourceRefused`), never falls back to a reference.
+     */
     fetchSources: async (input: {
       mission: string;
       objective: string;
@@ -129,40 +221,26 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
     }): Promise<{ sources: FetchedSource[]; content_hash: string }> => {
       const fetched: FetchedSource[] = [];
       for (const uri of input.sources) {
-        if (uri.startsWith('file://')) {
-          let path: string;
-          let bytes: Buffer;
-          try {
-            ({ path, bytes } = await readConfinedSource(uri, confinement));
-          } catch (error) {
-            if (error instanceof SourceRefusedError) {
-              throw ApplicationFailure.nonRetryable(
-                `source ${uri} refused: ${error.message}`,
-                'SourceRefused',
-              );
-            }
+        try {
+          if (uri.startsWith('file://')) fetched.push(await fileSource(uri));
+          else if (/^https?:\/\//i.test(uri)) fetched.push(await webSource(uri, input.objective));
+          // No fetcher for other schemes: the reference itself, with its objective, is the source.
+          else fetched.push(await reference(uri, input.objective));
+        } catch (error) {
+          if (error instanceof SourceRefusedError) {
             throw ApplicationFailure.nonRetryable(
-              `cannot read source ${uri}: ${String(error)}`,
-              'SourceUnreadable',
+              `source ${shown(uri)} refused: ${error.message}`,
+              'SourceRefused',
             );
           }
-          fetched.push({
-            uri,
-            path,
-            checksum: await evidence.put(bytes),
-            sizeBytes: bytes.length,
-            mediaType: MEDIA_TYPES[extname(path)] ?? 'application/octet-stream',
-          });
-        } else {
-          // No internet: the reference itself, with the objective it came with, is the source.
-          const doc = canonicalJson({ kind: 'swoosh.source-reference/v1', uri, objective: input.objective });
-          fetched.push({
-            uri,
-            path: `reference/${encodeURIComponent(uri)}.json`,
-            checksum: await evidence.put(doc),
-            sizeBytes: Buffer.byteLength(doc),
-            mediaType: 'application/json',
-          });
+          if (error instanceof SourceUnreadableError) {
+            throw ApplicationFailure.create({
+              message: `cannot read source ${shown(uri)}: ${error.message}`,
+              type: 'SourceUnreadable',
+              nonRetryable: !error.retryable,
+            });
+          }
+          throw error;
         }
       }
       return { sources: fetched, content_hash: hashCanonical(fetched.map((s) => [s.uri, s.checksum])) };

@@ -4,11 +4,21 @@
  * never inside the data folder or at a file SWOOSH keeps secrets in (gateway tokens, keys, the
  * licence), wherever those are configured; it must be a regular file no larger than the limit.
  * This is what keeps a mission config from making the worker read its own credentials into the
- * evidence store (issue 13, finding 2).
+ * evidence store (issue 13, finding 2). An `http(s)://` source is fetched through the outbound
+ * policy (host/outbound.ts), so a mission cannot make the worker read from loopback, private or
+ * link-local addresses either (issue 13, item 3), within the same size limit and a deadline.
  */
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  OutboundFailedError,
+  type OutboundPolicy,
+  OutboundRefusedError,
+  type OutboundResponse,
+  outboundRequest,
+  OutboundTooLargeError,
+} from '../host/outbound';
 
 export interface SourceConfinement {
   /** The only folder `file://` sources are read from. */
@@ -19,6 +29,10 @@ export interface SourceConfinement {
   secretFiles: readonly string[];
   /** Largest source read, in bytes. */
   maxBytes: number;
+  /** Which non-public addresses `http(s)://` sources may come from (SWOOSH_OUTBOUND_ALLOW). */
+  outbound: OutboundPolicy;
+  /** Deadline of one `http(s)://` source, redirects included. */
+  timeoutMs: number;
 }
 
 /** A refused source: the reason names the rule, never the file's content. */
@@ -28,6 +42,41 @@ export class SourceRefusedError extends Error {
 
 /** Default size limit: the default policy's per-source limit (schemas/default-policy.yaml). */
 export const DEFAULT_SOURCE_MAX_BYTES = 10 * 1024 * 1024;
+
+/** Default deadline of one web source: below the 30 s heartbeat timeout of a mission's I/O calls. */
+export const DEFAULT_SOURCE_TIMEOUT_MS = 20_000;
+
+/** Redirects a web source follows, each hop checked like the first. */
+const SOURCE_REDIRECTS = 5;
+
+/** A web source that gave no answer: its name did not resolve, or no connection or answer came in time. */
+export class SourceUnreachableError extends Error {
+  override name = 'SourceUnreachableError';
+}
+
+/** A web source that answered with a failure, or broke off while answering. */
+export class SourceUnreadableError extends Error {
+  override name = 'SourceUnreadableError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Failures before any answer that mean "not reachable from here", as opposed to a broken answer. */
+const UNREACHABLE = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'TIMEOUT',
+]);
 
 function within(root: string, path: string): boolean {
   const rel = relative(root, path);
@@ -89,4 +138,53 @@ export async function readConfinedSource(
   } finally {
     await handle.close();
   }
+}
+
+/** The media type of a Content-Type header (`text/markdown; charset=utf-8` → `text/markdown`). */
+function mediaTypeOf(contentType: string | undefined): string | undefined {
+  const type = contentType?.split(';')[0]?.trim().toLowerCase();
+  return type !== undefined && /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type) ? type : undefined;
+}
+
+/**
+ * Fetches an `http(s)://` source under the outbound policy; returns where it came from after
+ * redirects, its bytes and its declared media type. Throws SourceRefusedError when the policy
+ * refuses an address (never anything weaker) or the body passes the size limit,
+ * SourceUnreachableError when no answer came, SourceUnreadableError for a failed answer.
+ */
+export async function fetchConfinedSource(
+  uri: string,
+  rules: SourceConfinement,
+  signal?: AbortSignal,
+): Promise<{ url: URL; bytes: Buffer; mediaType: string | undefined }> {
+  let response: OutboundResponse;
+  try {
+    response = await outboundRequest(rules.outbound, {
+      url: uri,
+      method: 'GET',
+      timeoutMs: rules.timeoutMs,
+      maxBytes: rules.maxBytes,
+      maxRedirects: SOURCE_REDIRECTS,
+      ...(signal && { signal }),
+    });
+  } catch (error) {
+    if (error instanceof OutboundRefusedError) throw new SourceRefusedError(error.message);
+    if (error instanceof OutboundTooLargeError) {
+      throw new SourceRefusedError(`larger than the ${rules.maxBytes}-byte source limit`);
+    }
+    if (error instanceof OutboundFailedError) {
+      if (!error.responded && UNREACHABLE.has(error.code)) throw new SourceUnreachableError(error.message);
+      throw new SourceUnreadableError(`request failed: ${error.message}`, true);
+    }
+    throw error;
+  }
+  const { status } = response;
+  if (status < 200 || status >= 300) {
+    throw new SourceUnreadableError(`HTTP ${status}`, status === 408 || status === 429 || status >= 500);
+  }
+  return {
+    url: response.url,
+    bytes: response.body,
+    mediaType: mediaTypeOf(response.headers['content-type']),
+  };
 }

@@ -4,7 +4,8 @@
  *
  * Each delivery activity makes one attempt per delivery and reports outcomes as values; the shard
  * owns retries and backoff (docs/timers.md says why), so a failing target never holds a pending
- * activity open while it backs off.
+ * activity open while it backs off. Webhooks go out through the outbound policy (host/outbound.ts):
+ * a timer acts as its creator, and its creator may not reach SWOOSH's own network.
  */
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -22,6 +23,7 @@ import type { AttemptOutcome } from '../schemas/timer-shard';
 import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
 import type { Signer } from '../host/keys';
+import { OutboundRefusedError, type OutboundPolicy, outboundRequest } from '../host/outbound';
 
 /** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
 export function deadLetterFile(dataDir: string): string {
@@ -85,6 +87,8 @@ export interface TimerActivityDeps {
   deadLetters: DeadLetterStore;
   /** For update actions and for starting missing shards. */
   client: Client;
+  /** Which addresses webhooks may reach beyond public ones (SWOOSH_OUTBOUND_ALLOW). */
+  outbound: OutboundPolicy;
   /** Per-attempt HTTP deadline; below the activity's start-to-close timeout. */
   webhookTimeoutMs?: number;
 }
@@ -117,6 +121,7 @@ export function createTimerActivities({
   signer,
   deadLetters,
   client,
+  outbound,
   webhookTimeoutMs = 10_000,
 }: TimerActivityDeps): TimerActivities {
   /** A delivery's body and its signature, computed before any request of the batch starts. */
@@ -129,11 +134,15 @@ export function createTimerActivities({
     return { delivery, body, signature: signer.sign(body) };
   }
 
-  /** One signed POST. 2xx delivers; 408, 429, 5xx and network errors are worth retrying. */
+  /**
+   * One signed POST. 2xx delivers; 408, 429, 5xx and network errors are worth retrying. An address
+   * the policy refuses never will be reachable by retrying, so it dead-letters at once.
+   */
   async function post({ delivery, body, signature }: ReturnType<typeof signed>): Promise<AttemptOutcome> {
-    let response: Response;
+    let status: number;
     try {
-      response = await fetch(delivery.url, {
+      ({ status } = await outboundRequest(outbound, {
+        url: delivery.url,
         method: 'POST',
         headers: {
           ...delivery.headers,
@@ -145,18 +154,21 @@ export function createTimerActivities({
           [WEBHOOK_HEADERS.signature]: signature,
         },
         body,
-        // A redirect would resend a signed body to a host nobody configured.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(webhookTimeoutMs),
-      });
+        timeoutMs: webhookTimeoutMs,
+        // The answer's body is not needed: the status is the outcome.
+        maxBytes: 0,
+        // A redirect would resend a signed body to a host nobody configured: it is the outcome too.
+        maxRedirects: 0,
+      }));
     } catch (error) {
-      return { ok: false, retryable: true, error: `request failed: ${networkReason(error)}` };
+      if (error instanceof OutboundRefusedError) {
+        return { ok: false, retryable: false, error: `refused: ${error.message}` };
+      }
+      return { ok: false, retryable: true, error: `request failed: ${(error as Error).message}` };
     }
-    // The body is not needed; cancelling it releases the connection.
-    await response.body?.cancel();
-    if (response.status >= 200 && response.status < 300) return { ok: true };
-    const retryable = response.status === 408 || response.status === 429 || response.status >= 500;
-    return { ok: false, retryable, error: `HTTP ${response.status}` };
+    if (status >= 200 && status < 300) return { ok: true };
+    const retryable = status === 408 || status === 429 || status >= 500;
+    return { ok: false, retryable, error: `HTTP ${status}` };
   }
 
   return {
@@ -210,16 +222,4 @@ export function createTimerActivities({
       });
     },
   };
-}
-
-/** fetch hides the reason (ECONNREFUSED, timeout) in `cause`; the URL is not repeated. */
-function networkReason(error: unknown): string {
-  if (error instanceof Error) {
-    if (error.name === 'TimeoutError') return 'timed out';
-    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-    if (typeof cause?.code === 'string') return cause.code;
-    if (typeof cause?.message === 'string') return cause.message;
-    return error.message;
-  }
-  return String(error);
 }

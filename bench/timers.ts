@@ -26,6 +26,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { generateSigner } from '../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../activities/timers';
+import { parseOutboundAllow } from '../schemas/outbound';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
 import type { sleepUntilWorkflow } from '../tests/timers/workflows';
@@ -117,6 +118,8 @@ async function main(): Promise<void> {
         signer,
         deadLetters: createFileDeadLetterStore(join(dir, 'dead-letters.jsonl')),
         client: env.client,
+        // The receiver listens on loopback, which webhooks may reach only when allowed.
+        outbound: { allow: parseOutboundAllow('127.0.0.1') },
       }),
     });
     const running = worker.run();

@@ -67,7 +67,7 @@ export const MissionConfigInput = z.strictObject({
   /** The orchestrator approves each beat's evidence itself (dev missions without human reviewers). */
   autoApprove: z.boolean().default(false),
   schedule: ScheduleInput.default(DEV_SCHEDULE),
-  /** Extra ingestion sources (file:// URIs); the prompt's originatingSpec is always one. */
+  /** Extra ingestion sources (file:// or http(s):// URIs); the prompt's originatingSpec is always one. */
   sources: z.array(EvidenceUriSchema).max(64).default([]),
   /** Agent tasks per beat (each one agentJobWorkflow child). */
   tasksPerBeat: z.int().min(1).max(8).default(1),

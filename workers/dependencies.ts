@@ -3,7 +3,8 @@
  * orchestrator key (generated on first run, mode 0600), a development licence when no
  * SWOOSH_LICENCE_* is configured, the decision ledger, the evidence store, the policy file, the
  * tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling guard accepts as
- * "nothing to sync" because an empty pin set has nothing to mismatch) and the job runner.
+ * "nothing to sync" because an empty pin set has nothing to mismatch), the job runner and the
+ * outbound address policy (SWOOSH_OUTBOUND_ALLOW, so a bad value stops the worker at start).
  */
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
@@ -12,6 +13,7 @@ import { ContentStore } from '../activities/evidence-store';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';
+import { outboundPolicyFromEnv } from '../host/outbound';
 import { FileLedger, LedgerConflictError } from '../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 import { ToolServerConfig } from '../schemas/tool-health';
@@ -65,6 +67,7 @@ export async function buildDependencies(
       toolServers,
       runner,
       telemetry: ledgerTelemetrySink(ledger),
+      outbound: outboundPolicyFromEnv(env),
     },
   };
 }

@@ -37,6 +37,7 @@ try {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
     client,
+    outbound: deps.outbound,
   };
   const worker = await createSwooshWorker({
     connection,

@@ -1,6 +1,7 @@
 /**
  * The timer activities in MockActivityEnvironment against real HTTP servers: the signed webhook
- * body and what each kind of answer means for retrying, and the dead-letter file.
+ * body, what each kind of answer means for retrying, the addresses a webhook may not reach (issue
+ * 13, "No confused deputy"), and the dead-letter file.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateSigner, type Signer } from '../../host/keys';
+import type { OutboundPolicy } from '../../host/outbound';
+import { parseOutboundAllow } from '../../schemas/outbound';
 import { createFileDeadLetterStore, createTimerActivities, webhookBody } from '../../activities/timers';
 import type { DeadLetter } from '../../schemas/timer';
 import type { WebhookBatch, WebhookDelivery } from '../../schemas/timer-activities';
@@ -48,12 +51,16 @@ function delivery(url: string, overrides: Partial<WebhookDelivery> = {}): Webhoo
   };
 }
 
-function activities(webhookTimeoutMs?: number) {
+/** The targets here listen on loopback: webhooks reach them only because this allows it. */
+const LOOPBACK: OutboundPolicy = { allow: parseOutboundAllow('127.0.0.1') };
+
+function activities(webhookTimeoutMs?: number, outbound = LOOPBACK) {
   const deadLetters = createFileDeadLetterStore(join(dir, 'unused.jsonl'));
   return createTimerActivities({
     signer,
     deadLetters,
     client,
+    outbound,
     ...(webhookTimeoutMs && { webhookTimeoutMs }),
   });
 }
@@ -61,8 +68,12 @@ function activities(webhookTimeoutMs?: number) {
 const env = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 
 /** A batch of one: the activity the shard calls for webhooks. */
-async function deliverOne(webhookTimeoutMs: number | undefined, delivery: WebhookDelivery): Promise<unknown> {
-  const { deliverTimerWebhooks } = activities(webhookTimeoutMs);
+async function deliverOne(
+  webhookTimeoutMs: number | undefined,
+  delivery: WebhookDelivery,
+  outbound?: OutboundPolicy,
+): Promise<unknown> {
+  const { deliverTimerWebhooks } = activities(webhookTimeoutMs, outbound);
   const outcomes = await env().run<[WebhookBatch], AttemptOutcome[], typeof deliverTimerWebhooks>(
     deliverTimerWebhooks,
     { deliveries: [delivery] },
@@ -152,6 +163,79 @@ describe('webhook delivery', () => {
   });
 });
 
+describe('addresses a webhook may not reach', () => {
+  const NONE: OutboundPolicy = { allow: [] };
+  const refused = (reason: string) => ({
+    ok: false,
+    retryable: false,
+    error: `refused: ${reason}; allow it with SWOOSH_OUTBOUND_ALLOW`,
+  });
+
+  test('loopback is refused unless allowed, by address or by a name that resolves to it', async () => {
+    const before = target.requests.length;
+    const port = new URL(target.url).port;
+    const secret = { authorization: 'Bearer s3cret-t0ken' };
+    const outcome = await deliverOne(undefined, delivery(target.url, { headers: secret }), NONE);
+    expect(outcome).toEqual(refused('127.0.0.1 is a loopback address'));
+    expect(JSON.stringify(outcome)).not.toContain('s3cret');
+    expect(await deliverOne(undefined, delivery(`http://localhost:${port}/hook`), NONE)).toEqual(
+      refused('localhost resolves to 127.0.0.1, which is a loopback address'),
+    );
+    expect(await deliverOne(undefined, delivery(`http://[::1]:${port}/hook`), NONE)).toEqual(
+      refused('::1 is a loopback address'),
+    );
+    expect(await deliverOne(undefined, delivery(`http://[::ffff:127.0.0.1]:${port}/hook`), NONE)).toEqual(
+      refused('::ffff:7f00:1 is a loopback address (IPv4 127.0.0.1 in IPv6 form)'),
+    );
+    // Allowed on another port only: Temporal's port on the same host stays out of reach.
+    const elsewhere = { allow: parseOutboundAllow('127.0.0.1:7233') };
+    expect(await deliverOne(undefined, delivery(target.url), elsewhere)).toEqual(
+      refused('127.0.0.1 is a loopback address'),
+    );
+    expect(target.requests.length).toBe(before);
+  });
+
+  test.each([
+    ['http://169.254.169.254/latest/meta-data/', '169.254.169.254 is a link-local address'],
+    ['http://[fe80::1]/', 'fe80::1 is a link-local address'],
+    ['http://10.0.0.1:8080/hook', '10.0.0.1 is a private address'],
+    ['https://192.168.1.20/hook', '192.168.1.20 is a private address'],
+    ['http://172.16.5.4/hook', '172.16.5.4 is a private address'],
+    ['http://[fd00::7]/hook', 'fd00::7 is a private address'],
+    ['http://100.64.1.1/hook', '100.64.1.1 is a carrier-grade NAT address'],
+    ['http://0.0.0.0:3000/', '0.0.0.0 is an unspecified address'],
+  ])('%s is refused without a request, and not retried', async (url, reason) => {
+    expect(await deliverOne(undefined, delivery(url), NONE)).toEqual(refused(reason));
+  });
+
+  test('a redirect is not followed, to a private address or anywhere else', async () => {
+    const other = await startWebhookTarget(signer.keyId);
+    const redirecting = createServer((req, res) => {
+      res.writeHead(307, { location: req.url === '/private' ? 'http://10.0.0.1/hook' : other.url });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (redirecting.address() as AddressInfo).port;
+      const onlyThisPort = { allow: parseOutboundAllow(`127.0.0.1:${port}`) };
+      for (const path of ['/private', '/loopback']) {
+        expect(
+          await deliverOne(undefined, delivery(`http://127.0.0.1:${port}${path}`), onlyThisPort),
+        ).toEqual({
+          ok: false,
+          retryable: false,
+          error: 'HTTP 307',
+        });
+      }
+      expect(other.requests).toEqual([]);
+    } finally {
+      redirecting.closeAllConnections();
+      await new Promise((resolve) => redirecting.close(resolve));
+      await other.close();
+    }
+  });
+});
+
 test('a batch answers each delivery in order, each with its own outcome', async () => {
   const failing = await startWebhookTarget(signer.keyId);
   failing.answerWith(503);
@@ -190,7 +274,12 @@ describe('the dead-letter file', () => {
     const path = join(dir, 'letters', 'dead-letters.jsonl');
     const store = createFileDeadLetterStore(path);
     expect(await store.list()).toEqual([]);
-    const { recordTimerDeadLetter } = createTimerActivities({ signer, deadLetters: store, client });
+    const { recordTimerDeadLetter } = createTimerActivities({
+      signer,
+      deadLetters: store,
+      client,
+      outbound: LOOPBACK,
+    });
     await env().run(recordTimerDeadLetter, letter('a'));
     // An activity retried after a crash appends the same record again.
     await env().run(recordTimerDeadLetter, letter('a'));

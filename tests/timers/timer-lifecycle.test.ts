@@ -520,6 +520,29 @@ describe('dead letters', () => {
       expect(await discard.json()).toMatchObject({ state: 'Cancelled' });
     });
   });
+
+  test('a webhook to an address the outbound policy refuses is dead-lettered at once, naming the rule', async () => {
+    await scenario('dead letter outbound policy', 2, async ({ api, deadLetters }) => {
+      await create(api, {
+        id: 'metadata',
+        delayMs: MINUTE,
+        action: {
+          type: 'webhook',
+          url: 'http://169.254.169.254/latest/meta-data/',
+          headers: { authorization: 'Bearer s3cret' },
+        },
+        retry: { maxAttempts: 5 },
+      });
+      await env.sleep(2 * MINUTE);
+      const dead = await readWhen(api, 'metadata', (t) => t.state === 'DeadLettered');
+      const lastError =
+        'refused: 169.254.169.254 is a link-local address; allow it with SWOOSH_OUTBOUND_ALLOW';
+      expect(dead).toMatchObject({ attempts: 1, lastError });
+      const [letter] = await deadLetters.list();
+      expect(letter).toMatchObject({ timerId: 'metadata', attempts: 1, lastError });
+      expect(JSON.stringify(letter)).not.toContain('s3cret');
+    });
+  });
 });
 
 describe('workflow actions', () => {

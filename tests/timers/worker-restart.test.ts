@@ -44,6 +44,8 @@ async function startWorker(): Promise<ChildProcess> {
       TIMER_WORKER_BUNDLE: bundlePath,
       TIMER_WORKER_KEY_FILE: keyFile,
       TIMER_WORKER_DEAD_LETTERS: join(dir, 'dead-letters.jsonl'),
+      // The webhook target listens on loopback, as a worker allows it through its environment.
+      SWOOSH_OUTBOUND_ALLOW: '127.0.0.1',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -14,6 +14,7 @@ import { type RunningGateway, startGateway } from '../../../api/server';
 import type { AccessLogLine } from '../../../schemas/api';
 import type { Role } from '../../../schemas/auth';
 import type { WorkerTuning } from '../../../schemas/config';
+import { parseOutboundAllow } from '../../../schemas/outbound';
 import { createSwooshWorker } from '../../../workers/worker';
 import type { TransitionName } from '../../../schemas/statechart';
 import {
@@ -53,6 +54,8 @@ export async function startGatewayFixture(name: string, tuning?: WorkerTuning): 
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
     client: env.client,
+    // Its tests' webhooks aim at loopback ports, which only an explicit allow lets them try.
+    outbound: { allow: parseOutboundAllow('127.0.0.1') },
   };
   const worker: Worker = await createSwooshWorker({
     connection: env.nativeConnection,

@@ -56,6 +56,8 @@ export async function testDeps(): Promise<ActivityDeps> {
     runner: new ProcessJobRunner({ dataDir, pollIntervalMs: 100 }),
     telemetry: ledgerTelemetrySink(ledger),
     inputsDir,
+    // The default: nothing beyond public addresses.
+    outbound: { allow: [] },
   };
 }
 

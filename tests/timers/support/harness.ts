@@ -24,6 +24,7 @@ import {
   type DeadLetterStore,
 } from '../../../activities/timers';
 import type { TimerTargetRule } from '../../../schemas/timer-targets';
+import { parseOutboundAllow } from '../../../schemas/outbound';
 import type { ShardSettings } from '../../../schemas/timer-shard';
 import { shardWorkflowId } from '../../../schemas/timer-shard-key';
 import { serve } from '../../support/http';
@@ -53,6 +54,9 @@ export async function makeSigner(): Promise<{ signer: Signer; keyFile: string; d
   await ensureKeyFile(keyFile, 'orchestrator');
   return { signer: await loadSigner(keyFile, 'orchestrator'), keyFile, dir };
 }
+
+/** What the timer tests' webhooks may reach: their targets, on loopback ports. */
+export const TEST_OUTBOUND = { allow: parseOutboundAllow('127.0.0.1') };
 
 /** Who calls the test timer API: an operator, so its timers act with an operator's authority. */
 export const TIMER_TEST_CALLER = { name: 'timer-test-operator', role: 'operator' } as const;
@@ -119,7 +123,7 @@ export async function withTimers(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: createTimerActivities({ signer, deadLetters, client: env.client }),
+    activities: createTimerActivities({ signer, deadLetters, client: env.client, outbound: TEST_OUTBOUND }),
   });
   const gateway = await serve(
     timerApi({

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { loadSigner } from '../../../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../../../activities/timers';
+import { outboundPolicyFromEnv } from '../../../host/outbound';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -26,6 +27,7 @@ try {
       signer: await loadSigner(required('TIMER_WORKER_KEY_FILE'), 'orchestrator'),
       deadLetters: createFileDeadLetterStore(required('TIMER_WORKER_DEAD_LETTERS')),
       client: new Client({ connection: clientConnection }),
+      outbound: outboundPolicyFromEnv(),
     }),
   });
   console.log('ready');
