@@ -1,5 +1,5 @@
 /**
- * Minimal real side effects behind the lifecycle regions (SPEC §2): sources are fetched into the
+ * Minimal real side effects behind the lifecycle regions (docs/design.md#the-statechart): sources are fetched into the
  * content-addressed store (`file://` from the inputs folder, `http(s)://` under the outbound
  * policy; a web source that cannot be reached at all, and any other scheme, is recorded as a
  * reference document instead, docs/api.md "Sources"), validated under the SHHH policy,

@@ -1,5 +1,5 @@
 /**
- * Metrics recorded from activities (SPEC §9) through the activity context's `metricMeter`, which
+ * Metrics recorded from activities (docs/design.md#observability) through the activity context's `metricMeter`, which
  * Temporal tags with the activity and workflow type and exports on the worker's `/metrics`.
  * Activities never replay, so nothing here can double-count.
  */

@@ -1,5 +1,5 @@
 /**
- * POST /a2a: JSON-RPC 2.0 for agents (SPEC §7). One request or a batch; requests without an `id`
+ * POST /a2a: JSON-RPC 2.0 for agents (docs/design.md#interfaces). One request or a batch; requests without an `id`
  * are notifications and get no response (a batch of only notifications gets 204). Errors are
  * JSON-RPC error objects with the spec's codes; SWOOSH's own are in schemas/a2a.ts. A method's
  * params are parsed by the same zod contracts as the REST routes, and a refused call writes nothing.

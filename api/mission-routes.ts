@@ -1,6 +1,6 @@
 /**
  * Missions, transitions, state projections, votes, approvals and single-mission control over
- * REST (SPEC §3, §7). Handlers get parsed input only and throw MissionNotFoundError /
+ * REST (docs/design.md#proposals, docs/design.md#interfaces). Handlers get parsed input only and throw MissionNotFoundError /
  * MissionTimeoutError, which the app turns into 404 / 504.
  */
 import type { Client } from '@temporalio/client';
@@ -167,7 +167,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     path: '/transition',
     operationId: 'proposeTransition',
     tag: 'Transitions',
-    summary: 'Propose a signed transition (SPEC §3)',
+    summary: 'Propose a signed transition (docs/design.md#proposals)',
     description:
       'Routed to the mission’s `transition` update with update id = `idem_key`: a repeat (even concurrent) gets ' +
       'the first outcome. The mission is `?mission=` or the idem_key’s goalId. A rejected proposal changes nothing.',

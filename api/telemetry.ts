@@ -1,5 +1,5 @@
 /**
- * Gateway tracing (SPEC §9): a SERVER span per HTTP request, active while the handlers run, so
+ * Gateway tracing (docs/design.md#observability): a SERVER span per HTTP request, active while the handlers run, so
  * the Temporal client interceptor's spans (StartWorkflow, StartWorkflowUpdate, …) become its
  * children and one trace runs from the request through the Update, the workflow and its
  * activities. The gateway's request metrics live in api/observability.ts.

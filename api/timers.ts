@@ -1,5 +1,5 @@
 /**
- * The timer API (SPEC §8). Each timer lives in the shard its id hashes to; single-timer calls go
+ * The timer API (docs/design.md#timers). Each timer lives in the shard its id hashes to; single-timer calls go
  * to that shard as updates (validated there too) or queries, and listings ask every shard and
  * merge the pages by their sort key, so paging is stable however timers spread.
  *

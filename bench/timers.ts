@@ -1,5 +1,5 @@
 /**
- * Timer benchmark (SPEC §8): N sharded timers with random due times over a window, against a
+ * Timer benchmark (docs/design.md#timers): N sharded timers with random due times over a window, against a
  * baseline of plain workflow sleeps, side by side in one run on a Temporal dev server (SQLite
  * file persistence, as `npm run dev` runs it) that this script starts and stops itself.
  *

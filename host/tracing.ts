@@ -1,5 +1,5 @@
 /**
- * Process tracing bootstrap shared by the worker and the gateway (SPEC §9): an OpenTelemetry
+ * Process tracing bootstrap shared by the worker and the gateway (docs/design.md#observability): an OpenTelemetry
  * NodeSDK with the OTLP/HTTP exporter, started only when OTEL_EXPORTER_OTLP_ENDPOINT (or the
  * traces-specific variable) is set or a test injects an exporter. Otherwise nothing is registered,
  * no interceptor is added and tracing costs nothing. Kept free of @temporalio/worker so the

@@ -60,7 +60,7 @@ export const ProposeTransitionParams = z.strictObject({
 
 export const A2A_METHODS = {
   'swoosh.proposeTransition': {
-    summary: 'Propose a signed transition (SPEC §3); the same outcomes as POST /transition.',
+    summary: 'Propose a signed transition (docs/design.md#proposals); the same outcomes as POST /transition.',
     params: ProposeTransitionParams,
     result: TransitionAccepted,
   },

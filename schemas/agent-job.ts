@@ -1,5 +1,5 @@
 /**
- * The contract of an agent run (SPEC §6): what the orchestrator asks for (AgentJobSpec), what it
+ * The contract of an agent run (docs/design.md#agents): what the orchestrator asks for (AgentJobSpec), what it
  * gets back (AgentJobResult), the name a run is known by, and the activities' inputs. Both
  * job runner backends — Kubernetes Jobs and local processes — take the same spec and give the
  * same result, so a mission does not know or care where its agents ran.

@@ -1,5 +1,5 @@
 /**
- * The REST gateway's request and response contracts (SPEC §7) that are not contracts of their own
+ * The REST gateway's request and response contracts (docs/design.md#interfaces) that are not contracts of their own
  * elsewhere: the gateway validates with these and the OpenAPI document is generated from them.
  */
 import { z } from 'zod';
@@ -84,7 +84,7 @@ export const TransitionBadRequest = z.union([TransitionRejectedProblem, Problem]
 /** 409: `current_state_hash` is not HEAD; re-read and resubmit against `current_hash`. */
 export const StaleHashProblem = TransitionRejectedProblem.extend({ current_hash: z.string() });
 
-/** An approval: a signed `Execution_Approve` proposal (SPEC §3), nothing else. */
+/** An approval: a signed `Execution_Approve` proposal (docs/design.md#proposals), nothing else. */
 export const ApprovalRequest = TransitionProposalSchema.extend({
   transition: z.literal('Execution_Approve', { error: 'an approval is an Execution_Approve proposal' }),
 });

@@ -1,8 +1,8 @@
 /**
- * The decision ledger's record contract (SPEC §5). A mission's ledger holds decisions (one per
+ * The decision ledger's record contract (docs/design.md#the-decision-ledger). A mission's ledger holds decisions (one per
  * accepted transition), agent deployments (one per agent run: the cost and efficiency facts) and
- * agent lifecycle events (SPEC §7's AgentLifecycleEvent, verbatim). Decision fields follow the
- * transition proposal's wire format (SPEC §3: `idem_key`, `window_id`, …) so a record reads as the
+ * agent lifecycle events (AgentLifecycleEvent, verbatim; docs/design.md#interfaces). Decision fields follow the
+ * transition proposal's wire format (docs/design.md#proposals: `idem_key`, `window_id`, …) so a record reads as the
  * proposal it settled. Records on disk are parsed strictly: an unknown field is an edit. The
  * workflow's draft of a decision is a projection of the record, so one vocabulary runs from the
  * protocol to the file; the record's bytes are hashed and signed, so its field names never change.
@@ -124,7 +124,7 @@ export const AgentDeploymentRecord = z.strictObject({
 });
 export type AgentDeploymentRecord = z.infer<typeof AgentDeploymentRecord>;
 
-/** An agent's spawn, escalation or retirement (SPEC §7), as the job runner reported it. */
+/** An agent's spawn, escalation or retirement (docs/design.md#interfaces), as the job runner reported it. */
 export const AgentLifecycleRecord = z.strictObject({
   ...AgentLifecycleEvent.shape,
   ...Envelope,
@@ -159,7 +159,7 @@ export type LedgerHead = z.infer<typeof LedgerHead>;
 export type GuardVerdict = GuardOutcome & { readonly guard: GuardName };
 
 /**
- * What a workflow hands the ledger for one decision (SPEC §5): the record's own fields, in the
+ * What a workflow hands the ledger for one decision (docs/design.md#the-decision-ledger): the record's own fields, in the
  * record's own names, less what others add. The `recordDecision` activity adds `workflow_id`
  * (from its context; the record id derives from it), the ledger adds the envelope and `ucxl`
  * (docs/ledger.md). Everything decided is here.

@@ -1,5 +1,5 @@
 /**
- * Evidence and agent data contracts (SPEC §7). Evidence is stored content-addressed: a ledger
+ * Evidence and agent data contracts (docs/design.md#interfaces). Evidence is stored content-addressed: a ledger
  * record or a proposal refers to it by its `sha256-<hex>` checksum, never by a mutable path.
  */
 import { z } from 'zod';

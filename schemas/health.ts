@@ -1,5 +1,5 @@
 /**
- * GET /health (SPEC §7): `{ status, consensus, lastSnapshotHLC, walLag }` plus the checks they are
+ * GET /health (docs/design.md#interfaces): `{ status, consensus, lastSnapshotHLC, walLag }` plus the checks they are
  * made of. docs/api.md defines every value; in short:
  * - `status`: `ok` when Temporal answers, a worker polls the task queue and the ledger folder is
  *   writable; `degraded` when Temporal answers but another check fails; `unavailable` otherwise.
@@ -9,7 +9,7 @@
  *   workflow does not, or a different one), `unknown` (nothing could be compared).
  * - `lastSnapshotHLC`: the HLC of the newest decision record in the ledger folder (null if none).
  * - `walLag`: accepted transitions of the sampled missions whose decision records are not yet in
- *   the ledger (null when unknown); the gauge `swoosh_wal_lag_records` of SPEC §9.
+ *   the ledger (null when unknown); the gauge `swoosh_wal_lag_records` (docs/design.md#observability).
  * - `checks.missions`: running missions whose workflow task keeps failing (they answer nothing
  *   until fixed, so status is `degraded`), and missions that failed in the last day.
  */

@@ -170,7 +170,7 @@ export interface OrderKey {
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
- * Total order over proposals. SPEC §3 requires `hlc ≥` the last applied HLC with ties broken by
+ * Total order over proposals (docs/design.md#proposals): the design requires `hlc ≥` the last applied HLC with ties broken by
  * `(signer, idem_key)`: two proposals with the same HLC therefore still have a fixed order that
  * every replica computes the same way, so no replica depends on arrival order to break the tie.
  */

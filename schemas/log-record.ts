@@ -1,5 +1,5 @@
 /**
- * The transition log line contract (SPEC §9): one JSON object per line, one line per transition
+ * The transition log line contract (docs/design.md#observability): one JSON object per line, one line per transition
  * decision. The workflow helper (workflows/observability.ts) builds the transition fields; the
  * worker's JSON-lines logger (workers/telemetry.ts) adds `ts`, `level`, `msg` and the context
  * Temporal attaches to workflow logs. Lines are strict objects so that nothing beyond these fields

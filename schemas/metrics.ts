@@ -1,5 +1,5 @@
 /**
- * The metrics contract (SPEC §9): every `swoosh_*` metric's exported name, kind, labels, help text
+ * The metrics contract (docs/design.md#observability): every `swoosh_*` metric's exported name, kind, labels, help text
  * and histogram buckets. Workflow helpers, activity helpers, the gateway, the worker's Prometheus
  * exporter (bucket overrides) and the Grafana dashboard all read this one table, so a name cannot
  * drift between the code that emits it and the panel that plots it.
@@ -29,7 +29,7 @@ export interface MetricSpec {
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
 /** Seconds to an hour: recoveries and agent Jobs are human-scale. */
 const LONG_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600] as const;
-/** Around the ±250 ms p95 timer jitter target of SPEC §8, so the target sits on a bucket edge. */
+/** Around the ±250 ms p95 timer jitter target (docs/design.md#timers), so the target sits on a bucket edge. */
 const LATENESS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
 

@@ -1,5 +1,5 @@
 /**
- * What a mission is started with beside its prompt (SPEC §3, §4): who may propose which
+ * What a mission is started with beside its prompt (docs/design.md#proposals, docs/design.md#guards): who may propose which
  * transitions, the council to elect, the BACKBEAT schedule and the quorum/approval thresholds.
  * Everything here is configuration the protocol needs to give the same answer on replay, so it
  * travels in the workflow's input (and across continue-as-new), never read from the environment

@@ -14,7 +14,7 @@ import type { TransitionProposal, Vote } from './proposal';
 export const stateQuery = defineQuery<MissionView>('state');
 
 /**
- * SPEC §3 proposals. The update id is the proposal's idem_key, so Temporal itself deduplicates a
+ * Proposals (docs/design.md#proposals). The update id is the proposal's idem_key, so Temporal itself deduplicates a
  * retried proposal and returns its first outcome. Rejections fail the update with an
  * ApplicationFailure of type `TransitionRejected` whose details are a TransitionRejection.
  */

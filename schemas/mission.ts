@@ -17,7 +17,7 @@ export type MissionPrompt = z.infer<typeof MissionPrompt>;
 
 export const MissionIdParam = z.strictObject({ id: z.uuid() });
 
-/** Phases of the top-level statechart as the mission reports them (SPEC §2). */
+/** Phases of the top-level statechart as the mission reports them (docs/design.md#the-statechart). */
 export const MissionPhase = z.enum([
   'UNINITIALIZED',
   'LICENSE_CHECK',
@@ -57,7 +57,7 @@ export const MissionView = z.object({
   prompt: MissionPrompt,
   /** HEAD: the state hash of `state` (absent on missions started before the statechart). */
   hash: z.string().optional(),
-  /** The composed state document (SPEC §3). */
+  /** The composed state document (docs/design.md#state-and-hashes). */
   state: z.record(z.string(), z.unknown()).optional(),
   /** Owner controls in force for future work (absent on missions started before them). */
   controls: MissionControls.optional(),
@@ -77,7 +77,7 @@ export function missionWorkflowId(missionId: string): string {
   return `mission-${missionId}`;
 }
 
-/** What an accepted transition returns (SPEC §3: 202 with the post-state hash and record id). */
+/** What an accepted transition returns (docs/design.md#proposals: 202 with the post-state hash and record id). */
 export interface TransitionOutcome {
   post_hash: string;
   decision_id: string;

@@ -1,5 +1,5 @@
 /**
- * The transition proposal of SPEC §3 and the exact formats of its fields. The gateway validates
+ * The transition proposal (docs/design.md#proposals) and the exact formats of its fields. The gateway validates
  * requests with these schemas and the statechart core validates again inside the workflow, so a
  * proposal means the same thing on both sides. zod is pure JavaScript and safe in the sandbox.
  */
@@ -75,7 +75,7 @@ export const UnsignedTransitionProposalSchema = z.strictObject({
   inputs: z.record(z.string(), z.unknown()),
 });
 
-/** A signed transition proposal (SPEC §3). */
+/** A signed transition proposal (docs/design.md#proposals). */
 export const TransitionProposalSchema = UnsignedTransitionProposalSchema.extend({
   signature: SignatureSchema,
 });

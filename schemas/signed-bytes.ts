@@ -29,7 +29,7 @@ export function publicKeyOf(signer: string): Uint8Array | null {
 
 /**
  * The bytes a proposal's signature covers: canonical JSON of the proposal without `signature`
- * (SPEC §3). Any field left out of the signature could be changed in flight, so everything else
+ * (docs/design.md#proposals). Any field left out of the signature could be changed in flight, so everything else
  * is in.
  */
 export function proposalSigningBytes(proposal: UnsignedTransitionProposal | TransitionProposal): Uint8Array {

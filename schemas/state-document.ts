@@ -1,5 +1,5 @@
 /**
- * The state document of SPEC §3: the single object a mission's state lives in, hashed after every
+ * The state document (docs/design.md#state-and-hashes): the single object a mission's state lives in, hashed after every
  * accepted transition. Each region carries its `phase` (one of the statechart's states) and the
  * data that phase needs; `epoch` counts accepted transitions per region; `hlc_last` is the HLC of
  * the last accepted proposal and `head` records its tie-break key and sequence number.

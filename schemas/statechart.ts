@@ -1,5 +1,5 @@
 /**
- * The SWOOSH statechart as data (SPEC §2). Everything else is derived from this object: the
+ * The SWOOSH statechart as data (docs/design.md#the-statechart). Everything else is derived from this object: the
  * transition registry is typed against it (a missing handler does not compile), the state document
  * schema takes its phase enums from it, the YAML and Mermaid files are generated from it, and
  * `meta.schema_hash` in every state document is its canonical hash, so a state produced under one
@@ -27,7 +27,7 @@ interface RegionSpec {
 
 /**
  * Regions, their phases and initial phase. `execution.IDLE` means "not yet in EXECUTION", and
- * `boot.GRACE` is the licence grace substate that SPEC §4 calls DEGRADED (named apart from the
+ * `boot.GRACE` is the licence grace substate that the design calls DEGRADED (docs/design.md#guards) (named apart from the
  * control and environment DEGRADED states so the three cannot be confused).
  */
 export const REGIONS = {

@@ -1,5 +1,5 @@
 /**
- * Durable timers (SPEC §8): what a caller submits to create a timer, what the gateway answers
+ * Durable timers (docs/design.md#timers): what a caller submits to create a timer, what the gateway answers
  * about one, dead letters, and the list queries. The timer shards validate against the same
  * schemas, so a request that reaches a shard by another path than the gateway is held to the
  * same contract.

@@ -1,5 +1,5 @@
 /**
- * The tracing contract (SPEC §9): the name and attribute keys of the span SWOOSH opens for every
+ * The tracing contract (docs/design.md#observability): the name and attribute keys of the span SWOOSH opens for every
  * transition decision, so trace queries and the workflow helper that sets them agree. Temporal's
  * own spans (StartWorkflow, RunWorkflow, HandleUpdate, StartActivity, RunActivity, …) come from
  * @temporalio/interceptors-opentelemetry and keep that package's names.

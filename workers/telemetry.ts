@@ -1,5 +1,5 @@
 /**
- * Telemetry bootstrap for the worker (and the tracing half of it for the gateway), SPEC §9.
+ * Telemetry bootstrap for the worker (and the tracing half of it for the gateway), docs/design.md#observability.
  *
  * Metrics: Temporal Core serves Prometheus text itself. The Runtime is installed with a Prometheus
  * exporter, no metric prefix and bucket overrides from schemas/metrics.ts, so the workflow

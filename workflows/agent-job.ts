@@ -17,7 +17,7 @@ import {
 } from '../schemas/agent-job';
 
 /**
- * Runs one agent (SPEC §6) as a Kubernetes Job or a local process, whichever backend the worker
+ * Runs one agent (docs/design.md#agents) as a Kubernetes Job or a local process, whichever backend the worker
  * was given, and returns its result. The run is named after this workflow, so the activity
  * retried after a worker crash follows the same run; when the workflow is cancelled it waits
  * until the activity has stopped and deleted the run (WAIT_CANCELLATION_COMPLETED), so a

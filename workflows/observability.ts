@@ -1,5 +1,5 @@
 /**
- * Observability for transition decisions, called from workflow code (SPEC §9). Sandbox-safe.
+ * Observability for transition decisions, called from workflow code (docs/design.md#observability). Sandbox-safe.
  *
  * - Metrics go through the SDK's workflow `metricMeter`, which forwards to the worker's Runtime
  *   through a sink and skips the call while replaying, so a replayed history never counts twice.

@@ -1,5 +1,5 @@
 /**
- * A timer shard (SPEC §8; design and limits in docs/timers.md): one long-lived entity workflow
+ * A timer shard (docs/design.md#timers; design and limits in docs/timers.md): one long-lived entity workflow
  * holding many timers, so a million timers cost hundreds of workflows rather than a million.
  *
  * - All state lives in one `TimerTable`; this file only wires Temporal to it.

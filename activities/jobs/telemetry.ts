@@ -1,5 +1,5 @@
 /**
- * What a run exports to the decision ledger (SPEC §5, §7): AgentLifecycleEvents and one
+ * What a run exports to the decision ledger (docs/design.md#the-decision-ledger, docs/design.md#interfaces): AgentLifecycleEvents and one
  * agent-deployment entry with its execution time and outcome. The records are built here from a
  * run's status alone, so the activity that followed the run and the reaper that found it later
  * export identical records, and every timestamp comes from the run (not from "now"), which keeps

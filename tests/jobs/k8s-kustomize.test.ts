@@ -1,6 +1,6 @@
 /**
  * k8s/ renders with `kubectl kustomize`, every built-in object in it validates against the
- * Kubernetes schema, and the rendered manifests keep the promises SPEC §6 makes: a Role limited
+ * Kubernetes schema, and the rendered manifests keep the promises of docs/design.md#agents: a Role limited
  * to the agent namespace, workload identity on the orchestrator, and a Kyverno policy that the
  * orchestrator's own Deployments satisfy.
  */

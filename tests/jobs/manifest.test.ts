@@ -1,7 +1,7 @@
 /**
  * The agent Job manifest against the real Kubernetes schema for batch/v1 Job (validators
  * generated from the Kubernetes OpenAPI spec, shipped by the `kubernetes-models` package), and
- * the guarantees SPEC §6 asks of it.
+ * the guarantees of docs/design.md#agents.
  */
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';

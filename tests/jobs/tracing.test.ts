@@ -1,5 +1,5 @@
 /**
- * Each agent Job's spawn, follow and reap is a span (SPEC §9), nested under the activity that
+ * Each agent Job's spawn, follow and reap is a span (docs/design.md#observability), nested under the activity that
  * does it, carrying the job's name, backend and outcome. The activities run in
  * MockActivityEnvironment over the real process backend, with an in-memory span exporter
  * registered as the process's tracer provider.

@@ -107,7 +107,7 @@ describe('decision ledger: append and verify', () => {
     expect(await verify()).toEqual({ mission: 'm-1', ok: true, verified: 6, notes: [] });
   });
 
-  it('writes every field SPEC §5 names into a decision record', async () => {
+  it('writes every field the design names into a decision record (docs/design.md#the-decision-ledger)', async () => {
     const entry = decisionEntry(signer.keyId, 3);
     const record = await ledger.appendDecision(entry);
     expect(record).toMatchObject({

@@ -1,5 +1,5 @@
 /**
- * The mission lifecycle on the Java test server with time skipping (SPEC §2–§5, §10): one
+ * The mission lifecycle on the Java test server with time skipping (docs/design.md): one
  * environment and one workflow bundle for the file, one worker and task queue per test, tests in
  * series because skipped time is shared.
  */

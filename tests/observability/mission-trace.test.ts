@@ -1,5 +1,5 @@
 /**
- * A real mission driven through the real gateway and worker on the dev server (SPEC §9), with an
+ * A real mission driven through the real gateway and worker on the dev server (docs/design.md#observability), with an
  * in-memory span exporter and the worker's Prometheus Runtime: each HTTP request is one connected
  * trace down to the `transition:<Name>` span, whose attributes match the decision record in the
  * ledger; rejections name their guard; A2A calls are spans of their own. Then `/metrics` is
@@ -273,7 +273,7 @@ describe('a proposal through POST /transition', () => {
     expect(inTrace.some((s) => s.name.startsWith('RunActivity:'))).toBe(true);
   });
 
-  it('carries the SPEC §9 attributes, equal to the decision record in the ledger', () => {
+  it('carries the tracing attributes of docs/design.md#observability, equal to the decision record in the ledger', () => {
     if (!accepted.result.ok) throw new Error(JSON.stringify(accepted.result.body));
     const { decision_id, post_hash } = accepted.result.body;
     const record = decisions.find((d) => d.ucxl === decision_id);

@@ -64,7 +64,7 @@ describe('the statechart definition and the code agree', () => {
     }
   });
 
-  it('covers the states and compensations SPEC §2 names', () => {
+  it('covers the states and compensations the design names (docs/design.md#the-statechart)', () => {
     expect(REGIONS.boot.states).toEqual(expect.arrayContaining(['UNINITIALIZED', 'LICENSE_CHECK']));
     expect(REGIONS.ingestion.states).toEqual([
       'DISCOVER',

@@ -1,5 +1,5 @@
 /**
- * Property-based tests over simulated missions (SPEC §10): random valid and invalid proposal streams
+ * Property-based tests over simulated missions (docs/design.md#what-must-always-hold): random valid and invalid proposal streams
  * with 1–10% duplicates, reorders and drops keep every invariant; a stream always replays to the
  * same hash; a duplicate changes nothing; forged or unauthorised signatures and stale hashes are
  * always rejected.

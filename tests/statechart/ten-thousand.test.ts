@@ -1,5 +1,5 @@
 /**
- * SPEC §10: a randomized 10k-transition run yields a bit-identical state hash on independent
+ * docs/design.md#what-must-always-hold: a randomized 10k-transition run yields a bit-identical state hash on independent
  * workers, and the pure reducer fed the same stream agrees. Three separate Node processes each
  * simulate the same seeded chaotic mission to 10,000 accepted transitions; one also checks every
  * invariant after every step (which must not change any result) and one replays its recorded

@@ -146,7 +146,7 @@ export class MissionEngine {
     return this.state.terminal.phase === 'TERMINATED';
   }
 
-  /** The top-level phase an operator sees (SPEC §2), most urgent first. */
+  /** The top-level phase an operator sees (docs/design.md#the-statechart), most urgent first. */
   phase(): MissionPhase {
     const s = this.state;
     if (s.terminal.phase === 'TERMINATED') return 'TERMINATED';

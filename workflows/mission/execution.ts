@@ -1,5 +1,5 @@
 /**
- * BOOT and the EXECUTION loop (SPEC §2, §4). One beat per BACKBEAT window: PLAN → WORK →
+ * BOOT and the EXECUTION loop (docs/design.md#the-statechart, docs/design.md#guards). One beat per BACKBEAT window: PLAN → WORK →
  * REVIEW → REVERB → (next window) → PLAN. Every time-gated step first sleeps until its window
  * class opens — a durable timer, so the time-skipping test server can skip days of windows — and
  * the window guard checks again when the transition is applied.

@@ -1,5 +1,5 @@
 /**
- * The three PROJECT_LIFECYCLE regions (SPEC §2) as concurrent coroutines inside the mission
+ * The three PROJECT_LIFECYCLE regions (docs/design.md#the-statechart) as concurrent coroutines inside the mission
  * workflow. Each is driven by its region's phase in the state document rather than by a program
  * counter, so after continue-as-new (or an outside proposal that moved the region, such as
  * ROLLBACK_INDEX or RE_ELECT) it simply carries on from wherever the document says it is.

@@ -136,7 +136,8 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   setHandler(proposalRepeatQuery, (proposal) => updates.repeatOutcome(proposal));
   setHandler(transitionUpdate, (proposal) => updates.handle(proposal), {
     validator: (proposal) => updates.validate(proposal),
-    description: 'Apply a signed transition proposal (SPEC §3); the update id is its idem_key.',
+    description:
+      'Apply a signed transition proposal (docs/design.md#proposals); the update id is its idem_key.',
   });
   setHandler(
     voteUpdate,

@@ -1,5 +1,5 @@
 /**
- * Exactly-once application per op class (SPEC §3). Each accepted proposal leaves an entry keyed by
+ * Exactly-once application per op class (docs/design.md#proposals). Each accepted proposal leaves an entry keyed by
  * its `idem_key` under its op class; a repeat of the same proposal returns the first outcome and
  * changes nothing, and reusing a key for a different proposal is refused.
  *

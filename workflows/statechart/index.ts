@@ -1,5 +1,5 @@
 /**
- * The pure statechart core of SWOOSH (SPEC §2–§4, §10). Sandbox-safe: no Node built-ins, no clock
+ * The pure statechart core of SWOOSH (docs/design.md). Sandbox-safe: no Node built-ins, no clock
  * reads, no randomness; time and I/O verdicts come in as arguments. Workflows import from here.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The invariant checker of SPEC §10. It does not trust the protocol: given the state before and
+ * The invariant checker (docs/design.md#what-must-always-hold). It does not trust the protocol: given the state before and
  * after a step and what the protocol reported, it re-derives what must hold and lists every
  * violation. Tests and chaos runs call it after every step; an operator can run it over a replayed
  * history.

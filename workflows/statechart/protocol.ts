@@ -1,5 +1,5 @@
 /**
- * The transition protocol (SPEC §3): the one path every transition takes, whether proposed from
+ * The transition protocol (docs/design.md#proposals): the one path every transition takes, whether proposed from
  * outside or by the workflow itself — checks, guards, reduce, hash, decision record.
  *
  * Checks run in a fixed order and the first that fails decides the rejection:

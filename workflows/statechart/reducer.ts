@@ -1,5 +1,5 @@
 /**
- * The reducer `reduce(state, transition) → state` (SPEC §3): pure, total, and the only code that
+ * The reducer `reduce(state, transition) → state` (docs/design.md#state-and-hashes): pure, total, and the only code that
  * produces a new state document.
  *
  * Total means every (state, transition) pair has an answer. A transition that is not enabled in the

@@ -1,5 +1,5 @@
 /**
- * The signer registry: which keys may propose which transition classes (SPEC §3: "the signer must
+ * The signer registry: which keys may propose which transition classes (docs/design.md#proposals: "the signer must
  * be registered and authorised for that transition class"). It is configuration handed to the
  * protocol, not part of the state document, so rotating a key does not rewrite mission state; a
  * replay must therefore use the registry that was in force, which the workflow keeps in its inputs.

@@ -1,5 +1,5 @@
 /**
- * BACKBEAT / tidal windows (SPEC §4). Time is cut into bars whose length follows from the tempo
+ * BACKBEAT / tidal windows (docs/design.md#guards). Time is cut into bars whose length follows from the tempo
  * (beats per minute) and the bar length (beats per bar); every bar is split into PLAN, WORK,
  * REVIEW and REVERB phases by fixed fractions, and each phase opens one window class. Bars are
  * numbered within each UTC day, which gives window ids like `backbeat:W-2025-10-19-02` that mean

@@ -1,5 +1,5 @@
 /**
- * The batch/v1 Job manifest of an agent run (SPEC §6), built by a pure function: the same
+ * The batch/v1 Job manifest of an agent run (docs/design.md#agents), built by a pure function: the same
  * spec, owner and template always give the same manifest, which tests validate against the
  * Kubernetes OpenAPI schema without a cluster.
  *

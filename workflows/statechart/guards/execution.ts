@@ -1,6 +1,6 @@
 /**
  * Guards of the EXECUTION loop. Entry needs all three lifecycle regions READY and a plan locked to
- * exactly their current content/version hashes (SPEC §2); each later step re-checks the lock, so an
+ * exactly their current content/version hashes (docs/design.md#the-statechart); each later step re-checks the lock, so an
  * index swapped mid-flight holds execution until an explicit Execution_Replan.
  */
 import type { PlanLock } from '../../../schemas/state-document';

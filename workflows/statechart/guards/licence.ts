@@ -1,5 +1,5 @@
 /**
- * Licence guards (KACHING, SPEC §4): a hard gate at LICENSE_CHECK, a grace substate (boot GRACE)
+ * Licence guards (KACHING, docs/design.md#guards): a hard gate at LICENSE_CHECK, a grace substate (boot GRACE)
  * when the licence lapses, and a hard stop of all external work when grace expires. The licence
  * server is reached by an activity; its verdict arrives as `io.licence`.
  */

@@ -1,5 +1,5 @@
 /**
- * Policy guards (SHHH, SPEC §4): a breach quarantines the mission with its rationale; the quarantine
+ * Policy guards (SHHH, docs/design.md#guards): a breach quarantines the mission with its rationale; the quarantine
  * is sticky, lifted only by an owner release (authorised by signer class) or a policy update under
  * which the mission scans clear; a confirmed block terminates it.
  */

@@ -1,5 +1,5 @@
 /**
- * The council quorum certificate (SPEC §4): ELECT → TOOLING_SYNC needs signed votes, from members
+ * The council quorum certificate (docs/design.md#guards): ELECT → TOOLING_SYNC needs signed votes, from members
  * of the elected set, for that set's member-set hash, at or above the quorum size. A vote for a
  * different set hash means two councils are being formed at once (split brain) and rejects the
  * certificate outright, even if enough other votes agree, because the disagreement itself is the

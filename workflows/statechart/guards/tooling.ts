@@ -1,5 +1,5 @@
 /**
- * Tooling health (MCP, SPEC §4): TOOLING_SYNC → READY needs every pinned tool server reachable and
+ * Tooling health (MCP, docs/design.md#guards): TOOLING_SYNC → READY needs every pinned tool server reachable and
  * at its pinned version. Reachability and versions come from a probe activity (`io.tools`); the
  * pins come with the proposal. Servers that are not pinned are ignored: they are not in use.
  */

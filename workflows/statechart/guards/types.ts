@@ -1,6 +1,6 @@
 /**
  * Guard vocabulary. A guard is a pure function `(state, inputs, config) → { ok, reasons }`
- * (SPEC §4). The protocol parses a proposal's inputs once, against its transition's schema, and
+ * (docs/design.md#guards). The protocol parses a proposal's inputs once, against its transition's schema, and
  * hands guards the typed value; a guard that reads inputs is typed for exactly the transitions that
  * name it in the statechart, so it can neither parse again nor be given inputs it does not know.
  * Anything that needs I/O — the licence server, tool servers, the policy scanner — runs as an

@@ -1,7 +1,7 @@
 /**
  * The BACKBEAT window guard: a time-gated transition runs only while its window class is open, and
  * its proposal must name the current window. REVIEW and REVERB therefore happen only inside their
- * windows (SPEC §10), and a proposal prepared for one window cannot land in the next.
+ * windows (docs/design.md#what-must-always-hold), and a proposal prepared for one window cannot land in the next.
  */
 import { TRANSITIONS } from '../../../schemas/statechart';
 import { formatInstant } from '../../../schemas/hlc';
