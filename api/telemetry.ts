@@ -24,7 +24,7 @@ function routeOf(req: Request, res: Response): string {
 
 /**
  * Express middleware that opens the request span and runs the rest of the chain inside its
- * context. Mount it first. With tracing off (workers/tracing.ts started nothing) the global
+ * context. Mount it first. With tracing off (host/tracing.ts started nothing) the global
  * tracer is OpenTelemetry's no-op one and this costs next to nothing.
  */
 export function requestTracing(): RequestHandler {

@@ -6,7 +6,7 @@
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
  *
  * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER. Webhooks are signed by the
- * project's signer (activities/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
+ * project's signer (host/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
  * starts the dev server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts);
  * `--server=default` with Temporal's own, under which a workflow's next timer fires 0.1–1 s late
  * (docs/timers.md).

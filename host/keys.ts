@@ -113,7 +113,7 @@ function publicKeyObject(keyId: string): KeyObject | undefined {
 /**
  * False for any malformed key or signature, so callers need one check, not a try. The pattern
  * admits only the canonical base64 of 64 bytes, so one signature has one spelling; OpenSSL
- * refuses S >= L, so it has no malleated twin either (tests/activities/keys.test.ts proves both).
+ * refuses S >= L, so it has no malleated twin either (tests/host/keys.test.ts proves both).
  */
 export function verifySignature(keyId: string, message: Uint8Array, signature: string): boolean {
   if (!SIGNATURE_PATTERN.test(signature)) return false;

@@ -13,7 +13,7 @@
  * transition lines of workflows/observability.ts) reach it through the SDK's logger sink, which is
  * silent during replay.
  *
- * Traces: workers/tracing.ts starts the process's tracer provider (only when an OTLP endpoint is
+ * Traces: host/tracing.ts starts the process's tracer provider (only when an OTLP endpoint is
  * configured); this module adds the worker-side interceptors and the workflow span sink.
  */
 import type { LogLevel } from '@temporalio/common';

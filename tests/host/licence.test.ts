@@ -10,8 +10,8 @@ import { LicenceChecker, type LicenceCheckerOptions } from '../../host/licence/c
 import { initDevLicence, licenceCheckerFromEnv } from '../../host/licence/setup';
 import { signDenial, signLicence } from '../../host/licence/tokens';
 import type { LicenceClaims } from '../../schemas/licence';
-import { activityEnvironment } from './support/activity-env';
-import { startHttpServer, type TestServer } from './support/http-server';
+import { activityEnvironment } from '../activities/support/activity-env';
+import { startHttpServer, type TestServer } from '../activities/support/http-server';
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
