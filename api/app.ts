@@ -25,6 +25,8 @@ import {
 import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from './observability';
 import { buildOpenApi, renderDocs } from './openapi';
 import { mountOwnerControls } from './owner-controls';
+import { ownerCommandSigning } from './owner-signing';
+import { dataPaths } from '../host/data-dir';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
 import { declareTimerRoutes } from './timer-routes';
@@ -45,6 +47,8 @@ export interface AppDeps {
   timerTargets?: TimerTargetRule[];
   /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
   maxStreams?: number;
+  /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
+  ownerKeys?: string[];
 }
 
 export interface Gateway {
@@ -77,9 +81,11 @@ export function createGateway(deps: AppDeps): Gateway {
     console.error(
       JSON.stringify({ ts: new Date().toISOString(), level: 'ERROR', msg: context, error: messageOf(error) }),
     );
-  mountMissionRoutes(api, { client, taskQueue });
+  // The gateway signs the owner commands it sends; missions it starts accept that key (api/owner-signing.ts).
+  const signing = ownerCommandSigning(dataPaths(dataDir).gatewayKey, deps.ownerKeys);
+  mountMissionRoutes(api, { client, taskQueue, signing });
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
-  mountOwnerControls(api, { client, taskQueue, logError });
+  mountOwnerControls(api, { client, taskQueue, logError, signing });
   mountA2A(api, { client, taskQueue, logError });
   const timerConfig =
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;

@@ -35,6 +35,7 @@ const gateway = createGateway({
   auth,
   dataDir,
   maxStreams: config.SWOOSH_GATEWAY_MAX_STREAMS,
+  ownerKeys: config.SWOOSH_OWNER_KEYS,
 });
 
 let running;

@@ -3,6 +3,7 @@
  * REST (docs/design.md#proposals, docs/design.md#interfaces). Handlers get parsed input only and throw MissionNotFoundError /
  * MissionTimeoutError, which the app turns into 404 / 504.
  */
+import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Response } from 'express';
@@ -40,12 +41,14 @@ import {
   readMission,
   startMission,
 } from './missions';
+import type { OwnerCommandSigning } from './owner-signing';
 import { sendProblem } from './problem';
 import type { ApiRegistry, Refusal } from './routes';
 
 export interface MissionRouteDeps {
   client: Client;
   taskQueue: string;
+  signing: OwnerCommandSigning;
 }
 
 const STEERS = ['operator', 'owner'] as const;
@@ -73,7 +76,7 @@ const proposalExample = (transition: string, opClass: string, inputs: Record<str
   signature: 'YW4gZXhhbXBsZSBlZDI1NTE5IHNpZ25hdHVyZSBvdmVyIHRoZSBjYW5vbmljYWwgcHJvcG9zYWwgYnl0ZXMhIQ==',
 });
 
-export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: MissionRouteDeps): void {
+export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue, signing }: MissionRouteDeps): void {
   api.route({
     method: 'post',
     path: '/missions',
@@ -110,7 +113,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     handler: async ({ body }, res) => {
       try {
         const { config, ...prompt } = body;
-        const started = await startMission(client, taskQueue, prompt, config);
+        const started = await startMission(client, taskQueue, prompt, config, await signing.controllers());
         res.status(started.created ? 201 : 200).json(started);
       } catch (err) {
         if (!(err instanceof MissionConflictError)) throw err;
@@ -327,7 +330,7 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     tag: 'Owner controls',
     summary: 'Pause or resume one mission',
     description:
-      'Applied by the orchestrator with its own key and recorded in the ledger with the caller as actor.',
+      'Signed by the gateway for this mission, applied by the orchestrator with its own key and recorded in the ledger with the caller as actor.',
     access: STEERS,
     params: MissionIdParam,
     body: ControlRequest,
@@ -335,10 +338,13 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue }: Miss
     responses: { 202: { description: 'Delivered', schema: Accepted }, 404: notFound, 504: timeout },
     handler: async ({ params, body, principal }, res) => {
       await assertAnswering(client, params.id);
+      const { action, reason } = body;
+      const command = await signing.sign(
+        { action, reason, actor: principal!.name, id: `control-${randomUUID()}` },
+        params.id,
+      );
       await onMission(client, params.id, () =>
-        client.workflow
-          .getHandle(missionWorkflowId(params.id))
-          .signal(controlSignal, { ...body, actor: principal!.name }),
+        client.workflow.getHandle(missionWorkflowId(params.id)).signal(controlSignal, command),
       );
       res.status(202).json({ accepted: true });
     },

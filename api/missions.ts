@@ -88,12 +88,14 @@ export function configFingerprint(config: MissionConfig | undefined): string {
  * prompt and config returns the existing run, a repeat with a different prompt or config is a
  * conflict. The prompt and the config's fingerprint are kept in the memo so the comparison needs
  * no worker. (Missions started before the fingerprint was kept are compared by prompt alone.)
+ * `controllers` are the keys the mission will accept owner commands from (api/owner-signing.ts).
  */
 export async function startMission(
   client: Client,
   taskQueue: string,
   prompt: MissionPrompt,
   config?: MissionConfig,
+  controllers?: string[],
 ): Promise<MissionStarted> {
   const workflowId = missionWorkflowId(prompt.id);
   const configHash = configFingerprint(config);
@@ -101,7 +103,10 @@ export async function startMission(
     const handle = await client.workflow.start('missionWorkflow', {
       workflowId,
       taskQueue,
-      args: [prompt, config === undefined ? {} : { config }],
+      args: [
+        prompt,
+        { ...(config !== undefined && { config }), ...(controllers !== undefined && { controllers }) },
+      ],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [
         { key: MissionIdKey, value: prompt.id },

@@ -3,7 +3,9 @@
  * resume all, reroute future agent work, change latency budgets. Each is one command id sent as
  * the `ownerControl` signal to every mission a visibility query finds; the mission applies a
  * command id once and records it in its decision ledger with the owner's name as actor
- * (schemas/owner-controls.ts). A retried request may pass the same `commandId` to stay idempotent.
+ * (schemas/owner-controls.ts). The gateway signs each command with its own key, which every mission
+ * it started accepts (api/owner-signing.ts). A retried request may pass the same `commandId` to stay
+ * idempotent.
  */
 import { randomUUID } from 'node:crypto';
 import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
@@ -19,6 +21,7 @@ import {
 import { OwnerCommandId, type OwnerControlCommand } from '../schemas/owner-controls';
 import { ownerControlSignal } from '../schemas/mission-messages';
 import { missionListQuery } from './missions';
+import type { OwnerCommandSigning } from './owner-signing';
 import { firstLineOf, sendProblem } from './problem';
 import type { ApiRegistry } from './routes';
 
@@ -26,6 +29,7 @@ export interface OwnerControlDeps {
   client: Client;
   taskQueue: string;
   logError: (context: string, error: unknown) => void;
+  signing: OwnerCommandSigning;
 }
 
 /** Signals in flight at once: enough to be quick, few enough not to flood the frontend. */
@@ -41,7 +45,7 @@ type Command = OwnerControlCommand extends infer C
 
 export function mountOwnerControls(
   api: ApiRegistry,
-  { client, taskQueue, logError }: OwnerControlDeps,
+  { client, taskQueue, logError, signing }: OwnerControlDeps,
 ): void {
   const runningQuery = `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`;
 
@@ -51,6 +55,8 @@ export function mountOwnerControls(
     commandId: string | undefined,
   ): Promise<OwnerBatchResult> {
     const id = commandId ?? `owner-${randomUUID()}`;
+    // One signature for the whole batch (mission_id null): the command is the same for every mission.
+    const signed = await signing.sign({ ...command, id, actor }, null);
     const ids: string[] = [];
     for await (const wf of client.workflow.list({ query: runningQuery })) ids.push(wf.workflowId);
     const signalled: string[] = [];
@@ -61,7 +67,7 @@ export function mountOwnerControls(
       while (next < ids.length) {
         const workflowId = ids[next++]!;
         try {
-          await client.workflow.getHandle(workflowId).signal(ownerControlSignal, { ...command, id, actor });
+          await client.workflow.getHandle(workflowId).signal(ownerControlSignal, signed);
           signalled.push(workflowId);
         } catch (error) {
           // Ended between the listing and the signal: nothing left to control.

@@ -18,6 +18,8 @@ export interface DataPaths {
   evidenceDir: string;
   /** The orchestrator's ed25519 signing key (mode 0600). */
   orchestratorKey: string;
+  /** The gateway's key for signing owner commands (mode 0600); created at first use. */
+  gatewayKey: string;
   /** The development licence issuer's key (mode 0600); production issuers keep theirs elsewhere. */
   licenceIssuerKey: string;
   /** The trusted issuer's public key id, as text. */
@@ -31,6 +33,7 @@ export function dataPaths(dataDir: string): DataPaths {
     evidenceDir: join(dataDir, 'evidence'),
     orchestratorKey: join(dataDir, 'keys', 'orchestrator.key.json'),
     licenceIssuerKey: join(dataDir, 'keys', 'licence-issuer.key.json'),
+    gatewayKey: join(dataDir, 'keys', 'gateway.key.json'),
     licenceIssuerPublicKey: join(dataDir, 'licence', 'issuer.pub'),
     licenceToken: join(dataDir, 'licence', 'licence.token'),
   };

@@ -22,11 +22,12 @@ export interface Signer {
   sign(message: Uint8Array): string;
 }
 
-export type KeyPurpose = 'orchestrator' | 'licence-issuer';
+/** `gateway`: the gateway's own key, which signs the owner commands it sends on its callers' behalf. */
+export type KeyPurpose = 'orchestrator' | 'licence-issuer' | 'gateway';
 
 const KeyFile = z.strictObject({
   format: z.literal('swoosh-ed25519-key/v1'),
-  purpose: z.enum(['orchestrator', 'licence-issuer']),
+  purpose: z.enum(['orchestrator', 'licence-issuer', 'gateway']),
   keyId: SignerKeySchema,
   secretKey: z.string().min(1),
   createdAt: z.iso.datetime({ offset: true }),

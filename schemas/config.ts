@@ -1,5 +1,6 @@
 /** Process configuration, parsed once from the environment so a typo fails at start, not later. */
 import { z } from 'zod';
+import { Controllers } from './owner-controls';
 import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -17,6 +18,20 @@ export const SwooshConfig = z.object({
   SWOOSH_GATEWAY_SHUTDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   /** Event streams one gateway holds open at once; one more is refused with 503 and Retry-After. */
   SWOOSH_GATEWAY_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(256),
+  /**
+   * People's owner keys (`ed25519:<base64>`, comma-separated) that missions started by the gateway
+   * accept signed owner commands from, beside the gateway's own key.
+   */
+  SWOOSH_OWNER_KEYS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    )
+    .pipe(Controllers),
 });
 export type SwooshConfig = z.infer<typeof SwooshConfig>;
 

@@ -82,6 +82,12 @@ export type MissionConfig = z.output<typeof MissionConfigInput>;
 /** The config after the orchestrator key was resolved: what the workflow actually runs under. */
 export interface ResolvedMissionConfig extends MissionConfig {
   orchestratorKey: string;
+  /**
+   * The keys that may sign this mission's owner commands (schemas/owner-controls.ts
+   * `Controllers`), from its start input and pinned for its life. Undefined only for missions
+   * started before signed owner commands, which accept unsigned commands as unverified.
+   */
+  controllers?: string[];
 }
 
 /** One reason a config cannot run, with the path of the field it is about. */

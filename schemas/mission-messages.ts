@@ -8,7 +8,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ControlCommand, MissionView, TransitionOutcome } from './mission';
-import type { OwnerControlCommand } from './owner-controls';
+import type { OwnerControlCommand, SignedOwnerCommand } from './owner-controls';
 import type { TransitionProposal, Vote } from './proposal';
 
 export const stateQuery = defineQuery<MissionView>('state');
@@ -32,15 +32,19 @@ export const proposalRepeatQuery = defineQuery<TransitionOutcome | null, [propos
 export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: Vote]>('vote');
 
 /**
- * Owner control: pause or resume `{ action, reason, actor }`, applied by the orchestrator with its
- * own key (fire-and-forget) and recorded in the ledger with the actor.
+ * Pause or resume this one mission: a `SignedOwnerCommand` whose `mission_id` is this mission,
+ * signed by one of its controllers, applied by the orchestrator with its own key and recorded in
+ * the ledger with the verified signer and actor. The unsigned `{ action, reason, actor }` is
+ * accepted only by missions started before signed owner commands.
  */
-export const controlSignal = defineSignal<[ControlCommand]>('control');
+export const controlSignal = defineSignal<[SignedOwnerCommand | ControlCommand]>('control');
 
 /**
- * Owner controls (schemas/owner-controls.ts `OwnerControlCommand`): pause, resume, reroute future
- * agent work to another task queue, change latency budgets. Fire-and-forget so a gateway can send
- * it in batch over a visibility query; the mission parses it, applies it to future work only and
- * records it in the decision ledger with actor and reason (query `state` → `controls`).
+ * Owner controls (schemas/owner-controls.ts `OwnerControlCommand`), signed (`SignedOwnerCommand`,
+ * `mission_id` null for a batch): pause, resume, reroute future agent work to another task queue,
+ * change latency budgets. Fire-and-forget so a gateway can send it in batch over a visibility
+ * query; the mission verifies it, applies it to future work only and records it in the decision
+ * ledger with signer, actor and reason (query `state` → `controls`). Unsigned commands are
+ * accepted only by missions started before signed owner commands.
  */
-export const ownerControlSignal = defineSignal<[OwnerControlCommand]>('ownerControl');
+export const ownerControlSignal = defineSignal<[SignedOwnerCommand | OwnerControlCommand]>('ownerControl');

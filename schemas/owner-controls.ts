@@ -1,11 +1,14 @@
 /**
  * Owner controls (issue 6, AGI-Jobs style): commands an owner sends to running missions — pause,
  * resume, reroute future agent work to another task queue, change latency budgets — usually in a
- * batch over a visibility query. The mission workflow parses every command with these schemas
- * (signals cannot be refused, so a command that does not parse is logged and dropped), applies it
- * to future work only, and records it in the mission's decision ledger with `actor` and `reason`.
+ * batch over a visibility query. Each command travels signed (`SignedOwnerCommand`) by a key the
+ * mission was started with (`Controllers`); the mission workflow verifies the signature and the
+ * command's age, refuses anything else visibly and harmlessly (signals cannot be kept out of
+ * history), applies an accepted command to future work only, and records it in the mission's
+ * decision ledger with the verified signer, `actor` and `reason`.
  */
 import { z } from 'zod';
+import { SignatureSchema, SignerKeySchema } from './proposal';
 
 /** Who gave the command: the gateway's authenticated principal (token name), never a secret. */
 export const Actor = z
@@ -104,9 +107,10 @@ export type OwnerControlCommand = z.infer<typeof OwnerControlCommand>;
 export type OwnerControlAction = OwnerControlCommand['action'];
 
 /**
- * The payload of the older `control` signal (pause/resume). `actor` is required of every sender;
- * a signal without one comes from a gateway older than owner controls and is recorded as
- * `unattributed`, because dropping an owner's pause would be worse than not knowing who sent it.
+ * The unsigned payload of the older `control` signal (pause/resume), still accepted by missions
+ * started before signed owner commands. A signal without `actor` comes from a gateway older than
+ * owner controls and is recorded as `unattributed`, because dropping an owner's pause would be
+ * worse than not knowing who sent it.
  */
 export const ControlCommand = z.strictObject({
   action: z.enum(['pause', 'resume']),
@@ -125,12 +129,49 @@ export const OWNER_CONTROL_TRANSITIONS = {
 } as const satisfies Record<OwnerControlAction, string>;
 export type OwnerControlTransition = (typeof OWNER_CONTROL_TRANSITIONS)[OwnerControlAction];
 
-/** One applied (or refused) owner command, as the mission's state query reports it. */
+/**
+ * The keys whose signatures a mission accepts on owner commands, fixed at its start (the gateway
+ * puts its own key here, and any owner keys the deployment registers). Bounded: every command is
+ * checked against the list.
+ */
+export const Controllers = z.array(SignerKeySchema).max(16);
+
+/**
+ * How far an owner command's `issued_at_ms` may lie before the mission's own clock when the
+ * mission receives it. Long enough for a worker backlog or restart (the signal waits in history
+ * meanwhile), short enough that a signed command copied out of one mission's history cannot be
+ * replayed against another mission much later. A command refused as stale is simply sent again.
+ */
+export const OWNER_COMMAND_MAX_AGE_MS = 15 * 60_000;
+/** How far `issued_at_ms` may lie after the mission's clock: the gateway's and Temporal's clocks differ. */
+export const OWNER_COMMAND_MAX_SKEW_MS = 2 * 60_000;
+
+/**
+ * A signed owner command, the payload of both owner signals (schemas/signed-bytes.ts
+ * `ownerCommandSigningBytes` says what the signature covers). `mission_id` is the one mission the
+ * command is for, or null for a command to every mission of the deployment (a batch); the
+ * per-mission `control` signal requires it.
+ */
+export const SignedOwnerCommand = z.strictObject({
+  command: OwnerControlCommand,
+  mission_id: z.string().min(1).max(200).nullable(),
+  issued_at_ms: z.int().nonnegative(),
+  signer: SignerKeySchema,
+  signature: SignatureSchema,
+});
+export type SignedOwnerCommand = z.infer<typeof SignedOwnerCommand>;
+
+/** One applied owner command, as the mission's state query reports it. */
 export const AppliedOwnerControl = z.strictObject({
   id: OwnerCommandId,
   action: z.enum(['pause', 'resume', 'reroute', 'latency']),
   actor: Actor,
   reason: OwnerReason,
+  /**
+   * The controller key whose signature the mission verified; null when the command was not
+   * verified (a mission started before signed owner commands); absent in entries from before them.
+   */
+  signer: SignerKeySchema.nullable().optional(),
   /** Workflow time the command took effect. */
   at_ms: z.number(),
   applied: z.boolean(),
@@ -141,6 +182,24 @@ export const AppliedOwnerControl = z.strictObject({
 });
 export type AppliedOwnerControl = z.infer<typeof AppliedOwnerControl>;
 
+/**
+ * An owner signal the mission refused (unsigned, forged, from an unknown signer, stale, for another
+ * mission, or malformed): it changed nothing and wrote no ledger record. Signals cannot be kept
+ * out of history, so the refusal is made visible instead. The fields are what the sender claimed,
+ * cut to length, and none of them is trusted.
+ */
+export const RefusedOwnerControl = z.strictObject({
+  id: z.string().max(200).nullable(),
+  action: z.string().max(200).nullable(),
+  actor: z.string().max(200).nullable(),
+  signer: z.string().max(200).nullable(),
+  /** Workflow time the signal arrived. */
+  at_ms: z.number(),
+  /** Why it was refused. */
+  why: z.string(),
+});
+export type RefusedOwnerControl = z.infer<typeof RefusedOwnerControl>;
+
 /** What governs the mission's future work, as the state query reports it. */
 export const MissionControls = z.strictObject({
   /** Task queue of future agent jobs; null = the mission's own task queue. */
@@ -148,8 +207,15 @@ export const MissionControls = z.strictObject({
   latency: LatencyBudgets,
   /** The most recent owner commands, oldest first (bounded). */
   applied: z.array(AppliedOwnerControl),
+  /** The most recent refused owner signals, oldest first (bounded; absent before signed owner commands). */
+  refused: z.array(RefusedOwnerControl).optional(),
 });
 export type MissionControls = z.infer<typeof MissionControls>;
 
 /** How many applied commands (and their ids, for de-duplication) a mission keeps. */
 export const OWNER_CONTROL_HISTORY = 64;
+/**
+ * How many refusals a mission shows. Kept apart from the applied list, so a flood of forged
+ * signals can never push a genuine command's id out of the de-duplication window.
+ */
+export const OWNER_REFUSAL_HISTORY = 16;

@@ -3,6 +3,7 @@
  * vote's signature covers. The workflow verifies over these bytes and people, the CLI and the
  * activities sign over them, so they are a contract, not an implementation detail.
  */
+import type { OwnerControlCommand, SignedOwnerCommand } from './owner-controls';
 import type { TransitionProposal, UnsignedTransitionProposal } from './proposal';
 import { base64Decode, base64Encode } from './base64';
 import { canonicalJson } from './canonical-json';
@@ -55,4 +56,43 @@ export function voteSigningBytes(
       council_set_hash: vote.council_set_hash,
     }),
   );
+}
+
+/** Distinguishes owner-command signatures from every other thing SWOOSH signs. */
+export const OWNER_COMMAND_KIND = 'swoosh.owner-command/v1';
+
+/** What an owner command's signature is over: the envelope without `signer` and `signature`. */
+export type OwnerCommandClaim = Pick<SignedOwnerCommand, 'command' | 'mission_id' | 'issued_at_ms'>;
+
+/**
+ * The bytes an owner command signs: the `kind` tag, the mission it is for (null: every mission of
+ * the deployment), when it was issued, and the whole command — id, action, actor, reason and its
+ * parameters — so no part of it can be changed in flight or replayed as another command.
+ */
+export function ownerCommandSigningBytes(claim: OwnerCommandClaim): Uint8Array {
+  return utf8(
+    canonicalJson({
+      kind: OWNER_COMMAND_KIND,
+      mission_id: claim.mission_id,
+      issued_at_ms: claim.issued_at_ms,
+      command: claim.command,
+    }),
+  );
+}
+
+/**
+ * Signs an owner command with any ed25519 signer (`sign` returns a base64 detached signature):
+ * the gateway's native key, a person's key in the CLI, or the pure signer in tests.
+ */
+export function signOwnerCommand(
+  command: OwnerControlCommand,
+  claim: { missionId: string | null; issuedAtMs: number },
+  signer: { readonly keyId: string; sign(message: Uint8Array): string },
+): SignedOwnerCommand {
+  const unsigned = { command, mission_id: claim.missionId, issued_at_ms: claim.issuedAtMs };
+  return {
+    ...unsigned,
+    signer: signer.keyId,
+    signature: signer.sign(ownerCommandSigningBytes(unsigned)),
+  };
 }

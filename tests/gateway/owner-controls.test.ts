@@ -3,14 +3,15 @@
  * through the gateway on a real dev server, each recorded in the missions' ledgers with the
  * owner as actor; and the gateway's graceful shutdown.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, ServiceError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
-import { generateSigner } from '../../host/keys';
+import { generateSigner, loadSigner } from '../../host/keys';
+import { ownerControlSignal, stateQuery } from '../../schemas/mission-messages';
 import { FileLedger } from '../../ledger';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
@@ -67,6 +68,13 @@ async function ownerRecords(missionId: string, transition: string) {
   return r.body.records.filter((x) => x.kind === 'decision' && x.transition === transition);
 }
 
+/** The gateway's owner-command key, made in the data folder when the first mission started. */
+async function gatewayKey(): Promise<string> {
+  const file = dataPaths(fx.dataDir).gatewayKey;
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+  return (await loadSigner(file, 'gateway')).keyId;
+}
+
 describe('owner controls over every running mission', () => {
   test('pause all, then resume all: each mission pauses and resumes and records the owner as actor', async () => {
     const paused = await fx.as.owner.pauseAll('maintenance window');
@@ -81,8 +89,13 @@ describe('owner controls over every running mission', () => {
         () => ownerRecords(m.id, 'Owner_Pause'),
         (r) => r.length > 0,
       );
+      // Signed by the gateway's own key, which the mission was started with and verified.
       expect(records[0]?.kind === 'decision' && records[0].guards[0]?.reasons).toEqual(
-        expect.arrayContaining(['actor: test-owner', 'reason: maintenance window']),
+        expect.arrayContaining([
+          'actor: test-owner',
+          'reason: maintenance window',
+          `signed by ${await gatewayKey()}, a controller of this mission`,
+        ]),
       );
     }
 
@@ -198,6 +211,37 @@ describe('owner controls over every running mission', () => {
     );
     for (const v of changed)
       expect(v.controls?.applied.filter((a) => a.id === 'latency-partial-1')).toHaveLength(1);
+  });
+
+  test('one mission: pause and resume through the gateway are signed for it; the same pause straight from a Temporal client is refused', async () => {
+    const [m] = missions;
+    const handle = fx.env.client.workflow.getHandle(`mission-${m!.id}`);
+    const before = (await ownerRecords(m!.id, 'Owner_Pause')).length;
+    await handle.signal(ownerControlSignal, {
+      action: 'pause',
+      id: 'forged-1',
+      actor: 'test-owner',
+      reason: 'forged',
+    });
+    const refused = await eventually(
+      () => handle.query(stateQuery),
+      (v) => (v.controls?.refused ?? []).some((r) => r.id === 'forged-1'),
+    );
+    expect(refused.phase).not.toBe('PAUSED');
+    expect(await ownerRecords(m!.id, 'Owner_Pause')).toHaveLength(before);
+
+    expect((await fx.as.operator.control(m!.id, 'pause', 'one mission')).status).toBe(202);
+    await eventually(views, (vs) => vs[0]!.phase === 'PAUSED', 30_000);
+    expect((await fx.as.operator.control(m!.id, 'resume', 'one mission done')).status).toBe(202);
+    const back = await eventually(
+      () => handle.query(stateQuery),
+      (v) => v.phase !== 'PAUSED' && (v.controls?.applied.length ?? 0) >= 2,
+      30_000,
+    );
+    expect(back.controls?.applied.slice(-2).map((a) => [a.action, a.actor, a.signer])).toEqual([
+      ['pause', 'test-operator', await gatewayKey()],
+      ['resume', 'test-operator', await gatewayKey()],
+    ]);
   });
 
   test('only owners may: operators and agents get 403 and nothing is sent', async () => {

@@ -10,7 +10,7 @@ import {
   voteUpdate,
 } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
-import { FAST_SCHEDULE, newSigner, propose, vote } from '../lifecycle/support/missions';
+import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
@@ -90,7 +90,58 @@ export const scenarios: Scenario[] = [
     name: 'mission-statechart-strict-signatures',
     run: ownerControlsAndRecovery,
   },
+  {
+    // Signed owner commands (SIGNED_OWNER_COMMANDS_PATCH): controller keys pinned at start, a
+    // signed pause for this mission on `control`, a forged unsigned pause and a pause from an
+    // unknown signer refused, a signed batch resume on `ownerControl`, one beat to the end.
+    name: 'mission-statechart-signed-owner-commands',
+    run: signedOwnerCommands,
+  },
 ];
+
+async function signedOwnerCommands(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const controller = newSigner();
+  const handle = await client.workflow.start('missionWorkflow', {
+    workflowId: missionWorkflowId(missionId),
+    taskQueue,
+    args: [
+      {
+        id: missionId,
+        objective: 'Recorded fixture: signed owner commands',
+        priority: 'P1',
+        originatingSpec: 'https://specs.example.org/fixture',
+        createdAt: '2026-11-23T09:00:00.000Z',
+      },
+      { config: { autoApprove: true, maxBeats: 1, schedule: FAST_SCHEDULE }, controllers: [controller.key] },
+    ],
+  });
+  const until = (ok: (v: MissionView) => boolean) =>
+    eventually(() => handle.query(stateQuery), ok, 60_000).then((v) => {
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      return v;
+    });
+  const pause = { action: 'pause', actor: 'bob@ops', reason: 'fixture pause' } as const;
+  await handle.signal(
+    controlSignal,
+    signedCommand(controller, { ...pause, id: 'fixture-pause' }, missionId, Date.now()),
+  );
+  await until((v) => v.controls?.applied.length === 1);
+  await handle.signal(ownerControlSignal, { ...pause, id: 'fixture-forged' });
+  await handle.signal(
+    ownerControlSignal,
+    signedCommand(newSigner(), { ...pause, id: 'fixture-stranger' }, null, Date.now()),
+  );
+  await until((v) => v.controls?.refused?.length === 2);
+  const resume = {
+    action: 'resume',
+    id: 'fixture-resume',
+    actor: 'alice@ops',
+    reason: 'fixture resume',
+  } as const;
+  await handle.signal(ownerControlSignal, signedCommand(controller, resume, null, Date.now()));
+  await handle.result();
+  return client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory();
+}
 
 /**
  * Owner controls and automatic RECOVERY (with local activities on the transition path): pause

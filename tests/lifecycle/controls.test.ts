@@ -12,15 +12,15 @@ import { dataPaths } from '../../host/data-dir';
 import { readLedger } from '../../ledger';
 import type { DecisionRecord } from '../../schemas/decision-record';
 import type { MissionConfigInput } from '../../schemas/mission-config';
-import { OwnerControlCommand } from '../../schemas/owner-controls';
+import type { OwnerControlCommand } from '../../schemas/owner-controls';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { controlSignal, ownerControlSignal, voteUpdate } from '../../schemas/mission-messages';
-import { ACTOR_AS_REPORTED } from '../../workflows/mission/owner-controls';
 import { taskQueueFor } from '../support/temporal';
 import {
   newSigner,
   prompt,
   propose,
+  signedCommand,
   startMissionWith,
   submit,
   testDeps,
@@ -54,6 +54,8 @@ async function decisions(missionId: string): Promise<DecisionRecord[]> {
 
 const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };
 const chair = newSigner();
+/** The key the missions here accept owner commands from (the gateway's, in a deployment). */
+const controller = newSigner();
 
 describe('owner controls and automatic recovery', () => {
   test('owner controls: pause/resume carry the actor, reroute moves the next agent job, latency budgets change, all in the ledger', async () => {
@@ -63,12 +65,20 @@ describe('owner controls and automatic recovery', () => {
       const rerouted = taskQueueFor('owner-controls-rerouted');
       const [main, other] = await Promise.all([worker(env, tq), worker(env, rerouted)]);
       const run = async () => {
-        const handle = await startMissionWith(env.client, tq, prompt(id), {
-          autoApprove: true,
-          schedule: TEST_SCHEDULE,
-        } satisfies MissionConfigInput);
-        // Pause with an actor (the older `control` signal), before any agent work.
-        await handle.signal(controlSignal, { action: 'pause', reason: 'maintenance', actor: 'bob@ops' });
+        const handle = await startMissionWith(
+          env.client,
+          tq,
+          prompt(id),
+          { autoApprove: true, schedule: TEST_SCHEDULE } satisfies MissionConfigInput,
+          [controller.key],
+        );
+        const sign = async (command: OwnerControlCommand, missionId: string | null = null) =>
+          signedCommand(controller, command, missionId, await env.currentTimeMs());
+        // Pause with an actor (the older `control` signal, signed for this mission), before any agent work.
+        await handle.signal(
+          controlSignal,
+          await sign({ action: 'pause', id: 'cmd-pause-1', reason: 'maintenance', actor: 'bob@ops' }, id),
+        );
         const paused = await until(
           env,
           id,
@@ -77,17 +87,18 @@ describe('owner controls and automatic recovery', () => {
         expect(paused.controls?.applied.at(-1)).toMatchObject({
           action: 'pause',
           actor: 'bob@ops',
+          signer: controller.key,
           applied: true,
         });
 
-        const reroute = OwnerControlCommand.parse({
+        const reroute = await sign({
           action: 'reroute',
           id: 'cmd-reroute-1',
           actor: 'alice@ops',
           reason: 'move agents to the GPU pool',
           taskQueue: rerouted,
         });
-        const latency = OwnerControlCommand.parse({
+        const latency = await sign({
           action: 'latency',
           id: 'cmd-latency-1',
           actor: 'alice@ops',
@@ -98,12 +109,10 @@ describe('owner controls and automatic recovery', () => {
         await handle.signal(ownerControlSignal, latency);
         // A retried batch delivers the same command again: applied once.
         await handle.signal(ownerControlSignal, latency);
-        await handle.signal(ownerControlSignal, {
-          action: 'resume',
-          id: 'cmd-resume-1',
-          actor: 'bob@ops',
-          reason: 'maintenance over',
-        });
+        await handle.signal(
+          ownerControlSignal,
+          await sign({ action: 'resume', id: 'cmd-resume-1', actor: 'bob@ops', reason: 'maintenance over' }),
+        );
         const resumed = await until(
           env,
           id,
@@ -143,8 +152,9 @@ describe('owner controls and automatic recovery', () => {
           'actor: alice@ops',
           'reason: move agents to the GPU pool',
           `agent task queue (mission queue) -> ${rerouted}`,
-          ACTOR_AS_REPORTED,
+          `signed by ${controller.key}, a controller of this mission`,
         ]);
+        expect(resumed.controls?.refused).toEqual([]);
         expect(owner[2]!.guards[0]!.reasons).toContain('short 30s -> 45s, agent 300s -> 120s');
         expect(owner[0]!.guards[0]!.reasons[0]).toBe('actor: bob@ops');
         const pauseDecision = ledger.find((r) => r.transition === 'Control_Pause');
@@ -153,6 +163,83 @@ describe('owner controls and automatic recovery', () => {
         await handle.terminate('test done');
       };
       await main.runUntil(other.runUntil(run()));
+    });
+  }, 240_000);
+
+  test('forged owner signals from any Temporal client are refused: nothing changes and nothing is recorded', async () => {
+    await onOwnTestServer(async (env) => {
+      const id = randomUUID();
+      const tq = taskQueueFor('owner-forged');
+      const w = await worker(env, tq);
+      const run = async () => {
+        const handle = await startMissionWith(
+          env.client,
+          tq,
+          prompt(id),
+          { autoApprove: true, schedule: TEST_SCHEDULE } satisfies MissionConfigInput,
+          [controller.key],
+        );
+        await until(env, id, (x) => x.state.control.phase === 'RUNNING');
+        const now = await env.currentTimeMs();
+        const pause = (n: string) =>
+          ({ action: 'pause', id: `forged-${n}`, actor: 'dev-owner', reason: 'forged' }) as const;
+        // The issue's forgery: a bare command naming the owner, straight through a Temporal client.
+        await handle.signal(ownerControlSignal, pause('unsigned'));
+        await handle.signal(controlSignal, { action: 'pause', reason: 'forged', actor: 'dev-owner' });
+        // Validly signed, but by a key the mission was not started with.
+        await handle.signal(ownerControlSignal, signedCommand(newSigner(), pause('unknown'), null, now));
+        // A controller's signature over another command: the actor was changed in flight.
+        const genuine = signedCommand(controller, pause('tampered'), null, now);
+        await handle.signal(ownerControlSignal, {
+          ...genuine,
+          command: { ...genuine.command, actor: 'someone-else' },
+        });
+        // A controller's command, but issued long before it arrives (copied out of a history).
+        await handle.signal(
+          ownerControlSignal,
+          signedCommand(controller, pause('stale'), null, now - 16 * 60_000),
+        );
+        // A controller's command for another mission.
+        await handle.signal(controlSignal, signedCommand(controller, pause('elsewhere'), randomUUID(), now));
+
+        const seen = await until(env, id, (x) => (x.controls?.refused?.length ?? 0) === 6);
+        expect(seen.state.control.phase).toBe('RUNNING');
+        expect(seen.controls?.applied).toEqual([]);
+        expect(seen.controls?.refused?.map((r) => [r.id, r.why])).toEqual([
+          ['forged-unsigned', expect.stringMatching(/^unsigned: /)],
+          [null, expect.stringMatching(/^unsigned: /)],
+          [
+            'forged-unknown',
+            expect.stringMatching(/^signer ed25519:\S+ is not a controller of this mission$/),
+          ],
+          ['forged-tampered', expect.stringMatching(/^forged: signature does not verify/)],
+          ['forged-stale', expect.stringMatching(/^stale: issued 960 s before it arrived/)],
+          ['forged-elsewhere', expect.stringMatching(/^signed for mission \S+, not for this one$/)],
+        ]);
+        expect(
+          (await decisions(id)).filter(
+            (r) => r.transition.startsWith('Owner_') || r.transition === 'Control_Pause',
+          ),
+        ).toEqual([]);
+
+        // The same mission still obeys its controller.
+        await handle.signal(
+          ownerControlSignal,
+          signedCommand(controller, pause('real'), null, await env.currentTimeMs()),
+        );
+        const paused = await until(env, id, (x) => x.controls?.applied.length === 1);
+        expect(paused.state.control.phase).toBe('PAUSED');
+        expect(paused.controls?.applied.map((a) => [a.id, a.signer])).toEqual([
+          ['forged-real', controller.key],
+        ]);
+        const owner = (await decisions(id)).filter((r) => r.transition.startsWith('Owner_'));
+        expect(owner.map((r) => r.transition)).toEqual(['Owner_Pause']);
+        expect(owner[0]!.guards[0]!.reasons).toContain(
+          `signed by ${controller.key}, a controller of this mission`,
+        );
+        await handle.terminate('test done');
+      };
+      await w.runUntil(run());
     });
   }, 240_000);
 

@@ -1,24 +1,34 @@
 /**
  * Owner commands (issue 6) on a running mission: pause and resume go the statechart's path
  * (Control_Pause / Control_Resume, the actor in the reason); reroute and latency change what the
- * next agent jobs and activities are scheduled with. Each command, applied or refused, becomes an
- * owner record in the decision ledger with its actor and reason, numbered apart from statechart
- * decisions so the two can never collide.
+ * next agent jobs and activities are scheduled with. A command is admitted only when it is signed
+ * by one of the mission's controller keys, recently, for this mission or for every mission; any
+ * other owner signal is refused, changes nothing and is only listed in the state query. Each
+ * admitted command, applied or not, becomes an owner record in the decision ledger with its
+ * verified signer, actor and reason, numbered apart from statechart decisions so the two can never
+ * collide.
  */
+import { log } from '@temporalio/workflow';
 import { hashCanonical } from '../../schemas/hash';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import {
   DEFAULT_LATENCY_BUDGETS,
   LATENCY_CLASSES,
+  OWNER_COMMAND_MAX_AGE_MS,
+  OWNER_COMMAND_MAX_SKEW_MS,
   OWNER_CONTROL_HISTORY,
   OWNER_CONTROL_TRANSITIONS,
+  OWNER_REFUSAL_HISTORY,
+  SignedOwnerCommand,
   type AppliedOwnerControl,
   type MissionControls,
   type OwnerControlCommand,
+  type RefusedOwnerControl,
 } from '../../schemas/owner-controls';
 import { decisionId } from '../../schemas/decision-id';
 import { decidedAt } from '../../schemas/decision-record';
-import { windowIdAt } from '../statechart';
+import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
+import { verifyDetached, windowIdAt } from '../statechart';
 import { localLedger } from './activities';
 import type { MissionEngine } from './engine';
 
@@ -27,28 +37,147 @@ import type { MissionEngine } from './engine';
  * (workflow id, seq); owner records number from here so the two sequences can never collide.
  */
 export const OWNER_RECORD_SEQ_BASE = 2 ** 40;
-/** Owner commands are unsigned: their actor is as reported by the sender, which is not verified. */
-export const ACTOR_AS_REPORTED = 'actor as reported by the gateway; owner commands are not signed';
+/** What an unsigned command's record says: nothing vouches for its actor. */
+export const UNVERIFIED_UNSIGNED =
+  'UNVERIFIED: unsigned, accepted because the mission started before signed owner commands; actor as the sender reports it';
+
+/** An owner command the mission admitted, and what vouches for it. */
+export interface AdmittedCommand {
+  command: OwnerControlCommand;
+  /** The key whose signature was verified; null for an unsigned command. */
+  signer: string | null;
+  /** What the record's `inputs_hash` covers: the signed envelope, or the bare command. */
+  inputs: unknown;
+  /** Why the command was trusted, as its ledger record says. */
+  provenance: string;
+}
+
+export type Admission = { ok: true; admitted: AdmittedCommand } | { ok: false; refusal: RefusedOwnerControl };
+
+/** How each signal reads an unsigned payload (only missions without controllers accept one). */
+export type UnsignedReader = (
+  raw: unknown,
+) => { ok: true; command: OwnerControlCommand } | { ok: false; why: string };
+
+/**
+ * Decides whether an owner signal may act, from nothing but its payload, the mission's controller
+ * keys (pinned at start; undefined for a mission started before signed owner commands) and the
+ * workflow clock, so replay gives the same verdict. `perMission` (the `control` signal) requires
+ * the command to name this mission; a batch command may name none.
+ */
+export function admitOwnerCommand(
+  raw: unknown,
+  ctx: {
+    missionId: string;
+    controllers: readonly string[] | undefined;
+    nowMs: number;
+    perMission: boolean;
+    readUnsigned: UnsignedReader;
+  },
+): Admission {
+  const refuse = (why: string): Admission => ({
+    ok: false,
+    refusal: { ...claimedBy(raw), at_ms: ctx.nowMs, why },
+  });
+  const signed = SignedOwnerCommand.safeParse(raw);
+  if (!signed.success) {
+    const unsigned = ctx.readUnsigned(raw);
+    if (!unsigned.ok) return refuse(`does not parse: ${unsigned.why}`.slice(0, 1024));
+    if (ctx.controllers !== undefined)
+      return refuse('unsigned: this mission accepts only owner commands signed by one of its controllers');
+    return {
+      ok: true,
+      admitted: {
+        command: unsigned.command,
+        signer: null,
+        inputs: unsigned.command,
+        provenance: UNVERIFIED_UNSIGNED,
+      },
+    };
+  }
+  const envelope = signed.data;
+  if (envelope.mission_id === null ? ctx.perMission : envelope.mission_id !== ctx.missionId)
+    return refuse(
+      `signed for ${envelope.mission_id === null ? 'no particular mission' : `mission ${envelope.mission_id}`}, not for this one`,
+    );
+  if (ctx.controllers !== undefined && !ctx.controllers.includes(envelope.signer))
+    return refuse(`signer ${envelope.signer} is not a controller of this mission`);
+  const age = ctx.nowMs - envelope.issued_at_ms;
+  if (age > OWNER_COMMAND_MAX_AGE_MS)
+    return refuse(
+      `stale: issued ${Math.round(age / 1000)} s before it arrived (at most ${OWNER_COMMAND_MAX_AGE_MS / 1000} s)`,
+    );
+  if (-age > OWNER_COMMAND_MAX_SKEW_MS)
+    return refuse(
+      `issued ${Math.round(-age / 1000)} s in the future (at most ${OWNER_COMMAND_MAX_SKEW_MS / 1000} s)`,
+    );
+  const check = verifyDetached(ownerCommandSigningBytes(envelope), envelope.signature, envelope.signer);
+  if (!check.ok) return refuse(`forged: ${check.reason}`);
+  return {
+    ok: true,
+    admitted: {
+      command: envelope.command,
+      signer: envelope.signer,
+      inputs: envelope,
+      provenance:
+        ctx.controllers === undefined
+          ? `signed by ${envelope.signer}; not checked against controllers: the mission started before signed owner commands`
+          : `signed by ${envelope.signer}, a controller of this mission`,
+    },
+  };
+}
+
+/** What a refused signal claimed to be, cut to length; none of it is trusted. */
+function claimedBy(raw: unknown): Omit<RefusedOwnerControl, 'at_ms' | 'why'> {
+  const record = (v: unknown): Record<string, unknown> =>
+    typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, 200) : null);
+  const outer = record(raw);
+  const command = 'command' in outer ? record(outer.command) : outer;
+  return {
+    id: text(command.id),
+    action: text(command.action),
+    actor: text(command.actor),
+    signer: text(outer.signer),
+  };
+}
+
+/** Lists a refused owner signal in the state query; nothing else changes. */
+export function refuseOwnerCommand(m: MissionEngine, refusal: RefusedOwnerControl): void {
+  log.warn('owner command refused', { id: refusal.id, signer: refusal.signer, why: refusal.why });
+  m.controls = {
+    ...m.controls,
+    refused: [...(m.controls.refused ?? []), refusal].slice(-OWNER_REFUSAL_HISTORY),
+  };
+}
 
 /** Owner controls in force, with the count of owner records written (it numbers the next one). */
 export type HeldControls = MissionControls & { recorded: number };
 
 /** What a mission starts with before any owner command. */
 export function initialControls(): HeldControls {
-  return { agentTaskQueue: null, latency: { ...DEFAULT_LATENCY_BUDGETS }, applied: [], recorded: 0 };
+  return {
+    agentTaskQueue: null,
+    latency: { ...DEFAULT_LATENCY_BUDGETS },
+    applied: [],
+    refused: [],
+    recorded: 0,
+  };
 }
 
 /** What the state query reports about owner controls. */
 export function controlsView(controls: HeldControls): MissionControls {
-  const { agentTaskQueue, latency, applied } = controls;
-  return { agentTaskQueue, latency: { ...latency }, applied: [...applied] };
+  const { agentTaskQueue, latency, applied, refused } = controls;
+  return { agentTaskQueue, latency: { ...latency }, applied: [...applied], refused: [...(refused ?? [])] };
 }
 
 /**
- * Applies an owner command to future work and records it in the decision ledger with its actor
- * and reason, under the engine's mutex. A command id seen before (a retried batch) is ignored.
+ * Applies an admitted owner command to future work and records it in the decision ledger with
+ * its signer, actor and reason, under the engine's mutex. A command id seen before (a retried
+ * batch) is ignored.
  */
-export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): Promise<void> {
+export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): Promise<void> {
+  const cmd = admitted.command;
   return m.exclusive(async () => {
     if (m.controls.applied.some((a) => a.id === cmd.id)) return;
     const pre = m.hash;
@@ -83,6 +212,7 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
       action: cmd.action,
       actor: cmd.actor,
       reason: cmd.reason,
+      signer: admitted.signer,
       at_ms: now,
       applied,
       detail,
@@ -102,7 +232,7 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
       proposal_signature: null,
       pre_state_hash: pre,
       post_state_hash: m.hash,
-      inputs_hash: hashCanonical(cmd),
+      inputs_hash: hashCanonical(admitted.inputs),
       signer: m.config.orchestratorKey,
       signature_verified: false,
       idem_key: `owner:${cmd.id}`,
@@ -113,9 +243,9 @@ export function applyOwnerControl(m: MissionEngine, cmd: OwnerControlCommand): P
         {
           guard: 'owner-control',
           ok: applied,
-          // The actor is what the sender says (the gateway: the caller's token name); an owner
-          // command carries no signature yet, so the record says so (docs/api.md, trust boundary).
-          reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, ACTOR_AS_REPORTED],
+          // The signer vouches for the actor (the gateway signs its caller's token name); an
+          // unsigned command's record says nothing does (docs/api.md, trust boundary).
+          reasons: [`actor: ${cmd.actor}`, `reason: ${cmd.reason}`, detail, admitted.provenance],
         },
       ],
       decided_at: decidedAt(now),

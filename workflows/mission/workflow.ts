@@ -19,7 +19,7 @@ import {
 } from '../../schemas/mission-config';
 import { type MissionPhase, MissionPrompt, type MissionView } from '../../schemas/mission';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../../schemas/search-attributes';
-import { ControlCommand, OwnerControlCommand, UNATTRIBUTED } from '../../schemas/owner-controls';
+import { ControlCommand, Controllers, OwnerControlCommand, UNATTRIBUTED } from '../../schemas/owner-controls';
 import {
   controlSignal,
   ownerControlSignal,
@@ -31,7 +31,15 @@ import {
 import { short } from './activities';
 import { MissionEngine, type MissionSnapshot } from './engine';
 import { quorumOf } from './council-votes';
-import { applyOwnerControl, controlsView } from './owner-controls';
+import {
+  type AdmittedCommand,
+  admitOwnerCommand,
+  applyOwnerControl,
+  controlsView,
+  refuseOwnerCommand,
+  UNVERIFIED_UNSIGNED,
+  type UnsignedReader,
+} from './owner-controls';
 import { TransitionUpdates } from './transition-update';
 import { runBoot, runExecution } from './execution';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
@@ -49,6 +57,8 @@ import { VoteSchema } from '../../schemas/proposal';
 /** Start options beside the prompt; a continue-as-new run also carries the snapshot. */
 export interface MissionStart {
   config?: unknown;
+  /** Keys that may sign this mission's owner commands (schemas/owner-controls.ts `Controllers`). */
+  controllers?: unknown;
   resolved?: ResolvedMissionConfig;
   snapshot?: MissionSnapshot;
 }
@@ -57,6 +67,12 @@ export interface MissionStart {
 export const STATECHART_PATCH = 'swoosh-statechart-v1';
 /** The patch that made owner controls carry an actor and land in the decision ledger. */
 export const OWNER_CONTROLS_PATCH = 'swoosh-owner-controls-v1';
+/**
+ * The patch that makes owner signals verified: a mission started under it pins its controller keys
+ * and admits only owner commands signed by one of them; a mission started before it keeps
+ * accepting unsigned commands, recorded as unverified, so an upgrade strands none.
+ */
+export const SIGNED_OWNER_COMMANDS_PATCH = 'swoosh-signed-owner-commands-v1';
 /** The patch that takes the continue-as-new snapshot inside the engine's mutex. */
 export const SNAPSHOT_IN_MUTEX_PATCH = 'swoosh-snapshot-in-mutex-v1';
 /**
@@ -93,7 +109,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       );
     }
   }
-  const resolved = start.resolved ?? (await resolveConfig(start.config));
+  const resolved = start.resolved ?? (await resolveConfig(start.config, start.controllers));
   const snapshot = start.snapshot;
   let engine: MissionEngine;
   try {
@@ -157,9 +173,24 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   );
   // Owner commands are awaited so that allHandlersFinished covers them: a pause must not be lost
   // to a continue-as-new that runs while it is queued behind another transition.
+  const ownerSignal = async (raw: unknown, perMission: boolean, readUnsigned: UnsignedReader) => {
+    // Checked on arrival, before the mutex, so time spent queued behind a transition never ages it.
+    const verdict = admitOwnerCommand(raw, {
+      missionId: prompt.id,
+      controllers: engine.config.controllers,
+      nowMs: Date.now(),
+      perMission,
+      readUnsigned,
+    });
+    if (!verdict.ok) return refuseOwnerCommand(engine, verdict.refusal);
+    await applyOwnerControl(engine, verdict.admitted).catch((error: unknown) =>
+      log.error('owner control failed', { error: String(error) }),
+    );
+  };
   setHandler(controlSignal, async (raw) => {
+    if (patched(SIGNED_OWNER_COMMANDS_PATCH)) return ownerSignal(raw, true, readUnsignedControl);
     if (!patched(OWNER_CONTROLS_PATCH)) {
-      const { action, reason } = raw;
+      const { action, reason } = raw as ControlCommand;
       void engine
         .take(action === 'pause' ? 'Control_Pause' : 'Control_Resume', {
           reason: reason.slice(0, 1024) || action,
@@ -167,27 +198,24 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
         .catch(() => undefined);
       return;
     }
-    const parsed = ControlCommand.safeParse(raw);
-    if (!parsed.success) {
-      log.warn('control signal dropped: it does not parse', { error: parsed.error.message });
+    const command = readUnsignedControl(raw);
+    if (!command.ok) {
+      log.warn('control signal dropped: it does not parse', { error: command.why });
       return;
     }
-    const { action, reason, actor } = parsed.data;
-    await applyOwnerControl(engine, {
-      id: uuid4(),
-      action,
-      actor: actor ?? UNATTRIBUTED,
-      reason: reason.trim() || action,
-    }).catch((error: unknown) => log.error('owner control failed', { error: String(error) }));
+    await applyOwnerControl(engine, unverified(command.command)).catch((error: unknown) =>
+      log.error('owner control failed', { error: String(error) }),
+    );
   });
   setHandler(ownerControlSignal, async (raw) => {
+    if (patched(SIGNED_OWNER_COMMANDS_PATCH)) return ownerSignal(raw, false, readUnsignedOwnerControl);
     // Signals cannot be refused: a command that does not parse is logged and changes nothing.
-    const parsed = OwnerControlCommand.safeParse(raw);
-    if (!parsed.success) {
-      log.warn('owner control dropped: it does not parse', { error: parsed.error.message });
+    const command = readUnsignedOwnerControl(raw);
+    if (!command.ok) {
+      log.warn('owner control dropped: it does not parse', { error: command.why });
       return;
     }
-    await applyOwnerControl(engine, parsed.data).catch((error: unknown) =>
+    await applyOwnerControl(engine, unverified(command.command)).catch((error: unknown) =>
       log.error('owner control failed', { error: String(error) }),
     );
   });
@@ -230,13 +258,26 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   return view();
 }
 
-async function resolveConfig(raw: unknown): Promise<ResolvedMissionConfig> {
+async function resolveConfig(raw: unknown, rawControllers: unknown): Promise<ResolvedMissionConfig> {
   const parsed = MissionConfigInput.safeParse(raw ?? {});
   if (!parsed.success) {
     throw ApplicationFailure.nonRetryable(
       `invalid mission config: ${parsed.error.message}`,
       'InvalidMissionConfig',
     );
+  }
+  // Pinned here, from the start input, and carried across continue-as-new in `resolved`. A mission
+  // started with none has an empty list: no owner command can act on it. Before the patch there
+  // was no list at all, which is what keeps those missions on unsigned commands.
+  let controllers: string[] | undefined;
+  if (patched(SIGNED_OWNER_COMMANDS_PATCH)) {
+    const keys = Controllers.safeParse(rawControllers ?? []);
+    if (!keys.success)
+      throw invalidInput(
+        'controllers',
+        keys.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
+      );
+    controllers = keys.data;
   }
   const checked = patched(INPUT_CHECK_PATCH);
   if (checked) {
@@ -249,11 +290,14 @@ async function resolveConfig(raw: unknown): Promise<ResolvedMissionConfig> {
     const problems = missionConfigProblems(parsed.data, key);
     if (problems.length > 0) throw invalidInput('config', problems);
   }
-  return { ...parsed.data, orchestratorKey: key };
+  return { ...parsed.data, orchestratorKey: key, ...(controllers && { controllers }) };
 }
 
 /** Fails the mission (not the task) for input it can never run, naming each field and reason. */
-function invalidInput(what: 'prompt' | 'config', problems: ConfigProblem[]): ApplicationFailure {
+function invalidInput(
+  what: 'prompt' | 'config' | 'controllers',
+  problems: ConfigProblem[],
+): ApplicationFailure {
   const lines = problems.map((p) => `${[what, ...p.path].join('.')}: ${p.message}`);
   return ApplicationFailure.create({
     type: INVALID_MISSION_INPUT,
@@ -261,6 +305,27 @@ function invalidInput(what: 'prompt' | 'config', problems: ConfigProblem[]): App
     nonRetryable: true,
     details: [{ errors: problems.map((p) => ({ field: [what, ...p.path].join('.'), reason: p.message })) }],
   });
+}
+
+/** The unsigned `control` payload as an owner command; its id is minted here, as before. */
+const readUnsignedControl: UnsignedReader = (raw) => {
+  const parsed = ControlCommand.safeParse(raw);
+  if (!parsed.success) return { ok: false, why: parsed.error.message };
+  const { action, reason, actor } = parsed.data;
+  return {
+    ok: true,
+    command: { id: uuid4(), action, actor: actor ?? UNATTRIBUTED, reason: reason.trim() || action },
+  };
+};
+
+const readUnsignedOwnerControl: UnsignedReader = (raw) => {
+  const parsed = OwnerControlCommand.safeParse(raw);
+  return parsed.success ? { ok: true, command: parsed.data } : { ok: false, why: parsed.error.message };
+};
+
+/** An unsigned command as histories from before signed owner commands applied it. */
+function unverified(command: OwnerControlCommand): AdmittedCommand {
+  return { command, signer: null, inputs: command, provenance: UNVERIFIED_UNSIGNED };
 }
 
 /** Votes reach history only when they verify against the elected set (forgeries never do). */

@@ -25,12 +25,14 @@ import { ledgerTelemetrySink } from '../../../workers/dependencies';
 import { stateQuery, transitionUpdate } from '../../../schemas/mission-messages';
 import {
   buildProposal,
+  signDetached,
   signProposal,
   signVote,
   windowIdAt,
   type WindowSchedule,
 } from '../../../workflows/statechart';
-import { signerKeyFromPublicKey } from '../../../schemas/signed-bytes';
+import { signerKeyFromPublicKey, signOwnerCommand } from '../../../schemas/signed-bytes';
+import { OwnerControlCommand, type SignedOwnerCommand } from '../../../schemas/owner-controls';
 import { formatHlc, type Hlc, hlcSend, parseHlc } from '../../../schemas/hlc';
 import { hashCanonical } from '../../../schemas/hash';
 import { TRANSITIONS, type TransitionName } from '../../../schemas/statechart';
@@ -109,12 +111,27 @@ export async function startMissionWith(
   taskQueue: string,
   p: MissionPrompt,
   config: MissionConfigInput,
+  controllers: string[] = [],
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   return client.workflow.start('missionWorkflow', {
     workflowId: missionWorkflowId(p.id),
     taskQueue,
-    args: [p, { config }],
+    args: [p, { config, controllers }],
   });
+}
+
+/** Signs an owner command with a test key, for one mission or (null) every mission, issued at `issuedAtMs`. */
+export function signedCommand(
+  signer: TestSigner,
+  command: OwnerControlCommand,
+  missionId: string | null,
+  issuedAtMs: number,
+): SignedOwnerCommand {
+  return signOwnerCommand(
+    OwnerControlCommand.parse(command),
+    { missionId, issuedAtMs },
+    { keyId: signer.key, sign: (message) => signDetached(message, signer.secret) },
+  );
 }
 
 export async function view(
