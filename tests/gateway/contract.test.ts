@@ -10,6 +10,7 @@ import { generateSigner } from '../../host/keys';
 import { FileLedger, readLedger } from '../../activities/ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
+import { A2AAnswer, JsonRpcIdValue } from '../../schemas/a2a';
 import { decisionEntry, deploymentEntry } from '../activities/support/ledger-entries';
 import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
@@ -449,6 +450,33 @@ describe('agent-to-agent JSON-RPC', () => {
       '{"jsonrpc":"2.0","method":"swoosh.submitEvidence","id":5,"params":{"__proto__":{"x":1}}}',
     );
     expect(proto.replies).toMatchObject({ error: { code: -32600 } });
+  });
+
+  test('an id longer than the documented maximum is an invalid request answered with id null, never echoed', async () => {
+    const max = JsonRpcIdValue.options[0].maxLength;
+    if (max === null) throw new Error('the documented id has no maximum length');
+    const tooLong = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.submitEvidence',
+      params: {},
+      id: 'x'.repeat(max + 1),
+    });
+    expect(tooLong.status).toBe(200);
+    expect(tooLong.replies).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } });
+    const fields = (
+      tooLong.replies as { error: { data: { errors: { field: string }[] } } }
+    ).error.data.errors.map((e) => e.field);
+    expect(fields).toEqual(['request.id']);
+    expect(A2AAnswer.safeParse(tooLong.replies).success).toBe(true);
+    // The boundary: the longest id the document allows is still a valid request's id, echoed.
+    const longest = 'x'.repeat(max);
+    const atMax = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.submitEvidence',
+      params: {},
+      id: longest,
+    });
+    expect(atMax.replies).toMatchObject({ id: longest, error: { code: -32602 } });
   });
 
   test('a batch answers each request in kind; notifications get nothing; only notifications get 204', async () => {
