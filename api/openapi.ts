@@ -234,7 +234,7 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: OpenApiInfo): Js
       const listed = (responses['400']['x-swoosh-refusals'] ?? []) as Refusal[];
       responses['400']['x-swoosh-refusals'] = [...listed, deep];
       responses['413'] ??= problemResponse('Body larger than 64 KiB');
-      responses['415'] ??= problemResponse('Body is not application/json');
+      responses['415'] ??= problemResponse('Body is not application/json in UTF-8');
     }
     if (route.access !== 'public') {
       responses['401'] ??= {

@@ -130,13 +130,28 @@ function announcesBody(req: Request): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-const unsupportedType = (res: Response): void =>
+const unsupportedType = (res: Response, reason = 'must be application/json'): void =>
   sendProblem(res, {
     status: 415,
     title: 'Unsupported media type',
-    detail: 'body: content type must be application/json',
-    errors: [{ field: 'header.content-type', reason: 'must be application/json' }],
+    detail: `body: content type ${reason}`,
+    errors: [{ field: 'header.content-type', reason }],
   });
+
+/**
+ * Whether every `charset` a content type declares is UTF-8; none at all means UTF-8 (RFC 8259).
+ * JSON between systems is UTF-8 and the OpenAPI document promises nothing else. Without this,
+ * a raw-body route (/a2a) read UTF-16 bytes as UTF-8 while the JSON parser decoded them as
+ * declared. A charset this cannot read as UTF-8 is refused, never guessed.
+ */
+function declaresOnlyUtf8(contentType: string): boolean {
+  return contentType
+    .split(';')
+    .slice(1)
+    .map((param) => param.split('='))
+    .filter(([name]) => name!.trim().toLowerCase() === 'charset')
+    .every(([, ...value]) => /^("?)utf-?8\1$/i.test(value.join('=').trim()));
+}
 
 /**
  * A body must be JSON (415 otherwise); no body at all — no bytes, whatever the headers say — is
@@ -156,6 +171,9 @@ function parseBody(raw: boolean) {
       });
     }
     if (req.is('application/json') === false) return unsupportedType(res);
+    if (!declaresOnlyUtf8(req.headers['content-type'])) {
+      return unsupportedType(res, 'must be application/json in UTF-8, with no other charset');
+    }
     (raw ? rawParser : jsonParser)(req, res, (err?: unknown) => {
       if (err) return next(err);
       if (raw) return next();

@@ -10,6 +10,7 @@ import { generateSigner } from '../../host/keys';
 import { FileLedger, readLedger } from '../../ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
+import { A2AAnswer, JsonRpcIdValue } from '../../schemas/a2a';
 import { decisionEntry, deploymentEntry } from '../ledger/support/entries';
 import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
@@ -449,6 +450,63 @@ describe('agent-to-agent JSON-RPC', () => {
       '{"jsonrpc":"2.0","method":"swoosh.submitEvidence","id":5,"params":{"__proto__":{"x":1}}}',
     );
     expect(proto.replies).toMatchObject({ error: { code: -32600 } });
+  });
+
+  test('an id longer than the documented maximum is an invalid request answered with id null, never echoed', async () => {
+    const max = JsonRpcIdValue.options[0].maxLength;
+    if (max === null) throw new Error('the documented id has no maximum length');
+    const tooLong = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.submitEvidence',
+      params: {},
+      id: 'x'.repeat(max + 1),
+    });
+    expect(tooLong.status).toBe(200);
+    expect(tooLong.replies).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32600 } });
+    const fields = (
+      tooLong.replies as { error: { data: { errors: { field: string }[] } } }
+    ).error.data.errors.map((e) => e.field);
+    expect(fields).toEqual(['request.id']);
+    expect(A2AAnswer.safeParse(tooLong.replies).success).toBe(true);
+    // The boundary: the longest id the document allows is still a valid request's id, echoed.
+    const longest = 'x'.repeat(max);
+    const atMax = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.submitEvidence',
+      params: {},
+      id: longest,
+    });
+    expect(atMax.replies).toMatchObject({ id: longest, error: { code: -32602 } });
+  });
+
+  test('a body declared in a charset other than UTF-8 is 415 naming the content type, on /a2a as on JSON routes', async () => {
+    const utf16 = 'application/json; charset=utf-16';
+    // /a2a reads its body raw: a notification sent this way was read as UTF-8 and answered 204.
+    const notification = JSON.stringify({ jsonrpc: '2.0', method: 'swoosh.nothing' });
+    const rpc = await fx.as.agent.request('POST', '/a2a', {
+      body: notification,
+      headers: { 'content-type': utf16 },
+    });
+    expect(rpc.status).toBe(415);
+    if (!rpc.ok) expect(fieldsOf(rpc.body)).toEqual(['header.content-type']);
+    // A JSON route decoded real UTF-16 as declared and ran it; it is refused the same way now.
+    const body = prompt(randomUUID());
+    const mission = await fetch(new URL('/missions', fx.running.url), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${fx.tokens.operator}`, 'content-type': utf16 },
+      body: Buffer.from(`\ufeff${JSON.stringify(body)}`, 'utf16le'),
+    });
+    expect(mission.status).toBe(415);
+    expect(fieldsOf((await mission.json()) as ProblemBody)).toEqual(['header.content-type']);
+    expect((await fx.as.viewer.getMission(body.id)).status).toBe(404);
+    // UTF-8 declared, however spelled, is read.
+    for (const contentType of ['application/json; charset=UTF-8', 'application/json; charset="utf-8"']) {
+      const quiet = await fx.as.agent.request('POST', '/a2a', {
+        body: notification,
+        headers: { 'content-type': contentType },
+      });
+      expect(quiet.status, contentType).toBe(204);
+    }
   });
 
   test('a batch answers each request in kind; notifications get nothing; only notifications get 204', async () => {

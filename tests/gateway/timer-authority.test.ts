@@ -5,11 +5,14 @@
  * check again at firing, and who may change someone else's timer.
  */
 import { randomUUID } from 'node:crypto';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Role } from '../../schemas/auth';
+import { loadTimerConfig } from '../../schemas/config';
 import type { CreateTimerRequest, TimerAction, TimerRecord } from '../../schemas/timer';
 import type { TimerTargetRule } from '../../schemas/timer-targets';
-import { configureTimerTargetsUpdate, createTimersUpdate } from '../../schemas/timer-messages';
+import { configureTimerTargetsUpdate, createTimersUpdate, TimerFailure } from '../../schemas/timer-messages';
 import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
@@ -20,6 +23,9 @@ const TARGETS: TimerTargetRule[] = [
   { kind: 'signal', name: 'nudge', workflowIdPrefix: 'ext-', roles: ['operator', 'owner'] },
   { kind: 'update', name: 'expire', workflowIdPrefix: 'ext-', roles: ['agent', 'operator', 'owner'] },
 ];
+
+/** The gateway and the worker read the shard count from the environment, as this does. */
+const SHARDS = loadTimerConfig().shards;
 
 let fx: GatewayFixture;
 let missionId: string;
@@ -216,11 +222,18 @@ describe('issue 13, finding 1: an agent cannot issue owner commands through a ti
   });
 
   test('a shard refuses a create sent past the gateway with no creator, or with one who may not', async () => {
-    const id = `authz-direct-${randomUUID()}`;
-    const shard = fx.env.client.workflow.getHandle(shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, shardOf(id, 16)));
+    const primer = `authz-direct-${randomUUID()}`;
+    const shardIndex = shardOf(primer, SHARDS);
+    // The forged timer must land on the primed shard, or the shard refuses it as another shard's
+    // (TimerWrongShard) whether or not it checks the creator, and the test proves nothing.
+    const forged = Array.from({ length: 1_000 }, (_, n) => `${primer}-forged-${n}`).find(
+      (id) => shardOf(id, SHARDS) === shardIndex,
+    );
+    if (forged === undefined) throw new Error('no forged id on the primed shard');
+    const shard = fx.env.client.workflow.getHandle(shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, shardIndex));
     // Make sure the shard runs (the gateway starts shards lazily).
     await fx.as.owner.createTimer({
-      id,
+      id: primer,
       delayMs: 3_600_000,
       action: { type: 'webhook', url: 'http://127.0.0.1:9/' },
     });
@@ -230,14 +243,26 @@ describe('issue 13, finding 1: an agent cannot issue owner commands through a ti
       signalName: 'ownerControl',
       args: [{ action: 'pause', id: 'forged-2', actor: 'dev-owner', reason: 'forged' }],
     };
-    for (const createdBy of [undefined, { name: 'dev-owner', role: 'owner' as const }]) {
-      await expect(
-        shard.executeUpdate(createTimersUpdate, {
-          args: [{ specs: [{ id: `${id}-x`, delayMs: 0, action }], ...(createdBy && { createdBy }) }],
-        }),
-      ).rejects.toThrow(/update failed|may never be sent|no recorded creator/i);
+    const attempts = [
+      { createdBy: undefined, refusal: 'action.type: the timer has no recorded creator' },
+      {
+        createdBy: { name: 'dev-owner', role: 'owner' as const },
+        refusal: 'action.signalName: ownerControl may never be sent by a timer',
+      },
+    ];
+    for (const { createdBy, refusal } of attempts) {
+      const error: unknown = await shard
+        .executeUpdate(createTimersUpdate, {
+          args: [{ specs: [{ id: forged, delayMs: 0, action }], ...(createdBy && { createdBy }) }],
+        })
+        .catch((e: unknown) => e);
+      expect(error, `created by ${createdBy?.name ?? 'nobody'}`).toBeInstanceOf(WorkflowUpdateFailedError);
+      const cause = (error as WorkflowUpdateFailedError).cause;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      expect(cause).toMatchObject({ type: TimerFailure.forbidden });
+      expect(cause?.message).toContain(refusal);
     }
-    expect((await fx.as.viewer.getTimer(`${id}-x`)).status).toBe(404);
+    expect((await fx.as.viewer.getTimer(forged)).status).toBe(404);
   });
 });
 
@@ -251,7 +276,9 @@ describe('checked again at firing', () => {
     });
     expect(created.status).toBe(201);
     // The deployment withdraws the rule (as a worker restarted without it would tell its shards).
-    const shard = fx.env.client.workflow.getHandle(shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, shardOf(id, 16)));
+    const shard = fx.env.client.workflow.getHandle(
+      shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, shardOf(id, SHARDS)),
+    );
     await shard.executeUpdate(configureTimerTargetsUpdate, { args: [{ timerTargets: [] }] });
     const dead = await eventually(
       async () => {
