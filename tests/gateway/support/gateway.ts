@@ -13,6 +13,7 @@ import { type Exchange, SwooshClient } from '../../../api/client';
 import { type RunningGateway, startGateway } from '../../../api/server';
 import type { AccessLogLine } from '../../../schemas/api';
 import type { Role } from '../../../schemas/auth';
+import { missionWorkflowId } from '../../../schemas/mission';
 import type { WorkerTuning } from '../../../schemas/config';
 import { parseOutboundAllow } from '../../../schemas/outbound';
 import { createSwooshWorker } from '../../../workers/worker';
@@ -190,6 +191,14 @@ export async function startWithHeldMission(
   const fx = await startGatewayFixture(name);
   const held = await startOwnedMission(fx.as.operator);
   await readyAndPaused(fx.as.operator, held);
+  // A pause stops new work, not an agent run already under way, whose end is still recorded in the
+  // ledger; wait it out, so that afterwards only a test's own requests can change anything.
+  const handle = fx.env.client.workflow.getHandle(missionWorkflowId(held.id));
+  await eventually(
+    () => handle.describe(),
+    (d) => (d.raw.pendingActivities ?? []).length === 0 && (d.raw.pendingChildren ?? []).length === 0,
+    120_000,
+  );
   return { fx, held };
 }
 
