@@ -92,17 +92,19 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
   }
 
   /**
-   * On cancellation by the workflow (or when the workflow is gone) the run is stopped and
-   * deleted. Any other cancellation — the worker shutting down, a heartbeat timeout, a pause —
-   * leaves it running for the next attempt to follow.
+   * On cancellation by the workflow the run is stopped and deleted. Any other cancellation — the
+   * worker shutting down, a heartbeat timeout, a pause — leaves it running for the next attempt to
+   * follow. "Not found" is one of those: it also means this attempt was superseded after a missed
+   * heartbeat while the next attempt follows the same run, so deleting would kill a live run; a
+   * run whose workflow is really gone ends at its deadline and the reaper exports and deletes it.
    */
   async function stopOnCancel(jobName: string): Promise<void> {
     const ctx = Context.current();
     const details = ctx.cancellationDetails;
     const reason: unknown = ctx.cancellationSignal.reason;
     const abandoned = details
-      ? details.cancelRequested || details.notFound
-      : reason instanceof CancelledFailure && ['CANCELLED', 'NOT_FOUND'].includes(reason.message);
+      ? details.cancelRequested
+      : reason instanceof CancelledFailure && reason.message === 'CANCELLED';
     if (!abandoned) return;
     const before = await runner.status(jobName);
     await runner.delete(jobName);

@@ -127,8 +127,13 @@ describe('owner controls and automatic recovery', () => {
           ['resume', 'bob@ops'],
         ]);
 
-        // The next agent job runs on the rerouted queue, with the new agent deadline.
-        await until(env, id, (x) => x.state.execution.phase === 'REVIEW');
+        // The next agent job runs on the rerouted queue, with the new agent deadline. REVIEW is short
+        // and a time skip can pass it, so wait for the first beat's work to be over, however far on.
+        await until(
+          env,
+          id,
+          (x) => x.state.execution.beat > 1 || ['REVIEW', 'REVERB'].includes(x.state.execution.phase),
+        );
         const child = env.client.workflow.getHandle(`agent-${id}-1-1`);
         expect((await child.describe()).taskQueue).toBe(rerouted);
         const started = (await child.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
