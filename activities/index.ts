@@ -60,8 +60,11 @@ export function createActivities(deps: ActivityDeps) {
       },
     }),
   };
-  // Timer shards reach theirs through schemas/timer-activities.ts, not SwooshActivities.
+  // Timer shards type theirs with TimerShardActivities, registered only where shards run.
   return deps.timers ? Object.assign(activities, createTimerActivities(deps.timers)) : activities;
 }
 
 export type SwooshActivities = ReturnType<typeof createActivities>;
+
+/** What a timer shard calls; registered only on workers that run timer shards. */
+export type TimerShardActivities = ReturnType<typeof createTimerActivities>;

@@ -14,7 +14,6 @@ import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
   ShardSignalWithStart,
-  TimerActivities,
   UpdateDelivery,
   WebhookBatch,
   WebhookDelivery,
@@ -123,7 +122,7 @@ export function createTimerActivities({
   client,
   outbound,
   webhookTimeoutMs = 10_000,
-}: TimerActivityDeps): TimerActivities {
+}: TimerActivityDeps) {
   /** A delivery's body and its signature, computed before any request of the batch starts. */
   function signed(delivery: WebhookDelivery): {
     delivery: WebhookDelivery;
@@ -176,7 +175,8 @@ export function createTimerActivities({
      * All at once: a batch costs its slowest request, not the sum. Signing (synchronous CPU work)
      * comes first, so no request's deadline runs while the thread signs the others.
      */
-    deliverTimerWebhooks: ({ deliveries }: WebhookBatch) => Promise.all(deliveries.map(signed).map(post)),
+    deliverTimerWebhooks: ({ deliveries }: WebhookBatch): Promise<AttemptOutcome[]> =>
+      Promise.all(deliveries.map(signed).map(post)),
 
     /**
      * Delivered once the target workflow has run the update. A rejection (or a failure in its
@@ -184,7 +184,7 @@ export function createTimerActivities({
      * rejection; an attempt that outlives the activity timeout is retried under the same update
      * id, which Temporal answers with the first attempt's outcome instead of running it twice.
      */
-    async deliverTimerUpdate(delivery: UpdateDelivery): Promise<AttemptOutcome> {
+    deliverTimerUpdate: async (delivery: UpdateDelivery): Promise<AttemptOutcome> => {
       try {
         // The update's arity is the target's business; the action's args are passed as given.
         await client.workflow.getHandle(delivery.workflowId).executeUpdate(delivery.updateName, {
@@ -207,12 +207,17 @@ export function createTimerActivities({
       }
     },
 
-    async recordTimerDeadLetter(record: DeadLetter): Promise<void> {
+    recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);
     },
 
     /** Signal-with-start: the message reaches the shard whether or not it was running. */
-    async signalTimerShard({ workflowId, taskQueue, input, message }: ShardSignalWithStart): Promise<void> {
+    signalTimerShard: async ({
+      workflowId,
+      taskQueue,
+      input,
+      message,
+    }: ShardSignalWithStart): Promise<void> => {
       await client.workflow.signalWithStart(TIMER_SHARD_WORKFLOW_TYPE, {
         workflowId,
         taskQueue,

@@ -1,11 +1,9 @@
 /**
- * The activities a timer shard calls, declared on the workflow side so workflow code depends on a
- * contract, not on activity code; `activities/timers.ts` implements it.
+ * What a timer shard hands its activities (`activities/timers.ts`): the deliveries and the
+ * cross-shard signal. The shard's activity proxies take their signatures from the implementation.
  */
-import type { DeadLetter } from './timer';
 import type { TimerShardInput } from './timer-messages';
 import type { ShardMessage } from './timer-shard-messages';
-import type { AttemptOutcome } from './timer-shard';
 
 export interface WebhookDelivery {
   url: string;
@@ -36,18 +34,4 @@ export interface ShardSignalWithStart {
   taskQueue: string;
   input: TimerShardInput;
   message: ShardMessage;
-}
-
-/** Function-valued properties rather than methods: activities are called detached from this object. */
-export interface TimerActivities {
-  /**
-   * One attempt at each webhook of the batch, all at once; outcomes in input order, each saying
-   * whether another attempt is worth making.
-   */
-  deliverTimerWebhooks: (batch: WebhookBatch) => Promise<AttemptOutcome[]>;
-  /** Delivered once the target workflow has run the update. */
-  deliverTimerUpdate: (delivery: UpdateDelivery) => Promise<AttemptOutcome>;
-  recordTimerDeadLetter: (record: DeadLetter) => Promise<void>;
-  /** Reaches a shard whether or not it was running (signal-with-start). */
-  signalTimerShard: (request: ShardSignalWithStart) => Promise<void>;
 }

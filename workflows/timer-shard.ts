@@ -54,7 +54,8 @@ import {
 } from '../schemas/timer-messages';
 import { observeTimerLateness } from './observability';
 import { ShardMessage } from '../schemas/timer-shard-messages';
-import type { TimerActivities, WebhookDelivery } from '../schemas/timer-activities';
+import type { TimerShardActivities } from '../activities';
+import type { WebhookDelivery } from '../schemas/timer-activities';
 import { shardWorkflowId } from '../schemas/timer-shard-key';
 import { TimerTable } from './timers/table';
 import {
@@ -68,12 +69,12 @@ import {
 
 // One attempt per activity: the shard schedules retries itself, so attempts survive
 // continue-as-new and a target that is down holds no pending-activity slot while it backs off.
-const deliveries = proxyActivities<TimerActivities>({
+const deliveries = proxyActivities<TimerShardActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 1 },
 });
 // Bookkeeping that must land eventually: retried until it does.
-const bookkeeping = proxyActivities<TimerActivities>({
+const bookkeeping = proxyActivities<TimerShardActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
