@@ -100,8 +100,11 @@ export const DecisionRecord = z.strictObject({
   ...DecisionEntry.shape,
   ...Envelope,
   kind: z.literal('decision'),
-  /** `decisionId(record)` (schemas/decision-id.ts): the id the workflow answered for this decision. */
-  ucxl: z.string().startsWith('ucxl://swoosh:'),
+  /**
+   * `decisionId(record)` (schemas/decision-id.ts): the id the workflow answered for this decision.
+   * A regex rather than startsWith, which JSON Schema renders as a format no validator knows.
+   */
+  ucxl: z.string().regex(/^ucxl:\/\/swoosh:/),
 });
 export type DecisionRecord = z.infer<typeof DecisionRecord>;
 
