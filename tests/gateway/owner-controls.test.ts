@@ -235,7 +235,8 @@ describe('owner controls over every running mission', () => {
     expect((await fx.as.operator.control(m!.id, 'resume', 'one mission done')).status).toBe(202);
     const back = await eventually(
       () => handle.query(stateQuery),
-      (v) => v.phase !== 'PAUSED' && (v.controls?.applied.length ?? 0) >= 2,
+      // The resume's statechart transition lands before its entry in `applied`: wait for both.
+      (v) => v.phase !== 'PAUSED' && v.controls?.applied.at(-1)?.action === 'resume',
       30_000,
     );
     expect(back.controls?.applied.slice(-2).map((a) => [a.action, a.actor, a.signer])).toEqual([
