@@ -247,7 +247,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gateway?.close();
-  worker?.shutdown();
+  if (worker?.getState() === 'RUNNING') worker.shutdown();
   await workerRun;
   await tracing.shutdown();
   await env?.teardown();
@@ -449,12 +449,15 @@ describe('worker metrics after the run', () => {
 describe('replay', () => {
   // Longer than the default: the replay worker bundles the workflows again.
   it("changes no swoosh_* sample and exports no span when the mission's history is replayed", async () => {
-    // Ended first: a live mission's own workflow tasks (timers, late activity results) may still
-    // emit metrics, which would be counted against the replay.
+    // Ended, and its worker stopped, first: a live mission's own workflow tasks (timers, late
+    // activity results) and the live worker's activities may still emit metrics and spans, which
+    // would be counted against the replay.
     const workflowId = missionWorkflowId(mission.id);
     const handle = env.client.workflow.getHandle(workflowId);
     await handle.terminate('replay test: the history is complete');
     const history = await handle.fetchHistory();
+    worker.shutdown();
+    await workerRun;
     const before = await scrape();
     const spansBefore = spans.getFinishedSpans().length;
     await Worker.runReplayHistory(
