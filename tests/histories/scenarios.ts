@@ -12,8 +12,9 @@ import {
 import type { StateDocument } from '../../schemas/state-document';
 import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
+import { otherWorkflowScenarios } from './other-workflows';
 
-type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
 export interface Scenario {
   name: string;
@@ -97,6 +98,7 @@ export const scenarios: Scenario[] = [
     name: 'mission-statechart-signed-owner-commands',
     run: signedOwnerCommands,
   },
+  ...otherWorkflowScenarios,
 ];
 
 async function signedOwnerCommands(client: Client, taskQueue: string, missionId: string): Promise<History> {
