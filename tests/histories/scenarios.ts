@@ -12,6 +12,7 @@ import {
 import type { StateDocument } from '../../schemas/state-document';
 import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
+import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
@@ -97,6 +98,23 @@ export const scenarios: Scenario[] = [
     // unknown signer refused, a signed batch resume on `ownerControl`, one beat to the end.
     name: 'mission-statechart-signed-owner-commands',
     run: signedOwnerCommands,
+  },
+  {
+    // INVARIANT_QUARANTINE_PATCH: a mission continued from a snapshot that breaks the
+    // quorum-certificate invariant quarantines itself after its first transition. It then holds
+    // for good, so it is terminated once QUARANTINED and licensed.
+    name: 'mission-statechart-invariant-quarantine',
+    async run(client, taskQueue, missionId) {
+      const handle = await startFromBrokenSnapshot(client, taskQueue, missionId);
+      const ok = (v: MissionView) => {
+        const state = (v as { state?: StateDocument }).state;
+        return v.phase === 'QUARANTINED' && state?.boot.phase === 'LICENSED';
+      };
+      const v = await eventually(() => handle.query(stateQuery), ok, 60_000);
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      await handle.terminate('fixture recorded');
+      return handle.fetchHistory();
+    },
   },
   ...otherWorkflowScenarios,
 ];
