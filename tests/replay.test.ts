@@ -5,6 +5,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as registered from '../workflows/index';
+import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, workflowsPath } from '../workers/worker';
 
 const historiesDir = new URL('./histories/', import.meta.url);
@@ -28,6 +29,10 @@ describe('recorded histories replay against the current workflow code', () => {
   test('every workflow type the worker registers has a recorded history', () => {
     const recorded = new Set(fixtures.map(workflowTypeOf));
     expect(Object.keys(registered).filter((type) => !recorded.has(type))).toEqual([]);
+  });
+
+  test('the changed bundle changes every registered workflow type', () => {
+    expect(Object.keys(changedTypes).sort()).toEqual(Object.keys(registered).sort());
   });
 
   test.each(fixtures)('%s replays without a non-determinism error', async (file) => {
