@@ -5,12 +5,11 @@
  * downloaded packages in the toolchain cache so a later install does not fetch them again.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { cacheDir } from './toolchain';
 
 const NAMES = ['chromium', 'chromium-browser'];
-const APT_LISTS = '/var/lib/apt/lists';
 
 function log(message: string): void {
   console.log(`[swoosh toolchain] ${message}`);
@@ -59,13 +58,9 @@ export async function ensureChromium(): Promise<string> {
   mkdirSync(join(archives, 'partial'), { recursive: true });
   const cache = [`-o`, `Dir::Cache::archives=${archives}`];
   const started = Date.now();
-  if (
-    !existsSync(APT_LISTS) ||
-    !readdirSync(APT_LISTS).some((f) => f.endsWith('Packages') || f.includes('Packages.'))
-  ) {
-    log('Chromium: reading the package lists (apt-get update)…');
-    await apt(['update']);
-  }
+  // A container's package lists are often missing or stale (their packages gone from the mirror).
+  log('Chromium: reading the package lists (apt-get update)…');
+  await apt(['update']);
   log(`Chromium: installing Debian's chromium (packages cached in ${archives})…`);
   await apt([...cache, 'install', '-y', 'chromium']);
   const installed = findChromium();
