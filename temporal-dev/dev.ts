@@ -1,7 +1,9 @@
 /**
  * `npm run dev`: the whole system on one machine. Ensures the toolchain, starts the Temporal dev
  * server (data kept in the data folder), a worker and the REST gateway, prints where to find
- * them, and on Ctrl-C stops everything it started, gateway and worker first.
+ * them, and on Ctrl-C stops everything it started, gateway and worker first. A worker or gateway
+ * that dies is started again (with backoff) while the rest keeps running: missions are durable in
+ * Temporal and carry on once a worker polls again. Only a dead Temporal server stops the rest.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +12,7 @@ import { loadTelemetryConfig } from '../schemas/telemetry-config';
 import { resolveDataDir } from '../host/data-dir';
 import { defaultTokensFile, ensureDevTokens } from '../api/auth';
 import { startDevServer } from './dev-server';
-import { isPortFree, startProcess, stopProcess, type Supervised } from './processes';
+import { describeExit, isPortFree, Restarting, startProcess, stopProcess } from './processes';
 import { ensureToolchain } from './toolchain';
 
 const say = (message: string): void => console.log(`[swoosh dev] ${message}`);
@@ -41,7 +43,6 @@ const dataDir = resolveDataDir();
 mkdirSync(dataDir, { recursive: true });
 const dbFile = join(dataDir, 'temporal', 'temporal.db');
 say(`starting the Temporal dev server (data: ${dbFile})`);
-const started: Supervised[] = [];
 const temporal = await startDevServer({
   cli: temporalCli,
   port: temporalPort,
@@ -49,14 +50,21 @@ const temporal = await startDevServer({
   dbFile,
   namespace: config.SWOOSH_NAMESPACE,
 });
-started.push(temporal);
 
 // Development bearer tokens, one per role, created once (mode 0600); only the path is ever printed.
 const tokens = await ensureDevTokens(config.SWOOSH_GATEWAY_TOKENS_FILE ?? defaultTokensFile(dataDir));
 
 const tsx = (entry: string): string[] => ['--import', 'tsx', entry];
-started.push(startProcess('worker', process.execPath, tsx('workers/main.ts'), {}));
-started.push(startProcess('gateway', process.execPath, tsx('api/main.ts'), {}));
+const worker = new Restarting(
+  'worker',
+  () => startProcess('worker', process.execPath, tsx('workers/main.ts')),
+  say,
+);
+const gatewayProcess = new Restarting(
+  'gateway',
+  () => startProcess('gateway', process.execPath, tsx('api/main.ts')),
+  say,
+);
 
 const gateway = `http://${config.SWOOSH_GATEWAY_HOST}:${gatewayPort}`;
 say(`Temporal gRPC  ${config.SWOOSH_TEMPORAL_ADDRESS}  (namespace ${config.SWOOSH_NAMESPACE})`);
@@ -67,7 +75,7 @@ say(`gateway tokens ${tokens.path}${tokens.created ? ' (created now)' : ''}: one
 say(
   `try: curl -s ${gateway}/missions -H "authorization: Bearer $(node -p "require('${tokens.path}').tokens[0].token")"  (see README)`,
 );
-say('Ctrl-C stops everything.');
+say('Ctrl-C stops everything; a crashed worker or gateway is restarted.');
 
 let stopping = false;
 /** Idempotent: a terminal delivers Ctrl-C to npm, tsx and us, so several signals arrive at once. */
@@ -75,16 +83,19 @@ async function stopAll(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   say('stopping gateway, worker, then the Temporal dev server ...');
-  for (const proc of [...started].reverse()) await stopProcess(proc);
+  await gatewayProcess.stop();
+  await worker.stop();
+  await stopProcess(temporal);
   say('stopped.');
   process.exit(exitCode);
 }
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
-for (const proc of started) {
-  void proc.exited.then((code) => {
-    if (stopping) return;
-    console.error(`[swoosh dev] ${proc.name} exited unexpectedly (code ${code}); stopping the rest.`);
-    void stopAll(1);
-  });
-}
+// Without Temporal neither the worker nor the gateway can do anything: stop them too.
+void temporal.exited.then(() => {
+  if (stopping) return;
+  console.error(
+    `[swoosh dev] the Temporal dev server exited with ${describeExit(temporal.child)}; stopping the rest.`,
+  );
+  void stopAll(1);
+});

@@ -9,6 +9,7 @@ import { SwooshClient } from '../../api/client';
 import { defaultTokensFile } from '../../api/auth';
 import { TokensFile } from '../../schemas/auth';
 import { eventually } from '../support/temporal';
+import { FAST_SCHEDULE } from '../lifecycle/support/missions';
 
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
 let dataDir: string;
@@ -115,3 +116,70 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
   ctrlC(second.child);
   expect(await second.exited).toBe(0);
 }, 240_000);
+
+/** The pid `npm run dev` printed for the last start of `name` ("worker started (pid N)"). */
+function lastPid(output: string, name: string): number {
+  const pids = [...output.matchAll(new RegExp(`\\] ${name} (?:re)?started \\(pid (\\d+)\\)`, 'g'))];
+  const last = pids.at(-1);
+  if (!last) throw new Error(`no ${name} pid in the output:\n${output}`);
+  return Number(last[1]);
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('npm run dev restarts a SIGKILLed worker and its mission keeps progressing', async () => {
+  const dev = startDev();
+  await waitForPort(ports.gateway, 90_000);
+  const client = devClient();
+  const id = randomUUID();
+  const started = await client.startMission({
+    id,
+    objective: 'Survive a crashed worker',
+    priority: 'P2',
+    originatingSpec: 'https://specs.example.org/crash',
+    createdAt: '2026-12-02T09:00:00.000Z',
+    // 4-second bars and the orchestrator's own approval: beats follow each other without a person.
+    config: { autoApprove: true, schedule: FAST_SCHEDULE },
+  });
+  expect(started.status).toBe(201);
+  const beatOf = async (): Promise<number> => {
+    const res = await client.getMission(id);
+    const execution = res.ok ? (res.body.state?.execution as { beat?: number } | undefined) : undefined;
+    return execution?.beat ?? -1;
+  };
+  const beatAtKill = await eventually(beatOf, (beat) => beat >= 1, 90_000);
+  expect(beatAtKill).toBeGreaterThanOrEqual(1);
+
+  const workerPid = lastPid(dev.output(), 'worker');
+  const gatewayPid = lastPid(dev.output(), 'gateway');
+  process.kill(workerPid, 'SIGKILL');
+  // The supervisor says what happened and starts a new worker, with no one asking it to.
+  const restarted = await eventually(
+    () => Promise.resolve(dev.output()),
+    (out) => /worker restarted \(pid \d+\)/.test(out),
+    30_000,
+  );
+  expect(restarted).toContain(`worker (pid ${workerPid}) crashed with signal SIGKILL; restarting it`);
+  const newWorkerPid = lastPid(restarted, 'worker');
+  expect(newWorkerPid).not.toBe(workerPid);
+
+  // The mission goes on under the new worker: later beats are taken.
+  const beatAfter = await eventually(beatOf, (beat) => beat >= beatAtKill + 2, 120_000);
+  expect(beatAfter).toBeGreaterThanOrEqual(beatAtKill + 2);
+  // Temporal and the gateway stayed up all along: the same gateway process answered throughout.
+  expect(lastPid(dev.output(), 'gateway')).toBe(gatewayPid);
+  expect(dev.output()).not.toContain('gateway (pid');
+  expect(running(gatewayPid)).toBe(true);
+
+  ctrlC(dev.child);
+  expect(await dev.exited).toBe(0);
+  expect(running(newWorkerPid)).toBe(false);
+  for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
+}, 360_000);
