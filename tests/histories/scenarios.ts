@@ -97,6 +97,12 @@ export const scenarios: Scenario[] = [
     name: 'mission-statechart-signed-owner-commands',
     run: signedOwnerCommands,
   },
+  {
+    // The same story after TIMER_SUMMARIES_PATCH: the window waits, the review window's approval
+    // wait and the search-attribute throttle start their timers with a summary for the Web UI.
+    name: 'mission-statechart-timer-summaries',
+    run: signedOwnerCommands,
+  },
 ];
 
 async function signedOwnerCommands(client: Client, taskQueue: string, missionId: string): Promise<History> {
