@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { freePort, isPortFree, waitForPort } from '../../temporal-dev/processes';
 import { SwooshClient } from '../../api/client';
 import { defaultTokensFile } from '../../api/auth';
@@ -14,7 +14,8 @@ import { FAST_SCHEDULE } from '../lifecycle/support/missions';
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
 let dataDir: string;
 let ports: { temporal: number; ui: number; gateway: number; metrics: number };
-let current: ChildProcess | undefined;
+/** Every `npm run dev` a test started, so one that a failed test left running is stopped. */
+const started: ChildProcess[] = [];
 
 function startDev(): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
   let output = '';
@@ -33,7 +34,7 @@ function startDev(): { child: ChildProcess; exited: Promise<number | null>; outp
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  current = child;
+  started.push(child);
   return { child, exited, output: () => output };
 }
 
@@ -52,8 +53,20 @@ beforeAll(async () => {
   };
 });
 
+/** Ctrl-C first, so the supervisor stops the children it started in their own process groups. */
+async function stopDev(dev: ChildProcess): Promise<void> {
+  if (!dev.pid || dev.exitCode !== null || dev.signalCode !== null) return;
+  const exited = new Promise((resolve) => dev.once('exit', resolve));
+  ctrlC(dev);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  if (dev.exitCode === null && dev.signalCode === null) process.kill(-dev.pid, 'SIGKILL');
+}
+
+afterEach(async () => {
+  for (const dev of started.splice(0)) await stopDev(dev);
+}, 90_000);
+
 afterAll(() => {
-  if (current?.pid && current.exitCode === null) process.kill(-current.pid, 'SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -89,7 +102,7 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
   const before = await eventually(
     () => client.getMission(mission.id),
     (v) => v.ok && (v.body.phase === 'PROJECT_LIFECYCLE' || v.body.phase === 'EXECUTION'),
-    30_000,
+    90_000,
   );
   expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
   // The worker serves its Prometheus metrics, and the mission's licence transition is counted.
