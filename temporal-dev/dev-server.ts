@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { swooshSearchAttributes } from '../schemas/search-attributes';
-import { startProcess, type Supervised, waitForPort } from './processes';
+import { startProcess, stopProcess, type Supervised, waitForPort } from './processes';
 
 export interface DevServerOptions {
   cli: string;
@@ -40,7 +40,15 @@ export function timerQueueArgs(): string[] {
   return TUNED_TIMER_QUEUE.flatMap((value) => ['--dynamic-config-value', value]);
 }
 
-export async function startDevServer(options: DevServerOptions): Promise<Supervised> {
+/**
+ * Starts the dev server and resolves once it listens. `onSpawn` gets the process at once, so a
+ * caller interrupted while the server is still starting can stop it; a server that never listens
+ * is stopped before the error is thrown.
+ */
+export async function startDevServer(
+  options: DevServerOptions,
+  onSpawn: (server: Supervised) => void = () => undefined,
+): Promise<Supervised> {
   mkdirSync(dirname(options.dbFile), { recursive: true });
   const server = startProcess(
     'temporal dev server',
@@ -66,11 +74,17 @@ export async function startDevServer(options: DevServerOptions): Promise<Supervi
     ],
     { quiet: true },
   );
-  await Promise.race([
-    waitForPort(options.port, 60_000),
-    server.exited.then((code) => {
-      throw new Error(`the Temporal dev server exited early with code ${code}`);
-    }),
-  ]);
+  onSpawn(server);
+  try {
+    await Promise.race([
+      waitForPort(options.port, 60_000),
+      server.exited.then((code) => {
+        throw new Error(`the Temporal dev server exited early with code ${code}`);
+      }),
+    ]);
+  } catch (error) {
+    await stopProcess(server);
+    throw error;
+  }
   return server;
 }

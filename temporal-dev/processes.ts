@@ -8,6 +8,11 @@ export interface Supervised {
   exited: Promise<number | null>;
 }
 
+/** How a child ended, for a person: `code 1` or `signal SIGKILL`. */
+export function describeExit(child: ChildProcess): string {
+  return child.signalCode !== null ? `signal ${child.signalCode}` : `code ${child.exitCode}`;
+}
+
 /**
  * Starts a child in its own process group, so a terminal Ctrl-C reaches only the supervisor,
  * which then stops the children in order (gateway and worker before the Temporal server).
@@ -78,4 +83,80 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/** Restart delays: doubling from `firstMs` to `maxMs`; back to `firstMs` after a run of `stableMs`. */
+export interface RestartPolicy {
+  firstMs: number;
+  maxMs: number;
+  stableMs: number;
+}
+
+export const DEFAULT_RESTART: RestartPolicy = { firstMs: 1_000, maxMs: 30_000, stableMs: 60_000 };
+
+/**
+ * A child that is started again whenever it ends, with a growing delay while it keeps crashing, so
+ * a crashed worker comes back by itself while the processes beside it keep running. `stop` ends the
+ * current child (and any pending restart) for good.
+ */
+export class Restarting {
+  readonly name: string;
+  #current: Supervised;
+  #startedAt = Date.now();
+  #delayMs: number;
+  #restarts = 0;
+  #pending: NodeJS.Timeout | undefined;
+  #stopping = false;
+  readonly #start: () => Supervised;
+  readonly #say: (line: string) => void;
+  readonly #policy: RestartPolicy;
+
+  constructor(
+    name: string,
+    start: () => Supervised,
+    say: (line: string) => void,
+    policy: RestartPolicy = DEFAULT_RESTART,
+  ) {
+    this.name = name;
+    this.#start = start;
+    this.#say = say;
+    this.#policy = policy;
+    this.#delayMs = policy.firstMs;
+    this.#current = this.#launch('started');
+  }
+
+  get pid(): number | undefined {
+    return this.#current.child.pid;
+  }
+
+  #launch(what: 'started' | 'restarted'): Supervised {
+    const proc = this.#start();
+    this.#startedAt = Date.now();
+    this.#say(`${this.name} ${what} (pid ${proc.child.pid})`);
+    void proc.exited.then(() => this.#onExit(proc));
+    return proc;
+  }
+
+  #onExit(proc: Supervised): void {
+    if (this.#stopping) return;
+    if (Date.now() - this.#startedAt >= this.#policy.stableMs) this.#delayMs = this.#policy.firstMs;
+    const delay = this.#delayMs;
+    this.#delayMs = Math.min(this.#policy.maxMs, this.#delayMs * 2);
+    this.#restarts++;
+    this.#say(
+      `${this.name} (pid ${proc.child.pid}) crashed with ${describeExit(proc.child)}; ` +
+        `restarting it in ${delay / 1000} s (restart ${this.#restarts}).`,
+    );
+    this.#pending = setTimeout(() => {
+      this.#pending = undefined;
+      if (this.#stopping) return;
+      this.#current = this.#launch('restarted');
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#pending);
+    await stopProcess(this.#current);
+  }
 }

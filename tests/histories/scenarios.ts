@@ -116,6 +116,12 @@ export const scenarios: Scenario[] = [
       return handle.fetchHistory();
     },
   },
+  {
+    // The same story after TIMER_SUMMARIES_PATCH: the window waits, the review window's approval
+    // wait and the search-attribute throttle start their timers with a summary for the Web UI.
+    name: 'mission-statechart-timer-summaries',
+    run: signedOwnerCommands,
+  },
   ...otherWorkflowScenarios,
 ];
 

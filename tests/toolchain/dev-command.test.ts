@@ -3,17 +3,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { freePort, isPortFree, waitForPort } from '../../temporal-dev/processes';
 import { SwooshClient } from '../../api/client';
 import { defaultTokensFile } from '../../api/auth';
 import { TokensFile } from '../../schemas/auth';
 import { eventually } from '../support/temporal';
+import { FAST_SCHEDULE } from '../lifecycle/support/missions';
 
 /** The `npm run dev` supervisor, started as a user would, with its own ports and data folder. */
 let dataDir: string;
 let ports: { temporal: number; ui: number; gateway: number; metrics: number };
-let current: ChildProcess | undefined;
+/** Every `npm run dev` a test started, so one that a failed test left running is stopped. */
+const started: ChildProcess[] = [];
 
 function startDev(): { child: ChildProcess; exited: Promise<number | null>; output: () => string } {
   let output = '';
@@ -32,7 +34,7 @@ function startDev(): { child: ChildProcess; exited: Promise<number | null>; outp
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  current = child;
+  started.push(child);
   return { child, exited, output: () => output };
 }
 
@@ -51,8 +53,20 @@ beforeAll(async () => {
   };
 });
 
+/** Ctrl-C first, so the supervisor stops the children it started in their own process groups. */
+async function stopDev(dev: ChildProcess): Promise<void> {
+  if (!dev.pid || dev.exitCode !== null || dev.signalCode !== null) return;
+  const exited = new Promise((resolve) => dev.once('exit', resolve));
+  ctrlC(dev);
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  if (dev.exitCode === null && dev.signalCode === null) process.kill(-dev.pid, 'SIGKILL');
+}
+
+afterEach(async () => {
+  for (const dev of started.splice(0)) await stopDev(dev);
+}, 90_000);
+
 afterAll(() => {
-  if (current?.pid && current.exitCode === null) process.kill(-current.pid, 'SIGKILL');
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -88,7 +102,7 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
   const before = await eventually(
     () => client.getMission(mission.id),
     (v) => v.ok && (v.body.phase === 'PROJECT_LIFECYCLE' || v.body.phase === 'EXECUTION'),
-    30_000,
+    90_000,
   );
   expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
   // The worker serves its Prometheus metrics, and the mission's licence transition is counted.
@@ -115,3 +129,70 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
   ctrlC(second.child);
   expect(await second.exited).toBe(0);
 }, 240_000);
+
+/** The pid `npm run dev` printed for the last start of `name` ("worker started (pid N)"). */
+function lastPid(output: string, name: string): number {
+  const pids = [...output.matchAll(new RegExp(`\\] ${name} (?:re)?started \\(pid (\\d+)\\)`, 'g'))];
+  const last = pids.at(-1);
+  if (!last) throw new Error(`no ${name} pid in the output:\n${output}`);
+  return Number(last[1]);
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('npm run dev restarts a SIGKILLed worker and its mission keeps progressing', async () => {
+  const dev = startDev();
+  await waitForPort(ports.gateway, 90_000);
+  const client = devClient();
+  const id = randomUUID();
+  const started = await client.startMission({
+    id,
+    objective: 'Survive a crashed worker',
+    priority: 'P2',
+    originatingSpec: 'https://specs.example.org/crash',
+    createdAt: '2026-12-02T09:00:00.000Z',
+    // 4-second bars and the orchestrator's own approval: beats follow each other without a person.
+    config: { autoApprove: true, schedule: FAST_SCHEDULE },
+  });
+  expect(started.status).toBe(201);
+  const beatOf = async (): Promise<number> => {
+    const res = await client.getMission(id);
+    const execution = res.ok ? (res.body.state?.execution as { beat?: number } | undefined) : undefined;
+    return execution?.beat ?? -1;
+  };
+  const beatAtKill = await eventually(beatOf, (beat) => beat >= 1, 90_000);
+  expect(beatAtKill).toBeGreaterThanOrEqual(1);
+
+  const workerPid = lastPid(dev.output(), 'worker');
+  const gatewayPid = lastPid(dev.output(), 'gateway');
+  process.kill(workerPid, 'SIGKILL');
+  // The supervisor says what happened and starts a new worker, with no one asking it to.
+  const restarted = await eventually(
+    () => Promise.resolve(dev.output()),
+    (out) => /worker restarted \(pid \d+\)/.test(out),
+    30_000,
+  );
+  expect(restarted).toContain(`worker (pid ${workerPid}) crashed with signal SIGKILL; restarting it`);
+  const newWorkerPid = lastPid(restarted, 'worker');
+  expect(newWorkerPid).not.toBe(workerPid);
+
+  // The mission goes on under the new worker: later beats are taken.
+  const beatAfter = await eventually(beatOf, (beat) => beat >= beatAtKill + 2, 120_000);
+  expect(beatAfter).toBeGreaterThanOrEqual(beatAtKill + 2);
+  // Temporal and the gateway stayed up all along: the same gateway process answered throughout.
+  expect(lastPid(dev.output(), 'gateway')).toBe(gatewayPid);
+  expect(dev.output()).not.toContain('gateway (pid');
+  expect(running(gatewayPid)).toBe(true);
+
+  ctrlC(dev.child);
+  expect(await dev.exited).toBe(0);
+  expect(running(newWorkerPid)).toBe(false);
+  for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
+}, 360_000);

@@ -169,9 +169,14 @@ export class MissionEngine {
     return 'PROJECT_LIFECYCLE';
   }
 
-  /** Keeps the Web UI's search attributes current (`search-attributes.ts`). */
-  publish(immediately = false): void {
-    this.#attributes.publish(immediately);
+  /** Keeps the Web UI's search attributes and current details current (`search-attributes.ts`). */
+  publish(immediately = false, head?: string): void {
+    this.#attributes.publish(immediately, head);
+  }
+
+  /** Renders the Web UI's current details again, before a wait that depends on the time. */
+  describe(): void {
+    this.#attributes.describe();
   }
 
   /** Runs `fn` after every earlier handler step: one proposal at a time against HEAD. */
@@ -211,7 +216,7 @@ export class MissionEngine {
     this.state = result.state;
     this.idempotency = result.idempotency;
     this.recovery.observe(pre, result.state, result.decision.transition);
-    this.publish();
+    this.publish(false, result.post_hash);
     const summary = `record ${result.decision.transition} #${result.decision.seq}`;
     await (patched(LOCAL_ACTIVITIES_PATCH) ? localLedger(summary) : ledger(summary)).recordDecision(
       result.decision,

@@ -18,6 +18,7 @@ import { agentJobWorkflow } from '../agent-job';
 import { currentPlanLock, isOpen, nextOpening, samePlanLock, windowAt } from '../statechart';
 import { hashCanonical } from '../../schemas/hash';
 import { type WindowClass } from '../../schemas/statechart';
+import { approvalsUntil, sleepUntilWindow } from './current-details';
 import type { MissionEngine } from './engine';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
@@ -82,7 +83,8 @@ async function windowOpen(m: MissionEngine, cls: WindowClass, notWindow?: string
     const w = windowAt(schedule, now);
     if (isOpen(schedule, cls, now) && (notWindow === undefined || w.id !== notWindow)) return;
     const target = isOpen(schedule, cls, now) ? w.end : nextOpening(schedule, cls, now);
-    await sleep(Math.max(1, target - now));
+    m.describe();
+    await sleepUntilWindow(cls, target);
   }
 }
 
@@ -176,9 +178,11 @@ export async function runExecution(
       // Approvals are collected only while the review window is open; a beat without enough
       // approvals waits for the next review window.
       const w = windowAt(m.machine.schedule, Date.now());
-      await condition(
+      m.describe();
+      await approvalsUntil(
         () => enough() || m.state.execution.phase !== 'REVIEW' || m.terminated,
-        Math.max(1, w.phaseEnd - Date.now()),
+        w.id,
+        w.phaseEnd,
       );
       if (!enough() || m.state.execution.phase !== 'REVIEW') continue;
       await windowOpen(m, 'reverb');

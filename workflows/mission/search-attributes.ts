@@ -1,7 +1,8 @@
 /**
  * The Web UI's search attributes of a running mission: its phase, each region's phase and the
  * beat. Only what changed is upserted, and (from THROTTLED_ATTRIBUTES_PATCH on) at most once every
- * PUBLISH_EVERY_MS, because each upsert is a history event and a visibility write.
+ * PUBLISH_EVERY_MS, because each upsert is a history event and a visibility write. The current
+ * details (`current-details.ts`) are no history event and follow every change at once.
  */
 import { patched, sleep, upsertSearchAttributes } from '@temporalio/workflow';
 import type { MissionPhase } from '../../schemas/mission';
@@ -14,6 +15,7 @@ import {
   PhaseKey,
 } from '../../schemas/search-attributes';
 import type { StateDocument } from '../../schemas/state-document';
+import { CurrentDetails, summarised, type DescribedMission } from './current-details';
 
 /**
  * The patch that throttles the Web UI's search attributes to one upsert a second during a burst of
@@ -24,8 +26,8 @@ import type { StateDocument } from '../../schemas/state-document';
 export const THROTTLED_ATTRIBUTES_PATCH = 'swoosh-throttled-attributes-v1';
 const PUBLISH_EVERY_MS = 1_000;
 
-/** What the attributes are read from, at the time they are published. */
-export interface PublishedMission {
+/** What the attributes and details are read from, at the time they are published. */
+export interface PublishedMission extends DescribedMission {
   readonly state: StateDocument;
   phase(): MissionPhase;
 }
@@ -36,16 +38,25 @@ export class SearchAttributePublisher {
   /** Workflow time of the last upsert, and whether a timer will publish what is still pending. */
   #publishedAt = Number.NEGATIVE_INFINITY;
   #publishPending = false;
+  readonly #details: CurrentDetails;
 
   constructor(mission: PublishedMission) {
     this.#mission = mission;
+    this.#details = new CurrentDetails(mission);
+  }
+
+  /** Renders the current details again, for a wait whose text depends on the time. */
+  describe(): void {
+    this.#details.refresh();
   }
 
   /**
    * Upserts what changed, at most once every PUBLISH_EVERY_MS (a timer publishes what a burst
    * left unpublished). `immediately` skips the throttle, for the last word before the run ends.
+   * `head` is the current state's hash when the caller already has it.
    */
-  publish(immediately = false): void {
+  publish(immediately = false, head?: string): void {
+    this.#details.refresh(head);
     const { state } = this.#mission;
     const wanted: [string, string | number][] = [
       [PhaseKey.name, this.#mission.phase()],
@@ -62,7 +73,7 @@ export class SearchAttributePublisher {
       if (wait > 0) {
         if (!this.#publishPending) {
           this.#publishPending = true;
-          void sleep(wait).then(() => {
+          void sleep(wait, summarised('publish the search attributes')).then(() => {
             this.#publishPending = false;
             this.publish();
           });

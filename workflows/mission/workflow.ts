@@ -5,7 +5,6 @@ import {
   continueAsNew,
   log,
   patched,
-  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -223,7 +222,6 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     { key: PriorityKey, value: prompt.priority },
   ]);
   engine.publish();
-  setCurrentDetails(`Objective: ${prompt.objective.slice(0, 500)}`);
 
   await runBoot(engine);
   // The regions run concurrently; each is driven by its own phase in the state document.
