@@ -65,6 +65,32 @@ export interface Exchange {
   body: unknown;
 }
 
+/**
+ * The gateway could not be reached at all (refused, reset, unknown host), as opposed to one that
+ * answered with an error status.
+ */
+export class GatewayUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    const why =
+      cause instanceof Error ? ((cause.cause as Error | undefined)?.message ?? cause.message) : String(cause);
+    super(`gateway ${url} is unreachable: ${why}`, { cause });
+    this.name = 'GatewayUnreachableError';
+  }
+}
+
+export {
+  approve,
+  propose,
+  type RequestSigner,
+  type SignedOutcome,
+  type SignedRequestOptions,
+  UnexpectedAnswerError,
+  vote,
+} from './signed-requests';
+
 export class SwooshClient {
   constructor(
     readonly baseUrl: string,
@@ -104,7 +130,11 @@ export class SwooshClient {
       headers['content-type'] ??= 'application/json';
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     }
-    return fetch(url, { method, headers, body, signal: options.signal });
+    return fetch(url, { method, headers, body, signal: options.signal }).catch((error: unknown) => {
+      // An abort is the caller's own doing, not an unreachable gateway.
+      if (options.signal?.aborted) throw error;
+      throw new GatewayUnreachableError(this.baseUrl, error);
+    });
   }
 
   startMission(body: z.input<typeof MissionStartRequest>) {
