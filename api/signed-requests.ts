@@ -67,6 +67,9 @@ const DEFAULT_RETRIES = 5;
 const DEFAULT_MAX_WAIT_MS = 15 * 60_000;
 /** Past a window's opening instant, so a clock a little behind the orchestrator's lands inside it. */
 const WINDOW_MARGIN_MS = 100;
+/** How long a just-started mission may take to set up its state: 20 reads, 0.5 s apart. */
+const STATE_READS = 20;
+const STATE_READ_INTERVAL_MS = 500;
 
 /**
  * What a proposal needs from `GET /missions/:id`. Parsed, not trusted: only these fields, so a
@@ -135,7 +138,7 @@ export async function vote(
 ): Promise<SignedOutcome<{ accepted: number; required: number }>> {
   const deadline = Date.now() + (options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS);
   for (;;) {
-    const view = await readSigningView(client, mission);
+    const view = await readSigningView(client, mission, options.signal);
     if (!view.ok) return { kind: 'failed', status: view.status, problem: view.body, attempts: 0 };
     const { council } = view.body.state;
     const member = council.members.find((m) => m.key === signer.keyId);
@@ -180,7 +183,7 @@ async function proposalLoop(
   let attempts = 0;
   let retried = 0;
   for (;;) {
-    const view = await readSigningView(client, mission);
+    const view = await readSigningView(client, mission, options.signal);
     if (!view.ok) return { kind: 'failed', status: view.status, problem: view.body, attempts };
     const mine = head ?? view.body.hash;
     head = undefined;
@@ -247,15 +250,21 @@ function sign(unsigned: UnsignedTransitionProposal, signer: RequestSigner): Tran
 async function readSigningView(
   client: SwooshClient,
   mission: string,
+  signal?: AbortSignal,
 ): Promise<{ ok: true; body: SigningView } | { ok: false; status: number; body: ProblemBody }> {
-  const res = await client.getMission(mission);
-  if (!res.ok) return res;
-  const parsed = SigningView.safeParse(res.body);
-  if (!parsed.success) {
+  // A mission answers before its first workflow task has set up its state; give it a moment.
+  for (let attempt = 1; ; attempt++) {
+    const res = await client.getMission(mission);
+    if (!res.ok) return res;
+    const parsed = SigningView.safeParse(res.body);
+    if (parsed.success) return { ok: true, body: parsed.data };
+    if (res.body.hash === undefined && attempt < STATE_READS) {
+      await sleep(STATE_READ_INTERVAL_MS, signal);
+      continue;
+    }
     const fields = parsed.error.issues.map((i) => i.path.join('.')).join(', ');
     throw new UnexpectedAnswerError(`mission ${mission} has no statechart state to sign against (${fields})`);
   }
-  return { ok: true, body: parsed.data };
 }
 
 function refusedBeforeSending(failingGuard: string, reasons: string[]): SignedOutcome<never> {
