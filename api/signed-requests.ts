@@ -5,7 +5,7 @@
  * against a HEAD that moved before it landed (409) is rebuilt against the new HEAD and sent again,
  * a bounded number of times; so is one that named a window that has since turned over. A window
  * guard refusal says when the window opens, and with `wait` the helper sleeps until then and tries
- * again. The key never leaves the caller: only the signature is sent.
+ * again (and waits, too, for a mission still on its way to the phase that enables the transition). The key never leaves the caller: only the signature is sent.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -35,9 +35,12 @@ export interface SignedRequestOptions {
   retries?: number;
   /** Sign the first attempt against this HEAD (the one a person reviewed) instead of reading it. */
   head?: string;
-  /** Sleep until a closed window opens, then try again, instead of returning the refusal. */
+  /**
+   * Instead of returning the refusal, sleep until a closed window opens (or, while the mission's
+   * phase does not enable the transition yet, look again every 2 s) and try again.
+   */
   wait?: boolean;
-  /** Give up waiting for a window after this long (default 15 minutes). */
+  /** Give up waiting after this long (default 15 minutes). */
   maxWaitMs?: number;
   /** Evidence URIs the proposal cites. */
   evidence?: string[];
@@ -67,6 +70,8 @@ const DEFAULT_RETRIES = 5;
 const DEFAULT_MAX_WAIT_MS = 15 * 60_000;
 /** Past a window's opening instant, so a clock a little behind the orchestrator's lands inside it. */
 const WINDOW_MARGIN_MS = 100;
+/** How often `wait` looks again at a mission whose phase does not enable the transition yet. */
+const NOT_ENABLED_POLL_MS = 2_000;
 /** How long a just-started mission may take to set up its state: 20 reads, 0.5 s apart. */
 const STATE_READS = 20;
 const STATE_READ_INTERVAL_MS = 500;
@@ -224,6 +229,12 @@ async function proposalLoop(
       return { kind: 'failed', status: res.status, problem: res.body, attempts };
     const current = reasons.map((r) => WINDOW_MISMATCH.exec(r)?.[1]).find(Boolean);
     const opensAt = reasons.map((r) => OPENS_AT.exec(r)?.[1]).find(Boolean);
+    // Not enabled yet (a beat still on its way to REVIEW): with `wait`, look again shortly.
+    if (guard === 'statechart' && options.wait && Date.now() + NOT_ENABLED_POLL_MS <= deadline) {
+      options.onProgress?.(`not yet: ${reasons.join('; ')}; waiting`);
+      await sleep(NOT_ENABLED_POLL_MS, options.signal);
+      continue;
+    }
     if (guard === 'window' && opensAt !== undefined) {
       const wakeAt = Date.parse(opensAt) + WINDOW_MARGIN_MS;
       if (options.wait && wakeAt <= deadline) {

@@ -28,7 +28,8 @@ export const PEOPLE_USAGE = `People (talk to a gateway):
   owner latency-budgets [--short S] [--io S] [--agent S] --reason TEXT [--command-id ID]
 
   Every people command takes --json, --profile NAME, --url URL, --token TOKEN, --key FILE.
-  --wait waits for a closed window (or an election) instead of exiting 3.`;
+  --wait waits for a closed window, for the phase that enables the transition, or for an
+  election, instead of exiting 3 (at most 15 minutes).`;
 
 export const PEOPLE_ENV = `  SWOOSH_GATEWAY_URL, SWOOSH_TOKEN, SWOOSH_KEY_FILE, SWOOSH_PROFILE
                                    Gateway, bearer token, person key and profile (flags win).
