@@ -233,6 +233,8 @@ async function proposalLoop(
     if (guard === 'statechart' && options.wait && Date.now() + NOT_ENABLED_POLL_MS <= deadline) {
       options.onProgress?.(`not yet: ${reasons.join('; ')}; waiting`);
       await sleep(NOT_ENABLED_POLL_MS, options.signal);
+      // `retries` bounds HEAD moving under one attempt, not over a long wait.
+      retried = 0;
       continue;
     }
     if (guard === 'window' && opensAt !== undefined) {
@@ -241,6 +243,7 @@ async function proposalLoop(
         options.onProgress?.(`window closed: waiting until it opens at ${opensAt}`);
         await sleep(Math.max(0, wakeAt - Date.now()), options.signal);
         windowId = undefined;
+        retried = 0;
         continue;
       }
       return { kind: 'refused', failingGuard: guard, reasons, opensAt, attempts };
