@@ -15,6 +15,7 @@ import { SwooshClient } from '../../api/client';
 import { resolveDataDir } from '../../host/data-dir';
 import { isErrno } from '../../host/durable-fs';
 import { type Role, TokenEntry, TokensFile } from '../../schemas/auth';
+import { Actor } from '../../schemas/owner-controls';
 import { UsageError } from '../usage';
 import { loadPersonKey, type PersonSigner } from './key-file';
 
@@ -36,6 +37,8 @@ const Profile = z.strictObject({
   token: Token.optional(),
   /** A person key file (`swoosh keys new`); relative paths are relative to the config file. */
   key: z.string().min(1).optional(),
+  /** Your name at the gateway (the token's name): owner commands must name their sender. */
+  actor: Actor.optional(),
 });
 
 export const ConfigFile = z.strictObject({
@@ -51,6 +54,7 @@ export const COMMON_OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   key: { type: 'string' },
+  actor: { type: 'string' },
 } as const;
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
@@ -116,6 +120,11 @@ export interface Context {
   io: CliIo;
   /** The person's signer: from --key, SWOOSH_KEY_FILE, the profile, or the one key in the keys folder. */
   signer(): Promise<PersonSigner>;
+  /**
+   * Who the token says you are, for owner commands: --actor, SWOOSH_ACTOR, the profile's `actor`,
+   * the development token's name, or else your key's name.
+   */
+  actor(): Promise<string>;
 }
 
 /**
@@ -123,7 +132,7 @@ export interface Context {
  * command falls back to when no token is configured anywhere.
  */
 export async function context(
-  values: { json?: boolean; profile?: string; url?: string; token?: string; key?: string },
+  values: { json?: boolean; profile?: string; url?: string; token?: string; key?: string; actor?: string },
   io: CliIo,
   role: Role,
 ): Promise<Context> {
@@ -139,15 +148,19 @@ export async function context(
     values.url ?? io.env.SWOOSH_GATEWAY_URL ?? profile?.url ?? DEFAULT_URL,
   );
   const given = values.token ?? io.env.SWOOSH_TOKEN ?? profile?.token;
-  const token = given !== undefined ? flag('token', Token, given) : await developmentToken(io.env, role);
+  const dev = given === undefined ? await developmentToken(io.env, role) : undefined;
+  const token = given !== undefined ? flag('token', Token, given) : dev?.token;
+  const actor = values.actor ?? io.env.SWOOSH_ACTOR ?? profile?.actor ?? dev?.name;
   const keyPath =
     values.key ?? io.env.SWOOSH_KEY_FILE ?? (profile?.key && resolve(dirname(path), profile.key));
-  let signer: Promise<PersonSigner> | undefined;
+  let loading: Promise<PersonSigner> | undefined;
+  const signer = () => (loading ??= keyPath ? loadPersonKey(keyPath) : onlyKey(io.env));
   return {
     client: new SwooshClient(url, token),
     json: values.json ?? false,
     io,
-    signer: () => (signer ??= keyPath ? loadPersonKey(keyPath) : onlyKey(io.env)),
+    signer,
+    actor: async () => (actor !== undefined ? flag('--actor', Actor, actor) : (await signer()).name),
   };
 }
 
@@ -155,7 +168,7 @@ export async function context(
 async function developmentToken(
   env: Record<string, string | undefined>,
   role: Role,
-): Promise<string | undefined> {
+): Promise<{ token: string; name: string } | undefined> {
   const file = env.SWOOSH_GATEWAY_TOKENS_FILE ?? defaultTokensFile(resolveDataDir(env));
   let text: string;
   try {
@@ -171,7 +184,7 @@ async function developmentToken(
   }
   if (!parsed.success) return undefined;
   const entry = parsed.data.tokens.find((t) => t.role === role && 'token' in t);
-  return entry && 'token' in entry ? entry.token : undefined;
+  return entry && 'token' in entry ? { token: entry.token, name: entry.name } : undefined;
 }
 
 async function onlyKey(env: Record<string, string | undefined>): Promise<PersonSigner> {

@@ -23,16 +23,22 @@ export const PEOPLE_USAGE = `People (talk to a gateway):
   vote MISSION [--wait]            Sign and send your council vote for the elected member set.
   propose MISSION TRANSITION [--inputs FILE] [--wait] [--retries N] [--head HASH]
   pause MISSION --reason TEXT      Pause one mission (resume: the same with resume).
-  owner pause-all|resume-all --reason TEXT [--command-id ID]
-  owner reroute (--task-queue QUEUE | --own-queue) --reason TEXT [--command-id ID]
-  owner latency-budgets [--short S] [--io S] [--agent S] --reason TEXT [--command-id ID]
+  owner pause-all|resume-all --reason TEXT [--command-id ID] [--out FILE]
+  owner reroute (--task-queue QUEUE | --own-queue) --reason TEXT [--command-id ID] [--out FILE]
+  owner latency-budgets [--short S] [--io S] [--agent S] --reason TEXT [--command-id ID] [--out FILE]
+                                   Signed with your owner key and sent (or, with --out, written
+                                   for other owners of a quorum to cosign).
+  owner cosign FILE | owner send FILE
+                                   Add your signature to a signed draft; send it.
+  owner status                     Whether the deployment is halted, by whom and why.
 
-  Every people command takes --json, --profile NAME, --url URL, --token TOKEN, --key FILE.
+  Every people command takes --json, --profile NAME, --url URL, --token TOKEN, --key FILE,
+  --actor NAME (your token's name, for owner commands).
   --wait waits for a closed window, for the phase that enables the transition, or for an
   election, instead of exiting 3 (at most 15 minutes).`;
 
-export const PEOPLE_ENV = `  SWOOSH_GATEWAY_URL, SWOOSH_TOKEN, SWOOSH_KEY_FILE, SWOOSH_PROFILE
-                                   Gateway, bearer token, person key and profile (flags win).
+export const PEOPLE_ENV = `  SWOOSH_GATEWAY_URL, SWOOSH_TOKEN, SWOOSH_KEY_FILE, SWOOSH_ACTOR, SWOOSH_PROFILE
+                                   Gateway, bearer token, person key, your name and profile (flags win).
   SWOOSH_CONFIG_FILE               Profiles file (default ~/.config/swoosh/config.json).`;
 
 const GROUPS = new Set(['missions', 'approve', 'vote', 'propose', 'pause', 'resume', 'owner']);

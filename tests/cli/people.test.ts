@@ -36,16 +36,26 @@ let fx: GatewayFixture;
 let home: string;
 let env: Record<string, string>;
 
+/** Two owners' keys, made with the CLI before the gateway starts, which registers them with a quorum of 2. */
+const owners = { bob: '', carol: '' };
+
 beforeAll(async () => {
-  fx = await startGatewayFixture('cli-people');
   home = await mkdtemp(join(tmpdir(), 'swoosh-people-'));
   env = {
-    SWOOSH_GATEWAY_URL: fx.running.url,
-    SWOOSH_TOKEN: fx.tokens.operator,
     SWOOSH_CONFIG_FILE: join(home, 'config.json'),
     // No development tokens file here: a missing token stays missing.
     SWOOSH_DATA_DIR: join(home, 'data'),
   };
+  for (const name of ['bob', 'carol'] as const) {
+    const made = await swoosh(['keys', 'new', '--name', name, '--out', join(home, `${name}.owner.json`)]);
+    owners[name] = /^public key: (\S+)$/m.exec(made.out)?.[1] ?? '';
+  }
+  fx = await startGatewayFixture('cli-people', undefined, {
+    ownerKeys: [owners.bob, owners.carol],
+    ownerQuorum: 2,
+  });
+  env.SWOOSH_GATEWAY_URL = fx.running.url;
+  env.SWOOSH_TOKEN = fx.tokens.operator;
 }, 120_000);
 
 afterAll(async () => {
@@ -286,26 +296,58 @@ describe('swoosh for people, against a real gateway', () => {
     await rm(env.SWOOSH_CONFIG_FILE!);
   });
 
-  test('owner commands need an owner token', async () => {
-    const refused = await swoosh(['owner', 'pause-all', '--reason', 'incident 7']);
-    expect(refused.code).toBe(EXIT.unauthorised);
-    const owner = { SWOOSH_TOKEN: fx.tokens.owner };
-    const paused = await swoosh(
-      ['owner', 'pause-all', '--reason', 'incident 7', '--command-id', 'incident-7'],
-      owner,
+  test('owner commands: signed by owner keys, a quorum of 2 gathered with --out, cosign and send', async () => {
+    const bob = { SWOOSH_TOKEN: fx.tokens.owner, SWOOSH_KEY_FILE: join(home, 'bob.owner.json') };
+    const asOwner = { ...bob, SWOOSH_ACTOR: 'test-owner' };
+    // An operator token is not an owner's; an owner must name themself; one signature is not two.
+    expect(
+      (
+        await swoosh(['owner', 'pause-all', '--reason', 'incident 7'], {
+          ...asOwner,
+          SWOOSH_TOKEN: fx.tokens.operator,
+        })
+      ).code,
+    ).toBe(EXIT.unauthorised);
+    const notMe = await swoosh(['owner', 'pause-all', '--reason', 'incident 7'], bob);
+    expect(notMe.code).toBe(EXIT.unauthorised);
+    expect(notMe.err).toMatch(/must be your own name, test-owner/);
+    const alone = await swoosh(['owner', 'pause-all', '--reason', 'incident 7'], asOwner);
+    expect(alone.code).toBe(EXIT.unauthorised);
+
+    const draft = join(home, 'pause.json');
+    const signed = await swoosh(
+      ['owner', 'pause-all', '--reason', 'incident 7', '--command-id', 'incident-7', '--out', draft],
+      asOwner,
     );
-    expect(paused.code).toBe(EXIT.ok);
-    expect(paused.out).toMatch(/^pause incident-7 sent by test-owner to \d+ mission\(s\)/);
-    const budgets = await swoosh(
-      ['owner', 'latency-budgets', '--io', '600', '--reason', 'slow disk', '--json'],
-      owner,
-    );
-    expect(budgets.code).toBe(EXIT.ok);
-    expect(JSON.parse(budgets.out)).toMatchObject({ action: 'latency' });
-    expect((await swoosh(['owner', 'latency-budgets', '--io', '1', '--reason', 'x'], owner)).code).toBe(
+    expect(signed.code).toBe(EXIT.ok);
+    expect(signed.out).toContain(`swoosh owner cosign ${draft}`);
+    const cosigned = await swoosh(['owner', 'cosign', draft], {
+      ...asOwner,
+      SWOOSH_KEY_FILE: join(home, 'carol.owner.json'),
+    });
+    expect(cosigned.code).toBe(EXIT.ok);
+    expect(cosigned.out).toContain('2 signature(s)');
+    const sent = await swoosh(['owner', 'send', draft], asOwner);
+    expect(sent.code).toBe(EXIT.ok);
+    expect(sent.out).toMatch(/^pause incident-7 sent by test-owner to \d+ mission\(s\)/);
+    expect(sent.out).toContain(owners.bob);
+    expect(sent.out).toContain(owners.carol);
+
+    const halted = await swoosh(['owner', 'status']);
+    expect(halted.code).toBe(EXIT.ok);
+    expect(halted.out).toMatch(/^HALTED: incident-7 by test-owner/);
+    expect((await swoosh(['owner', 'latency-budgets', '--io', '1', '--reason', 'x'], asOwner)).code).toBe(
       EXIT.usage,
     );
-    expect((await swoosh(['owner', 'resume-all', '--reason', 'incident 7 over'], owner)).code).toBe(EXIT.ok);
+
+    const resume = join(home, 'resume.json');
+    await swoosh(['owner', 'resume-all', '--reason', 'incident 7 over', '--out', resume], asOwner);
+    await swoosh(['owner', 'cosign', resume], {
+      ...asOwner,
+      SWOOSH_KEY_FILE: join(home, 'carol.owner.json'),
+    });
+    expect((await swoosh(['owner', 'send', resume, '--json'], asOwner)).code).toBe(EXIT.ok);
+    expect((await swoosh(['owner', 'status'])).out).toMatch(/^not halted/);
   });
 
   test('npm run swoosh runs the CLI as a program with the same exit codes', async () => {
