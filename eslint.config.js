@@ -61,6 +61,17 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
+    // The approvals page's script runs in a browser (api/console/serve.ts serves it as is).
+    files: ['api/console/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'fetch', 'sessionStorage', 'crypto', 'btoa', 'atob', 'TextEncoder'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
+  {
     files: ['workflows/**/*.ts', 'bench/raw/entity-workflow.ts'],
     rules: {
       'no-restricted-imports': [

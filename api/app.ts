@@ -10,6 +10,7 @@ import { loadTimerConfig } from '../schemas/config';
 import { TaskQueueName } from '../schemas/owner-controls';
 import type { TimerTargetRule } from '../schemas/timer-targets';
 import { mountA2A } from './a2a';
+import { mountConsole } from './console/serve';
 import { ALL_ROLES, type Authenticator } from './auth';
 import { Gauge } from 'prom-client';
 import { METRICS } from '../schemas/metrics';
@@ -98,6 +99,7 @@ export function createGateway(deps: AppDeps): Gateway {
   const timerShards = deps.timerShards ?? timerConfig!.shards;
   const timerTargets = deps.timerTargets ?? timerConfig!.timerTargets;
   declareTimerRoutes(api, { client, taskQueue, shards: timerShards, timerTargets });
+  mountConsole(api);
 
   const health = healthChecker({ client, taskQueue, dataDir });
   // Sampled at scrape time from the same (cached) health check, so /metrics and /health agree.

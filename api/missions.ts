@@ -27,7 +27,7 @@ import { canonicalJson } from '../schemas/canonical-json';
 import type { SignedOwnerCommand } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { proposalRepeatQuery, stateQuery, transitionUpdate } from '../schemas/mission-messages';
+import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}
@@ -217,6 +217,32 @@ export async function assertMissionExists(client: Client, missionId: string): Pr
   );
 }
 
+/**
+ * The outcome of the update this proposal's idem_key already names, once it has completed, or
+ * null. Temporal's update-id deduplication would hand a retry the first answer verbatim; asking
+ * the server first lets the gateway mark it `duplicate: true`. The server answers from the
+ * mission's own record of its updates, so the worker does no work for it (a retry after the
+ * mission continued as new is found by the workflow's idempotency table instead). An identical
+ * proposal still in flight is waited for and answered the same way.
+ */
+async function appliedOutcome(
+  client: Client,
+  missionId: string,
+  proposal: TransitionProposal,
+): Promise<TransitionAccepted | null> {
+  const update = client.workflow
+    .getHandle(missionWorkflowId(missionId))
+    .getUpdateHandle<TransitionAccepted>(proposal.idem_key);
+  try {
+    return await onMission(client, missionId, () => update.result());
+  } catch (error) {
+    // No such update (the server says "not found" as for a workflow; `assertAnswering` tells the
+    // two apart), or it failed: the update itself answers either way.
+    if (error instanceof MissionNotFoundError || error instanceof WorkflowUpdateFailedError) return null;
+    throw error;
+  }
+}
+
 export type ProposalOutcome =
   | { kind: 'accepted'; outcome: TransitionAccepted }
   | { kind: 'rejected'; failing_guard: string; reasons: string[] }
@@ -232,18 +258,11 @@ export async function proposeTransition(
   missionId: string,
   proposal: TransitionProposal,
 ): Promise<ProposalOutcome> {
-  await assertAnswering(client, missionId);
   const handle = client.workflow.getHandle(missionWorkflowId(missionId));
-  // A retry of an applied proposal is answered by the workflow's own idempotency table, as a
-  // duplicate; Temporal's update-id deduplication alone would return the first answer verbatim.
-  // Identical proposals in flight at once still share one update and its first answer.
-  const repeat = await onMission(client, missionId, () => handle.query(proposalRepeatQuery, proposal)).catch(
-    (error: unknown) => {
-      // Missions started before the query existed answer "unknown query": no shortcut there.
-      if (error instanceof MissionNotFoundError || error instanceof MissionTimeoutError) throw error;
-      return null;
-    },
-  );
+  const [, repeat] = await Promise.all([
+    assertAnswering(client, missionId),
+    appliedOutcome(client, missionId, proposal),
+  ]);
   if (repeat) return { kind: 'accepted', outcome: { ...repeat, duplicate: true } };
   try {
     const outcome = await onMission(client, missionId, () =>

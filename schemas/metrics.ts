@@ -70,6 +70,14 @@ export const METRICS = {
     labels: [],
     help: 'Transitions into QUARANTINED.',
   },
+  invariantViolationTotal: {
+    name: 'swoosh_invariant_violation_total',
+    kind: 'counter',
+    exportedBy: 'worker',
+    labels: ['invariant'],
+    // Never expected to move: the core promises its invariants, so any increase is a bug to page on.
+    help: 'Accepted transitions after which the invariant checker found a violation, by invariant.',
+  },
   recoveryTime: {
     name: 'swoosh_recovery_time_seconds',
     kind: 'histogram',

@@ -20,15 +20,6 @@ export const stateQuery = defineQuery<MissionView>('state');
  */
 export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: TransitionProposal]>('transition');
 
-/**
- * The first outcome of a proposal that repeats an applied one, or null (never changes anything):
- * the gateway asks before the `transition` update so a retry is answered `duplicate: true`.
- */
-export const proposalRepeatQuery = defineQuery<TransitionOutcome | null, [proposal: TransitionProposal]>(
-  'proposalRepeat',
-);
-
-/** A signed council vote `{ member, council_set_hash, signature }`; refused unless it verifies. */
 export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: Vote]>('vote');
 
 /**

@@ -1,25 +1,43 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
+import * as registered from '../workflows/index';
+import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, workflowsPath } from '../workers/worker';
 
 const historiesDir = new URL('./histories/', import.meta.url);
 const changedWorkflowsPath = fileURLToPath(new URL('./workflows/mission-changed.ts', import.meta.url));
-const changedV2WorkflowsPath = fileURLToPath(new URL('./workflows/mission-v2-changed.ts', import.meta.url));
+const everyTypeChangedPath = fileURLToPath(new URL('./workflows/every-type-changed.ts', import.meta.url));
 const fixtures = readdirSync(historiesDir).filter((f) => f.endsWith('.json'));
-const statechartFixtures = fixtures.filter((f) => f.startsWith('mission-statechart'));
+
+// Each bundle is built once: bundling, not replaying, is most of a replay's time.
+let current: WorkflowBundleWithSourceMap;
+let everyTypeChanged: WorkflowBundleWithSourceMap;
+beforeAll(async () => {
+  current = await bundleWorkflowCode({ workflowsPath, ...bundlerOptions });
+  everyTypeChanged = await bundleWorkflowCode({ workflowsPath: everyTypeChangedPath, ...bundlerOptions });
+});
 
 describe('recorded histories replay against the current workflow code', () => {
   test('there are recorded histories to replay', () => {
     expect(fixtures.length).toBeGreaterThan(0);
   });
 
+  test('every workflow type the worker registers has a recorded history', () => {
+    const recorded = new Set(fixtures.map(workflowTypeOf));
+    expect(Object.keys(registered).filter((type) => !recorded.has(type))).toEqual([]);
+  });
+
+  test('the changed bundle changes every registered workflow type', () => {
+    expect(Object.keys(changedTypes).sort()).toEqual(Object.keys(registered).sort());
+  });
+
   test.each(fixtures)('%s replays without a non-determinism error', async (file) => {
     await expect(
-      Worker.runReplayHistory({ workflowsPath, bundlerOptions }, load(file), file),
+      Worker.runReplayHistory({ workflowBundle: current }, load(file), file),
     ).resolves.toBeUndefined();
   });
 
@@ -30,15 +48,11 @@ describe('recorded histories replay against the current workflow code', () => {
     ).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 
-  test('there is a recorded statechart mission to replay', () => {
-    expect(statechartFixtures.length).toBeGreaterThan(0);
-  });
-
-  test.each(statechartFixtures)(
-    '%s fails replay against an unversioned change to the statechart mission',
+  test.each(fixtures.map((file) => [file, workflowTypeOf(file)]))(
+    '%s fails replay against an unversioned change to %s',
     async (file) => {
       await expect(
-        Worker.runReplayHistory({ workflowsPath: changedV2WorkflowsPath, bundlerOptions }, load(file), file),
+        Worker.runReplayHistory({ workflowBundle: everyTypeChanged }, load(file), file),
       ).rejects.toBeInstanceOf(DeterminismViolationError);
     },
   );
@@ -46,4 +60,11 @@ describe('recorded histories replay against the current workflow code', () => {
 
 function load(file: string): ReturnType<typeof historyFromJSON> {
   return historyFromJSON(JSON.parse(readFileSync(new URL(file, historiesDir), 'utf8')));
+}
+
+/** The workflow type a history ran, from its first event. */
+function workflowTypeOf(file: string): string {
+  const type = load(file).events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+  if (!type) throw new Error(`${file} does not start with a workflow type`);
+  return type;
 }

@@ -6,7 +6,7 @@ import { loadConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
-import { ensureTimerShards } from './timers';
+import { configureTimerShards } from './timers';
 import { createSwooshWorker, tuningOptions } from './worker';
 
 // Whatever this process writes under the data folder (ledgers, evidence, keys, dead letters) is
@@ -54,17 +54,18 @@ try {
   const running = worker.run();
   // Shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update (with
   // start) that a worker must run: this one is polling by now (before, a restart waited on itself).
-  try {
-    await ensureTimerShards(client, config.SWOOSH_TASK_QUEUE, timers.shards, {
-      settings: { timerTargets: timers.timerTargets },
-      configure: true,
-    });
-  } catch (error) {
-    worker.shutdown();
-    await running;
-    throw error;
-  }
+  // Retried in the background rather than fatal: a shard whose worker was killed mid-task refuses
+  // updates until a worker runs that task again, and this worker is the one to do it.
+  const configured = configureTimerShards(
+    client,
+    config.SWOOSH_TASK_QUEUE,
+    timers.shards,
+    { settings: { timerTargets: timers.timerTargets } },
+    running,
+    (line) => console.warn(`[swoosh worker] ${line}`),
+  );
   await running;
+  await configured;
 } finally {
   // Ledger locks held for busy missions are let go now, not left to be judged stale.
   await deps.ledger.close();

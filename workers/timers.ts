@@ -40,3 +40,39 @@ export async function ensureTimerShards(
     },
   );
 }
+
+/** Backoff between attempts to configure the shards at boot. */
+const CONFIGURE_RETRY_MS = { first: 1_000, max: 15_000 };
+
+/**
+ * `ensureTimerShards` with `configure`, tried until it succeeds or `stopped` settles (the worker
+ * ends), saying on each failure why and when it tries again. Resolves either way; never throws.
+ */
+export async function configureTimerShards(
+  client: Client,
+  taskQueue: string,
+  count: number,
+  layout: Omit<TimerShardLayout, 'count'>,
+  stopped: Promise<unknown>,
+  warn: (line: string) => void,
+): Promise<void> {
+  let ended = false;
+  const end = stopped.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  for (let attempt = 0; !ended; attempt++) {
+    try {
+      await ensureTimerShards(client, taskQueue, count, { ...layout, configure: true });
+      return;
+    } catch (error) {
+      if (ended) return;
+      const waitMs = Math.min(CONFIGURE_RETRY_MS.first * 2 ** attempt, CONFIGURE_RETRY_MS.max);
+      const why = error instanceof Error ? error.message : String(error);
+      warn(`timer shards not configured yet (${why}); trying again in ${waitMs / 1000} s`);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([end, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
+    }
+  }
+}

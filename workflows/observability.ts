@@ -22,7 +22,7 @@ import {
 } from '../schemas/log-record';
 import { METRICS } from '../schemas/metrics';
 import { SPAN_ATTRIBUTES as A, TRANSITION_SPAN_PREFIX } from '../schemas/trace';
-import type { Rejected } from './statechart';
+import type { InvariantViolation, Rejected } from './statechart';
 import type { StatechartDecisionDraft } from '../schemas/decision-record';
 import { decisionId } from '../schemas/decision-id';
 import type { TransitionName } from '../schemas/statechart';
@@ -153,6 +153,28 @@ export function observeRejectedTransition(rejected: Rejected, observation: Rejec
     },
     `rejected by ${rejected.failing_guard}`,
   );
+}
+
+/**
+ * Records the invariant violations the checker found after an accepted transition: counts each
+ * broken invariant once and logs them at ERROR. What the mission does about them is the engine's.
+ */
+export function observeInvariantViolations(
+  decision: StatechartDecisionDraft,
+  violations: readonly InvariantViolation[],
+): void {
+  const counter = metricMeter.createCounter(
+    METRICS.invariantViolationTotal.name,
+    undefined,
+    METRICS.invariantViolationTotal.help,
+  );
+  for (const invariant of new Set(violations.map((v) => v.invariant))) counter.add(1, { invariant });
+  log.error('invariant violation', {
+    mission: decision.mission,
+    transition: decision.transition,
+    seq: decision.seq,
+    violations: violations.map((v) => `${v.invariant}: ${v.detail}`),
+  });
 }
 
 /** Time a mission spent in RECOVERY, observed when it leaves it. */

@@ -7,7 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { createFileDeadLetterStore } from '../../activities/timers';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
 import { startDevServerEnv } from '../support/temporal';
@@ -19,7 +21,17 @@ for (const s of scenarios) if (!pending.includes(s)) console.log(`kept ${s.name}
 if (pending.length > 0) {
   const env = await startDevServerEnv();
   try {
-    const deps = await testDeps();
+    const base = await testDeps();
+    // Every workflow type runs on the recording worker, timer shards included.
+    const deps = {
+      ...base,
+      timers: {
+        signer: base.orchestrator,
+        deadLetters: createFileDeadLetterStore(join(base.dataDir, 'timer-dead-letters.jsonl')),
+        client: env.client,
+        outbound: base.outbound,
+      },
+    };
     for (const scenario of pending) {
       const taskQueue = `record-${scenario.name}`;
       const worker = await createSwooshWorker({

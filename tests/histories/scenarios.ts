@@ -12,8 +12,10 @@ import {
 import type { StateDocument } from '../../schemas/state-document';
 import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
+import { startFromBrokenSnapshot } from './broken-snapshot';
+import { otherWorkflowScenarios } from './other-workflows';
 
-type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
 export interface Scenario {
   name: string;
@@ -97,6 +99,24 @@ export const scenarios: Scenario[] = [
     name: 'mission-statechart-signed-owner-commands',
     run: signedOwnerCommands,
   },
+  {
+    // INVARIANT_QUARANTINE_PATCH: a mission continued from a snapshot that breaks the
+    // quorum-certificate invariant quarantines itself after its first transition. It then holds
+    // for good, so it is terminated once QUARANTINED and licensed.
+    name: 'mission-statechart-invariant-quarantine',
+    async run(client, taskQueue, missionId) {
+      const handle = await startFromBrokenSnapshot(client, taskQueue, missionId);
+      const ok = (v: MissionView) => {
+        const state = (v as { state?: StateDocument }).state;
+        return v.phase === 'QUARANTINED' && state?.boot.phase === 'LICENSED';
+      };
+      const v = await eventually(() => handle.query(stateQuery), ok, 60_000);
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      await handle.terminate('fixture recorded');
+      return handle.fetchHistory();
+    },
+  },
+  ...otherWorkflowScenarios,
 ];
 
 async function signedOwnerCommands(client: Client, taskQueue: string, missionId: string): Promise<History> {

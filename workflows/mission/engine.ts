@@ -20,6 +20,7 @@ import type { StateDocument } from '../../schemas/state-document';
 import { TRANSITIONS, type TransitionName } from '../../schemas/statechart';
 import {
   observeAcceptedTransition,
+  observeInvariantViolations,
   observeRejectedTransition,
   type AcceptedObservation,
 } from '../observability';
@@ -35,6 +36,7 @@ import {
   type Accepted,
   type ApplyContext,
   type IdempotencyTable,
+  type InvariantViolation,
   type MachineConfig,
   type Rejected,
   type SignerRegistry,
@@ -53,6 +55,12 @@ import { SearchAttributePublisher } from './search-attributes';
  * to the strict verifier. Validators are never replayed and always verify strictly.
  */
 export const STRICT_SIGNATURES_PATCH = 'swoosh-strict-signatures-v1';
+
+/**
+ * The patch that makes a violated invariant quarantine the mission (Policy_Quarantine naming the
+ * invariant) instead of only logging it; histories recorded before it replay with the log alone.
+ */
+export const INVARIANT_QUARANTINE_PATCH = 'swoosh-invariant-quarantine-v1';
 
 /** What crosses continue-as-new: the state document is the snapshot; its hash must not change. */
 export interface MissionSnapshot {
@@ -199,10 +207,7 @@ export class MissionEngine {
   async commit(result: Accepted, observation: AcceptedObservation): Promise<void> {
     const pre = this.state;
     const violations = checkStepInvariants(pre, result.state, result, this.machine);
-    if (violations.length > 0) {
-      // The core promises these never happen; a violation is a bug to surface, not to record.
-      log.error('invariant violation', { violations: violations.map((v) => `${v.invariant}: ${v.detail}`) });
-    }
+    if (violations.length > 0) observeInvariantViolations(result.decision, violations);
     this.state = result.state;
     this.idempotency = result.idempotency;
     this.recovery.observe(pre, result.state, result.decision.transition);
@@ -212,6 +217,35 @@ export class MissionEngine {
       result.decision,
     );
     observeAcceptedTransition(result.decision, observation);
+    if (violations.length > 0 && patched(INVARIANT_QUARANTINE_PATCH))
+      await this.#quarantineFor(violations, result.decision);
+  }
+
+  /**
+   * The core promises its invariants; when the checker finds one broken after a transition, the
+   * mission stops forward work where an operator sees it: QUARANTINED, with the invariant's name
+   * among the breaches (`invariant:<name>`) and the checker's findings as the rationale, recorded
+   * in the ledger like any quarantine. The verdict is the orchestrator's own, not a scan's. An
+   * owner's Policy_Release lifts it; a state that still breaks the invariant is checked after the
+   * release too, and quarantined again. Callers hold the mutex.
+   */
+  async #quarantineFor(
+    violations: readonly InvariantViolation[],
+    after: Accepted['decision'],
+  ): Promise<void> {
+    if (this.state.policy.phase !== 'CLEAR' || this.terminated) return;
+    const breaches = [...new Set(violations.map((v) => `invariant:${v.invariant}`))];
+    const findings = violations.map((v) => `${v.invariant}: ${v.detail}`).join('; ');
+    const rationale = `invariant violated after ${after.transition} #${after.seq}: ${findings}`.slice(
+      0,
+      1024,
+    );
+    const r = await this.takeLocked(
+      'Policy_Quarantine',
+      { rationale, breaches },
+      { io: { policy: { breach: true, breaches, rationale } } },
+    );
+    if (!r.accepted) log.error('invariant quarantine refused', { reasons: [...r.reasons] });
   }
 
   /** The orchestrator's own transition, inside the mutex (for callers already holding it). */

@@ -121,19 +121,6 @@ export class TransitionUpdates {
   }
 
   /**
-   * The first outcome of `proposal` if it repeats one already applied (same idem_key, same signed
-   * proposal), else null: lets the gateway answer a retry with `duplicate: true` before Temporal's
-   * update-id deduplication would hand back the first answer verbatim. Pure; a query may call it.
-   */
-  repeatOutcome(proposal: unknown): TransitionOutcome | null {
-    const m = this.#m;
-    const r = applyProposal(m.state, proposal, m.context(Date.now()));
-    return r.accepted && r.duplicate
-      ? { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true }
-      : null;
-  }
-
-  /**
    * The validator's result for the running update, when applying the proposal now is the very
    * computation the validator did: same state, idempotency table and I/O verdicts (no fresh I/O),
    * same workflow clock and verifier. The protocol is a pure function of those and the proposal, so

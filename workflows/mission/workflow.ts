@@ -23,7 +23,6 @@ import { ControlCommand, Controllers, OwnerControlCommand, UNATTRIBUTED } from '
 import {
   controlSignal,
   ownerControlSignal,
-  proposalRepeatQuery,
   stateQuery,
   transitionUpdate,
   voteUpdate,
@@ -157,7 +156,6 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   });
   const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
-  setHandler(proposalRepeatQuery, (proposal) => updates.repeatOutcome(proposal));
   setHandler(transitionUpdate, (proposal) => updates.handle(proposal), {
     validator: (proposal) => updates.validate(proposal),
     description:
