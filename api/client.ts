@@ -2,7 +2,9 @@
  * A small typed client for the gateway, used by the tests, the benchmark and anyone scripting
  * SWOOSH from TypeScript. Each method returns the status, headers and the typed body: the
  * success contract when `ok`, a problem document otherwise. Types come from schemas/, so the
- * client cannot drift from what the gateway validates.
+ * client cannot drift from what the gateway validates. `propose`, `approve` and `vote`
+ * (api/signed-requests.ts) build and sign proposals and votes with the caller's key and retry when
+ * HEAD moved; the `swoosh` CLI is built on them.
  */
 import type { z } from 'zod';
 import type { A2A_METHODS, JsonRpcResponseObject } from '../schemas/a2a';

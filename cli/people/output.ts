@@ -47,7 +47,8 @@ export function signedOutcome<T>(
     case 'accepted':
       if (!ctx.json) {
         for (const line of accepted(outcome.body)) io.out(line);
-        if (outcome.attempts > 1) io.out(`(took ${outcome.attempts} attempts: HEAD moved meanwhile)`);
+        if (outcome.attempts > 1)
+          io.out(`(sent ${outcome.attempts} times: HEAD moved, or the window turned over)`);
       }
       return EXIT.ok;
     case 'refused':

@@ -6,7 +6,7 @@
  * `npm run swoosh` as a real subprocess.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -283,6 +283,17 @@ describe('swoosh for people, against a real gateway', () => {
     });
     expect(code).toBe(EXIT.ok);
     expect(out[0]).toContain(`mission ${mission}`);
+    // No token anywhere: on the machine that runs `npm run dev`, its development token of the role.
+    const noToken = { ...bare, SWOOSH_GATEWAY_URL: fx.running.url };
+    const quiet = { out: () => undefined, err: () => undefined };
+    expect(await runCli(['missions', 'show', mission], { ...quiet, env: noToken })).toBe(EXIT.unauthorised);
+    await mkdir(join(env.SWOOSH_DATA_DIR!, 'gateway'), { recursive: true });
+    await writeFile(
+      join(env.SWOOSH_DATA_DIR!, 'gateway', 'tokens.json'),
+      JSON.stringify({ tokens: [{ name: 'dev-viewer', role: 'viewer', token: fx.tokens.viewer }] }),
+    );
+    expect(await runCli(['missions', 'show', mission], { ...quiet, env: noToken })).toBe(EXIT.ok);
+    await rm(join(env.SWOOSH_DATA_DIR!, 'gateway'), { recursive: true });
     const missing = await runCli(['missions', 'show', mission, '--profile', 'elsewhere'], {
       out: () => undefined,
       err: () => undefined,
