@@ -25,7 +25,7 @@ import {
 } from './missions';
 import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from './observability';
 import { buildOpenApi, renderDocs } from './openapi';
-import { mountOwnerControls } from './owner-controls';
+import { haltKeeper, mountOwnerControls } from './owner-controls';
 import { ownerCommandSigning } from './owner-signing';
 import { dataPaths } from '../host/data-dir';
 import { requestTracing } from './telemetry';
@@ -50,6 +50,8 @@ export interface AppDeps {
   maxStreams?: number;
   /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
   ownerKeys?: string[];
+  /** Distinct owner signatures a broadcast owner command needs (SWOOSH_OWNER_QUORUM, default 1). */
+  ownerQuorum?: number;
 }
 
 export interface Gateway {
@@ -83,10 +85,14 @@ export function createGateway(deps: AppDeps): Gateway {
       JSON.stringify({ ts: new Date().toISOString(), level: 'ERROR', msg: context, error: messageOf(error) }),
     );
   // The gateway signs the owner commands it sends; missions it starts accept that key (api/owner-signing.ts).
-  const signing = ownerCommandSigning(dataPaths(dataDir).gatewayKey, deps.ownerKeys);
-  mountMissionRoutes(api, { client, taskQueue, signing });
+  const signing = ownerCommandSigning(dataPaths(dataDir).gatewayKey, {
+    ...(deps.ownerKeys && { ownerKeys: deps.ownerKeys }),
+    ...(deps.ownerQuorum !== undefined && { quorum: deps.ownerQuorum }),
+  });
+  const halts = haltKeeper(client, taskQueue);
+  mountMissionRoutes(api, { client, taskQueue, signing, halts });
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
-  mountOwnerControls(api, { client, taskQueue, logError, signing });
+  mountOwnerControls(api, { client, taskQueue, logError, signing, halts });
   mountA2A(api, { client, taskQueue, logError });
   const timerConfig =
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;

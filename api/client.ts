@@ -2,7 +2,9 @@
  * A small typed client for the gateway, used by the tests, the benchmark and anyone scripting
  * SWOOSH from TypeScript. Each method returns the status, headers and the typed body: the
  * success contract when `ok`, a problem document otherwise. Types come from schemas/, so the
- * client cannot drift from what the gateway validates.
+ * client cannot drift from what the gateway validates. `propose`, `approve` and `vote`
+ * (api/signed-requests.ts) build and sign proposals and votes with the caller's key and retry when
+ * HEAD moved; the `swoosh` CLI is built on them.
  */
 import type { z } from 'zod';
 import type { A2A_METHODS, JsonRpcResponseObject } from '../schemas/a2a';
@@ -65,6 +67,32 @@ export interface Exchange {
   body: unknown;
 }
 
+/**
+ * The gateway could not be reached at all (refused, reset, unknown host), as opposed to one that
+ * answered with an error status.
+ */
+export class GatewayUnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    const why =
+      cause instanceof Error ? ((cause.cause as Error | undefined)?.message ?? cause.message) : String(cause);
+    super(`gateway ${url} is unreachable: ${why}`, { cause });
+    this.name = 'GatewayUnreachableError';
+  }
+}
+
+export {
+  approve,
+  propose,
+  type RequestSigner,
+  type SignedOutcome,
+  type SignedRequestOptions,
+  UnexpectedAnswerError,
+  vote,
+} from './signed-requests';
+
 export class SwooshClient {
   constructor(
     readonly baseUrl: string,
@@ -104,7 +132,11 @@ export class SwooshClient {
       headers['content-type'] ??= 'application/json';
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
     }
-    return fetch(url, { method, headers, body, signal: options.signal });
+    return fetch(url, { method, headers, body, signal: options.signal }).catch((error: unknown) => {
+      // An abort is the caller's own doing, not an unreachable gateway.
+      if (options.signal?.aborted) throw error;
+      throw new GatewayUnreachableError(this.baseUrl, error);
+    });
   }
 
   startMission(body: z.input<typeof MissionStartRequest>) {

@@ -36,6 +36,7 @@ const gateway = createGateway({
   dataDir,
   maxStreams: config.SWOOSH_GATEWAY_MAX_STREAMS,
   ownerKeys: config.SWOOSH_OWNER_KEYS,
+  ownerQuorum: config.SWOOSH_OWNER_QUORUM,
 });
 
 let running;

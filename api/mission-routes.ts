@@ -41,6 +41,7 @@ import {
   readMission,
   startMission,
 } from './missions';
+import type { HaltKeeper } from './owner-controls';
 import type { OwnerCommandSigning } from './owner-signing';
 import { sendProblem } from './problem';
 import type { ApiRegistry, Refusal } from './routes';
@@ -49,6 +50,8 @@ export interface MissionRouteDeps {
   client: Client;
   taskQueue: string;
   signing: OwnerCommandSigning;
+  /** The deployment's halt, which missions started here start under. */
+  halts: HaltKeeper;
 }
 
 const STEERS = ['operator', 'owner'] as const;
@@ -76,7 +79,10 @@ const proposalExample = (transition: string, opClass: string, inputs: Record<str
   signature: 'YW4gZXhhbXBsZSBlZDI1NTE5IHNpZ25hdHVyZSBvdmVyIHRoZSBjYW5vbmljYWwgcHJvcG9zYWwgYnl0ZXMhIQ==',
 });
 
-export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue, signing }: MissionRouteDeps): void {
+export function mountMissionRoutes(
+  api: ApiRegistry,
+  { client, taskQueue, signing, halts }: MissionRouteDeps,
+): void {
   api.route({
     method: 'post',
     path: '/missions',
@@ -113,7 +119,17 @@ export function mountMissionRoutes(api: ApiRegistry, { client, taskQueue, signin
     handler: async ({ body }, res) => {
       try {
         const { config, ...prompt } = body;
-        const started = await startMission(client, taskQueue, prompt, config, await signing.controllers());
+        // A mission started while the deployment is halted starts PAUSED by the halt's own pause.
+        const { halt } = await halts.current();
+        const started = await startMission(
+          client,
+          taskQueue,
+          prompt,
+          config,
+          await signing.controllers(),
+          halt,
+        );
+        if (started.created && halt === null) await halts.catchUp(started.workflowId);
         res.status(started.created ? 201 : 200).json(started);
       } catch (err) {
         if (!(err instanceof MissionConflictError)) throw err;

@@ -24,6 +24,7 @@ import {
 } from '../schemas/mission';
 import { type MissionConfig, MissionConfigInput } from '../schemas/mission-config';
 import { canonicalJson } from '../schemas/canonical-json';
+import type { SignedOwnerCommand } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
 import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
@@ -96,6 +97,8 @@ export async function startMission(
   prompt: MissionPrompt,
   config?: MissionConfig,
   controllers?: string[],
+  /** The deployment's halt (a signed broadcast pause): the mission starts PAUSED by it. */
+  halt?: SignedOwnerCommand | null,
 ): Promise<MissionStarted> {
   const workflowId = missionWorkflowId(prompt.id);
   const configHash = configFingerprint(config);
@@ -105,7 +108,11 @@ export async function startMission(
       taskQueue,
       args: [
         prompt,
-        { ...(config !== undefined && { config }), ...(controllers !== undefined && { controllers }) },
+        {
+          ...(config !== undefined && { config }),
+          ...(controllers !== undefined && { controllers }),
+          ...(halt && { halt }),
+        },
       ],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       typedSearchAttributes: [

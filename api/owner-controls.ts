@@ -1,25 +1,44 @@
 /**
  * Owner controls over every running mission of this deployment (AGI-Jobs style): pause all,
- * resume all, reroute future agent work, change latency budgets. Each is one command id sent as
- * the `ownerControl` signal to every mission a visibility query finds; the mission applies a
- * command id once and records it in its decision ledger with the owner's name as actor
- * (schemas/owner-controls.ts). The gateway signs each command with its own key, which every mission
- * it started accepts (api/owner-signing.ts). A retried request may pass the same `commandId` to stay
- * idempotent.
+ * resume all, reroute future agent work, change latency budgets. Each is an owner command signed
+ * by registered owner keys (as many as the owner quorum asks; api/owner-signing.ts), countersigned
+ * by the gateway and sent as the `ownerControl` signal to every mission a visibility query finds;
+ * the mission verifies it, applies a command id once and records it in its decision ledger with
+ * its signers and the caller as actor (schemas/owner-controls.ts). Pause-all also sets the
+ * deployment's halt in the control workflow (workflows/control.ts), which holds for missions
+ * started later, and resume-all lifts it; `GET /controls` shows it. Sending the same signed
+ * command again (a retry) reaches missions it missed and applies nowhere twice.
  */
-import { randomUUID } from 'node:crypto';
-import { type Client, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  ServiceError,
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { z } from 'zod';
+import { OwnerBatchIncomplete, OwnerBatchResult, Problem } from '../schemas/api';
 import {
-  OwnerBatchIncomplete,
-  OwnerBatchResult,
-  OwnerLatencyRequest,
-  OwnerPauseRequest,
-  OwnerRerouteRequest,
-} from '../schemas/api';
-import { OwnerCommandId, type OwnerControlCommand } from '../schemas/owner-controls';
+  CONTROL_WORKFLOW_TYPE,
+  controlWorkflowId,
+  HALT_MEMO,
+  liftHaltUpdate,
+  setHaltUpdate,
+} from '../schemas/control-messages';
+import {
+  ControlsView,
+  HaltState,
+  LatencyCommand,
+  ownerCommandRequest,
+  type OwnerCommandView,
+  type OwnerControlCommand,
+  PauseCommand,
+  RerouteCommand,
+  ResumeCommand,
+  type SignedOwnerCommand,
+} from '../schemas/owner-controls';
 import { ownerControlSignal } from '../schemas/mission-messages';
+import { ALL_ROLES } from './auth';
 import { missionListQuery } from './missions';
 import type { OwnerCommandSigning } from './owner-signing';
 import { firstLineOf, sendProblem } from './problem';
@@ -30,33 +49,70 @@ export interface OwnerControlDeps {
   taskQueue: string;
   logError: (context: string, error: unknown) => void;
   signing: OwnerCommandSigning;
+  halts: HaltKeeper;
+}
+
+/** The deployment's halt, kept by its control workflow (workflows/control.ts). */
+export interface HaltKeeper {
+  /** The halt and the last lift; none when the control workflow was never started. */
+  current(): Promise<HaltState>;
+  set(pause: SignedOwnerCommand): Promise<HaltState>;
+  lift(resume: SignedOwnerCommand): Promise<HaltState>;
+  /**
+   * After a mission started with no halt: if one was set meanwhile (pause-all may list missions
+   * before visibility shows this one), send it the halt's pause as pause-all would have.
+   */
+  catchUp(workflowId: string): Promise<void>;
+}
+
+export function haltKeeper(client: Client, taskQueue: string): HaltKeeper {
+  const workflowId = controlWorkflowId(taskQueue);
+  const change = (update: typeof setHaltUpdate | typeof liftHaltUpdate, command: SignedOwnerCommand) =>
+    // Started on first use; afterwards the running one takes the update.
+    client.workflow.executeUpdateWithStart(update, {
+      args: [command],
+      startWorkflowOperation: new WithStartWorkflowOperation(CONTROL_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ halt: null, lifted: null }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: 'SWOOSH deployment control: the halt pause-all sets',
+      }),
+    });
+  const current = async (): Promise<HaltState> => {
+    try {
+      const { memo } = await client.workflow.getHandle(workflowId).describe();
+      // Parsed: anyone with Temporal access could write this memo; a mission verifies the halt again.
+      const parsed = HaltState.safeParse(memo?.[HALT_MEMO]);
+      return parsed.success ? parsed.data : { halt: null, lifted: null };
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return { halt: null, lifted: null };
+      throw error;
+    }
+  };
+  return {
+    current,
+    set: (pause) => change(setHaltUpdate, pause),
+    lift: (resume) => change(liftHaltUpdate, resume),
+    async catchUp(missionWorkflowId) {
+      const { halt } = await current();
+      if (halt !== null) await client.workflow.getHandle(missionWorkflowId).signal(ownerControlSignal, halt);
+    },
+  };
 }
 
 /** Signals in flight at once: enough to be quick, few enough not to flood the frontend. */
 const FAN_OUT = 16;
 
-const WithCommandId = { commandId: OwnerCommandId.optional() };
-
-type Command = OwnerControlCommand extends infer C
-  ? C extends unknown
-    ? Omit<C, 'id' | 'actor'>
-    : never
-  : never;
-
 export function mountOwnerControls(
   api: ApiRegistry,
-  { client, taskQueue, logError, signing }: OwnerControlDeps,
+  { client, taskQueue, logError, signing, halts }: OwnerControlDeps,
 ): void {
   const runningQuery = `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`;
 
-  async function broadcast(
-    command: Command,
-    actor: string,
-    commandId: string | undefined,
-  ): Promise<OwnerBatchResult> {
-    const id = commandId ?? `owner-${randomUUID()}`;
-    // One signature for the whole batch (mission_id null): the command is the same for every mission.
-    const signed = await signing.sign({ ...command, id, actor }, null);
+  /** Sends one countersigned command (mission_id null: the same for every mission) to each running mission. */
+  async function broadcast(signed: SignedOwnerCommand, signers: string[]): Promise<OwnerBatchResult> {
+    const { id, action, actor } = signed.command;
     const ids: string[] = [];
     for await (const wf of client.workflow.list({ query: runningQuery })) ids.push(wf.workflowId);
     const signalled: string[] = [];
@@ -84,8 +140,9 @@ export function mountOwnerControls(
     await Promise.all(Array.from({ length: Math.min(FAN_OUT, ids.length) }, worker));
     return {
       commandId: id,
-      action: command.action,
+      action,
       actor,
+      signers,
       query: runningQuery,
       signalled: signalled.sort(),
       skipped: skipped.sort(),
@@ -93,14 +150,16 @@ export function mountOwnerControls(
     };
   }
 
-  function ownerRoute<S extends z.ZodType<{ reason: string; commandId?: string | undefined }>>(spec: {
+  function ownerRoute<C extends z.ZodType<OwnerControlCommand>>(spec: {
     path: string;
     operationId: string;
     summary: string;
-    body: S;
-    example: z.input<S>;
-    command: (body: z.output<S>) => Command;
+    command: C;
+    example: z.input<C>;
+    /** Pause-all sets the halt, resume-all lifts it: before the broadcast, so no new mission escapes it. */
+    halt?: 'set' | 'lift';
   }): void {
+    const body = ownerCommandRequest(spec.command);
     api.route({
       method: 'post',
       path: spec.path,
@@ -108,23 +167,73 @@ export function mountOwnerControls(
       tag: 'Owner controls',
       summary: spec.summary,
       description:
-        'Sent to every running mission of this deployment found by Temporal visibility (which trails new ' +
-        'missions by moments). Applies to future work only; each mission records it in its ledger with you as actor.',
+        'Signed by registered owner keys (SWOOSH_OWNER_KEYS; as many distinct ones as SWOOSH_OWNER_QUORUM asks) ' +
+        'over `ownerCommandSigningBytes({ command, mission_id: null, issued_at_ms })`; `command.actor` is your ' +
+        'own name. Sent to every running mission of this deployment found by Temporal visibility (which trails ' +
+        'new missions by moments). Applies to future work only; each mission records it in its ledger with its ' +
+        'signers and you as actor.' +
+        (spec.halt === 'set'
+          ? ' Also sets the deployment halt: missions started until resume-all start PAUSED.'
+          : spec.halt === 'lift'
+            ? ' Also lifts the deployment halt.'
+            : ''),
       access: ['owner'],
-      body: spec.body,
-      example: spec.example,
+      body,
+      example: {
+        command: spec.example,
+        issued_at_ms: 1_795_000_000_000,
+        signatures: [
+          {
+            signer: 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=',
+            signature: 'base64 ed25519 signature over the command bytes',
+          },
+        ],
+      },
       responses: {
         202: { description: 'Delivered to every mission found', schema: OwnerBatchResult },
+        400: {
+          description: "Malformed, stale or not this route's action, naming the field",
+          schema: Problem,
+        },
+        403: {
+          description:
+            'Not an owner, not your own name as actor, no owner keys registered, a signature that is not a ' +
+            "registered owner key's or does not verify, or fewer distinct owner signatures than the quorum",
+          schema: Problem,
+        },
         502: {
           description: 'Not delivered to the missions in `failed`; send the same commandId again',
           schema: OwnerBatchIncomplete,
         },
       },
-      handler: async ({ body, principal }, res) => {
-        const command = spec.command(body);
+      handler: async ({ body: request, principal }, res) => {
+        const { command } = request;
+        if (command.actor !== principal!.name) {
+          const reason = `must be your own name, ${principal!.name}: the ledger attributes the command to its sender`;
+          return sendProblem(res, {
+            status: 403,
+            title: 'Not your command',
+            detail: `body.command.actor: ${reason}`,
+            errors: [{ field: 'body.command.actor', reason }],
+          });
+        }
+        const checked = signing.check(request);
+        if (!checked.ok) {
+          return sendProblem(res, {
+            status: checked.status,
+            title: checked.title,
+            detail: `${checked.field}: ${checked.reason}`,
+            errors: [{ field: checked.field, reason: checked.reason }],
+            signers: checked.signers,
+            quorum: signing.quorum,
+          });
+        }
+        const signed = await signing.countersign(request);
+        if (spec.halt === 'set') await halts.set(signed);
+        if (spec.halt === 'lift') await halts.lift(signed);
         const warnings = command.action === 'reroute' ? await rerouteWarnings(command.taskQueue) : [];
         const result = {
-          ...(await broadcast(command, principal!.name, body.commandId)),
+          ...(await broadcast(signed, checked.signers)),
           ...(warnings.length > 0 && { warnings }),
         };
         if (result.failed.length === 0) return void res.status(202).json(result);
@@ -133,7 +242,7 @@ export function mountOwnerControls(
           title: 'Not delivered to every mission',
           detail:
             `${result.failed.length} of ${result.failed.length + result.signalled.length} missions did not ` +
-            `receive the command; send it again with commandId ${result.commandId}`,
+            `receive the command; send the same signed command ${result.commandId} again`,
           ...result,
         });
       },
@@ -174,33 +283,83 @@ export function mountOwnerControls(
   ownerRoute({
     path: '/controls/pause-all',
     operationId: 'pauseAll',
-    summary: 'Pause every running mission',
-    body: OwnerPauseRequest.extend(WithCommandId),
-    example: { reason: 'incident 311: stop new agent work', commandId: 'incident-311-pause' },
-    command: (b) => ({ action: 'pause', reason: b.reason }),
+    summary: 'Halt the deployment: pause every running mission and every mission started until resume-all',
+    command: PauseCommand,
+    example: {
+      action: 'pause',
+      id: 'incident-311-pause',
+      actor: 'alice',
+      reason: 'incident 311: stop new agent work',
+    },
+    halt: 'set',
   });
   ownerRoute({
     path: '/controls/resume-all',
     operationId: 'resumeAll',
-    summary: 'Resume every running mission',
-    body: OwnerPauseRequest.extend(WithCommandId),
-    example: { reason: 'incident 311 resolved' },
-    command: (b) => ({ action: 'resume', reason: b.reason }),
+    summary: 'Lift the halt and resume every running mission',
+    command: ResumeCommand,
+    example: { action: 'resume', id: 'incident-311-resume', actor: 'alice', reason: 'incident 311 resolved' },
+    halt: 'lift',
   });
   ownerRoute({
     path: '/controls/reroute',
     operationId: 'rerouteAgents',
     summary: 'Send future agent work of every running mission to another task queue',
-    body: OwnerRerouteRequest.extend(WithCommandId),
-    example: { reason: 'drain the gpu-a pool', taskQueue: 'agents-gpu-b' },
-    command: (b) => ({ action: 'reroute', reason: b.reason, taskQueue: b.taskQueue }),
+    command: RerouteCommand,
+    example: {
+      action: 'reroute',
+      id: 'drain-gpu-a',
+      actor: 'alice',
+      reason: 'drain the gpu-a pool',
+      taskQueue: 'agents-gpu-b',
+    },
   });
   ownerRoute({
     path: '/controls/latency-budgets',
     operationId: 'setLatencyBudgets',
     summary: 'Change activity latency budgets (start-to-close timeouts) of every running mission',
-    body: OwnerLatencyRequest.extend(WithCommandId),
-    example: { reason: 'slow index backend this week', budgets: { io: 600 } },
-    command: (b) => ({ action: 'latency', reason: b.reason, budgets: b.budgets }),
+    command: LatencyCommand,
+    example: {
+      action: 'latency',
+      id: 'slow-index-week',
+      actor: 'alice',
+      reason: 'slow index backend this week',
+      budgets: { io: 600 },
+    },
+  });
+
+  const view = (c: SignedOwnerCommand | null): OwnerCommandView | null =>
+    c === null
+      ? null
+      : {
+          commandId: c.command.id,
+          action: c.command.action,
+          actor: c.command.actor,
+          reason: c.command.reason,
+          issuedAt: new Date(c.issued_at_ms).toISOString(),
+          signers: signing.verifiedOwners(c),
+          countersignedBy: c.signer,
+        };
+  api.route({
+    method: 'get',
+    path: '/controls',
+    operationId: 'getControls',
+    tag: 'Owner controls',
+    summary: 'Whether the deployment is halted, by whom and why, and the owner keys and quorum',
+    description:
+      'The halt is kept by the control workflow `swoosh-control-<task queue>`; `signers` are the registered ' +
+      'owner keys whose signatures over the command verify now.',
+    access: ALL_ROLES,
+    responses: { 200: { description: 'The deployment controls', schema: ControlsView } },
+    handler: async (_input, res) => {
+      const { halt, lifted } = await halts.current();
+      const body: ControlsView = {
+        halted: halt !== null,
+        halt: view(halt),
+        lastLift: view(lifted),
+        owners: { keys: [...signing.ownerKeys], quorum: signing.quorum },
+      };
+      res.json(body);
+    },
   });
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env -S npx tsx
 /**
  * `swoosh`: operator commands for the local side of SWOOSH — keys, the development licence, and
- * the decision ledger. Run as `npm run swoosh -- <command>`. Exit codes: 0 ok, 1 failure
- * (including a ledger that does not verify), 2 licence DEGRADED, 64 usage error.
+ * the decision ledger — and commands for people who start, approve, vote on and steer missions
+ * through a gateway (cli/people/). Run as `npm run swoosh -- <command>`. Exit codes are in
+ * cli/usage.ts: 0 ok, 1 failure, 2 licence DEGRADED, 3 refused by a guard, 4 stale, 5 unauthorised,
+ * 6 unreachable, 64 usage error.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +13,15 @@ import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../host/data-dir
 import { ensureKeyFile, loadSigner } from '../host/keys';
 import { ledgerReport, type MissionReport, verifyLedger } from '../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
+import { GatewayUnreachableError } from '../api/client';
+import { type CliIo, isPeopleCommand, PEOPLE_ENV, PEOPLE_USAGE, runPeople } from './people';
+import { EXIT, UsageError } from './usage';
+
+export type { CliIo } from './people';
 
 export const USAGE = `Usage: npm run swoosh -- <command>
 
-Commands:
+Local commands:
   keys init                        Create the orchestrator's ed25519 signing key (once; mode 0600).
   licence init                     Create a development licence issuer and a licence it signed (once).
   licence status                   Check the configured licence now (exit 0 LICENSED, 2 DEGRADED, 1 DENIED).
@@ -23,19 +30,17 @@ Commands:
   ledger report [mission] [--json] Agent deployments, execution time and outcomes per mission.
   help                             Show this text.
 
+${PEOPLE_USAGE}
+
+Exit codes: 0 ok, 1 failure, 2 licence DEGRADED, 3 refused by a guard, 4 stale (HEAD kept
+moving), 5 unauthorised (401/403), 6 unreachable (no answer, 503/504), 64 usage error.
+
 Environment:
   SWOOSH_DATA_DIR                  Data folder (default: .swoosh/ in the clone).
   SWOOSH_ORCHESTRATOR_KEY_FILE     Orchestrator key file (default: keys/orchestrator.key.json there).
   SWOOSH_LEDGER_TRUSTED_KEYS       Extra trusted orchestrator keys for verify, comma-separated.
-  SWOOSH_LICENCE_*                 Licence source and timing; see README.`;
-
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-  env: Record<string, string | undefined>;
-}
-
-class UsageError extends Error {}
+  SWOOSH_LICENCE_*                 Licence source and timing; see README.
+${PEOPLE_ENV}`;
 
 /** Runs one command and returns its exit code; never throws. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
@@ -44,15 +49,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`error: ${error.message}\n\n${USAGE}`);
-      return 64;
+      return EXIT.usage;
+    }
+    if (error instanceof GatewayUnreachableError) {
+      io.err(`error: ${error.message}`);
+      return EXIT.unreachable;
     }
     io.err(`error: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return EXIT.failure;
   }
 }
 
 async function dispatch(argv: string[], io: CliIo): Promise<number> {
   const [group, command, ...rest] = argv;
+  if (isPeopleCommand(group) || (group === 'keys' && command === 'new')) return runPeople(argv, io);
   const dataDir = resolveDataDir(io.env);
   const paths = dataPaths(dataDir);
   switch (`${group ?? ''} ${command ?? ''}`.trim()) {
@@ -229,9 +239,13 @@ function table(reports: MissionReport[]): string {
 const invokedDirectly =
   process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // Ctrl-C ends a watch or a --wait cleanly instead of killing the process mid-line.
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
   process.exitCode = await runCli(process.argv.slice(2), {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     env: process.env,
+    signal: interrupted.signal,
   });
 }

@@ -9,4 +9,4 @@ export { LedgerConflictError, LedgerCorruptError } from './errors';
 export { ledgerRecordsFile, listMissions, readLedger } from './files';
 export { GENESIS_HASH, parseRecordLine, recordId } from './records';
 export { ledgerReport, type MissionReport } from './reports';
-export { verifyLedger, type BadRecord, type LedgerVerification } from './verify';
+export { verifyLedger, type BadRecord, type LedgerVerification, type VerifyOptions } from './verify';

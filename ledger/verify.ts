@@ -6,7 +6,9 @@
  */
 import { hashCanonical } from '../host/digest';
 import { utf8Bytes, verifySignature } from '../host/keys';
-import { LedgerRecord } from '../schemas/decision-record';
+import { type DecisionRecord, LedgerRecord } from '../schemas/decision-record';
+import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
+import { ownerCommandSigningBytes } from '../schemas/signed-bytes';
 import { missionFiles, readIfPresent, splitLines } from './files';
 import { headSlotTexts, readHeadSlot } from './head';
 import { GENESIS_HASH, identityOf, recordId, unsignedPart } from './records';
@@ -39,6 +41,7 @@ export async function verifyLedger(
   dir: string,
   mission: string,
   trustedKeys: readonly string[],
+  options: VerifyOptions = {},
 ): Promise<LedgerVerification> {
   if (trustedKeys.length === 0)
     throw new Error('verifying a ledger needs at least one trusted orchestrator key');
@@ -86,8 +89,19 @@ export async function verifyLedger(
       ...('seq' in record && { seq: record.seq }),
       ...(record.kind === 'decision' && { transition: record.transition }),
     };
-    const problem = recordProblem(record, { index, mission, prevHash, seen, trustedKeys });
+    const problem =
+      recordProblem(record, { index, mission, prevHash, seen, trustedKeys }) ??
+      (record.kind === 'decision' ? ownerCommandProblem(record, options.ownerKeys) : undefined);
     if (problem) return fail({ ...named, reason: problem }, index);
+    if (record.kind === 'decision' && record.owner_command) {
+      const [countersigner, ...owners] = record.owner_command.signatures;
+      const by =
+        owners.length > 0 ? `owner key(s) ${owners.map((o) => o.signer).join(', ')}` : 'no owner key';
+      notes.push(
+        `#${index} ${record.transition} ${record.owner_command.command.id} by ${record.owner_command.command.actor}: ` +
+          `signatures verified (countersigned by ${countersigner!.signer}, signed by ${by})`,
+      );
+    }
     records.push(record);
     seen.add(record.id);
     prevHash = record.hash;
@@ -96,6 +110,52 @@ export async function verifyLedger(
   const headProblem = checkHead(headBytes, records, mission, trustedKeys, notes);
   if (headProblem) return fail(headProblem, records.length);
   return { mission, ok: true, verified: records.length, notes };
+}
+
+export interface VerifyOptions {
+  /**
+   * The deployment's owner keys: when given, every owner signature an owner record carries
+   * besides its countersignature must be by one of them.
+   */
+  ownerKeys?: readonly string[];
+}
+
+/**
+ * An owner command's record keeps the signed command and its signatures (`owner_command`): each
+ * must verify over the command's bytes, and the command must be the one the record settled.
+ */
+function ownerCommandProblem(
+  record: DecisionRecord,
+  ownerKeys: readonly string[] | undefined,
+): string | undefined {
+  const proof = record.owner_command;
+  if (proof === undefined) return undefined;
+  const { command } = proof;
+  if (record.transition !== OWNER_CONTROL_TRANSITIONS[command.action])
+    return `holds a ${command.action} owner command but records ${record.transition}`;
+  if (record.idem_key !== `owner:${command.id}`)
+    return `holds owner command ${command.id} but records ${record.idem_key}`;
+  if (proof.mission_id !== null && proof.mission_id !== record.mission)
+    return `holds an owner command signed for mission ${proof.mission_id}`;
+  const bytes = ownerCommandSigningBytes(proof);
+  for (const s of proof.signatures) {
+    if (!verifySignature(s.signer, bytes, s.signature))
+      return `owner command signature by ${s.signer} does not verify (edited or forged)`;
+  }
+  const [countersigner, ...owners] = proof.signatures;
+  const envelope = {
+    command,
+    mission_id: proof.mission_id,
+    issued_at_ms: proof.issued_at_ms,
+    signer: countersigner!.signer,
+    signature: countersigner!.signature,
+    ...(owners.length > 0 && { endorsements: owners }),
+  };
+  if (hashCanonical(envelope) !== record.inputs_hash)
+    return 'owner command does not match the inputs hash of its record (edited)';
+  const stranger = ownerKeys && owners.find((o) => !ownerKeys.includes(o.signer));
+  if (stranger) return `owner command signed by ${stranger.signer}, not one of the given owner keys`;
+  return undefined;
 }
 
 function recordProblem(

@@ -156,6 +156,8 @@ export const OwnerBatchResult = z.object({
   commandId: z.string(),
   action: z.enum(['pause', 'resume', 'reroute', 'latency']),
   actor: z.string(),
+  /** The registered owner keys whose signatures the gateway verified. */
+  signers: z.array(z.string()),
   /** The visibility query the batch ran over. */
   query: z.string(),
   signalled: z.array(z.string()),

@@ -5,34 +5,48 @@ import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
-export const SwooshConfig = z.object({
-  SWOOSH_TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-  SWOOSH_NAMESPACE: z.string().default('default'),
-  SWOOSH_TASK_QUEUE: z.string().default('swoosh-missions'),
-  SWOOSH_GATEWAY_HOST: z.string().default('127.0.0.1'),
-  SWOOSH_GATEWAY_PORT: port.default(3000),
-  SWOOSH_UI_PORT: port.default(8233),
-  /** The gateway's bearer tokens (schemas/auth.ts); default `<data folder>/gateway/tokens.json`. */
-  SWOOSH_GATEWAY_TOKENS_FILE: z.string().trim().min(1).optional(),
-  /** How long a stopping gateway lets in-flight requests finish before it closes them. */
-  SWOOSH_GATEWAY_SHUTDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
-  /** Event streams one gateway holds open at once; one more is refused with 503 and Retry-After. */
-  SWOOSH_GATEWAY_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(256),
-  /**
-   * People's owner keys (`ed25519:<base64>`, comma-separated) that missions started by the gateway
-   * accept signed owner commands from, beside the gateway's own key.
-   */
-  SWOOSH_OWNER_KEYS: z
-    .string()
-    .default('')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((k) => k.trim())
-        .filter((k) => k.length > 0),
-    )
-    .pipe(Controllers),
-});
+export const SwooshConfig = z
+  .object({
+    SWOOSH_TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+    SWOOSH_NAMESPACE: z.string().default('default'),
+    SWOOSH_TASK_QUEUE: z.string().default('swoosh-missions'),
+    SWOOSH_GATEWAY_HOST: z.string().default('127.0.0.1'),
+    SWOOSH_GATEWAY_PORT: port.default(3000),
+    SWOOSH_UI_PORT: port.default(8233),
+    /** The gateway's bearer tokens (schemas/auth.ts); default `<data folder>/gateway/tokens.json`. */
+    SWOOSH_GATEWAY_TOKENS_FILE: z.string().trim().min(1).optional(),
+    /** How long a stopping gateway lets in-flight requests finish before it closes them. */
+    SWOOSH_GATEWAY_SHUTDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    /** Event streams one gateway holds open at once; one more is refused with 503 and Retry-After. */
+    SWOOSH_GATEWAY_MAX_STREAMS: z.coerce.number().int().min(1).max(100_000).default(256),
+    /**
+     * People's owner keys (`ed25519:<base64>`, comma-separated) that missions started by the gateway
+     * accept signed owner commands from, beside the gateway's own key.
+     */
+    SWOOSH_OWNER_KEYS: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((k) => k.trim())
+          .filter((k) => k.length > 0),
+      )
+      .pipe(Controllers),
+    /**
+     * Distinct owner keys whose signatures a broadcast owner command (pause-all, resume-all,
+     * reroute, latency budgets) needs: 1 by default, M for an M-of-N owner quorum.
+     */
+    SWOOSH_OWNER_QUORUM: z.coerce.number().int().min(1).max(16).default(1),
+  })
+  .superRefine((c, ctx) => {
+    if (c.SWOOSH_OWNER_KEYS.length > 0 && c.SWOOSH_OWNER_QUORUM > c.SWOOSH_OWNER_KEYS.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SWOOSH_OWNER_QUORUM'],
+        message: `${c.SWOOSH_OWNER_QUORUM} owner signatures can never be given by ${c.SWOOSH_OWNER_KEYS.length} owner key(s) in SWOOSH_OWNER_KEYS`,
+      });
+  });
 export type SwooshConfig = z.infer<typeof SwooshConfig>;
 
 const positive = z.coerce.number().int().min(1).max(100_000);

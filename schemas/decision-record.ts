@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { AgentLifecycleEvent } from './evidence';
 import { formatInstant } from './hlc';
+import { OwnerCommandProof } from './owner-controls';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
 import type { GuardName, Region, TransitionName } from './statechart';
 
@@ -58,6 +59,11 @@ export const DecisionEntry = z.strictObject({
   evidence: z.array(z.string().min(1)),
   /** The workflow's (deterministic) time of the decision; `timestamp` is when it was recorded. */
   decided_at: z.iso.datetime({ offset: true }),
+  /**
+   * Owner records of signed commands only (absent on every other record, and on owner records
+   * from before it): the signed command and its signatures, which `ledger verify` checks.
+   */
+  owner_command: OwnerCommandProof.optional(),
 });
 export type DecisionEntry = z.infer<typeof DecisionEntry>;
 

@@ -136,6 +136,9 @@ export type OwnerControlTransition = (typeof OWNER_CONTROL_TRANSITIONS)[OwnerCon
  */
 export const Controllers = z.array(SignerKeySchema).max(16);
 
+/** Signatures one owner command may carry: as many as there may be controllers. */
+export const MAX_OWNER_SIGNATURES = 16;
+
 /**
  * How far an owner command's `issued_at_ms` may lie before the mission's own clock when the
  * mission receives it. Long enough for a worker backlog or restart (the signal waits in history
@@ -145,6 +148,10 @@ export const Controllers = z.array(SignerKeySchema).max(16);
 export const OWNER_COMMAND_MAX_AGE_MS = 15 * 60_000;
 /** How far `issued_at_ms` may lie after the mission's clock: the gateway's and Temporal's clocks differ. */
 export const OWNER_COMMAND_MAX_SKEW_MS = 2 * 60_000;
+
+/** One owner's ed25519 signature over an owner command's bytes (`ownerCommandSigningBytes`). */
+export const OwnerSignature = z.strictObject({ signer: SignerKeySchema, signature: SignatureSchema });
+export type OwnerSignature = z.infer<typeof OwnerSignature>;
 
 /**
  * A signed owner command, the payload of both owner signals (schemas/signed-bytes.ts
@@ -158,8 +165,88 @@ export const SignedOwnerCommand = z.strictObject({
   issued_at_ms: z.int().nonnegative(),
   signer: SignerKeySchema,
   signature: SignatureSchema,
+  /**
+   * The owners' own signatures over the same bytes, which the gateway checked against the
+   * deployment's owner keys and quorum before it countersigned as `signer`. The mission verifies
+   * each and its ledger record keeps them, so `ledger verify` can check who gave the command.
+   */
+  endorsements: z.array(OwnerSignature).min(1).max(MAX_OWNER_SIGNATURES).optional(),
 });
 export type SignedOwnerCommand = z.infer<typeof SignedOwnerCommand>;
+
+/**
+ * What an owner command's decision record keeps to prove who gave it: the signed claim and every
+ * signature over its bytes, the countersigner's (the gateway's) first, then the owners'.
+ */
+export const OwnerCommandProof = z.strictObject({
+  command: OwnerControlCommand,
+  mission_id: z.string().min(1).max(200).nullable(),
+  issued_at_ms: z.int().nonnegative(),
+  signatures: z
+    .array(OwnerSignature)
+    .min(1)
+    .max(MAX_OWNER_SIGNATURES + 1),
+});
+export type OwnerCommandProof = z.infer<typeof OwnerCommandProof>;
+
+/**
+ * A broadcast owner command as owners send it to the gateway (`POST /controls/…`): the command,
+ * when it was issued, and signatures by registered owner keys over the bytes
+ * `ownerCommandSigningBytes({ command, mission_id: null, issued_at_ms })`. With an owner quorum of
+ * M (`SWOOSH_OWNER_QUORUM`), M distinct owners sign the same bytes and any one of them sends it.
+ */
+export const OwnerCommandRequest = z.strictObject({
+  command: OwnerControlCommand,
+  issued_at_ms: z.int().nonnegative(),
+  signatures: z
+    .array(OwnerSignature)
+    .min(1, 'sign the command with a registered owner key: a bearer token alone does not give one')
+    .max(MAX_OWNER_SIGNATURES),
+});
+/** The request for one route, whose command is of that route's action. */
+export function ownerCommandRequest(command: z.ZodType<OwnerControlCommand>) {
+  return OwnerCommandRequest.extend({ command });
+}
+export type OwnerCommandRequest = z.infer<typeof OwnerCommandRequest>;
+
+/**
+ * The deployment's halt, kept by the control workflow (workflows/control.ts): the signed pause
+ * that set it, or null; and the signed resume that last lifted one. Missions started while halted
+ * start PAUSED by that same pause, so its signature is what they verify.
+ */
+export const HaltState = z.strictObject({
+  halt: SignedOwnerCommand.nullable(),
+  lifted: SignedOwnerCommand.nullable(),
+});
+export type HaltState = z.infer<typeof HaltState>;
+
+/** One owner command as `GET /controls` reports it, with the owner keys whose signatures verify. */
+export const OwnerCommandView = z.strictObject({
+  commandId: OwnerCommandId,
+  action: z.enum(['pause', 'resume', 'reroute', 'latency']),
+  actor: Actor,
+  reason: OwnerReason,
+  issuedAt: z.iso.datetime(),
+  /** Registered owner keys whose signatures over the command verify now. */
+  signers: z.array(SignerKeySchema),
+  /** The key that countersigned it for the missions (the gateway's). */
+  countersignedBy: SignerKeySchema,
+});
+export type OwnerCommandView = z.infer<typeof OwnerCommandView>;
+
+/** `GET /controls`: whether the deployment is halted, by whom and why, and the owner rules. */
+export const ControlsView = z.strictObject({
+  halted: z.boolean(),
+  halt: OwnerCommandView.nullable(),
+  /** The resume-all that last lifted a halt. */
+  lastLift: OwnerCommandView.nullable(),
+  owners: z.strictObject({
+    keys: z.array(SignerKeySchema),
+    /** Distinct owner signatures a broadcast command needs (`SWOOSH_OWNER_QUORUM`). */
+    quorum: z.int().min(1),
+  }),
+});
+export type ControlsView = z.infer<typeof ControlsView>;
 
 /** One applied owner command, as the mission's state query reports it. */
 export const AppliedOwnerControl = z.strictObject({

@@ -4,3 +4,4 @@ export { agentJobWorkflow } from './agent-job';
 export { jobReaperWorkflow } from './job-reaper';
 export { timerShardWorkflow } from './timer-shard';
 export { agentReportWorkflow } from './agent-report';
+export { controlWorkflow } from './control';

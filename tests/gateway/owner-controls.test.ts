@@ -1,7 +1,7 @@
 /**
  * Owner controls over every running mission (pause all, resume all, reroute, latency budgets)
- * through the gateway on a real dev server, each recorded in the missions' ledgers with the
- * owner as actor; and the gateway's graceful shutdown.
+ * through the gateway on a real dev server, each signed by a registered owner key and recorded in
+ * the missions' ledgers with the owner as actor and signer; and the gateway's graceful shutdown.
  */
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -11,6 +11,13 @@ import { Client, Connection, ServiceError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner, loadSigner } from '../../host/keys';
+import {
+  coSign,
+  draftOwnerCommand,
+  type OwnerCommandDraft,
+  getControls,
+  sendOwnerCommand,
+} from '../../api/owner-commands';
 import { ownerControlSignal, stateQuery } from '../../schemas/mission-messages';
 import { FileLedger } from '../../ledger';
 import { createGateway } from '../../api/app';
@@ -30,9 +37,22 @@ import {
 
 let fx: GatewayFixture;
 let missions: OwnedMission[];
+/** The one registered owner key. */
+const ownerKey = generateSigner().signer;
+
+/** A broadcast command signed with the owner key, sent as `test-owner` (or `as`, named `actor`). */
+function send(
+  draft: OwnerCommandDraft,
+  reason: string,
+  id?: string,
+  as: { api: SwooshClient; actor: string } = { api: fx.as.owner, actor: 'test-owner' },
+) {
+  const request = draftOwnerCommand(draft, { actor: as.actor, reason, ...(id !== undefined && { id }) });
+  return sendOwnerCommand(as.api, coSign(request, ownerKey));
+}
 
 beforeAll(async () => {
-  fx = await startGatewayFixture('gateway-owner-controls');
+  fx = await startGatewayFixture('gateway-owner-controls', undefined, { ownerKeys: [ownerKey.keyId] });
   missions = [await startOwnedMission(fx.as.operator), await startOwnedMission(fx.as.operator)];
   // Running past BOOT, and listed by visibility, before any batch is sent.
   for (const m of missions) {
@@ -77,10 +97,10 @@ async function gatewayKey(): Promise<string> {
 
 describe('owner controls over every running mission', () => {
   test('pause all, then resume all: each mission pauses and resumes and records the owner as actor', async () => {
-    const paused = await fx.as.owner.pauseAll('maintenance window');
+    const paused = await send({ action: 'pause' }, 'maintenance window');
     expect(paused.status).toBe(202);
     if (!paused.ok) throw new Error('unreachable');
-    expect(paused.body).toMatchObject({ action: 'pause', actor: 'test-owner' });
+    expect(paused.body).toMatchObject({ action: 'pause', actor: 'test-owner', signers: [ownerKey.keyId] });
     for (const m of missions) expect(paused.body.signalled).toContain(`mission-${m.id}`);
     await eventually(views, (vs) => vs.every((v) => v.phase === 'PAUSED'), 30_000);
     expect((await views()).map((v) => v.phase)).toEqual(['PAUSED', 'PAUSED']);
@@ -89,17 +109,24 @@ describe('owner controls over every running mission', () => {
         () => ownerRecords(m.id, 'Owner_Pause'),
         (r) => r.length > 0,
       );
-      // Signed by the gateway's own key, which the mission was started with and verified.
-      expect(records[0]?.kind === 'decision' && records[0].guards[0]?.reasons).toEqual(
+      // Countersigned by the gateway's own key, which the mission was started with, and endorsed
+      // by the owner's: the mission verified both and the record keeps them for ledger verify.
+      const record = records[0];
+      if (record?.kind !== 'decision') throw new Error('no owner record');
+      expect(record.guards[0]?.reasons).toEqual(
         expect.arrayContaining([
           'actor: test-owner',
           'reason: maintenance window',
-          `signed by ${await gatewayKey()}, a controller of this mission`,
+          `signed by ${await gatewayKey()}, a controller of this mission; endorsed by owner key(s) ${ownerKey.keyId}`,
         ]),
       );
+      expect(record.owner_command?.signatures.map((s) => s.signer)).toEqual([
+        await gatewayKey(),
+        ownerKey.keyId,
+      ]);
     }
 
-    const resumed = await fx.as.owner.resumeAll('window over');
+    const resumed = await send({ action: 'resume' }, 'window over');
     expect(resumed.status).toBe(202);
     await eventually(views, (vs) => vs.every((v) => v.phase !== 'PAUSED'), 30_000);
     expect((await views()).every((v) => v.phase !== 'PAUSED')).toBe(true);
@@ -113,8 +140,9 @@ describe('owner controls over every running mission', () => {
   });
 
   test('reroute sends future agent work to another queue; the same command id twice applies once', async () => {
-    const first = await fx.as.owner.reroute('swoosh-gpu-agents', 'move agents to the GPU pool', 'reroute-1');
-    const again = await fx.as.owner.reroute('swoosh-gpu-agents', 'move agents to the GPU pool', 'reroute-1');
+    const gpu = { action: 'reroute', taskQueue: 'swoosh-gpu-agents' } as const;
+    const first = await send(gpu, 'move agents to the GPU pool', 'reroute-1');
+    const again = await send(gpu, 'move agents to the GPU pool', 'reroute-1');
     expect([first.status, again.status]).toEqual([202, 202]);
     const routed = await eventually(
       views,
@@ -132,22 +160,23 @@ describe('owner controls over every running mission', () => {
       );
       expect(records).toHaveLength(1);
     }
-    const back = await fx.as.owner.reroute(null, 'back to the mission queues');
+    const back = await send({ action: 'reroute', taskQueue: null }, 'back to the mission queues');
     expect(back.status).toBe(202);
     await eventually(views, (vs) => vs.every((v) => v.controls?.agentTaskQueue === null), 30_000);
   });
 
   test('latency budgets change without a deploy and are refused out of bounds', async () => {
-    const res = await fx.as.owner.setLatencyBudgets({ io: 240 }, 'slow storage today');
+    const res = await send({ action: 'latency', budgets: { io: 240 } }, 'slow storage today');
     expect(res.status).toBe(202);
     const changed = await eventually(views, (vs) => vs.every((v) => v.controls?.latency.io === 240), 30_000);
     for (const v of changed) expect(v.controls?.latency.io).toBe(240);
-    const tooShort = await fx.as.owner.setLatencyBudgets({ short: 0 }, 'no');
+    const tooShort = await send({ action: 'latency', budgets: { short: 0 } }, 'no');
     expect(tooShort.status).toBe(400);
-    if (!tooShort.ok) expect(tooShort.body.errors?.map((e) => e.field)).toContain('body.budgets.short');
-    const none = await fx.as.owner.setLatencyBudgets({}, 'nothing');
+    if (!tooShort.ok)
+      expect(tooShort.body.errors?.map((e) => e.field)).toContain('body.command.budgets.short');
+    const none = await send({ action: 'latency', budgets: {} }, 'nothing');
     expect(none.status).toBe(400);
-    const badQueue = await fx.as.owner.reroute('no spaces allowed', 'x');
+    const badQueue = await send({ action: 'reroute', taskQueue: 'no spaces allowed' }, 'x');
     expect(badQueue.status).toBe(400);
   });
 
@@ -181,14 +210,19 @@ describe('owner controls over every running mission', () => {
         auth: new Authenticator({ tokens: [{ name: 'flaky-owner', role: 'owner', token }] }),
         dataDir: fx.dataDir,
         accessLog: () => {},
+        ownerKeys: [ownerKey.keyId],
       }),
       { host: '127.0.0.1', port: 0, graceMs: 1_000 },
     );
     try {
-      const partial = await new SwooshClient(running.url, token).setLatencyBudgets(
-        { short: 50 },
+      const partial = await send(
+        { action: 'latency', budgets: { short: 50 } },
         'slow model',
         'latency-partial-1',
+        {
+          api: new SwooshClient(running.url, token),
+          actor: 'flaky-owner',
+        },
       );
       expect(partial.status).toBe(502);
       const body = partial.body as ProblemBody & OwnerBatchResult;
@@ -202,7 +236,11 @@ describe('owner controls over every running mission', () => {
       await running.close();
     }
 
-    const retried = await fx.as.owner.setLatencyBudgets({ short: 50 }, 'slow model', 'latency-partial-1');
+    const retried = await send(
+      { action: 'latency', budgets: { short: 50 } },
+      'slow model',
+      'latency-partial-1',
+    );
     expect(retried.status).toBe(202);
     const changed = await eventually(
       views,
@@ -247,8 +285,45 @@ describe('owner controls over every running mission', () => {
 
   test('only owners may: operators and agents get 403 and nothing is sent', async () => {
     const before = (await views()).map((v) => v.controls?.applied.length);
-    expect((await fx.as.operator.pauseAll('x')).status).toBe(403);
-    expect((await fx.as.agent.setLatencyBudgets({ io: 100 }, 'x')).status).toBe(403);
+    expect(
+      (await send({ action: 'pause' }, 'x', undefined, { api: fx.as.operator, actor: 'test-operator' }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await send({ action: 'latency', budgets: { io: 100 } }, 'x', undefined, {
+          api: fx.as.agent,
+          actor: 'test-agent',
+        })
+      ).status,
+    ).toBe(403);
+    expect((await views()).map((v) => v.controls?.applied.length)).toEqual(before);
+  });
+
+  test('an owner token alone is not enough: unsigned, wrongly signed or sent for another actor is refused and nothing is sent', async () => {
+    const before = (await views()).map((v) => v.controls?.applied.length);
+    // The body a token-only caller would send: no command, no signatures.
+    const tokenOnly = await fx.as.owner.pauseAll('token alone');
+    expect(tokenOnly.status).toBe(400);
+    const unsigned = draftOwnerCommand({ action: 'pause' }, { actor: 'test-owner', reason: 'unsigned' });
+    const noSignature = await sendOwnerCommand(fx.as.owner, unsigned);
+    expect(noSignature.status).toBe(400);
+    if (!noSignature.ok) expect(noSignature.body.errors?.map((e) => e.field)).toContain('body.signatures');
+    const stranger = await sendOwnerCommand(fx.as.owner, coSign(unsigned, generateSigner().signer));
+    expect(stranger.status).toBe(403);
+    if (!stranger.ok) expect(stranger.body.errors?.[0]?.field).toBe('body.signatures.0.signer');
+    const signed = coSign(unsigned, ownerKey);
+    const altered = { ...signed, command: { ...signed.command, reason: 'not what was signed' } };
+    const forged = await sendOwnerCommand(fx.as.owner, altered);
+    expect(forged.status).toBe(403);
+    if (!forged.ok) expect(forged.body.title).toBe('Owner signature does not verify');
+    const someoneElse = coSign(
+      draftOwnerCommand({ action: 'pause' }, { actor: 'someone-else', reason: 'x' }),
+      ownerKey,
+    );
+    expect((await sendOwnerCommand(fx.as.owner, someoneElse)).status).toBe(403);
+    const controls = await getControls(fx.as.viewer);
+    expect(controls.ok && controls.body.halted).toBe(false);
     expect((await views()).map((v) => v.controls?.applied.length)).toEqual(before);
   });
 });

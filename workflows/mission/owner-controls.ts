@@ -22,6 +22,7 @@ import {
   SignedOwnerCommand,
   type AppliedOwnerControl,
   type MissionControls,
+  type OwnerCommandProof,
   type OwnerControlCommand,
   type RefusedOwnerControl,
 } from '../../schemas/owner-controls';
@@ -50,6 +51,8 @@ export interface AdmittedCommand {
   inputs: unknown;
   /** Why the command was trusted, as its ledger record says. */
   provenance: string;
+  /** A signed command's claim and signatures, kept in its ledger record (absent when unsigned). */
+  proof?: OwnerCommandProof;
 }
 
 export type Admission = { ok: true; admitted: AdmittedCommand } | { ok: false; refusal: RefusedOwnerControl };
@@ -73,6 +76,11 @@ export function admitOwnerCommand(
     nowMs: number;
     perMission: boolean;
     readUnsigned: UnsignedReader;
+    /**
+     * The halt a mission was started under (workflow.ts): part of its start input, not a signal,
+     * and a halt stands until lifted, so its age is not held against it.
+     */
+    atStart?: boolean;
   },
 ): Admission {
   const refuse = (why: string): Admission => ({
@@ -102,7 +110,7 @@ export function admitOwnerCommand(
     );
   if (ctx.controllers !== undefined && !ctx.controllers.includes(envelope.signer))
     return refuse(`signer ${envelope.signer} is not a controller of this mission`);
-  const age = ctx.nowMs - envelope.issued_at_ms;
+  const age = ctx.atStart === true ? 0 : ctx.nowMs - envelope.issued_at_ms;
   if (age > OWNER_COMMAND_MAX_AGE_MS)
     return refuse(
       `stale: issued ${Math.round(age / 1000)} s before it arrived (at most ${OWNER_COMMAND_MAX_AGE_MS / 1000} s)`,
@@ -113,16 +121,32 @@ export function admitOwnerCommand(
     );
   const check = verifyDetached(ownerCommandSigningBytes(envelope), envelope.signature, envelope.signer);
   if (!check.ok) return refuse(`forged: ${check.reason}`);
+  const endorsements = envelope.endorsements ?? [];
+  for (const e of endorsements) {
+    const endorsed = verifyDetached(ownerCommandSigningBytes(envelope), e.signature, e.signer);
+    if (!endorsed.ok) return refuse(`forged endorsement by ${e.signer}: ${endorsed.reason}`);
+  }
+  const signedBy =
+    ctx.controllers === undefined
+      ? `signed by ${envelope.signer}; not checked against controllers: the mission started before signed owner commands`
+      : `signed by ${envelope.signer}, a controller of this mission`;
+  const { command, mission_id, issued_at_ms } = envelope;
   return {
     ok: true,
     admitted: {
-      command: envelope.command,
+      command,
       signer: envelope.signer,
       inputs: envelope,
       provenance:
-        ctx.controllers === undefined
-          ? `signed by ${envelope.signer}; not checked against controllers: the mission started before signed owner commands`
-          : `signed by ${envelope.signer}, a controller of this mission`,
+        endorsements.length === 0
+          ? signedBy
+          : `${signedBy}; endorsed by owner key(s) ${endorsements.map((e) => e.signer).join(', ')}`,
+      proof: {
+        command,
+        mission_id,
+        issued_at_ms,
+        signatures: [{ signer: envelope.signer, signature: envelope.signature }, ...endorsements],
+      },
     },
   };
 }
@@ -249,6 +273,7 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
         },
       ],
       decided_at: decidedAt(now),
+      ...(admitted.proof && { owner_command: admitted.proof }),
     });
   });
 }

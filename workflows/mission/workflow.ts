@@ -59,6 +59,12 @@ export interface MissionStart {
   controllers?: unknown;
   resolved?: ResolvedMissionConfig;
   snapshot?: MissionSnapshot;
+  /**
+   * The deployment's halt when the gateway started this mission: the signed broadcast pause
+   * (schemas/owner-controls.ts `SignedOwnerCommand`), which the mission verifies and applies
+   * before anything else, so a mission started while halted starts PAUSED.
+   */
+  halt?: unknown;
 }
 
 /** The patch that introduced the statechart-driven mission (the skeleton only waited at LICENSE_CHECK). */
@@ -79,6 +85,8 @@ export const SNAPSHOT_IN_MUTEX_PATCH = 'swoosh-snapshot-in-mutex-v1';
  * with the reason instead of stalling; missions started before it replay without the check.
  */
 export const INPUT_CHECK_PATCH = 'swoosh-input-check-v1';
+/** The patch that applies the deployment's halt (`MissionStart.halt`) at start. */
+export const HALT_AT_START_PATCH = 'swoosh-halt-at-start-v1';
 /** `ApplicationFailure.type` of a mission that failed because its own input cannot run. */
 export const INVALID_MISSION_INPUT = 'InvalidMissionInput';
 
@@ -222,6 +230,30 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     { key: PriorityKey, value: prompt.priority },
   ]);
   engine.publish();
+  // Only a first run starts under a halt; a continued run carries its PAUSED state in the snapshot.
+  if (start.halt !== undefined && snapshot === undefined && patched(HALT_AT_START_PATCH)) {
+    const verdict = admitOwnerCommand(start.halt, {
+      missionId: prompt.id,
+      controllers: engine.config.controllers,
+      nowMs: Date.now(),
+      perMission: false,
+      readUnsigned: () => ({ ok: false, why: 'a halt must be signed' }),
+      atStart: true,
+    });
+    if (!verdict.ok) refuseOwnerCommand(engine, verdict.refusal);
+    else if (verdict.admitted.command.action !== 'pause') {
+      const { id, action, actor } = verdict.admitted.command;
+      const signer = verdict.admitted.signer;
+      refuseOwnerCommand(engine, {
+        id,
+        action,
+        actor,
+        signer,
+        at_ms: Date.now(),
+        why: 'a halt must be a pause',
+      });
+    } else await applyOwnerControl(engine, verdict.admitted);
+  }
 
   await runBoot(engine);
   // The regions run concurrently; each is driven by its own phase in the state document.

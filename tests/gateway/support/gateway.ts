@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../../../activities/timers';
-import { createGateway, type Gateway } from '../../../api/app';
+import { type AppDeps, createGateway, type Gateway } from '../../../api/app';
 import { Authenticator, newToken } from '../../../api/auth';
 import { type Exchange, SwooshClient } from '../../../api/client';
 import { type RunningGateway, startGateway } from '../../../api/server';
@@ -46,7 +46,12 @@ export interface GatewayFixture {
   stop(): Promise<void>;
 }
 
-export async function startGatewayFixture(name: string, tuning?: WorkerTuning): Promise<GatewayFixture> {
+export async function startGatewayFixture(
+  name: string,
+  tuning?: WorkerTuning,
+  /** Owner keys and quorum the gateway accepts broadcast owner commands from. */
+  owners?: Pick<AppDeps, 'ownerKeys' | 'ownerQuorum'>,
+): Promise<GatewayFixture> {
   const env = await startDevServerEnv();
   const taskQueue = taskQueueFor(name);
   const deps = await testDeps();
@@ -83,6 +88,7 @@ export async function startGatewayFixture(name: string, tuning?: WorkerTuning): 
     auth,
     dataDir: deps.dataDir,
     accessLog: (line) => accessLog.push(line),
+    ...owners,
   });
   const running = await startGateway(gateway, { host: '127.0.0.1', port: 0, graceMs: 2_000 });
   const exchanges: Exchange[] = [];
