@@ -223,6 +223,9 @@ async function proposalLoop(
     if (res.status === 409 && guard !== undefined) {
       if (retried++ >= retries) return { kind: 'stale', status: 409, reasons, attempts };
       options.onProgress?.(`HEAD moved (${mine.slice(0, 15)}… is stale): re-reading and signing again`);
+      // HEAD has not moved yet, but another accepted proposal is moving it: give it a moment.
+      if ((res.body as { current_hash?: unknown }).current_hash === mine)
+        await sleep(100 * retried, options.signal);
       continue;
     }
     if (res.status !== 400 || guard === undefined)

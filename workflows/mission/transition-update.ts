@@ -51,6 +51,12 @@ export class TransitionUpdates {
   readonly #m: MissionEngine;
   /** Accepted validations by update id (see `#reuseValidated`). */
   readonly #validated = new Map<string, Validated>();
+  /**
+   * The state each accepted update was validated against, until its handler ends. While one is
+   * pending on HEAD, another proposal on the same HEAD would pass its validator only to be refused
+   * as stale by its handler, leaving events in history; its validator refuses it instead.
+   */
+  readonly #claims = new Map<string, StateDocument>();
 
   constructor(m: MissionEngine) {
     this.#m = m;
@@ -68,6 +74,18 @@ export class TransitionUpdates {
     if (r.accepted) {
       const id = currentUpdateInfo()?.id;
       if (!r.duplicate && id !== undefined) {
+        if (this.#claimedByAnother(id)) {
+          const claimed: Rejected = {
+            accepted: false,
+            rejected: true,
+            failing_guard: 'concurrency',
+            reasons: [`HEAD ${m.hash} is being moved by another accepted proposal; read it again`],
+            outcomes: [],
+          };
+          observeRejectedTransition(claimed, { mission: m.missionId, head: m.hash, proposal });
+          throw rejection(claimed, m.hash);
+        }
+        this.#claims.set(id, m.state);
         this.#validated.set(id, {
           result: r,
           state: m.state,
@@ -93,6 +111,19 @@ export class TransitionUpdates {
    * between.
    */
   handle(proposal: unknown): Promise<TransitionOutcome> {
+    const id = currentUpdateInfo()?.id;
+    return this.#apply(proposal).finally(() => {
+      if (id !== undefined) this.#claims.delete(id);
+    });
+  }
+
+  /** Whether an update other than `id` was accepted on the current HEAD and has not ended. */
+  #claimedByAnother(id: string): boolean {
+    for (const [other, state] of this.#claims) if (other !== id && state === this.#m.state) return true;
+    return false;
+  }
+
+  #apply(proposal: unknown): Promise<TransitionOutcome> {
     const m = this.#m;
     const requestedAtMs = Date.now();
     return m.exclusive(async () => {

@@ -1,0 +1,402 @@
+/**
+ * A chaos run (docs/chaos.md): missions on a real Temporal dev server driven through the gateway
+ * process by proposers that duplicate, reorder, abandon and race their proposals, while the run
+ * SIGKILLs worker processes, kills the gateway and restarts the Temporal server. Then the verdict:
+ * every accepted proposal is in its mission's ledger exactly once, no record id, UCXL id or seq
+ * repeats, every ledger verifies, refused proposals left no event in history, no invariant was
+ * reported violated, and every mission's history replays in three worker processes that all end
+ * at the live HEAD.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import proto from '@temporalio/proto';
+import { SwooshClient } from '../../api/client';
+import { dataPaths } from '../../host/data-dir';
+import { loadSigner } from '../../host/keys';
+import { verifyLedger } from '../../ledger';
+import type { DecisionRecord } from '../../schemas/decision-record';
+import { decisionId } from '../../schemas/decision-id';
+import { missionWorkflowId } from '../../schemas/mission';
+import { newSigner, prompt, TEST_SCHEDULE, type TestSigner } from '../lifecycle/support/missions';
+import { type ChaosCluster, startChaosCluster } from './processes';
+import { type Counts, type FaultRates, newCounts, Proposer, seeded } from './traffic';
+
+const { EventType } = proto.temporal.api.enums.v1;
+
+export interface ChaosOptions {
+  missions: number;
+  /** Proposals to send in all (each mission gets its share). */
+  transitions: number;
+  seed: number;
+  rates: FaultRates;
+  /** SIGKILL a worker process this often (0: never); it is restarted a moment later. */
+  workerKillEveryMs: number;
+  /** At most this many worker kills (default: no limit). */
+  maxWorkerKills?: number;
+  workers: number;
+  /** Times the gateway process is SIGKILLed and restarted, spread over the run. */
+  gatewayKills: number;
+  /** Times the Temporal dev server is stopped and started again on its SQLite file. */
+  serverRestarts: number;
+  dataDir: string;
+  progress?: (line: string) => void;
+}
+
+export const DEFAULT_RATES: FaultRates = { duplicate: 0.05, reorder: 0.05, drop: 0.03, race: 0.05, a2a: 0.3 };
+
+export interface Faults {
+  workerKills: number;
+  gatewayKills: number;
+  serverRestarts: number;
+}
+
+export interface MissionVerdict {
+  mission: string;
+  accepted: number;
+  ledgerDecisions: number;
+  problems: string[];
+}
+
+export interface ChaosReport {
+  counts: Counts;
+  faults: Faults;
+  missions: MissionVerdict[];
+  /** Accepted proposals missing from their ledger. */
+  lost: number;
+  replays: { process: number; ok: number; failed: string[] }[];
+  seconds: number;
+  throughput: number;
+  p95Ms: number;
+  passed: number;
+  failed: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Started {
+  id: string;
+  owner: TestSigner;
+}
+
+/** Missions held in council ELECT (a member who never votes): only the proposers move HEAD. */
+async function startMissions(api: SwooshClient, count: number): Promise<Started[]> {
+  const silent = newSigner();
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const owner = newSigner();
+      const id = randomUUID();
+      const res = await api.startMission({
+        ...prompt(id),
+        config: {
+          signers: [{ key: owner.key, classes: ['control', 'policy'], label: 'chaos proposer' }],
+          council: { roles: ['planner'], members: [{ id: 'silent', key: silent.key }] },
+          schedule: TEST_SCHEDULE,
+        },
+      });
+      if (res.status !== 201)
+        throw new Error(`mission not started: ${res.status} ${JSON.stringify(res.body)}`);
+      return { id, owner };
+    }),
+  );
+}
+
+async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
+  const records: DecisionRecord[] = [];
+  let pageToken: string | undefined;
+  do {
+    const page = await api.ledger(mission, { pageSize: 500, pageToken });
+    if (!page.ok) throw new Error(`ledger of ${mission}: HTTP ${page.status}`);
+    for (const r of page.body.records) if (r.kind === 'decision') records.push(r);
+    pageToken = page.body.nextPageToken;
+  } while (pageToken !== undefined);
+  return records;
+}
+
+function repeats(values: string[]): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const v of values) (seen.has(v) ? twice : seen).add(v);
+  return [...twice];
+}
+
+/** Runs three replaying processes over the exported histories, one after the other. */
+async function replayThrice(folder: string): Promise<{ process: number; lines: ReplayLine[] }[]> {
+  const results = [];
+  for (let i = 1; i <= 3; i++) {
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'tests/chaos/replay-child.ts', folder], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('exit', (code) =>
+        code === 0 ? resolve(text) : reject(new Error(`replay process ${i} exited ${code}`)),
+      );
+    });
+    const lines = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as ReplayLine);
+    results.push({ process: i, lines });
+  }
+  return results;
+}
+
+interface ReplayLine {
+  workflowId: string;
+  ok: boolean;
+  error?: string;
+  lastPostHash: string | null;
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
+  const say = options.progress ?? (() => undefined);
+  const started = performance.now();
+  const cluster: ChaosCluster = await startChaosCluster(options.dataDir, options.workers);
+  const faults: Faults = { workerKills: 0, gatewayKills: 0, serverRestarts: 0 };
+  const counts = newCounts();
+  let connection: Connection | undefined;
+  try {
+    const operator = new SwooshClient(cluster.gatewayUrl, cluster.tokens.operator);
+    const agent = () => new SwooshClient(cluster.gatewayUrl, cluster.tokens.agent);
+    const missions = await startMissions(operator, options.missions);
+    const random = seeded(options.seed);
+    const proposers = missions.map(
+      (m, i) =>
+        new Proposer(
+          m.id,
+          m.owner,
+          TEST_SCHEDULE,
+          agent,
+          options.rates,
+          seeded(options.seed * 1_000 + i),
+          counts,
+        ),
+    );
+    // Held: ingestion and environment READY, council waiting in ELECT for a vote that never comes.
+    for (const m of missions) {
+      for (;;) {
+        const s = await operator.getState(m.id, 'Council,Ingestion,Environment').catch(() => undefined);
+        const p = s?.ok ? (s.body.projection as Record<string, { phase?: string }>) : undefined;
+        if (
+          p?.council?.phase === 'ELECT' &&
+          p.ingestion?.phase === 'READY' &&
+          p.environment?.phase === 'READY'
+        )
+          break;
+        await sleep(300);
+      }
+    }
+    await Promise.all(proposers.map((p) => p.refresh()));
+    say(`[chaos] ${missions.length} missions held; sending ${options.transitions} proposals`);
+
+    const perMission = Math.ceil(options.transitions / missions.length);
+    let done = false;
+    const traffic = Promise.all(
+      proposers.map(async (p) => {
+        while (p.sent < perMission) await p.step();
+        await p.drain();
+      }),
+    ).finally(() => (done = true));
+
+    // The faults, on their own clock while the traffic runs.
+    const total = options.transitions;
+    const gatewayAt = Array.from(
+      { length: options.gatewayKills },
+      (_, i) => ((i + 1) * total) / (options.gatewayKills + 1),
+    );
+    const serverAt = Array.from(
+      { length: options.serverRestarts },
+      (_, i) => ((i + 0.5) * total) / (options.serverRestarts + 0.5),
+    );
+    let lastWorkerKill = performance.now();
+    const progress = setInterval(() => {
+      const refused = [...counts.rejectedByGuard.values()].reduce((a, b) => a + b, 0) + counts.stale;
+      say(
+        `\r[chaos] sent ${counts.sent}/${total} accepted ${counts.accepted} (duplicates ${counts.duplicatesAnswered}) refused ${refused} unknown ${counts.unknownAnswers} | worker kills ${faults.workerKills} gateway kills ${faults.gatewayKills} server restarts ${faults.serverRestarts}   `,
+      );
+    }, 1_000);
+    try {
+      while (!done) {
+        await sleep(250 + random() * 250);
+        if (done) break;
+        if (
+          options.workerKillEveryMs > 0 &&
+          faults.workerKills < (options.maxWorkerKills ?? Infinity) &&
+          performance.now() - lastWorkerKill > options.workerKillEveryMs
+        ) {
+          lastWorkerKill = performance.now();
+          const w = cluster.workers[Math.floor(random() * cluster.workers.length)]!;
+          await w.kill();
+          faults.workerKills++;
+          await sleep(500 + random() * 1_500);
+          await w.start();
+        }
+        if (gatewayAt.length > 0 && counts.sent >= gatewayAt[0]!) {
+          gatewayAt.shift();
+          await cluster.gateway.kill();
+          faults.gatewayKills++;
+          await sleep(500 + random() * 1_500);
+          await cluster.gateway.start();
+        }
+        if (serverAt.length > 0 && counts.sent >= serverAt[0]!) {
+          serverAt.shift();
+          await cluster.server.stop();
+          faults.serverRestarts++;
+          await sleep(1_000);
+          await cluster.server.start();
+        }
+      }
+      await traffic;
+    } finally {
+      clearInterval(progress);
+      say('\n');
+    }
+    const seconds = (performance.now() - started) / 1000;
+
+    // The verdict.
+    say('[chaos] checking ledgers, histories and replays');
+    connection = await Connection.connect({ address: cluster.address });
+    const client = new Client({ connection, namespace: 'default' });
+    const orchestrator = await loadSigner(dataPaths(cluster.dataDir).orchestratorKey, 'orchestrator');
+    const historiesDir = join(cluster.dataDir, 'histories');
+    mkdirSync(historiesDir, { recursive: true });
+    const verdicts: MissionVerdict[] = [];
+    const liveHeads = new Map<string, string>();
+    let lost = 0;
+    for (const p of proposers) {
+      const problems: string[] = [...p.book.contradictions];
+      for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
+      const decisions = await allDecisions(operator, p.missionId);
+      const byKey = new Map<string, number>();
+      for (const d of decisions) byKey.set(d.idem_key, (byKey.get(d.idem_key) ?? 0) + 1);
+      for (const [key, hash] of p.book.accepted) {
+        const n = byKey.get(key) ?? 0;
+        if (n === 0) {
+          lost++;
+          problems.push(`${key}: accepted (${hash}) but not in the ledger`);
+        } else if (n > 1) problems.push(`${key}: in the ledger ${n} times`);
+        const record = decisions.find((d) => d.idem_key === key);
+        if (record && record.post_state_hash !== hash)
+          problems.push(`${key}: answered ${hash}, ledger says ${record.post_state_hash}`);
+      }
+      for (const key of repeats(decisions.map((d) => d.idem_key)))
+        problems.push(`idem_key ${key} repeats in the ledger`);
+      for (const id of repeats(decisions.map((d) => d.id))) problems.push(`record id ${id} repeats`);
+      for (const id of repeats(decisions.map((d) => decisionId(d)))) problems.push(`UCXL id ${id} repeats`);
+      for (const seq of repeats(decisions.map((d) => String(d.seq)))) problems.push(`seq ${seq} repeats`);
+      for (const [key, guard] of p.book.refused) {
+        if (byKey.has(key)) problems.push(`${key}: refused (${guard}) yet in the ledger`);
+      }
+      const verification = await verifyLedger(dataPaths(cluster.dataDir).ledgerDir, p.missionId, [
+        orchestrator.keyId,
+      ]);
+      if (!verification.ok)
+        problems.push(
+          `ledger does not verify: ${JSON.stringify(verification.firstBad)} ${verification.notes.join('; ')}`,
+        );
+
+      const handle = client.workflow.getHandle(missionWorkflowId(p.missionId));
+      const state = await operator.getState(p.missionId);
+      if (state.ok) liveHeads.set(missionWorkflowId(p.missionId), state.body.hash);
+      await handle.terminate('chaos run: verdict');
+      const history = await handle.fetchHistory();
+      writeFileSync(join(historiesDir, `${missionWorkflowId(p.missionId)}.json`), historyToJSON(history));
+      // Refused by the validator means no event: no accepted update may carry a refused idem_key.
+      const acceptedUpdates = new Set(
+        (history.events ?? [])
+          .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+          .map(
+            (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '',
+          ),
+      );
+      for (const [key, guard] of p.book.refused)
+        if (acceptedUpdates.has(key) && !p.book.accepted.has(key))
+          problems.push(`${key}: refused (${guard}) but its update is in history`);
+      verdicts.push({
+        mission: p.missionId,
+        accepted: p.book.accepted.size,
+        ledgerDecisions: decisions.length,
+        problems,
+      });
+    }
+    const invariantLines = cluster.workers.flatMap((_, i) =>
+      readFileSync(join(cluster.dataDir, `worker-${i + 1}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => /invariant violation/i.test(l)),
+    );
+    if (invariantLines.length > 0)
+      verdicts.push({
+        mission: '(workers)',
+        accepted: 0,
+        ledgerDecisions: 0,
+        problems: invariantLines.slice(0, 20),
+      });
+
+    await cluster.stop();
+    const replayed = await replayThrice(historiesDir);
+    const replays = replayed.map(({ process, lines }) => {
+      const failed: string[] = [];
+      for (const l of lines) {
+        if (!l.ok) failed.push(`${l.workflowId}: ${l.error}`);
+        else if (l.lastPostHash !== liveHeads.get(l.workflowId))
+          failed.push(
+            `${l.workflowId}: replay ends at ${l.lastPostHash}, live HEAD was ${liveHeads.get(l.workflowId)}`,
+          );
+      }
+      if (lines.length !== proposers.length)
+        failed.push(`replayed ${lines.length} of ${proposers.length} histories`);
+      return { process, ok: lines.length - failed.length, failed };
+    });
+
+    const sorted = [...counts.latencies].sort((a, b) => a - b);
+    const failedMissions =
+      verdicts.filter((v) => v.problems.length > 0).length +
+      replays.filter((r) => r.failed.length > 0).length;
+    return {
+      counts,
+      faults,
+      missions: verdicts,
+      lost,
+      replays,
+      seconds,
+      throughput: counts.accepted / seconds,
+      p95Ms: sorted[Math.floor(sorted.length * 0.95)] ?? 0,
+      passed:
+        verdicts.filter((v) => v.problems.length === 0).length +
+        replays.filter((r) => r.failed.length === 0).length,
+      failed: failedMissions,
+    };
+  } finally {
+    await connection?.close();
+    await cluster.stop();
+  }
+}
+
+export function formatReport(r: ChaosReport): string {
+  const refused = [...r.counts.rejectedByGuard].map(([g, n]) => `${g} ${n}`).join(', ') || 'none';
+  const lines = [
+    `sent ${r.counts.sent}, accepted ${r.counts.accepted} (duplicates answered ${r.counts.duplicatesAnswered}), stale ${r.counts.stale}, refused by guard: ${refused}, answers lost in transit ${r.counts.unknownAnswers} (retried ${r.counts.retried}), lost = ${r.lost}`,
+    `faults: worker SIGKILLs ${r.faults.workerKills}, gateway SIGKILLs ${r.faults.gatewayKills}, Temporal server restarts ${r.faults.serverRestarts}`,
+    `${r.seconds.toFixed(0)} s, ${r.throughput.toFixed(1)} accepted/s, p95 of accepted ${r.p95Ms.toFixed(0)} ms`,
+  ];
+  for (const m of r.missions) {
+    lines.push(
+      `mission ${m.mission}: ${m.accepted} accepted, ${m.ledgerDecisions} decisions in the ledger${m.problems.length ? `, ${m.problems.length} problem(s)` : ', ok'}`,
+    );
+    for (const p of m.problems.slice(0, 10)) lines.push(`  - ${p}`);
+  }
+  for (const rp of r.replays) {
+    lines.push(
+      `replay process ${rp.process}: ${rp.ok} histories replayed to the live HEAD${rp.failed.length ? `, ${rp.failed.length} failed` : ''}`,
+    );
+    for (const f of rp.failed.slice(0, 10)) lines.push(`  - ${f}`);
+  }
+  lines.push(`chaos: ${r.passed} passed, ${r.failed} failed`);
+  return lines.join('\n');
+}

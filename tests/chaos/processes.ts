@@ -1,0 +1,212 @@
+/**
+ * The processes a chaos run breaks on purpose: the Temporal dev server (SQLite in the run's folder,
+ * so a restart keeps every mission), SWOOSH worker processes and the gateway process, each started
+ * as `npm run worker` / `npm run gateway` start them and stopped by its own pid. Worker and gateway
+ * output goes to log files in the run's folder, which the verdict reads.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { newToken } from '../../api/auth';
+import { startDevServer } from '../../temporal-dev/dev-server';
+import { freePort, stopProcess, type Supervised, waitForPort } from '../../temporal-dev/processes';
+import { ensureTemporalCli } from '../../temporal-dev/toolchain';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** A restartable child: `kill` breaks it (SIGKILL), `start` brings it back on the same settings. */
+export interface ChaosProcess {
+  readonly name: string;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+  readonly running: boolean;
+}
+
+interface Child {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/** Every child a chaos run started and has not seen exit, so an interrupted run can stop them. */
+const live = new Set<ChildProcess>();
+
+/** SIGKILLs whatever a chaos run still has running (for Ctrl-C on `npm run chaos`). */
+export function killEverything(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+}
+
+function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Child {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child);
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  void exited.then(() => log.end());
+  return { child, exited };
+}
+
+async function stopChild(c: Child | undefined, signal: NodeJS.Signals, graceMs = 20_000): Promise<void> {
+  if (!c || c.child.exitCode !== null || c.child.signalCode !== null) return;
+  c.child.kill(signal);
+  const timer = setTimeout(() => c.child.kill('SIGKILL'), graceMs);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+/** A Node process of this repository (`workers/main.ts`, `api/main.ts`) that says when it is ready. */
+function nodeProcess(
+  name: string,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  ready: () => Promise<void>,
+): ChaosProcess {
+  let current: Child | undefined;
+  return {
+    name,
+    get running() {
+      return current !== undefined && current.child.exitCode === null && current.child.signalCode === null;
+    },
+    async start() {
+      current = spawnLogged(process.execPath, ['--import', 'tsx', script], env, logFile);
+      const started = current;
+      await Promise.race([
+        ready(),
+        started.exited.then((code) => {
+          throw new Error(`${name} exited with code ${code} while starting; see ${logFile}`);
+        }),
+      ]);
+    },
+    kill: () => stopChild(current, 'SIGKILL'),
+    stop: () => stopChild(current, 'SIGTERM'),
+  };
+}
+
+export interface ChaosCluster {
+  dataDir: string;
+  address: string;
+  taskQueue: string;
+  gatewayUrl: string;
+  tokens: { operator: string; agent: string; viewer: string };
+  server: ChaosProcess;
+  workers: ChaosProcess[];
+  gateway: ChaosProcess;
+  stop(): Promise<void>;
+}
+
+/** Waits for `marker` in a log file: the worker prints its start line once it polls. */
+async function logSays(file: string, marker: string, from: number, timeoutMs: number): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text.indexOf(marker, from) >= 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no "${marker}" in ${file} within ${timeoutMs / 1000} s`);
+}
+
+export async function startChaosCluster(dataDir: string, workerCount: number): Promise<ChaosCluster> {
+  const cli = await ensureTemporalCli();
+  const port = await freePort();
+  const uiPort = await freePort();
+  const dbFile = join(dataDir, 'temporal.sqlite');
+  let server: Supervised | undefined;
+  const serverProcess: ChaosProcess = {
+    name: 'temporal dev server',
+    get running() {
+      return server !== undefined && server.child.exitCode === null && server.child.signalCode === null;
+    },
+    async start() {
+      server = await startDevServer({ cli, port, uiPort, dbFile, namespace: 'default' });
+      track(server.child);
+    },
+    async kill() {
+      if (server) server.child.kill('SIGKILL');
+      await server?.exited;
+    },
+    async stop() {
+      if (server) await stopProcess(server);
+    },
+  };
+  await serverProcess.start();
+  const address = `127.0.0.1:${port}`;
+  const taskQueue = 'swoosh-chaos';
+  const common: NodeJS.ProcessEnv = {
+    ...process.env,
+    SWOOSH_TEMPORAL_ADDRESS: address,
+    SWOOSH_TASK_QUEUE: taskQueue,
+    SWOOSH_DATA_DIR: dataDir,
+    SWOOSH_METRICS_ADDRESS: 'off',
+  };
+  const workers = Array.from({ length: workerCount }, (_, i) => {
+    let from = 0;
+    const logFile = join(dataDir, `worker-${i + 1}.log`);
+    const proc = nodeProcess(`worker ${i + 1}`, 'workers/main.ts', common, logFile, async () => {
+      await logSays(logFile, '[swoosh worker] polling', from, 120_000);
+    });
+    return {
+      ...proc,
+      get running() {
+        return proc.running;
+      },
+      async start() {
+        const { stat } = await import('node:fs/promises');
+        from = (await stat(logFile).catch(() => ({ size: 0 }))).size;
+        await proc.start();
+      },
+    } satisfies ChaosProcess;
+  });
+  const tokens = { operator: newToken(), agent: newToken(), viewer: newToken() };
+  const tokensFile = join(dataDir, 'chaos-tokens.json');
+  writeFileSync(
+    tokensFile,
+    JSON.stringify({
+      tokens: Object.entries(tokens).map(([role, token]) => ({ name: `chaos-${role}`, role, token })),
+    }),
+    { mode: 0o600 },
+  );
+  const gatewayPort = await freePort();
+  const gateway = nodeProcess(
+    'gateway',
+    'api/main.ts',
+    {
+      ...common,
+      SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
+      SWOOSH_GATEWAY_HOST: '127.0.0.1',
+      SWOOSH_GATEWAY_PORT: String(gatewayPort),
+    },
+    join(dataDir, 'gateway.log'),
+    () => waitForPort(gatewayPort, 60_000),
+  );
+  const all = [gateway, ...workers];
+  try {
+    for (const w of workers) await w.start();
+    await gateway.start();
+  } catch (error) {
+    for (const p of all) await p.kill();
+    await serverProcess.stop();
+    throw error;
+  }
+  return {
+    dataDir,
+    address,
+    taskQueue,
+    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    tokens,
+    server: serverProcess,
+    workers,
+    gateway,
+    async stop() {
+      for (const p of all) await p.stop();
+      await serverProcess.stop();
+    },
+  };
+}
