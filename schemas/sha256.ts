@@ -64,11 +64,13 @@ function compress(
       f = h5,
       g = h6,
       hh = h7;
+    // Ch and Maj in their forms with fewest operations: g ^ (e & (f ^ g)) is (e & f) ^ (~e & g),
+    // and (a & b) | (c & (a | b)) is (a & b) ^ (a & c) ^ (b & c).
     for (let i = 0; i < 64; i++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+      const t1 = (hh + S1 + (g ^ (e & (f ^ g))) + K[i]! + W[i]!) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0;
       hh = g;
       g = f;
       f = e;
