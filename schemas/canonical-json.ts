@@ -25,14 +25,82 @@ export class CanonicalJsonError extends Error {
   }
 }
 
+/** What is remembered about an object frozen all the way down by `deepFreeze`. */
+interface Memo {
+  encoding: string | undefined;
+  digest: string | undefined;
+}
+
+/** A base class whose constructor returns the object it is given, so a subclass adds fields to it. */
+class Onto {
+  constructor(target: object) {
+    return target;
+  }
+}
+
 /**
- * Objects frozen all the way down by `deepFreeze`. Their canonical encoding can never change, so it
- * is remembered: a new state document shares most of its regions with the previous one, and
- * re-encoding only the region a transition changed keeps hashing cheap. Membership is by identity,
- * and weak collections let old documents be garbage-collected.
+ * The memo of a deep-frozen object, kept in private fields of the object itself. A frozen object's
+ * canonical encoding can never change, so it is computed once: a new state document shares most of
+ * its regions with the previous one, and re-encoding only the region a transition changed keeps
+ * hashing cheap (the digest is kept for `hash.ts` for the same reason).
+ *
+ * Private fields rather than a WeakSet and a WeakMap: a state document adds a handful of new
+ * objects per transition, and inserting those into weak collections (with the garbage collector's
+ * work for weak entries) cost more than the rest of the transition. Private fields are invisible
+ * to `Object.keys`, spread, JSON, structured clone and deep equality, and cost about a property.
  */
-const deepFrozen = new WeakSet<object>();
-const encodings = new WeakMap<object, string>();
+class MemoFields extends Onto {
+  #encoding: string | undefined = undefined;
+  #digest: string | undefined = undefined;
+
+  static attach(target: object): void {
+    new MemoFields(target);
+  }
+
+  static has(obj: object): obj is MemoFields {
+    return #encoding in obj;
+  }
+
+  static encoding(obj: MemoFields): string | undefined {
+    return obj.#encoding;
+  }
+
+  static setEncoding(obj: MemoFields, encoding: string): void {
+    obj.#encoding = encoding;
+  }
+
+  static digest(obj: MemoFields): string | undefined {
+    return obj.#digest;
+  }
+
+  static setDigest(obj: MemoFields, digest: string): void {
+    obj.#digest = digest;
+  }
+}
+
+/**
+ * Objects that were already frozen (or made non-extensible) when `deepFreeze` met them do not get
+ * the fields (engines may refuse new private fields on them); they are remembered the slow way.
+ */
+const foreignMemos = new WeakMap<object, Memo>();
+
+function foreignMemo(obj: object): Memo | undefined {
+  return Object.isExtensible(obj) ? undefined : foreignMemos.get(obj);
+}
+
+/** The digest `hash.ts` remembered for a deep-frozen object, if any. */
+export function memoisedDigest(obj: object): string | undefined {
+  return MemoFields.has(obj) ? MemoFields.digest(obj) : foreignMemo(obj)?.digest;
+}
+
+/** Remembers `digest` for a deep-frozen object (anything else is ignored: it could still change). */
+export function memoiseDigest(obj: object, digest: string): void {
+  if (MemoFields.has(obj)) MemoFields.setDigest(obj, digest);
+  else {
+    const memo = foreignMemo(obj);
+    if (memo !== undefined) memo.digest = digest;
+  }
+}
 
 /**
  * Freezes an object graph in place and records it as immutable. Branches already recorded are
@@ -40,11 +108,12 @@ const encodings = new WeakMap<object, string>();
  * (`Object.isFrozen` alone is not enough: it says nothing about the children.)
  */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !deepFrozen.has(value)) {
-    Object.freeze(value);
+  if (value !== null && typeof value === 'object' && !isDeepFrozen(value)) {
     // Recorded before the children are walked, so a cyclic graph terminates (and canonical JSON
     // then refuses it as a cycle).
-    deepFrozen.add(value);
+    if (Object.isExtensible(value)) MemoFields.attach(value);
+    else foreignMemos.set(value, { encoding: undefined, digest: undefined });
+    Object.freeze(value);
     for (const child of Object.values(value as object)) deepFreeze(child);
   }
   return value;
@@ -52,7 +121,9 @@ export function deepFreeze<T>(value: T): T {
 
 /** True when `value` was frozen, with everything it holds, by `deepFreeze`. */
 export function isDeepFrozen(value: unknown): boolean {
-  return value !== null && typeof value === 'object' && deepFrozen.has(value);
+  return (
+    value !== null && typeof value === 'object' && (MemoFields.has(value) || foreignMemo(value) !== undefined)
+  );
 }
 
 /**
@@ -62,22 +133,30 @@ export function isDeepFrozen(value: unknown): boolean {
  * elements, functions, symbols, bigints, cycles and non-plain objects (a `Date` or `Map` has no single JSON meaning).
  *
  * The encoding runs on every transition, so it builds no paths: a value it cannot encode is
- * encoded again by the path-tracking walk, which throws the error that names where it is.
+ * walked again by the path-tracking walk, which throws the error that names where it is.
  */
 export function canonicalJson(value: unknown): string {
   try {
-    return encode(value, new Set());
+    return encode(value, 0);
   } catch (error) {
     if (error !== UNENCODABLE) throw error;
   }
   locate(value, '$', new Set());
-  throw new CanonicalJsonError('unencodable value', '$');
+  // Nothing unencodable: the value was only nested deeper than the fast walk's cycle bound.
+  return encode(value, Number.NEGATIVE_INFINITY);
 }
 
 /** Thrown by the fast encoder; never escapes `canonicalJson`. */
 const UNENCODABLE = new Error('unencodable');
 
-function encode(value: unknown, seen: Set<object>): string {
+/**
+ * The fast encoder tells a cycle by its depth rather than by a set of ancestors (a set per call
+ * cost more than the rest of encoding a transition's changes): past this depth it gives up and
+ * `locate` decides between a cycle and a merely deep value.
+ */
+const MAX_DEPTH = 512;
+
+function encode(value: unknown, depth: number): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'boolean':
@@ -94,44 +173,65 @@ function encode(value: unknown, seen: Set<object>): string {
       throw UNENCODABLE;
   }
   const obj: object = value;
-  if (!deepFrozen.has(obj)) return encodeObject(obj, seen);
-  let encoded = encodings.get(obj);
-  if (encoded === undefined) {
-    encoded = encodeObject(obj, seen);
-    encodings.set(obj, encoded);
+  if (depth > MAX_DEPTH) throw UNENCODABLE;
+  if (MemoFields.has(obj)) {
+    let encoded = MemoFields.encoding(obj);
+    if (encoded === undefined) {
+      encoded = encodeObject(obj, depth + 1);
+      MemoFields.setEncoding(obj, encoded);
+    }
+    return encoded;
   }
-  return encoded;
+  const memo = foreignMemo(obj);
+  if (memo === undefined) return encodeObject(obj, depth + 1);
+  return (memo.encoding ??= encodeObject(obj, depth + 1));
 }
 
-function encodeObject(obj: object, seen: Set<object>): string {
-  if (seen.has(obj)) throw UNENCODABLE;
-  seen.add(obj);
+function encodeObject(obj: object, depth: number): string {
   let out: string;
   if (Array.isArray(obj)) {
     out = '[';
     for (let i = 0; i < obj.length; i++) {
       const item: unknown = obj[i];
       if (item === undefined) throw UNENCODABLE;
-      out += i > 0 ? `,${encode(item, seen)}` : encode(item, seen);
+      out += i > 0 ? `,${encode(item, depth)}` : encode(item, depth);
     }
     out += ']';
   } else {
     if (!isPlainObject(obj)) throw UNENCODABLE;
     const record = obj as Record<string, unknown>;
-    const keys = Object.keys(record).sort();
+    const keys = sortKeys(Object.keys(record));
     out = '{';
     let first = true;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
       const child = record[key];
       if (child === undefined) continue;
-      out += `${first ? '' : ','}${JSON.stringify(key)}:${encode(child, seen)}`;
+      out += `${first ? '' : ','}${JSON.stringify(key)}:${encode(child, depth)}`;
       first = false;
     }
     out += '}';
   }
-  seen.delete(obj);
   return out;
+}
+
+/**
+ * Sorts property names in place by UTF-16 code unit, the order of `Array.prototype.sort` without a
+ * comparator (and of `<` on strings). Objects here have a handful of keys, for which an insertion
+ * sort is faster than `sort`, which allocates a work area on every call.
+ */
+export function sortKeys(keys: string[]): string[] {
+  if (keys.length > 32) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > key) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /**

@@ -3,8 +3,8 @@
  * hashes. The digest comes from `sha256.ts` (pure JavaScript) because `node:crypto` does not exist
  * inside Temporal's workflow sandbox, and the hash must be computed there during replay.
  */
-import { canonicalJson } from './canonical-json';
-import { sha256Hex, type PrefixHasher } from './sha256';
+import { canonicalJson, isDeepFrozen, memoisedDigest, memoiseDigest, sortKeys } from './canonical-json';
+import { ResumableSha256, sha256Hex } from './sha256';
 
 /** The textual prefix of every digest; part of the format so a digest names its algorithm. */
 export const SHA256_PREFIX = 'sha256-';
@@ -41,12 +41,101 @@ export function sha256Text(text: string): Sha256 {
 }
 
 /**
- * `sha256-<hex>` of `value`'s canonical JSON, resuming from `hasher`'s midstate over the prefix it
- * shares with the previous value hashed there. Same digest as `hashCanonical`; cheaper for a
- * sequence of documents that differ late in their encoding.
+ * Hashes successive versions of one deep-frozen document (the states of one mission) whose
+ * top-level members are mostly the very same objects as in the previous version.
+ *
+ * The canonical encoding of an object is `{`, its members `"key":value` in sorted key order joined
+ * by `,`, and `}`. The hasher keeps the previous version's members and the UTF-8 bytes of its
+ * encoding. Members are compared by identity, which is sound because a deep-frozen value cannot
+ * change: everything before the first member that differs is byte for byte what was hashed last
+ * time, so SHA-256 resumes from its midstate there and only the rest is compressed. Members after
+ * that one that are the same object again are copied as bytes, not encoded again.
+ *
+ * Same digest as `hashCanonical`, which tests/statechart/document-hash.test.ts checks on generated
+ * documents and simulated missions.
  */
-export function hashCanonicalWith(hasher: PrefixHasher, value: unknown): Sha256 {
-  return `${SHA256_PREFIX}${hasher.digestHex(encoder.encode(canonicalJson(value)))}`;
+export class DocumentHasher {
+  /** The previous version's members in key order: names, values, and where each one's bytes end. */
+  #keys: string[] = [];
+  #values: unknown[] = [];
+  #ends: number[] = [];
+  /** The previous version's encoding; `#spare` is where the next one is written. */
+  #bytes: Uint8Array = new Uint8Array(4096);
+  #spare: Uint8Array = new Uint8Array(4096);
+  #digest: Sha256 | null = null;
+  readonly #sha = new ResumableSha256();
+
+  /** `sha256-<hex>` of `doc`'s canonical JSON; `doc` must be deep-frozen (see `deepFreeze`). */
+  digest(doc: object): Sha256 {
+    if (!isDeepFrozen(doc) || Array.isArray(doc))
+      throw new TypeError('DocumentHasher hashes deep-frozen objects');
+    const memoised = memoisedDigest(doc);
+    if (memoised !== undefined) return memoised as Sha256;
+    const record = doc as Record<string, unknown>;
+    const keys = sortKeys(Object.keys(record));
+    const values: unknown[] = [];
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const value = record[keys[i]!];
+      // An undefined member is not encoded, as in canonicalJson.
+      if (value === undefined) continue;
+      keys[n] = keys[i]!;
+      values[n++] = value;
+    }
+    keys.length = n;
+
+    const prevKeys = this.#keys;
+    const prevValues = this.#values;
+    const prevEnds = this.#ends;
+    let first = 0;
+    while (first < n && keys[first] === prevKeys[first] && values[first] === prevValues[first]) first++;
+    if (first === n && n === prevKeys.length && this.#digest !== null) {
+      memoiseDigest(doc, this.#digest);
+      return this.#digest;
+    }
+
+    const prev = this.#bytes;
+    const start = first === 0 ? 0 : prevEnds[first - 1]!;
+    let out = ensure(this.#spare, start);
+    out.set(prev.subarray(0, start), 0);
+    const ends = prevEnds.slice(0, first);
+    let at = start;
+    for (let i = first; i < n; i++) {
+      if (keys[i] === prevKeys[i] && values[i] === prevValues[i]) {
+        const from = i === 0 ? 0 : prevEnds[i - 1]!;
+        const to = prevEnds[i]!;
+        out = ensure(out, at + (to - from));
+        out.set(prev.subarray(from, to), at);
+        at += to - from;
+      } else {
+        const text = `${i === 0 ? '{' : ','}${JSON.stringify(keys[i])}:${canonicalJson(values[i])}`;
+        out = ensure(out, at + text.length * 3);
+        at += encoder.encodeInto(text, out.subarray(at)).written;
+      }
+      ends.push(at);
+    }
+    out = ensure(out, at + 2);
+    if (n === 0) out[at++] = 0x7b; // '{'
+    out[at++] = 0x7d; // '}'
+
+    const digest: Sha256 = `${SHA256_PREFIX}${this.#sha.digestHex(out, at, start)}`;
+    this.#spare = prev;
+    this.#bytes = out;
+    this.#keys = keys;
+    this.#values = values;
+    this.#ends = ends;
+    this.#digest = digest;
+    memoiseDigest(doc, digest);
+    return digest;
+  }
+}
+
+/** `buffer` if it holds at least `size` bytes, else a larger copy of it. */
+function ensure(buffer: Uint8Array, size: number): Uint8Array {
+  if (buffer.length >= size) return buffer;
+  const grown = new Uint8Array(Math.max(size, buffer.length * 2));
+  grown.set(buffer);
+  return grown;
 }
 
 /**

@@ -2,8 +2,8 @@
  * SHA-256 (FIPS 180-4) in plain JavaScript for the workflow sandbox, which has no `node:crypto`,
  * written for the one job that dominated a transition's pure cost: hashing a state document that
  * mostly repeats the previous one. The compression function works on 32-bit locals with no
- * allocation, and a hash can resume from the midstate after any whole 64-byte block of a byte
- * prefix it has seen (`PrefixHasher`), so an unchanged document prefix is not hashed again.
+ * allocation, and a hash can resume from the midstate after any whole 64-byte block of the input
+ * it hashed before (`ResumableSha256`), so an unchanged document prefix is not hashed again.
  * tests/statechart/sha256.test.ts checks it against `node:crypto` on random inputs and prefixes.
  */
 
@@ -23,16 +23,27 @@ const IV = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b0568
 /** The message schedule, reused by every block (the sandbox runs one workflow task at a time). */
 const W = new Int32Array(64);
 
-/** Runs the compression function over the 64-byte blocks of `bytes[from, to)` into `h` (8 words). */
-function compress(h: Int32Array, bytes: Uint8Array, from: number, to: number): void {
-  let h0 = h[0]!,
-    h1 = h[1]!,
-    h2 = h[2]!,
-    h3 = h[3]!,
-    h4 = h[4]!,
-    h5 = h[5]!,
-    h6 = h[6]!,
-    h7 = h[7]!;
+/**
+ * Runs the compression function over the 64-byte blocks of `bytes[from, to)`, starting from the 8
+ * words at `h[at]`. The midstate after each block goes `stride` words further on (0: in place; 8:
+ * one midstate per block, which is what lets a later hash resume after any of them).
+ */
+function compress(
+  h: Int32Array,
+  at: number,
+  stride: number,
+  bytes: Uint8Array,
+  from: number,
+  to: number,
+): void {
+  let h0 = h[at]!,
+    h1 = h[at + 1]!,
+    h2 = h[at + 2]!,
+    h3 = h[at + 3]!,
+    h4 = h[at + 4]!,
+    h5 = h[at + 5]!,
+    h6 = h[at + 6]!,
+    h7 = h[at + 7]!;
   for (let off = from; off < to; off += 64) {
     for (let i = 0; i < 16; i++) {
       const j = off + i * 4;
@@ -53,11 +64,13 @@ function compress(h: Int32Array, bytes: Uint8Array, from: number, to: number): v
       f = h5,
       g = h6,
       hh = h7;
+    // Ch and Maj in their forms with fewest operations: g ^ (e & (f ^ g)) is (e & f) ^ (~e & g),
+    // and (a & b) | (c & (a | b)) is (a & b) ^ (a & c) ^ (b & c).
     for (let i = 0; i < 64; i++) {
       const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (hh + S1 + ((e & f) ^ (~e & g)) + K[i]! + W[i]!) | 0;
+      const t1 = (hh + S1 + (g ^ (e & (f ^ g))) + K[i]! + W[i]!) | 0;
       const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+      const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0;
       hh = g;
       g = f;
       f = e;
@@ -75,27 +88,33 @@ function compress(h: Int32Array, bytes: Uint8Array, from: number, to: number): v
     h5 = (h5 + f) | 0;
     h6 = (h6 + g) | 0;
     h7 = (h7 + hh) | 0;
+    at += stride;
+    h[at] = h0;
+    h[at + 1] = h1;
+    h[at + 2] = h2;
+    h[at + 3] = h3;
+    h[at + 4] = h4;
+    h[at + 5] = h5;
+    h[at + 6] = h6;
+    h[at + 7] = h7;
   }
-  h[0] = h0;
-  h[1] = h1;
-  h[2] = h2;
-  h[3] = h3;
-  h[4] = h4;
-  h[5] = h5;
-  h[6] = h6;
-  h[7] = h7;
 }
 
 const tail = new Uint8Array(128);
+const last = new Int32Array(8);
 
-/** Finishes a hash whose whole blocks up to `done` are in `h`: pads the rest of `bytes`, returns hex. */
-function finish(h: Int32Array, bytes: Uint8Array, done: number): string {
-  const rest = bytes.length - done;
+/**
+ * Finishes the hash of `bytes[0, length)` whose whole blocks are done, with the midstate after them
+ * at `h[at]`: pads the rest and returns lowercase hex. `h` is left as it was.
+ */
+function finish(h: Int32Array, at: number, bytes: Uint8Array, length: number): string {
+  const done = length - (length % 64);
+  const rest = length - done;
   tail.fill(0);
-  tail.set(bytes.subarray(done), 0);
+  tail.set(bytes.subarray(done, length), 0);
   tail[rest] = 0x80;
   const blocks = rest + 9 > 64 ? 128 : 64;
-  const bits = bytes.length * 8;
+  const bits = length * 8;
   // Message length in bits, big-endian, in the last 8 bytes; lengths here stay far below 2^53.
   const high = Math.floor(bits / 0x100000000);
   tail[blocks - 8] = high >>> 24;
@@ -106,47 +125,47 @@ function finish(h: Int32Array, bytes: Uint8Array, done: number): string {
   tail[blocks - 3] = bits >>> 16;
   tail[blocks - 2] = bits >>> 8;
   tail[blocks - 1] = bits;
-  compress(h, tail, 0, blocks);
+  last.set(h.subarray(at, at + 8));
+  compress(last, 0, 0, tail, 0, blocks);
   let hex = '';
-  for (let i = 0; i < 8; i++) hex += (h[i]! >>> 0).toString(16).padStart(8, '0');
+  for (let i = 0; i < 8; i++) hex += (last[i]! >>> 0).toString(16).padStart(8, '0');
   return hex;
 }
 
 /** Lowercase hex SHA-256 of `bytes`. */
 export function sha256Hex(bytes: Uint8Array): string {
   const h = Int32Array.from(IV);
-  const whole = bytes.length - (bytes.length % 64);
-  compress(h, bytes, 0, whole);
-  return finish(h, bytes, whole);
+  compress(h, 0, 0, bytes, 0, bytes.length - (bytes.length % 64));
+  return finish(h, 0, bytes, bytes.length);
 }
 
 /**
- * Hashes a sequence of byte strings that tend to share a prefix with the previous one (successive
- * state documents of one mission). It keeps the previous input and the midstate after each of its
- * whole blocks; the next hash resumes after the last whole block inside the common prefix.
+ * SHA-256 of successive inputs that share a prefix with the previous one (successive state
+ * documents of one mission). It keeps the midstate after every whole block of the previous input;
+ * the caller says how many leading bytes are unchanged, and the hash resumes after the last whole
+ * block among them. Knowing the unchanged length from the document's structure, rather than by
+ * comparing bytes, is what lets the caller rewrite one buffer in place.
  */
-export class PrefixHasher {
-  #last: Uint8Array = new Uint8Array(0);
-  /** `#states[8*k .. 8*k+8)` is the midstate after the first k blocks of `#last`. */
-  #states = new Int32Array(8);
+export class ResumableSha256 {
+  /** `#states[8k .. 8k+8)` is the midstate after the first k blocks of the previous input. */
+  #states = Int32Array.from(IV);
+  /** Whole blocks of the previous input, i.e. how many midstates past the IV are held. */
+  #blocks = 0;
 
-  digestHex(bytes: Uint8Array): string {
-    const last = this.#last;
-    const limit = Math.min(last.length, bytes.length);
-    let common = 0;
-    while (common < limit && last[common] === bytes[common]) common++;
-    const reuse = common >> 6;
-    const whole = bytes.length >> 6;
-    const states = new Int32Array((whole + 1) * 8);
-    if (reuse === 0) states.set(IV, 0);
-    else states.set(this.#states.subarray(0, (reuse + 1) * 8), 0);
-    const h = states.slice(reuse * 8, reuse * 8 + 8);
-    for (let k = reuse; k < whole; k++) {
-      compress(h, bytes, k * 64, k * 64 + 64);
-      states.set(h, (k + 1) * 8);
+  /**
+   * Lowercase hex SHA-256 of `bytes[0, length)`, when its first `unchanged` bytes are those of the
+   * previous input (0 for an unrelated input).
+   */
+  digestHex(bytes: Uint8Array, length: number, unchanged: number): string {
+    const whole = length >> 6;
+    const resume = Math.min(unchanged >> 6, this.#blocks, whole);
+    if (this.#states.length < (whole + 1) * 8) {
+      const grown = new Int32Array(Math.max((whole + 1) * 8, this.#states.length * 2));
+      grown.set(this.#states.subarray(0, (resume + 1) * 8));
+      this.#states = grown;
     }
-    this.#last = bytes;
-    this.#states = states;
-    return finish(h, bytes, whole * 64);
+    compress(this.#states, resume * 8, 8, bytes, resume * 64, whole * 64);
+    this.#blocks = whole;
+    return finish(this.#states, whole * 8, bytes, length);
   }
 }

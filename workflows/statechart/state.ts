@@ -12,8 +12,7 @@ import {
   type Region,
 } from '../../schemas/statechart';
 import { deepFreeze, isDeepFrozen } from '../../schemas/canonical-json';
-import { hashCanonical, hashCanonicalWith, type Sha256 } from '../../schemas/hash';
-import { PrefixHasher } from '../../schemas/sha256';
+import { DocumentHasher, hashCanonical, type Sha256 } from '../../schemas/hash';
 
 export { deepFreeze };
 
@@ -82,32 +81,29 @@ export function initialState(missionId: string): StateDocument {
   });
 }
 
-const hashMemo = new WeakMap<object, Sha256>();
 /**
- * One prefix hasher per mission, keyed by the mission's `meta` object, which every state the
- * reducer derives shares by identity: successive states of a mission repeat their first regions
- * byte for byte, and the hasher skips those blocks. Weak, so a finished mission's entry goes.
+ * One document hasher per mission, keyed by the mission's `meta` object, which every state the
+ * reducer derives shares by identity: a transition replaces a region, `epoch`, `hlc_last` and
+ * `head` and shares every other region with the previous state, so the hasher encodes only those
+ * and resumes SHA-256 after the regions before them. Weak, so a finished mission's entry goes.
+ * Which states went through a hasher before never changes a digest, only how much is recomputed.
  */
-const prefixHashers = new WeakMap<object, PrefixHasher>();
+const documentHashers = new WeakMap<object, DocumentHasher>();
 
 /**
- * The state hash `sha256-<hex>` over the document's canonical JSON. Memoised per deep-frozen
- * document (anything that could still change is hashed afresh every time), because the protocol
- * asks for HEAD's hash on every proposal; a new frozen document resumes from the midstate of the
- * prefix it shares with its mission's previous one.
+ * The state hash `sha256-<hex>` over the document's canonical JSON. A deep-frozen document goes
+ * through its mission's `DocumentHasher`, which also memoises the digest on the document, because
+ * the protocol asks for HEAD's hash on every proposal; anything that could still change is hashed
+ * afresh every time.
  */
 export function stateHash(state: StateDocument): Sha256 {
   if (!isDeepFrozen(state)) return hashCanonical(state);
-  const hit = hashMemo.get(state);
-  if (hit !== undefined) return hit;
-  let hasher = prefixHashers.get(state.meta);
+  let hasher = documentHashers.get(state.meta);
   if (hasher === undefined) {
-    hasher = new PrefixHasher();
-    prefixHashers.set(state.meta, hasher);
+    hasher = new DocumentHasher();
+    documentHashers.set(state.meta, hasher);
   }
-  const hash = hashCanonicalWith(hasher, state);
-  hashMemo.set(state, hash);
-  return hash;
+  return hasher.digest(state);
 }
 
 /** Raised by `parseStateDocument` for a snapshot that is not a valid state document. */
