@@ -6,10 +6,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newToken } from '../../api/auth';
 import { startDevServer } from '../../temporal-dev/dev-server';
-import { freePort, stopProcess, type Supervised, waitForPort } from '../../temporal-dev/processes';
+import { freePort, stopProcess, type Supervised } from '../../temporal-dev/processes';
 import { ensureTemporalCli } from '../../temporal-dev/toolchain';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -60,13 +61,16 @@ async function stopChild(c: Child | undefined, signal: NodeJS.Signals, graceMs =
   clearTimeout(timer);
 }
 
-/** A Node process of this repository (`workers/main.ts`, `api/main.ts`) that says when it is ready. */
+/**
+ * A Node process of this repository (`workers/main.ts`, `api/main.ts`), ready once its own log
+ * says `marker` (a port that answers could be another process's, on a shared machine).
+ */
 function nodeProcess(
   name: string,
   script: string,
   env: NodeJS.ProcessEnv,
   logFile: string,
-  ready: () => Promise<void>,
+  marker: string,
 ): ChaosProcess {
   let current: Child | undefined;
   return {
@@ -75,10 +79,11 @@ function nodeProcess(
       return current !== undefined && current.child.exitCode === null && current.child.signalCode === null;
     },
     async start() {
+      const from = (await stat(logFile).catch(() => ({ size: 0 }))).size;
       current = spawnLogged(process.execPath, ['--import', 'tsx', script], env, logFile);
       const started = current;
       await Promise.race([
-        ready(),
+        logSays(logFile, marker, from, 120_000),
         started.exited.then((code) => {
           throw new Error(`${name} exited with code ${code} while starting; see ${logFile}`);
         }),
@@ -101,9 +106,8 @@ export interface ChaosCluster {
   stop(): Promise<void>;
 }
 
-/** Waits for `marker` in a log file: the worker prints its start line once it polls. */
+/** Waits for `marker` in a log file, past byte `from` (what earlier runs of the process wrote). */
 async function logSays(file: string, marker: string, from: number, timeoutMs: number): Promise<void> {
-  const { readFile } = await import('node:fs/promises');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const text = await readFile(file, 'utf8').catch(() => '');
@@ -146,24 +150,15 @@ export async function startChaosCluster(dataDir: string, workerCount: number): P
     SWOOSH_DATA_DIR: dataDir,
     SWOOSH_METRICS_ADDRESS: 'off',
   };
-  const workers = Array.from({ length: workerCount }, (_, i) => {
-    let from = 0;
-    const logFile = join(dataDir, `worker-${i + 1}.log`);
-    const proc = nodeProcess(`worker ${i + 1}`, 'workers/main.ts', common, logFile, async () => {
-      await logSays(logFile, '[swoosh worker] polling', from, 120_000);
-    });
-    return {
-      ...proc,
-      get running() {
-        return proc.running;
-      },
-      async start() {
-        const { stat } = await import('node:fs/promises');
-        from = (await stat(logFile).catch(() => ({ size: 0 }))).size;
-        await proc.start();
-      },
-    } satisfies ChaosProcess;
-  });
+  const workers = Array.from({ length: workerCount }, (_, i) =>
+    nodeProcess(
+      `worker ${i + 1}`,
+      'workers/main.ts',
+      common,
+      join(dataDir, `worker-${i + 1}.log`),
+      '[swoosh worker] polling',
+    ),
+  );
   const tokens = { operator: newToken(), agent: newToken(), viewer: newToken() };
   const tokensFile = join(dataDir, 'chaos-tokens.json');
   writeFileSync(
@@ -184,7 +179,7 @@ export async function startChaosCluster(dataDir: string, workerCount: number): P
       SWOOSH_GATEWAY_PORT: String(gatewayPort),
     },
     join(dataDir, 'gateway.log'),
-    () => waitForPort(gatewayPort, 60_000),
+    '[swoosh gateway] listening on',
   );
   const all = [gateway, ...workers];
   try {
