@@ -9,7 +9,11 @@
  * CODE, as the agent's shell script would (tests/support/kube-stages.yaml); everything else (Job
  * controller, garbage collector, RBAC, service-account tokens) is Kubernetes' own.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -32,7 +36,13 @@ import { agentJobWorkflow } from '../../workflows/agent-job';
 import { jobReaperWorkflow } from '../../workflows/job-reaper';
 import { type ControlPlane, SIMULATED_AGENT_LOG, startControlPlane } from '../support/kube';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { jobWorkflowsPath, MemoryTelemetrySink, summary } from './support/jobs';
+import {
+  JsonlTelemetrySink,
+  jobWorkerScript,
+  jobWorkflowsPath,
+  MemoryTelemetrySink,
+  summary,
+} from './support/jobs';
 
 const image = 'busybox:1.36';
 const templatePath = fileURLToPath(new URL('../../k8s/base/agent-job-template.yaml', import.meta.url));
@@ -258,6 +268,94 @@ describe('kubernetes backend on a local control plane', () => {
         60_000,
       ),
     ).toEqual([]);
+  }, 300_000);
+
+  test('a worker SIGKILLed while its Job runs: the Job runs on and the next worker follows the same Job to its end', async ({
+    task,
+  }) => {
+    const taskQueue = taskQueueFor(task.name);
+    const workflowId = `agent-job-${task.id}`;
+    const jobName = agentJobName({ workflowId, seq: 0 });
+    const scratch = await mkdtemp(join(tmpdir(), 'swoosh-k8s-worker-'));
+    const telemetry = new JsonlTelemetrySink(join(scratch, 'telemetry.jsonl'));
+    const bundlePath = join(scratch, 'workflow-bundle.js');
+    await writeFile(bundlePath, bundle.code);
+    const crashing = spawn(process.execPath, ['--import', 'tsx', jobWorkerScript], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: env.address,
+        TASK_QUEUE: taskQueue,
+        TELEMETRY_FILE: telemetry.path,
+        WORKFLOW_BUNDLE: bundlePath,
+        KUBECONFIG_FILE: cluster.kubeconfigPath,
+        AGENT_NAMESPACE: namespace,
+      },
+    });
+    try {
+      let output = '';
+      crashing.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      crashing.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      await eventually(
+        () => Promise.resolve(output),
+        (o) => o.includes('ready') || crashing.exitCode !== null,
+        60_000,
+      );
+      expect(output).toContain('ready');
+
+      const handle = await env.client.workflow.start(agentJobWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [agentSpec({ sleepSeconds: 15 })],
+      });
+      expect(
+        await eventually(
+          () => podsOf(jobName),
+          (pods) => pods.length === 1,
+          60_000,
+        ),
+      ).toHaveLength(1);
+
+      const exited = new Promise((resolve) => crashing.once('exit', resolve));
+      crashing.kill('SIGKILL');
+      await exited;
+      expect(await jobExists(jobName)).toBe(true);
+
+      // The next worker's runner notes whether any spawn made a Job rather than finding it.
+      const created: boolean[] = [];
+      class NotingRunner extends KubernetesJobRunner {
+        override async spawn(...args: Parameters<KubernetesJobRunner['spawn']>) {
+          const outcome = await super.spawn(...args);
+          created.push(outcome.created);
+          return outcome;
+        }
+      }
+      const sink = new MemoryTelemetrySink();
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: bundle,
+        activities: createJobActivities({
+          runner: new NotingRunner({ kubeConfig: cluster.kubeConfig, namespace, pollIntervalMs: 1_000 }),
+          telemetry: sink,
+        }),
+      });
+      const result = await worker.runUntil(handle.result());
+
+      expect(result).toMatchObject({ jobName, outcome: 'succeeded', exitCode: 0 });
+      expect(created).not.toContain(true);
+      const attempts = (await handle.fetchHistory()).events?.flatMap((e) =>
+        e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 0] : [],
+      );
+      expect(Math.max(...(attempts ?? [0]))).toBeGreaterThanOrEqual(2);
+      const records = new MemoryTelemetrySink();
+      for (const item of [...(await telemetry.read()), ...sink.records]) await records.record(item);
+      expect(summary(records.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:succeeded']);
+      expect(await jobExists(jobName)).toBe(false);
+    } finally {
+      if (crashing.exitCode === null && crashing.signalCode === null) crashing.kill('SIGKILL');
+      await rm(scratch, { recursive: true, force: true });
+    }
   }, 300_000);
 
   test('jobReaperWorkflow exports and deletes finished Jobs older than the age and leaves running ones', async ({
