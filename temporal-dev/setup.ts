@@ -1,5 +1,6 @@
-/** `npm run setup`: make sure the Temporal toolchain and Chromium are present, building or installing them on first run. */
+/** `npm run setup`: make sure the Temporal toolchain, Chromium and the local Kubernetes control plane are present, building or installing them on first run. */
 import { ensureChromium } from './chromium';
+import { ensureKubeToolchain } from './kube';
 import { ensureToolchain } from './toolchain';
 
 const started = Date.now();
@@ -8,6 +9,7 @@ try {
   console.log(`[swoosh toolchain] temporal CLI: ${temporalCli}`);
   console.log(`[swoosh toolchain] test server: ${testServer}`);
   console.log(`[swoosh toolchain] chromium: ${await ensureChromium()}`);
+  console.log(`[swoosh toolchain] kubernetes: ${Object.values(await ensureKubeToolchain()).join(' ')}`);
   console.log(`[swoosh toolchain] ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {
   console.error(`[swoosh toolchain] ${err instanceof Error ? err.message : String(err)}`);

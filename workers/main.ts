@@ -5,6 +5,7 @@ import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers'
 import { loadConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
+import { ensureSearchAttributes } from './search-attributes';
 import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
 import { configureTimerShards } from './timers';
 import { createSwooshWorker, tuningOptions } from './worker';
@@ -27,6 +28,13 @@ try {
     namespace: config.SWOOSH_NAMESPACE,
     interceptors: clientTracingInterceptors(tracing),
   });
+  // Before anything starts a workflow: a cluster that lacks them refuses every mission start.
+  const added = await ensureSearchAttributes(clientConnection, config.SWOOSH_NAMESPACE);
+  if (added.length > 0) {
+    console.log(
+      `[swoosh worker] registered search attributes ${added.join(', ')} on ${config.SWOOSH_NAMESPACE}`,
+    );
+  }
   await ensureJobReaperSchedule(client, {
     taskQueue: config.SWOOSH_TASK_QUEUE,
     every: jobs.SWOOSH_JOB_REAPER_EVERY,

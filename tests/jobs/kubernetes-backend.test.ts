@@ -1,16 +1,23 @@
 /**
- * The kubernetes backend against a real cluster: spawn, follow, logs and exit codes, deadline,
- * cancellation and the reaper, through agentJobWorkflow on a real Temporal dev server.
+ * The kubernetes backend against a real control plane: spawn, follow, logs and exit codes,
+ * backoffLimit, deadline, cancellation and the reaper, through agentJobWorkflow on a real Temporal
+ * dev server, and the errors a missing namespace or a missing permission give.
  *
- * It needs a Kubernetes cluster and runs only when KUBECONFIG names one (the one test in the
- * suite that is conditional). It works in a namespace of its own, deleted afterwards. The
- * agent image defaults to busybox; set SWOOSH_TEST_AGENT_IMAGE for a cluster that cannot pull it.
+ * The cluster is the project's own (tests/support/kube.ts): etcd, kube-apiserver,
+ * kube-controller-manager and kube-scheduler built from Go modules, and kwok's simulated node in
+ * place of kubelets. No container runs there: a pod runs for its SLEEP seconds and exits with its
+ * CODE, as the agent's shell script would (tests/support/kube-stages.yaml); everything else (Job
+ * controller, garbage collector, RBAC, service-account tokens) is Kubernetes' own.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
-import { CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { BatchV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Job } from '@kubernetes/client-node';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,6 +26,7 @@ import { loadAgentJobTemplate } from '../../activities/jobs/config';
 import { KubernetesJobRunner } from '../../activities/jobs/kubernetes/runner';
 import { JobNameConflictError } from '../../activities/jobs/runner';
 import {
+  AgentJobFailureType,
   type AgentJobResult,
   AgentJobSpec,
   type AgentJobSpecInput,
@@ -26,13 +34,29 @@ import {
 } from '../../schemas/agent-job';
 import { agentJobWorkflow } from '../../workflows/agent-job';
 import { jobReaperWorkflow } from '../../workflows/job-reaper';
+import { type ControlPlane, SIMULATED_AGENT_LOG, startControlPlane } from '../support/kube';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { jobWorkflowsPath, MemoryTelemetrySink, summary } from './support/jobs';
+import {
+  JsonlTelemetrySink,
+  jobWorkerScript,
+  jobWorkflowsPath,
+  MemoryTelemetrySink,
+  summary,
+} from './support/jobs';
 
-const image = process.env.SWOOSH_TEST_AGENT_IMAGE ?? 'busybox:1.36';
+const image = 'busybox:1.36';
 const templatePath = fileURLToPath(new URL('../../k8s/base/agent-job-template.yaml', import.meta.url));
 
-function agentSpec(script: { sleepSeconds?: number; exitCode?: number }, deadline = 120): AgentJobSpecInput {
+/** A signal for a follow that nothing aborts. */
+function never(): AbortSignal {
+  return new AbortController().signal;
+}
+
+function agentSpec(
+  script: { sleepSeconds?: number; exitCode?: number },
+  deadline = 120,
+  backoffLimit = 0,
+): AgentJobSpecInput {
   return {
     mission: 'mission-k8s',
     region: 'execution',
@@ -49,182 +73,381 @@ function agentSpec(script: { sleepSeconds?: number; exitCode?: number }, deadlin
     inputs: { task: 'k8s' },
     timeouts: { activeDeadlineSeconds: deadline, terminationGraceSeconds: 5, heartbeatSeconds: 10 },
     resources: { limits: { cpu: '100m', memory: '64Mi' } },
+    backoffLimit,
   };
 }
 
-describe.runIf(Boolean(process.env.KUBECONFIG))(
-  'kubernetes backend on the cluster in KUBECONFIG (needs a cluster)',
-  () => {
-    const namespace = `swoosh-test-${randomUUID().slice(0, 8)}`;
-    let kubeConfig: KubeConfig;
-    let core: CoreV1Api;
-    let runner: KubernetesJobRunner;
-    let env: TestWorkflowEnvironment;
-    let bundle: WorkflowBundleWithSourceMap;
+describe('kubernetes backend on a local control plane', () => {
+  const namespace = `swoosh-test-${randomUUID().slice(0, 8)}`;
+  let cluster: ControlPlane;
+  let core: CoreV1Api;
+  let batch: BatchV1Api;
+  let rbac: RbacAuthorizationV1Api;
+  let runner: KubernetesJobRunner;
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
 
-    beforeAll(async () => {
-      kubeConfig = new KubeConfig();
-      kubeConfig.loadFromDefault();
-      core = kubeConfig.makeApiClient(CoreV1Api);
-      await core.createNamespace({ body: { metadata: { name: namespace } } });
-      // The base template's service account lives in swoosh-agents; a test namespace has `default`.
-      const template: V1Job = await loadAgentJobTemplate(templatePath);
-      template.spec!.template.spec!.serviceAccountName = 'default';
-      runner = new KubernetesJobRunner({ kubeConfig, namespace, template, pollIntervalMs: 1_000 });
-      env = await startDevServerEnv();
-      bundle = await bundleWorkflowCode({ workflowsPath: jobWorkflowsPath });
+  // A fresh clone builds the control plane here if `npm run setup` has not (tens of minutes).
+  beforeAll(async () => {
+    cluster = await startControlPlane();
+    const kubeConfig = cluster.kubeConfig;
+    core = kubeConfig.makeApiClient(CoreV1Api);
+    batch = kubeConfig.makeApiClient(BatchV1Api);
+    rbac = kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    // The base template's service account lives in swoosh-agents; a test namespace has `default`.
+    const template: V1Job = await loadAgentJobTemplate(templatePath);
+    template.spec!.template.spec!.serviceAccountName = 'default';
+    runner = new KubernetesJobRunner({ kubeConfig, namespace, template, pollIntervalMs: 1_000 });
+    env = await startDevServerEnv();
+    bundle = await bundleWorkflowCode({ workflowsPath: jobWorkflowsPath });
+  }, 45 * 60_000);
+
+  afterAll(async () => {
+    await env?.teardown();
+    await cluster?.stop();
+  });
+
+  async function withWorker<T>(
+    taskQueue: string,
+    sink: MemoryTelemetrySink,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: createJobActivities({ runner, telemetry: sink }),
+    });
+    return worker.runUntil(run);
+  }
+
+  async function podsOf(jobName: string): Promise<string[]> {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${jobName}` });
+    return pods.items.map((pod) => pod.metadata!.name!);
+  }
+
+  async function jobExists(name: string): Promise<boolean> {
+    return (await runner.status(name)) !== undefined;
+  }
+
+  test('agentJobWorkflow runs a Job to completion, returns its exit code and log, exports it, and deletes it', async ({
+    task,
+  }) => {
+    const sink = new MemoryTelemetrySink();
+    const taskQueue = taskQueueFor(task.name);
+    const workflowId = `agent-job-${task.id}`;
+    const jobName = agentJobName({ workflowId, seq: 0 });
+
+    const result: AgentJobResult = await withWorker(taskQueue, sink, () =>
+      env.client.workflow.execute(agentJobWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [agentSpec({ sleepSeconds: 1 })],
+      }),
+    );
+
+    expect(result).toMatchObject({ jobName, backend: 'kubernetes', outcome: 'succeeded', exitCode: 0 });
+    expect(result.logTail).toContain(SIMULATED_AGENT_LOG);
+    expect(summary(sink.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:succeeded']);
+    expect(
+      await eventually(
+        () => jobExists(jobName),
+        (exists) => !exists,
+        30_000,
+      ),
+    ).toBe(false);
+  }, 300_000);
+
+  test('a failing pod is retried up to backoffLimit, then agentJobWorkflow fails with its exit code', async ({
+    task,
+  }) => {
+    const sink = new MemoryTelemetrySink();
+    const taskQueue = taskQueueFor(task.name);
+    const workflowId = `agent-job-${task.id}`;
+    const jobName = agentJobName({ workflowId, seq: 0 });
+
+    const error = await withWorker(taskQueue, sink, () =>
+      env.client.workflow
+        .execute(agentJobWorkflow, {
+          taskQueue,
+          workflowId,
+          args: [agentSpec({ exitCode: 3 }, 120, 1)],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+    );
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const failure = (error as WorkflowFailedError).cause as ApplicationFailure;
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure.type).toBe(AgentJobFailureType.failed);
+    expect(failure.details?.[0]).toMatchObject({ jobName, outcome: 'failed', exitCode: 3 });
+    expect(summary(sink.forJob(jobName))).toEqual(['spawned', 'escalated', 'retired', 'deployment:failed']);
+  }, 300_000);
+
+  test('the Job controller retries a failing pod backoffLimit times before failing the Job', async () => {
+    const owner = { workflowId: `direct-fail-${randomUUID()}`, seq: 0 };
+    const name = agentJobName(owner);
+    await runner.spawn(name, AgentJobSpec.parse(agentSpec({ exitCode: 3 }, 120, 1)), owner);
+
+    const followed = await runner.follow(name, { signal: never(), onProgress: () => undefined });
+
+    expect(followed.finish).toMatchObject({ outcome: 'failed', reason: 'BackoffLimitExceeded', exitCode: 3 });
+    const job = await batch.readNamespacedJob({ name, namespace });
+    expect(job.status?.failed).toBe(2);
+    await runner.delete(name);
+  }, 300_000);
+
+  test('a Job past its activeDeadlineSeconds fails as timed out and its running pod is stopped', async () => {
+    const owner = { workflowId: `direct-slow-${randomUUID()}`, seq: 0 };
+    const name = agentJobName(owner);
+    await runner.spawn(name, AgentJobSpec.parse(agentSpec({ sleepSeconds: 600 }, 5)), owner);
+
+    const followed = await runner.follow(name, { signal: never(), onProgress: () => undefined });
+
+    expect(followed.finish).toMatchObject({ outcome: 'timed-out', reason: 'DeadlineExceeded' });
+    expect(
+      await eventually(
+        () => podsOf(name),
+        (pods) => pods.length === 0,
+        60_000,
+      ),
+    ).toEqual([]);
+    await runner.delete(name);
+  }, 300_000);
+
+  test('cancelling agentJobWorkflow deletes the Job and its pod', async ({ task }) => {
+    const sink = new MemoryTelemetrySink();
+    const taskQueue = taskQueueFor(task.name);
+    const workflowId = `agent-job-${task.id}`;
+    const jobName = agentJobName({ workflowId, seq: 0 });
+
+    await withWorker(taskQueue, sink, async () => {
+      const handle = await env.client.workflow.start(agentJobWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [agentSpec({ sleepSeconds: 600 })],
+      });
+      await eventually(
+        async () => (await runner.status(jobName))?.startedAt,
+        (startedAt) => startedAt !== undefined,
+        120_000,
+      );
+      expect(
+        await eventually(
+          () => podsOf(jobName),
+          (pods) => pods.length === 1,
+          60_000,
+        ),
+      ).toHaveLength(1);
+      await handle.cancel();
+      const error = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     });
 
-    afterAll(async () => {
-      await env?.teardown();
-      await core?.deleteNamespace({ name: namespace, propagationPolicy: 'Background' });
-    });
+    expect(
+      await eventually(
+        () => jobExists(jobName),
+        (exists) => !exists,
+        30_000,
+      ),
+    ).toBe(false);
+    expect(summary(sink.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:cancelled']);
+    // Background propagation: the garbage collector takes the pod the Job left.
+    expect(
+      await eventually(
+        () => podsOf(jobName),
+        (pods) => pods.length === 0,
+        60_000,
+      ),
+    ).toEqual([]);
+  }, 300_000);
 
-    async function withWorker<T>(
-      taskQueue: string,
-      sink: MemoryTelemetrySink,
-      run: () => Promise<T>,
-    ): Promise<T> {
+  test('a worker SIGKILLed while its Job runs: the Job runs on and the next worker follows the same Job to its end', async ({
+    task,
+  }) => {
+    const taskQueue = taskQueueFor(task.name);
+    const workflowId = `agent-job-${task.id}`;
+    const jobName = agentJobName({ workflowId, seq: 0 });
+    const scratch = await mkdtemp(join(tmpdir(), 'swoosh-k8s-worker-'));
+    const telemetry = new JsonlTelemetrySink(join(scratch, 'telemetry.jsonl'));
+    const bundlePath = join(scratch, 'workflow-bundle.js');
+    await writeFile(bundlePath, bundle.code);
+    const crashing = spawn(process.execPath, ['--import', 'tsx', jobWorkerScript], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: env.address,
+        TASK_QUEUE: taskQueue,
+        TELEMETRY_FILE: telemetry.path,
+        WORKFLOW_BUNDLE: bundlePath,
+        KUBECONFIG_FILE: cluster.kubeconfigPath,
+        AGENT_NAMESPACE: namespace,
+      },
+    });
+    try {
+      let output = '';
+      crashing.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      crashing.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      await eventually(
+        () => Promise.resolve(output),
+        (o) => o.includes('ready') || crashing.exitCode !== null,
+        60_000,
+      );
+      expect(output).toContain('ready');
+
+      const handle = await env.client.workflow.start(agentJobWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [agentSpec({ sleepSeconds: 15 })],
+      });
+      expect(
+        await eventually(
+          () => podsOf(jobName),
+          (pods) => pods.length === 1,
+          60_000,
+        ),
+      ).toHaveLength(1);
+
+      const exited = new Promise((resolve) => crashing.once('exit', resolve));
+      crashing.kill('SIGKILL');
+      await exited;
+      expect(await jobExists(jobName)).toBe(true);
+
+      // The next worker's runner notes whether any spawn made a Job rather than finding it.
+      const created: boolean[] = [];
+      class NotingRunner extends KubernetesJobRunner {
+        override async spawn(...args: Parameters<KubernetesJobRunner['spawn']>) {
+          const outcome = await super.spawn(...args);
+          created.push(outcome.created);
+          return outcome;
+        }
+      }
+      const sink = new MemoryTelemetrySink();
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: bundle,
-        activities: createJobActivities({ runner, telemetry: sink }),
-      });
-      return worker.runUntil(run);
-    }
-
-    async function jobExists(name: string): Promise<boolean> {
-      return (await runner.status(name)) !== undefined;
-    }
-
-    test('agentJobWorkflow runs a Job to completion, returns its exit code and log, exports it, and deletes it', async ({
-      task,
-    }) => {
-      const sink = new MemoryTelemetrySink();
-      const taskQueue = taskQueueFor(task.name);
-      const workflowId = `agent-job-${task.id}`;
-      const jobName = agentJobName({ workflowId, seq: 0 });
-
-      const result: AgentJobResult = await withWorker(taskQueue, sink, () =>
-        env.client.workflow.execute(agentJobWorkflow, {
-          taskQueue,
-          workflowId,
-          args: [agentSpec({ sleepSeconds: 1 })],
+        activities: createJobActivities({
+          runner: new NotingRunner({ kubeConfig: cluster.kubeConfig, namespace, pollIntervalMs: 1_000 }),
+          telemetry: sink,
         }),
-      );
-
-      expect(result).toMatchObject({ jobName, backend: 'kubernetes', outcome: 'succeeded', exitCode: 0 });
-      expect(result.logTail).toContain('agent shell-agent inputs={"task":"k8s"}');
-      expect(summary(sink.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:succeeded']);
-      expect(
-        await eventually(
-          () => jobExists(jobName),
-          (exists) => !exists,
-          30_000,
-        ),
-      ).toBe(false);
-    }, 300_000);
-
-    test('a non-zero exit fails with its exit code; a deadline fails as timed out', async () => {
-      const failing = { workflowId: `direct-fail-${randomUUID()}`, seq: 0 };
-      const slow = { workflowId: `direct-slow-${randomUUID()}`, seq: 0 };
-      await runner.spawn(agentJobName(failing), AgentJobSpec.parse(agentSpec({ exitCode: 3 })), failing);
-      await runner.spawn(agentJobName(slow), AgentJobSpec.parse(agentSpec({ sleepSeconds: 600 }, 5)), slow);
-      const never = new AbortController().signal;
-
-      const [failed, timedOut] = await Promise.all([
-        runner.follow(agentJobName(failing), { signal: never, onProgress: () => undefined }),
-        runner.follow(agentJobName(slow), { signal: never, onProgress: () => undefined }),
-      ]);
-
-      expect(failed.finish).toMatchObject({ outcome: 'failed', exitCode: 3 });
-      expect(timedOut.finish).toMatchObject({ outcome: 'timed-out', reason: 'DeadlineExceeded' });
-      await runner.delete(agentJobName(failing));
-      await runner.delete(agentJobName(slow));
-    }, 300_000);
-
-    test('cancelling agentJobWorkflow deletes the Job', async ({ task }) => {
-      const sink = new MemoryTelemetrySink();
-      const taskQueue = taskQueueFor(task.name);
-      const workflowId = `agent-job-${task.id}`;
-      const jobName = agentJobName({ workflowId, seq: 0 });
-
-      await withWorker(taskQueue, sink, async () => {
-        const handle = await env.client.workflow.start(agentJobWorkflow, {
-          taskQueue,
-          workflowId,
-          args: [agentSpec({ sleepSeconds: 600 })],
-        });
-        await eventually(
-          async () => (await runner.status(jobName))?.startedAt,
-          (startedAt) => startedAt !== undefined,
-          120_000,
-        );
-        await handle.cancel();
-        const error = await handle.result().then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(error).toBeInstanceOf(WorkflowFailedError);
-        expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
       });
+      const result = await worker.runUntil(handle.result());
 
-      expect(
-        await eventually(
-          () => jobExists(jobName),
-          (exists) => !exists,
-          30_000,
-        ),
-      ).toBe(false);
-      expect(summary(sink.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:cancelled']);
-    }, 300_000);
-
-    test('jobReaperWorkflow exports and deletes finished Jobs older than the age and leaves running ones', async ({
-      task,
-    }) => {
-      const sink = new MemoryTelemetrySink();
-      const taskQueue = taskQueueFor(task.name);
-      const done = { workflowId: `reap-done-${randomUUID()}`, seq: 0 };
-      const busy = { workflowId: `reap-busy-${randomUUID()}`, seq: 0 };
-      await runner.spawn(agentJobName(done), AgentJobSpec.parse(agentSpec({})), done);
-      await runner.spawn(agentJobName(busy), AgentJobSpec.parse(agentSpec({ sleepSeconds: 600 })), busy);
-      await runner.follow(agentJobName(done), {
-        signal: new AbortController().signal,
-        onProgress: () => undefined,
-      });
-
-      const reaped = await withWorker(taskQueue, sink, () =>
-        env.client.workflow.execute(jobReaperWorkflow, {
-          taskQueue,
-          workflowId: `reaper-${task.id}`,
-          args: [{ olderThanSeconds: 0 }],
-        }),
+      expect(result).toMatchObject({ jobName, outcome: 'succeeded', exitCode: 0 });
+      expect(created).not.toContain(true);
+      const attempts = (await handle.fetchHistory()).events?.flatMap((e) =>
+        e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 0] : [],
       );
+      expect(Math.max(...(attempts ?? [0]))).toBeGreaterThanOrEqual(2);
+      const records = new MemoryTelemetrySink();
+      for (const item of [...(await telemetry.read()), ...sink.records]) await records.record(item);
+      expect(summary(records.forJob(jobName))).toEqual(['spawned', 'retired', 'deployment:succeeded']);
+      expect(await jobExists(jobName)).toBe(false);
+    } finally {
+      if (crashing.exitCode === null && crashing.signalCode === null) crashing.kill('SIGKILL');
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }, 300_000);
 
-      expect(reaped.reaped).toContain(agentJobName(done));
-      expect(reaped.running).toContain(agentJobName(busy));
-      expect(summary(sink.forJob(agentJobName(done)))).toEqual(['retired', 'deployment:succeeded']);
-      expect(await jobExists(agentJobName(busy))).toBe(true);
-      await runner.delete(agentJobName(busy));
-    }, 300_000);
+  test('jobReaperWorkflow exports and deletes finished Jobs older than the age and leaves running ones', async ({
+    task,
+  }) => {
+    const sink = new MemoryTelemetrySink();
+    const taskQueue = taskQueueFor(task.name);
+    const done = { workflowId: `reap-done-${randomUUID()}`, seq: 0 };
+    const busy = { workflowId: `reap-busy-${randomUUID()}`, seq: 0 };
+    await runner.spawn(agentJobName(done), AgentJobSpec.parse(agentSpec({})), done);
+    await runner.spawn(agentJobName(busy), AgentJobSpec.parse(agentSpec({ sleepSeconds: 600 })), busy);
+    await runner.follow(agentJobName(done), {
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+    });
 
-    test('a Job name taken by another owner is a conflict, never adopted; deleting twice is fine', async () => {
-      const mine = { workflowId: `owner-${randomUUID()}`, seq: 0 };
-      const spec = AgentJobSpec.parse(agentSpec({ sleepSeconds: 60 }));
-      await runner.spawn(agentJobName(mine), spec, mine);
-      await expect(
-        runner.spawn(agentJobName(mine), spec, { workflowId: 'someone-else', seq: 0 }),
-      ).rejects.toBeInstanceOf(JobNameConflictError);
-      await runner.delete(agentJobName(mine));
-      await runner.delete(agentJobName(mine));
-      expect(
-        await eventually(
-          () => jobExists(agentJobName(mine)),
-          (exists) => !exists,
-          30_000,
-        ),
-      ).toBe(false);
-    }, 120_000);
-  },
-);
+    const reaped = await withWorker(taskQueue, sink, () =>
+      env.client.workflow.execute(jobReaperWorkflow, {
+        taskQueue,
+        workflowId: `reaper-${task.id}`,
+        args: [{ olderThanSeconds: 0 }],
+      }),
+    );
+
+    expect(reaped.reaped).toContain(agentJobName(done));
+    expect(reaped.running).toContain(agentJobName(busy));
+    expect(summary(sink.forJob(agentJobName(done)))).toEqual(['retired', 'deployment:succeeded']);
+    expect(await jobExists(agentJobName(busy))).toBe(true);
+    await runner.delete(agentJobName(busy));
+  }, 300_000);
+
+  test('a Job name taken by another owner is a conflict, never adopted; deleting twice is fine', async () => {
+    const mine = { workflowId: `owner-${randomUUID()}`, seq: 0 };
+    const spec = AgentJobSpec.parse(agentSpec({ sleepSeconds: 60 }));
+    await runner.spawn(agentJobName(mine), spec, mine);
+    await expect(
+      runner.spawn(agentJobName(mine), spec, { workflowId: 'someone-else', seq: 0 }),
+    ).rejects.toBeInstanceOf(JobNameConflictError);
+    await runner.delete(agentJobName(mine));
+    await runner.delete(agentJobName(mine));
+    expect(
+      await eventually(
+        () => jobExists(agentJobName(mine)),
+        (exists) => !exists,
+        30_000,
+      ),
+    ).toBe(false);
+  }, 120_000);
+
+  test('a namespace that does not exist is named in the error', async () => {
+    const missing = `swoosh-missing-${randomUUID().slice(0, 8)}`;
+    const elsewhere = new KubernetesJobRunner({ kubeConfig: cluster.kubeConfig, namespace: missing });
+    const owner = { workflowId: `missing-${randomUUID()}`, seq: 0 };
+
+    await expect(
+      elsewhere.spawn(agentJobName(owner), AgentJobSpec.parse(agentSpec({})), owner),
+    ).rejects.toThrow(
+      `Kubernetes refused to create Job ${agentJobName(owner)} in namespace ${missing}: namespaces "${missing}" not found (NotFound)`,
+    );
+  });
+
+  test('a verb the service account is not granted is refused by RBAC, naming the verb and resource', async () => {
+    // An account that may watch Jobs but not create them: the Role's verbs, one short.
+    const account = 'swoosh-watch-only';
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: account } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: {
+        metadata: { name: account },
+        rules: [{ apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: account },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+        subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
+      },
+    });
+    const limited = new KubernetesJobRunner({
+      kubeConfig: await cluster.kubeConfigFor(namespace, account),
+      namespace,
+    });
+    const owner = { workflowId: `forbidden-${randomUUID()}`, seq: 0 };
+
+    // What it is granted works with the same token, so the refusal is RBAC's, not authentication.
+    expect(await limited.list()).toBeInstanceOf(Array);
+    await expect(
+      limited.spawn(agentJobName(owner), AgentJobSpec.parse(agentSpec({})), owner),
+    ).rejects.toThrow(
+      `Kubernetes refused to create Job ${agentJobName(owner)} in namespace ${namespace}: jobs.batch is forbidden: User "system:serviceaccount:${namespace}:${account}" cannot create resource "jobs" in API group "batch" in the namespace "${namespace}" (Forbidden)`,
+    );
+  });
+});

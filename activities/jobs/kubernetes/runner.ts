@@ -84,7 +84,7 @@ export class KubernetesJobRunner implements JobRunner {
       });
       return { created: true };
     } catch (error) {
-      if (!isStatus(error, 409)) throw error;
+      if (!isStatus(error, 409)) throw refusal(`create Job ${name} in namespace ${this.#namespace}`, error);
     }
     const existing = await this.#read(name);
     if (!existing) throw new JobNotFoundError(name);
@@ -166,7 +166,7 @@ export class KubernetesJobRunner implements JobRunner {
         propagationPolicy: 'Background',
       });
     } catch (error) {
-      if (!isStatus(error, 404)) throw error;
+      if (!isStatus(error, 404)) throw refusal(`delete Job ${name} in namespace ${this.#namespace}`, error);
     }
   }
 
@@ -192,7 +192,7 @@ export class KubernetesJobRunner implements JobRunner {
       return await this.#batch.readNamespacedJob({ name, namespace: this.#namespace });
     } catch (error) {
       if (isStatus(error, 404)) return undefined;
-      throw error;
+      throw refusal(`read Job ${name} in namespace ${this.#namespace}`, error);
     }
   }
 
@@ -300,6 +300,20 @@ function iso(value: Date | string | undefined): string | undefined {
 
 function time(value: Date | string | undefined): number {
   return value === undefined ? 0 : new Date(value).getTime();
+}
+
+/**
+ * The API server's own words for a refusal (`namespaces "x" not found`, `… cannot create resource
+ * "jobs" …`), with what was attempted; the client's message buries them in an escaped JSON body.
+ */
+function refusal(action: string, error: unknown): unknown {
+  if (!(error instanceof ApiException)) return error;
+  const status = parseJson(typeof error.body === 'string' ? error.body : undefined) as
+    { message?: string; reason?: string } | undefined;
+  const said = status?.message ?? `HTTP ${error.code}`;
+  return new Error(`Kubernetes refused to ${action}: ${said}${status?.reason ? ` (${status.reason})` : ''}`, {
+    cause: error,
+  });
 }
 
 function isStatus(error: unknown, code: number): boolean {
