@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { createFileDeadLetterStore, deadLetterFile } from '../../activities/timers';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
 import { startDevServerEnv } from '../support/temporal';
@@ -20,6 +21,13 @@ if (pending.length > 0) {
   const env = await startDevServerEnv();
   try {
     const deps = await testDeps();
+    // The timer shard scenarios need the timer activities, as workers/main.ts wires them.
+    deps.timers = {
+      signer: deps.orchestrator,
+      deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+      client: env.client,
+      outbound: { allow: [] },
+    };
     for (const scenario of pending) {
       const taskQueue = `record-${scenario.name}`;
       const worker = await createSwooshWorker({
