@@ -1,6 +1,7 @@
 /**
  * Side effects of the timer shards: webhook delivery (an ed25519-signed body), update delivery to
- * another workflow, the dead-letter file, and starting a shard that a message finds missing.
+ * another workflow, the dead-letter file, the timer event log, and starting a shard that a
+ * message finds missing.
  *
  * Each delivery activity makes one attempt per delivery and reports outcomes as values; the shard
  * owns retries and backoff (docs/timers.md says why), so a failing target never holds a pending
@@ -14,6 +15,7 @@ import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
   ShardSignalWithStart,
+  TimerEventBatch,
   UpdateDelivery,
   WebhookBatch,
   WebhookDelivery,
@@ -22,6 +24,7 @@ import type { AttemptOutcome } from '../schemas/timer-shard';
 import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
 import type { Signer } from '../host/keys';
+import type { TimerEventLog } from '../host/timer-events';
 import { OutboundRefusedError, type OutboundPolicy, outboundRequest } from '../host/outbound';
 
 /** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
@@ -84,6 +87,8 @@ export interface TimerActivityDeps {
   /** The orchestrator key; webhook bodies are signed with it. */
   signer: Signer;
   deadLetters: DeadLetterStore;
+  /** Where shards' timer events go (host/timer-events.ts; GET /timers/events streams them). */
+  events: TimerEventLog;
   /** For update actions and for starting missing shards. */
   client: Client;
   /** Which addresses webhooks may reach beyond public ones (SWOOSH_OUTBOUND_ALLOW). */
@@ -133,6 +138,7 @@ export function webhookBody(delivery: WebhookDelivery): string {
 export function createTimerActivities({
   signer,
   deadLetters,
+  events,
   client,
   outbound,
   webhookTimeoutMs = 10_000,
@@ -243,6 +249,11 @@ export function createTimerActivities({
 
     recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);
+    },
+
+    /** Signed and appended in the shard's order; events already in the log are skipped. */
+    recordTimerEvents: async ({ shard, events: batch }: TimerEventBatch): Promise<void> => {
+      await events.append(shard, batch);
     },
 
     /** Signal-with-start: the message reaches the shard whether or not it was running. */

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createFileDeadLetterStore, deadLetterFile } from '../../activities/timers';
+import { createTimerEventLog, timerEventsDir } from '../../host/timer-events';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
 import { startDevServerEnv } from '../support/temporal';
@@ -25,6 +26,7 @@ if (pending.length > 0) {
     deps.timers = {
       signer: deps.orchestrator,
       deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+      events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
       client: env.client,
       outbound: { allow: [] },
     };

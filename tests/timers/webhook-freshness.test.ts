@@ -17,6 +17,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createFileDeadLetterStore, createTimerActivities, WEBHOOK_HEADERS } from '../../activities/timers';
 import { generateSigner, type Signer, verifySignature } from '../../host/keys';
+import { createTimerEventLog } from '../../host/timer-events';
 import { parseOutboundAllow } from '../../schemas/outbound';
 import type { WebhookBatch, WebhookDelivery } from '../../schemas/timer-activities';
 import type { AttemptOutcome } from '../../schemas/timer-shard';
@@ -102,6 +103,7 @@ async function deliver(delivery: WebhookDelivery): Promise<AttemptOutcome> {
   const { deliverTimerWebhooks } = createTimerActivities({
     signer,
     deadLetters: createFileDeadLetterStore(join(dir, 'unused.jsonl')),
+    events: createTimerEventLog(join(dir, 'unused-events'), signer),
     // Never dialled: webhook delivery does not use Temporal.
     client: new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),
     outbound: { allow: parseOutboundAllow('127.0.0.1') },

@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTimerEventLog } from '../../../host/timer-events';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -123,7 +124,13 @@ export async function withTimers(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: createTimerActivities({ signer, deadLetters, client: env.client, outbound: TEST_OUTBOUND }),
+    activities: createTimerActivities({
+      signer,
+      deadLetters,
+      events: createTimerEventLog(join(dataDir, taskQueue, 'events'), signer),
+      client: env.client,
+      outbound: TEST_OUTBOUND,
+    }),
   });
   const gateway = await serve(
     timerApi({
