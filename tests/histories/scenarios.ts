@@ -111,6 +111,12 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-before-events',
     run: timerShard,
   },
+  {
+    // The same story with the timer event log (TIMER_EVENTS_PATCH): each state change is
+    // written by a recordTimerEvents activity, one write at a time.
+    name: 'timer-shard-events',
+    run: timerShard,
+  },
 ];
 
 async function timerShard(client: Client, taskQueue: string, missionId: string): Promise<History> {
