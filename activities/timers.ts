@@ -1,6 +1,7 @@
 /**
  * Side effects of the timer shards: webhook delivery (an ed25519-signed body), update delivery to
- * another workflow, the dead-letter file, and starting a shard that a message finds missing.
+ * another workflow, the dead-letter file, the timer event log, and starting a shard that a
+ * message finds missing.
  *
  * Each delivery activity makes one attempt per delivery and reports outcomes as values; the shard
  * owns retries and backoff (docs/timers.md says why), so a failing target never holds a pending
@@ -14,6 +15,7 @@ import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
   ShardSignalWithStart,
+  TimerEventBatch,
   UpdateDelivery,
   WebhookBatch,
   WebhookDelivery,
@@ -22,6 +24,7 @@ import type { AttemptOutcome } from '../schemas/timer-shard';
 import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
 import type { Signer } from '../host/keys';
+import type { TimerEventLog } from '../host/timer-events';
 import { OutboundRefusedError, type OutboundPolicy, outboundRequest } from '../host/outbound';
 
 /** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
@@ -84,6 +87,8 @@ export interface TimerActivityDeps {
   /** The orchestrator key; webhook bodies are signed with it. */
   signer: Signer;
   deadLetters: DeadLetterStore;
+  /** Where shards' timer events go (host/timer-events.ts; GET /timers/events streams them). */
+  events: TimerEventLog;
   /** For update actions and for starting missing shards. */
   client: Client;
   /** Which addresses webhooks may reach beyond public ones (SWOOSH_OUTBOUND_ALLOW). */
@@ -92,14 +97,28 @@ export interface TimerActivityDeps {
   webhookTimeoutMs?: number;
 }
 
-/** The headers a webhook target reads to verify and deduplicate a delivery. */
+/** The headers a webhook target reads to verify, deduplicate and judge the freshness of a delivery. */
 export const WEBHOOK_HEADERS = {
   deliveryId: 'x-swoosh-delivery-id',
   timerId: 'x-swoosh-timer-id',
   attempt: 'x-swoosh-attempt',
   keyId: 'x-swoosh-key-id',
+  /** Over the body alone: the same on every attempt (what receivers written before checked). */
   signature: 'x-swoosh-signature',
+  /** When this attempt was signed, in milliseconds since the Unix epoch. */
+  timestamp: 'x-swoosh-timestamp',
+  /** Over `<delivery id>.<timestamp>.<body>`: a captured request verifies only while it is fresh. */
+  requestSignature: 'x-swoosh-request-signature',
 } as const;
+
+/**
+ * What `x-swoosh-request-signature` signs: the delivery id and the attempt's timestamp, each
+ * followed by a dot, then the body. Neither a uuid nor a decimal holds a dot, so the parts cannot
+ * be shifted into one another.
+ */
+export function webhookRequestContent(deliveryId: string, timestamp: string, body: Uint8Array): Uint8Array {
+  return Buffer.concat([Buffer.from(`${deliveryId}.${timestamp}.`, 'utf8'), body]);
+}
 
 /**
  * The signed body. It holds nothing attempt-specific, so every attempt and every replay of one
@@ -119,25 +138,44 @@ export function webhookBody(delivery: WebhookDelivery): string {
 export function createTimerActivities({
   signer,
   deadLetters,
+  events,
   client,
   outbound,
   webhookTimeoutMs = 10_000,
 }: TimerActivityDeps) {
-  /** A delivery's body and its signature, computed before any request of the batch starts. */
+  /**
+   * A delivery's body and its signatures, computed before any request of the batch starts. The
+   * body's signature is the same on every attempt; the request's covers this attempt's timestamp.
+   */
   function signed(delivery: WebhookDelivery): {
     delivery: WebhookDelivery;
     body: Uint8Array;
     signature: string;
+    timestamp: string;
+    requestSignature: string;
   } {
     const body = new TextEncoder().encode(webhookBody(delivery));
-    return { delivery, body, signature: signer.sign(body) };
+    const timestamp = String(Date.now());
+    return {
+      delivery,
+      body,
+      signature: signer.sign(body),
+      timestamp,
+      requestSignature: signer.sign(webhookRequestContent(delivery.deliveryId, timestamp, body)),
+    };
   }
 
   /**
    * One signed POST. 2xx delivers; 408, 429, 5xx and network errors are worth retrying. An address
    * the policy refuses never will be reachable by retrying, so it dead-letters at once.
    */
-  async function post({ delivery, body, signature }: ReturnType<typeof signed>): Promise<AttemptOutcome> {
+  async function post({
+    delivery,
+    body,
+    signature,
+    timestamp,
+    requestSignature,
+  }: ReturnType<typeof signed>): Promise<AttemptOutcome> {
     let status: number;
     try {
       ({ status } = await outboundRequest(outbound, {
@@ -151,6 +189,8 @@ export function createTimerActivities({
           [WEBHOOK_HEADERS.attempt]: String(delivery.attempt),
           [WEBHOOK_HEADERS.keyId]: signer.keyId,
           [WEBHOOK_HEADERS.signature]: signature,
+          [WEBHOOK_HEADERS.timestamp]: timestamp,
+          [WEBHOOK_HEADERS.requestSignature]: requestSignature,
         },
         body,
         timeoutMs: webhookTimeoutMs,
@@ -209,6 +249,11 @@ export function createTimerActivities({
 
     recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);
+    },
+
+    /** Signed and appended in the shard's order; events already in the log are skipped. */
+    recordTimerEvents: async ({ shard, events: batch }: TimerEventBatch): Promise<void> => {
+      await events.append(shard, batch);
     },
 
     /** Signal-with-start: the message reaches the shard whether or not it was running. */

@@ -28,6 +28,7 @@ import { buildOpenApi, renderDocs } from './openapi';
 import { haltKeeper, mountOwnerControls } from './owner-controls';
 import { ownerCommandSigning } from './owner-signing';
 import { dataPaths } from '../host/data-dir';
+import { timerEventsDir } from '../host/timer-events';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
 import { declareTimerRoutes } from './timer-routes';
@@ -98,7 +99,13 @@ export function createGateway(deps: AppDeps): Gateway {
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;
   const timerShards = deps.timerShards ?? timerConfig!.shards;
   const timerTargets = deps.timerTargets ?? timerConfig!.timerTargets;
-  declareTimerRoutes(api, { client, taskQueue, shards: timerShards, timerTargets });
+  declareTimerRoutes(api, {
+    client,
+    taskQueue,
+    shards: timerShards,
+    timerTargets,
+    events: { dir: timerEventsDir(dataDir), shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 },
+  });
   mountConsole(api);
 
   const health = healthChecker({ client, taskQueue, dataDir });

@@ -298,6 +298,38 @@ export class SwooshClient {
       if (!options.signal?.aborted) throw error;
     }
   }
+
+  /**
+   * Timer state changes (GET /timers/events), parsed as they arrive: each `timer` event's `data`
+   * is a signed timer event. Ends and throws like `events`.
+   */
+  async *timerEvents(
+    query: { state?: string; idPrefix?: string; from?: 'now' | 'start' } = {},
+    options: { lastEventId?: string; signal?: AbortSignal } = {},
+  ): AsyncGenerator<ServerSentEvent> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+    const res = await this.fetch('GET', '/timers/events', {
+      query: stringify(query),
+      headers,
+      signal: options.signal,
+    });
+    if (!res.ok || !res.body) throw new Error(`event stream refused: ${res.status} ${await res.text()}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const event = parseEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+          if (event) yield event;
+        }
+      }
+    } catch (error) {
+      if (!options.signal?.aborted) throw error;
+    }
+  }
 }
 
 function parseEvent(block: string): ServerSentEvent | undefined {

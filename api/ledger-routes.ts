@@ -6,7 +6,6 @@
  */
 import { open } from 'node:fs/promises';
 import type { Client } from '@temporalio/client';
-import type { Response } from 'express';
 import { isErrno } from '../host/durable-fs';
 import { parseRecordLine } from '../ledger';
 import { Problem } from '../schemas/api';
@@ -22,14 +21,10 @@ import {
 } from '../schemas/ledger-page';
 import { ALL_ROLES } from './auth';
 import { assertMissionExists, BadPageTokenError } from './missions';
+import { sendEventStream, StreamGate } from './event-stream';
 import { LedgerTail, ledgerFile } from './ledger-tail';
 import { sendProblem } from './problem';
 import type { ApiRegistry, Refusal } from './routes';
-
-/** How often an open stream looks for new records. */
-const POLL_MS = 250;
-/** A comment line this often keeps proxies from closing an idle stream. */
-const HEARTBEAT_MS = 15_000;
 
 /** Where a page starts: the index of its first record and that record's byte offset in the file. */
 interface PagePosition {
@@ -118,7 +113,7 @@ export function mountLedgerRoutes(
   api: ApiRegistry,
   { client, dataDir, shutdown, maxStreams }: LedgerRouteDeps,
 ): void {
-  let openStreams = 0;
+  const gate = new StreamGate(maxStreams);
   api.route({
     method: 'get',
     path: '/missions/:id/ledger',
@@ -204,56 +199,13 @@ export function mountLedgerRoutes(
         resumeAfter = parsed.data;
       }
       await assertMissionExists(client, params.id);
-      if (openStreams >= maxStreams) {
-        res.setHeader('Retry-After', '5');
-        return sendProblem(res, {
-          status: 503,
-          title: 'Too many event streams',
-          detail: `this gateway holds ${maxStreams} event streams open; retry later`,
-        });
-      }
       const after = resumeAfter === undefined ? -1 : Number(resumeAfter);
-      openStreams += 1;
-      try {
-        await stream(res, new LedgerTail(ledgerFile(dataDir, params.id)), after, shutdown);
-      } finally {
-        openStreams -= 1;
-      }
+      const tail = new LedgerTail(ledgerFile(dataDir, params.id));
+      const poll = async () =>
+        (await tail.next())
+          .filter((record) => record.kind === 'decision' && record.index > after)
+          .map((record) => ({ id: String(record.index), event: 'transition', data: JSON.stringify(record) }));
+      await gate.run(res, () => sendEventStream(res, poll, shutdown, 'the ledger could not be read'));
     },
   });
-}
-
-async function stream(res: Response, tail: LedgerTail, after: number, shutdown: AbortSignal): Promise<void> {
-  res.status(200);
-  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-cache, no-transform');
-  res.setHeader('X-Accel-Buffering', 'no');
-  res.flushHeaders();
-  res.write('retry: 2000\n\n');
-  let closed = false;
-  const finish = (): void => {
-    closed = true;
-  };
-  res.on('close', finish);
-  shutdown.addEventListener('abort', finish, { once: true });
-  let lastBeat = Date.now();
-  try {
-    while (!closed && !shutdown.aborted) {
-      for (const record of await tail.next()) {
-        if (record.kind !== 'decision' || record.index <= after) continue;
-        res.write(`id: ${record.index}\nevent: transition\ndata: ${JSON.stringify(record)}\n\n`);
-      }
-      if (Date.now() - lastBeat >= HEARTBEAT_MS) {
-        res.write(': keep-alive\n\n');
-        lastBeat = Date.now();
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  } catch {
-    // Headers are gone: tell the client in-band; it reconnects with Last-Event-ID.
-    res.write('event: error\ndata: {"detail":"the ledger could not be read"}\n\n');
-  } finally {
-    shutdown.removeEventListener('abort', finish);
-    res.end();
-  }
 }

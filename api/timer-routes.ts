@@ -17,8 +17,10 @@ import {
   TimerPage,
   TimerRecord,
 } from '../schemas/timer';
+import { SignedTimerEvent, TimerEventId, TimerEventsQuery, TimerStreamError } from '../schemas/timer-events';
 import { ALL_ROLES } from './auth';
 import type { ApiRegistry } from './routes';
+import { timerEventStream } from './timer-events';
 import { createTimerHandlers, type TimerApiDeps } from './timers';
 
 /** Agents and operators schedule work; viewers only read. */
@@ -55,6 +57,53 @@ export function declareTimerRoutes(api: ApiRegistry, deps: TimerApiDeps): void {
     responses: { 200: { description: 'A page of dead letters', schema: DeadLetterPage } },
     handler: h.listDeadLetters,
   });
+
+  // Declared before /timers/:id too. Without an event log folder (a gateway built for timer tests
+  // alone) there is nothing to stream, and the route is not declared.
+  if (deps.events) {
+    api.route({
+      method: 'get',
+      path: '/timers/events',
+      operationId: 'streamTimerEvents',
+      tag: TAG,
+      summary: 'Server-sent events of timer state changes (resumable, filterable)',
+      description:
+        'Each change of a timer’s state (Scheduled, Armed, Fired, Escalated, Settled, DeadLettered, Cancelled) is ' +
+        'one `timer` event whose `data` is the event as the shard’s log holds it, signed by the orchestrator key. ' +
+        'Filter with `state` (one or several, comma-separated) and `idPrefix`. Reconnect with `Last-Event-ID` ' +
+        '(or `?lastEventId=`) to resume after that event; without either the stream starts now (`from=now`) or ' +
+        'at the start of the logs (`from=start`). Delivery is at least once and in order per shard; events of ' +
+        'different shards interleave.',
+      access: ALL_ROLES,
+      query: TimerEventsQuery,
+      headers: [{ name: 'Last-Event-ID', description: 'Resume after this event id', schema: TimerEventId }],
+      responses: {
+        200: {
+          description:
+            'An event stream (`text/event-stream`): `retry: 2000`, then one `timer` event per state change (`id` ' +
+            'a cursor over every shard, `data` the signed event as JSON text) and a comment line every 15 s; an ' +
+            '`error` event (`data` `{ detail }`) ends it when a log cannot be read.',
+          contentType: 'text/event-stream',
+          events: { timer: { data: SignedTimerEvent, id: TimerEventId }, error: { data: TimerStreamError } },
+        },
+        400: {
+          description: 'Invalid request: `errors` names the field',
+          schema: Problem,
+          refusals: [
+            {
+              field: '^(header\\.last-event-id|query\\.lastEventId)$',
+              reason: 'an event id naming another number of shards than this deployment has',
+            },
+          ],
+        },
+        503: {
+          description: 'The gateway holds its maximum of open streams; see Retry-After',
+          schema: Problem,
+        },
+      },
+      handler: timerEventStream(deps.events, deps.shards),
+    });
+  }
 
   api.route({
     method: 'get',

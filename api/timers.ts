@@ -6,6 +6,7 @@
  *   POST   /timers                     create (201), or the same id and spec again (200); 409 if the spec differs
  *   GET    /timers?state=&limit=&after= list, by due time
  *   GET    /timers/dead-letters        dead letters, by when delivery was given up
+ *   GET    /timers/events              server-sent events of state changes (api/timer-events.ts)
  *   GET    /timers/:id                 one timer's record
  *   DELETE /timers/:id                 cancel a timer that has not fired, or discard a dead letter
  *   POST   /timers/:id/ack             acknowledge a fired or escalated timer: it settles
@@ -58,6 +59,7 @@ import {
 import { mapConcurrently } from '../host/concurrency';
 import { timerShardStartOptions } from '../host/timer-shards';
 import { principalOf } from './auth';
+import type { TimerEventStreamDeps } from './timer-events';
 import { type Problem, sendProblem } from './problem';
 
 export interface TimerApiDeps {
@@ -71,6 +73,8 @@ export interface TimerApiDeps {
   shardSettings?: Partial<ShardSettings>;
   /** The signals and updates timers may send (SWOOSH_TIMER_TARGETS); none unless given. */
   timerTargets?: readonly TimerTargetRule[];
+  /** Where the workers write timer events, for GET /timers/events; the route exists only with it. */
+  events?: TimerEventStreamDeps;
 }
 
 /** Shards asked at once by a listing. */

@@ -26,6 +26,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { generateSigner } from '../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../activities/timers';
+import { createTimerEventLog } from '../host/timer-events';
 import { parseOutboundAllow } from '../schemas/outbound';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { ensureTemporalCli } from '../temporal-dev/toolchain';
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
       activities: createTimerActivities({
         signer,
         deadLetters: createFileDeadLetterStore(join(dir, 'dead-letters.jsonl')),
+        events: createTimerEventLog(join(dir, 'timer-events'), signer),
         client: env.client,
         // The receiver listens on loopback, which webhooks may reach only when allowed.
         outbound: { allow: parseOutboundAllow('127.0.0.1') },

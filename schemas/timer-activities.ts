@@ -2,6 +2,7 @@
  * What a timer shard hands its activities (`activities/timers.ts`): the deliveries and the
  * cross-shard signal. The shard's activity proxies take their signatures from the implementation.
  */
+import type { TimerEvent } from './timer-events';
 import type { TimerShardInput } from './timer-messages';
 import type { ShardMessage } from './timer-shard-messages';
 
@@ -34,4 +35,10 @@ export interface ShardSignalWithStart {
   taskQueue: string;
   input: TimerShardInput;
   message: ShardMessage;
+}
+
+/** A shard's state changes since its last write, in order (host/timer-events.ts). */
+export interface TimerEventBatch {
+  shard: number;
+  events: TimerEvent[];
 }

@@ -4,6 +4,7 @@
  * queries. The shard workflow, the timer activities and the gateway share these shapes.
  */
 import type { DeadLetter, TimerAction, TimerRecord, TimerSpec, TimerState } from './timer';
+import type { TimerEvent } from './timer-events';
 import type { TimerCreator, TimerTargetRule } from './timer-targets';
 import type { ShardMessage, Watcher } from './timer-shard-messages';
 
@@ -127,6 +128,10 @@ export interface ShardSnapshot {
   /** Messages and records not yet sent when the run ended; the next run sends them. */
   deferred: Effect[];
   counters: ShardCounters;
+  /** Timer events not yet written to the event log when the run ended; the next run writes them. */
+  events?: TimerEvent[];
+  /** The last timer event's number; absent in snapshots from before the event log (none yet). */
+  eventSeq?: number;
 }
 
 export type CreateCheck =

@@ -15,8 +15,8 @@ export const MAX_CHAIN_LENGTH = 50;
 /** Most escalation rungs after the timer's own action. */
 export const MAX_ESCALATION_RUNGS = 10;
 
-/** The path segment under /timers that is a route, not a timer. */
-const RESERVED_IDS = new Set(['dead-letters']);
+/** The path segments under /timers that are routes, not timers. */
+const RESERVED_IDS = new Set(['dead-letters', 'events']);
 
 /**
  * Timer ids are chosen by the caller (that is what makes create idempotent). `~` is left out so

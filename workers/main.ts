@@ -2,6 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers';
+import { createTimerEventLog, timerEventsDir } from '../host/timer-events';
 import { loadConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
@@ -44,6 +45,7 @@ try {
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client,
     outbound: deps.outbound,
   };

@@ -92,6 +92,12 @@ const ConfigureArgs = z.strictObject({ timerTargets: TimerTargetRules });
  */
 export const TIMER_AUTHORITY_PATCH = 'swoosh-timer-authority-v1';
 
+/**
+ * The patch that makes a shard write its timers' state changes to the event log
+ * (docs/timers.md#timer-events); a run recorded before it replays without writing them.
+ */
+export const TIMER_EVENTS_PATCH = 'swoosh-timer-events-v1';
+
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
   if (
@@ -123,6 +129,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
    */
   const armed = new Set<number>();
   let rang = false;
+  /** One event-log write at a time, so a shard's events reach the log in the order it made them. */
+  let writingEvents = false;
 
   setHandler(createTimersUpdate, ({ specs, createdBy }) => table.create(specs, Date.now(), createdBy), {
     validator: (request) => {
@@ -190,6 +198,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
         }),
       );
     }
+    writeEvents();
     if (!draining && historyIsLong()) {
       draining = true;
       table.pause();
@@ -205,7 +214,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       (table.nextWakeAt() ?? Infinity) <= Date.now() ||
       // A create due earlier than every durable timer set: go round to set one for it.
       (table.nextWakeAt() ?? Infinity) < earliestArmed() ||
-      (draining && running === 0);
+      (draining && running === 0) ||
+      (!writingEvents && !draining && table.hasEvents());
     await condition(woken);
     rang = false;
   }
@@ -224,6 +234,22 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       armed.delete(at);
       rang = true;
     });
+  }
+
+  /**
+   * Starts writing the state changes made since the last write, unless one is under way. A
+   * draining shard starts none: what is left goes into the snapshot and the next run writes it.
+   */
+  function writeEvents(): void {
+    if (writingEvents || draining || !table.hasEvents()) return;
+    const events = table.takeEvents();
+    if (!patched(TIMER_EVENTS_PATCH)) return;
+    writingEvents = true;
+    track(
+      bookkeeping.recordTimerEvents({ shard, events }).then(() => {
+        writingEvents = false;
+      }),
+    );
   }
 
   function earliestArmed(): number {

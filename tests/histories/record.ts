@@ -10,6 +10,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createFileDeadLetterStore } from '../../activities/timers';
+import { createTimerEventLog, timerEventsDir } from '../../host/timer-events';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
 import { startDevServerEnv } from '../support/temporal';
@@ -29,6 +30,7 @@ if (pending.length > 0) {
         signer: base.orchestrator,
         deadLetters: createFileDeadLetterStore(join(base.dataDir, 'timer-dead-letters.jsonl')),
         client: env.client,
+        events: createTimerEventLog(timerEventsDir(base.dataDir), base.orchestrator),
         outbound: base.outbound,
       },
     };

@@ -10,6 +10,14 @@ import {
   voteUpdate,
 } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
+import {
+  cancelTimerUpdate,
+  createTimersUpdate,
+  TIMER_SHARD_WORKFLOW_TYPE,
+  timerQuery,
+  type TimerShardInput,
+} from '../../schemas/timer-messages';
+import { shardWorkflowId } from '../../schemas/timer-shard-key';
 import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 import { startFromBrokenSnapshot } from './broken-snapshot';
@@ -122,8 +130,55 @@ export const scenarios: Scenario[] = [
     name: 'mission-statechart-timer-summaries',
     run: signedOwnerCommands,
   },
+  {
+    // A timer shard as it ran before it wrote timer events: a webhook timer that fires and is
+    // dead-lettered (loopback is refused: nothing is allowed), and a later one cancelled.
+    name: 'timer-shard-before-events',
+    run: timerShard,
+  },
+  {
+    // The same story with the timer event log (TIMER_EVENTS_PATCH): each state change is
+    // written by a recordTimerEvents activity, one write at a time.
+    name: 'timer-shard-events',
+    run: timerShard,
+  },
   ...otherWorkflowScenarios,
 ];
+
+async function timerShard(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const createdBy = { name: 'fixture', role: 'operator' } as const;
+  await handle.executeUpdate(createTimersUpdate, {
+    args: [
+      {
+        specs: [
+          { id: 'fixture-soon', delayMs: 500, action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } },
+          {
+            id: 'fixture-later',
+            delayMs: 600_000,
+            action: { type: 'webhook', url: 'https://example.org/h' },
+          },
+        ],
+        createdBy,
+      },
+    ],
+  });
+  await eventually(
+    () => handle.query(timerQuery, 'fixture-soon'),
+    (t) => t?.state === 'DeadLettered',
+    30_000,
+  );
+  await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: 'fixture-later', caller: createdBy }] });
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
 
 async function signedOwnerCommands(client: Client, taskQueue: string, missionId: string): Promise<History> {
   const controller = newSigner();

@@ -13,6 +13,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateSigner, type Signer } from '../../host/keys';
+import { createTimerEventLog } from '../../host/timer-events';
 import type { OutboundPolicy } from '../../host/outbound';
 import { parseOutboundAllow } from '../../schemas/outbound';
 import { createFileDeadLetterStore, createTimerActivities, webhookBody } from '../../activities/timers';
@@ -59,6 +60,7 @@ function activities(webhookTimeoutMs?: number, outbound = LOOPBACK) {
   return createTimerActivities({
     signer,
     deadLetters,
+    events: createTimerEventLog(join(dir, 'unused-events'), signer),
     client,
     outbound,
     ...(webhookTimeoutMs && { webhookTimeoutMs }),
@@ -277,6 +279,7 @@ describe('the dead-letter file', () => {
     const { recordTimerDeadLetter } = createTimerActivities({
       signer,
       deadLetters: store,
+      events: createTimerEventLog(join(dir, 'unused-events'), signer),
       client,
       outbound: LOOPBACK,
     });

@@ -22,6 +22,7 @@ import type {
   TimerState,
 } from '../../schemas/timer';
 import { DEFAULT_RETRY } from '../../schemas/timer';
+import type { TimerEvent } from '../../schemas/timer-events';
 import { mayChangeTimer, type TimerCreator } from '../../schemas/timer-targets';
 import { canonicalJson } from '../../schemas/canonical-json';
 import type { ShardMessage, Watcher } from '../../schemas/timer-shard-messages';
@@ -65,6 +66,9 @@ export class TimerTable {
   private paused = false;
   private bytes = 0;
   private readonly counters: ShardCounters;
+  /** State changes not yet taken by the workflow for the event log, oldest first. */
+  private journal: TimerEvent[];
+  private eventSeq: number;
 
   constructor(
     private readonly identity: ShardIdentity,
@@ -81,6 +85,8 @@ export class TimerTable {
     }
     for (const [id, list] of snapshot?.watchers ?? []) this.watchers.set(id, list);
     this.outbox = [...(snapshot?.deferred ?? [])];
+    this.journal = [...(snapshot?.events ?? [])];
+    this.eventSeq = snapshot?.eventSeq ?? 0;
   }
 
   // ── commands ──────────────────────────────────────────────────────────────────────────────
@@ -161,6 +167,11 @@ export class TimerTable {
     entry.attempts = 0;
     entry.attemptAt = now;
     entry.replays++;
+    this.note(entry, now, {
+      deliveryId: entry.deliveryId!,
+      escalationLevel: entry.level,
+      replays: entry.replays,
+    });
     this.schedule(entry);
     return this.toRecord(entry);
   }
@@ -234,6 +245,17 @@ export class TimerTable {
     this.outbox = this.outbox.filter((effect) => !isDeferrable(effect));
   }
 
+  /** State changes since the last call, for the shard's event log. */
+  takeEvents(): TimerEvent[] {
+    const events = this.journal;
+    this.journal = [];
+    return events;
+  }
+
+  hasEvents(): boolean {
+    return this.journal.length > 0;
+  }
+
   takeEffects(): Effect[] {
     const effects = this.outbox;
     this.outbox = [];
@@ -259,6 +281,8 @@ export class TimerTable {
       watchers: [...this.watchers.entries()],
       deferred: [...this.deferred, ...this.outbox.filter(isDeferrable)],
       counters: { ...this.counters },
+      events: [...this.journal],
+      eventSeq: this.eventSeq,
     };
   }
 
@@ -327,6 +351,7 @@ export class TimerTable {
     };
     this.hold(entry);
     this.counters.created++;
+    this.note(entry, now, { dueAt: iso(entry.dueAt) });
     // Held before watching: a dependency already fired here resolves at once, against this entry.
     for (const dependency of spec.dependsOn ?? []) {
       this.watch(dependency, { dependentId: spec.id, shard: this.identity.shard }, now);
@@ -361,6 +386,7 @@ export class TimerTable {
         if (entry.waitingOn.length > 0 || now < entry.dueAt - this.settings.armingHorizonMs) break;
         entry.state = 'Armed';
         entry.armedAt = now;
+        this.note(entry, now, { dueAt: iso(entry.dueAt) });
         if (now >= entry.dueAt) this.fire(entry, now);
         break;
       case 'Armed':
@@ -397,6 +423,12 @@ export class TimerTable {
     entry.attempts = 0;
     entry.attemptAt = now;
     this.counters.fired++;
+    this.note(entry, now, {
+      dueAt: iso(entry.dueAt),
+      firedAt: iso(now),
+      latenessMs: entry.latenessMs,
+      deliveryId: entry.deliveryId,
+    });
     this.emit({ kind: 'fired', timerId: id, latenessMs: entry.latenessMs, action: entry.spec.action.type });
     if (entry.spec.chain) this.route(entry.spec.chain, now, id, entry.createdBy);
     const waiting = this.watchers.get(id) ?? [];
@@ -412,6 +444,7 @@ export class TimerTable {
     entry.attempts = 0;
     entry.attemptAt = now;
     delete entry.ackDeadline;
+    this.note(entry, now, { escalationLevel: entry.level, deliveryId: entry.deliveryId });
   }
 
   private settle(entry: TimerEntry, now: number, by: 'ack' | 'delivery', ackedBy: string | undefined): void {
@@ -424,6 +457,7 @@ export class TimerTable {
     delete entry.ackDeadline;
     this.ready.delete(entry.spec.id);
     this.counters.settled++;
+    this.note(entry, now, { settledBy: by, ...(ackedBy !== undefined && { ackedBy }) });
     this.schedule(entry);
   }
 
@@ -437,6 +471,7 @@ export class TimerTable {
     delete entry.attemptAt;
     this.ready.delete(id);
     this.counters.cancelled++;
+    this.note(entry, now, { reason });
     // A discarded dead letter had fired, and its watchers were told then.
     if (!hadFired) {
       const waiting = this.watchers.get(id) ?? [];
@@ -450,6 +485,12 @@ export class TimerTable {
     entry.state = 'DeadLettered';
     entry.deadLetteredAt = now;
     this.counters.deadLettered++;
+    this.note(entry, now, {
+      deliveryId: entry.deliveryId!,
+      escalationLevel: entry.level,
+      attempts: entry.attempts,
+      lastError: entry.lastError ?? 'unknown',
+    });
     this.emit({ kind: 'deadLetter', record: this.deadLetterOf(entry) });
   }
 
@@ -603,6 +644,22 @@ export class TimerTable {
       case 'DeadLettered':
         return undefined;
     }
+  }
+
+  /** Journals the entry's new state, for the event log (docs/timers.md#timer-events). */
+  private note(
+    entry: TimerEntry,
+    now: number,
+    details: Omit<TimerEvent, 'shard' | 'seq' | 'timerId' | 'state' | 'at'>,
+  ): void {
+    this.journal.push({
+      shard: this.identity.shard,
+      seq: ++this.eventSeq,
+      timerId: entry.spec.id,
+      state: entry.state,
+      at: iso(now),
+      ...details,
+    });
   }
 
   private emit(effect: Effect): void {

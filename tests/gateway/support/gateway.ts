@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../../../activities/timers';
 import { type AppDeps, createGateway, type Gateway } from '../../../api/app';
+import { createTimerEventLog, timerEventsDir } from '../../../host/timer-events';
 import { Authenticator, newToken } from '../../../api/auth';
 import { type Exchange, SwooshClient } from '../../../api/client';
 import { type RunningGateway, startGateway } from '../../../api/server';
@@ -59,6 +60,7 @@ export async function startGatewayFixture(
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client: env.client,
     // Its tests' webhooks aim at loopback ports, which only an explicit allow lets them try.
     outbound: { allow: parseOutboundAllow('127.0.0.1') },

@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createTimerEventLog } from '../../../host/timer-events';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -123,7 +124,13 @@ export async function withTimers(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: bundle,
-    activities: createTimerActivities({ signer, deadLetters, client: env.client, outbound: TEST_OUTBOUND }),
+    activities: createTimerActivities({
+      signer,
+      deadLetters,
+      events: createTimerEventLog(join(dataDir, taskQueue, 'events'), signer),
+      client: env.client,
+      outbound: TEST_OUTBOUND,
+    }),
   });
   const gateway = await serve(
     timerApi({
@@ -147,13 +154,35 @@ export async function withTimers(
           deadLetterPath,
         });
       } finally {
-        // While the worker still runs: a shard's activity left scheduled with no worker to take it
-        // would hold the time-skipping server's clock for every later test.
+        // While the worker still runs, and once no activity is under way: a shard's activity left
+        // scheduled with no worker to take it, or running when its shard is terminated, would hold
+        // the time-skipping server's clock for every later test. The last change a test makes
+        // (an ack, a cancel) still has its event-log write to finish.
+        await waitForIdleShards(env.client, idPrefix, shards);
         await terminateShards(env.client, idPrefix, shards);
       }
     });
   } finally {
     await gateway.close();
+  }
+}
+
+/** Waits (up to 10 s) until no shard has a workflow task or an activity outstanding. */
+export async function waitForIdleShards(client: Client, idPrefix: string, shards: number): Promise<void> {
+  for (let look = 0; look < 200; look++) {
+    const busy = await Promise.all(
+      Array.from({ length: shards }, async (_, shard) => {
+        try {
+          const { raw } = await client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).describe();
+          return raw.pendingWorkflowTask != null || (raw.pendingActivities?.length ?? 0) > 0;
+        } catch (error) {
+          if (error instanceof WorkflowNotFoundError) return false;
+          throw error;
+        }
+      }),
+    );
+    if (!busy.includes(true)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -7,6 +7,8 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { loadSigner } from '../../../host/keys';
 import { createFileDeadLetterStore, createTimerActivities } from '../../../activities/timers';
 import { outboundPolicyFromEnv } from '../../../host/outbound';
+import { createTimerEventLog } from '../../../host/timer-events';
+import { dirname, join } from 'node:path';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -18,14 +20,16 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 const address = required('TIMER_WORKER_ADDRESS');
 const connection = await NativeConnection.connect({ address });
 const clientConnection = await Connection.connect({ address });
+const signer = await loadSigner(required('TIMER_WORKER_KEY_FILE'), 'orchestrator');
 try {
   const worker = await Worker.create({
     connection,
     taskQueue: required('TIMER_WORKER_TASK_QUEUE'),
     workflowBundle: { codePath: required('TIMER_WORKER_BUNDLE') },
     activities: createTimerActivities({
-      signer: await loadSigner(required('TIMER_WORKER_KEY_FILE'), 'orchestrator'),
+      signer,
       deadLetters: createFileDeadLetterStore(required('TIMER_WORKER_DEAD_LETTERS')),
+      events: createTimerEventLog(join(dirname(required('TIMER_WORKER_DEAD_LETTERS')), 'events'), signer),
       client: new Client({ connection: clientConnection }),
       outbound: outboundPolicyFromEnv(),
     }),
