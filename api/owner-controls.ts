@@ -185,7 +185,8 @@ export function mountOwnerControls(
         signatures: [
           {
             signer: 'ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=',
-            signature: 'base64 ed25519 signature over the command bytes',
+            // The shape of a detached ed25519 signature (64 bytes, base64); a real one covers the command.
+            signature: `${'A'.repeat(85)}Q==`,
           },
         ],
       },
@@ -194,12 +195,26 @@ export function mountOwnerControls(
         400: {
           description: "Malformed, stale or not this route's action, naming the field",
           schema: Problem,
+          refusals: [
+            {
+              field: '^body\\.issued_at_ms$',
+              reason:
+                'issued more than 15 minutes ago, or more than 2 minutes from now, by the gateway clock',
+            },
+          ],
         },
         403: {
           description:
-            'Not an owner, not your own name as actor, no owner keys registered, a signature that is not a ' +
-            "registered owner key's or does not verify, or fewer distinct owner signatures than the quorum",
+            "Not an owner, not your own name as actor, no owner keys registered, a signature that is not a registered owner key's or does not verify, or fewer distinct owner signatures than the quorum",
           schema: Problem,
+          refusals: [
+            { field: '^body\\.command\\.actor$', reason: "not the caller's own name" },
+            {
+              field: '^body\\.signatures(\\.\\d+\\.(signer|signature))?$',
+              reason:
+                'no owner keys registered, a key that is not one, a signature that does not verify, or fewer owners than the quorum',
+            },
+          ],
         },
         502: {
           description: 'Not delivered to the missions in `failed`; send the same commandId again',

@@ -658,6 +658,7 @@ describe('authentication and roles', () => {
     { method: 'POST', path: '/controls/resume-all', body: { nope: 1 }, allowed: ['owner'] },
     { method: 'POST', path: '/controls/reroute', body: { nope: 1 }, allowed: ['owner'] },
     { method: 'POST', path: '/controls/latency-budgets', body: { nope: 1 }, allowed: ['owner'] },
+    { method: 'GET', path: '/controls', allowed: ['owner', 'operator', 'agent', 'viewer'] },
     { method: 'POST', path: '/a2a', body: { nope: 1 }, allowed: ['owner', 'operator', 'agent'] },
     { method: 'GET', path: `/state?mission=${id}`, allowed: ['owner', 'operator', 'agent', 'viewer'] },
     { method: 'GET', path: `/missions/${id}/ledger`, allowed: ['owner', 'operator', 'agent', 'viewer'] },

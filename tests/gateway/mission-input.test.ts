@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createGateway } from '../../api/app';
 import { Authenticator } from '../../api/auth';
 import { SwooshClient } from '../../api/client';
+import { coSign, draftOwnerCommand, sendOwnerCommand } from '../../api/owner-commands';
+import { generateSigner } from '../../host/keys';
 import { type RunningGateway, startGateway } from '../../api/server';
 import { missionWorkflowId } from '../../schemas/mission';
 import { INVALID_MISSION_INPUT } from '../../workflows/mission/workflow';
@@ -34,7 +36,7 @@ let fx: GatewayFixture;
 let held: OwnedMission;
 
 beforeAll(async () => {
-  fx = await startGatewayFixture('gateway-mission-input');
+  fx = await startGatewayFixture('gateway-mission-input', undefined, { ownerKeys: [ownerKey.keyId] });
   held = await startOwnedMission(fx.as.operator);
   await readyAndPaused(fx.as.operator, held);
 }, 180_000);
@@ -43,6 +45,8 @@ afterAll(async () => {
   await fx?.stop();
 });
 
+/** The owner key broadcast owner commands are signed with. */
+const ownerKey = generateSigner().signer;
 const fieldsOf = (body: { errors?: { field: string }[] }) => body.errors?.map((e) => e.field) ?? [];
 
 /** A valid config, changed by `change`. */
@@ -244,18 +248,22 @@ describe('proposals (issue 13, smaller findings)', () => {
   });
 
   test('a reroute to a task queue no worker polls is sent with a warning; to a polled one, without', async () => {
-    const nowhere = await fx.as.owner.reroute(
-      'nobody-polls-this-queue',
-      'try a new pool',
-      `reroute-${randomUUID()}`,
-    );
+    const reroute = (taskQueue: string | null, reason: string) =>
+      sendOwnerCommand(
+        fx.as.owner,
+        coSign(
+          draftOwnerCommand({ action: 'reroute', taskQueue }, { actor: 'test-owner', reason }),
+          ownerKey,
+        ),
+      );
+    const nowhere = await reroute('nobody-polls-this-queue', 'try a new pool');
     expect(nowhere.status).toBe(202);
     expect(nowhere.ok && nowhere.body.warnings).toEqual([
       expect.stringContaining('no worker polls task queue nobody-polls-this-queue'),
     ]);
-    const polled = await fx.as.owner.reroute(fx.taskQueue, 'back to a polled pool');
+    const polled = await reroute(fx.taskQueue, 'back to a polled pool');
     expect(polled.status).toBe(202);
     expect(polled.ok && polled.body.warnings).toBeUndefined();
-    expect((await fx.as.owner.reroute(null, 'back home')).status).toBe(202);
+    expect((await reroute(null, 'back home')).status).toBe(202);
   });
 });

@@ -1,5 +1,5 @@
 /** Scenarios whose histories are recorded as replay fixtures; each returns the history it made. */
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import { startMission } from '../../api/missions';
 import { missionWorkflowId, type MissionView } from '../../schemas/mission';
 import {
@@ -18,7 +18,24 @@ import {
   type TimerShardInput,
 } from '../../schemas/timer-messages';
 import { shardWorkflowId } from '../../schemas/timer-shard-key';
-import { FAST_SCHEDULE, newSigner, propose, signedCommand, vote } from '../lifecycle/support/missions';
+import {
+  CONTROL_WORKFLOW_TYPE,
+  controlWorkflowId,
+  haltQuery,
+  liftHaltUpdate,
+  setHaltUpdate,
+} from '../../schemas/control-messages';
+import type { OwnerControlCommand, SignedOwnerCommand } from '../../schemas/owner-controls';
+import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
+import { signDetached } from '../../workflows/statechart';
+import {
+  FAST_SCHEDULE,
+  newSigner,
+  propose,
+  signedCommand,
+  type TestSigner,
+  vote,
+} from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
@@ -141,6 +158,17 @@ export const scenarios: Scenario[] = [
     // written by a recordTimerEvents activity, one write at a time.
     name: 'timer-shard-events',
     run: timerShard,
+  },
+  {
+    // A mission started under the deployment's halt (HALT_AT_START_PATCH): the signed pause in its
+    // start input, endorsed by an owner, applied before BOOT; a signed batch resume; one beat to the end.
+    name: 'mission-statechart-halt-at-start',
+    run: haltAtStart,
+  },
+  {
+    // The deployment's control workflow: started by a setHalt update, the halt lifted, queried.
+    name: 'control-halt-set-and-lifted',
+    run: controlHalt,
   },
   ...otherWorkflowScenarios,
 ];
@@ -315,4 +343,86 @@ async function ownerControlsAndRecovery(
     await handle.executeUpdate(voteUpdate, { args: [vote(m, newSet, missionId, members[m])] });
   await handle.result();
   return client.workflow.getHandle(workflowId, handle.firstExecutionRunId).fetchHistory();
+}
+
+/** A broadcast command signed by `controller`, endorsed by `owner` over the same bytes. */
+function endorsed(
+  controller: TestSigner,
+  owner: TestSigner,
+  command: OwnerControlCommand,
+): SignedOwnerCommand {
+  const signed = signedCommand(controller, command, null, Date.now());
+  const signature = signDetached(ownerCommandSigningBytes(signed), owner.secret);
+  return { ...signed, endorsements: [{ signer: owner.key, signature }] };
+}
+
+async function haltAtStart(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const controller = newSigner();
+  const owner = newSigner();
+  const halt = endorsed(controller, owner, {
+    action: 'pause',
+    id: 'fixture-halt',
+    actor: 'alice@ops',
+    reason: 'fixture halt',
+  });
+  const handle = await client.workflow.start('missionWorkflow', {
+    workflowId: missionWorkflowId(missionId),
+    taskQueue,
+    args: [
+      {
+        id: missionId,
+        objective: 'Recorded fixture: started under a halt',
+        priority: 'P1',
+        originatingSpec: 'https://specs.example.org/fixture',
+        createdAt: '2026-11-23T09:00:00.000Z',
+      },
+      {
+        config: { autoApprove: true, maxBeats: 1, schedule: FAST_SCHEDULE },
+        controllers: [controller.key],
+        halt,
+      },
+    ],
+  });
+  const paused = await eventually(
+    () => handle.query(stateQuery),
+    (v) => v.phase === 'PAUSED' && v.controls?.applied.length === 1,
+    60_000,
+  );
+  if (paused.phase !== 'PAUSED')
+    throw new Error(`recording stalled at ${JSON.stringify(paused).slice(0, 1000)}`);
+  const resume = {
+    action: 'resume',
+    id: 'fixture-lift',
+    actor: 'alice@ops',
+    reason: 'fixture lift',
+  } as const;
+  await handle.signal(ownerControlSignal, endorsed(controller, owner, resume));
+  await handle.result();
+  return client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).fetchHistory();
+}
+
+async function controlHalt(client: Client, taskQueue: string): Promise<History> {
+  const controller = newSigner();
+  const owner = newSigner();
+  const command = { actor: 'alice@ops', reason: 'fixture' } as const;
+  const workflowId = controlWorkflowId(taskQueue);
+  await client.workflow.executeUpdateWithStart(setHaltUpdate, {
+    args: [endorsed(controller, owner, { ...command, action: 'pause', id: 'fixture-halt' })],
+    startWorkflowOperation: new WithStartWorkflowOperation(CONTROL_WORKFLOW_TYPE, {
+      workflowId,
+      taskQueue,
+      args: [{ halt: null, lifted: null }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    }),
+  });
+  const handle = client.workflow.getHandle(workflowId);
+  await handle.executeUpdate(liftHaltUpdate, {
+    args: [endorsed(controller, owner, { ...command, action: 'resume', id: 'fixture-lift' })],
+  });
+  const state = await handle.query(haltQuery);
+  if (state.halt !== null || state.lifted?.command.id !== 'fixture-lift')
+    throw new Error(`control workflow did not lift the halt: ${JSON.stringify(state)}`);
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
 }

@@ -18,3 +18,4 @@ export const agentJobWorkflow = changed(current.agentJobWorkflow);
 export const jobReaperWorkflow = changed(current.jobReaperWorkflow);
 export const timerShardWorkflow = changed(current.timerShardWorkflow);
 export const agentReportWorkflow = changed(current.agentReportWorkflow);
+export const controlWorkflow = changed(current.controlWorkflow);
