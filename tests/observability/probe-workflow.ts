@@ -8,11 +8,12 @@ import { condition, defineSignal, defineUpdate, proxyActivities, setHandler } fr
 import type { AgentOutcome } from '../../schemas/decision-record';
 import {
   observeAcceptedTransition,
+  observeInvariantViolations,
   observeRecoveryTime,
   observeRejectedTransition,
   observeTimerLateness,
 } from '../../workflows/observability';
-import type { FailingGuard } from '../../workflows/statechart';
+import type { FailingGuard, InvariantViolation } from '../../workflows/statechart';
 import { decidedAt, type StatechartDecisionDraft } from '../../schemas/decision-record';
 import type { GuardName, TransitionName } from '../../schemas/statechart';
 import { TRANSITIONS } from '../../schemas/statechart';
@@ -34,6 +35,8 @@ export interface ProbeFinish {
   recoverySeconds: number;
   timerLatenessSeconds: number;
   timerAction: string;
+  /** Reported against the last decision, as a mission's engine reports what its checker finds. */
+  invariantViolations: InvariantViolation[];
 }
 
 export const probeTransitionUpdate = defineUpdate<string, [ProbeProposal]>('probeTransition');
@@ -47,6 +50,7 @@ export async function observabilityProbeWorkflow(mission: string): Promise<numbe
   let head = sha256Text(`genesis:${mission}`);
   let seq = 0;
   let finish: ProbeFinish | undefined;
+  let last: StatechartDecisionDraft | undefined;
 
   setHandler(
     probeTransitionUpdate,
@@ -75,6 +79,7 @@ export async function observabilityProbeWorkflow(mission: string): Promise<numbe
       };
       head = post;
       seq += 1;
+      last = decision;
       observeAcceptedTransition(decision, { requestedAtMs, retries: proposal.retries });
       return post;
     },
@@ -103,5 +108,6 @@ export async function observabilityProbeWorkflow(mission: string): Promise<numbe
   const f = finish!;
   observeRecoveryTime(f.recoverySeconds);
   observeTimerLateness(f.timerLatenessSeconds, f.timerAction);
+  if (last && f.invariantViolations.length > 0) observeInvariantViolations(last, f.invariantViolations);
   return seq;
 }

@@ -144,6 +144,10 @@ beforeAll(async () => {
         recoverySeconds: 42,
         timerLatenessSeconds: 0.2,
         timerAction: 'webhook',
+        invariantViolations: [
+          { invariant: 'quorum-certificate', detail: 'probe: a certificate naming members it does not have' },
+          { invariant: 'quorum-certificate', detail: 'probe: the same invariant twice counts once' },
+        ],
       });
       expect(await handle.result()).toBe(accepted.length);
     });
@@ -197,6 +201,12 @@ describe('worker metrics on /metrics', () => {
     expect(valueOf(afterRun, 'swoosh_agent_job_total', { outcome: 'succeeded' })).toBe(2);
     expect(valueOf(afterRun, 'swoosh_agent_job_total', { outcome: 'failed' })).toBe(1);
     expect(valueOf(afterRun, 'swoosh_agent_job_duration_seconds_sum', { outcome: 'failed' })).toBe(90);
+  });
+
+  it('counts an invariant violation once per invariant a check finds broken', () => {
+    expect(valueOf(afterRun, 'swoosh_invariant_violation_total', { invariant: 'quorum-certificate' })).toBe(
+      1,
+    );
   });
 
   it('exports every worker metric of the contract with its kind and help text', () => {
