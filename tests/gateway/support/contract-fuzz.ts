@@ -107,6 +107,8 @@ export class Schemas {
 
 /** Keywords the generator does not construct for, so a generated value is filtered by ajv. */
 const FILTERED = ['not', 'oneOf', 'uniqueItems', 'minProperties', 'maxProperties'];
+/** Values drawn for a schema with such a keyword before one that ajv accepts is given up on. */
+const CANDIDATES = 8;
 /** Past this depth of `$ref`s and objects, optional members are left out so recursion ends. */
 const DEEP = 3;
 
@@ -126,8 +128,13 @@ export class Generator {
     let arb = byDepth.get(depth);
     if (!arb) {
       const raw = this.#value(schema, depth);
+      // A bounded search, not fast-check's `filter`, which draws until a value passes and so spins
+      // for ever on a schema the generator cannot satisfy: the first of a few candidates that
+      // passes, else one that does not, which the caller then counts as a miss.
       arb = FILTERED.some((k) => k in schema)
-        ? raw.filter((v) => this.schemas.check(schema, v) === undefined)
+        ? fc
+            .array(raw, { minLength: CANDIDATES, maxLength: CANDIDATES })
+            .map((vs) => vs.find((v) => this.schemas.check(schema, v) === undefined) ?? vs[0])
         : raw;
       byDepth.set(depth, arb);
     }
