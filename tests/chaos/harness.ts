@@ -23,7 +23,8 @@ import { decisionId } from '../../schemas/decision-id';
 import { missionWorkflowId } from '../../schemas/mission';
 import { newSigner, prompt, TEST_SCHEDULE, type TestSigner } from '../lifecycle/support/missions';
 import { type ChaosCluster, startChaosCluster } from './processes';
-import { type Counts, type FaultRates, newCounts, Proposer, seeded } from './traffic';
+import { seededRandom } from '../support/random';
+import { type Counts, type FaultRates, newCounts, Proposer } from './traffic';
 
 const { EventType } = proto.temporal.api.enums.v1;
 
@@ -165,7 +166,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const operator = new SwooshClient(cluster.gatewayUrl, cluster.tokens.operator);
     const agent = () => new SwooshClient(cluster.gatewayUrl, cluster.tokens.agent);
     const missions = await startMissions(operator, options.missions);
-    const random = seeded(options.seed);
+    const random = seededRandom(options.seed);
     const proposers = missions.map(
       (m, i) =>
         new Proposer(
@@ -174,7 +175,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           TEST_SCHEDULE,
           agent,
           options.rates,
-          seeded(options.seed * 1_000 + i),
+          seededRandom(options.seed * 1_000 + i),
           counts,
         ),
     );

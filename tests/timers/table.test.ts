@@ -16,6 +16,7 @@ import {
   type Effect,
   type ShardSettings,
 } from '../../schemas/timer-shard';
+import { seededRandom } from '../support/random';
 
 const hook: TimerAction = { type: 'webhook', url: 'http://127.0.0.1:9/hook' };
 const settings: ShardSettings = { ...DEFAULT_SHARD_SETTINGS, armingHorizonMs: 1_000, retentionMs: 60_000 };
@@ -228,7 +229,7 @@ describe('across shards', () => {
   test('every timer fires exactly once, never before it is due nor before its dependencies, whatever the message order', () => {
     fc.assert(
       fc.property(plans, ({ shardCount, timers, order, seed }) => {
-        const random = mulberry(seed);
+        const random = seededRandom(seed);
         const ids = timers.map((_, i) => `t${i}`);
         // Dependencies only on earlier timers keep the graph acyclic.
         const deps = timers.map((t, i) => [...new Set(t.deps.filter((d) => d < i))].map((d) => ids[d]!));
@@ -314,15 +315,3 @@ describe('shard selection', () => {
     for (const count of counts) expect(Math.abs(count - 1_000)).toBeLessThan(150);
   });
 });
-
-/** A small seeded PRNG so a failing run replays exactly from fast-check's seed. */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
