@@ -276,7 +276,10 @@ export async function proposeTransition(
       cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
         ? (cause.details?.[0] as TransitionRejection | undefined)
         : undefined;
-    if (rejection?.failing_guard === 'concurrency') {
+    // Not a refusal (the update failed for another reason, e.g. its worker died mid-way): the
+    // proposal may have been applied, so the caller must not be told it was refused.
+    if (rejection === undefined) throw error;
+    if (rejection.failing_guard === 'concurrency') {
       return {
         kind: 'stale',
         failing_guard: 'concurrency',
@@ -286,8 +289,8 @@ export async function proposeTransition(
     }
     return {
       kind: 'rejected',
-      failing_guard: rejection?.failing_guard ?? 'rejected',
-      reasons: rejection?.reasons ?? [cause?.message ?? error.message],
+      failing_guard: rejection.failing_guard,
+      reasons: rejection.reasons,
     };
   }
 }
