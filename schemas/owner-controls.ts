@@ -234,6 +234,16 @@ export const OwnerCommandView = z.strictObject({
 });
 export type OwnerCommandView = z.infer<typeof OwnerCommandView>;
 
+/**
+ * The deployment's owner keys and how many distinct ones a broadcast command needs
+ * (`SWOOSH_OWNER_KEYS`, `SWOOSH_OWNER_QUORUM`), as the worker gives them to its timer shards.
+ */
+export const OwnerQuorum = z.strictObject({
+  keys: Controllers,
+  quorum: z.int().min(1).max(MAX_OWNER_SIGNATURES),
+});
+export type OwnerQuorum = z.infer<typeof OwnerQuorum>;
+
 /** `GET /controls`: whether the deployment is halted, by whom and why, and the owner rules. */
 export const ControlsView = z.strictObject({
   halted: z.boolean(),

@@ -22,6 +22,8 @@ export const TimerEvent = z.object({
   dueAt: Instant.optional(),
   firedAt: Instant.optional(),
   latenessMs: z.int().optional(),
+  /** The owner halt this timer fell due under and waited out (schemas/timer.ts `heldByHalt`). */
+  heldByHalt: z.string().optional(),
   deliveryId: z.string().optional(),
   escalationLevel: z.int().min(0).optional(),
   attempts: z.int().min(0).optional(),

@@ -6,7 +6,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from './timer';
 import type { TimerCreator, TimerTargetRule } from './timer-targets';
 import type { ShardMessage } from './timer-shard-messages';
-import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats } from './timer-shard';
+import type { OwnerQuorum, SignedOwnerCommand } from './owner-controls';
+import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats, TimerHalt } from './timer-shard';
 
 /** The workflow type, for starting shards by name from code that must not import workflow code. */
 export const TIMER_SHARD_WORKFLOW_TYPE = 'timerShardWorkflow';
@@ -57,12 +58,25 @@ export const ackTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('timers.
 /** Starts a dead letter's delivery again and answers at once; read the timer for the outcome. */
 export const replayTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('timers.replay');
 /**
- * Replaces the allow-list a running shard checks at firing (the worker sends its
- * SWOOSH_TIMER_TARGETS at boot); a shard started later gets it in its input.
+ * Replaces the allow-list a running shard checks at firing, and the owner keys a halt must be
+ * signed by (the worker sends its SWOOSH_TIMER_TARGETS and SWOOSH_OWNER_KEYS at boot); a shard
+ * started later gets them in its input.
  */
-export const configureTimerTargetsUpdate = defineUpdate<void, [{ timerTargets: TimerTargetRule[] }]>(
-  'timers.configure',
-);
+export const configureTimerTargetsUpdate = defineUpdate<
+  void,
+  [{ timerTargets: TimerTargetRule[]; owners?: OwnerQuorum }]
+>('timers.configure');
+/**
+ * Halts the shard with a signed broadcast pause (pause-all, countersigned by the gateway and
+ * carrying the owners' signatures, which the shard checks against its owner keys and quorum).
+ * Answers the halt in force.
+ */
+export const haltTimersUpdate = defineUpdate<TimerHalt, [SignedOwnerCommand]>('timers.halt');
+/**
+ * Lifts the halt with a signed broadcast resume issued after it; timers that fell due meanwhile
+ * fire now, flagged `heldByHalt`. Answers how many timers the lift released.
+ */
+export const liftTimersUpdate = defineUpdate<{ released: number }, [SignedOwnerCommand]>('timers.lift');
 
 export const timerQuery = defineQuery<TimerRecord | null, [string]>('timers.get');
 export const listTimersQuery = defineQuery<TimerRecord[], [TimerListArgs]>('timers.list');
@@ -84,4 +98,6 @@ export const TimerFailure = {
   /** The caller's role may not do this: an action its creator may not send, or another's timer. */
   forbidden: 'TimerForbidden',
   wrongShard: 'TimerWrongShard',
+  /** A halt or lift that is not a fresh broadcast command signed by enough of the owner keys. */
+  haltRefused: 'TimerHaltRefused',
 } as const;

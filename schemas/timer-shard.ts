@@ -3,6 +3,7 @@
  * as plain data, the effects it asks its workflow to run, and the results of its updates and
  * queries. The shard workflow, the timer activities and the gateway share these shapes.
  */
+import type { OwnerQuorum } from './owner-controls';
 import type { DeadLetter, TimerAction, TimerRecord, TimerSpec, TimerState } from './timer';
 import type { TimerEvent } from './timer-events';
 import type { TimerCreator, TimerTargetRule } from './timer-targets';
@@ -37,6 +38,27 @@ export interface ShardSettings {
    * against each timer's recorded creator.
    */
   timerTargets: TimerTargetRule[];
+  /**
+   * The deployment's owner keys and quorum (SWOOSH_OWNER_KEYS, SWOOSH_OWNER_QUORUM): a halt or a
+   * lift must carry that many of these owners' signatures (docs/timers.md#owner-halt). Absent until
+   * a worker configures the shard, and then no halt is taken.
+   */
+  owners?: OwnerQuorum;
+}
+
+/**
+ * The owner halt a shard is under: set by a signed pause-all, lifted by a signed resume-all
+ * issued after it. While it stands nothing fires, escalates or starts a delivery.
+ */
+export interface TimerHalt {
+  commandId: string;
+  actor: string;
+  reason: string;
+  issuedAtMs: number;
+  /** The owner keys whose signatures the shard verified. */
+  signers: string[];
+  /** When the shard took it (the workflow clock). */
+  since: number;
 }
 
 export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
@@ -89,6 +111,8 @@ export interface TimerEntry {
   replays: number;
   /** Settled or cancelled at; the entry is dropped `retentionMs` later. */
   closedAt?: number;
+  /** The owner halt (its command id) this timer fell due under; it fired or escalated late, on the lift. */
+  heldBy?: string;
 }
 
 export interface ShardCounters {
@@ -117,7 +141,14 @@ export type Effect =
   | DeliveryEffect
   | { kind: 'send'; shard: number; message: ShardMessage }
   | { kind: 'deadLetter'; record: DeadLetter }
-  | { kind: 'fired'; timerId: string; latenessMs: number; action: TimerAction['type'] }
+  | {
+      kind: 'fired';
+      timerId: string;
+      latenessMs: number;
+      action: TimerAction['type'];
+      /** Fired on a halt's lift: its lateness is the halt's, not the shard's. */
+      heldByHalt?: string;
+    }
   | { kind: 'warn'; timerId: string; message: string };
 
 export type AttemptOutcome = { ok: true } | { ok: false; retryable: boolean; error: string };
@@ -132,6 +163,8 @@ export interface ShardSnapshot {
   events?: TimerEvent[];
   /** The last timer event's number; absent in snapshots from before the event log (none yet). */
   eventSeq?: number;
+  /** The owner halt in force when the run ended; absent when none was. */
+  halt?: TimerHalt;
 }
 
 export type CreateCheck =
@@ -153,6 +186,8 @@ export interface ShardStats {
   queued: number;
   snapshotBytes: number;
   counters: ShardCounters;
+  /** The owner halt in force, if any, and how many timers wait for its lift. */
+  halt: (TimerHalt & { held: number }) | null;
 }
 
 export interface ListOptions {

@@ -240,6 +240,11 @@ export const TimerRecord = z.object({
   firedAt: Instant.optional(),
   /** firedAt − max(dueAt, readyAt): how late the shard fired the timer. */
   latenessMs: z.int().optional(),
+  /**
+   * The owner halt (pause-all command id) this timer fell due under: it fired or escalated only
+   * when the halt was lifted, and `latenessMs` counts the wait.
+   */
+  heldByHalt: z.string().optional(),
   deliveryId: z.string().optional(),
   /** Delivery attempts of the current rung. */
   attempts: z.int().min(0),

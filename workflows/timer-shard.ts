@@ -43,6 +43,8 @@ import {
   configureTimerTargetsUpdate,
   createTimersUpdate,
   deadLettersQuery,
+  haltTimersUpdate,
+  liftTimersUpdate,
   listTimersQuery,
   MAX_CREATE_BATCH,
   replayTimerUpdate,
@@ -58,6 +60,8 @@ import type { TimerShardActivities } from '../activities';
 import type { WebhookDelivery } from '../schemas/timer-activities';
 import { shardWorkflowId } from '../schemas/timer-shard-key';
 import { TimerTable } from './timers/table';
+import { checkHaltCommand, type HaltCheck } from './timers/halt';
+import { OwnerQuorum } from '../schemas/owner-controls';
 import {
   type AttemptOutcome,
   type CommandCheck,
@@ -84,7 +88,7 @@ const CreateTimersArgs = z.strictObject({
   createdBy: TimerCreator.optional(),
 });
 const CommandArgs = z.strictObject({ id: TimerId, caller: TimerCreator.optional() });
-const ConfigureArgs = z.strictObject({ timerTargets: TimerTargetRules });
+const ConfigureArgs = z.strictObject({ timerTargets: TimerTargetRules, owners: OwnerQuorum.optional() });
 
 /**
  * The patch that makes a shard check a signal or update action against its creator's authority
@@ -115,6 +119,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   const settings = { ...DEFAULT_SHARD_SETTINGS, ...input.settings };
   // Replaced by `timers.configure`; carried into the next run's input by continue-as-new.
   let timerTargets = settings.timerTargets;
+  let owners = settings.owners;
   const table = new TimerTable({ shard, shardCount }, settings, uuid4, input.snapshot);
 
   /** Effects started and not yet finished: deliveries, shard messages, dead-letter records. */
@@ -163,8 +168,44 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     configureTimerTargetsUpdate,
     (request) => {
       timerTargets = request.timerTargets;
+      if (request.owners !== undefined) owners = request.owners;
     },
     { validator: (request) => void parseOrRefuse(ConfigureArgs, request) },
+  );
+  // A halt's verdict depends only on the command, the owner keys and the workflow clock, so the
+  // handler (which runs on replay, unlike the validator) reaches the same one.
+  const haltCheck = (command: unknown, action: 'pause' | 'resume'): HaltCheck =>
+    checkHaltCommand(command, action, { owners, nowMs: Date.now(), halt: table.haltInForce });
+  setHandler(
+    haltTimersUpdate,
+    (command) => {
+      const check = admitted(haltCheck(command, 'pause'));
+      const { id: commandId, actor, reason } = check.command.command;
+      const current = table.haltInForce;
+      if (current?.commandId === commandId) return current;
+      const halt = {
+        commandId,
+        actor,
+        reason,
+        issuedAtMs: check.command.issued_at_ms,
+        signers: check.signers,
+        since: Date.now(),
+      };
+      table.setHalt(halt);
+      log.info('timer shard halted by owners', { shard, commandId, actor });
+      return halt;
+    },
+    { validator: (command) => void admitted(haltCheck(command, 'pause')) },
+  );
+  setHandler(
+    liftTimersUpdate,
+    (command) => {
+      const check = admitted(haltCheck(command, 'resume'));
+      const released = table.liftHalt(Date.now());
+      log.info('timer shard halt lifted', { shard, commandId: check.command.command.id, released });
+      return { released };
+    },
+    { validator: (command) => void admitted(haltCheck(command, 'resume')) },
   );
   setHandler(shardMessageSignal, (message) => {
     // Signals cannot be refused; anything malformed is logged and dropped rather than stored.
@@ -221,7 +262,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   }
   return await continueAsNew<typeof timerShardWorkflow>({
     ...input,
-    settings: { ...input.settings, timerTargets },
+    settings: { ...input.settings, timerTargets, ...(owners !== undefined && { owners }) },
     snapshot: table.snapshot(),
     runs: (input.runs ?? 0) + 1,
   });
@@ -290,7 +331,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
         track(bookkeeping.recordTimerDeadLetter(effect.record));
         return;
       case 'fired':
-        observeTimerLateness(effect.latenessMs / 1000, effect.action);
+        // A timer held by an owner halt waited for the lift, not for the shard.
+        if (effect.heldByHalt === undefined) observeTimerLateness(effect.latenessMs / 1000, effect.action);
         return;
       case 'warn':
         log.warn(effect.message, { shard, timerId: effect.timerId });
@@ -402,6 +444,11 @@ function parseOrRefuse<S extends z.ZodType>(schema: S, value: unknown): z.output
     message: reasons.join('; '),
     nonRetryable: true,
   });
+}
+
+function admitted(check: HaltCheck): Extract<HaltCheck, { ok: true }> {
+  if (check.ok) return check;
+  throw ApplicationFailure.create({ type: TimerFailure.haltRefused, message: check.why, nonRetryable: true });
 }
 
 function refuseCreate(check: CreateCheck): void {

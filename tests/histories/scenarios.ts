@@ -13,6 +13,8 @@ import type { StateDocument } from '../../schemas/state-document';
 import {
   cancelTimerUpdate,
   createTimersUpdate,
+  haltTimersUpdate,
+  liftTimersUpdate,
   TIMER_SHARD_WORKFLOW_TYPE,
   timerQuery,
   type TimerShardInput,
@@ -170,6 +172,12 @@ export const scenarios: Scenario[] = [
     name: 'control-halt-set-and-lifted',
     run: controlHalt,
   },
+  {
+    // A timer shard under an owner halt (docs/timers.md#owner-halt): a refused unsigned halt, a
+    // halt endorsed by the owner, a timer that falls due under it, the lift that fires it late.
+    name: 'timer-shard-owner-halt',
+    run: timerShardHalt,
+  },
   ...otherWorkflowScenarios,
 ];
 
@@ -203,6 +211,64 @@ async function timerShard(client: Client, taskQueue: string, missionId: string):
     30_000,
   );
   await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: 'fixture-later', caller: createdBy }] });
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardHalt(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const controller = newSigner();
+  const owner = newSigner();
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = {
+    shard: 0,
+    shardCount: 1,
+    idPrefix,
+    settings: { owners: { keys: [owner.key], quorum: 1 } },
+  };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const command = { actor: 'alice@ops', reason: 'fixture' } as const;
+  const unsigned = signedCommand(
+    controller,
+    { ...command, action: 'pause', id: 'fixture-forged' },
+    null,
+    Date.now(),
+  );
+  await handle.executeUpdate(haltTimersUpdate, { args: [unsigned] }).then(
+    () => {
+      throw new Error('a halt without owner signatures was taken');
+    },
+    () => undefined,
+  );
+  await handle.executeUpdate(haltTimersUpdate, {
+    args: [endorsed(controller, owner, { ...command, action: 'pause', id: 'fixture-halt' })],
+  });
+  await handle.executeUpdate(createTimersUpdate, {
+    args: [
+      {
+        specs: [
+          { id: 'fixture-held', delayMs: 300, action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } },
+        ],
+        createdBy: { name: 'fixture', role: 'operator' },
+      },
+    ],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const held = await handle.query(timerQuery, 'fixture-held');
+  if (held?.state !== 'Armed' || held.heldByHalt !== 'fixture-halt')
+    throw new Error(`the halt did not hold the timer: ${JSON.stringify(held)}`);
+  await handle.executeUpdate(liftTimersUpdate, {
+    args: [endorsed(controller, owner, { ...command, action: 'resume', id: 'fixture-lift' })],
+  });
+  await eventually(
+    () => handle.query(timerQuery, 'fixture-held'),
+    (t) => t?.state === 'DeadLettered',
+    30_000,
+  );
   const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;

@@ -15,6 +15,7 @@ import {
   type DeliveryEffect,
   type Effect,
   type ShardSettings,
+  type TimerHalt,
 } from '../../schemas/timer-shard';
 import { seededRandom } from '../support/random';
 
@@ -197,6 +198,94 @@ describe('continue-as-new', () => {
     expect(deliveries(next.takeEffects()).map((d) => d.timerId)).toEqual([onShard0[0]]);
     next.advance(5_000);
     expect(deliveries(next.takeEffects()).map((d) => d.timerId)).toEqual([onShard0[1]]);
+  });
+});
+
+describe('owner halt', () => {
+  const halt = (commandId: string, since: number): TimerHalt => ({
+    commandId,
+    actor: 'alice',
+    reason: 'incident',
+    issuedAtMs: since,
+    signers: ['ed25519:owner'],
+    since,
+  });
+
+  test('nothing fires while halted; on the lift what fell due fires at once, flagged with the halt and its wait', () => {
+    const t = table();
+    t.create([timer('due-in-halt', 1_000), timer('due-after', 9_000)], 0);
+    t.setHalt(halt('h1', 500));
+    t.advance(1_000);
+    t.advance(5_000);
+    expect(t.takeEffects().filter((e) => e.kind === 'deliver' || e.kind === 'fired')).toEqual([]);
+    expect(t.record('due-in-halt')).toMatchObject({ state: 'Armed', heldByHalt: 'h1' });
+    expect(t.stats().halt).toMatchObject({ commandId: 'h1', held: 1 });
+    // Held timers want no wake-up: the shard sleeps until the next timer that is not held.
+    expect(t.nextWakeAt()).toBe(8_000);
+
+    expect(t.liftHalt(6_000)).toBe(1);
+    const effects = t.takeEffects();
+    expect(deliveries(effects).map((d) => d.timerId)).toEqual(['due-in-halt']);
+    expect(effects.find((e) => e.kind === 'fired')).toMatchObject({ heldByHalt: 'h1', latenessMs: 5_000 });
+    expect(t.record('due-in-halt')).toMatchObject({ state: 'Fired', latenessMs: 5_000, heldByHalt: 'h1' });
+    expect(t.takeEvents().find((e) => e.state === 'Fired')).toMatchObject({ heldByHalt: 'h1' });
+    expect(t.stats().halt).toBeNull();
+
+    // A timer due after the lift fires on time and unflagged.
+    t.advance(9_000);
+    expect(deliveries(t.takeEffects()).map((d) => d.timerId)).toEqual(['due-after']);
+    expect(t.record('due-after')?.heldByHalt).toBeUndefined();
+  });
+
+  test('a halt holds retries and escalations too, and a cancelled held timer stays cancelled', () => {
+    const t = table();
+    const retry = { maxAttempts: 3, initialIntervalMs: 1_000, backoffCoefficient: 1 };
+    t.create(
+      [
+        timer('retried', 0, { retry }),
+        timer('escalating', 0, { escalation: { afterMs: 100, action: hook } }),
+        timer('cancelled', 2_000),
+      ],
+      0,
+    );
+    const first = deliveries(t.takeEffects());
+    expect(first.map((d) => d.timerId).sort()).toEqual(['escalating', 'retried']);
+    t.onAttemptResult('retried', { ok: false, retryable: true, error: 'HTTP 503' }, 0);
+    t.onAttemptResult('escalating', { ok: true }, 0);
+    t.setHalt(halt('h2', 10));
+    t.advance(3_000);
+    t.cancel('cancelled', 3_000, 'no longer needed');
+    expect(deliveries(t.takeEffects())).toEqual([]);
+    expect(t.record('escalating')).toMatchObject({ state: 'Fired', escalationLevel: 0, heldByHalt: 'h2' });
+
+    // Released: the held escalation (a retry is a delivery, owed already, and simply starts now).
+    expect(t.liftHalt(4_000)).toBe(1);
+    const after = deliveries(t.takeEffects());
+    expect(after.map((d) => [d.timerId, d.level, d.attempt]).sort()).toEqual([
+      ['escalating', 1, 1],
+      ['retried', 0, 2],
+    ]);
+    expect(t.record('cancelled')?.state).toBe('Cancelled');
+  });
+
+  test('the halt outlives continue-as-new: a table restored under it still holds, and its lift releases', () => {
+    const t = table();
+    t.create([timer('x', 1_000)], 0);
+    t.setHalt(halt('h3', 100));
+    t.advance(2_000);
+    const next = new TimerTable(
+      { shard: 0, shardCount: 1 },
+      settings,
+      () => 'd',
+      structuredClone(t.snapshot()),
+    );
+    next.advance(3_000);
+    expect(deliveries(next.takeEffects())).toEqual([]);
+    expect(next.haltInForce?.commandId).toBe('h3');
+    expect(next.liftHalt(4_000)).toBe(1);
+    expect(deliveries(next.takeEffects()).map((d) => d.timerId)).toEqual(['x']);
+    // Without a halt the snapshot carries none, so runs recorded before halts continue unchanged.
+    expect('halt' in next.snapshot()).toBe(false);
   });
 });
 

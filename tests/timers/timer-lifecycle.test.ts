@@ -4,13 +4,21 @@
  * create, dead letters and replay, signal and update actions, and continue-as-new. One
  * environment for the file and tests run serially, because skipped time is shared.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { Signer } from '../../host/keys';
+import { generateSigner, type Signer } from '../../host/keys';
+import type { SignedOwnerCommand } from '../../schemas/owner-controls';
+import { ownerCommandSigningBytes, signOwnerCommand } from '../../schemas/signed-bytes';
 import type { CreateTimerRequest, DeadLetter, TimerRecord } from '../../schemas/timer';
-import { createTimersUpdate, shardStatusQuery } from '../../schemas/timer-messages';
+import {
+  createTimersUpdate,
+  haltTimersUpdate,
+  liftTimersUpdate,
+  shardStatusQuery,
+} from '../../schemas/timer-messages';
 import { ensureTimerShards } from '../../workers/timers';
 import { shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { postJson } from '../support/http';
@@ -592,6 +600,89 @@ describe('workflow actions', () => {
         await approval.terminate('test finished');
       }
     });
+  });
+});
+
+describe('owner halt', () => {
+  /** A broadcast command endorsed by `owners`, countersigned by a gateway key, issued at the server's `at`. */
+  function ownerCommand(
+    action: 'pause' | 'resume',
+    id: string,
+    at: number,
+    owners: readonly Signer[],
+  ): SignedOwnerCommand {
+    const command = { action, id, actor: 'alice', reason: `test ${action}` } as const;
+    const signed = signOwnerCommand(command, { missionId: null, issuedAtMs: at }, generateSigner().signer);
+    const bytes = ownerCommandSigningBytes(signed);
+    return {
+      ...signed,
+      ...(owners.length > 0 && {
+        endorsements: owners.map((o) => ({ signer: o.keyId, signature: o.sign(bytes) })),
+      }),
+    };
+  }
+
+  test('a halted shard fires nothing; the lift fires what fell due, once, flagged; only fresh owner-signed commands count', async () => {
+    const owner = generateSigner().signer;
+    const stranger = generateSigner().signer;
+    const owners = { keys: [owner.keyId], quorum: 1 };
+    await scenario(
+      'owner halt',
+      1,
+      async ({ api, client, idPrefix, target }) => {
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        const created = await create(api, { id: 'held', delayMs: 10 * MINUTE, action: webhook(target) });
+        const refusal = async (command: SignedOwnerCommand, lift = false) => {
+          const sent = lift
+            ? shard.executeUpdate(liftTimersUpdate, { args: [command] })
+            : shard.executeUpdate(haltTimersUpdate, { args: [command] });
+          const error = await sent.then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+          return ((error as WorkflowUpdateFailedError).cause as ApplicationFailure).message;
+        };
+        const now = await env.currentTimeMs();
+        expect(await refusal(ownerCommand('pause', 'p0', now, []))).toMatch(/0 owner key\(s\).*1 needed/);
+        expect(await refusal(ownerCommand('pause', 'p0', now, [stranger]))).toMatch(/0 owner key/);
+        expect(await refusal(ownerCommand('pause', 'p0', now - 20 * MINUTE, [owner]))).toMatch(/stale/);
+        expect(await refusal(ownerCommand('resume', 'p0', now, [owner]))).toMatch(/expected a pause/);
+        const forged = ownerCommand('pause', 'p0', now, [owner]);
+        expect(
+          await refusal({ ...forged, command: { ...forged.command, reason: 'not what was signed' } }),
+        ).toMatch(/does not verify/);
+        expect((await shard.query(shardStatusQuery)).halt).toBeNull();
+
+        const halt = await shard.executeUpdate(haltTimersUpdate, {
+          args: [ownerCommand('pause', 'p1', now, [owner])],
+        });
+        expect(halt).toMatchObject({ commandId: 'p1', actor: 'alice', signers: [owner.keyId] });
+
+        // A resume issued before the halt (copied from an older lift) cannot lift it.
+        expect(await refusal(ownerCommand('resume', 'r0', now - MINUTE, [owner]), true)).toMatch(
+          /issued before the halt/,
+        );
+
+        await env.sleep(20 * MINUTE);
+        await quiesce();
+        expect(await read(api, 'held')).toMatchObject({ state: 'Armed', heldByHalt: 'p1' });
+        expect(target.requests).toEqual([]);
+        expect((await shard.query(shardStatusQuery)).halt).toMatchObject({ commandId: 'p1', held: 1 });
+
+        const lifted = await shard.executeUpdate(liftTimersUpdate, {
+          args: [ownerCommand('resume', 'r1', await env.currentTimeMs(), [owner])],
+        });
+        expect(lifted).toEqual({ released: 1 });
+        const fired = await readWhen(api, 'held', (t) => t.state === 'Settled');
+        expect(fired.heldByHalt).toBe('p1');
+        expect(fired.latenessMs).toBeGreaterThanOrEqual(10 * MINUTE);
+        expect(fired.latenessMs).toBe(ms(fired.firedAt) - ms(created.dueAt));
+        expect(target.delivered().map((d) => d.timerId)).toEqual(['held']);
+        expect((await shard.query(shardStatusQuery)).halt).toBeNull();
+      },
+      { owners },
+    );
   });
 });
 

@@ -41,6 +41,7 @@ import {
   type CreateResult,
   type ShardStats,
   type ListOptions,
+  type TimerHalt,
 } from '../../schemas/timer-shard';
 
 /** Rough serialised size of an entry beyond its spec (times, counters, ids). */
@@ -64,6 +65,9 @@ export class TimerTable {
   private outbox: Effect[] = [];
   private deferred: Effect[] = [];
   private paused = false;
+  /** The owner halt in force (docs/timers.md#owner-halt), and the timers that fell due under it. */
+  private halt: TimerHalt | null;
+  private readonly heldDue = new Set<string>();
   private bytes = 0;
   private readonly counters: ShardCounters;
   /** State changes not yet taken by the workflow for the event log, oldest first. */
@@ -76,6 +80,7 @@ export class TimerTable {
     private readonly newId: () => string,
     snapshot?: ShardSnapshot,
   ) {
+    this.halt = snapshot?.halt ?? null;
     this.counters = snapshot
       ? { ...snapshot.counters }
       : { created: 0, fired: 0, delivered: 0, deadLettered: 0, settled: 0, cancelled: 0 };
@@ -245,6 +250,29 @@ export class TimerTable {
     this.outbox = this.outbox.filter((effect) => !isDeferrable(effect));
   }
 
+  /** Holds every firing, escalation and delivery until `liftHalt`; a later halt replaces this one. */
+  setHalt(halt: TimerHalt): void {
+    this.halt = halt;
+  }
+
+  get haltInForce(): TimerHalt | null {
+    return this.halt;
+  }
+
+  /** Lifts the halt: what fell due meanwhile fires (or escalates) now, flagged. Answers how many. */
+  liftHalt(now: number): number {
+    if (this.halt === null) return 0;
+    this.halt = null;
+    const held = [...this.heldDue];
+    this.heldDue.clear();
+    for (const id of held) {
+      const entry = this.timers.get(id);
+      if (entry) this.step(entry, now);
+    }
+    this.advance(now);
+    return held.length;
+  }
+
   /** State changes since the last call, for the shard's event log. */
   takeEvents(): TimerEvent[] {
     const events = this.journal;
@@ -283,6 +311,7 @@ export class TimerTable {
       counters: { ...this.counters },
       events: [...this.journal],
       eventSeq: this.eventSeq,
+      ...(this.halt !== null && { halt: this.halt }),
     };
   }
 
@@ -325,6 +354,7 @@ export class TimerTable {
       queued: this.ready.size,
       snapshotBytes: this.bytes,
       counters: { ...this.counters },
+      halt: this.halt === null ? null : { ...this.halt, held: this.heldDue.size },
     };
   }
 
@@ -387,17 +417,17 @@ export class TimerTable {
         entry.state = 'Armed';
         entry.armedAt = now;
         this.note(entry, now, { dueAt: iso(entry.dueAt) });
-        if (now >= entry.dueAt) this.fire(entry, now);
+        if (now >= entry.dueAt) this.fireUnlessHalted(entry, now);
         break;
       case 'Armed':
-        if (now >= entry.dueAt) this.fire(entry, now);
+        if (now >= entry.dueAt) this.fireUnlessHalted(entry, now);
         break;
       case 'Fired':
       case 'Escalated':
         if (entry.attemptAt !== undefined) {
           if (entry.attemptAt <= now) this.ready.add(entry.spec.id);
         } else if (entry.ackDeadline !== undefined && entry.ackDeadline <= now) {
-          this.escalate(entry, now);
+          if (!this.holdForHalt(entry)) this.escalate(entry, now);
         }
         break;
       case 'Settled':
@@ -411,6 +441,18 @@ export class TimerTable {
         break;
     }
     this.schedule(entry);
+  }
+
+  /** Under a halt, keeps a timer that fell due for the lift (and out of the wake heap); else false. */
+  private holdForHalt(entry: TimerEntry): boolean {
+    if (this.halt === null) return false;
+    this.heldDue.add(entry.spec.id);
+    entry.heldBy = this.halt.commandId;
+    return true;
+  }
+
+  private fireUnlessHalted(entry: TimerEntry, now: number): void {
+    if (!this.holdForHalt(entry)) this.fire(entry, now);
   }
 
   private fire(entry: TimerEntry, now: number): void {
@@ -427,9 +469,16 @@ export class TimerTable {
       dueAt: iso(entry.dueAt),
       firedAt: iso(now),
       latenessMs: entry.latenessMs,
+      ...(entry.heldBy !== undefined && { heldByHalt: entry.heldBy }),
       deliveryId: entry.deliveryId,
     });
-    this.emit({ kind: 'fired', timerId: id, latenessMs: entry.latenessMs, action: entry.spec.action.type });
+    this.emit({
+      kind: 'fired',
+      timerId: id,
+      latenessMs: entry.latenessMs,
+      action: entry.spec.action.type,
+      ...(entry.heldBy !== undefined && { heldByHalt: entry.heldBy }),
+    });
     if (entry.spec.chain) this.route(entry.spec.chain, now, id, entry.createdBy);
     const waiting = this.watchers.get(id) ?? [];
     this.watchers.delete(id);
@@ -444,7 +493,11 @@ export class TimerTable {
     entry.attempts = 0;
     entry.attemptAt = now;
     delete entry.ackDeadline;
-    this.note(entry, now, { escalationLevel: entry.level, deliveryId: entry.deliveryId });
+    this.note(entry, now, {
+      escalationLevel: entry.level,
+      deliveryId: entry.deliveryId,
+      ...(entry.heldBy !== undefined && { heldByHalt: entry.heldBy }),
+    });
   }
 
   private settle(entry: TimerEntry, now: number, by: 'ack' | 'delivery', ackedBy: string | undefined): void {
@@ -470,6 +523,7 @@ export class TimerTable {
     entry.closedAt = now;
     delete entry.attemptAt;
     this.ready.delete(id);
+    this.heldDue.delete(id);
     this.counters.cancelled++;
     this.note(entry, now, { reason });
     // A discarded dead letter had fired, and its watchers were told then.
@@ -504,7 +558,7 @@ export class TimerTable {
 
   /** Starts owed deliveries while slots are free. */
   private pump(): void {
-    while (!this.paused && this.inFlight.size < this.settings.maxInFlight) {
+    while (!this.paused && this.halt === null && this.inFlight.size < this.settings.maxInFlight) {
       const next = this.ready.values().next();
       if (next.done) return;
       const id = next.value;
@@ -624,6 +678,7 @@ export class TimerTable {
    * fall into the same slot share one wake-up instead of costing one durable timer each.
    */
   private nextEventOf(entry: TimerEntry): number | undefined {
+    if (this.heldDue.has(entry.spec.id)) return undefined;
     switch (entry.state) {
       case 'Scheduled': {
         if (entry.waitingOn.length > 0) return undefined;
@@ -710,6 +765,7 @@ export class TimerTable {
       ...optionalIso('armedAt', entry.armedAt),
       ...optionalIso('firedAt', entry.firedAt),
       ...(entry.latenessMs !== undefined && { latenessMs: entry.latenessMs }),
+      ...(entry.heldBy !== undefined && { heldByHalt: entry.heldBy }),
       ...(entry.deliveryId !== undefined && { deliveryId: entry.deliveryId }),
       attempts: entry.attempts,
       ...optionalIso('deliveredAt', entry.deliveredAt),
