@@ -12,7 +12,6 @@ import type {
   MissionListQuery,
   MissionPage,
   MissionStartRequest,
-  OwnerBatchResult,
   Problem,
   StateResponse,
   TransitionAccepted,
@@ -21,7 +20,6 @@ import type {
 import type { LedgerRecord } from '../schemas/decision-record';
 import type { Health } from '../schemas/health';
 import type { MissionStarted, MissionView } from '../schemas/mission';
-import type { LatencyBudgets } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
 import type {
   CreateTimerRequest,
@@ -225,26 +223,6 @@ export class SwooshClient {
 
   replayDeadLetter(id: string) {
     return this.request<TimerRecord>('POST', `/timers/${encodeURIComponent(id)}/replay`, { body: {} });
-  }
-
-  pauseAll(reason: string, commandId?: string) {
-    return this.request<OwnerBatchResult>('POST', '/controls/pause-all', { body: { reason, commandId } });
-  }
-
-  resumeAll(reason: string, commandId?: string) {
-    return this.request<OwnerBatchResult>('POST', '/controls/resume-all', { body: { reason, commandId } });
-  }
-
-  reroute(taskQueue: string | null, reason: string, commandId?: string) {
-    return this.request<OwnerBatchResult>('POST', '/controls/reroute', {
-      body: { taskQueue, reason, commandId },
-    });
-  }
-
-  setLatencyBudgets(budgets: Partial<LatencyBudgets>, reason: string, commandId?: string) {
-    return this.request<OwnerBatchResult>('POST', '/controls/latency-budgets', {
-      body: { budgets, reason, commandId },
-    });
   }
 
   /** One JSON-RPC call (or a batch, when given an array of requests). */

@@ -19,6 +19,8 @@ import {
   sendOwnerCommand,
 } from '../../api/owner-commands';
 import { ownerControlSignal, stateQuery } from '../../schemas/mission-messages';
+import { shardStatusQuery } from '../../schemas/timer-messages';
+import { DEFAULT_SHARD_ID_PREFIX, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { FileLedger } from '../../ledger';
 import { createGateway } from '../../api/app';
 import { Authenticator, newToken } from '../../api/auth';
@@ -37,6 +39,10 @@ import {
 
 let fx: GatewayFixture;
 let missions: OwnedMission[];
+/** Timer shards the gateway assumes (SWOOSH_TIMER_SHARDS unset). */
+const SHARDS = 16;
+const shardHandle = (n: number) =>
+  fx.env.client.workflow.getHandle(shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, n));
 /** The one registered owner key. */
 const ownerKey = generateSigner().signer;
 
@@ -102,6 +108,14 @@ describe('owner controls over every running mission', () => {
     if (!paused.ok) throw new Error('unreachable');
     expect(paused.body).toMatchObject({ action: 'pause', actor: 'test-owner', signers: [ownerKey.keyId] });
     for (const m of missions) expect(paused.body.signalled).toContain(`mission-${m.id}`);
+    // Every timer shard took the halt, checking the owner's signature itself.
+    const shards = Array.from({ length: SHARDS }, (_, n) => n);
+    expect(paused.body.timerShards).toEqual({ updated: shards, failed: [] });
+    const shardHalts = () =>
+      Promise.all(
+        shards.map(async (n) => (await shardHandle(n).query(shardStatusQuery)).halt?.commandId ?? null),
+      );
+    expect(new Set(await shardHalts())).toEqual(new Set([paused.body.commandId]));
     await eventually(views, (vs) => vs.every((v) => v.phase === 'PAUSED'), 30_000);
     expect((await views()).map((v) => v.phase)).toEqual(['PAUSED', 'PAUSED']);
     for (const m of missions) {
@@ -128,6 +142,8 @@ describe('owner controls over every running mission', () => {
 
     const resumed = await send({ action: 'resume' }, 'window over');
     expect(resumed.status).toBe(202);
+    if (resumed.ok) expect(resumed.body.timerShards).toEqual({ updated: shards, failed: [] });
+    expect(new Set(await shardHalts())).toEqual(new Set([null]));
     await eventually(views, (vs) => vs.every((v) => v.phase !== 'PAUSED'), 30_000);
     expect((await views()).every((v) => v.phase !== 'PAUSED')).toBe(true);
     for (const m of missions) {
@@ -303,7 +319,9 @@ describe('owner controls over every running mission', () => {
   test('an owner token alone is not enough: unsigned, wrongly signed or sent for another actor is refused and nothing is sent', async () => {
     const before = (await views()).map((v) => v.controls?.applied.length);
     // The body a token-only caller would send: no command, no signatures.
-    const tokenOnly = await fx.as.owner.pauseAll('token alone');
+    const tokenOnly = await fx.as.owner.request('POST', '/controls/pause-all', {
+      body: { reason: 'token alone' },
+    });
     expect(tokenOnly.status).toBe(400);
     const unsigned = draftOwnerCommand({ action: 'pause' }, { actor: 'test-owner', reason: 'unsigned' });
     const noSignature = await sendOwnerCommand(fx.as.owner, unsigned);
