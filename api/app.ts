@@ -93,17 +93,30 @@ export function createGateway(deps: AppDeps): Gateway {
   const halts = haltKeeper(client, taskQueue);
   mountMissionRoutes(api, { client, taskQueue, signing, halts });
   mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
-  mountOwnerControls(api, { client, taskQueue, logError, signing, halts });
-  mountA2A(api, { client, taskQueue, logError });
   const timerConfig =
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;
   const timerShards = deps.timerShards ?? timerConfig!.shards;
   const timerTargets = deps.timerTargets ?? timerConfig!.timerTargets;
+  // A shard started by the gateway (a create, a halt) checks what a worker-started one checks.
+  const shardSettings = {
+    timerTargets,
+    owners: { keys: signing.ownerKeys.slice(), quorum: signing.quorum },
+  };
+  mountOwnerControls(api, {
+    client,
+    taskQueue,
+    timerShards: { count: timerShards, settings: shardSettings },
+    logError,
+    signing,
+    halts,
+  });
+  mountA2A(api, { client, taskQueue, logError });
   declareTimerRoutes(api, {
     client,
     taskQueue,
     shards: timerShards,
     timerTargets,
+    shardSettings,
     events: { dir: timerEventsDir(dataDir), shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 },
   });
   mountConsole(api);

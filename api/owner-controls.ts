@@ -14,6 +14,7 @@ import {
   ServiceError,
   WithStartWorkflowOperation,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { z } from 'zod';
@@ -38,6 +39,9 @@ import {
   type SignedOwnerCommand,
 } from '../schemas/owner-controls';
 import { ownerControlSignal } from '../schemas/mission-messages';
+import { haltTimersUpdate, liftTimersUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
+import { mapConcurrently } from '../host/concurrency';
+import { type TimerShardLayout, timerShardStartOptions } from '../host/timer-shards';
 import { ALL_ROLES } from './auth';
 import { missionListQuery } from './missions';
 import type { OwnerCommandSigning } from './owner-signing';
@@ -47,6 +51,8 @@ import type { ApiRegistry } from './routes';
 export interface OwnerControlDeps {
   client: Client;
   taskQueue: string;
+  /** The deployment's timer shards, which pause-all halts and resume-all lifts too. */
+  timerShards: TimerShardLayout;
   logError: (context: string, error: unknown) => void;
   signing: OwnerCommandSigning;
   halts: HaltKeeper;
@@ -106,7 +112,7 @@ const FAN_OUT = 16;
 
 export function mountOwnerControls(
   api: ApiRegistry,
-  { client, taskQueue, logError, signing, halts }: OwnerControlDeps,
+  { client, taskQueue, timerShards, logError, signing, halts }: OwnerControlDeps,
 ): void {
   const runningQuery = `${missionListQuery(taskQueue, {})} AND ExecutionStatus = 'Running'`;
 
@@ -150,6 +156,46 @@ export function mountOwnerControls(
     };
   }
 
+  /**
+   * Gives every timer shard the halt or its lift. Each shard checks the owners' signatures itself
+   * (workflows/timers/halt.ts); a refusal or an unreachable shard is named, never hidden.
+   */
+  async function haltTimers(signed: SignedOwnerCommand, change: 'set' | 'lift') {
+    const updated: number[] = [];
+    const failed: { shard: number; reason: string }[] = [];
+    await mapConcurrently(
+      Array.from({ length: timerShards.count }, (_, shard) => shard),
+      FAN_OUT,
+      async (shard) => {
+        // With start: a shard nobody started yet is halted from its first moment.
+        const startWorkflowOperation = new WithStartWorkflowOperation(
+          TIMER_SHARD_WORKFLOW_TYPE,
+          timerShardStartOptions(taskQueue, timerShards, shard),
+        );
+        try {
+          if (change === 'set')
+            await client.workflow.executeUpdateWithStart(haltTimersUpdate, {
+              args: [signed],
+              startWorkflowOperation,
+            });
+          else
+            await client.workflow.executeUpdateWithStart(liftTimersUpdate, {
+              args: [signed],
+              startWorkflowOperation,
+            });
+          updated.push(shard);
+        } catch (error) {
+          const reason = firstLineOf(
+            error instanceof WorkflowUpdateFailedError ? (error.cause ?? error) : error,
+          );
+          failed.push({ shard, reason });
+          logError(`owner command ${signed.command.id} not taken by timer shard ${shard}`, reason);
+        }
+      },
+    );
+    return { updated: updated.sort((a, b) => a - b), failed: failed.sort((a, b) => a.shard - b.shard) };
+  }
+
   function ownerRoute<C extends z.ZodType<OwnerControlCommand>>(spec: {
     path: string;
     operationId: string;
@@ -191,7 +237,11 @@ export function mountOwnerControls(
         ],
       },
       responses: {
-        202: { description: 'Delivered to every mission found', schema: OwnerBatchResult },
+        202: {
+          description:
+            'Delivered to every mission found (and, for pause-all and resume-all, every timer shard)',
+          schema: OwnerBatchResult,
+        },
         400: {
           description: "Malformed, stale or not this route's action, naming the field",
           schema: Problem,
@@ -217,7 +267,8 @@ export function mountOwnerControls(
           ],
         },
         502: {
-          description: 'Not delivered to the missions in `failed`; send the same commandId again',
+          description:
+            'Not delivered to the missions in `failed` (or not taken by the timer shards in `timerShards.failed`); send the same commandId again',
           schema: OwnerBatchIncomplete,
         },
       },
@@ -246,18 +297,23 @@ export function mountOwnerControls(
         const signed = await signing.countersign(request);
         if (spec.halt === 'set') await halts.set(signed);
         if (spec.halt === 'lift') await halts.lift(signed);
+        const timers = spec.halt === undefined ? undefined : await haltTimers(signed, spec.halt);
         const warnings = command.action === 'reroute' ? await rerouteWarnings(command.taskQueue) : [];
         const result = {
           ...(await broadcast(signed, checked.signers)),
           ...(warnings.length > 0 && { warnings }),
+          ...(timers !== undefined && { timerShards: timers }),
         };
-        if (result.failed.length === 0) return void res.status(202).json(result);
+        const shardsFailed = timers?.failed.length ?? 0;
+        if (result.failed.length === 0 && shardsFailed === 0) return void res.status(202).json(result);
         sendProblem(res, {
           status: 502,
-          title: 'Not delivered to every mission',
+          title:
+            result.failed.length > 0 ? 'Not delivered to every mission' : 'Not taken by every timer shard',
           detail:
-            `${result.failed.length} of ${result.failed.length + result.signalled.length} missions did not ` +
-            `receive the command; send the same signed command ${result.commandId} again`,
+            `${result.failed.length} of ${result.failed.length + result.signalled.length} missions and ` +
+            `${shardsFailed} of ${timerShards.count} timer shards did not take the command; ` +
+            `send the same signed command ${result.commandId} again`,
           ...result,
         });
       },

@@ -167,6 +167,16 @@ export const OwnerBatchResult = z.object({
   failed: z.array(z.object({ workflowId: z.string(), reason: z.string() })),
   /** Things the owner should know, e.g. a reroute to a task queue no worker polls. */
   warnings: z.array(z.string()).optional(),
+  /**
+   * Pause-all and resume-all only: the timer shards that took the halt or its lift, and those that
+   * did not (send the same commandId again). A halted shard fires nothing until the lift.
+   */
+  timerShards: z
+    .object({
+      updated: z.array(z.int().min(0)),
+      failed: z.array(z.object({ shard: z.int().min(0), reason: z.string() })),
+    })
+    .optional(),
 });
 export type OwnerBatchResult = z.infer<typeof OwnerBatchResult>;
 

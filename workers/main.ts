@@ -62,15 +62,21 @@ try {
   );
   // The SDK installs SIGINT/SIGTERM handlers that shut the worker down gracefully.
   const running = worker.run();
-  // Shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing, by an update (with
-  // start) that a worker must run: this one is polling by now (before, a restart waited on itself).
+  // Shards get this worker's SWOOSH_TIMER_TARGETS for their checks at firing and its owner keys
+  // for the halt (docs/timers.md#owner-halt), by an update (with start) that a worker must run:
+  // this one is polling by now (before, a restart waited on itself).
   // Retried in the background rather than fatal: a shard whose worker was killed mid-task refuses
   // updates until a worker runs that task again, and this worker is the one to do it.
   const configured = configureTimerShards(
     client,
     config.SWOOSH_TASK_QUEUE,
     timers.shards,
-    { settings: { timerTargets: timers.timerTargets } },
+    {
+      settings: {
+        timerTargets: timers.timerTargets,
+        owners: { keys: config.SWOOSH_OWNER_KEYS, quorum: config.SWOOSH_OWNER_QUORUM },
+      },
+    },
     running,
     (line) => console.warn(`[swoosh worker] ${line}`),
   );

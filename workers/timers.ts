@@ -11,8 +11,9 @@ import { configureTimerTargetsUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schem
 
 /**
  * Ensures every shard of the layout runs, a few starts at a time. With `configure`, every shard
- * is also sent the layout's allow-list, so a changed SWOOSH_TIMER_TARGETS reaches the checks at
- * firing of shards that were already running (a shard started now has it in its input as well).
+ * is also sent the layout's allow-list and owner keys, so a changed SWOOSH_TIMER_TARGETS or
+ * SWOOSH_OWNER_KEYS reaches shards that were already running (a shard started now has them in its
+ * input as well).
  */
 export async function ensureTimerShards(
   client: Client,
@@ -23,6 +24,7 @@ export async function ensureTimerShards(
   const { configure, ...rest } = options;
   const layout = { ...rest, count };
   const timerTargets = layout.settings?.timerTargets ?? [];
+  const owners = layout.settings?.owners;
   await mapConcurrently(
     Array.from({ length: count }, (_, shard) => shard),
     16,
@@ -34,7 +36,7 @@ export async function ensureTimerShards(
       }
       // Update-with-Start: one call whether or not the shard runs yet.
       await client.workflow.executeUpdateWithStart(configureTimerTargetsUpdate, {
-        args: [{ timerTargets }],
+        args: [{ timerTargets, ...(owners !== undefined && { owners }) }],
         startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
       });
     },
