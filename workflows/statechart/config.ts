@@ -1,5 +1,5 @@
 /**
- * Machine configuration: the invariants guards are checked against (quorum size, window schedule,
+ * Machine configuration: the settings guards are checked against (quorum size, window schedule,
  * licence grace, approvals required) and the bounds that keep the protocol's bookkeeping small.
  * A deployment fixes one configuration per mission; replaying a mission with a different one can
  * legitimately produce a different history, so it belongs to the mission's inputs.
