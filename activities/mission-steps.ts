@@ -324,8 +324,9 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
       for (const a of input.allocations) {
         for (let i = 0; i < a.amount; i++) {
           const dir = resolve(workspaces, input.mission, `${a.resource}-${i}`);
-          await mkdir(dir, { recursive: true });
-          await writeFile(join(dir, '.swoosh-workspace'), `${input.mission}\n`);
+          // Owner-only like the rest of the data folder: agents run as the worker's user.
+          await mkdir(dir, { recursive: true, mode: 0o700 });
+          await writeFile(join(dir, '.swoosh-workspace'), `${input.mission}\n`, { mode: 0o600 });
           assets.push({ id: `${a.resource}-${i}`, kind: 'workspace-dir', ref: `file://${dir}` });
         }
       }

@@ -255,7 +255,7 @@ async function checkMissions(
 async function checkLedger(ledgerDir: string): Promise<Check> {
   const probe = join(ledgerDir, `.health-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    await mkdir(ledgerDir, { recursive: true });
+    await mkdir(ledgerDir, { recursive: true, mode: 0o700 });
     const handle = await open(probe, 'wx', 0o600);
     try {
       await handle.writeFile('probe\n');

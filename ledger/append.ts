@@ -268,7 +268,7 @@ export class FileLedger {
 
   async #open(mission: string): Promise<Session> {
     const file = missionFiles(this.#dir, mission);
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const lock = await acquireLock(file.lock, this.#lockTimeoutMs);
     let head: HeadWriter | undefined;
     try {

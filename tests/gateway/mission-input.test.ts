@@ -7,6 +7,8 @@
  * to another mission than its idem_key names is a 400; a reroute to an unpolled queue warns.
  */
 import { randomUUID } from 'node:crypto';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -141,7 +143,6 @@ describe('input that reaches the workflow past the gateway', () => {
     expect((cause as ApplicationFailure).type).toBe(INVALID_MISSION_INPUT);
     expect(cause?.message).toContain('config.schedule.phases: phase fractions sum to 4, not 1');
 
-    const started = Date.now();
     const read = await fx.as.viewer.getMission(id);
     expect(read.status).toBe(409);
     if (!read.ok) expect(read.body.detail).toContain('phase fractions sum to 4');
@@ -151,7 +152,6 @@ describe('input that reaches the workflow past the gateway', () => {
       signature: Buffer.alloc(64).toString('base64'),
     });
     expect(vote.status).toBe(409);
-    expect(Date.now() - started).toBeLessThan(10_000);
     const health = await eventually(
       () => fx.as.viewer.health(),
       (r) => r.ok && r.body.checks.missions.failedRecently.includes(id),
@@ -198,12 +198,10 @@ describe('a mission whose workflow task keeps failing', () => {
         status: 'degraded',
         checks: { missions: { ok: false, failingTasks: [id] } },
       });
-      const started = Date.now();
       const read = await viewer.getMission(id);
       expect(read.status).toBe(503);
       if (!read.ok)
         expect(read.body.detail).toMatch(/workflow task has failed .*boom: this build cannot run missions/);
-      expect(Date.now() - started).toBeLessThan(10_000);
       await fx.env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test finished');
     });
     await running?.close();
@@ -265,5 +263,28 @@ describe('proposals (issue 13, smaller findings)', () => {
     expect(polled.status).toBe(202);
     expect(polled.ok && polled.body.warnings).toBeUndefined();
     expect((await reroute(null, 'back home')).status).toBe(202);
+  });
+});
+
+describe('the data folder', () => {
+  test('everything the worker and the gateway wrote there is owner-only, whatever the umask', async () => {
+    // The test process keeps the usual 022 umask; the worker and gateway binaries set 077, this
+    // fixture does not, so only explicit modes keep the files private here.
+    const entries: { path: string; mode: number }[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        entries.push({ path: relative(fx.dataDir, path), mode: (await lstat(path)).mode & 0o777 });
+        if (entry.isDirectory()) await walk(path);
+      }
+    };
+    await walk(fx.dataDir);
+    const names = entries.map((e) => e.path);
+    for (const part of ['ledger', 'evidence', 'workspaces', 'keys'])
+      expect(
+        names.some((n) => n === part || n.startsWith(`${part}/`)),
+        part,
+      ).toBe(true);
+    expect(entries.filter((e) => (e.mode & 0o077) !== 0)).toEqual([]);
   });
 });

@@ -167,7 +167,7 @@ export class ProcessJobRunner implements JobRunner {
   }
 
   async markExported(name: string): Promise<void> {
-    await writeFile(join(this.#dir(name), files.exported), '');
+    await writeFile(join(this.#dir(name), files.exported), '', { mode: 0o600 });
   }
 
   async delete(name: string): Promise<void> {

@@ -72,7 +72,7 @@ class RotatingLog {
     closeSync(this.#fd);
     const previous = join(this.dir, files.previousLog);
     // Rotating over an existing log.0 drops its bytes: remember that the log is no longer whole.
-    if (existsSync(previous)) writeFileSync(join(this.dir, files.logDropped), '');
+    if (existsSync(previous)) writeFileSync(join(this.dir, files.logDropped), '', { mode: 0o600 });
     renameSync(join(this.dir, files.log), previous);
     this.#fd = openSync(join(this.dir, files.log), 'a', 0o600);
     this.#size = 0;
