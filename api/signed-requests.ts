@@ -52,7 +52,14 @@ export interface SignedRequestOptions {
 
 /** How a signed request ended. `attempts` counts the requests sent. */
 export type SignedOutcome<T> =
-  | { kind: 'accepted'; status: number; body: T; attempts: number }
+  | {
+      kind: 'accepted';
+      status: number;
+      body: T;
+      attempts: number;
+      /** Why it took more than one request, when it did. */
+      retriedBecause?: string[];
+    }
   /** A guard refused it (`failingGuard`); `opensAt` (ISO-8601) when the refusal was a closed window. */
   | {
       kind: 'refused';
@@ -187,6 +194,7 @@ async function proposalLoop(
   let windowId: string | undefined;
   let attempts = 0;
   let retried = 0;
+  const because = new Set<string>();
   for (;;) {
     const view = await readSigningView(client, mission, options.signal);
     if (!view.ok) return { kind: 'failed', status: view.status, problem: view.body, attempts };
@@ -218,11 +226,19 @@ async function proposalLoop(
     );
     attempts++;
     const res = await post(proposal);
-    if (res.ok) return { kind: 'accepted', status: res.status, body: res.body, attempts };
+    if (res.ok)
+      return {
+        kind: 'accepted',
+        status: res.status,
+        body: res.body,
+        attempts,
+        ...(because.size > 0 && { retriedBecause: [...because] }),
+      };
     const { failing_guard: guard, reasons = [res.body.detail] } = res.body;
     if (res.status === 409 && guard !== undefined) {
       if (retried++ >= retries) return { kind: 'stale', status: 409, reasons, attempts };
       options.onProgress?.(`HEAD moved (${mine.slice(0, 15)}… is stale): re-reading and signing again`);
+      because.add('HEAD moved');
       // HEAD has not moved yet, but another accepted proposal is moving it: give it a moment.
       if ((res.body as { current_hash?: unknown }).current_hash === mine)
         await sleep(100 * retried, options.signal);
@@ -235,6 +251,7 @@ async function proposalLoop(
     // Not enabled yet (a beat still on its way to REVIEW): with `wait`, look again shortly.
     if (guard === 'statechart' && options.wait && Date.now() + NOT_ENABLED_POLL_MS <= deadline) {
       options.onProgress?.(`not yet: ${reasons.join('; ')}; waiting`);
+      because.add('waited for the transition to be enabled');
       await sleep(NOT_ENABLED_POLL_MS, options.signal);
       // `retries` bounds HEAD moving under one attempt, not over a long wait.
       retried = 0;
@@ -244,6 +261,7 @@ async function proposalLoop(
       const wakeAt = Date.parse(opensAt) + WINDOW_MARGIN_MS;
       if (options.wait && wakeAt <= deadline) {
         options.onProgress?.(`window closed: waiting until it opens at ${opensAt}`);
+        because.add('waited for the window to open');
         await sleep(Math.max(0, wakeAt - Date.now()), options.signal);
         windowId = undefined;
         retried = 0;
@@ -253,6 +271,7 @@ async function proposalLoop(
     }
     if (guard === 'window' && current !== undefined && current !== windowId && retried++ < retries) {
       options.onProgress?.(`signed for another window: signing again for ${current}`);
+      because.add('the window turned over');
       windowId = current;
       continue;
     }

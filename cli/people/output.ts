@@ -48,7 +48,7 @@ export function signedOutcome<T>(
       if (!ctx.json) {
         for (const line of accepted(outcome.body)) io.out(line);
         if (outcome.attempts > 1)
-          io.out(`(sent ${outcome.attempts} times: HEAD moved, or the window turned over)`);
+          io.out(`(sent ${outcome.attempts} times: ${(outcome.retriedBecause ?? ['retried']).join(', ')})`);
       }
       return EXIT.ok;
     case 'refused':

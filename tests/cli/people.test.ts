@@ -182,10 +182,13 @@ describe('swoosh for people, against a real gateway', () => {
     const outcome = JSON.parse(approved.out) as {
       kind: string;
       attempts: number;
+      retriedBecause?: string[];
       body: { decision_id: string };
     };
     expect(outcome.kind).toBe('accepted');
     expect(outcome.attempts).toBeGreaterThanOrEqual(2);
+    // It says why it took more than one request: at least the stale HEAD it was given.
+    expect(outcome.retriedBecause).toContain('HEAD moved');
     expect(approved.err).toContain('HEAD moved');
     expect(outcome.body.decision_id).toMatch(/\/Execution_Approve\//);
     const ledger = await fx.as.viewer.ledger(mission, { pageSize: 500 });
