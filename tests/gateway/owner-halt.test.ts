@@ -111,6 +111,16 @@ describe('a halt that holds, set by a quorum of two owners', () => {
     const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[1];
     const start = defaultPayloadConverter.fromPayload<{ halt?: { command: { id: string } } }>(payload!);
     expect(start.halt?.command.id).toBe('halt-42');
+    // Every ledger append (the owner record included) is an ordinary activity scheduled by a
+    // completed workflow task, never a local activity run before its task was durable.
+    const events = history.events ?? [];
+    const appends = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecision',
+    );
+    expect(appends.length).toBeGreaterThan(0);
+    expect(
+      events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
+    ).toEqual([]);
     const ledger = await fx.as.viewer.ledger(late.id, { pageSize: 500 });
     if (!ledger.ok) throw new Error('no ledger');
     const record = ledger.body.records.find((r) => r.kind === 'decision' && r.transition === 'Owner_Pause');

@@ -173,6 +173,12 @@ export const scenarios: Scenario[] = [
     run: controlHalt,
   },
   {
+    // The signed-owner-commands story after DURABLE_APPEND_PATCH: every decision and owner record
+    // is appended by an ordinary activity that a completed workflow task scheduled.
+    name: 'mission-statechart-durable-append',
+    run: signedOwnerCommands,
+  },
+  {
     // A timer shard under an owner halt (docs/timers.md#owner-halt): a refused unsigned halt, a
     // halt endorsed by the owner, a timer that falls due under it, the lift that fires it late.
     name: 'timer-shard-owner-halt',

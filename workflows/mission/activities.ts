@@ -5,6 +5,7 @@
  * change them for future calls without a deploy.
  */
 import {
+  patched,
   proxyActivities,
   proxyLocalActivities,
   type ActivityOptions,
@@ -78,6 +79,27 @@ export function localLedger(summary: string): SwooshActivities {
     localRetryThreshold: LOCAL_RETRY_THRESHOLD,
     summary,
   });
+}
+
+/**
+ * The patch that moved the ledger append back to an ordinary activity (docs/lifecycle.md#the-ledger-append).
+ * A local activity runs inside the workflow task, before that task is durable: a worker killed
+ * after the append and before the task completed left a decision in the ledger that history never
+ * held, and the retried task could give that seq to another proposal, whose append then failed
+ * for good (the chaos harness found both). An ordinary activity is scheduled by a completed task,
+ * so the ledger only ever records what history holds.
+ */
+export const DURABLE_APPEND_PATCH = 'swoosh-durable-ledger-append-v1';
+
+/** Where a statechart decision is appended, by the patches the run was recorded under. */
+export function decisionLedger(summary: string): SwooshActivities {
+  if (patched(DURABLE_APPEND_PATCH)) return ledger(summary);
+  return patched(LOCAL_ACTIVITIES_PATCH) ? localLedger(summary) : ledger(summary);
+}
+
+/** Where an owner record is appended: owner records were local activities until DURABLE_APPEND_PATCH. */
+export function ownerLedger(summary: string): SwooshActivities {
+  return patched(DURABLE_APPEND_PATCH) ? ledger(summary) : localLedger(summary);
 }
 
 /** A read-only I/O check as a local activity (see LOCAL_ACTIVITIES_PATCH). */

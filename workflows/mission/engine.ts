@@ -42,7 +42,7 @@ import {
   type SignerRegistry,
   type Verifier,
 } from '../statechart';
-import { io, ledger, LOCAL_ACTIVITIES_PATCH, localLedger, short } from './activities';
+import { decisionLedger, io, short } from './activities';
 import { CouncilVotes } from './council-votes';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
@@ -218,9 +218,7 @@ export class MissionEngine {
     this.recovery.observe(pre, result.state, result.decision.transition);
     this.publish(false, result.post_hash);
     const summary = `record ${result.decision.transition} #${result.decision.seq}`;
-    await (patched(LOCAL_ACTIVITIES_PATCH) ? localLedger(summary) : ledger(summary)).recordDecision(
-      result.decision,
-    );
+    await decisionLedger(summary).recordDecision(result.decision);
     observeAcceptedTransition(result.decision, observation);
     if (violations.length > 0 && patched(INVARIANT_QUARANTINE_PATCH))
       await this.#quarantineFor(violations, result.decision);

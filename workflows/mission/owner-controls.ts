@@ -30,7 +30,7 @@ import { decisionId } from '../../schemas/decision-id';
 import { decidedAt } from '../../schemas/decision-record';
 import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
 import { verifyDetached, windowIdAt } from '../statechart';
-import { localLedger } from './activities';
+import { ownerLedger } from './activities';
 import type { MissionEngine } from './engine';
 
 /**
@@ -248,7 +248,7 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
       applied: [...m.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
     };
     const last = m.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(m.state.hlc_last);
-    await localLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
+    await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
       mission: m.missionId,
       seq,
       region: 'control',
