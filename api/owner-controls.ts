@@ -107,6 +107,9 @@ export function haltKeeper(client: Client, taskQueue: string): HaltKeeper {
   };
 }
 
+/** Tries per timer shard for a halt or a lift before it is named as failed. */
+const SHARD_ATTEMPTS = 3;
+
 /** Signals in flight at once: enough to be quick, few enough not to flood the frontend. */
 const FAN_OUT = 16;
 
@@ -167,29 +170,38 @@ export function mountOwnerControls(
       Array.from({ length: timerShards.count }, (_, shard) => shard),
       FAN_OUT,
       async (shard) => {
-        // With start: a shard nobody started yet is halted from its first moment.
-        const startWorkflowOperation = new WithStartWorkflowOperation(
-          TIMER_SHARD_WORKFLOW_TYPE,
-          timerShardStartOptions(taskQueue, timerShards, shard),
-        );
-        try {
-          if (change === 'set')
-            await client.workflow.executeUpdateWithStart(haltTimersUpdate, {
-              args: [signed],
-              startWorkflowOperation,
-            });
-          else
-            await client.workflow.executeUpdateWithStart(liftTimersUpdate, {
-              args: [signed],
-              startWorkflowOperation,
-            });
-          updated.push(shard);
-        } catch (error) {
-          const reason = firstLineOf(
-            error instanceof WorkflowUpdateFailedError ? (error.cause ?? error) : error,
-          );
-          failed.push({ shard, reason });
-          logError(`owner command ${signed.command.id} not taken by timer shard ${shard}`, reason);
+        // Update-with-Start: a shard nobody started yet is halted from its first moment. The update
+        // id makes a resend (ours below, or the owner's) the same update, never a second one.
+        const send = () => {
+          const options = {
+            args: [signed] as [SignedOwnerCommand],
+            updateId: `${change}-${signed.command.id}`,
+            startWorkflowOperation: new WithStartWorkflowOperation(
+              TIMER_SHARD_WORKFLOW_TYPE,
+              timerShardStartOptions(taskQueue, timerShards, shard),
+            ),
+          };
+          return change === 'set'
+            ? client.workflow.executeUpdateWithStart(haltTimersUpdate, options)
+            : client.workflow.executeUpdateWithStart(liftTimersUpdate, options);
+        };
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await send();
+            updated.push(shard);
+            return;
+          } catch (error) {
+            // A refusal is final; a shard busy or briefly unreachable gets two more tries.
+            const refused = error instanceof WorkflowUpdateFailedError;
+            if (!refused && attempt < SHARD_ATTEMPTS) {
+              await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+              continue;
+            }
+            const reason = firstLineOf(refused ? (error.cause ?? error) : error);
+            failed.push({ shard, reason });
+            logError(`owner command ${signed.command.id} not taken by timer shard ${shard}`, reason);
+            return;
+          }
         }
       },
     );
