@@ -61,7 +61,9 @@ export function createActivities(deps: ActivityDeps) {
     }),
   };
   // Timer shards type theirs with TimerShardActivities, registered only where shards run.
-  return deps.timers ? Object.assign(activities, createTimerActivities(deps.timers)) : activities;
+  return deps.timers
+    ? Object.assign(activities, createTimerActivities({ licence: deps.licence, ...deps.timers }))
+    : activities;
 }
 
 export type SwooshActivities = ReturnType<typeof createActivities>;

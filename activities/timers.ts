@@ -21,6 +21,7 @@ import type {
   WebhookDelivery,
 } from '../schemas/timer-activities';
 import type { AttemptOutcome } from '../schemas/timer-shard';
+import type { LicenceVerdict } from '../schemas/licence';
 import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
 import type { Signer } from '../host/keys';
@@ -95,6 +96,11 @@ export interface TimerActivityDeps {
   outbound: OutboundPolicy;
   /** Per-attempt HTTP deadline; below the activity's start-to-close timeout. */
   webhookTimeoutMs?: number;
+  /**
+   * The deployment's licence: while it is DENIED (past any grace) no webhook is sent
+   * (docs/timers.md#licence). `createActivities` passes the worker's own checker.
+   */
+  licence?: { check(): Promise<LicenceVerdict> };
 }
 
 /** The headers a webhook target reads to verify, deduplicate and judge the freshness of a delivery. */
@@ -142,7 +148,21 @@ export function createTimerActivities({
   client,
   outbound,
   webhookTimeoutMs = 10_000,
+  licence,
 }: TimerActivityDeps) {
+  /** Every delivery's outcome when the licence forbids sending; undefined when it allows. */
+  async function licenceRefusal(): Promise<AttemptOutcome | undefined> {
+    if (licence === undefined) return undefined;
+    const verdict = await licence.check();
+    if (verdict.status !== 'DENIED') return undefined;
+    // Retryable: the timer's own retry policy decides how long to wait for the licence to return.
+    return {
+      ok: false,
+      retryable: true,
+      error: `not sent: the licence is DENIED (${verdict.reasons.join('; ')})`.slice(0, 1024),
+    };
+  }
+
   /**
    * A delivery's body and its signatures, computed before any request of the batch starts. The
    * body's signature is the same on every attempt; the request's covers this attempt's timestamp.
@@ -215,8 +235,11 @@ export function createTimerActivities({
      * All at once: a batch costs its slowest request, not the sum. Signing (synchronous CPU work)
      * comes first, so no request's deadline runs while the thread signs the others.
      */
-    deliverTimerWebhooks: ({ deliveries }: WebhookBatch): Promise<AttemptOutcome[]> =>
-      Promise.all(deliveries.map(signed).map(post)),
+    deliverTimerWebhooks: async ({ deliveries }: WebhookBatch): Promise<AttemptOutcome[]> => {
+      const refused = await licenceRefusal();
+      if (refused !== undefined) return deliveries.map(() => refused);
+      return Promise.all(deliveries.map(signed).map(post));
+    },
 
     /**
      * Delivered once the target workflow has run the update. A rejection (or a failure in its

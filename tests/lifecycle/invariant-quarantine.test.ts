@@ -20,8 +20,8 @@ import { PhaseKey } from '../../schemas/search-attributes';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
 import { startFromBrokenSnapshot } from '../histories/broken-snapshot';
-import { parseExposition, valueOf } from '../observability/prometheus';
-import { installTestTelemetry } from '../observability/worker-telemetry';
+import { parseExposition, valueOf } from '../observability/support/prometheus';
+import { installTestTelemetry } from '../observability/support/worker-telemetry';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { testDeps } from './support/missions';
 

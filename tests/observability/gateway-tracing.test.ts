@@ -16,12 +16,16 @@ import { clientTracingInterceptors, startTracing, workerTracingOptions } from '.
 import { bundlerOptions } from '../../workers/worker';
 import { postJson, serve, type Served } from '../support/http';
 import { startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { createProbeActivities } from './probe-activities';
-import { observabilityProbeWorkflow, probeTransitionUpdate, type ProbeProposal } from './probe-workflow';
+import { createProbeActivities } from './support/probe-activities';
+import {
+  observabilityProbeWorkflow,
+  probeTransitionUpdate,
+  type ProbeProposal,
+} from './support/probe-workflow';
 
 const spans = new InMemorySpanExporter();
 const tracing = startTracing({ serviceName: 'swoosh-gateway-test', spanExporter: spans, env: {} });
-const probeWorkflowsPath = fileURLToPath(new URL('./probe-workflow.ts', import.meta.url));
+const probeWorkflowsPath = fileURLToPath(new URL('./support/probe-workflow.ts', import.meta.url));
 const taskQueue = taskQueueFor('gateway tracing');
 
 const proposal: ProbeProposal = {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { METRICS, type MetricSpec } from '../../schemas/metrics';
-import { DashboardSchema, type Dashboard, type RowPanel } from './grafana-schema';
+import { DashboardSchema, type Dashboard, type RowPanel } from './support/grafana-schema';
 
 type PanelLike = Dashboard['panels'][number];
 

@@ -26,8 +26,8 @@ import { signProposal } from '../../workflows/statechart';
 import { type OwnedMission, readyAndPaused, startOwnedMission } from '../gateway/support/gateway';
 import { newSigner, prompt, testDeps } from '../lifecycle/support/missions';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { installTestTelemetry } from './worker-telemetry';
-import { parseExposition, samplesOf, valueOf, type Exposition } from './prometheus';
+import { installTestTelemetry } from './support/worker-telemetry';
+import { parseExposition, samplesOf, valueOf, type Exposition } from './support/prometheus';
 
 const { metricsPort, logLines, spans, tracing } = await installTestTelemetry('swoosh-mission-trace-test');
 

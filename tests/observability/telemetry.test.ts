@@ -22,19 +22,19 @@ import { SPAN_ATTRIBUTES } from '../../schemas/trace';
 import { clientTracingInterceptors, workerTracingOptions } from '../../workers/telemetry';
 import { bundlerOptions } from '../../workers/worker';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { createProbeActivities } from './probe-activities';
+import { createProbeActivities } from './support/probe-activities';
 import {
   observabilityProbeWorkflow,
   probeFinishSignal,
   probeTransitionUpdate,
   type ProbeProposal,
-} from './probe-workflow';
-import { installTestTelemetry } from './worker-telemetry';
-import { parseExposition, samplesOf, valueOf, type Exposition } from './prometheus';
+} from './support/probe-workflow';
+import { installTestTelemetry } from './support/worker-telemetry';
+import { parseExposition, samplesOf, valueOf, type Exposition } from './support/prometheus';
 
 const { metricsPort, logLines, spans, tracing } = await installTestTelemetry('swoosh-test');
 
-const probeWorkflowsPath = fileURLToPath(new URL('./probe-workflow.ts', import.meta.url));
+const probeWorkflowsPath = fileURLToPath(new URL('./support/probe-workflow.ts', import.meta.url));
 const MISSION = 'M-observability-1';
 const WORKFLOW_ID = 'observability-probe-1';
 

@@ -5,7 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -13,6 +13,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { generateSigner, type Signer } from '../../host/keys';
+import { LicenceChecker } from '../../host/licence/checker';
+import { signLicence } from '../../host/licence/tokens';
 import { createTimerEventLog } from '../../host/timer-events';
 import type { OutboundPolicy } from '../../host/outbound';
 import { parseOutboundAllow } from '../../schemas/outbound';
@@ -255,6 +257,73 @@ test('a batch answers each delivery in order, each with its own outcome', async 
   } finally {
     await failing.close();
   }
+});
+
+describe('the licence', () => {
+  test('while it is DENIED no webhook is sent; in its grace and once it is back they are', async () => {
+    const issuer = generateSigner().signer;
+    const licenceFile = join(dir, 'licence.token');
+    const DAY = 24 * 60 * 60 * 1000;
+    let now = Date.parse('2026-01-10T00:00:00.000Z');
+    const writeLicence = (expiresAt: string) =>
+      writeFile(
+        licenceFile,
+        signLicence(
+          {
+            v: 1,
+            id: 'lic-timers',
+            issuer: issuer.keyId,
+            licensee: 'ACME',
+            seats: 1,
+            features: [],
+            issuedAt: '2026-01-01T00:00:00.000Z',
+            notBefore: '2026-01-01T00:00:00.000Z',
+            expiresAt,
+          },
+          issuer,
+        ),
+      );
+    await writeLicence('2026-02-01T00:00:00.000Z');
+    const licence = new LicenceChecker({
+      issuerKey: issuer.keyId,
+      source: { kind: 'file', path: licenceFile },
+      graceMs: 2 * DAY,
+      refreshMs: 60_000,
+      retryMs: 60_000,
+      timeoutMs: 5_000,
+      clock: () => now,
+      random: () => 0.5,
+    });
+    const { deliverTimerWebhooks } = createTimerActivities({
+      signer,
+      deadLetters: createFileDeadLetterStore(join(dir, 'unused.jsonl')),
+      events: createTimerEventLog(join(dir, 'unused-events'), signer),
+      client,
+      outbound: LOOPBACK,
+      licence,
+    });
+    const send = (timerId: string): Promise<AttemptOutcome[]> =>
+      env().run(deliverTimerWebhooks, { deliveries: [delivery(target.url, { timerId })] });
+    const received = () => target.requests.map((r) => r.timerId);
+    target.answerWith(204);
+
+    expect(await send('licensed')).toEqual([{ ok: true }]);
+    now = Date.parse('2026-02-02T00:00:00.000Z');
+    expect((await licence.check()).status).toBe('DEGRADED');
+    expect(await send('in-grace')).toEqual([{ ok: true }]);
+    now = Date.parse('2026-02-04T00:00:00.000Z');
+    expect((await licence.check()).status).toBe('DENIED');
+    const [refused] = await send('denied');
+    expect(refused).toMatchObject({ ok: false, retryable: true });
+    expect(refused?.ok === false && refused.error).toMatch(/^not sent: the licence is DENIED/);
+    expect(received()).toEqual(expect.arrayContaining(['licensed', 'in-grace']));
+    expect(received()).not.toContain('denied');
+
+    await writeLicence('2026-03-01T00:00:00.000Z');
+    now += 60_000;
+    expect(await send('renewed')).toEqual([{ ok: true }]);
+    expect(received()).toContain('renewed');
+  });
 });
 
 describe('the dead-letter file', () => {

@@ -40,7 +40,7 @@ import { currentPlanLock, initialState, samePlanLock, stateHash } from '../../..
 import { type StateDocument } from '../../../schemas/state-document';
 import { nextOpening, windowAt } from '../../../workflows/statechart/window';
 import { ACTORS, APPROVERS, MEMBERS, proposerFor, testRegistry, type TestKey } from './keys';
-import { Rng } from './prng';
+import { Rng } from '../../support/random';
 
 export interface ChaosRates {
   readonly duplicate: number;

@@ -5,19 +5,19 @@
  * gauges and histograms at the end. Bundled only by the observability tests.
  */
 import { condition, defineSignal, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { AgentOutcome } from '../../schemas/decision-record';
+import type { AgentOutcome } from '../../../schemas/decision-record';
 import {
   observeAcceptedTransition,
   observeInvariantViolations,
   observeRecoveryTime,
   observeRejectedTransition,
   observeTimerLateness,
-} from '../../workflows/observability';
-import type { FailingGuard, InvariantViolation } from '../../workflows/statechart';
-import { decidedAt, type StatechartDecisionDraft } from '../../schemas/decision-record';
-import type { GuardName, TransitionName } from '../../schemas/statechart';
-import { TRANSITIONS } from '../../schemas/statechart';
-import { sha256Text } from '../../schemas/hash';
+} from '../../../workflows/observability';
+import type { FailingGuard, InvariantViolation } from '../../../workflows/statechart';
+import { decidedAt, type StatechartDecisionDraft } from '../../../schemas/decision-record';
+import type { GuardName, TransitionName } from '../../../schemas/statechart';
+import { TRANSITIONS } from '../../../schemas/statechart';
+import { sha256Text } from '../../../schemas/hash';
 import type { createProbeActivities } from './probe-activities';
 
 export interface ProbeProposal {

@@ -1,6 +1,6 @@
 /** The probe workflow's activity: stands in for an agent Job and records its metrics. */
-import { recordAgentJob } from '../../activities/telemetry';
-import type { AgentOutcome } from '../../schemas/decision-record';
+import { recordAgentJob } from '../../../activities/telemetry';
+import type { AgentOutcome } from '../../../schemas/decision-record';
 
 export function createProbeActivities() {
   return {

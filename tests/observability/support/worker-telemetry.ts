@@ -5,8 +5,8 @@
  */
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Runtime } from '@temporalio/worker';
-import { freePort } from '../../temporal-dev/processes';
-import { installWorkerRuntime, startTracing } from '../../workers/telemetry';
+import { freePort } from '../../../temporal-dev/processes';
+import { installWorkerRuntime, startTracing } from '../../../workers/telemetry';
 
 export async function installTestTelemetry(serviceName: string) {
   await Runtime.instance().shutdown();
