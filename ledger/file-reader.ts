@@ -3,7 +3,9 @@
  * contract's `LedgerReader`, while writers in any process append. `FileLedger` (append.ts) is the
  * writing side and reads through this.
  */
-import { open, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isErrno } from '../host/durable-fs';
 import type { LedgerHead, LedgerRecord } from '../schemas/decision-record';
 import { LedgerCorruptError, LedgerCursorError } from './errors';
@@ -41,6 +43,39 @@ export class FileLedgerReader implements LedgerReader {
 
   listMissions(): Promise<string[]> {
     return listMissions(this.location);
+  }
+
+  async lastWritten(): Promise<string | undefined> {
+    let names: string[];
+    try {
+      names = (await readdir(this.location)).filter((n) => n.endsWith('.jsonl'));
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    const dated = await Promise.all(
+      names.map(async (n) => ({
+        n,
+        at: (await stat(join(this.location, n)).catch(() => undefined))?.mtimeMs ?? 0,
+      })),
+    );
+    const newest = dated.sort((a, b) => b.at - a.at)[0];
+    return newest && decodeURIComponent(newest.n.slice(0, -'.jsonl'.length));
+  }
+
+  /** Writable means a file can be created, synced and removed there, as an append would. */
+  async probe(): Promise<string> {
+    const probe = join(this.location, `.health-${process.pid}-${randomBytes(6).toString('hex')}`);
+    await mkdir(this.location, { recursive: true, mode: 0o700 });
+    const handle = await open(probe, 'wx', 0o600);
+    try {
+      await handle.writeFile('probe\n');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await unlink(probe);
+    return 'writable';
   }
 
   async head(mission: string): Promise<LedgerHead | undefined> {

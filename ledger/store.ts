@@ -1,7 +1,8 @@
 /**
  * The ledger's storage contract (docs/ledger.md, "Stores"): what the activities, the gateway and
  * the CLI need of a ledger, whatever holds it. The files in a data folder are one store
- * (`FileLedger`, `FileLedgerReader`); a shared database is meant to be another. Every store keeps
+ * (`FileLedger`, `FileLedgerReader`); a PostgreSQL database several workers share is the other
+ * (`PostgresLedger`, `PostgresLedgerReader`). Every store keeps
  * the same records, chain, signatures and head, so `verifyLedger` and `ledgerReport` judge any of
  * them the same way.
  */
@@ -37,6 +38,13 @@ export interface LedgerReader {
   readonly location: string;
   /** The missions that have a ledger, by their ids, sorted. */
   listMissions(): Promise<string[]>;
+  /** The mission whose ledger was written last, or undefined while there is none. */
+  lastWritten(): Promise<string | undefined>;
+  /**
+   * Checks that the store would take an append now (files: the folder takes a synced write; a
+   * database: it answers), resolving to a short detail for /health; rejects with the reason.
+   */
+  probe(): Promise<string>;
   /**
    * The newest head whose slot is intact and signed for the mission (by any key: trust is
    * verify's to judge), or undefined while there is none. A head slot put there for another
@@ -82,6 +90,6 @@ export interface LedgerSnapshot {
   records: string[];
   /** An append that never completed, or one in progress (files only; 0 elsewhere). */
   tornBytes: number;
-  /** Undefined when there is no head (absent or empty). */
+  /** Undefined when there is no head (absent or empty); a database keeps one, never torn. */
   headSlots: string[] | undefined;
 }

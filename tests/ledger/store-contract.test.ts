@@ -6,10 +6,13 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSigner, type Signer } from '../../host/keys';
 import {
   FileLedger,
+  PostgresLedger,
   LedgerConflictError,
   LedgerCursorError,
   ledgerRecordsFile,
@@ -19,6 +22,7 @@ import {
   recordId,
   verifyLedger,
 } from '../../ledger';
+import { startPostgres, type TestPostgres } from '../support/postgres';
 import { decisionEntry, deploymentEntry } from './support/entries';
 
 /** One store's storage, fresh for each test. */
@@ -49,7 +53,58 @@ const stores: { name: string; create: () => Promise<Storage> }[] = [
       };
     },
   },
+  {
+    name: 'postgres',
+    create: async () => {
+      const { url, database } = await freshDatabase();
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      return {
+        open: (signer) => new PostgresLedger({ url, signer }),
+        async tamper(mission, index, edit) {
+          const { rows } = await admin.query<{ record: string }>(
+            'SELECT record FROM swoosh_ledger_records WHERE mission = $1 AND index = $2',
+            [mission, index],
+          );
+          const record = JSON.parse(rows[0]!.record) as Record<string, unknown>;
+          edit(record);
+          await admin.query(
+            'UPDATE swoosh_ledger_records SET record = $3 WHERE mission = $1 AND index = $2',
+            [mission, index, JSON.stringify(record)],
+          );
+        },
+        async dispose() {
+          await admin.end();
+          await dropDatabase(database);
+        },
+      };
+    },
+  },
 ];
+
+/** One server for the file (started when a postgres case first runs), a database per case. */
+let server: TestPostgres | undefined;
+let databases = 0;
+async function serverAdmin<T>(task: (client: pg.Client) => Promise<T>): Promise<T> {
+  server ??= await startPostgres();
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    return await task(client);
+  } finally {
+    await client.end();
+  }
+}
+async function freshDatabase(): Promise<{ url: string; database: string }> {
+  const database = `contract_${++databases}`;
+  await serverAdmin((c) => c.query(`CREATE DATABASE ${database}`));
+  return { url: server!.url.replace(/\/postgres$/, `/${database}`), database };
+}
+// Without FORCE: the server waits for the closed stores' sessions to end rather than cutting them.
+const dropDatabase = (database: string) => serverAdmin((c) => c.query(`DROP DATABASE ${database}`));
+afterAll(async () => {
+  await server?.stop();
+});
 
 describe.each(stores)('ledger store contract: $name', ({ create }) => {
   let storage: Storage;
@@ -144,6 +199,24 @@ describe.each(stores)('ledger store contract: $name', ({ create }) => {
     await ledger.appendDecision(decision(3));
     expect((await tail.next()).map((r) => r.index)).toEqual([3, 4]);
     expect((await ledger.tail('m-1', 2).next()).map((r) => r.index)).toEqual([3, 4]);
+  });
+
+  it('keeps each record as the text it was written, names the mission written last, and answers a probe', async () => {
+    expect(await ledger.lastWritten()).toBeUndefined();
+    // Files are dated by the kernel's coarse clock (a tick of a few ms): writes a tick apart.
+    const tick = () => delay(20);
+    const first = await ledger.appendDecision(decision(0));
+    await tick();
+    await ledger.appendDecision(
+      decisionEntry(signer.keyId, 0, { mission: 'm-2', workflow_id: 'mission-m-2' }),
+    );
+    expect(await ledger.lastWritten()).toBe('m-2');
+    await tick();
+    await open().appendDecision(decision(1));
+    expect(await ledger.lastWritten()).toBe('m-1');
+    expect((await ledger.snapshot('m-1'))?.records[0]).toBe(JSON.stringify(first));
+    expect(await ledger.listMissions()).toEqual(['m-1', 'm-2']);
+    expect(await ledger.probe()).toEqual(expect.any(String));
   });
 
   it('reads the signed head of the newest record', async () => {
