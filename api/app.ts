@@ -53,7 +53,7 @@ export interface AppDeps {
   timerShards?: number;
   /** Signals and updates timers may send (SWOOSH_TIMER_TARGETS unless given; schemas/timer-targets.ts). */
   timerTargets?: TimerTargetRule[];
-  /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
+  /** Event streams held open at once (default 256); each polls a mission's ledger while it lasts. */
   maxStreams?: number;
   /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
   ownerKeys?: string[];

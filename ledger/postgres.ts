@@ -221,6 +221,7 @@ export class PostgresLedgerReader implements LedgerReader {
 
   async snapshot(mission: string): Promise<LedgerSnapshot | undefined> {
     const client = await (await this.pool()).connect();
+    let broken = false;
     try {
       // One snapshot of both tables: the head and the records as of the same commit.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -241,26 +242,38 @@ export class PostgresLedgerReader implements LedgerReader {
         headSlots: headText === undefined || headText === null ? undefined : [headText],
       };
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      broken = !(await rollBack(client));
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 }
 
+/**
+ * Ends a failed transaction. False when even that fails: the connection is broken, and is
+ * destroyed rather than handed to the next caller.
+ */
+function rollBack(client: pg.PoolClient): Promise<boolean> {
+  return client.query('ROLLBACK').then(
+    () => true,
+    () => false,
+  );
+}
+
 async function createSchema(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
+  let broken = false;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     for (const statement of SCHEMA) await client.query(statement);
     await client.query('COMMIT');
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    broken = !(await rollBack(client));
     throw error;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }
 
@@ -306,6 +319,7 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
     const { mission } = entry;
     const id = recordId(kind, identityOf(entry));
     const client = await (await this.pool()).connect();
+    let broken = false;
     try {
       await client.query('BEGIN');
       // The head row is the mission's lock: created once, then every writer waits its turn on it.
@@ -367,10 +381,10 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
       await client.query('COMMIT');
       return record;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      broken = !(await rollBack(client));
       throw error;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 

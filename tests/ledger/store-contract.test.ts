@@ -14,6 +14,7 @@ import {
   FileLedger,
   PostgresLedger,
   LedgerConflictError,
+  LedgerCorruptError,
   LedgerCursorError,
   ledgerRecordsFile,
   ledgerReport,
@@ -229,6 +230,15 @@ describe.each(stores)('ledger store contract: $name', ({ create }) => {
       hash: last.hash,
       orchestrator: signer.keyId,
     });
+  });
+
+  it('never extends a ledger whose newest record was edited where it is stored', async () => {
+    for (let seq = 0; seq < 3; seq++) await ledger.appendDecision(decision(seq));
+    await storage.tamper('m-1', 2, (record) => {
+      record.transition = 'Council_Eject';
+    });
+    await expect(open().appendDecision(decision(3))).rejects.toBeInstanceOf(LedgerCorruptError);
+    expect((await readLedger(ledger, 'm-1')).records).toHaveLength(3);
   });
 
   it('lets verify name a record edited where it is stored, and reports read the same records', async () => {
