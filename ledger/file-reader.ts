@@ -20,7 +20,7 @@ interface PagePosition {
   offset: number;
 }
 
-// The gateway's page tokens (api/ledger-routes.ts) have this form, so either reads the other's.
+// The form the gateway's page tokens had before the contract, so tokens given then still read.
 const encodePosition = ({ index, offset }: PagePosition): string =>
   Buffer.from(`i${index}@${offset}`).toString('base64url');
 function decodePosition(cursor: string): PagePosition | undefined {
