@@ -5,7 +5,7 @@
  */
 import type { LicenceChecker } from '../host/licence/checker';
 import type { ContentStore } from './evidence-store';
-import type { FileLedger } from '../ledger';
+import type { LedgerWriter } from '../ledger';
 import type { JobRunner } from './jobs/runner';
 import type { JobTelemetrySink } from './jobs/telemetry';
 import type { Signer } from '../host/keys';
@@ -23,7 +23,7 @@ export interface ActivityDeps {
   dataDir: string;
   orchestrator: Signer;
   licence: LicenceChecker;
-  ledger: FileLedger;
+  ledger: LedgerWriter;
   evidence: ContentStore;
   policyFile: string;
   toolServers: ToolServerConfig[];

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z, ZodError } from 'zod';
-import { type FileLedger, LedgerConflictError, LedgerCorruptError } from '../ledger';
+import { LedgerConflictError, LedgerCorruptError, type LedgerWriter } from '../ledger';
 import type {
   AgentDeploymentEntry,
   AgentDeploymentRecord,
@@ -17,7 +17,7 @@ import { type AgentLifecycleEvent, Evidence } from '../schemas/evidence';
 import type { ContentStore } from './evidence-store';
 
 export interface LedgerActivityDeps {
-  ledger: FileLedger;
+  ledger: LedgerWriter;
   evidence: ContentStore;
 }
 

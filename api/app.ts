@@ -6,7 +6,8 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Health } from '../schemas/health';
-import { loadTimerConfig } from '../schemas/config';
+import { loadStoreConfig, loadTimerConfig } from '../schemas/config';
+import { type LedgerReader, openLedgerReader } from '../ledger';
 import { TaskQueueName } from '../schemas/owner-controls';
 import type { TimerTargetRule } from '../schemas/timer-targets';
 import { mountA2A } from './a2a';
@@ -39,15 +40,20 @@ export interface AppDeps {
   taskQueue: string;
   /** Who may call what: required, so no caller can build an unauthenticated gateway. */
   auth: Authenticator;
-  /** The data folder the workers write: ledger (read for /ledger, /events, /health) and evidence. */
+  /** The data folder the workers write: ledger (files store) and evidence. */
   dataDir: string;
+  /**
+   * The ledger read for /ledger, /events and /health: the store SWOOSH_STORE names unless given
+   * (the files of `dataDir`, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores").
+   */
+  ledger?: LedgerReader;
   /** Where access-log lines go; stdout (JSON lines) unless given. */
   accessLog?: AccessLog;
   /** Timer shards the worker runs (SWOOSH_TIMER_SHARDS unless given); they decide where each timer lives. */
   timerShards?: number;
   /** Signals and updates timers may send (SWOOSH_TIMER_TARGETS unless given; schemas/timer-targets.ts). */
   timerTargets?: TimerTargetRule[];
-  /** Event streams held open at once (default 256); each polls a ledger file while it lasts. */
+  /** Event streams held open at once (default 256); each polls a mission's ledger while it lasts. */
   maxStreams?: number;
   /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
   ownerKeys?: string[];
@@ -92,7 +98,9 @@ export function createGateway(deps: AppDeps): Gateway {
   });
   const halts = haltKeeper(client, taskQueue);
   mountMissionRoutes(api, { client, taskQueue, signing, halts });
-  mountLedgerRoutes(api, { client, dataDir, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
+  const ledger =
+    deps.ledger ?? openLedgerReader({ config: loadStoreConfig(), ledgerDir: dataPaths(dataDir).ledgerDir });
+  mountLedgerRoutes(api, { client, ledger, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
   const timerConfig =
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;
   const timerShards = deps.timerShards ?? timerConfig!.shards;
@@ -121,7 +129,7 @@ export function createGateway(deps: AppDeps): Gateway {
   });
   mountConsole(api);
 
-  const health = healthChecker({ client, taskQueue, dataDir });
+  const health = healthChecker({ client, taskQueue, ledger });
   // Sampled at scrape time from the same (cached) health check, so /metrics and /health agree.
   new Gauge({
     name: METRICS.walLag.name,

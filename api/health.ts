@@ -1,27 +1,25 @@
 /**
  * GET /health with real values (schemas/health.ts, docs/api.md): Temporal answers, a worker polls
- * the task queue, the ledger folder takes a write, and for a sample of running missions the
+ * the task queue, the ledger's store would take an append (the folder takes a write, the database
+ * answers), and for a sample of running missions the
  * workflow's HEAD and the ledger's last decision agree. Results are shared for a moment so a
  * burst of probes costs one check.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import proto, { type temporal } from '@temporalio/proto';
-import { dataPaths } from '../host/data-dir';
+import type { LedgerFollower, LedgerReader } from '../ledger';
 import type { Health } from '../schemas/health';
 import { type MissionView, missionWorkflowId } from '../schemas/mission';
 import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
 import { stateQuery } from '../schemas/mission-messages';
-import { LedgerTail, ledgerFile } from './ledger-tail';
 import { missionListQuery } from './missions';
 import { firstLineOf } from './problem';
 
 export interface HealthDeps {
   client: Client;
   taskQueue: string;
-  dataDir: string;
+  /** The ledger the workers write (SWOOSH_STORE), read only. */
+  ledger: LedgerReader;
 }
 
 /** A poller Temporal last heard from longer ago than this has stopped (polls last ≤ 70 s). */
@@ -48,20 +46,22 @@ interface LedgerSummary {
 class LedgerSummaries {
   readonly #entries = new Map<
     string,
-    { tail: LedgerTail; summary: LedgerSummary; reading: Promise<unknown> }
+    { tail: LedgerFollower; summary: LedgerSummary; reading: Promise<unknown> }
   >();
 
+  constructor(private readonly ledger: LedgerReader) {}
+
   /**
-   * The ledger at `path` as of now, noted in `touched`. A copy: checks run concurrently, and one
+   * The mission's ledger as of now, noted in `touched`. A copy: checks run concurrently, and one
    * must not see the ledger move under it after it read the workflow's HEAD.
    */
-  async of(path: string, touched: Set<string>): Promise<LedgerSummary> {
-    touched.add(path);
-    let entry = this.#entries.get(path);
+  async of(mission: string, touched: Set<string>): Promise<LedgerSummary> {
+    touched.add(mission);
+    let entry = this.#entries.get(mission);
     if (!entry) {
       const summary = { statechart: 0, lastStatechartHash: undefined, lastHlc: null };
-      entry = { tail: new LedgerTail(path), summary, reading: Promise.resolve() };
-      this.#entries.set(path, entry);
+      entry = { tail: this.ledger.tail(mission), summary, reading: Promise.resolve() };
+      this.#entries.set(mission, entry);
     }
     const { tail, summary } = entry;
     // One read at a time per ledger; a failed read leaves the tail where it was, to be read again.
@@ -84,13 +84,13 @@ class LedgerSummaries {
 
   /** Forgets ledgers a finished check did not sample, so memory follows the sample size. */
   sweep(touched: Set<string>): void {
-    for (const path of this.#entries.keys()) if (!touched.has(path)) this.#entries.delete(path);
+    for (const mission of this.#entries.keys()) if (!touched.has(mission)) this.#entries.delete(mission);
   }
 }
 
 export function healthChecker(deps: HealthDeps): () => Promise<Health> {
   let cached: { at: number; health: Promise<Health> } | undefined;
-  const summaries = new LedgerSummaries();
+  const summaries = new LedgerSummaries(deps.ledger);
   return () => {
     if (cached && Date.now() - cached.at < CACHE_MS) return cached.health;
     const health = checkHealth(deps, summaries);
@@ -101,22 +101,21 @@ export function healthChecker(deps: HealthDeps): () => Promise<Health> {
 }
 
 async function checkHealth(
-  { client, taskQueue, dataDir }: HealthDeps,
+  { client, taskQueue, ledger: store }: HealthDeps,
   summaries: LedgerSummaries,
 ): Promise<Health> {
-  const ledgerDir = dataPaths(dataDir).ledgerDir;
   const within = <T>(call: () => Promise<T>) => client.withDeadline(Date.now() + CHECK_DEADLINE_MS, call);
   const touched = new Set<string>();
   const [temporalCheck, worker, ledger, lastSnapshotHLC, missions] = await Promise.all([
     checkTemporal(within, client),
     checkWorker(within, client, taskQueue),
-    checkLedger(ledgerDir),
-    newestHlc(ledgerDir, summaries, touched),
+    checkLedger(store),
+    newestHlc(store, summaries, touched),
     checkMissions(within, client, taskQueue),
   ]);
   const agreement =
     temporalCheck.ok && worker.ok
-      ? await compareMissions(within, client, taskQueue, dataDir, summaries, touched)
+      ? await compareMissions(within, client, taskQueue, summaries, touched)
       : undefined;
   summaries.sweep(touched);
   const status = !temporalCheck.ok
@@ -251,20 +250,10 @@ async function checkMissions(
   return { ok: failingTasks.length === 0, detail: parts.join('; '), failingTasks, failedRecently };
 }
 
-/** Writable means a file can be created, synced and removed there, as an append would. */
-async function checkLedger(ledgerDir: string): Promise<Check> {
-  const probe = join(ledgerDir, `.health-${process.pid}-${randomBytes(6).toString('hex')}`);
+/** The store would take an append now: the folder takes a synced write, the database answers. */
+async function checkLedger(ledger: LedgerReader): Promise<Check> {
   try {
-    await mkdir(ledgerDir, { recursive: true, mode: 0o700 });
-    const handle = await open(probe, 'wx', 0o600);
-    try {
-      await handle.writeFile('probe\n');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await unlink(probe);
-    return { ok: true, detail: 'writable' };
+    return { ok: true, detail: await ledger.probe() };
   } catch (error) {
     return { ok: false, detail: `not writable: ${firstLineOf(error)}` };
   }
@@ -272,26 +261,13 @@ async function checkLedger(ledgerDir: string): Promise<Check> {
 
 /** The HLC of the newest decision in the most recently written ledger. */
 async function newestHlc(
-  ledgerDir: string,
+  ledger: LedgerReader,
   summaries: LedgerSummaries,
   touched: Set<string>,
 ): Promise<string | null> {
-  let names: string[];
   try {
-    names = (await readdir(ledgerDir)).filter((n) => n.endsWith('.jsonl'));
-  } catch {
-    return null;
-  }
-  const dated = await Promise.all(
-    names.map(async (n) => ({
-      n,
-      at: (await stat(join(ledgerDir, n)).catch(() => undefined))?.mtimeMs ?? 0,
-    })),
-  );
-  const newest = dated.sort((a, b) => b.at - a.at)[0];
-  if (!newest) return null;
-  try {
-    return (await summaries.of(join(ledgerDir, newest.n), touched)).lastHlc;
+    const mission = await ledger.lastWritten();
+    return mission === undefined ? null : (await summaries.of(mission, touched)).lastHlc;
   } catch {
     return null;
   }
@@ -306,7 +282,6 @@ async function compareMissions(
   within: Within,
   client: Client,
   taskQueue: string,
-  dataDir: string,
   summaries: LedgerSummaries,
   touched: Set<string>,
 ): Promise<{ consensus: Health['consensus']; walLag: number; sampled: number } | undefined> {
@@ -326,7 +301,7 @@ async function compareMissions(
   const results = await Promise.all(
     ids.map(async (id) => {
       try {
-        const ledger = await summaries.of(ledgerFile(dataDir, id), touched);
+        const ledger = await summaries.of(id, touched);
         const view: MissionView = await within(() =>
           client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery),
         );

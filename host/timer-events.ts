@@ -112,7 +112,7 @@ async function readTail(path: string, size: number): Promise<{ text: string; sta
 
 /**
  * Follows one shard's event file, yielding each event once, in the file's order, after `afterSeq`.
- * Like the ledger's tail (api/ledger-tail.ts): a line without its newline is read once whole.
+ * Like the ledger's tail (ledger/file-reader.ts): a line without its newline is read once whole.
  */
 export class TimerEventTail {
   #offset: number;

@@ -49,9 +49,11 @@ import {
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent } from '../schemas/evidence';
 import { LedgerConflictError, LedgerCorruptError } from './errors';
+import { FileLedgerReader } from './file-reader';
 import { missionFiles, readFrom, readIfPresent, splitLines, truncateDurably } from './files';
 import { HEAD_SLOTS, headMessage, headSlot, headSlotSize, headSlotTexts, readHeadSlot } from './head';
 import { type Entry, GENESIS_HASH, identityOf, parseRecordLine, recordId, unsignedPart } from './records';
+import type { LedgerStore } from './store';
 
 interface Cursor {
   /** Bytes of complete lines already read. */
@@ -99,7 +101,8 @@ export interface FileLedgerOptions {
 const IDLE_CHECK_FIRST_MS = 25;
 const IDLE_CHECK_MAX_MS = 200;
 
-export class FileLedger {
+/** The files store (store.ts): appends here, reads through `FileLedgerReader` on the same folder. */
+export class FileLedger extends FileLedgerReader implements LedgerStore {
   readonly #dir: string;
   readonly #signer: Signer;
   readonly #clock: () => Date;
@@ -110,6 +113,7 @@ export class FileLedger {
   readonly #queues = new Map<string, Promise<unknown>>();
 
   constructor(options: FileLedgerOptions) {
+    super(options.dir);
     this.#dir = options.dir;
     this.#signer = options.signer;
     this.#clock = options.clock ?? (() => new Date());

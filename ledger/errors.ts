@@ -1,7 +1,8 @@
 /**
- * The ledger's two refusals that no retry can cure, typed so that callers can tell them apart:
- * the activities fail without retry (activities/ledger.ts), and the worker's job telemetry takes
- * a conflict as a record already written (workers/dependencies.ts).
+ * The ledger's refusals that no retry can cure, typed so that callers can tell them apart: the
+ * activities fail without retry (activities/ledger.ts), the worker's job telemetry takes a
+ * conflict as a record already written (workers/dependencies.ts), and a reader of pages refuses
+ * a cursor it did not give.
  */
 import { canonicalJson } from '../schemas/canonical-json';
 import type { LedgerRecord } from '../schemas/decision-record';
@@ -26,5 +27,13 @@ export class LedgerCorruptError extends Error {
   ) {
     super(`ledger of mission ${mission} is corrupt: ${detail}; run "swoosh ledger verify ${mission}"`);
     this.name = 'LedgerCorruptError';
+  }
+}
+
+/** A page cursor that no page of this mission in this store gave (forged, foreign or stale). */
+export class LedgerCursorError extends Error {
+  constructor(readonly mission: string) {
+    super(`not a cursor a page of mission ${mission}'s ledger gave`);
+    this.name = 'LedgerCursorError';
   }
 }

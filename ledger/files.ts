@@ -1,14 +1,11 @@
 /**
  * Where a mission's ledger lives and how its files are read (docs/ledger.md, "Files"): the files
- * of a mission, complete lines apart from a torn tail, and the records of a mission or the
- * missions of a folder, for readers that run while writers append.
+ * of a mission, complete lines apart from a torn tail, and the missions of a folder, for readers
+ * that run while writers append.
  */
 import { open, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isErrno } from '../host/durable-fs';
-import type { LedgerRecord } from '../schemas/decision-record';
-import { LedgerCorruptError } from './errors';
-import { parseRecordLine } from './records';
 
 /** The file holding `mission`'s records in the ledger folder `dir`. */
 export function ledgerRecordsFile(dir: string, mission: string): string {
@@ -78,22 +75,6 @@ export async function truncateDurably(path: string, length: number): Promise<voi
   } finally {
     await handle.close();
   }
-}
-
-/** Every complete record of a mission, in order, for reading while writers append. */
-export async function readLedger(
-  dir: string,
-  mission: string,
-): Promise<{ records: LedgerRecord[]; tornTail: boolean }> {
-  const bytes = await readIfPresent(missionFiles(dir, mission).records);
-  if (bytes === undefined) throw new Error(`no ledger for mission ${mission} in ${dir}`);
-  const { lines, tornBytes } = splitLines(bytes);
-  const records = lines.map((line, index) => {
-    const record = parseRecordLine(line);
-    if (!record) throw new LedgerCorruptError(mission, `line ${index + 1} is not a ledger record`);
-    return record;
-  });
-  return { records, tornTail: tornBytes > 0 };
 }
 
 /** The missions with a ledger in `dir`, by their original ids, sorted. */

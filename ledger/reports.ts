@@ -3,7 +3,8 @@
  * the agent deployments, lifecycle events and decisions in its ledger. Reads only.
  */
 import type { AgentDeploymentRecord, AgentOutcome } from '../schemas/decision-record';
-import { listMissions, readLedger } from './files';
+import { readerOf, readLedger } from './read';
+import type { LedgerReader } from './store';
 
 export interface MissionReport {
   mission: string;
@@ -25,12 +26,19 @@ export interface MissionReport {
   wallClockMs: number;
 }
 
-/** Cost and efficiency per mission, from the agent deployments and decisions in the ledger. */
-export async function ledgerReport(dir: string, missions?: string[]): Promise<MissionReport[]> {
-  const names = missions ?? (await listMissions(dir));
+/**
+ * Cost and efficiency per mission, from the agent deployments and decisions in the ledger, in a
+ * ledger folder or any store.
+ */
+export async function ledgerReport(
+  source: string | LedgerReader,
+  missions?: string[],
+): Promise<MissionReport[]> {
+  const reader = readerOf(source);
+  const names = missions ?? (await reader.listMissions());
   return Promise.all(
     names.map(async (mission) => {
-      const { records } = await readLedger(dir, mission);
+      const { records } = await readLedger(reader, mission);
       const deployments = records.filter((r): r is AgentDeploymentRecord => r.kind === 'agent-deployment');
       const outcomes: Record<AgentOutcome, number> = {
         succeeded: 0,

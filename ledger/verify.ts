@@ -2,16 +2,18 @@
  * Verification (docs/ledger.md, "Verification"): checks a mission's ledger as an outsider would,
  * trusting nothing but the orchestrator keys it is given. An edit, deletion, insertion,
  * reordering, or cut from the end of a well-formed ledger is reported, naming the first bad record.
- * Reads only, so it runs while workers append.
+ * Reads only, so it runs while workers append, and reads through the storage contract (store.ts),
+ * so it judges a ledger the same whichever store holds it.
  */
 import { hashCanonical } from '../host/digest';
 import { utf8Bytes, verifySignature } from '../host/keys';
 import { type DecisionRecord, LedgerRecord } from '../schemas/decision-record';
 import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
 import { ownerCommandSigningBytes } from '../schemas/signed-bytes';
-import { missionFiles, readIfPresent, splitLines } from './files';
-import { headSlotTexts, readHeadSlot } from './head';
+import { readerOf } from './read';
+import { readHeadSlot } from './head';
 import { GENESIS_HASH, identityOf, recordId, unsignedPart } from './records';
+import type { LedgerReader } from './store';
 
 export interface BadRecord {
   /** Position in the file (0-based); for a record missing from the end, the first missing index. */
@@ -32,25 +34,23 @@ export interface LedgerVerification {
 }
 
 /**
- * Checks a mission's ledger: every line a well-formed record, its hash recomputed, its
- * signature by a trusted orchestrator key, its id derived from (workflow, kind, seq), its index
- * and link continuing the chain, no id repeated, and the signed head agreeing with the end.
+ * Checks a mission's ledger, in a ledger folder or any store: every stored record well-formed,
+ * its hash recomputed, its signature by a trusted orchestrator key, its id derived from
+ * (workflow, kind, seq), its index and link continuing the chain, no id repeated, and the signed head agreeing with the end.
  * Stops at, and names, the first bad record.
  */
 export async function verifyLedger(
-  dir: string,
+  source: string | LedgerReader,
   mission: string,
   trustedKeys: readonly string[],
   options: VerifyOptions = {},
 ): Promise<LedgerVerification> {
   if (trustedKeys.length === 0)
     throw new Error('verifying a ledger needs at least one trusted orchestrator key');
-  const file = missionFiles(dir, mission);
-  // Head first: a writer appends the record, then the head, so a head read first never runs ahead.
-  const headBytes = await readIfPresent(file.head);
-  const bytes = await readIfPresent(file.records);
-  if (bytes === undefined) throw new Error(`no ledger for mission ${mission} in ${dir}`);
-  const { lines, tornBytes } = splitLines(bytes);
+  const reader = readerOf(source);
+  const snapshot = await reader.snapshot(mission);
+  if (snapshot === undefined) throw new Error(`no ledger for mission ${mission} in ${reader.location}`);
+  const { records: lines, tornBytes, headSlots } = snapshot;
   const notes: string[] = [];
   if (tornBytes > 0) {
     notes.push(
@@ -107,7 +107,7 @@ export async function verifyLedger(
     prevHash = record.hash;
   }
 
-  const headProblem = checkHead(headBytes, records, mission, trustedKeys, notes);
+  const headProblem = checkHead(headSlots, records, mission, trustedKeys, notes);
   if (headProblem) return fail(headProblem, records.length);
   return { mission, ok: true, verified: records.length, notes };
 }
@@ -185,15 +185,14 @@ function recordProblem(
 }
 
 function checkHead(
-  headBytes: Buffer | undefined,
+  headSlots: string[] | undefined,
   records: LedgerRecord[],
   mission: string,
   trustedKeys: readonly string[],
   notes: string[],
 ): BadRecord | undefined {
   const count = records.length;
-  // Empty is absent: the head file is created whole, and in-place writes never shorten it.
-  if (headBytes === undefined || headBytes.length === 0) {
+  if (headSlots === undefined) {
     // Only the first append can crash before any head exists.
     if (count <= 1) {
       if (count === 1) notes.push('no head yet: the first append was interrupted before writing it');
@@ -204,7 +203,7 @@ function checkHead(
       reason: 'the signed head is missing, so records cut from the end would go unseen',
     };
   }
-  const readings = headSlotTexts(headBytes, mission).map((text) => readHeadSlot(text, mission, trustedKeys));
+  const readings = headSlots.map((text) => readHeadSlot(text, mission, trustedKeys));
   const foreign = readings.find((r) => r.state === 'foreign');
   if (foreign) return { index: count, reason: foreign.reason };
   const heads = readings

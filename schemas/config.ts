@@ -5,6 +5,38 @@ import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
+/**
+ * Where the decision ledger is kept (docs/ledger.md, "Stores"): files in the data folder (one
+ * machine), or a PostgreSQL database that workers and gateways on several machines share.
+ */
+const storeFields = {
+  SWOOSH_STORE: z.enum(['files', 'postgres']).default('files'),
+  /** `postgres://user:password@host:port/database`; required with SWOOSH_STORE=postgres. */
+  SWOOSH_DATABASE_URL: z
+    .string()
+    .trim()
+    .min(1)
+    .refine((url) => /^postgres(ql)?:\/\//.test(url) && URL.canParse(url), {
+      message: 'must be a postgres:// or postgresql:// URL',
+    })
+    .optional(),
+};
+
+function requireDatabaseUrl(
+  c: { SWOOSH_STORE: 'files' | 'postgres'; SWOOSH_DATABASE_URL?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  if (c.SWOOSH_STORE === 'postgres' && c.SWOOSH_DATABASE_URL === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['SWOOSH_DATABASE_URL'],
+      message: 'is required when SWOOSH_STORE=postgres',
+    });
+}
+
+export const StoreConfig = z.object(storeFields).superRefine(requireDatabaseUrl);
+export type StoreConfig = z.infer<typeof StoreConfig>;
+
 export const SwooshConfig = z
   .object({
     SWOOSH_TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
@@ -38,8 +70,10 @@ export const SwooshConfig = z
      * reroute, latency budgets) needs: 1 by default, M for an M-of-N owner quorum.
      */
     SWOOSH_OWNER_QUORUM: z.coerce.number().int().min(1).max(16).default(1),
+    ...storeFields,
   })
   .superRefine((c, ctx) => {
+    requireDatabaseUrl(c, ctx);
     if (c.SWOOSH_OWNER_KEYS.length > 0 && c.SWOOSH_OWNER_QUORUM > c.SWOOSH_OWNER_KEYS.length)
       ctx.addIssue({
         code: 'custom',
@@ -95,6 +129,11 @@ function parseEnv<T extends z.ZodType>(schema: T, env: Record<string, string | u
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): SwooshConfig {
   return parseEnv(SwooshConfig, env);
+}
+
+/** `SWOOSH_STORE` and `SWOOSH_DATABASE_URL`; the worker and the gateway both read them. */
+export function loadStoreConfig(env: Record<string, string | undefined> = process.env): StoreConfig {
+  return parseEnv(StoreConfig, env);
 }
 
 export function loadWorkerTuning(env: Record<string, string | undefined> = process.env): WorkerTuning {

@@ -1,6 +1,7 @@
-/** `npm run setup`: make sure the Temporal toolchain, Chromium and the local Kubernetes control plane are present, building or installing them on first run. */
+/** `npm run setup`: make sure the Temporal toolchain, Chromium, PostgreSQL and the local Kubernetes control plane are present, building or installing them on first run. */
 import { ensureChromium } from './chromium';
 import { ensureKubeToolchain } from './kube';
+import { ensurePostgres } from './postgres';
 import { ensureToolchain } from './toolchain';
 
 const started = Date.now();
@@ -9,6 +10,7 @@ try {
   console.log(`[swoosh toolchain] temporal CLI: ${temporalCli}`);
   console.log(`[swoosh toolchain] test server: ${testServer}`);
   console.log(`[swoosh toolchain] chromium: ${await ensureChromium()}`);
+  console.log(`[swoosh toolchain] postgresql: ${(await ensurePostgres()).postgres}`);
   console.log(`[swoosh toolchain] kubernetes: ${Object.values(await ensureKubeToolchain()).join(' ')}`);
   console.log(`[swoosh toolchain] ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {

@@ -1,10 +1,12 @@
 /**
  * Real activity dependencies, built from the environment at worker start: the data folder, the
  * orchestrator key (generated on first run, mode 0600), a development licence when no
- * SWOOSH_LICENCE_* is configured, the decision ledger, the evidence store, the policy file, the
- * tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling guard accepts as
- * "nothing to sync" because an empty pin set has nothing to mismatch), the job runner and the
- * outbound address policy (SWOOSH_OUTBOUND_ALLOW, so a bad value stops the worker at start).
+ * SWOOSH_LICENCE_* is configured, the decision ledger (the store SWOOSH_STORE names: files by
+ * default, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores"), the evidence store,
+ * the policy file, the tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling
+ * guard accepts as "nothing to sync" because an empty pin set has nothing to mismatch), the job
+ * runner and the outbound address policy (SWOOSH_OUTBOUND_ALLOW, so a bad value stops the worker
+ * at start).
  */
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
@@ -14,7 +16,8 @@ import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../a
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';
 import { outboundPolicyFromEnv } from '../host/outbound';
-import { FileLedger, LedgerConflictError } from '../ledger';
+import { LedgerConflictError, type LedgerWriter, openLedgerStore } from '../ledger';
+import { loadStoreConfig } from '../schemas/config';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 import { ToolServerConfig } from '../schemas/tool-health';
 
@@ -24,7 +27,7 @@ export interface WorkerDependencies {
 }
 
 /** Telemetry of agent runs goes to the ledger; a record already there was delivered before. */
-export function ledgerTelemetrySink(ledger: FileLedger): JobTelemetrySink {
+export function ledgerTelemetrySink(ledger: LedgerWriter): JobTelemetrySink {
   return {
     async record(item) {
       try {
@@ -41,6 +44,8 @@ export async function buildDependencies(
   env: Record<string, string | undefined> = process.env,
 ): Promise<WorkerDependencies> {
   const dataDir = resolveDataDir(env);
+  // First: a bad SWOOSH_STORE or a missing SWOOSH_DATABASE_URL stops the worker before any work.
+  const storeConfig = loadStoreConfig(env);
   const paths = dataPaths(dataDir);
   const keyFile = orchestratorKeyFile(dataDir, env);
   await ensureKeyFile(keyFile, 'orchestrator');
@@ -48,7 +53,7 @@ export async function buildDependencies(
   const licenceConfigured = Object.keys(env).some((k) => k.startsWith('SWOOSH_LICENCE_') && env[k]);
   if (!licenceConfigured) await initDevLicence(dataDir);
   const licence = await licenceCheckerFromEnv(env, dataDir);
-  const ledger = new FileLedger({ dir: paths.ledgerDir, signer: orchestrator });
+  const ledger = openLedgerStore({ config: storeConfig, ledgerDir: paths.ledgerDir }, orchestrator);
   const evidence = new ContentStore(paths.evidenceDir);
   const toolServers = z
     .array(ToolServerConfig)

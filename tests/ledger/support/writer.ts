@@ -3,12 +3,13 @@
  * (of workflow `workflowId`, default the shared one) and prints `ack <id>` for each append the
  * ledger acknowledged, nothing earlier. With `--wait-for-go` it prints `ready` and starts only
  * when a line arrives on stdin, so that several writers start together.
- * Usage: writer.ts <ledgerDir> <keyFile> <count> [pauseMs] [workflowId] [--wait-for-go]
+ * Usage: writer.ts <ledgerDir | postgres://…> <keyFile> <count> [pauseMs] [workflowId] [--wait-for-go]
+ * (a database URL writes to the PostgreSQL store, a folder to the files store).
  */
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FileLedger } from '../../../ledger';
+import { FileLedger, PostgresLedger } from '../../../ledger';
 import { loadSigner } from '../../../host/keys';
 import { decisionEntry } from './entries';
 
@@ -16,9 +17,11 @@ const waitForGo = process.argv.includes('--wait-for-go');
 const [dir, keyFile, count, pauseMs = '0', workflowId] = process.argv
   .slice(2)
   .filter((arg) => arg !== '--wait-for-go');
-if (!dir || !keyFile || !count) throw new Error('usage: writer.ts <ledgerDir> <keyFile> <count>');
+if (!dir || !keyFile || !count) throw new Error('usage: writer.ts <ledgerDir | url> <keyFile> <count>');
 const signer = await loadSigner(keyFile, 'orchestrator');
-const ledger = new FileLedger({ dir, signer });
+const ledger = dir.startsWith('postgres://')
+  ? new PostgresLedger({ url: dir, signer })
+  : new FileLedger({ dir, signer });
 if (waitForGo) {
   const input = createInterface({ input: process.stdin });
   process.stdout.write('ready\n');

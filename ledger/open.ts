@@ -1,0 +1,37 @@
+/**
+ * The store a process uses, as configured (`SWOOSH_STORE`, `SWOOSH_DATABASE_URL`; schemas/config.ts):
+ * the files in the data folder's ledger folder, or a PostgreSQL database (docs/ledger.md, "Stores").
+ */
+import type { Signer } from '../host/keys';
+import type { StoreConfig } from '../schemas/config';
+import { FileLedger } from './append';
+import { FileLedgerReader } from './file-reader';
+import { PostgresLedger, PostgresLedgerReader } from './postgres';
+import type { LedgerReader, LedgerStore } from './store';
+
+export interface StoreChoice {
+  config: StoreConfig;
+  /** The ledger folder, `dataPaths(dataDir).ledgerDir`, used by the files store. */
+  ledgerDir: string;
+}
+
+/** The ledger a worker appends to and reads. */
+export function openLedgerStore({ config, ledgerDir }: StoreChoice, signer: Signer): LedgerStore {
+  return config.SWOOSH_STORE === 'postgres'
+    ? new PostgresLedger({ url: databaseUrl(config), signer })
+    : new FileLedger({ dir: ledgerDir, signer });
+}
+
+/** The ledger a gateway or the CLI reads, never writing. */
+export function openLedgerReader({ config, ledgerDir }: StoreChoice): LedgerReader {
+  return config.SWOOSH_STORE === 'postgres'
+    ? new PostgresLedgerReader({ url: databaseUrl(config) })
+    : new FileLedgerReader(ledgerDir);
+}
+
+function databaseUrl(config: StoreConfig): string {
+  // StoreConfig refuses postgres without a URL; this guards a config built by hand.
+  if (config.SWOOSH_DATABASE_URL === undefined)
+    throw new Error('SWOOSH_DATABASE_URL is required when SWOOSH_STORE=postgres');
+  return config.SWOOSH_DATABASE_URL;
+}

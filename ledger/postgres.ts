@@ -1,0 +1,413 @@
+/**
+ * The PostgreSQL store (docs/ledger.md, "The PostgreSQL store"): the same records, chain,
+ * signatures and head as the files store, in a database several workers share with no common
+ * folder. A record is one row keyed by (mission, index) holding its text exactly as written, so
+ * verify reads the same bytes and hashes. A per-mission head row, locked with SELECT … FOR UPDATE,
+ * makes writers on one mission take turns; the insert and the head update commit together, and an
+ * append is acknowledged only once they have, so no acknowledged record is lost and none is ever
+ * partly there. A replayed record id finds its row and answers the first outcome.
+ */
+import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { hashCanonical } from '../host/digest';
+import { type Signer, utf8Bytes } from '../host/keys';
+import { canonicalJson } from '../schemas/canonical-json';
+import { decisionId } from '../schemas/decision-id';
+import {
+  AgentDeploymentEntry,
+  type AgentDeploymentRecord,
+  type AgentLifecycleRecord,
+  DecisionEntry,
+  type DecisionRecord,
+  type LedgerHead,
+  LedgerRecord,
+  type LedgerRecordKind,
+} from '../schemas/decision-record';
+import { AgentLifecycleEvent } from '../schemas/evidence';
+import { LedgerConflictError, LedgerCorruptError, LedgerCursorError } from './errors';
+import { headMessage, readHeadSlot } from './head';
+import { type Entry, GENESIS_HASH, identityOf, parseRecordLine, recordId, unsignedPart } from './records';
+import type {
+  LedgerFollower,
+  LedgerPageRead,
+  LedgerReader,
+  LedgerSnapshot,
+  LedgerStore,
+  PageRequest,
+} from './store';
+
+/**
+ * Created on first use by whichever process comes first; the advisory lock keeps two first users
+ * from racing on the catalog. `record` is text, not jsonb, so its bytes are kept as written.
+ */
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS swoosh_ledger_records (
+     mission text NOT NULL,
+     index bigint NOT NULL CHECK (index >= 0),
+     id text NOT NULL,
+     kind text NOT NULL,
+     record text NOT NULL,
+     PRIMARY KEY (mission, index),
+     UNIQUE (mission, id)
+   )`,
+  `CREATE TABLE IF NOT EXISTS swoosh_ledger_heads (
+     mission text PRIMARY KEY,
+     next_index bigint NOT NULL,
+     last_hash text NOT NULL,
+     head text,
+     written_at timestamptz NOT NULL DEFAULT now()
+   )`,
+  `CREATE INDEX IF NOT EXISTS swoosh_ledger_heads_written_at ON swoosh_ledger_heads (written_at)`,
+];
+/** An arbitrary constant naming the schema's advisory lock. */
+const SCHEMA_LOCK = 0x5_3c0_de;
+
+export interface PostgresLedgerOptions {
+  /** `postgres://user@host:port/database` (SWOOSH_DATABASE_URL). */
+  url: string;
+  /** Connections this process opens at most; default 10. */
+  maxConnections?: number;
+}
+
+export interface PostgresLedgerWriterOptions extends PostgresLedgerOptions {
+  /** The orchestrator's key: signs every record and head. */
+  signer: Signer;
+  clock?: () => Date;
+}
+
+// Cursors name the mission they page, so one is refused on any other mission's ledger.
+const missionTag = (mission: string) => createHash('sha256').update(mission).digest('hex').slice(0, 16);
+const encodeCursor = (mission: string, index: number) =>
+  Buffer.from(`p${index}.${missionTag(mission)}`).toString('base64url');
+function decodeCursor(mission: string, cursor: string): number | undefined {
+  const match = /^p(0|[1-9][0-9]{0,14})\.([0-9a-f]{16})$/.exec(
+    Buffer.from(cursor, 'base64url').toString('utf8'),
+  );
+  return match && match[2] === missionTag(mission) ? Number(match[1]) : undefined;
+}
+
+function parseStored(mission: string, text: string): LedgerRecord {
+  const record = parseRecordLine(text);
+  if (!record) throw new LedgerCorruptError(mission, 'a stored row is not a ledger record');
+  return record;
+}
+
+/** Reads ledgers from the database while writers append; creates the schema if it is not there. */
+export class PostgresLedgerReader implements LedgerReader {
+  readonly location: string;
+  readonly #options: PostgresLedgerOptions;
+  #pool: pg.Pool | undefined;
+  #schema: Promise<void> | undefined;
+
+  constructor(options: PostgresLedgerOptions) {
+    this.#options = options;
+    // The URL without its password, for messages.
+    const url = new URL(options.url);
+    url.password = '';
+    this.location = url.toString();
+  }
+
+  /** A connection pool, opened on first use and again after `close`. */
+  protected async pool(): Promise<pg.Pool> {
+    if (!this.#pool) {
+      this.#pool = new pg.Pool({
+        connectionString: this.#options.url,
+        max: this.#options.maxConnections ?? 10,
+        // Idle connections do not keep a process from exiting.
+        allowExitOnIdle: true,
+      });
+      // An idle connection the server ended (a restart, a failover) is dropped by the pool; the next
+      // query opens another. Unheard, the error would end the process.
+      this.#pool.on('error', (error) =>
+        process.emitWarning(`ledger database ${this.location}: idle connection lost: ${error.message}`),
+      );
+    }
+    const pool = this.#pool;
+    this.#schema ??= createSchema(pool).catch((error: unknown) => {
+      this.#schema = undefined;
+      throw error;
+    });
+    await this.#schema;
+    return pool;
+  }
+
+  /** Closes the connections; a later call opens them again. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    this.#schema = undefined;
+    await pool?.end();
+  }
+
+  async listMissions(): Promise<string[]> {
+    const { rows } = await (
+      await this.pool()
+    ).query<{ mission: string }>('SELECT mission FROM swoosh_ledger_heads WHERE next_index > 0');
+    return rows.map((r) => r.mission).sort();
+  }
+
+  async probe(): Promise<string> {
+    await (await this.pool()).query('SELECT 1 FROM swoosh_ledger_heads LIMIT 1');
+    return 'database answers';
+  }
+
+  async lastWritten(): Promise<string | undefined> {
+    const { rows } = await (
+      await this.pool()
+    ).query<{ mission: string }>(
+      'SELECT mission FROM swoosh_ledger_heads WHERE next_index > 0 ORDER BY written_at DESC LIMIT 1',
+    );
+    return rows[0]?.mission;
+  }
+
+  async head(mission: string): Promise<LedgerHead | undefined> {
+    const { rows } = await (
+      await this.pool()
+    ).query<{ head: string | null }>('SELECT head FROM swoosh_ledger_heads WHERE mission = $1', [mission]);
+    const text = rows[0]?.head;
+    if (text === undefined || text === null) return undefined;
+    const reading = readHeadSlot(text, mission);
+    if (reading.state === 'foreign') throw new LedgerCorruptError(mission, reading.reason);
+    if (reading.state === 'unreadable')
+      throw new LedgerCorruptError(mission, 'its head is not a signed head');
+    return reading.head;
+  }
+
+  async page(mission: string, { cursor, limit, kind }: PageRequest): Promise<LedgerPageRead> {
+    const pool = await this.pool();
+    const from = cursor === undefined ? 0 : decodeCursor(mission, cursor);
+    if (from === undefined) throw new LedgerCursorError(mission);
+    if (cursor !== undefined) {
+      // A cursor names a record that was there when its page was read; records are never removed.
+      const { rowCount } = await pool.query(
+        'SELECT 1 FROM swoosh_ledger_records WHERE mission = $1 AND index = $2',
+        [mission, from],
+      );
+      if (rowCount === 0) throw new LedgerCursorError(mission);
+    }
+    // One record past the page says whether there is a next.
+    const { rows } = await pool.query<{ record: string }>(
+      `SELECT record FROM swoosh_ledger_records
+        WHERE mission = $1 AND index >= $2 AND ($3::text IS NULL OR kind = $3)
+        ORDER BY index LIMIT $4`,
+      [mission, from, kind ?? null, limit + 1],
+    );
+    const found = rows.map((r) => parseStored(mission, r.record));
+    const page = found.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      records: page,
+      ...(found.length > page.length && last && { next: encodeCursor(mission, last.index + 1) }),
+    };
+  }
+
+  tail(mission: string, afterIndex = -1): LedgerFollower {
+    let nextIndex = afterIndex + 1;
+    return {
+      next: async () => {
+        // Rows appear only committed and in index order (one writer at a time per mission).
+        const { rows } = await (
+          await this.pool()
+        ).query<{ record: string }>(
+          'SELECT record FROM swoosh_ledger_records WHERE mission = $1 AND index >= $2 ORDER BY index',
+          [mission, nextIndex],
+        );
+        const records = rows.map((r) => parseStored(mission, r.record));
+        if (records.length > 0) nextIndex = records.at(-1)!.index + 1;
+        return records;
+      },
+    };
+  }
+
+  async snapshot(mission: string): Promise<LedgerSnapshot | undefined> {
+    const client = await (await this.pool()).connect();
+    let broken = false;
+    try {
+      // One snapshot of both tables: the head and the records as of the same commit.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const head = await client.query<{ head: string | null }>(
+        'SELECT head FROM swoosh_ledger_heads WHERE mission = $1',
+        [mission],
+      );
+      const { rows } = await client.query<{ record: string }>(
+        'SELECT record FROM swoosh_ledger_records WHERE mission = $1 ORDER BY index',
+        [mission],
+      );
+      await client.query('COMMIT');
+      if (rows.length === 0) return undefined;
+      const headText = head.rows[0]?.head;
+      return {
+        records: rows.map((r) => r.record),
+        tornBytes: 0,
+        headSlots: headText === undefined || headText === null ? undefined : [headText],
+      };
+    } catch (error) {
+      broken = !(await rollBack(client));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+/**
+ * Ends a failed transaction. False when even that fails: the connection is broken, and is
+ * destroyed rather than handed to the next caller.
+ */
+function rollBack(client: pg.PoolClient): Promise<boolean> {
+  return client.query('ROLLBACK').then(
+    () => true,
+    () => false,
+  );
+}
+
+async function createSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
+    for (const statement of SCHEMA) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    broken = !(await rollBack(client));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The PostgreSQL store (store.ts): appends in one transaction per record, reads as its reader. */
+export class PostgresLedger extends PostgresLedgerReader implements LedgerStore {
+  readonly #signer: Signer;
+  readonly #clock: () => Date;
+
+  constructor(options: PostgresLedgerWriterOptions) {
+    super(options);
+    this.#signer = options.signer;
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  async appendDecision(entry: DecisionEntry): Promise<DecisionRecord> {
+    const parsed = DecisionEntry.parse(entry);
+    const record = await this.#append('decision', parsed, Object.keys(DecisionEntry.shape), {
+      ucxl: decisionId(parsed),
+    });
+    return record as DecisionRecord;
+  }
+
+  async appendAgentDeployment(entry: AgentDeploymentEntry): Promise<AgentDeploymentRecord> {
+    const parsed = AgentDeploymentEntry.parse(entry);
+    const record = await this.#append('agent-deployment', parsed, Object.keys(AgentDeploymentEntry.shape), {
+      duration_ms: Date.parse(parsed.finished_at) - Date.parse(parsed.started_at),
+    });
+    return record as AgentDeploymentRecord;
+  }
+
+  async appendAgentLifecycle(event: AgentLifecycleEvent): Promise<AgentLifecycleRecord> {
+    const parsed = AgentLifecycleEvent.parse(event);
+    const record = await this.#append('agent-lifecycle', parsed, Object.keys(AgentLifecycleEvent.shape), {});
+    return record as AgentLifecycleRecord;
+  }
+
+  async #append(
+    kind: LedgerRecordKind,
+    entry: Entry,
+    entryKeys: string[],
+    derived: Record<string, unknown>,
+  ): Promise<LedgerRecord> {
+    const { mission } = entry;
+    const id = recordId(kind, identityOf(entry));
+    const client = await (await this.pool()).connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      // The head row is the mission's lock: created once, then every writer waits its turn on it.
+      await client.query(
+        `INSERT INTO swoosh_ledger_heads (mission, next_index, last_hash) VALUES ($1, 0, $2)
+         ON CONFLICT (mission) DO NOTHING`,
+        [mission, GENESIS_HASH],
+      );
+      const locked = await client.query<{ next_index: string; last_hash: string }>(
+        'SELECT next_index, last_hash FROM swoosh_ledger_heads WHERE mission = $1 FOR UPDATE',
+        [mission],
+      );
+      const { next_index, last_hash: lastHash } = locked.rows[0]!;
+      const count = Number(next_index);
+      const existing = await client.query<{ record: string }>(
+        'SELECT record FROM swoosh_ledger_records WHERE mission = $1 AND id = $2',
+        [mission, id],
+      );
+      if (existing.rows[0]) {
+        await client.query('ROLLBACK');
+        const first = parseStored(mission, existing.rows[0].record);
+        const picked = Object.fromEntries(entryKeys.map((k) => [k, (first as Record<string, unknown>)[k]]));
+        if (canonicalJson(picked) !== canonicalJson(entry)) throw new LedgerConflictError(first);
+        return first;
+      }
+      await this.#checkEnd(client, mission, count, lastHash);
+      const unsigned = {
+        ...entry,
+        ...derived,
+        v: 1,
+        kind,
+        id,
+        index: count,
+        timestamp: this.#clock().toISOString(),
+        prev_hash: lastHash,
+        orchestrator: this.#signer.keyId,
+      };
+      const hash = hashCanonical(unsigned);
+      // Parsed before writing: never store a record that verify would reject.
+      const record = LedgerRecord.parse({ ...unsigned, hash, signature: this.#signer.sign(utf8Bytes(hash)) });
+      const head: LedgerHead = {
+        mission,
+        index: count,
+        hash,
+        orchestrator: this.#signer.keyId,
+        signature: this.#signer.sign(headMessage(mission, count, hash)),
+      };
+      await client.query(
+        'INSERT INTO swoosh_ledger_records (mission, index, id, kind, record) VALUES ($1, $2, $3, $4, $5)',
+        [mission, count, id, kind, JSON.stringify(record)],
+      );
+      await client.query(
+        `UPDATE swoosh_ledger_heads SET next_index = $2, last_hash = $3, head = $4, written_at = now()
+          WHERE mission = $1`,
+        [mission, count + 1, hash, JSON.stringify(head)],
+      );
+      // Acknowledged only once committed: a connection lost before this answers is an error, and
+      // the caller's retry finds the record by its id if the commit got through.
+      await client.query('COMMIT');
+      return record;
+    } catch (error) {
+      broken = !(await rollBack(client));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * A writer never extends a ledger whose end verify would refuse: the newest row must be the one
+   * the head row names, with no row past it, its hash intact.
+   */
+  async #checkEnd(client: pg.PoolClient, mission: string, count: number, lastHash: string): Promise<void> {
+    const { rows } = await client.query<{ record: string }>(
+      'SELECT record FROM swoosh_ledger_records WHERE mission = $1 ORDER BY index DESC LIMIT 1',
+      [mission],
+    );
+    const text = rows[0]?.record;
+    if (text === undefined) {
+      if (count !== 0 || lastHash !== GENESIS_HASH)
+        throw new LedgerCorruptError(mission, `its head names record #${count - 1} but it has no records`);
+      return;
+    }
+    const last = parseRecordLine(text);
+    if (!last) throw new LedgerCorruptError(mission, 'its newest row is not a ledger record');
+    if (last.index !== count - 1 || last.hash !== lastHash)
+      throw new LedgerCorruptError(mission, `its newest record #${last.index} is not the one its head names`);
+    if (hashCanonical(unsignedPart(last)) !== last.hash)
+      throw new LedgerCorruptError(mission, `record #${last.index} does not match its hash`);
+  }
+}
