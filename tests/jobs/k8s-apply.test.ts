@@ -109,6 +109,8 @@ describe('k8s/overlays/dev on the local control plane', () => {
         metadata: { name: object.metadata.name, namespace: object.metadata.namespace },
       });
       expect(live.metadata?.uid, id(object)).toBeTruthy();
+      // Everything rendered is stored as it was sent (the server only adds defaults and status).
+      expect(live, id(object)).toMatchObject(object);
       expect(
         live.metadata?.managedFields?.some((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply'),
         id(object),
