@@ -37,6 +37,7 @@ import {
   vote,
 } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
+import { startLongHistoryMission, untilContinuedAsNew } from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
 
@@ -169,6 +170,19 @@ export const scenarios: Scenario[] = [
     // The deployment's control workflow: started by a setHalt update, the halt lifted, queried.
     name: 'control-halt-set-and-lifted',
     run: controlHalt,
+  },
+  {
+    // HISTORY_CONTINUE_AS_NEW_PATCH: a mission held in council election, moved only by signed
+    // Policy_Update proposals, continues as new once its history passes 200 events (no beat ever
+    // completes). The fixture is the first run, up to its continue-as-new.
+    name: 'mission-statechart-history-continue-as-new',
+    async run(client, taskQueue, missionId) {
+      const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
+      await untilContinuedAsNew(client, m);
+      const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+      await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
+      return history;
+    },
   },
   ...otherWorkflowScenarios,
 ];
