@@ -206,10 +206,14 @@ export class Proposer {
     }
   }
 
-  /** Sends `p` until it gets a definitive answer, as a client that lost an answer would. */
+  /**
+   * Sends `p` until it gets a definitive answer, as a client that lost an answer would, for about
+   * three minutes (longer than any restart of the run takes): an update Temporal failed for good
+   * answers the same failure to every retry, and the verdict reports it as never answered.
+   */
   async settle(p: TransitionProposal, first: Answer): Promise<Answer> {
     let answer = first;
-    for (let attempt = 0; answer.kind === 'unknown' && attempt < 120; attempt++) {
+    for (let attempt = 0; answer.kind === 'unknown' && attempt < 40; attempt++) {
       this.counts.retried++;
       await sleep(Math.min(500 * 2 ** Math.min(attempt, 4), 5_000));
       answer = await this.send(p);
