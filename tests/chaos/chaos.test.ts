@@ -68,8 +68,11 @@ it('600 proposals through worker, gateway and server crashes: none lost, none ap
   expect(report.counts.accepted, text).toBeGreaterThan(300);
   // While denying, the endpoint was asked and said no; the workers were granted again after.
   expect(report.faults.licenceDenied, text).toBeGreaterThan(0);
-  // Every member voted, both approvers approved, and at least one beat went all the way round.
-  expect(report.council.votesAccepted, text).toBeGreaterThanOrEqual(3);
+  // The tool server was down when the beat mission's council checked its tooling.
+  expect(report.faults.toolFailed, text).toBeGreaterThan(0);
+  // A quorum of the three members voted (a vote after the certificate is refused: no election is
+  // open), both approvers approved, and at least one beat went all the way round.
+  expect(report.council.votesAccepted, text).toBeGreaterThanOrEqual(2);
   expect(report.council.approvalsAccepted, text).toBeGreaterThanOrEqual(2);
   expect(report.council.beatsCompleted, text).toBeGreaterThanOrEqual(1);
   expect(report.failed, text).toBe(0);

@@ -358,7 +358,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const spread = (n: number, from: number, to: number) =>
       Array.from({ length: n }, (_, i) => total * (from + ((to - from) * (i + 0.5)) / n));
     const licenceAt = spread(options.licenceDenials ?? 0, 0.15, 0.75);
-    const toolsAt = spread(options.toolFlaps ?? 0, 0.1, 0.9);
+    // The first flap as the traffic starts, when the beat missions' councils check their tooling.
+    const toolsAt = Array.from(
+      { length: options.toolFlaps ?? 0 },
+      (_, i) => (total * 0.9 * i) / (options.toolFlaps ?? 1),
+    );
     const ownerAt = spread(options.ownerPauses ?? 0, 0.3, 0.8);
     /** Faults that end on their own clock (a resume-all after its pause-all): awaited before the verdict. */
     const pending: Promise<void>[] = [];
