@@ -14,11 +14,11 @@ export const HISTORY_CONTINUE_AS_NEW_PATCH = 'swoosh-history-continue-as-new-v1'
 /**
  * When a run's history counts as long: at Temporal's own suggestion, or at `maxEvents` events or
  * `maxBytes` bytes, whichever comes first. The defaults keep a replay of one run well inside the
- * workflow task timeout on a loaded worker: the chaos run saw missions of 1,400–1,900 events
- * that a freshly started worker could no longer replay in 10 s (docs/chaos.md#what-it-found).
+ * workflow task timeout on a loaded worker: chaos runs on a busy 2-core machine saw missions of
+ * 700–1,900 events that a worker could no longer replay in 10 s (docs/chaos.md#what-it-found).
  */
 export const HistoryLimits = z.strictObject({
-  maxEvents: z.int().min(100).max(50_000).default(1_000),
+  maxEvents: z.int().min(100).max(50_000).default(400),
   maxBytes: z
     .int()
     .min(64 * 1024)
