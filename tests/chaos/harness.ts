@@ -335,7 +335,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let done = false;
     const traffic = Promise.all(
       proposers.map(async (p) => {
-        while (p.sent < perMission) await p.step();
+        while (p.sent < perMission && p.ended === undefined) await p.step();
         await p.drain();
       }),
     ).finally(() => (done = true));
@@ -457,6 +457,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let lost = 0;
     for (const p of [...proposers, ...beatProposers]) {
       const problems: string[] = [...p.book.contradictions];
+      if (p.ended !== undefined) problems.push(`the mission ended during the run: ${p.ended}`);
       for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
       const decisions = await allDecisions(operator, p.missionId);
       const byKey = new Map<string, number>();

@@ -79,6 +79,8 @@ export class Proposer {
   };
   /** Proposals this proposer sent, copies and retries included. */
   sent = 0;
+  /** Why the mission ended during the run (the gateway answers 409 for its state): it gets no more traffic. */
+  ended: string | undefined;
   #head = '';
   #paused = false;
   readonly #sign: ReturnType<typeof proposalSigner>;
@@ -104,6 +106,10 @@ export class Proposer {
         if (res.ok) {
           this.#head = res.body.hash;
           this.#paused = (res.body.projection.control as { phase?: string } | undefined)?.phase === 'PAUSED';
+          return;
+        }
+        if (res.status === 409) {
+          this.ended = (res.body as { detail?: string }).detail ?? 'it has ended';
           return;
         }
       } catch {
@@ -230,6 +236,7 @@ export class Proposer {
 
   /** One step of the mission's traffic: one proposal, or two for a race or a reordering. */
   async step(): Promise<void> {
+    if (this.ended !== undefined) return;
     const r = this.random();
     const { rates } = this;
     if (r < rates.race) {
