@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import proto from '@temporalio/proto';
 import { SwooshClient } from '../../api/client';
@@ -510,7 +510,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const handle = client.workflow.getHandle(missionWorkflowId(p.missionId));
       const state = await operator.getState(p.missionId);
       if (state.ok) liveHeads.set(missionWorkflowId(p.missionId), state.body.hash);
-      await handle.terminate('chaos run: verdict');
+      // A mission that ended (failed) during the run has nothing to terminate.
+      await handle.terminate('chaos run: verdict').catch((error: unknown) => {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      });
       // Every run of the mission, oldest first: a long history continued as new (docs/lifecycle.md).
       const runs = await runIds(client, missionWorkflowId(p.missionId));
       runsOf.set(missionWorkflowId(p.missionId), runs.length);
