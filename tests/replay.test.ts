@@ -41,6 +41,17 @@ describe('recorded histories replay against the current workflow code', () => {
     ).resolves.toBeUndefined();
   });
 
+  test('the history continue-as-new fixture covers the patched branch: its run ends continued as new', () => {
+    // Replayed above like every fixture; this keeps it a history that reaches the branch.
+    const events = load('mission-statechart-history-continue-as-new.json').events ?? [];
+    const patches = events
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+      .map((p) => Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'));
+    expect(patches.some((p) => p.includes('"swoosh-history-continue-as-new-v1"'))).toBe(true);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import proto from '@temporalio/proto';
 import { SwooshClient } from '../../api/client';
@@ -22,6 +22,19 @@ import type { DecisionRecord } from '../../schemas/decision-record';
 import { decisionId } from '../../schemas/decision-id';
 import { missionWorkflowId } from '../../schemas/mission';
 import { newSigner, prompt, TEST_SCHEDULE, type TestSigner } from '../lifecycle/support/missions';
+import {
+  type BeatMission,
+  type CouncilCounts,
+  driveBeatMission,
+  type FlappingToolServer,
+  type LicenceEndpoint,
+  licenceEnv,
+  newCouncilCounts,
+  type OwnerCommandsSent,
+  sendOwnerBroadcast,
+  startFlappingToolServer,
+  startLicenceEndpoint,
+} from './faults';
 import { type ChaosCluster, startChaosCluster } from './processes';
 import { seededRandom } from '../support/random';
 import { type Counts, type FaultRates, newCounts, Proposer } from './traffic';
@@ -43,6 +56,20 @@ export interface ChaosOptions {
   gatewayKills: number;
   /** Times the Temporal dev server is stopped and started again on its SQLite file. */
   serverRestarts: number;
+  /**
+   * Missions that run beats beside the held ones: three council members vote through the gateway
+   * and two approvers approve each beat (their licence and tool checks meet the faults below).
+   */
+  beatMissions?: number;
+  /** Times the licence endpoint denies, each for `licenceDenyMs` (workers' grace is a third of it). */
+  licenceDenials?: number;
+  licenceDenyMs?: number;
+  /** Times the MCP tool server goes down, each for `toolDownMs`. */
+  toolFlaps?: number;
+  toolDownMs?: number;
+  /** Owner pause-all, each followed by a resume-all `ownerPauseMs` later. */
+  ownerPauses?: number;
+  ownerPauseMs?: number;
   dataDir: string;
   progress?: (line: string) => void;
 }
@@ -53,6 +80,24 @@ export interface Faults {
   workerKills: number;
   gatewayKills: number;
   serverRestarts: number;
+  licenceDenials: number;
+  /** Licence requests the endpoint denied / granted. */
+  licenceDenied: number;
+  licenceGranted: number;
+  toolFlaps: number;
+  /** MCP sessions the tool server refused while down / served while up. */
+  toolFailed: number;
+  toolServed: number;
+  ownerPauseAll: number;
+  ownerResumeAll: number;
+}
+
+/** The beat missions' council and approvals, and what their ledgers show of the licence fault. */
+export interface CouncilReport extends CouncilCounts {
+  beatsCompleted: number;
+  /** Boot_LicenseGrace and Boot_Licensed-after-grace decisions in the beat missions' ledgers. */
+  licenceGraces: number;
+  licenceRecoveries: number;
 }
 
 export interface MissionVerdict {
@@ -65,10 +110,12 @@ export interface MissionVerdict {
 export interface ChaosReport {
   counts: Counts;
   faults: Faults;
+  council: CouncilReport;
   missions: MissionVerdict[];
   /** Accepted proposals missing from their ledger. */
   lost: number;
-  replays: { process: number; ok: number; failed: string[] }[];
+  /** Per replaying process: missions whose every run replayed, chained and ended at the live HEAD. */
+  replays: { process: number; ok: number; runs: number; failed: string[] }[];
   seconds: number;
   throughput: number;
   p95Ms: number;
@@ -101,6 +148,42 @@ async function startMissions(api: SwooshClient, count: number): Promise<Started[
       if (res.status !== 201)
         throw new Error(`mission not started: ${res.status} ${JSON.stringify(res.body)}`);
       return { id, owner };
+    }),
+  );
+}
+
+/** A 20-second bar: review windows long enough for approvals on a loaded machine. */
+export const BEAT_SCHEDULE = {
+  ...TEST_SCHEDULE,
+  tempoBpm: 120,
+  barBeats: 40,
+  backoffBaseMs: 500,
+  backoffMaxMs: 5_000,
+};
+
+/** Missions that run beats: a council of three that votes, two approvers out of two. */
+async function startBeatMissions(api: SwooshClient, count: number): Promise<BeatMission[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const id = randomUUID();
+      const members = ['alice', 'bob', 'carol'].map((name) => ({ id: name, signer: newSigner() }));
+      const approvers = [newSigner(), newSigner()];
+      const res = await api.startMission({
+        ...prompt(id),
+        config: {
+          signers: approvers.map((a, i) => ({
+            key: a.key,
+            classes: ['approval'],
+            label: `approver ${i + 1}`,
+          })),
+          council: { roles: ['planner'], members: members.map((m) => ({ id: m.id, key: m.signer.key })) },
+          approvalsRequired: 2,
+          schedule: BEAT_SCHEDULE,
+        },
+      });
+      if (res.status !== 201)
+        throw new Error(`beat mission not started: ${res.status} ${JSON.stringify(res.body)}`);
+      return { id, members, approvers };
     }),
   );
 }
@@ -149,23 +232,60 @@ async function replayThrice(folder: string): Promise<{ process: number; lines: R
 }
 
 interface ReplayLine {
+  /** The exported file: `<workflowId>~<run number>`. */
+  file: string;
   workflowId: string;
   ok: boolean;
   error?: string;
+  /** The snapshot hash a continued run started from (null for a first run). */
+  startHash: string | null;
   lastPostHash: string | null;
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const say = options.progress ?? (() => undefined);
   const started = performance.now();
-  const cluster: ChaosCluster = await startChaosCluster(options.dataDir, options.workers);
-  const faults: Faults = { workerKills: 0, gatewayKills: 0, serverRestarts: 0 };
+  const licenceDenyMs = options.licenceDenyMs ?? 15_000;
+  const licence: LicenceEndpoint = await startLicenceEndpoint(options.dataDir);
+  const tools: FlappingToolServer = await startFlappingToolServer();
+  const ownerKey = newSigner();
+  let cluster: ChaosCluster;
+  try {
+    cluster = await startChaosCluster(options.dataDir, options.workers, {
+      workers: {
+        // The workers' grace is shorter than a denial: DEGRADED, then DENIED, then granted again.
+        ...licenceEnv(licence, Math.round(licenceDenyMs / 3)),
+        SWOOSH_TOOL_SERVERS: JSON.stringify([tools.config]),
+      },
+      gateway: { SWOOSH_OWNER_KEYS: ownerKey.key },
+    });
+  } catch (error) {
+    await Promise.all([licence.close(), tools.close()]);
+    throw error;
+  }
+  const faults: Faults = {
+    workerKills: 0,
+    gatewayKills: 0,
+    serverRestarts: 0,
+    licenceDenials: 0,
+    licenceDenied: 0,
+    licenceGranted: 0,
+    toolFlaps: 0,
+    toolFailed: 0,
+    toolServed: 0,
+    ownerPauseAll: 0,
+    ownerResumeAll: 0,
+  };
   const counts = newCounts();
+  const councilCounts = newCouncilCounts();
+  const ownerSent: OwnerCommandsSent = { pauses: [], resumes: [], signalled: 0 };
   let connection: Connection | undefined;
   try {
     const operator = new SwooshClient(cluster.gatewayUrl, cluster.tokens.operator);
     const agent = () => new SwooshClient(cluster.gatewayUrl, cluster.tokens.agent);
+    const owner = () => new SwooshClient(cluster.gatewayUrl, cluster.tokens.owner);
     const missions = await startMissions(operator, options.missions);
+    const beatMissions = await startBeatMissions(operator, options.beatMissions ?? 0);
     const random = seededRandom(options.seed);
     const proposers = missions.map(
       (m, i) =>
@@ -194,16 +314,36 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     }
     await Promise.all(proposers.map((p) => p.refresh()));
-    say(`[chaos] ${missions.length} missions held; sending ${options.transitions} proposals`);
+    // Beat missions book their approvals like any proposal; they get no random traffic.
+    const beatProposers = beatMissions.map(
+      (m, i) =>
+        new Proposer(
+          m.id,
+          m.approvers[0]!,
+          BEAT_SCHEDULE,
+          agent,
+          options.rates,
+          seededRandom(options.seed * 1_000 + missions.length + i),
+          counts,
+        ),
+    );
+    say(
+      `[chaos] ${missions.length} missions held, ${beatMissions.length} running beats; sending ${options.transitions} proposals`,
+    );
 
     const perMission = Math.ceil(options.transitions / missions.length);
     let done = false;
     const traffic = Promise.all(
       proposers.map(async (p) => {
-        while (p.sent < perMission) await p.step();
+        while (p.sent < perMission && p.ended === undefined) await p.step();
         await p.drain();
       }),
     ).finally(() => (done = true));
+    const councils = Promise.all(
+      beatMissions.map((m, i) =>
+        driveBeatMission(m, agent, beatProposers[i]!, BEAT_SCHEDULE, councilCounts, () => done),
+      ),
+    );
 
     // The faults, on their own clock while the traffic runs.
     const total = options.transitions;
@@ -215,11 +355,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       { length: options.serverRestarts },
       (_, i) => ((i + 0.5) * total) / (options.serverRestarts + 0.5),
     );
+    const spread = (n: number, from: number, to: number) =>
+      Array.from({ length: n }, (_, i) => total * (from + ((to - from) * (i + 0.5)) / n));
+    const licenceAt = spread(options.licenceDenials ?? 0, 0.15, 0.75);
+    // The first flap as the traffic starts, when the beat missions' councils check their tooling.
+    const toolsAt = Array.from(
+      { length: options.toolFlaps ?? 0 },
+      (_, i) => (total * 0.9 * i) / (options.toolFlaps ?? 1),
+    );
+    const ownerAt = spread(options.ownerPauses ?? 0, 0.3, 0.8);
+    /** Faults that end on their own clock (a resume-all after its pause-all): awaited before the verdict. */
+    const pending: Promise<void>[] = [];
     let lastWorkerKill = performance.now();
     const progress = setInterval(() => {
       const refused = [...counts.rejectedByGuard.values()].reduce((a, b) => a + b, 0) + counts.stale;
       say(
-        `\r[chaos] sent ${counts.sent}/${total} accepted ${counts.accepted} (duplicates ${counts.duplicatesAnswered}) refused ${refused} unknown ${counts.unknownAnswers} | worker kills ${faults.workerKills} gateway kills ${faults.gatewayKills} server restarts ${faults.serverRestarts}   `,
+        `\r[chaos] sent ${counts.sent}/${total} accepted ${counts.accepted} (duplicates ${counts.duplicatesAnswered}) refused ${refused} unknown ${counts.unknownAnswers} | worker kills ${faults.workerKills} gateway kills ${faults.gatewayKills} server restarts ${faults.serverRestarts} licence denials ${faults.licenceDenials} tool flaps ${faults.toolFlaps} pause-all ${faults.ownerPauseAll} | votes ${councilCounts.votesAccepted} approvals ${councilCounts.approvalsAccepted}   `,
       );
     }, 1_000);
     try {
@@ -245,6 +396,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await sleep(500 + random() * 1_500);
           await cluster.gateway.start();
         }
+        if (licenceAt.length > 0 && counts.sent >= licenceAt[0]!) {
+          licenceAt.shift();
+          licence.deny();
+          faults.licenceDenials++;
+          pending.push(sleep(licenceDenyMs).then(() => licence.grant()));
+        }
+        if (toolsAt.length > 0 && counts.sent >= toolsAt[0]!) {
+          toolsAt.shift();
+          tools.down();
+          faults.toolFlaps++;
+          pending.push(sleep(options.toolDownMs ?? 10_000).then(() => tools.up()));
+        }
+        if (ownerAt.length > 0 && counts.sent >= ownerAt[0]!) {
+          ownerAt.shift();
+          pending.push(
+            (async () => {
+              await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'pause', ownerSent);
+              faults.ownerPauseAll++;
+              await sleep(options.ownerPauseMs ?? 5_000);
+              await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'resume', ownerSent);
+              faults.ownerResumeAll++;
+            })(),
+          );
+        }
         if (serverAt.length > 0 && counts.sent >= serverAt[0]!) {
           serverAt.shift();
           await cluster.server.stop();
@@ -254,6 +429,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         }
       }
       await traffic;
+      await Promise.all(pending);
+      await councils;
     } finally {
       clearInterval(progress);
       say('\n');
@@ -269,9 +446,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     mkdirSync(historiesDir, { recursive: true });
     const verdicts: MissionVerdict[] = [];
     const liveHeads = new Map<string, string>();
+    const runsOf = new Map<string, number>();
+    const council: CouncilReport = {
+      ...councilCounts,
+      beatsCompleted: 0,
+      licenceGraces: 0,
+      licenceRecoveries: 0,
+    };
+    const beatIds = new Set(beatMissions.map((m) => m.id));
     let lost = 0;
-    for (const p of proposers) {
+    for (const p of [...proposers, ...beatProposers]) {
       const problems: string[] = [...p.book.contradictions];
+      if (p.ended !== undefined) problems.push(`the mission ended during the run: ${p.ended}`);
       for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
       const decisions = await allDecisions(operator, p.missionId);
       const byKey = new Map<string, number>();
@@ -294,6 +480,25 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (const [key, guard] of p.book.refused) {
         if (byKey.has(key)) problems.push(`${key}: refused (${guard}) yet in the ledger`);
       }
+      // Every owner broadcast reached the mission and was applied once, retries and all.
+      for (const id of [...ownerSent.pauses, ...ownerSent.resumes]) {
+        const n = byKey.get(`owner:${id}`) ?? 0;
+        if (n !== 1) problems.push(`owner command ${id}: ${n} records in the ledger, not 1`);
+      }
+      if (beatIds.has(p.missionId)) {
+        let graced = false;
+        for (const d of decisions) {
+          if (d.transition === 'Execution_Reverb') council.beatsCompleted++;
+          if (d.transition === 'Boot_LicenseGrace') {
+            council.licenceGraces++;
+            graced = true;
+          }
+          if (d.transition === 'Boot_Licensed' && graced) {
+            council.licenceRecoveries++;
+            graced = false;
+          }
+        }
+      }
       const verification = await verifyLedger(dataPaths(cluster.dataDir).ledgerDir, p.missionId, [
         orchestrator.keyId,
       ]);
@@ -305,12 +510,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const handle = client.workflow.getHandle(missionWorkflowId(p.missionId));
       const state = await operator.getState(p.missionId);
       if (state.ok) liveHeads.set(missionWorkflowId(p.missionId), state.body.hash);
-      await handle.terminate('chaos run: verdict');
-      const history = await handle.fetchHistory();
-      writeFileSync(join(historiesDir, `${missionWorkflowId(p.missionId)}.json`), historyToJSON(history));
+      // A mission that ended (failed) during the run has nothing to terminate.
+      await handle.terminate('chaos run: verdict').catch((error: unknown) => {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+      });
+      // Every run of the mission, oldest first: a long history continued as new (docs/lifecycle.md).
+      const runs = await runIds(client, missionWorkflowId(p.missionId));
+      runsOf.set(missionWorkflowId(p.missionId), runs.length);
+      const histories = await Promise.all(
+        runs.map((runId) => client.workflow.getHandle(missionWorkflowId(p.missionId), runId).fetchHistory()),
+      );
+      histories.forEach((history, i) =>
+        writeFileSync(
+          join(historiesDir, `${missionWorkflowId(p.missionId)}~${String(i + 1).padStart(3, '0')}.json`),
+          historyToJSON(history),
+        ),
+      );
       // Refused by the validator means no event: no accepted update may carry a refused idem_key.
       const acceptedUpdates = new Set(
-        (history.events ?? [])
+        histories
+          .flatMap((h) => h.events ?? [])
           .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
           .map(
             (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '',
@@ -341,27 +560,47 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     await cluster.stop();
     const replayed = await replayThrice(historiesDir);
+    const expectedRuns = [...runsOf.values()].reduce((a, b) => a + b, 0);
     const replays = replayed.map(({ process, lines }) => {
       const failed: string[] = [];
-      for (const l of lines) {
-        if (!l.ok) failed.push(`${l.workflowId}: ${l.error}`);
-        else if (l.lastPostHash !== liveHeads.get(l.workflowId))
-          failed.push(
-            `${l.workflowId}: replay ends at ${l.lastPostHash}, live HEAD was ${liveHeads.get(l.workflowId)}`,
-          );
+      const byMission = new Map<string, ReplayLine[]>();
+      for (const l of [...lines].sort((a, b) => a.file.localeCompare(b.file)))
+        byMission.set(l.workflowId, [...(byMission.get(l.workflowId) ?? []), l]);
+      let ok = 0;
+      for (const [workflowId, runs] of byMission) {
+        const before = failed.length;
+        // Each run starts from the HEAD the run before it ended at; the last one ends at the live HEAD.
+        let end: string | null = null;
+        runs.forEach((l, i) => {
+          if (!l.ok) failed.push(`${l.file}: ${l.error}`);
+          if (i > 0 && l.startHash !== end)
+            failed.push(`${l.file}: starts at ${l.startHash}, the run before ended at ${end}`);
+          end = l.lastPostHash ?? l.startHash;
+        });
+        if (end !== liveHeads.get(workflowId))
+          failed.push(`${workflowId}: replay ends at ${end}, live HEAD was ${liveHeads.get(workflowId)}`);
+        if (runs.length !== runsOf.get(workflowId))
+          failed.push(`${workflowId}: replayed ${runs.length} of ${runsOf.get(workflowId)} runs`);
+        if (failed.length === before) ok++;
       }
-      if (lines.length !== proposers.length)
-        failed.push(`replayed ${lines.length} of ${proposers.length} histories`);
-      return { process, ok: lines.length - failed.length, failed };
+      if (lines.length !== expectedRuns) failed.push(`replayed ${lines.length} of ${expectedRuns} histories`);
+      return { process, ok, runs: lines.length, failed };
     });
 
     const sorted = [...counts.latencies].sort((a, b) => a - b);
     const failedMissions =
       verdicts.filter((v) => v.problems.length > 0).length +
       replays.filter((r) => r.failed.length > 0).length;
+    Object.assign(faults, {
+      licenceDenied: licence.counts.denied,
+      licenceGranted: licence.counts.granted,
+      toolFailed: tools.counts.failed,
+      toolServed: tools.counts.served,
+    });
     return {
       counts,
       faults,
+      council,
       missions: verdicts,
       lost,
       replays,
@@ -376,7 +615,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await connection?.close();
     await cluster.stop();
+    await Promise.all([licence.close(), tools.close()]);
   }
+}
+
+/** The run ids of a workflow id, oldest first. */
+async function runIds(client: Client, workflowId: string): Promise<string[]> {
+  const runs: { runId: string; startTime: Date }[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+    runs.push({ runId: w.runId, startTime: w.startTime });
+  return runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime()).map((r) => r.runId);
 }
 
 export function formatReport(r: ChaosReport): string {
@@ -384,6 +632,8 @@ export function formatReport(r: ChaosReport): string {
   const lines = [
     `sent ${r.counts.sent}, accepted ${r.counts.accepted} (duplicates answered ${r.counts.duplicatesAnswered}), stale ${r.counts.stale}, refused by guard: ${refused}, answers lost in transit ${r.counts.unknownAnswers} (retried ${r.counts.retried}), lost = ${r.lost}`,
     `faults: worker SIGKILLs ${r.faults.workerKills}, gateway SIGKILLs ${r.faults.gatewayKills}, Temporal server restarts ${r.faults.serverRestarts}`,
+    `faults: licence denials ${r.faults.licenceDenials} (endpoint denied ${r.faults.licenceDenied} requests, granted ${r.faults.licenceGranted}), MCP tool server flaps ${r.faults.toolFlaps} (sessions failed ${r.faults.toolFailed}, served ${r.faults.toolServed}), owner pause-all ${r.faults.ownerPauseAll} / resume-all ${r.faults.ownerResumeAll}`,
+    `council: votes ${r.council.votesAccepted}/${r.council.votesSent} accepted, approvals ${r.council.approvalsAccepted}/${r.council.approvalsSent} accepted, beats completed ${r.council.beatsCompleted}, licence graces ${r.council.licenceGraces} (recovered ${r.council.licenceRecoveries})`,
     `${r.seconds.toFixed(0)} s, ${r.throughput.toFixed(1)} accepted/s, p95 of accepted ${r.p95Ms.toFixed(0)} ms`,
   ];
   for (const m of r.missions) {
@@ -394,7 +644,7 @@ export function formatReport(r: ChaosReport): string {
   }
   for (const rp of r.replays) {
     lines.push(
-      `replay process ${rp.process}: ${rp.ok} histories replayed to the live HEAD${rp.failed.length ? `, ${rp.failed.length} failed` : ''}`,
+      `replay process ${rp.process}: ${rp.ok} missions (${rp.runs} runs) replayed to the live HEAD${rp.failed.length ? `, ${rp.failed.length} failed` : ''}`,
     );
     for (const f of rp.failed.slice(0, 10)) lines.push(`  - ${f}`);
   }

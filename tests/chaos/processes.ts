@@ -99,7 +99,7 @@ export interface ChaosCluster {
   address: string;
   taskQueue: string;
   gatewayUrl: string;
-  tokens: { operator: string; agent: string; viewer: string };
+  tokens: { operator: string; agent: string; viewer: string; owner: string };
   server: ChaosProcess;
   workers: ChaosProcess[];
   gateway: ChaosProcess;
@@ -117,7 +117,17 @@ async function logSays(file: string, marker: string, from: number, timeoutMs: nu
   throw new Error(`no "${marker}" in ${file} within ${timeoutMs / 1000} s`);
 }
 
-export async function startChaosCluster(dataDir: string, workerCount: number): Promise<ChaosCluster> {
+/** Settings beside the cluster's own: the outside services a run's faults stand in for. */
+export interface ChaosEnv {
+  workers?: NodeJS.ProcessEnv;
+  gateway?: NodeJS.ProcessEnv;
+}
+
+export async function startChaosCluster(
+  dataDir: string,
+  workerCount: number,
+  extra: ChaosEnv = {},
+): Promise<ChaosCluster> {
   const cli = await ensureTemporalCli();
   const port = await freePort();
   const uiPort = await freePort();
@@ -154,12 +164,12 @@ export async function startChaosCluster(dataDir: string, workerCount: number): P
     nodeProcess(
       `worker ${i + 1}`,
       'workers/main.ts',
-      common,
+      { ...common, ...extra.workers },
       join(dataDir, `worker-${i + 1}.log`),
       '[swoosh worker] polling',
     ),
   );
-  const tokens = { operator: newToken(), agent: newToken(), viewer: newToken() };
+  const tokens = { operator: newToken(), agent: newToken(), viewer: newToken(), owner: newToken() };
   const tokensFile = join(dataDir, 'chaos-tokens.json');
   writeFileSync(
     tokensFile,
@@ -174,6 +184,7 @@ export async function startChaosCluster(dataDir: string, workerCount: number): P
     'api/main.ts',
     {
       ...common,
+      ...extra.gateway,
       SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
       SWOOSH_GATEWAY_HOST: '127.0.0.1',
       SWOOSH_GATEWAY_PORT: String(gatewayPort),

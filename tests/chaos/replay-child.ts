@@ -3,9 +3,10 @@
  * worker's workflows and tracing interceptors, and prints one JSON line per history — whether it
  * replayed without a non-determinism error, and the post-state hash of the last transition the
  * replay itself computed (read from the `transition:*` spans, which this process alone lets a
- * replay export). The verdict runs three of these and compares their hashes with the live HEAD.
+ * replay export), with the snapshot hash a continued run started from. The verdict runs three of
+ * these, chains each mission's runs and compares the last hash with the live HEAD.
  *
- *   tsx tests/chaos/replay-child.ts <folder of <workflowId>.json histories>
+ *   tsx tests/chaos/replay-child.ts <folder of <workflowId>~<run>.json histories>
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +32,9 @@ if (!exporter?.fn) throw new Error('tracing is off: the replay cannot report its
 const sinks = { exporter: { export: { ...exporter, callDuringReplay: true } } };
 
 for (const file of readdirSync(folder).filter((f) => f.endsWith('.json'))) {
-  const workflowId = file.slice(0, -'.json'.length);
+  // `<workflowId>~<run number>.json`: one file per run of a mission that continued as new.
+  const name = file.slice(0, -'.json'.length);
+  const workflowId = name.split('~')[0]!;
   const history = historyFromJSON(JSON.parse(readFileSync(join(folder, file), 'utf8')));
   spans.reset();
   let error: string | undefined;
@@ -49,7 +52,22 @@ for (const file of readdirSync(folder).filter((f) => f.endsWith('.json'))) {
     .filter((s) => s.name.startsWith(TRANSITION_SPAN_PREFIX) && s.status.code !== SpanStatusCode.ERROR)
     .map((s) => s.attributes[SPAN_ATTRIBUTES.statePostHash]);
   console.log(
-    JSON.stringify({ workflowId, ok: error === undefined, error, lastPostHash: hashes.at(-1) ?? null }),
+    JSON.stringify({
+      file: name,
+      workflowId,
+      ok: error === undefined,
+      error,
+      startHash: snapshotHash(history),
+      lastPostHash: hashes.at(-1) ?? null,
+    }),
   );
 }
 await tracing.shutdown();
+
+/** The HEAD a continued run started from: its start input's snapshot hash (null for a first run). */
+function snapshotHash(history: ReturnType<typeof historyFromJSON>): string | null {
+  const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[1]?.data;
+  if (!input) return null;
+  const start = JSON.parse(Buffer.from(input).toString('utf8')) as { snapshot?: { hash?: string } } | null;
+  return start?.snapshot?.hash ?? null;
+}

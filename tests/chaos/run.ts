@@ -5,6 +5,8 @@
  *
  *   npm run chaos -- [--missions=20] [--transitions=10000] [--seed=1] [--workers=2]
  *                    [--kill-worker-every=30] [--gateway-kills=2] [--server-restarts=1]
+ *                    [--beat-missions=2] [--licence-denials=1] [--licence-deny=15]
+ *                    [--tool-flaps=2] [--tool-down=10] [--owner-pauses=1] [--owner-pause=5]
  *                    [--duplicate=0.05] [--reorder=0.05] [--drop=0.03] [--race=0.05] [--a2a=0.3] [--keep]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +25,13 @@ const Args = z.strictObject({
   'kill-worker-every': z.coerce.number().min(0).default(30),
   'gateway-kills': z.coerce.number().int().min(0).default(2),
   'server-restarts': z.coerce.number().int().min(0).default(1),
+  'beat-missions': z.coerce.number().int().min(0).max(50).default(2),
+  'licence-denials': z.coerce.number().int().min(0).default(1),
+  'licence-deny': z.coerce.number().min(1).default(15),
+  'tool-flaps': z.coerce.number().int().min(0).default(2),
+  'tool-down': z.coerce.number().min(1).default(10),
+  'owner-pauses': z.coerce.number().int().min(0).default(1),
+  'owner-pause': z.coerce.number().min(0).default(5),
   duplicate: rate.default(DEFAULT_RATES.duplicate),
   reorder: rate.default(DEFAULT_RATES.reorder),
   drop: rate.default(DEFAULT_RATES.drop),
@@ -41,6 +50,14 @@ const raw = Object.fromEntries(
     return [m[1]!, m[2] ?? 'true'];
   }),
 );
+if ('help' in raw) {
+  console.log(
+    `npm run chaos -- [--option=value ...]  (docs/chaos.md)\n${Object.keys(Args.shape)
+      .map((k) => `  --${k}`)
+      .join('\n')}`,
+  );
+  process.exit(0);
+}
 const parsed = Args.safeParse(raw);
 if (!parsed.success) {
   for (const issue of parsed.error.issues)
@@ -69,6 +86,13 @@ try {
     workerKillEveryMs: a['kill-worker-every'] * 1000,
     gatewayKills: a['gateway-kills'],
     serverRestarts: a['server-restarts'],
+    beatMissions: a['beat-missions'],
+    licenceDenials: a['licence-denials'],
+    licenceDenyMs: a['licence-deny'] * 1000,
+    toolFlaps: a['tool-flaps'],
+    toolDownMs: a['tool-down'] * 1000,
+    ownerPauses: a['owner-pauses'],
+    ownerPauseMs: a['owner-pause'] * 1000,
     rates: { duplicate: a.duplicate, reorder: a.reorder, drop: a.drop, race: a.race, a2a: a.a2a },
     dataDir,
     progress: (line) =>

@@ -79,6 +79,8 @@ export class Proposer {
   };
   /** Proposals this proposer sent, copies and retries included. */
   sent = 0;
+  /** Why the mission ended during the run (the gateway answers 409 for its state): it gets no more traffic. */
+  ended: string | undefined;
   #head = '';
   #paused = false;
   readonly #sign: ReturnType<typeof proposalSigner>;
@@ -104,6 +106,10 @@ export class Proposer {
         if (res.ok) {
           this.#head = res.body.hash;
           this.#paused = (res.body.projection.control as { phase?: string } | undefined)?.phase === 'PAUSED';
+          return;
+        }
+        if (res.status === 409) {
+          this.ended = (res.body as { detail?: string }).detail ?? 'it has ended';
           return;
         }
       } catch {
@@ -206,10 +212,14 @@ export class Proposer {
     }
   }
 
-  /** Sends `p` until it gets a definitive answer, as a client that lost an answer would. */
+  /**
+   * Sends `p` until it gets a definitive answer, as a client that lost an answer would, for about
+   * three minutes (longer than any restart of the run takes): an update Temporal failed for good
+   * answers the same failure to every retry, and the verdict reports it as never answered.
+   */
   async settle(p: TransitionProposal, first: Answer): Promise<Answer> {
     let answer = first;
-    for (let attempt = 0; answer.kind === 'unknown' && attempt < 120; attempt++) {
+    for (let attempt = 0; answer.kind === 'unknown' && attempt < 40; attempt++) {
       this.counts.retried++;
       await sleep(Math.min(500 * 2 ** Math.min(attempt, 4), 5_000));
       answer = await this.send(p);
@@ -226,6 +236,7 @@ export class Proposer {
 
   /** One step of the mission's traffic: one proposal, or two for a race or a reordering. */
   async step(): Promise<void> {
+    if (this.ended !== undefined) return;
     const r = this.random();
     const { rates } = this;
     if (r < rates.race) {

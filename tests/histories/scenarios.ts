@@ -39,6 +39,7 @@ import {
   vote,
 } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
+import { startLongHistoryMission, untilContinuedAsNew } from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
 
@@ -183,6 +184,19 @@ export const scenarios: Scenario[] = [
     // halt endorsed by the owner, a timer that falls due under it, the lift that fires it late.
     name: 'timer-shard-owner-halt',
     run: timerShardHalt,
+  },
+  {
+    // HISTORY_CONTINUE_AS_NEW_PATCH: a mission held in council election, moved only by signed
+    // Policy_Update proposals, continues as new once its history passes 200 events (no beat ever
+    // completes). The fixture is the first run, up to its continue-as-new.
+    name: 'mission-statechart-history-continue-as-new',
+    async run(client, taskQueue, missionId) {
+      const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
+      await untilContinuedAsNew(client, m);
+      const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+      await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
+      return history;
+    },
   },
   ...otherWorkflowScenarios,
 ];

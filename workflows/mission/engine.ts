@@ -74,6 +74,8 @@ export interface MissionSnapshot {
   /** Owner controls in force, with the count of owner records written (absent before them). */
   controls?: HeldControls;
   recovery?: RecoveryView;
+  /** Evidence of the beat's agents not yet reviewed (absent outside WORK or when there is none). */
+  evidence?: string[];
 }
 
 export class MissionEngine {
@@ -84,6 +86,8 @@ export class MissionEngine {
   sources: FetchedSource[];
   readonly votes: CouncilVotes;
   beatsCompleted: number;
+  /** Evidence of the current beat's agents, until Execution_Review takes it. */
+  evidence: string[];
   /** Set when the mission is finishing: no new forward work starts. */
   stopping = false;
   controls: HeldControls;
@@ -92,7 +96,11 @@ export class MissionEngine {
   readonly machine: MachineConfig;
   readonly registry: SignerRegistry;
   readonly missionId: string;
+  /** Agent jobs (child workflows) of the current beat still running. */
+  agentsRunning = 0;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Set once a continue-as-new snapshot is taken: nothing after it may commit. */
+  #sealed = false;
   readonly #attributes = new SearchAttributePublisher(this);
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
@@ -104,6 +112,7 @@ export class MissionEngine {
     this.sources = snapshot.sources;
     this.votes = new CouncilVotes(snapshot.votes);
     this.beatsCompleted = snapshot.beatsCompleted;
+    this.evidence = snapshot.evidence ?? [];
     this.controls = snapshot.controls ?? initialControls();
     this.recovery = new MissionRecovery(this, snapshot.recovery);
     this.machine = machineConfigOf(config, councilMembers(config).length);
@@ -125,6 +134,9 @@ export class MissionEngine {
       beatsCompleted: this.beatsCompleted,
       controls: this.controls,
       recovery: this.recovery.view,
+      // Only WORK still needs it; elsewhere it is a finished beat's, and stays out of the snapshot.
+      ...(this.state.execution.phase === 'WORK' &&
+        this.evidence.length > 0 && { evidence: [...this.evidence] }),
     };
   }
 
@@ -179,8 +191,31 @@ export class MissionEngine {
     this.#attributes.describe();
   }
 
+  /**
+   * Whether the mission may continue as new here without losing work in flight: no agent job
+   * running (its result would be lost and the job run again).
+   */
+  quiet(): boolean {
+    return this.agentsRunning === 0;
+  }
+
+  /**
+   * The snapshot for a continue-as-new, taken inside the mutex, or undefined while a handler is
+   * still running or queued (it must finish in this run). Once taken, the mutex runs nothing more:
+   * a step queued behind it would commit — and append to the ledger — what the snapshot lacks.
+   */
+  seal(handlersFinished: () => boolean): Promise<MissionSnapshot | undefined> {
+    return this.exclusive(() => {
+      if (!handlersFinished() || !this.quiet()) return Promise.resolve(undefined);
+      this.#sealed = true;
+      return Promise.resolve(this.snapshot());
+    });
+  }
+
   /** Runs `fn` after every earlier handler step: one proposal at a time against HEAD. */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  exclusive<T>(step: () => Promise<T>): Promise<T> {
+    // After `seal` the run is ending: what is still queued waits for good and the next run redoes it.
+    const fn = () => (this.#sealed ? new Promise<T>(() => undefined) : step());
     const run = this.#chain.then(fn, fn);
     this.#chain = run.catch(() => undefined);
     return run;

@@ -106,7 +106,8 @@ export async function runExecution(
   prompt: MissionPrompt,
   beatsThisRun: { n: number },
 ): Promise<ExecutionEnd> {
-  const evidence: string[] = [];
+  // On the engine, so a continue-as-new between the agents and their review carries it.
+  const evidence = m.evidence;
   for (;;) {
     await condition(() => m.terminated || m.forwardAllowed());
     if (m.terminated) return 'terminated';
@@ -163,7 +164,15 @@ export async function runExecution(
       await m.take('Execution_Work', { tasks });
       evidence.length = 0;
     } else if (exec.phase === 'WORK') {
-      if (evidence.length === 0) evidence.push(...(await runAgents(m, prompt)));
+      if (evidence.length === 0) {
+        // Counted so a history-driven continue-as-new waits for them (`MissionEngine.quiet`).
+        m.agentsRunning++;
+        try {
+          evidence.push(...(await runAgents(m, prompt)));
+        } finally {
+          m.agentsRunning--;
+        }
+      }
       await windowOpen(m, 'review');
       const r = await m.take('Execution_Review', {}, { evidence: [...evidence] });
       if (!r.accepted) await sleep(1000);

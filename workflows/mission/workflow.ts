@@ -40,6 +40,7 @@ import {
 } from './owner-controls';
 import { TransitionUpdates } from './transition-update';
 import { runBoot, runExecution } from './execution';
+import { historyGrewLong, HistoryLimits } from './history';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
 import {
   EMPTY_IDEMPOTENCY,
@@ -65,6 +66,11 @@ export interface MissionStart {
    * before anything else, so a mission started while halted starts PAUSED.
    */
   halt?: unknown;
+  /**
+   * When the run's history is long enough to continue as new, beats or not (`history.ts`
+   * `HistoryLimits`; the defaults when absent). Carried across continue-as-new.
+   */
+  history?: unknown;
 }
 
 /** The patch that introduced the statechart-driven mission (the skeleton only waited at LICENSE_CHECK). */
@@ -114,6 +120,13 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
         checked.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
       );
     }
+  }
+  const limits = HistoryLimits.safeParse(start.history ?? {});
+  if (!limits.success) {
+    throw invalidInput(
+      'history',
+      limits.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message })),
+    );
   }
   const resolved = start.resolved ?? (await resolveConfig(start.config, start.controllers));
   const snapshot = start.snapshot;
@@ -264,7 +277,26 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runEnvironment(engine),
     runRecovery(engine),
   ]).then(() => new Promise<never>(() => undefined));
-  const end = await Promise.race([runExecution(engine, prompt, { n: 0 }), regions]);
+  const end = await Promise.race([
+    runExecution(engine, prompt, { n: 0 }),
+    regions,
+    historyGrewLong(engine, limits.data),
+  ]);
+  if (end === 'history') {
+    // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
+    // no update or signal handler is running or queued, and nothing commits after it.
+    for (;;) {
+      await condition(() => allHandlersFinished() && engine.quiet());
+      const snap = await engine.seal(allHandlersFinished);
+      if (snap === undefined) continue;
+      engine.publish(true);
+      await continueAsNew<typeof missionWorkflow>(prompt, {
+        resolved,
+        snapshot: snap,
+        ...(start.history !== undefined && { history: limits.data }),
+      });
+    }
+  }
   if (end === 'continue-as-new') {
     await condition(allHandlersFinished);
     // Taken inside the engine's mutex, the snapshot never holds a transition whose decision
@@ -273,7 +305,11 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
       : engine.snapshot();
     engine.publish(true);
-    await continueAsNew<typeof missionWorkflow>(prompt, { resolved, snapshot: snap });
+    await continueAsNew<typeof missionWorkflow>(prompt, {
+      resolved,
+      snapshot: snap,
+      ...(start.history !== undefined && { history: limits.data }),
+    });
   }
   if (end === 'finished') {
     // DEPROVISION at the end: release the workspaces before the mission completes.
@@ -323,7 +359,7 @@ async function resolveConfig(raw: unknown, rawControllers: unknown): Promise<Res
 
 /** Fails the mission (not the task) for input it can never run, naming each field and reason. */
 function invalidInput(
-  what: 'prompt' | 'config' | 'controllers',
+  what: 'prompt' | 'config' | 'controllers' | 'history',
   problems: ConfigProblem[],
 ): ApplicationFailure {
   const lines = problems.map((p) => `${[what, ...p.path].join('.')}: ${p.message}`);

@@ -1,0 +1,155 @@
+/**
+ * History-driven continue-as-new (docs/lifecycle.md#history-driven-continue-as-new): a mission
+ * that completes no beat, moved only by outside proposals, continues as new once its history passes
+ * `maxEvents` — the chaos run's stall (docs/chaos.md#what-it-found). The new run must carry the
+ * state and HEAD, the idempotency table (a repeat is answered from it), the ledger must hold every
+ * accepted proposal once in an unbroken chain, and proposals after it must still be accepted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import proto from '@temporalio/proto';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ActivityDeps } from '../../activities';
+import { dataPaths } from '../../host/data-dir';
+import { readLedger, verifyLedger } from '../../ledger';
+import type { DecisionRecord } from '../../schemas/decision-record';
+import { stateQuery } from '../../schemas/mission-messages';
+import type { StateDocument } from '../../schemas/state-document';
+import type { MissionSnapshot } from '../../workflows/mission/engine';
+import { HISTORY_CONTINUE_AS_NEW_PATCH } from '../../workflows/mission/history';
+import { createSwooshWorker } from '../../workers/worker';
+import { testDeps } from '../lifecycle/support/missions';
+import { startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { type LongHistoryMission, startLongHistoryMission, untilContinuedAsNew } from './long-history';
+
+const { EventType } = proto.temporal.api.enums.v1;
+const MAX_EVENTS = 200;
+
+let env: TestWorkflowEnvironment;
+let deps: ActivityDeps;
+let worker: Worker;
+let running: Promise<void>;
+let m: LongHistoryMission;
+type Viewed = { state: StateDocument; hash: string; phase: string };
+let firstRunEvents: proto.temporal.api.history.v1.IHistoryEvent[];
+
+beforeAll(async () => {
+  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  const taskQueue = taskQueueFor('history continue-as-new');
+  worker = await createSwooshWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+  });
+  running = worker.run();
+  m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), MAX_EVENTS);
+  await untilContinuedAsNew(env.client, m);
+  const history = await env.client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+  firstRunEvents = history.events ?? [];
+}, 180_000);
+
+afterAll(async () => {
+  await env?.client.workflow
+    .getHandle(m?.workflowId ?? 'none')
+    .terminate('test over')
+    .catch(() => undefined);
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const decisions = async () =>
+  (await readLedger(dataPaths(deps.dataDir).ledgerDir, m.missionId)).records.filter(
+    (r): r is DecisionRecord => r.kind === 'decision',
+  );
+
+describe('a mission whose history grows without a beat continues as new', () => {
+  test('the first run ended in continue-as-new past maxEvents, under the patch, with no beat completed', () => {
+    expect(firstRunEvents.at(-1)?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+    expect(firstRunEvents.length).toBeGreaterThanOrEqual(MAX_EVENTS);
+    const patches = firstRunEvents
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+      .map((p) => JSON.parse(decode(p.payloads?.[0]?.data)) as { id: string });
+    expect(patches.map((p) => p.id)).toContain(HISTORY_CONTINUE_AS_NEW_PATCH);
+    const { snapshot } = continuedWith();
+    expect(snapshot.beatsCompleted).toBe(0);
+    expect(snapshot.state.execution.phase).toBe('IDLE');
+  });
+
+  test('the new run starts from the HEAD the first run last answered, with the same limits', async () => {
+    const { snapshot, history } = continuedWith();
+    const inFirstRun = firstRunUpdates();
+    const lastOfFirstRun = m.accepted.find((a) => a.idem_key === inFirstRun.at(-1));
+    expect(snapshot.hash).toBe(lastOfFirstRun?.post_hash);
+    expect(snapshot.state.policy.policy_version).toBe(`v${inFirstRun.length}`);
+    expect(history).toEqual({ maxEvents: MAX_EVENTS, maxBytes: 4 * 1024 * 1024 });
+    // Any proposal after those went to the new run, on top of the snapshot.
+    const v = (await env.client.workflow.getHandle(m.workflowId).query(stateQuery)) as unknown as Viewed;
+    expect(v.hash).toBe(m.accepted.at(-1)!.post_hash);
+    expect(v.state.council).toEqual(snapshot.state.council);
+    expect(v.state.policy.policy_version).toBe(`v${m.accepted.length}`);
+  });
+
+  test('a proposal the first run accepted is answered as a repeat by the new run', async () => {
+    const first = m.accepted[0]!;
+    const repeatOf = firstRunProposal(first.idem_key);
+    const outcome = await m.send(repeatOf);
+    expect(outcome).toMatchObject({ post_hash: first.post_hash, duplicate: true });
+  });
+
+  test('proposals after it are accepted and continue the chain', async () => {
+    const before = m.accepted.length;
+    for (let i = 0; i < 3; i++) {
+      const { outcome } = await m.propose();
+      expect(outcome.duplicate).toBe(false);
+    }
+    expect(m.accepted).toHaveLength(before + 3);
+    const v = (await env.client.workflow.getHandle(m.workflowId).query(stateQuery)) as unknown as Viewed;
+    expect(v.hash).toBe(m.accepted.at(-1)!.post_hash);
+  });
+
+  test('the ledger holds every accepted proposal once, in seq order, and verifies', async () => {
+    const records = await decisions();
+    const outside = records.filter((d) => m.accepted.some((a) => a.idem_key === d.idem_key));
+    expect(outside.map((d) => d.idem_key)).toEqual(m.accepted.map((a) => a.idem_key));
+    expect(outside.map((d) => d.post_state_hash)).toEqual(m.accepted.map((a) => a.post_hash));
+    expect(records.map((d) => d.seq)).toEqual(records.map((_, i) => i + 1));
+    const verified = await verifyLedger(dataPaths(deps.dataDir).ledgerDir, m.missionId, [
+      deps.orchestrator.keyId,
+    ]);
+    expect(verified.ok, JSON.stringify(verified)).toBe(true);
+  });
+});
+
+const decode = (data: Uint8Array | null | undefined): string => Buffer.from(data ?? []).toString('utf8');
+
+/** The second argument of the first run's continue-as-new: what crossed into the new run. */
+function continuedWith(): { snapshot: MissionSnapshot; history: unknown } {
+  const attributes = firstRunEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes;
+  return JSON.parse(decode(attributes?.input?.payloads?.[1]?.data)) as {
+    snapshot: MissionSnapshot;
+    history: unknown;
+  };
+}
+
+/** The update ids (idem_keys) the first run accepted, in order. */
+function firstRunUpdates(): string[] {
+  return firstRunEvents.flatMap((e) => {
+    const id = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId;
+    return id ? [id] : [];
+  });
+}
+
+/** The proposal an accepted update of the first run carried, read back from its history. */
+function firstRunProposal(idemKey: string): Parameters<LongHistoryMission['send']>[0] {
+  const accepted = firstRunEvents.find(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId === idemKey,
+  );
+  const request = accepted?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+  return JSON.parse(decode(request?.input?.args?.payloads?.[0]?.data)) as Parameters<
+    LongHistoryMission['send']
+  >[0];
+}

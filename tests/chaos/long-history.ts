@@ -1,0 +1,125 @@
+/**
+ * A mission whose history grows without a beat (docs/lifecycle.md#history-driven-continue-as-new):
+ * held in council election, as in a chaos run, and moved only by signed Policy_Update proposals
+ * until its history passes a small `maxEvents` and it continues as new. Shared by the recorded
+ * fixture (tests/histories/scenarios.ts) and tests/chaos/history-continue-as-new.test.ts.
+ */
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { missionWorkflowId, TRANSITION_REJECTED, type TransitionOutcome } from '../../schemas/mission';
+import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
+import type { TransitionProposal } from '../../schemas/proposal';
+import type { StateDocument } from '../../schemas/state-document';
+import {
+  newSigner,
+  prompt,
+  proposalSigner,
+  type TestSigner,
+  TEST_SCHEDULE,
+} from '../lifecycle/support/missions';
+import { eventually } from '../support/temporal';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface LongHistoryMission {
+  missionId: string;
+  workflowId: string;
+  firstRunId: string;
+  owner: TestSigner;
+  /** Sends a Policy_Update on the current HEAD until it is answered; its outcome and proposal. */
+  propose(): Promise<{ proposal: TransitionProposal; outcome: TransitionOutcome }>;
+  /** Sends `proposal` again until it is answered. */
+  send(proposal: TransitionProposal): Promise<TransitionOutcome>;
+  /** Every proposal answered accepted, in order, with its post-state hash. */
+  accepted: { idem_key: string; post_hash: string }[];
+}
+
+export async function startLongHistoryMission(
+  client: Client,
+  taskQueue: string,
+  missionId: string,
+  maxEvents: number,
+): Promise<LongHistoryMission> {
+  const owner = newSigner();
+  const silent = newSigner();
+  const workflowId = missionWorkflowId(missionId);
+  const handle = await client.workflow.start('missionWorkflow', {
+    workflowId,
+    taskQueue,
+    args: [
+      prompt(missionId, { objective: 'A long history without a beat' }),
+      {
+        config: {
+          signers: [{ key: owner.key, classes: ['control', 'policy'], label: 'proposer' }],
+          council: { roles: ['planner'], members: [{ id: 'silent', key: silent.key }] },
+          schedule: TEST_SCHEDULE,
+        },
+        history: { maxEvents },
+      },
+    ],
+  });
+  const latest = client.workflow.getHandle(workflowId);
+  const state = async () =>
+    ((await latest.query(stateQuery)) as { state?: StateDocument; hash?: string }) ?? {};
+  const held = await eventually(
+    state,
+    (v) =>
+      v.state?.council.phase === 'ELECT' &&
+      v.state.ingestion.phase === 'READY' &&
+      v.state.environment.phase === 'READY',
+    60_000,
+  );
+  if (held.state?.council.phase !== 'ELECT')
+    throw new Error(`mission not held in election: ${JSON.stringify(held).slice(0, 500)}`);
+  const sign = proposalSigner(missionId, owner, TEST_SCHEDULE);
+  const accepted: LongHistoryMission['accepted'] = [];
+
+  const send = async (proposal: TransitionProposal): Promise<TransitionOutcome> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await latest.executeUpdate(transitionUpdate, {
+          args: [proposal],
+          updateId: proposal.idem_key,
+        });
+      } catch (error) {
+        // A refusal is an answer; anything else (the run closing under the update) is sent again.
+        const refused =
+          error instanceof WorkflowUpdateFailedError &&
+          error.cause instanceof ApplicationFailure &&
+          error.cause.type === TRANSITION_REJECTED;
+        if (refused || attempt > 50) throw error;
+        await sleep(200);
+      }
+    }
+  };
+  const propose = async () => {
+    const { hash } = await state();
+    const proposal = sign(hash ?? '', 'Policy_Update', {
+      policy_version: `v${accepted.length + 1}`,
+      rationale: 'a long history',
+    });
+    const outcome = await send(proposal);
+    accepted.push({ idem_key: proposal.idem_key, post_hash: outcome.post_hash });
+    return { proposal, outcome };
+  };
+  return {
+    missionId,
+    workflowId,
+    firstRunId: handle.firstExecutionRunId,
+    owner,
+    propose,
+    send,
+    accepted,
+  };
+}
+
+/** Proposes until the mission's first run has continued as new; the history of that first run. */
+export async function untilContinuedAsNew(client: Client, m: LongHistoryMission, most = 400): Promise<void> {
+  const latest = client.workflow.getHandle(m.workflowId);
+  for (let i = 0; i < most; i++) {
+    const { runId } = await latest.describe();
+    if (runId !== m.firstRunId) return;
+    await m.propose();
+  }
+  throw new Error(`${m.workflowId} did not continue as new after ${most} proposals`);
+}
