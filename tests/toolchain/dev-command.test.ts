@@ -105,9 +105,15 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
     90_000,
   );
   expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
-  // The worker serves its Prometheus metrics, and the mission's licence transition is counted.
-  const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
-  expect(metrics).toMatch(/^swoosh_transition_total\{[^}]*transition="Boot_Licensed"[^}]*\} [1-9]/m);
+  // The worker serves its Prometheus metrics, and the mission's licence transition is counted
+  // (once its ledger append has completed, which may trail the phase the mission reports).
+  const counted = /^swoosh_transition_total\{[^}]*transition="Boot_Licensed"[^}]*\} [1-9]/m;
+  const metrics = await eventually(
+    async () => (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text(),
+    (text) => counted.test(text),
+    30_000,
+  );
+  expect(metrics).toMatch(counted);
 
   ctrlC(first.child);
   expect(await first.exited).toBe(0);
