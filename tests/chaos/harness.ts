@@ -559,6 +559,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       });
 
     await cluster.stop();
+    Object.assign(faults, {
+      licenceDenied: licence.counts.denied,
+      licenceGranted: licence.counts.granted,
+      toolFailed: tools.counts.failed,
+      toolServed: tools.counts.served,
+    });
+    const sorted = [...counts.latencies].sort((a, b) => a - b);
+    const p95Ms = sorted[Math.floor(sorted.length * 0.95)] ?? 0;
+    // Said before the replays, which take longest: a run stopped during them still shows these.
+    say(
+      formatReport({
+        counts,
+        faults,
+        council,
+        missions: verdicts,
+        lost,
+        replays: [],
+        seconds,
+        throughput: counts.accepted / seconds,
+        p95Ms,
+        passed: verdicts.filter((v) => v.problems.length === 0).length,
+        failed: verdicts.filter((v) => v.problems.length > 0).length,
+      }).replace(/\nchaos: .*$/, '\n[chaos] replaying every run in three processes'),
+    );
     const replayed = await replayThrice(historiesDir);
     const expectedRuns = [...runsOf.values()].reduce((a, b) => a + b, 0);
     const replays = replayed.map(({ process, lines }) => {
@@ -587,16 +611,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return { process, ok, runs: lines.length, failed };
     });
 
-    const sorted = [...counts.latencies].sort((a, b) => a - b);
     const failedMissions =
       verdicts.filter((v) => v.problems.length > 0).length +
       replays.filter((r) => r.failed.length > 0).length;
-    Object.assign(faults, {
-      licenceDenied: licence.counts.denied,
-      licenceGranted: licence.counts.granted,
-      toolFailed: tools.counts.failed,
-      toolServed: tools.counts.served,
-    });
     return {
       counts,
       faults,
@@ -606,7 +623,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       replays,
       seconds,
       throughput: counts.accepted / seconds,
-      p95Ms: sorted[Math.floor(sorted.length * 0.95)] ?? 0,
+      p95Ms,
       passed:
         verdicts.filter((v) => v.problems.length === 0).length +
         replays.filter((r) => r.failed.length === 0).length,
