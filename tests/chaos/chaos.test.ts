@@ -1,5 +1,5 @@
 /**
- * The chaos run (docs/chaos.md) at CI size: three missions and 600 proposals through the gateway
+ * The chaos run (docs/chaos.md) at CI size: three missions and 400 proposals through the gateway
  * process and A2A, with duplicates, reorderings, abandoned requests and races, while one worker
  * process is SIGKILLed, the gateway is SIGKILLed and the Temporal server restarts; beside them one
  * mission runs beats with votes and approvals from several members, while the licence endpoint
@@ -22,10 +22,10 @@ afterAll(() => {
   if (report?.failed === 0) rmSync(dataDir, { recursive: true, force: true });
 });
 
-it('600 proposals through worker, gateway and server crashes: none lost, none applied twice, every replay at HEAD', async () => {
+it('400 proposals through worker, gateway and server crashes: none lost, none applied twice, every replay at HEAD', async () => {
   report = await runChaos({
     missions: 3,
-    transitions: 600,
+    transitions: 400,
     seed: 7,
     workers: 2,
     workerKillEveryMs: 15_000,
@@ -65,7 +65,7 @@ it('600 proposals through worker, gateway and server crashes: none lost, none ap
   // The faults were exercised, not merely configured.
   expect(report.counts.duplicatesAnswered, text).toBeGreaterThan(0);
   expect(report.counts.stale, text).toBeGreaterThan(0);
-  expect(report.counts.accepted, text).toBeGreaterThan(300);
+  expect(report.counts.accepted, text).toBeGreaterThan(200);
   // While denying, the endpoint was asked and said no; the workers were granted again after.
   expect(report.faults.licenceDenied, text).toBeGreaterThan(0);
   // The tool server was down when the beat mission's council checked its tooling.
@@ -76,4 +76,6 @@ it('600 proposals through worker, gateway and server crashes: none lost, none ap
   expect(report.council.approvalsAccepted, text).toBeGreaterThanOrEqual(2);
   expect(report.council.beatsCompleted, text).toBeGreaterThanOrEqual(1);
   expect(report.failed, text).toBe(0);
-}, 900_000);
+  // Generous: the run holds fixed waits (beats, a licence denial, replays) and a loaded CI
+  // machine stretches them; the figures it prints are what to read, not its time.
+}, 1_500_000);
