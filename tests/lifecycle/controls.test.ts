@@ -15,7 +15,7 @@ import type { MissionConfigInput } from '../../schemas/mission-config';
 import type { OwnerControlCommand } from '../../schemas/owner-controls';
 import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers/worker';
 import { controlSignal, ownerControlSignal, voteUpdate } from '../../schemas/mission-messages';
-import { taskQueueFor } from '../support/temporal';
+import { eventually, taskQueueFor } from '../support/temporal';
 import {
   newSigner,
   prompt,
@@ -50,6 +50,18 @@ function worker(env: TestWorkflowEnvironment, taskQueue: string): Promise<Worker
 async function decisions(missionId: string): Promise<DecisionRecord[]> {
   const { records } = await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId);
   return records.filter((r): r is DecisionRecord => r.kind === 'decision');
+}
+
+/**
+ * The ledger once it holds `transition`: a decision is appended by an activity after the mission
+ * publishes its new state, so the ledger trails what a query shows.
+ */
+function decisionsOnceRecorded(missionId: string, transition: string): Promise<DecisionRecord[]> {
+  return eventually(
+    () => decisions(missionId),
+    (records) => records.some((r) => r.transition === transition),
+    30_000,
+  );
 }
 
 const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };
@@ -144,7 +156,7 @@ describe('owner controls and automatic recovery', () => {
 
         // The ledger holds every owner command with its actor and reason; pause and resume link the
         // statechart decisions they caused.
-        const ledger = await decisions(id);
+        const ledger = await decisionsOnceRecorded(id, 'Owner_Resume');
         const owner = ledger.filter((r) => r.transition.startsWith('Owner_'));
         expect(owner.map((r) => r.transition)).toEqual([
           'Owner_Pause',
@@ -237,7 +249,9 @@ describe('owner controls and automatic recovery', () => {
         expect(paused.controls?.applied.map((a) => [a.id, a.signer])).toEqual([
           ['forged-real', controller.key],
         ]);
-        const owner = (await decisions(id)).filter((r) => r.transition.startsWith('Owner_'));
+        const owner = (await decisionsOnceRecorded(id, 'Owner_Pause')).filter((r) =>
+          r.transition.startsWith('Owner_'),
+        );
         expect(owner.map((r) => r.transition)).toEqual(['Owner_Pause']);
         expect(owner[0]!.guards[0]!.reasons).toContain(
           `signed by ${controller.key}, a controller of this mission`,

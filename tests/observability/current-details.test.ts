@@ -134,17 +134,21 @@ describe('a running mission in the Web UI', () => {
       ),
     );
 
-    // The timers it waits with say what they are for in the history (the Web UI's timeline).
-    const history = await env.client.workflow.getHandle(missionWorkflowId(id)).fetchHistory();
-    const summaries = (history.events ?? [])
-      .filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED)
-      .map((e) =>
-        e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '',
-      );
+    // The timers it waits with say what they are for in the history (the Web UI's timeline). The
+    // approvals timer starts once Execution_Review's ledger append is done, after the state shows
+    // REVIEW, so the history is read until it holds that timer.
+    const reviewTimer = /^collect approvals until REVIEW window backbeat:W-\S+ closes/;
+    const timerSummaries = async (): Promise<string[]> => {
+      const history = await env.client.workflow.getHandle(missionWorkflowId(id)).fetchHistory();
+      return (history.events ?? [])
+        .filter((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED)
+        .map((e) =>
+          e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '',
+        );
+    };
+    const summaries = await eventually(timerSummaries, (all) => all.some((s) => reviewTimer.test(s)), 30_000);
     expect(summaries.some((s) => s.startsWith('wait for the WORK window ('))).toBe(true);
-    expect(
-      summaries.some((s) => /^collect approvals until REVIEW window backbeat:W-\S+ closes/.test(s)),
-    ).toBe(true);
+    expect(summaries.some((s) => reviewTimer.test(s))).toBe(true);
     await handle.terminate('test done');
   }, 180_000);
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
 import { freePort, isPortFree, waitForPort } from '../../temporal-dev/processes';
+import { eventually } from '../support/temporal';
 
 /**
  * `npm run temporal` (the dev server alone) and `npm run temporal:cli` (the project's Temporal CLI
@@ -55,6 +56,8 @@ test('npm run temporal serves the dev server alone and npm run temporal:cli list
   serverPid = server.pid;
   await waitForPort(port, 90_000);
   await waitForPort(uiPort, 30_000);
+  // The port opens before the search attributes are registered; the script says when it is ready.
+  await eventually(async () => server.output(), (out) => out.includes('npm run worker'), 60_000);
   expect(server.output()).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
 
   // The search attributes are registered as under npm run dev, and the README's query runs.
