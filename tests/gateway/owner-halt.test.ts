@@ -121,9 +121,13 @@ describe('a halt that holds, set by a quorum of two owners', () => {
     expect(
       events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
     ).toEqual([]);
-    const ledger = await fx.as.viewer.ledger(late.id, { pageSize: 500 });
-    if (!ledger.ok) throw new Error('no ledger');
-    const record = ledger.body.records.find((r) => r.kind === 'decision' && r.transition === 'Owner_Pause');
+    // The owner record is appended after the mission shows the command applied.
+    const ownerPause = async () => {
+      const ledger = await fx.as.viewer.ledger(late.id, { pageSize: 500 });
+      if (!ledger.ok) throw new Error('no ledger');
+      return ledger.body.records.find((r) => r.kind === 'decision' && r.transition === 'Owner_Pause');
+    };
+    const record = await eventually(ownerPause, (r) => r !== undefined, 30_000);
     expect(record?.kind === 'decision' && record.owner_command?.signatures.map((s) => s.signer)).toEqual([
       await key(dataPaths(fx.dataDir).gatewayKey, 'gateway'),
       alice.keyId,

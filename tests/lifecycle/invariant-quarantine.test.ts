@@ -89,8 +89,15 @@ describe('a violated invariant quarantines the mission', () => {
   });
 
   test('the quarantine is a decision in the ledger, taken right after the violating transition', async () => {
-    const { records } = await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId);
-    const decisions = records.filter((r): r is DecisionRecord => r.kind === 'decision');
+    // The quarantine's ledger append follows the state a query shows.
+    const decisions = await eventually(
+      async () =>
+        (await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId)).records.filter(
+          (r): r is DecisionRecord => r.kind === 'decision',
+        ),
+      (all) => all.some((d) => d.transition === 'Policy_Quarantine'),
+      30_000,
+    );
     const quarantine = decisions.find((d) => d.transition === 'Policy_Quarantine');
     expect(quarantine?.seq).toBe(2);
     expect(decisions[0]?.transition).toMatch(/^Boot_/);
