@@ -198,6 +198,26 @@ export const scenarios: Scenario[] = [
       return history;
     },
   },
+  {
+    // The signed-owner-commands story after DEFERRED_APPEND_PATCH (docs/lifecycle.md#the-ledger-append):
+    // each Update answers in the task that accepted it, and the decisions and owner records go to
+    // the ledger in batches of what accumulated while the previous append ran, drained before the
+    // mission completes.
+    name: 'mission-statechart-deferred-append',
+    run: signedOwnerCommands,
+  },
+  {
+    // The history continue-as-new story after DEFERRED_APPEND_PATCH: the run continues as new only
+    // once every queued decision is in the ledger.
+    name: 'mission-statechart-deferred-append-continue-as-new',
+    async run(client, taskQueue, missionId) {
+      const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
+      await untilContinuedAsNew(client, m);
+      const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+      await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
+      return history;
+    },
+  },
   ...otherWorkflowScenarios,
 ];
 

@@ -301,8 +301,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     await condition(allHandlersFinished);
     // Taken inside the engine's mutex, the snapshot never holds a transition whose decision
     // record is still being appended.
+    // Waiting inside the mutex for the queued appends: nothing commits between them and the snapshot.
     const snap = patched(SNAPSHOT_IN_MUTEX_PATCH)
-      ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
+      ? await engine.exclusive(async () => {
+          await engine.appends.drained();
+          return engine.snapshot();
+        })
       : engine.snapshot();
     engine.publish(true);
     await continueAsNew<typeof missionWorkflow>(prompt, {
@@ -318,6 +322,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }
   await condition(allHandlersFinished);
+  await engine.appends.drained();
   engine.publish(true);
   return view();
 }
