@@ -111,7 +111,7 @@ describe('a mission whose history grows without a beat continues as new', () => 
     expect(v.hash).toBe(m.accepted.at(-1)!.post_hash);
   });
 
-  test('the first run appended every decision it accepted before it continued as new', async () => {
+  test('the first run appended every decision it accepted before it continued as new', () => {
     const accepted = new Set(firstRunUpdates());
     const appended = firstRunEvents
       .flatMap((e) => {
