@@ -37,6 +37,7 @@ import {
 } from './faults';
 import { type ChaosCluster, startChaosCluster } from './processes';
 import { seededRandom } from '../support/random';
+import { eventually } from '../support/temporal';
 import { type Counts, type FaultRates, newCounts, Proposer } from './traffic';
 
 const { EventType } = proto.temporal.api.enums.v1;
@@ -459,7 +460,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const problems: string[] = [...p.book.contradictions];
       if (p.ended !== undefined) problems.push(`the mission ended during the run: ${p.ended}`);
       for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
-      const decisions = await allDecisions(operator, p.missionId);
+      // Appends trail the answers (docs/lifecycle.md#the-ledger-append): give the queue time to
+      // drain; a record that never arrives is still reported lost below.
+      const decisions = await eventually(
+        () => allDecisions(operator, p.missionId),
+        (all) => {
+          const keys = new Set(all.map((d) => d.idem_key));
+          const owners = [...ownerSent.pauses, ...ownerSent.resumes].map((id) => `owner:${id}`);
+          return [...p.book.accepted.keys(), ...owners].every((k) => keys.has(k));
+        },
+        120_000,
+      );
       const byKey = new Map<string, number>();
       for (const d of decisions) byKey.set(d.idem_key, (byKey.get(d.idem_key) ?? 0) + 1);
       for (const [key, hash] of p.book.accepted) {

@@ -191,10 +191,14 @@ describe('swoosh for people, against a real gateway', () => {
     expect(outcome.retriedBecause).toContain('HEAD moved');
     expect(approved.err).toContain('HEAD moved');
     expect(outcome.body.decision_id).toMatch(/\/Execution_Approve\//);
-    const ledger = await fx.as.viewer.ledger(mission, { pageSize: 500 });
-    const approvals = ledger.ok
-      ? ledger.body.records.filter((r) => r.kind === 'decision' && r.transition === 'Execution_Approve')
-      : [];
+    // The decision reaches the ledger after the answer (docs/lifecycle.md#the-ledger-append).
+    const approvalsInLedger = async () => {
+      const ledger = await fx.as.viewer.ledger(mission, { pageSize: 500 });
+      return ledger.ok
+        ? ledger.body.records.filter((r) => r.kind === 'decision' && r.transition === 'Execution_Approve')
+        : [];
+    };
+    const approvals = await eventually(approvalsInLedger, (found) => found.length > 0, 30_000);
     expect(approvals.map((r) => r.kind === 'decision' && r.signer)).toEqual([keyId]);
   }, 120_000);
 
