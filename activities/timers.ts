@@ -1,6 +1,6 @@
 /**
  * Side effects of the timer shards: webhook delivery (an ed25519-signed body), update delivery to
- * another workflow, the dead-letter file, the timer event log, and starting a shard that a
+ * another workflow, the dead letters, the timer event log, and starting a shard that a
  * message finds missing.
  *
  * Each delivery activity makes one attempt per delivery and reports outcomes as values; the shard
@@ -33,19 +33,30 @@ export function deadLetterFile(dataDir: string): string {
   return join(dataDir, 'timers', 'dead-letters.jsonl');
 }
 
+/**
+ * Where the dead letters are kept (docs/ledger.md, "Evidence and dead letters"): a file in the data
+ * folder (`createFileDeadLetterStore`) or rows in PostgreSQL (`PostgresDeadLetterStore`,
+ * dead-letters-postgres.ts), chosen by configuration (activities/stores.ts). An append resolves
+ * only once its record would survive a crash; an activity retried after a crash may append the
+ * same record again, from this worker or another, and it is kept once.
+ */
 export interface DeadLetterStore {
+  /** Where the records are, for messages: a file, a database. */
+  readonly location: string;
   append(record: DeadLetter): Promise<void>;
-  /** Every dead letter ever recorded, oldest first, each once. */
+  /** Every dead letter ever recorded, oldest first, each once (the first of its `deadLetterId`). */
   list(): Promise<DeadLetter[]>;
+  /** Lets go of what the store holds (connections); a later call takes it again. */
+  close(): Promise<void>;
 }
 
 /**
  * Dead letters as JSON lines, fsynced before the append returns, so an acknowledged record
- * survives a crash. An activity retried after a crash may append the same record twice; `list`
- * keeps one per `deadLetterId`.
+ * survives a crash. A record appended twice is two lines; `list` keeps one per `deadLetterId`.
  */
 export function createFileDeadLetterStore(path: string): DeadLetterStore {
   return {
+    location: path,
     async append(record) {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
       const handle = await open(path, 'a', 0o600);
@@ -73,6 +84,8 @@ export function createFileDeadLetterStore(path: string): DeadLetterStore {
       }
       return [...byId.values()];
     },
+    // Holds no file open between calls.
+    async close() {},
   };
 }
 

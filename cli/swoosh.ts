@@ -11,7 +11,16 @@ import { fileURLToPath } from 'node:url';
 import { SignerKeySchema } from '../schemas/proposal';
 import { dataPaths, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
 import { ensureKeyFile, loadSigner } from '../host/keys';
-import { ledgerReport, type MissionReport, verifyLedger } from '../ledger';
+import {
+  exportLedger,
+  FileLedgerReader,
+  ledgerReport,
+  type LedgerReader,
+  type MissionReport,
+  openLedgerReader,
+  verifyLedger,
+} from '../ledger';
+import { loadStoreConfig } from '../schemas/config';
 import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
 import { GatewayUnreachableError } from '../api/client';
 import { type CliIo, isPeopleCommand, PEOPLE_ENV, PEOPLE_USAGE, runPeople } from './people';
@@ -25,9 +34,13 @@ Local commands:
   keys init                        Create the orchestrator's ed25519 signing key (once; mode 0600).
   licence init                     Create a development licence issuer and a licence it signed (once).
   licence status                   Check the configured licence now (exit 0 LICENSED, 2 DEGRADED, 1 DENIED).
-  ledger verify <mission> [--trust <ed25519:key>]...
+  ledger verify <mission> [--trust <ed25519:key>]... [--dir <folder>]
                                    Check a mission's ledger; exit 1 naming the first bad record.
-  ledger report [mission] [--json] Agent deployments, execution time and outcomes per mission.
+  ledger report [mission] [--json] [--dir <folder>]
+                                   Agent deployments, execution time and outcomes per mission.
+  ledger export <mission> --out <folder>
+                                   Write a mission's ledger to <folder> in the file format, for
+                                   "ledger verify --dir <folder>" offline.
   help                             Show this text.
 
 ${PEOPLE_USAGE}
@@ -39,6 +52,9 @@ Environment:
   SWOOSH_DATA_DIR                  Data folder (default: .swoosh/ in the clone).
   SWOOSH_ORCHESTRATOR_KEY_FILE     Orchestrator key file (default: keys/orchestrator.key.json there).
   SWOOSH_LEDGER_TRUSTED_KEYS       Extra trusted orchestrator keys for verify, comma-separated.
+  SWOOSH_STORE, SWOOSH_DATABASE_URL
+                                   The ledger's store, as the worker's: files (default, the data
+                                   folder's ledger/) or postgres. --dir reads a ledger folder instead.
   SWOOSH_LICENCE_*                 Licence source and timing; see README.
 ${PEOPLE_ENV}`;
 
@@ -102,12 +118,56 @@ async function dispatch(argv: string[], io: CliIo): Promise<number> {
       for (const reason of verdict.reasons) io.out(`reason: ${reason}`);
       return verdict.status === 'LICENSED' ? 0 : verdict.status === 'DEGRADED' ? 2 : 1;
     }
-    case 'ledger verify':
-      return verify(rest, io, paths, orchestratorKeyFile(dataDir, io.env));
-    case 'ledger report':
-      return report(rest, io, paths.ledgerDir);
+    case 'ledger verify': {
+      const { value: dir, args } = takeOption(rest, '--dir');
+      return withReader(dir, io, paths.ledgerDir, (reader) =>
+        verify(args, io, reader, orchestratorKeyFile(dataDir, io.env)),
+      );
+    }
+    case 'ledger report': {
+      const { value: dir, args } = takeOption(rest, '--dir');
+      return withReader(dir, io, paths.ledgerDir, (reader) => report(args, io, reader));
+    }
+    case 'ledger export': {
+      const { value: out, args } = takeOption(rest, '--out');
+      if (out === undefined) throw new UsageError('ledger export needs --out <folder>');
+      return withReader(undefined, io, paths.ledgerDir, (reader) => exportMission(args, io, reader, out));
+    }
     default:
       throw new UsageError(`unknown command "${argv.join(' ')}"`);
+  }
+}
+
+/** The value of one `--name <value>` option, taken out of the arguments; given twice is misuse. */
+function takeOption(args: string[], name: string): { value: string | undefined; args: string[] } {
+  const at = args.indexOf(name);
+  if (at === -1) return { value: undefined, args };
+  const value = args[at + 1];
+  if (value === undefined || value.startsWith('-')) throw new UsageError(`${name} needs a folder`);
+  const others = args.filter((_, i) => i !== at && i !== at + 1);
+  if (others.includes(name)) throw new UsageError(`${name} is given twice`);
+  return { value, args: others };
+}
+
+/**
+ * Runs a ledger command on the store the worker writes (SWOOSH_STORE, SWOOSH_DATABASE_URL, read
+ * from the CLI's environment), or on the ledger folder `--dir` names (an export, a copy), and lets
+ * go of the store's connections afterwards.
+ */
+async function withReader(
+  dir: string | undefined,
+  io: CliIo,
+  ledgerDir: string,
+  command: (reader: LedgerReader) => Promise<number>,
+): Promise<number> {
+  const reader =
+    dir === undefined
+      ? openLedgerReader({ config: loadStoreConfig(io.env), ledgerDir })
+      : new FileLedgerReader(dir);
+  try {
+    return await command(reader);
+  } finally {
+    await reader.close();
   }
 }
 
@@ -115,12 +175,7 @@ function noArguments(rest: string[]): void {
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
 }
 
-async function verify(
-  args: string[],
-  io: CliIo,
-  paths: ReturnType<typeof dataPaths>,
-  keyFile: string,
-): Promise<number> {
+async function verify(args: string[], io: CliIo, reader: LedgerReader, keyFile: string): Promise<number> {
   const trusted: string[] = [];
   const positional: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -141,7 +196,7 @@ async function verify(
   }
   trusted.push(...(await localOrchestratorKey(keyFile, trusted.length > 0)));
 
-  const result = await verifyLedger(paths.ledgerDir, mission, trusted);
+  const result = await verifyLedger(reader, mission, trusted);
   for (const note of result.notes) io.out(`note: ${note}`);
   if (result.ok) {
     io.out(
@@ -179,22 +234,39 @@ async function localOrchestratorKey(path: string, optional: boolean): Promise<st
   }
 }
 
-async function report(args: string[], io: CliIo, ledgerDir: string): Promise<number> {
+async function report(args: string[], io: CliIo, reader: LedgerReader): Promise<number> {
   const json = args.includes('--json');
   const positional = args.filter((a) => a !== '--json');
   const unknown = positional.find((a) => a.startsWith('-'));
   if (unknown) throw new UsageError(`unknown option ${unknown}`);
   if (positional.length > 1) throw new UsageError('ledger report takes at most one mission');
-  const reports = await ledgerReport(ledgerDir, positional.length === 1 ? positional : undefined);
+  const reports = await ledgerReport(reader, positional.length === 1 ? positional : undefined);
   if (json) {
     io.out(JSON.stringify(reports, null, 2));
     return 0;
   }
   if (reports.length === 0) {
-    io.out(`no missions in ${ledgerDir}`);
+    io.out(`no missions in ${reader.location}`);
     return 0;
   }
   io.out(table(reports));
+  return 0;
+}
+
+async function exportMission(args: string[], io: CliIo, reader: LedgerReader, out: string): Promise<number> {
+  const unknown = args.find((a) => a.startsWith('-'));
+  if (unknown) throw new UsageError(`unknown option ${unknown}`);
+  const [mission, ...extra] = args;
+  if (mission === undefined || extra.length > 0)
+    throw new UsageError('ledger export takes exactly one mission');
+  const written = await exportLedger(reader, mission, out);
+  if (written.tornBytes > 0)
+    io.out(`note: left out an incomplete final line (${written.tornBytes} bytes), as verify ignores it`);
+  io.out(
+    `exported ${written.count} record(s) of mission ${mission} from ${reader.location} to ${written.records}`,
+  );
+  if (written.head === undefined) io.out('note: the ledger had no head to export');
+  io.out(`check it offline: npm run swoosh -- ledger verify ${mission} --dir ${out} --trust <ed25519:key>`);
   return 0;
 }
 

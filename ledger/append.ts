@@ -150,7 +150,7 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
    * Lets go of every mission this ledger holds: locks released, files closed. A worker calls it
    * when it shuts down; a later append takes its mission again.
    */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await Promise.all([...this.#sessions.keys()].map((m) => this.#serially(m, () => this.#close(m))));
   }
 

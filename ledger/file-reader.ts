@@ -163,6 +163,9 @@ export class FileLedgerReader implements LedgerReader {
       headBytes === undefined || headBytes.length === 0 ? undefined : headSlotTexts(headBytes, mission);
     return { records: lines, tornBytes, headSlots };
   }
+
+  /** A reader holds no file open between calls. */
+  async close(): Promise<void> {}
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 export { FileLedger, type FileLedgerOptions } from './append';
 export { LedgerConflictError, LedgerCorruptError, LedgerCursorError } from './errors';
+export { exportLedger, type LedgerExport } from './export';
 export { FileLedgerReader } from './file-reader';
 export { openLedgerReader, openLedgerStore, type StoreChoice } from './open';
 export {

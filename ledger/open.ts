@@ -3,7 +3,7 @@
  * the files in the data folder's ledger folder, or a PostgreSQL database (docs/ledger.md, "Stores").
  */
 import type { Signer } from '../host/keys';
-import type { StoreConfig } from '../schemas/config';
+import { type StoreConfig, storeDatabaseUrl as databaseUrl } from '../schemas/config';
 import { FileLedger } from './append';
 import { FileLedgerReader } from './file-reader';
 import { PostgresLedger, PostgresLedgerReader } from './postgres';
@@ -27,11 +27,4 @@ export function openLedgerReader({ config, ledgerDir }: StoreChoice): LedgerRead
   return config.SWOOSH_STORE === 'postgres'
     ? new PostgresLedgerReader({ url: databaseUrl(config) })
     : new FileLedgerReader(ledgerDir);
-}
-
-function databaseUrl(config: StoreConfig): string {
-  // StoreConfig refuses postgres without a URL; this guards a config built by hand.
-  if (config.SWOOSH_DATABASE_URL === undefined)
-    throw new Error('SWOOSH_DATABASE_URL is required when SWOOSH_STORE=postgres');
-  return config.SWOOSH_DATABASE_URL;
 }

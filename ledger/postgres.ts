@@ -7,9 +7,10 @@
  * append is acknowledged only once they have, so no acknowledged record is lost and none is ever
  * partly there. A replayed record id finds its row and answers the first outcome.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { hashCanonical } from '../host/digest';
+import { inTransaction, PostgresDatabase, type PostgresOptions, rollBack } from '../host/postgres';
 import { type Signer, utf8Bytes } from '../host/keys';
 import { canonicalJson } from '../schemas/canonical-json';
 import { decisionId } from '../schemas/decision-id';
@@ -37,8 +38,8 @@ import type {
 } from './store';
 
 /**
- * Created on first use by whichever process comes first; the advisory lock keeps two first users
- * from racing on the catalog. `record` is text, not jsonb, so its bytes are kept as written.
+ * Created on first use by whichever process comes first (host/postgres.ts). `record` is text, not
+ * jsonb, so its bytes are kept as written.
  */
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS swoosh_ledger_records (
@@ -59,15 +60,7 @@ const SCHEMA = [
    )`,
   `CREATE INDEX IF NOT EXISTS swoosh_ledger_heads_written_at ON swoosh_ledger_heads (written_at)`,
 ];
-/** An arbitrary constant naming the schema's advisory lock. */
-const SCHEMA_LOCK = 0x5_3c0_de;
-
-export interface PostgresLedgerOptions {
-  /** `postgres://user@host:port/database` (SWOOSH_DATABASE_URL). */
-  url: string;
-  /** Connections this process opens at most; default 10. */
-  maxConnections?: number;
-}
+export type PostgresLedgerOptions = PostgresOptions;
 
 export interface PostgresLedgerWriterOptions extends PostgresLedgerOptions {
   /** The orchestrator's key: signs every record and head. */
@@ -95,48 +88,21 @@ function parseStored(mission: string, text: string): LedgerRecord {
 /** Reads ledgers from the database while writers append; creates the schema if it is not there. */
 export class PostgresLedgerReader implements LedgerReader {
   readonly location: string;
-  readonly #options: PostgresLedgerOptions;
-  #pool: pg.Pool | undefined;
-  #schema: Promise<void> | undefined;
+  readonly #database: PostgresDatabase;
 
   constructor(options: PostgresLedgerOptions) {
-    this.#options = options;
-    // The URL without its password, for messages.
-    const url = new URL(options.url);
-    url.password = '';
-    this.location = url.toString();
+    this.#database = new PostgresDatabase(options, SCHEMA, 'ledger database');
+    this.location = this.#database.location;
   }
 
   /** A connection pool, opened on first use and again after `close`. */
-  protected async pool(): Promise<pg.Pool> {
-    if (!this.#pool) {
-      this.#pool = new pg.Pool({
-        connectionString: this.#options.url,
-        max: this.#options.maxConnections ?? 10,
-        // Idle connections do not keep a process from exiting.
-        allowExitOnIdle: true,
-      });
-      // An idle connection the server ended (a restart, a failover) is dropped by the pool; the next
-      // query opens another. Unheard, the error would end the process.
-      this.#pool.on('error', (error) =>
-        process.emitWarning(`ledger database ${this.location}: idle connection lost: ${error.message}`),
-      );
-    }
-    const pool = this.#pool;
-    this.#schema ??= createSchema(pool).catch((error: unknown) => {
-      this.#schema = undefined;
-      throw error;
-    });
-    await this.#schema;
-    return pool;
+  protected pool(): Promise<pg.Pool> {
+    return this.#database.pool();
   }
 
   /** Closes the connections; a later call opens them again. */
-  async close(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = undefined;
-    this.#schema = undefined;
-    await pool?.end();
+  close(): Promise<void> {
+    return this.#database.close();
   }
 
   async listMissions(): Promise<string[]> {
@@ -220,60 +186,30 @@ export class PostgresLedgerReader implements LedgerReader {
   }
 
   async snapshot(mission: string): Promise<LedgerSnapshot | undefined> {
-    const client = await (await this.pool()).connect();
-    let broken = false;
-    try {
-      // One snapshot of both tables: the head and the records as of the same commit.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const head = await client.query<{ head: string | null }>(
-        'SELECT head FROM swoosh_ledger_heads WHERE mission = $1',
-        [mission],
-      );
-      const { rows } = await client.query<{ record: string }>(
-        'SELECT record FROM swoosh_ledger_records WHERE mission = $1 ORDER BY index',
-        [mission],
-      );
-      await client.query('COMMIT');
-      if (rows.length === 0) return undefined;
-      const headText = head.rows[0]?.head;
-      return {
-        records: rows.map((r) => r.record),
-        tornBytes: 0,
-        headSlots: headText === undefined || headText === null ? undefined : [headText],
-      };
-    } catch (error) {
-      broken = !(await rollBack(client));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
-  }
-}
-
-/**
- * Ends a failed transaction. False when even that fails: the connection is broken, and is
- * destroyed rather than handed to the next caller.
- */
-function rollBack(client: pg.PoolClient): Promise<boolean> {
-  return client.query('ROLLBACK').then(
-    () => true,
-    () => false,
-  );
-}
-
-async function createSchema(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-    for (const statement of SCHEMA) await client.query(statement);
-    await client.query('COMMIT');
-  } catch (error) {
-    broken = !(await rollBack(client));
-    throw error;
-  } finally {
-    client.release(broken);
+    // One snapshot of both tables: the head and the records as of the same commit.
+    const { head, rows } = await inTransaction(
+      await this.pool(),
+      async (client) => ({
+        head: await client.query<{ head: string | null }>(
+          'SELECT head FROM swoosh_ledger_heads WHERE mission = $1',
+          [mission],
+        ),
+        rows: (
+          await client.query<{ record: string }>(
+            'SELECT record FROM swoosh_ledger_records WHERE mission = $1 ORDER BY index',
+            [mission],
+          )
+        ).rows,
+      }),
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
+    if (rows.length === 0) return undefined;
+    const headText = head.rows[0]?.head;
+    return {
+      records: rows.map((r) => r.record),
+      tornBytes: 0,
+      headSlots: headText === undefined || headText === null ? undefined : [headText],
+    };
   }
 }
 

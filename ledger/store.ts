@@ -57,6 +57,8 @@ export interface LedgerReader {
   tail(mission: string, afterIndex?: number): LedgerFollower;
   /** Everything verify needs, as stored; undefined when the mission has no ledger. */
   snapshot(mission: string): Promise<LedgerSnapshot | undefined>;
+  /** Lets go of what the reader holds (connections), so a one-shot command can end; reads reopen them. */
+  close(): Promise<void>;
 }
 
 /** A store that both appends and reads, as a worker's ledger does. */

@@ -37,6 +37,14 @@ function requireDatabaseUrl(
 export const StoreConfig = z.object(storeFields).superRefine(requireDatabaseUrl);
 export type StoreConfig = z.infer<typeof StoreConfig>;
 
+/** The database every store opens with SWOOSH_STORE=postgres (the ledger, evidence, dead letters). */
+export function storeDatabaseUrl(config: StoreConfig): string {
+  // StoreConfig refuses postgres without a URL; this guards a config built by hand.
+  if (config.SWOOSH_DATABASE_URL === undefined)
+    throw new Error('SWOOSH_DATABASE_URL is required when SWOOSH_STORE=postgres');
+  return config.SWOOSH_DATABASE_URL;
+}
+
 export const SwooshConfig = z
   .object({
     SWOOSH_TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),

@@ -2,7 +2,8 @@
  * Real activity dependencies, built from the environment at worker start: the data folder, the
  * orchestrator key (generated on first run, mode 0600), a development licence when no
  * SWOOSH_LICENCE_* is configured, the decision ledger (the store SWOOSH_STORE names: files by
- * default, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores"), the evidence store,
+ * default, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores"), the evidence store
+ * (the same choice; docs/ledger.md, "Evidence and dead letters"),
  * the policy file, the tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling
  * guard accepts as "nothing to sync" because an empty pin set has nothing to mismatch), the job
  * runner and the outbound address policy (SWOOSH_OUTBOUND_ALLOW, so a bad value stops the worker
@@ -11,7 +12,7 @@
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
 import { dataPaths, defaultPolicyFile, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
-import { ContentStore } from '../activities/evidence-store';
+import { openContentStore } from '../activities/stores';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';
@@ -54,7 +55,7 @@ export async function buildDependencies(
   if (!licenceConfigured) await initDevLicence(dataDir);
   const licence = await licenceCheckerFromEnv(env, dataDir);
   const ledger = openLedgerStore({ config: storeConfig, ledgerDir: paths.ledgerDir }, orchestrator);
-  const evidence = new ContentStore(paths.evidenceDir);
+  const evidence = openContentStore(storeConfig, paths.evidenceDir);
   const toolServers = z
     .array(ToolServerConfig)
     .parse(JSON.parse(env.SWOOSH_TOOL_SERVERS?.trim() || '[]') as unknown);

@@ -1,9 +1,9 @@
 /** Worker process: polls the SWOOSH task queue until SIGINT/SIGTERM, then drains and exits. */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { createFileDeadLetterStore, deadLetterFile } from '../activities/timers';
+import { openDeadLetterStore } from '../activities/stores';
 import { createTimerEventLog, timerEventsDir } from '../host/timer-events';
-import { loadConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
+import { loadConfig, loadStoreConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { ensureSearchAttributes } from './search-attributes';
@@ -44,7 +44,7 @@ try {
   const timers = loadTimerConfig();
   deps.timers = {
     signer: deps.orchestrator,
-    deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    deadLetters: openDeadLetterStore(loadStoreConfig(), deps.dataDir),
     events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client,
     outbound: deps.outbound,
@@ -85,6 +85,7 @@ try {
 } finally {
   // Ledger locks held for busy missions are let go now, not left to be judged stale.
   await deps.ledger.close();
+  await Promise.all([deps.evidence.close(), deps.timers?.deadLetters.close()]);
   await clientConnection.close();
   await connection.close();
   await tracing.shutdown();

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../activities/evidence-store';
 import { createLedgerActivities } from '../../activities/ledger';
 import { hashCanonical } from '../../host/digest';
 import { generateSigner, type Signer } from '../../host/keys';
@@ -69,7 +69,10 @@ describe('ledger activities', () => {
   };
 
   it('record a decision draft keyed by the calling workflow, deployments and lifecycle events', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
     const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
     const receipt = await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0));
     const deployment = await env.run(activities.recordAgentDeployment, deploymentEntry(0));
@@ -105,7 +108,10 @@ describe('ledger activities', () => {
   });
 
   it('record a draft in the field names of before as the very same decision', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
     const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
     const receipt = await env.run(activities.recordDecision, legacyDecisionDraft(signer.keyId, 0));
     // Today's draft of that decision is a retry of the same emission: its receipt, no conflict.
@@ -121,7 +127,10 @@ describe('ledger activities', () => {
   it('record the drafts held by a recorded mission history as the ledger recorded them then', async () => {
     const drafts = await recordedDrafts('mission-statechart-first-run.json');
     expect(drafts.length).toBeGreaterThan(0);
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
     const env = activityEnvironment({
       workflowExecution: { workflowId: 'mission-recorded', runId: 'run-1' },
     });
@@ -157,7 +166,10 @@ describe('ledger activities', () => {
   });
 
   it('fail without retry on an invalid entry or a conflicting replay', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
     const env = activityEnvironment();
     await expect(
       env.run(activities.recordDecision, { ...decisionDraft(signer.keyId, 0), inputs_hash: 'abc' }),
@@ -178,7 +190,7 @@ describe('ledger activities', () => {
   });
 
   it('store evidence content-addressed, once, and read it back verified', async () => {
-    const store = new ContentStore(join(dir, 'evidence'));
+    const store = new FileContentStore(join(dir, 'evidence'));
     const activities = createLedgerActivities({ ledger, evidence: store });
     const env = activityEnvironment();
     const first = await env.run(activities.storeEvidence, artifact);
@@ -190,7 +202,7 @@ describe('ledger activities', () => {
   });
 
   it('detect stored evidence whose bytes changed', async () => {
-    const store = new ContentStore(join(dir, 'evidence'));
+    const store = new FileContentStore(join(dir, 'evidence'));
     const checksum = await store.put('report body');
     const hex = checksum.slice('sha256-'.length);
     const blob = join(dir, 'evidence', 'sha256', hex.slice(0, 2), hex);

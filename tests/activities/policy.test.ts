@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPolicyFile } from '../../host/data-dir';
-import { ContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../activities/evidence-store';
 import { ensureKeyFile } from '../../host/keys';
 import { ensureDevTokens } from '../../api/auth';
 import {
@@ -271,7 +271,7 @@ describe('SHHH policy documents', () => {
 
 describe('policy activities', () => {
   it('evaluate content referenced by checksum from the evidence store', async () => {
-    const evidence = new ContentStore(join(dir, 'evidence'));
+    const evidence = new FileContentStore(join(dir, 'evidence'));
     const checksum = await evidence.put(`secret: ${awsKey}`);
     const activities = createPolicyActivities({ policyFile: defaultPolicyFile, evidence });
     const verdict = await activityEnvironment().run(activities.evaluatePolicy, {
@@ -283,7 +283,7 @@ describe('policy activities', () => {
   it('load the policy snapshot a policy-update transition records', async () => {
     const activities = createPolicyActivities({
       policyFile: defaultPolicyFile,
-      evidence: new ContentStore(join(dir, 'evidence')),
+      evidence: new FileContentStore(join(dir, 'evidence')),
     });
     expect(await activityEnvironment().run(activities.loadPolicy)).toEqual(policy);
   });
@@ -293,7 +293,7 @@ describe('policy activities', () => {
     await writeFile(policyFile, 'version: 2\nrules: []\n');
     const activities = createPolicyActivities({
       policyFile,
-      evidence: new ContentStore(join(dir, 'evidence')),
+      evidence: new FileContentStore(join(dir, 'evidence')),
     });
     const env = activityEnvironment();
     const subject = { kind: 'proposal' as const, transition: 'X', evidence: [], inputs: {} };
@@ -315,7 +315,7 @@ describe('policy activities', () => {
   it('reject a request without content to scan', async () => {
     const activities = createPolicyActivities({
       policyFile: defaultPolicyFile,
-      evidence: new ContentStore(join(dir, 'evidence')),
+      evidence: new FileContentStore(join(dir, 'evidence')),
     });
     await expect(
       activityEnvironment().run(activities.evaluatePolicy, {
@@ -327,7 +327,7 @@ describe('policy activities', () => {
   it('fail without retry when referenced content is missing from the store', async () => {
     const activities = createPolicyActivities({
       policyFile: defaultPolicyFile,
-      evidence: new ContentStore(join(dir, 'evidence')),
+      evidence: new FileContentStore(join(dir, 'evidence')),
     });
     await expect(
       activityEnvironment().run(activities.evaluatePolicy, {

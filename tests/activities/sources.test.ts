@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
-import { ContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../activities/evidence-store';
 import { generateSigner } from '../../host/keys';
 import { createMissionStepActivities } from '../../activities/mission-steps';
 import { ensureDevTokens } from '../../api/auth';
@@ -41,7 +41,7 @@ beforeEach(async () => {
 function withSources(sources: Partial<SourceConfinement>) {
   return createMissionStepActivities({
     dataDir,
-    evidence: new ContentStore(dataPaths(dataDir).evidenceDir),
+    evidence: new FileContentStore(dataPaths(dataDir).evidenceDir),
     orchestrator: generateSigner().signer,
     checkLicence: () => Promise.reject(new Error('not used')),
     evaluatePolicy: () => Promise.reject(new Error('not used')),

@@ -119,6 +119,20 @@ describe('swoosh CLI', () => {
     expect(result.err).toMatch(/2 record\(s\) before it verified/);
   });
 
+  it('ledger export copies a files ledger byte for byte, both head slots included', async () => {
+    await swoosh('keys', 'init');
+    await writeMission(3);
+    const out = join(dataDir, 'export');
+    const exported = await swoosh('ledger', 'export', 'm-1', '--out', out);
+    expect(exported.code).toBe(0);
+    for (const name of ['m-1.jsonl', 'm-1.head.json']) {
+      expect(await readFile(join(out, name))).toEqual(
+        await readFile(join(dataPaths(dataDir).ledgerDir, name)),
+      );
+    }
+    expect(await swoosh('ledger', 'verify', 'm-1', '--dir', out)).toMatchObject({ code: 0, err: '' });
+  });
+
   it('ledger verify trusts only the keys it is given', async () => {
     await swoosh('keys', 'init');
     await writeMission(2);

@@ -309,4 +309,24 @@ describe('k8s/overlays/dev on the local control plane', () => {
       403,
     );
   });
+
+  test('the API server accepts k8s/overlays/prod over the dev objects: several workers, the database URL from a Secret', async () => {
+    const prod = render('k8s/overlays/prod').filter(served);
+    // A dry run: the server validates and merges each object as it would store it, and stores nothing.
+    const accepted = new Map<string, Manifest>();
+    for (const object of prod) accepted.set(id(object), await apply(object, 'All'));
+    const worker = accepted.get(`Deployment/${SYSTEM}/swoosh-worker`) as Manifest & V1Deployment;
+    expect(worker.spec?.replicas).toBe(3);
+    expect(worker.spec?.template.spec?.containers[0]?.env).toEqual(
+      expect.arrayContaining([
+        { name: 'SWOOSH_STORE', value: 'postgres' },
+        { name: 'SWOOSH_DATABASE_URL', valueFrom: { secretKeyRef: { name: 'swoosh-database', key: 'url' } } },
+        { name: 'SWOOSH_TEMPORAL_ADDRESS', value: 'temporal-frontend.temporal.svc:7233' },
+      ]),
+    );
+    const live = await cluster.kubeConfig
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: 'swoosh-worker', namespace: SYSTEM });
+    expect(live.spec?.replicas).toBe(1);
+  });
 });

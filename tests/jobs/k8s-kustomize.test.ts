@@ -295,6 +295,46 @@ describe('kubectl kustomize k8s/overlays/dev', () => {
   });
 });
 
+describe('kubectl kustomize k8s/overlays/prod', () => {
+  let objects: K8sObject[];
+
+  beforeAll(() => {
+    objects = render('k8s/overlays/prod');
+  });
+
+  test('renders without a Temporal of its own, and every built-in object validates against the schema', () => {
+    expect(objects.filter((o) => o.metadata.name.startsWith('temporal'))).toEqual([]);
+    for (const object of objects.filter(isBuiltInKind)) {
+      expect(() => validateAgainstSchema(object), `${object.kind}/${object.metadata.name}`).not.toThrow();
+      expect(asSentByClient(object), `${object.kind}/${object.metadata.name}`).toEqual(object);
+    }
+  });
+
+  test.each([
+    ['swoosh-worker', 'worker'],
+    ['swoosh-gateway', 'gateway'],
+  ])(
+    '%s runs several replicas on PostgreSQL, its URL from a Secret, and the existing Temporal frontend',
+    (name, container) => {
+      const deployment = one<K8sObject & V1Deployment>(objects, 'Deployment', name);
+      expect(deployment.spec!.replicas).toBeGreaterThan(1);
+      const env = deployment.spec!.template.spec!.containers.find((c) => c.name === container)!.env!;
+      const byName = (n: string) => env.filter((e) => e.name === n);
+      expect(byName('SWOOSH_STORE')).toEqual([{ name: 'SWOOSH_STORE', value: 'postgres' }]);
+      // Never a literal value: the URL holds the database password.
+      expect(byName('SWOOSH_DATABASE_URL')).toEqual([
+        {
+          name: 'SWOOSH_DATABASE_URL',
+          valueFrom: { secretKeyRef: { name: 'swoosh-database', key: 'url' } },
+        },
+      ]);
+      expect(byName('SWOOSH_TEMPORAL_ADDRESS')).toEqual([
+        { name: 'SWOOSH_TEMPORAL_ADDRESS', value: 'temporal-frontend.temporal.svc:7233' },
+      ]);
+    },
+  );
+});
+
 test('the base renders on its own too', () => {
   const text = execFileSync('kubectl', ['kustomize', 'k8s/base'], { cwd: repo, encoding: 'utf8' });
   expect(parseAllDocuments(text).length).toBeGreaterThan(5);

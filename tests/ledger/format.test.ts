@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../activities/evidence-store';
 import { createLedgerActivities } from '../../activities/ledger';
 import { FileLedger, verifyLedger } from '../../ledger';
 import { signerFromSecretKey } from '../../host/keys';
@@ -49,7 +49,10 @@ async function writeFixtureAppends(
     signer,
     clock: () => new Date(Date.UTC(2025, 9, 19, 2, 0, tick++)),
   });
-  const activities = createLedgerActivities({ ledger, evidence: new ContentStore(join(dir, 'evidence')) });
+  const activities = createLedgerActivities({
+    ledger,
+    evidence: new FileContentStore(join(dir, 'evidence')),
+  });
   const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
   await env.run(activities.recordDecision, draft(signer.keyId, 0));
   await env.run(activities.recordDecision, draft(signer.keyId, 1));

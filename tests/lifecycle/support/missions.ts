@@ -14,7 +14,7 @@ import nacl from 'tweetnacl';
 import { swooshSearchAttributes } from '../../../schemas/search-attributes';
 import type { ActivityDeps } from '../../../activities';
 import { dataPaths, defaultPolicyFile } from '../../../host/data-dir';
-import { ContentStore } from '../../../activities/evidence-store';
+import { FileContentStore } from '../../../activities/evidence-store';
 import { ProcessJobRunner } from '../../../activities/jobs/process/runner';
 import { ensureKeyFile, loadSigner } from '../../../host/keys';
 import { FileLedger } from '../../../ledger';
@@ -52,7 +52,7 @@ export async function testDeps(): Promise<ActivityDeps> {
     orchestrator,
     licence: await licenceCheckerFromEnv({}, dataDir),
     ledger,
-    evidence: new ContentStore(paths.evidenceDir),
+    evidence: new FileContentStore(paths.evidenceDir),
     policyFile: defaultPolicyFile,
     toolServers: [],
     runner: new ProcessJobRunner({ dataDir, pollIntervalMs: 100 }),
