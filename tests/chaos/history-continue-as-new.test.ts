@@ -5,9 +5,7 @@
  * state and HEAD, the idempotency table (a repeat is answered from it), the ledger must hold every
  * accepted proposal once in an unbroken chain, and proposals after it must still be accepted.
  */
-import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
@@ -18,47 +16,33 @@ import { stateQuery } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
 import type { MissionSnapshot } from '../../workflows/mission/engine';
 import { HISTORY_CONTINUE_AS_NEW_PATCH } from '../../workflows/mission/history';
-import { createSwooshWorker } from '../../workers/worker';
-import { testDeps } from '../lifecycle/support/missions';
-import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { type LongHistoryMission, startLongHistoryMission, untilContinuedAsNew } from './long-history';
+import { eventually } from '../support/temporal';
+import {
+  type LongHistoryFixture,
+  type LongHistoryMission,
+  startLongHistoryFixture,
+  untilContinuedAsNew,
+} from './long-history';
 
 const { EventType } = proto.temporal.api.enums.v1;
 const MAX_EVENTS = 200;
 
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
-let worker: Worker;
-let running: Promise<void>;
+let fx: LongHistoryFixture;
 let m: LongHistoryMission;
 type Viewed = { state: StateDocument; hash: string; phase: string };
 let firstRunEvents: proto.temporal.api.history.v1.IHistoryEvent[];
 
 beforeAll(async () => {
-  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
-  const taskQueue = taskQueueFor('history continue-as-new');
-  worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  running = worker.run();
-  m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), MAX_EVENTS);
+  fx = await startLongHistoryFixture('history continue-as-new', MAX_EVENTS);
+  ({ env, deps, m } = fx);
   await untilContinuedAsNew(env.client, m);
   const history = await env.client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
   firstRunEvents = history.events ?? [];
 }, 180_000);
 
-afterAll(async () => {
-  await env?.client.workflow
-    .getHandle(m?.workflowId ?? 'none')
-    .terminate('test over')
-    .catch(() => undefined);
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+afterAll(() => fx?.stop());
 
 const decisions = async () =>
   (await readLedger(dataPaths(deps.dataDir).ledgerDir, m.missionId)).records.filter(

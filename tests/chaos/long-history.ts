@@ -4,20 +4,25 @@
  * until its history passes a small `maxEvents` and it continues as new. Shared by the recorded
  * fixture (tests/histories/scenarios.ts) and tests/chaos/history-continue-as-new.test.ts.
  */
+import { randomUUID } from 'node:crypto';
 import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { ActivityDeps } from '../../activities';
 import { missionWorkflowId, TRANSITION_REJECTED, type TransitionOutcome } from '../../schemas/mission';
 import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import type { TransitionProposal } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
+import { createSwooshWorker } from '../../workers/worker';
 import {
   newSigner,
   prompt,
   proposalSigner,
+  testDeps,
   type TestSigner,
   TEST_SCHEDULE,
 } from '../lifecycle/support/missions';
-import { eventually } from '../support/temporal';
+import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,4 +127,40 @@ export async function untilContinuedAsNew(client: Client, m: LongHistoryMission,
     await m.propose();
   }
   throw new Error(`${m.workflowId} did not continue as new after ${most} proposals`);
+}
+
+/** A dev server, a SWOOSH worker and one long-history mission on it, for a test file's hooks. */
+export interface LongHistoryFixture {
+  env: TestWorkflowEnvironment;
+  deps: ActivityDeps;
+  m: LongHistoryMission;
+  /** Terminates the mission and stops the worker and the server. */
+  stop(): Promise<void>;
+}
+
+export async function startLongHistoryFixture(name: string, maxEvents: number): Promise<LongHistoryFixture> {
+  const [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  const taskQueue = taskQueueFor(name);
+  const worker = await createSwooshWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+  });
+  const running = worker.run();
+  const m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), maxEvents);
+  return {
+    env,
+    deps,
+    m,
+    async stop() {
+      await env.client.workflow
+        .getHandle(m.workflowId)
+        .terminate('test over')
+        .catch(() => undefined);
+      worker.shutdown();
+      await running;
+      await env.teardown();
+    },
+  };
 }

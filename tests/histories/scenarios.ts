@@ -190,13 +190,7 @@ export const scenarios: Scenario[] = [
     // Policy_Update proposals, continues as new once its history passes 200 events (no beat ever
     // completes). The fixture is the first run, up to its continue-as-new.
     name: 'mission-statechart-history-continue-as-new',
-    async run(client, taskQueue, missionId) {
-      const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
-      await untilContinuedAsNew(client, m);
-      const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
-      await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
-      return history;
-    },
+    run: longHistoryFirstRun,
   },
   {
     // The signed-owner-commands story after DEFERRED_APPEND_PATCH (docs/lifecycle.md#the-ledger-append):
@@ -210,13 +204,7 @@ export const scenarios: Scenario[] = [
     // The history continue-as-new story after DEFERRED_APPEND_PATCH: the run continues as new only
     // once every queued decision is in the ledger.
     name: 'mission-statechart-deferred-append-continue-as-new',
-    async run(client, taskQueue, missionId) {
-      const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
-      await untilContinuedAsNew(client, m);
-      const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
-      await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
-      return history;
-    },
+    run: longHistoryFirstRun,
   },
   ...otherWorkflowScenarios,
 ];
@@ -530,5 +518,14 @@ async function controlHalt(client: Client, taskQueue: string): Promise<History> 
     throw new Error(`control workflow did not lift the halt: ${JSON.stringify(state)}`);
   const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
+  return history;
+}
+
+/** A long-history mission's first run, up to its continue-as-new past 200 events. */
+async function longHistoryFirstRun(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
+  await untilContinuedAsNew(client, m);
+  const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+  await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
   return history;
 }

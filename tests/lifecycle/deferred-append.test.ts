@@ -4,60 +4,39 @@
  * append (or queues it behind the append already running); the ledger then holds every decision
  * history holds, once, in history's order.
  */
-import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { ActivityDeps } from '../../activities';
 import { dataPaths } from '../../host/data-dir';
 import { readLedger, verifyLedger } from '../../ledger';
 import type { DecisionRecord } from '../../schemas/decision-record';
-import { createSwooshWorker } from '../../workers/worker';
-import { startLongHistoryMission, type LongHistoryMission } from '../chaos/long-history';
-import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { testDeps } from './support/missions';
+import {
+  type LongHistoryFixture,
+  type LongHistoryMission,
+  startLongHistoryFixture,
+} from '../chaos/long-history';
+import { eventually } from '../support/temporal';
 
 type Event = proto.temporal.api.history.v1.IHistoryEvent;
 const PROPOSALS = 12;
 
-let env: TestWorkflowEnvironment;
-let deps: ActivityDeps;
-let worker: Worker;
-let running: Promise<void>;
+let fx: LongHistoryFixture;
 let m: LongHistoryMission;
 let events: Event[];
 
 beforeAll(async () => {
-  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
-  const taskQueue = taskQueueFor('deferred append');
-  worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  running = worker.run();
-  m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), 10_000);
+  fx = await startLongHistoryFixture('deferred append', 10_000);
+  m = fx.m;
   for (let i = 0; i < PROPOSALS; i++) await m.propose();
   const last = m.accepted.at(-1)!.idem_key;
   // The last answer's append may still be running: read the history once it has completed.
   events = await eventually(
-    async () => (await env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
+    async () => (await fx.env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
     (all) => appendsOf(all).some((a) => a.drafts.includes(last) && a.completedAt !== undefined),
     30_000,
   );
 }, 180_000);
 
-afterAll(async () => {
-  await env?.client.workflow
-    .getHandle(m?.workflowId ?? 'none')
-    .terminate('test over')
-    .catch(() => undefined);
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+afterAll(() => fx?.stop());
 
 const decode = (data: Uint8Array | null | undefined): string => Buffer.from(data ?? []).toString('utf8');
 
@@ -101,13 +80,13 @@ describe('a transition answers before its decision is in the ledger, and the led
   });
 
   test('the ledger holds each decision once, in seq order, with the answered hashes, and verifies', async () => {
-    const { records } = await readLedger(dataPaths(deps.dataDir).ledgerDir, m.missionId);
+    const { records } = await readLedger(dataPaths(fx.deps.dataDir).ledgerDir, m.missionId);
     const decisions = records.filter((r): r is DecisionRecord => r.kind === 'decision');
     expect(decisions.map((d) => d.seq)).toEqual(decisions.map((_, i) => i + 1));
     const outside = decisions.filter((d) => m.accepted.some((a) => a.idem_key === d.idem_key));
     expect(outside.map((d) => d.post_state_hash)).toEqual(m.accepted.map((a) => a.post_hash));
-    const verified = await verifyLedger(dataPaths(deps.dataDir).ledgerDir, m.missionId, [
-      deps.orchestrator.keyId,
+    const verified = await verifyLedger(dataPaths(fx.deps.dataDir).ledgerDir, m.missionId, [
+      fx.deps.orchestrator.keyId,
     ]);
     expect(verified.ok, JSON.stringify(verified)).toBe(true);
   });
