@@ -90,6 +90,43 @@ describe('a config the workflow would refuse is refused at the door', () => {
       }),
       'body.config.signers.1.key',
     ],
+    [
+      'an agent declared without a command',
+      config({
+        agents: {
+          catalogue: {
+            agents: {
+              greeter: { image: 'x', command: [], capabilityProfile: { role: 'greeter', capabilities: [] } },
+            },
+          },
+          beat: 'greeter',
+        },
+      }),
+      'body.config.agents.catalogue.agents.greeter.command',
+    ],
+    [
+      'an agent environment reference outside the secrets folder',
+      config({
+        agents: {
+          catalogue: {
+            agents: {
+              greeter: {
+                image: 'x',
+                command: ['node'],
+                env: { KEY: { file: '../keys/orchestrator.key' } },
+                capabilityProfile: { role: 'greeter', capabilities: [] },
+              },
+            },
+          },
+        },
+      }),
+      'body.config.agents.catalogue.agents.greeter.env.KEY.file',
+    ],
+    [
+      'a beat agent no catalogue declares',
+      config({ agents: { beat: 'indexer' } }),
+      'body.config.agents.beat',
+    ],
   ];
   for (const [name, bad, field] of refused) {
     test(`${name}: 400 naming ${field}, and no mission`, async () => {
