@@ -14,6 +14,7 @@ import { buildAgentJobManifest } from '../../activities/jobs/kubernetes/manifest
 import { ProcessJobRunner } from '../../activities/jobs/process/runner';
 import { AgentJobSpec, agentJobName } from '../../schemas/agent-job';
 import { echoSpec } from './support/jobs';
+import { validateAgainstSchema } from './support/kubernetes-schema';
 
 const owner = { workflowId: 'wf-env-references', seq: 0 };
 const name = agentJobName(owner);
@@ -82,5 +83,6 @@ describe('the Kubernetes manifest', () => {
     });
     expect(env.find((e) => e.name === 'CA')).toEqual({ name: 'CA', value: 'PEM-BYTES' });
     expect(env.filter((e) => e.name === 'TOKEN')).toHaveLength(1);
+    expect(() => validateAgainstSchema(manifest)).not.toThrow();
   });
 });
