@@ -48,9 +48,11 @@ export type AgentDeclarationInput = z.input<typeof AgentDeclaration>;
 export type AgentDeclaration = z.output<typeof AgentDeclaration>;
 
 export const AgentCatalogue = z.strictObject({
-  agents: z.record(AgentId, AgentDeclaration).refine((agents) => Object.keys(agents).length <= 64, {
-    message: 'at most 64 agents',
-  }),
+  agents: z
+    .record(AgentId, AgentDeclaration)
+    .refine((agents) => Object.keys(agents).length <= 64, { message: 'at most 64 agents' })
+    // Stated in the OpenAPI document too, so a request it calls valid is one the gateway accepts.
+    .meta({ maxProperties: 64 }),
 });
 export type AgentCatalogueInput = z.input<typeof AgentCatalogue>;
 export type AgentCatalogue = z.output<typeof AgentCatalogue>;

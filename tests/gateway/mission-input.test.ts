@@ -139,6 +139,42 @@ describe('a config the workflow would refuse is refused at the door', () => {
   }
 });
 
+describe("declaring agents is the owner's call (docs/agents.md)", () => {
+  const catalogue = {
+    agents: {
+      greeter: {
+        image: 'registry.example.org/swoosh/greeter:1',
+        command: ['node', '-e', 'console.log("hello")'],
+        capabilityProfile: { role: 'greeter', capabilities: ['greet'] },
+      },
+    },
+  };
+
+  test('an operator declaring an agent is a 403 naming body.config.agents.catalogue, and no mission', async () => {
+    const id = randomUUID();
+    const res = await fx.as.operator.startMission({
+      ...prompt(id),
+      config: config({ maxBeats: 1, agents: { catalogue, beat: 'greeter' } }),
+    });
+    expect(res.status).toBe(403);
+    if (!res.ok) expect(fieldsOf(res.body)).toEqual(['body.config.agents.catalogue']);
+    expect((await fx.as.viewer.getMission(id)).status).toBe(404);
+  });
+
+  test('an owner may declare one; an operator may name an agent of the default catalogue', async () => {
+    const owned = await fx.as.owner.startMission({
+      ...prompt(randomUUID()),
+      config: config({ maxBeats: 1, agents: { catalogue, beat: 'greeter' } }),
+    });
+    expect(owned.status).toBe(201);
+    const steered = await fx.as.operator.startMission({
+      ...prompt(randomUUID()),
+      config: config({ maxBeats: 1, agents: { beat: 'echo' } }),
+    });
+    expect(steered.status).toBe(201);
+  });
+});
+
 describe('one mission id, one prompt and one config', () => {
   test('the same config again is the same mission; another config is a 409 and changes nothing', async () => {
     const id = randomUUID();
