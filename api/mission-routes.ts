@@ -108,15 +108,40 @@ export function mountMissionRoutes(
         refusals: [
           {
             field:
-              '^body\\.config\\.(schedule(\\..+)?|quorumSize|approvalsRequired|signers\\.\\d+\\.(key|classes\\.\\d+)|council\\.members\\.\\d+\\.(id|key))$',
+              '^body\\.config\\.(schedule(\\..+)?|quorumSize|approvalsRequired|signers\\.\\d+\\.(key|classes\\.\\d+)|council\\.members\\.\\d+\\.(id|key)|agents\\.beat)$',
             reason:
-              'a config the mission could not run: phase fractions summing to 1, a bar between 4 ms and a day, backoff bounds, a quorum and approvals the council and signers can reach, keys and member ids listed once, known transition classes',
+              'a config the mission could not run: phase fractions summing to 1, a bar between 4 ms and a day, backoff bounds, a quorum and approvals the council and signers can reach, keys and member ids listed once, known transition classes, a beat agent the catalogue declares',
+          },
+          {
+            field: '^body\\.config\\.agents\\.catalogue\\.agents\\.[^.]+\\.env\\.[^.]+$',
+            reason: 'SWOOSH_* variables are the agent contract, set by SWOOSH',
+          },
+        ],
+      },
+      403: {
+        description: 'Not an owner, yet declaring agents (docs/agents.md)',
+        schema: Problem,
+        refusals: [
+          {
+            field: '^body\\.config\\.agents\\.catalogue$',
+            reason: 'only an owner may declare agents: a declaration is a command the workers run',
           },
         ],
       },
       409: { description: 'The id is taken by a different prompt or config', schema: Problem },
     },
-    handler: async ({ body }, res) => {
+    handler: async ({ body, principal }, res) => {
+      // A declaration is a command the workers run: naming a default-catalogue agent is steering,
+      // declaring a new one is the owner's call (docs/agents.md#a-missions-agents).
+      if (body.config?.agents?.catalogue !== undefined && principal?.role !== 'owner') {
+        const reason = 'only an owner may declare agents: a declaration is a command the workers run';
+        return sendProblem(res, {
+          status: 403,
+          title: 'Owner only',
+          detail: `body.config.agents.catalogue: ${reason}`,
+          errors: [{ field: 'body.config.agents.catalogue', reason }],
+        });
+      }
       try {
         const { config, ...prompt } = body;
         // A mission started while the deployment is halted starts PAUSED by the halt's own pause.

@@ -28,6 +28,10 @@ const Quantity = z
 
 const ResourceList = z.strictObject({ cpu: Quantity, memory: Quantity });
 
+/** CPU and memory of one run; requests default to the limits. */
+export const AgentResources = z.strictObject({ limits: ResourceList, requests: ResourceList.optional() });
+export type AgentResources = z.infer<typeof AgentResources>;
+
 /** `prefix/name` or `name`, as Kubernetes validates label and annotation keys. */
 const QualifiedKey = z
   .string()
@@ -43,13 +47,50 @@ const LabelValue = z
   .max(63)
   .regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a Kubernetes label value');
 
-const EnvName = z
+export const AgentEnvName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a POSIX environment variable name')
   .refine(
     (name) => !name.startsWith(CONTRACT_ENV_PREFIX),
     `${CONTRACT_ENV_PREFIX}* variables are set by SWOOSH`,
   );
+
+/** A Kubernetes object name (DNS-1123 subdomain), as Secrets are named. */
+const ObjectName = z
+  .string()
+  .max(253)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'must be a Kubernetes object name',
+  );
+
+/** A path below the agent secrets folder: relative, no `..`, no empty segment. */
+const SecretPath = z
+  .string()
+  .max(1024)
+  .regex(
+    /^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/,
+    'must be a relative path of plain segments',
+  );
+
+/**
+ * Where an environment value comes from when it is not written down (docs/agents.md#environment):
+ * a key of a Secret, or a file below the worker's agent secrets folder. Only the reference
+ * travels through the workflow; the value is read where the run is spawned, never logged.
+ */
+export const AgentEnvReference = z.union([
+  z.strictObject({
+    secret: z.strictObject({
+      name: ObjectName,
+      key: z
+        .string()
+        .max(253)
+        .regex(/^[-._a-zA-Z0-9]+$/, 'must be a Secret data key'),
+    }),
+  }),
+  z.strictObject({ file: SecretPath }),
+]);
+export type AgentEnvReference = z.infer<typeof AgentEnvReference>;
 
 export const AgentJobTimeouts = z.strictObject({
   /** Wall-clock limit of the whole run, retries included; Kubernetes' `activeDeadlineSeconds`. */
@@ -64,44 +105,55 @@ export const AgentJobTimeouts = z.strictObject({
 });
 export type AgentJobTimeouts = z.infer<typeof AgentJobTimeouts>;
 
-export const AgentJobSpec = z.strictObject({
-  mission: DecisionEntry.shape.mission,
-  region: DecisionEntry.shape.region,
-  windowId: z.string().min(1).max(200),
-  /** Stable id of the agent within the mission, e.g. `reviewer-2`. */
-  agentId: z.string().min(1).max(200),
-  capabilityProfile: CapabilityProfile,
-  energyBudget: EnergyBudget.default({}),
-  /** Container image on Kubernetes; the process backend runs `command` on the host instead. */
-  image: z.string().min(1),
-  command: z.array(z.string().min(1)).min(1),
-  args: z.array(z.string()).default([]),
-  env: z.record(EnvName, z.string()).default({}),
-  /** Handed to the agent as JSON in `SWOOSH_INPUTS`. */
-  inputs: z
-    .record(z.string(), z.json())
-    .default({})
-    .refine((inputs) => new TextEncoder().encode(JSON.stringify(inputs)).length <= MAX_INPUTS_BYTES, {
-      message: `inputs must encode to at most ${MAX_INPUTS_BYTES} bytes of JSON`,
-    }),
-  timeouts: AgentJobTimeouts,
-  resources: z
-    .strictObject({ limits: ResourceList, requests: ResourceList.optional() })
-    .default({ limits: { cpu: '1', memory: '1Gi' } }),
-  /** Retries of the agent itself inside one run; 0 leaves retrying to the orchestrator. */
-  backoffLimit: z.int().min(0).max(10).default(0),
-  /** Kubernetes deletes a finished Job after this long, a safety net behind the reaper. */
-  ttlSecondsAfterFinished: z
-    .int()
-    .min(0)
-    .default(24 * 3600),
-  /** The identity the agent acts as (annotation `swoosh.io/workload-identity`); else the template's. */
-  workloadIdentity: z.string().min(1).max(253).optional(),
-  /** References to the infrastructure the agent works on (annotation `swoosh.io/infrastructure-refs`). */
-  infrastructureRefs: z.array(z.string().min(1)).default([]),
-  labels: z.record(QualifiedKey, LabelValue).default({}),
-  annotations: z.record(QualifiedKey, z.string()).default({}),
-});
+export const AgentJobSpec = z
+  .strictObject({
+    mission: DecisionEntry.shape.mission,
+    region: DecisionEntry.shape.region,
+    windowId: z.string().min(1).max(200),
+    /** Stable id of the agent within the mission, e.g. `reviewer-2`. */
+    agentId: z.string().min(1).max(200),
+    capabilityProfile: CapabilityProfile,
+    energyBudget: EnergyBudget.default({}),
+    /** Container image on Kubernetes; the process backend runs `command` on the host instead. */
+    image: z.string().min(1),
+    command: z.array(z.string().min(1)).min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(AgentEnvName, z.string()).default({}),
+    /** Variables whose values are resolved where the run is spawned (a name is in `env` or here, not both). */
+    envFrom: z.record(AgentEnvName, AgentEnvReference).default({}),
+    /** Handed to the agent as JSON in `SWOOSH_INPUTS`. */
+    inputs: z
+      .record(z.string(), z.json())
+      .default({})
+      .refine((inputs) => new TextEncoder().encode(JSON.stringify(inputs)).length <= MAX_INPUTS_BYTES, {
+        message: `inputs must encode to at most ${MAX_INPUTS_BYTES} bytes of JSON`,
+      }),
+    timeouts: AgentJobTimeouts,
+    resources: AgentResources.default({ limits: { cpu: '1', memory: '1Gi' } }),
+    /** Retries of the agent itself inside one run; 0 leaves retrying to the orchestrator. */
+    backoffLimit: z.int().min(0).max(10).default(0),
+    /** Kubernetes deletes a finished Job after this long, a safety net behind the reaper. */
+    ttlSecondsAfterFinished: z
+      .int()
+      .min(0)
+      .default(24 * 3600),
+    /** The identity the agent acts as (annotation `swoosh.io/workload-identity`); else the template's. */
+    workloadIdentity: z.string().min(1).max(253).optional(),
+    /** References to the infrastructure the agent works on (annotation `swoosh.io/infrastructure-refs`). */
+    infrastructureRefs: z.array(z.string().min(1)).default([]),
+    labels: z.record(QualifiedKey, LabelValue).default({}),
+    annotations: z.record(QualifiedKey, z.string()).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    for (const name of Object.keys(spec.envFrom)) {
+      if (name in spec.env)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['envFrom', name],
+          message: 'this variable is also set in env',
+        });
+    }
+  });
 /** A spec as validated: defaults applied. */
 export type AgentJobSpec = z.infer<typeof AgentJobSpec>;
 /** A spec as a caller writes it: defaulted fields may be left out. */
@@ -178,6 +230,8 @@ export const AgentJobFailureType = {
   invalidSpec: 'InvalidAgentJobSpec',
   /** A run by this name exists but belongs to another owner. */
   nameConflict: 'AgentJobNameConflict',
+  /** An `envFrom` reference could not be read where the run is spawned; nothing was started. */
+  envUnresolved: 'AgentEnvUnresolved',
   /** A run this activity had started vanished before it was collected (deleted by hand?). */
   lost: 'AgentJobLost',
 } as const;

@@ -8,11 +8,12 @@
  *
  * What the gateway accepts, the workflow runs: `RunnableMissionConfig` adds the checks a mission
  * needs to be able to run at all (a schedule that defines windows, a reachable quorum and approval
- * count, known signer classes, no key listed twice), from `missionConfigProblems`, which the
+ * count, known signer classes, no key listed twice, a beat agent the catalogue declares), from `missionConfigProblems`, which the
  * workflow runs too before it does anything else, so a config is refused at the door with a 400
  * naming the field rather than failing the mission later.
  */
 import { z } from 'zod';
+import { beatAgent, missionCatalogue, MissionAgentsInput } from './agent-catalogue';
 import { EvidenceUriSchema, SignerKeySchema } from './proposal';
 import { TRANSITION_CLASSES } from './transition-classes';
 
@@ -69,6 +70,11 @@ export const MissionConfigInput = z.strictObject({
   schedule: ScheduleInput.default(DEV_SCHEDULE),
   /** Extra ingestion sources (file:// or http(s):// URIs); the prompt's originatingSpec is always one. */
   sources: z.array(EvidenceUriSchema).max(64).default([]),
+  /**
+   * Which agents run: the mission's own catalogue over the default one, and the agent each beat
+   * task runs (docs/agents.md). Absent: every task runs the default catalogue's `echo`.
+   */
+  agents: MissionAgentsInput.optional(),
   /** Agent tasks per beat (each one agentJobWorkflow child). */
   tasksPerBeat: z.int().min(1).max(8).default(1),
   /** Stop after this many completed beats (0: run until cancelled). */
@@ -193,6 +199,13 @@ export function missionConfigProblems(config: MissionConfig, orchestratorKey?: s
     add(
       ['approvalsRequired'],
       `${config.approvalsRequired} approvals can never be given by ${approvers} approver(s) (the orchestrator and signers with the approval class)`,
+    );
+  }
+  if (config.agents !== undefined && beatAgent(config.agents) === undefined) {
+    const known = Object.keys(missionCatalogue(config.agents.catalogue).agents);
+    add(
+      ['agents', 'beat'],
+      `agent ${JSON.stringify(config.agents.beat)} is not in the catalogue; one of ${known.join(', ')}`,
     );
   }
   return problems;

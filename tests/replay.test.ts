@@ -43,13 +43,19 @@ describe('recorded histories replay against the current workflow code', () => {
 
   test('the history continue-as-new fixture covers the patched branch: its run ends continued as new', () => {
     // Replayed above like every fixture; this keeps it a history that reaches the branch.
-    const events = load('mission-statechart-history-continue-as-new.json').events ?? [];
-    const patches = events
-      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-      .map((p) => Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'));
-    expect(patches.some((p) => p.includes('"swoosh-history-continue-as-new-v1"'))).toBe(true);
-    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    const file = 'mission-statechart-history-continue-as-new.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-history-continue-as-new-v1"'))).toBe(true);
+    expect(load(file).events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  });
+
+  test('the declared-agents fixture covers the patched branch: its beat starts the declared greeter', () => {
+    const file = 'mission-statechart-declared-agents.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-declared-agents-v1"'))).toBe(true);
+    const children = (load(file).events ?? []).flatMap((e) => {
+      const payload = e.startChildWorkflowExecutionInitiatedEventAttributes?.input?.payloads?.[0]?.data;
+      return payload ? [JSON.parse(Buffer.from(payload).toString('utf8')) as { image: string }] : [];
+    });
+    expect(children.map((c) => c.image)).toEqual(['registry.example.org/swoosh/greeter:1']);
   });
 
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
@@ -68,6 +74,14 @@ describe('recorded histories replay against the current workflow code', () => {
     },
   );
 });
+
+/** The patch ids a history's markers record, as JSON text. */
+function patchesOf(file: string): string[] {
+  return (load(file).events ?? [])
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+    .map((p) => Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'));
+}
 
 function load(file: string): ReturnType<typeof historyFromJSON> {
   return historyFromJSON(JSON.parse(readFileSync(new URL(file, historiesDir), 'utf8')));

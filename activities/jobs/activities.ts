@@ -26,6 +26,7 @@ import {
   type JobStatus,
   sameOwner,
 } from './runner';
+import { EnvReferenceError } from './env';
 import { AGENT_JOB_ATTRIBUTES as J, AGENT_JOB_SPANS } from '../../schemas/trace';
 import { recordAgentJob } from '../telemetry';
 import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
@@ -84,6 +85,9 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
       await runner.spawn(jobName, spec, owner);
     } catch (error) {
       if (error instanceof JobNameConflictError) throw conflict(error);
+      // Not retried: a missing secret is a deployment fix, and the message names no value.
+      if (error instanceof EnvReferenceError)
+        throw ApplicationFailure.nonRetryable(error.message, AgentJobFailureType.envUnresolved);
       throw error;
     }
     const spawned = await runner.status(jobName);

@@ -3,6 +3,7 @@
  * there and not at the first agent run.
  */
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -18,6 +19,8 @@ export const JobRunnerConfig = z.object({
   SWOOSH_AGENT_NAMESPACE: z.string().min(1).default('swoosh-agents'),
   /** Path of the agent Job template YAML (kubernetes backend); the k8s/ base mounts it. */
   SWOOSH_AGENT_JOB_TEMPLATE: z.string().min(1).optional(),
+  /** Where agents' `envFrom` references are read (docs/agents.md#environment); default `<data dir>/agent-secrets`. */
+  SWOOSH_AGENT_SECRETS_DIR: z.string().min(1).optional(),
   /** Bytes of agent output kept on disk per local run (process backend). */
   SWOOSH_JOB_LOG_LIMIT_BYTES: z.coerce
     .number()
@@ -48,17 +51,17 @@ export async function createJobRunner(
   config: JobRunnerConfig,
   env: Record<string, string | undefined> = process.env,
 ): Promise<JobRunner> {
+  const dataDir = resolveDataDir(env);
+  const secretsDir = config.SWOOSH_AGENT_SECRETS_DIR ?? join(dataDir, 'agent-secrets');
   if (config.SWOOSH_JOB_RUNNER === 'process') {
-    return new ProcessJobRunner({
-      dataDir: resolveDataDir(env),
-      logLimitBytes: config.SWOOSH_JOB_LOG_LIMIT_BYTES,
-    });
+    return new ProcessJobRunner({ dataDir, logLimitBytes: config.SWOOSH_JOB_LOG_LIMIT_BYTES, secretsDir });
   }
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
   return new KubernetesJobRunner({
     kubeConfig,
     namespace: config.SWOOSH_AGENT_NAMESPACE,
+    secretsDir,
     ...(config.SWOOSH_AGENT_JOB_TEMPLATE
       ? { template: await loadAgentJobTemplate(config.SWOOSH_AGENT_JOB_TEMPLATE) }
       : {}),

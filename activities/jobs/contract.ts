@@ -12,8 +12,9 @@ export interface AgentDirs {
 }
 
 /**
- * The variables an agent sees: the spec's own `env`, then the contract, which wins (the schema
- * already refuses `SWOOSH_*` names in `env`, so only HOME and TMPDIR can be overridden away).
+ * The variables an agent sees: the spec's own `env`, the values its `envFrom` references
+ * resolved to (`resolved`, read by ./env.ts), then the contract, which wins (the schema already
+ * refuses `SWOOSH_*` names in `env` and `envFrom`, so only HOME and TMPDIR can be overridden away).
  *
  * - `SWOOSH_JOB_NAME`, `SWOOSH_MISSION_ID`, `SWOOSH_REGION`, `SWOOSH_WINDOW_ID`,
  *   `SWOOSH_AGENT_ID`, `SWOOSH_AGENT_ROLE`: who the agent is and what it works for;
@@ -25,9 +26,11 @@ export function agentEnvironment(
   spec: AgentJobSpec,
   jobName: string,
   dirs: AgentDirs,
+  resolved: Record<string, string> = {},
 ): Record<string, string> {
   return {
     ...spec.env,
+    ...resolved,
     SWOOSH_JOB_NAME: jobName,
     SWOOSH_MISSION_ID: spec.mission,
     SWOOSH_REGION: spec.region,

@@ -90,6 +90,43 @@ describe('a config the workflow would refuse is refused at the door', () => {
       }),
       'body.config.signers.1.key',
     ],
+    [
+      'an agent declared without a command',
+      config({
+        agents: {
+          catalogue: {
+            agents: {
+              greeter: { image: 'x', command: [], capabilityProfile: { role: 'greeter', capabilities: [] } },
+            },
+          },
+          beat: 'greeter',
+        },
+      }),
+      'body.config.agents.catalogue.agents.greeter.command',
+    ],
+    [
+      'an agent environment reference outside the secrets folder',
+      config({
+        agents: {
+          catalogue: {
+            agents: {
+              greeter: {
+                image: 'x',
+                command: ['node'],
+                env: { KEY: { file: '../keys/orchestrator.key' } },
+                capabilityProfile: { role: 'greeter', capabilities: [] },
+              },
+            },
+          },
+        },
+      }),
+      'body.config.agents.catalogue.agents.greeter.env.KEY.file',
+    ],
+    [
+      'a beat agent no catalogue declares',
+      config({ agents: { beat: 'indexer' } }),
+      'body.config.agents.beat',
+    ],
   ];
   for (const [name, bad, field] of refused) {
     test(`${name}: 400 naming ${field}, and no mission`, async () => {
@@ -100,6 +137,42 @@ describe('a config the workflow would refuse is refused at the door', () => {
       expect((await fx.as.viewer.getMission(id)).status).toBe(404);
     });
   }
+});
+
+describe("declaring agents is the owner's call (docs/agents.md)", () => {
+  const catalogue = {
+    agents: {
+      greeter: {
+        image: 'registry.example.org/swoosh/greeter:1',
+        command: ['node', '-e', 'console.log("hello")'],
+        capabilityProfile: { role: 'greeter', capabilities: ['greet'] },
+      },
+    },
+  };
+
+  test('an operator declaring an agent is a 403 naming body.config.agents.catalogue, and no mission', async () => {
+    const id = randomUUID();
+    const res = await fx.as.operator.startMission({
+      ...prompt(id),
+      config: config({ maxBeats: 1, agents: { catalogue, beat: 'greeter' } }),
+    });
+    expect(res.status).toBe(403);
+    if (!res.ok) expect(fieldsOf(res.body)).toEqual(['body.config.agents.catalogue']);
+    expect((await fx.as.viewer.getMission(id)).status).toBe(404);
+  });
+
+  test('an owner may declare one; an operator may name an agent of the default catalogue', async () => {
+    const owned = await fx.as.owner.startMission({
+      ...prompt(randomUUID()),
+      config: config({ maxBeats: 1, agents: { catalogue, beat: 'greeter' } }),
+    });
+    expect(owned.status).toBe(201);
+    const steered = await fx.as.operator.startMission({
+      ...prompt(randomUUID()),
+      config: config({ maxBeats: 1, agents: { beat: 'echo' } }),
+    });
+    expect(steered.status).toBe(201);
+  });
 });
 
 describe('one mission id, one prompt and one config', () => {

@@ -42,6 +42,7 @@ import { eventually } from '../support/temporal';
 import { startLongHistoryMission, untilContinuedAsNew } from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
+import { startDeclaredAgentMission } from '../agents/support/declared-agent';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
@@ -205,6 +206,16 @@ export const scenarios: Scenario[] = [
     // once every queued decision is in the ledger.
     name: 'mission-statechart-deferred-append-continue-as-new',
     run: longHistoryFirstRun,
+  },
+  {
+    // DECLARED_AGENTS_PATCH: the mission's config declares its own `greeter` agent (docs/agents.md)
+    // and names it as the beat agent; one auto-approved beat runs it instead of the echo agent.
+    name: 'mission-statechart-declared-agents',
+    async run(client, taskQueue, missionId) {
+      const handle = await startDeclaredAgentMission(client, taskQueue, missionId);
+      await handle.result();
+      return handle.fetchHistory();
+    },
   },
   ...otherWorkflowScenarios,
 ];

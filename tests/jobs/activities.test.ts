@@ -118,6 +118,18 @@ describe('failures retrying cannot fix', () => {
     expect(await runner.list()).toEqual([]);
   });
 
+  test('an environment reference that cannot be read is AgentEnvUnresolved, names no value and starts nothing', async () => {
+    const job = input('wf-env-unresolved', {});
+    const spec = { ...job.spec, envFrom: { TOKEN: { secret: { name: 'absent', key: 'token' } } } };
+
+    const error = await rejection(mockEnv().run(activities.runAgentJob, { ...job, spec }));
+
+    expect(error).toMatchObject({ type: 'AgentEnvUnresolved', nonRetryable: true });
+    expect((error as Error).message).toContain('TOKEN: cannot read key token of Secret absent');
+    expect(await runner.list()).toEqual([]);
+    expect(sink.records).toEqual([]);
+  });
+
   test('a run by that name belonging to another workflow is AgentJobNameConflict and is left alone', async () => {
     const job = input('wf-mine', { sleepMs: 30_000 });
     await runner.spawn(job.jobName, AgentJobSpec.parse(job.spec), { workflowId: 'wf-someone-else', seq: 0 });

@@ -14,6 +14,8 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
+import type { AgentJobSpecInput } from '../../schemas/agent-job';
+import { beatAgent, splitEnv } from '../../schemas/agent-catalogue';
 import { agentJobWorkflow } from '../agent-job';
 import { currentPlanLock, isOpen, nextOpening, samePlanLock, windowAt } from '../statechart';
 import { hashCanonical } from '../../schemas/hash';
@@ -212,36 +214,85 @@ export async function runExecution(
   }
 }
 
+/**
+ * The patch that runs the agent the mission's config declares (docs/agents.md) instead of the
+ * hard-coded echo agent; histories from before it replay the hard-coded spec.
+ */
+export const DECLARED_AGENTS_PATCH = 'swoosh-declared-agents-v1';
+
+/**
+ * The job spec of one task: the declared beat agent, or before DECLARED_AGENTS_PATCH the echo
+ * agent as it was hard-coded. `agentDeadline` is the owner's `agent` latency budget in force now.
+ */
+function taskSpec(
+  m: MissionEngine,
+  prompt: MissionPrompt,
+  task: string,
+  agentDeadline: number,
+): { spec: AgentJobSpecInput; summary: string } {
+  const beat = m.state.execution.beat;
+  const base = {
+    mission: m.missionId,
+    region: 'execution',
+    windowId: m.state.execution.window_id ?? 'none',
+    agentId: task,
+    inputs: { objective: prompt.objective.slice(0, 2000), task, beat },
+  };
+  if (!patched(DECLARED_AGENTS_PATCH)) {
+    const script = `console.log(JSON.stringify({task: process.env.SWOOSH_AGENT_ID, inputs: JSON.parse(process.env.SWOOSH_INPUTS || '{}')}))`;
+    return {
+      spec: {
+        ...base,
+        capabilityProfile: { role: 'worker', capabilities: ['summarise'] },
+        image: 'node:20-alpine',
+        command: ['node'],
+        args: ['-e', script],
+        timeouts: { activeDeadlineSeconds: agentDeadline, heartbeatSeconds: 30 },
+      },
+      summary: `agent ${task} for beat ${beat}`,
+    };
+  }
+  const agent = beatAgent(m.config.agents);
+  // The config check (missionConfigProblems) refused an undeclared beat agent before the mission started.
+  if (agent === undefined) throw ApplicationFailure.nonRetryable(`no agent declared for beat ${beat}`);
+  const { declaration: d } = agent;
+  const { activeDeadlineSeconds, ...timeouts } = d.timeouts;
+  return {
+    spec: {
+      ...base,
+      capabilityProfile: d.capabilityProfile,
+      energyBudget: d.energyBudget,
+      image: d.image,
+      command: d.command,
+      args: d.args,
+      // References only: their values are read where the run is spawned (activities/jobs/env.ts).
+      ...splitEnv(d.env),
+      ...(d.resources && { resources: d.resources }),
+      timeouts: {
+        ...timeouts,
+        activeDeadlineSeconds: Math.min(activeDeadlineSeconds ?? agentDeadline, agentDeadline),
+      },
+    },
+    summary: `agent ${task} (${agent.id}) for beat ${beat}`,
+  };
+}
+
 /** WORK: one agentJobWorkflow child per task (ids `agent-<mission>-<beat>-<task>`), results as evidence. */
 async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<string[]> {
   const beat = m.state.execution.beat;
-  const windowId = m.state.execution.window_id ?? 'none';
   const results = await Promise.all(
     m.state.execution.tasks.map(async (task, i) => {
-      const script = `console.log(JSON.stringify({task: process.env.SWOOSH_AGENT_ID, inputs: JSON.parse(process.env.SWOOSH_INPUTS || '{}')}))`;
       let content: string;
       let producedBy = `agent-${m.missionId}-${beat}-${i + 1}`;
       // Owner controls apply to jobs not yet started: the task queue and deadline in force now.
       const { agentTaskQueue, latency } = m.controls;
       try {
+        const { spec, summary } = taskSpec(m, prompt, task, latency.agent);
         const result = await executeChild(agentJobWorkflow, {
           workflowId: `agent-${m.missionId}-${beat}-${i + 1}`,
           ...(agentTaskQueue === null ? {} : { taskQueue: agentTaskQueue }),
-          args: [
-            {
-              mission: m.missionId,
-              region: 'execution',
-              windowId,
-              agentId: task,
-              capabilityProfile: { role: 'worker', capabilities: ['summarise'] },
-              image: 'node:20-alpine',
-              command: ['node'],
-              args: ['-e', script],
-              inputs: { objective: prompt.objective.slice(0, 2000), task, beat },
-              timeouts: { activeDeadlineSeconds: latency.agent, heartbeatSeconds: 30 },
-            },
-          ],
-          staticSummary: `agent ${task} for beat ${beat}`,
+          args: [spec],
+          staticSummary: summary,
         });
         content = result.logTail;
         producedBy = result.jobName;

@@ -58,6 +58,11 @@ export interface AgentJobManifestInput {
   owner: JobOwner;
   /** Cluster-specific defaults: a batch/v1 Job whose pod template holds an `agent` container. */
   template?: V1Job;
+  /**
+   * The `envFrom` file references, read by the worker (../env.ts). Secret references are not
+   * read here: they become `secretKeyRef`s, resolved by the kubelet inside the cluster.
+   */
+  resolvedEnv?: Record<string, string>;
 }
 
 /**
@@ -77,6 +82,7 @@ export function buildAgentJobManifest({
   spec,
   owner,
   template,
+  resolvedEnv = {},
 }: AgentJobManifestInput): V1Job {
   const base: V1Job = structuredClone(template ?? {});
   const basePod = base.spec?.template.spec;
@@ -117,8 +123,13 @@ export function buildAgentJobManifest({
     [annotationKeys.energyBudget]: JSON.stringify(spec.energyBudget),
   };
 
-  const env = agentEnvironment(spec, name, { workdir: WORKDIR, tmpdir: TMPDIR });
-  const contractNames = new Set(Object.keys(env));
+  const env = agentEnvironment(spec, name, { workdir: WORKDIR, tmpdir: TMPDIR }, resolvedEnv);
+  const secretRefs = Object.entries(spec.envFrom).flatMap(([key, ref]) =>
+    'secret' in ref
+      ? [{ name: key, valueFrom: { secretKeyRef: { name: ref.secret.name, key: ref.secret.key } } }]
+      : [],
+  );
+  const contractNames = new Set([...Object.keys(env), ...secretRefs.map((e) => e.name)]);
   const container: V1Container = {
     ...baseContainer,
     name: AGENT_CONTAINER,
@@ -127,6 +138,7 @@ export function buildAgentJobManifest({
     args: spec.args,
     env: [
       ...(baseContainer?.env ?? []).filter((e) => !contractNames.has(e.name)),
+      ...secretRefs,
       ...Object.entries(env).map(([key, value]) => ({ name: key, value })),
     ],
     resources: { limits: spec.resources.limits, requests: spec.resources.requests ?? spec.resources.limits },

@@ -34,6 +34,7 @@ import {
   sameOwner,
   tailBytes,
 } from '../runner';
+import { EnvReferenceError, readEnvReferences } from '../env';
 import { AGENT_CONTAINER, agentLabelSelector, annotationKeys, buildAgentJobManifest } from './manifest';
 
 export interface KubernetesJobRunnerOptions {
@@ -44,6 +45,8 @@ export interface KubernetesJobRunnerOptions {
   template?: V1Job;
   /** Longest wait between two looks at a followed Job when the watch is quiet (default 5 s). */
   pollIntervalMs?: number;
+  /** Where `envFrom` file references are read on the worker (docs/agents.md#environment). */
+  secretsDir?: string;
 }
 
 const FIELD_MANAGER = 'swoosh-orchestrator';
@@ -56,6 +59,7 @@ export class KubernetesJobRunner implements JobRunner {
   readonly #namespace: string;
   readonly #template: V1Job | undefined;
   readonly #pollIntervalMs: number;
+  readonly #secretsDir: string | undefined;
 
   constructor(options: KubernetesJobRunnerOptions) {
     this.#batch = options.kubeConfig.makeApiClient(BatchV1Api);
@@ -64,15 +68,24 @@ export class KubernetesJobRunner implements JobRunner {
     this.#namespace = options.namespace;
     this.#template = options.template;
     this.#pollIntervalMs = options.pollIntervalMs ?? 5_000;
+    this.#secretsDir = options.secretsDir;
   }
 
   async spawn(name: string, spec: AgentJobSpec, owner: JobOwner): Promise<{ created: boolean }> {
+    const files = Object.entries(spec.envFrom).filter(([, ref]) => 'file' in ref);
+    const first = files[0];
+    if (first && this.#secretsDir === undefined)
+      throw new EnvReferenceError(first[0], first[1], 'this worker has no agent secrets folder');
     const body = buildAgentJobManifest({
       name,
       namespace: this.#namespace,
       spec,
       owner,
       template: this.#template,
+      resolvedEnv:
+        this.#secretsDir === undefined
+          ? {}
+          : await readEnvReferences(spec.envFrom, this.#secretsDir, (ref) => 'file' in ref),
     });
     try {
       // Strict: the API server refuses fields it does not know instead of dropping them silently.

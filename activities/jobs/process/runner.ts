@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentJobSpec, JobOwner } from '../../../schemas/agent-job';
 import { agentEnvironment } from '../contract';
+import { readEnvReferences } from '../env';
 import {
   type FollowOptions,
   type JobFinish,
@@ -60,6 +61,8 @@ export interface ProcessJobRunnerOptions {
   supervisorStartMs?: number;
   /** Host variables passed to agents besides the contract (default PATH only: no worker secrets). */
   passEnv?: string[];
+  /** Where `envFrom` references are read (default `<dataDir>/agent-secrets`; docs/agents.md#environment). */
+  secretsDir?: string;
 }
 
 export class ProcessJobRunner implements JobRunner {
@@ -69,6 +72,7 @@ export class ProcessJobRunner implements JobRunner {
   readonly #pollIntervalMs: number;
   readonly #supervisorStartMs: number;
   readonly #passEnv: string[];
+  readonly #secretsDir: string;
 
   constructor(options: ProcessJobRunnerOptions) {
     this.#root = jobsRoot(options.dataDir);
@@ -76,9 +80,12 @@ export class ProcessJobRunner implements JobRunner {
     this.#pollIntervalMs = options.pollIntervalMs ?? 500;
     this.#supervisorStartMs = options.supervisorStartMs ?? 30_000;
     this.#passEnv = options.passEnv ?? ['PATH'];
+    this.#secretsDir = options.secretsDir ?? join(options.dataDir, 'agent-secrets');
   }
 
   async spawn(name: string, spec: AgentJobSpec, owner: JobOwner): Promise<{ created: boolean }> {
+    // Before anything is created: a reference that cannot be read starts nothing.
+    const resolved = await readEnvReferences(spec.envFrom, this.#secretsDir);
     const dir = this.#dir(name);
     await mkdir(this.#root, { recursive: true, mode: 0o700 });
     try {
@@ -109,7 +116,7 @@ export class ProcessJobRunner implements JobRunner {
       meta: jobMeta(spec, owner),
       launch: {
         argv: [...spec.command, ...spec.args],
-        env: { ...hostEnv, ...agentEnvironment(spec, name, { workdir, tmpdir }) },
+        env: { ...hostEnv, ...agentEnvironment(spec, name, { workdir, tmpdir }, resolved) },
         cwd: workdir,
         activeDeadlineSeconds: spec.timeouts.activeDeadlineSeconds,
         terminationGraceSeconds: spec.timeouts.terminationGraceSeconds,

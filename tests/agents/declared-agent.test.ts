@@ -1,0 +1,89 @@
+/**
+ * A mission runs the agent its config declares (docs/agents.md), on a real dev server with the
+ * process backend: the beat's evidence is the declared greeter's output, not the echo agent's,
+ * and a Secret-style file reference reaches the agent while its value stays out of every history.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { ActivityDeps } from '../../activities';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import type { StateDocument } from '../../schemas/state-document';
+import { createSwooshWorker } from '../../workers/worker';
+import { testDeps } from '../lifecycle/support/missions';
+import { startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { declaredAgentConfig, startDeclaredAgentMission } from './support/declared-agent';
+
+const TOKEN = `token-${randomUUID()}`;
+const taskQueue = taskQueueFor('declared-agent');
+let env: TestWorkflowEnvironment;
+let deps: ActivityDeps;
+let worker: Worker;
+let running: Promise<void>;
+
+beforeAll(async () => {
+  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  // The process backend reads references below <data dir>/agent-secrets.
+  await mkdir(join(deps.dataDir, 'agent-secrets', 'greeter-credentials'), { recursive: true });
+  await writeFile(join(deps.dataDir, 'agent-secrets', 'greeter-credentials', 'token'), TOKEN);
+  worker = await createSwooshWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+test('the beat runs the declared greeter: its output is the evidence, its token never in history', async () => {
+  const missionId = randomUUID();
+  const handle = await startDeclaredAgentMission(
+    env.client,
+    taskQueue,
+    missionId,
+    declaredAgentConfig({ GREETER_TOKEN: { secret: { name: 'greeter-credentials', key: 'token' } } }),
+  );
+  const result = (await handle.result()) as { state: StateDocument };
+  expect(result.state.execution.beat).toBe(1);
+  const uris = result.state.execution.evidence;
+  expect(uris).toHaveLength(1);
+  const checksum = uris[0]!.replace('bubble://evidence/', '');
+  const output = (await deps.evidence.get(checksum)).toString('utf8');
+  expect(output).toContain(
+    `greeter says hello from the catalogue as greeter to task-1-1 with a token of ${TOKEN.length} characters`,
+  );
+  // The echo agent prints its task and inputs as JSON; the greeter replaced it.
+  expect(output).not.toContain('"inputs"');
+
+  const child = env.client.workflow.getHandle(`agent-${missionId}-1-1`);
+  const histories = [await handle.fetchHistory(), await child.fetchHistory()].map(historyToJSON);
+  const started = JSON.parse(histories[1]!) as {
+    events: { workflowExecutionStartedEventAttributes?: { input: { payloads: { data: string }[] } } }[];
+  };
+  const spec = JSON.parse(
+    Buffer.from(
+      started.events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!.data,
+      'base64',
+    ).toString('utf8'),
+  ) as Record<string, unknown>;
+  expect(spec).toMatchObject({
+    image: 'registry.example.org/swoosh/greeter:1',
+    command: ['node'],
+    capabilityProfile: { role: 'greeter', capabilities: ['greet'] },
+    energyBudget: { wallClockSeconds: 60 },
+    env: { GREETING: 'hello from the catalogue' },
+    envFrom: { GREETER_TOKEN: { secret: { name: 'greeter-credentials', key: 'token' } } },
+    resources: { limits: { cpu: '250m', memory: '128Mi' } },
+    timeouts: { activeDeadlineSeconds: 120, heartbeatSeconds: 10 },
+  });
+  for (const history of histories) expect(history).not.toContain(TOKEN);
+});
