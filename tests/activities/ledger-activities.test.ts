@@ -92,7 +92,10 @@ describe('ledger activities', () => {
   });
 
   it('record a batch of decisions in order, and a retried batch writes nothing twice', async () => {
-    const activities = createLedgerActivities({ ledger, evidence: new FileContentStore(join(dir, 'evidence')) });
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
     const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
     const first = await env.run(activities.recordDecisions, [decisionDraft(signer.keyId, 0)]);
     const batch = [0, 1, 2].map((seq) => decisionDraft(signer.keyId, seq));

@@ -57,7 +57,11 @@ test('npm run temporal serves the dev server alone and npm run temporal:cli list
   await waitForPort(port, 90_000);
   await waitForPort(uiPort, 30_000);
   // The port opens before the search attributes are registered; the script says when it is ready.
-  await eventually(async () => server.output(), (out) => out.includes('npm run worker'), 60_000);
+  await eventually(
+    () => Promise.resolve(server.output()),
+    (out) => out.includes('npm run worker'),
+    60_000,
+  );
   expect(server.output()).toContain(`http://127.0.0.1:${uiPort}/namespaces/default/workflows`);
 
   // The search attributes are registered as under npm run dev, and the README's query runs.
