@@ -7,7 +7,10 @@
  * comes back, and the traffic goes on. The verdict: every mission's later workflow tasks ran on
  * worker 2, every accepted proposal is in its ledger once, no record repeats, both gateways page
  * the same ledger, it verifies against the one orchestrator key, an event stream from each gateway
- * saw every decision, and no host wrote a ledger or evidence file of its own.
+ * saw every decision, and no host wrote a ledger or evidence file of its own. Webhook timers are
+ * created through both gateways, before the kill and after it: each reaches a real target signed
+ * by the one orchestrator key under one delivery id, and both gateways read it settled by that
+ * delivery (the timer event log is still per host, so its stream is not checked here).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -25,6 +28,7 @@ import { TEST_SCHEDULE } from '../lifecycle/support/missions';
 import { seededRandom } from '../support/random';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { eventually } from '../support/temporal';
+import { startWebhookTarget, type WebhookTarget } from '../timers/support/webhook-target';
 import { startMissions } from './harness';
 import { type ChaosCluster, startChaosCluster } from './processes';
 import { type FaultRates, newCounts, Proposer } from './traffic';
@@ -42,10 +46,12 @@ let passed = false;
 let cluster: ChaosCluster | undefined;
 let postgres: TestPostgres | undefined;
 let connection: Connection | undefined;
+let target: WebhookTarget | undefined;
 const readers: PostgresLedgerReader[] = [];
 
 afterAll(async () => {
   await connection?.close();
+  await target?.close();
   await cluster?.stop();
   for (const r of readers) await r.close();
   await postgres?.stop();
@@ -92,7 +98,8 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
   postgres = await startPostgres();
   const store = { SWOOSH_STORE: 'postgres', SWOOSH_DATABASE_URL: postgres.url };
   cluster = await startChaosCluster(dataDir, 2, {
-    workers: store,
+    // The webhook target listens on loopback, which a worker allows only when told to.
+    workers: { ...store, SWOOSH_OUTBOUND_ALLOW: '127.0.0.1' },
     gateway: store,
     gateways: 2,
     separateHosts: true,
@@ -105,6 +112,19 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
   const through = (role: keyof typeof tokens) => () =>
     new SwooshClient(urls[turn++ % urls.length]!, tokens[role]);
   const gatewayClients = urls.map((url) => new SwooshClient(url, tokens.operator));
+  const orchestrator = await loadSigner(cluster.orchestratorKeyFile!, 'orchestrator');
+  target = await startWebhookTarget(orchestrator.keyId);
+  const timers: { id: string; via: number }[] = [];
+  /** One timer through each gateway, due at once. */
+  const createTimers = async (label: string) => {
+    for (const [via, api] of gatewayClients.entries()) {
+      const id = `two-hosts-${label}-${via + 1}`;
+      const res = await api.createTimer({ id, delayMs: 1, action: { type: 'webhook', url: target!.url } });
+      if (res.status !== 201)
+        throw new Error(`timer ${id} not created: ${res.status} ${JSON.stringify(res.body)}`);
+      timers.push({ id, via });
+    }
+  };
 
   // Worker 2 joins only once every mission has started on worker 1, so the kill strands work the
   // other worker must take over (sticky workflow tasks, activities in flight).
@@ -144,16 +164,17 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
       }),
     );
 
+  await createTimers('before');
   await drive(PER_PHASE);
   const acceptedBeforeKill = proposers.map((p) => p.book.accepted.size);
   await first.kill();
+  await createTimers('after');
   await drive(2 * PER_PHASE);
   await Promise.all(proposers.map((p) => p.drain()));
   expect(first.running).toBe(false);
 
   // The verdict.
   const problems: string[] = [];
-  const orchestrator = await loadSigner(cluster.orchestratorKeyFile!, 'orchestrator');
   connection = await Connection.connect({ address: cluster.address });
   const temporal = new Client({ connection, namespace: 'default' });
   const ledgerReader = new PostgresLedgerReader({ url: postgres.url });
@@ -230,6 +251,35 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
   abort.abort();
   await Promise.all(streams.map((s) => s.done));
 
+  // Each timer reached the target, signed by the one key, under one delivery id, and both
+  // gateways read it settled by that delivery (a webhook without escalation settles on delivery).
+  for (const t of timers) {
+    const say = (text: string) => problems.push(`timer ${t.id}: ${text}`);
+    const other = gatewayClients[(t.via + 1) % gatewayClients.length]!;
+    const ended = await eventually(
+      () => other.getTimer(t.id),
+      (res) => res.ok && ['Settled', 'Cancelled', 'DeadLettered'].includes(res.body.state),
+      120_000,
+    );
+    const deliveries = target.delivered().filter((d) => d.timerId === t.id);
+    if (deliveries.length === 0) say('no delivery reached the target');
+    if (deliveries.some((d) => !d.verified)) say('a delivery whose signature does not verify');
+    const deliveryIds = [...new Set(deliveries.map((d) => d.deliveryId))];
+    if (deliveryIds.length > 1) say(`${deliveryIds.length} delivery ids`);
+    const reads = [
+      { gateway: t.via + 1, res: await gatewayClients[t.via]!.getTimer(t.id) },
+      { gateway: ((t.via + 1) % gatewayClients.length) + 1, res: ended },
+    ];
+    for (const { gateway, res } of reads) {
+      if (!res.ok || res.body.state !== 'Settled' || res.body.settledBy !== 'delivery')
+        say(`gateway ${gateway} reads ${res.status} ${JSON.stringify(res.body)}`);
+      else if (res.body.deliveryId !== deliveryIds[0])
+        say(
+          `gateway ${gateway} reads delivery ${res.body.deliveryId}, the target got ${deliveryIds.join(', ')}`,
+        );
+    }
+  }
+
   // Nothing went to a host's own folder: the ledger and evidence live in the database only.
   for (const [name, dir] of cluster.dataDirs)
     for (const sub of ['ledger', 'evidence'])
@@ -238,7 +288,7 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
   const refused = [...counts.rejectedByGuard.values()].reduce((a, b) => a + b, 0) + counts.stale;
   console.log(
     [
-      `[two hosts] sent ${counts.sent}, accepted ${counts.accepted} (duplicates answered ${counts.duplicatesAnswered}), refused ${refused}, retried ${counts.retried}`,
+      `[two hosts] sent ${counts.sent}, accepted ${counts.accepted} (duplicates answered ${counts.duplicatesAnswered}), refused ${refused}, retried ${counts.retried}; ${timers.length} timers, ${target.requests.length} webhook requests`,
       ...summary,
     ].join('\n'),
   );
