@@ -8,7 +8,7 @@
  * verified signer, actor and reason, numbered apart from statechart decisions so the two can never
  * collide.
  */
-import { log, patched } from '@temporalio/workflow';
+import { log } from '@temporalio/workflow';
 import { hashCanonical } from '../../schemas/hash';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import {
@@ -27,11 +27,10 @@ import {
   type RefusedOwnerControl,
 } from '../../schemas/owner-controls';
 import { decisionId } from '../../schemas/decision-id';
-import { decidedAt, type DecisionDraft } from '../../schemas/decision-record';
+import { decidedAt } from '../../schemas/decision-record';
 import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
 import { verifyDetached, windowIdAt } from '../statechart';
 import { ownerLedger } from './activities';
-import { DEFERRED_APPEND_PATCH } from './decision-appends';
 import type { MissionEngine } from './engine';
 
 /**
@@ -249,7 +248,7 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
       applied: [...m.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
     };
     const last = m.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(m.state.hlc_last);
-    const draft: DecisionDraft = {
+    await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
       mission: m.missionId,
       seq,
       region: 'control',
@@ -275,8 +274,6 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
       ],
       decided_at: decidedAt(now),
       ...(admitted.proof && { owner_command: admitted.proof }),
-    };
-    if (patched(DEFERRED_APPEND_PATCH)) m.appends.push(draft);
-    else await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision(draft);
+    });
   });
 }

@@ -277,18 +277,11 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runEnvironment(engine),
     runRecovery(engine),
   ]).then(() => new Promise<never>(() => undefined));
-  let end: Awaited<ReturnType<typeof runExecution>> | 'history';
-  try {
-    end = await Promise.race([
-      runExecution(engine, prompt, { n: 0 }),
-      regions,
-      historyGrewLong(engine, limits.data),
-    ]);
-  } catch (error) {
-    // The run fails, but what it answered still reaches the ledger first.
-    await engine.appends.drained();
-    throw error;
-  }
+  const end = await Promise.race([
+    runExecution(engine, prompt, { n: 0 }),
+    regions,
+    historyGrewLong(engine, limits.data),
+  ]);
   if (end === 'history') {
     // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
     // no update or signal handler is running or queued, and nothing commits after it.
@@ -308,12 +301,8 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     await condition(allHandlersFinished);
     // Taken inside the engine's mutex, the snapshot never holds a transition whose decision
     // record is still being appended.
-    // Waiting inside the mutex for the queued appends: nothing commits between them and the snapshot.
     const snap = patched(SNAPSHOT_IN_MUTEX_PATCH)
-      ? await engine.exclusive(async () => {
-          await engine.appends.drained();
-          return engine.snapshot();
-        })
+      ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
       : engine.snapshot();
     engine.publish(true);
     await continueAsNew<typeof missionWorkflow>(prompt, {
@@ -329,7 +318,6 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }
   await condition(allHandlersFinished);
-  await engine.appends.drained();
   engine.publish(true);
   return view();
 }
