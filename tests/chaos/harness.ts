@@ -408,7 +408,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           licenceAt.shift();
           licence.deny();
           faults.licenceDenials++;
-          pending.push(sleep(licenceDenyMs).then(() => licence.grant()));
+          // Workers ask the endpoint only when a mission checks its licence (a beat's PLAN), so the
+          // denial lasts until one has been refused (bounded), then licenceDenyMs more.
+          const deniedBefore = licence.counts.denied;
+          const askedBy = Date.now() + 10 * licenceDenyMs;
+          pending.push(
+            (async () => {
+              while (licence.counts.denied === deniedBefore && Date.now() < askedBy) await sleep(250);
+              await sleep(licenceDenyMs);
+              licence.grant();
+            })(),
+          );
         }
         if (toolsAt.length > 0 && counts.sent >= toolsAt[0]!) {
           toolsAt.shift();
