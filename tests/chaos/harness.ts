@@ -196,7 +196,8 @@ async function startBeatMissions(api: SwooshClient, count: number): Promise<Beat
   );
 }
 
-async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
+/** Every decision record of a mission, paged through a gateway's ledger API. */
+export async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
   const records: DecisionRecord[] = [];
   let pageToken: string | undefined;
   do {
@@ -208,7 +209,8 @@ async function allDecisions(api: SwooshClient, mission: string): Promise<Decisio
   return records;
 }
 
-function repeats(values: string[]): string[] {
+/** The values that occur more than once. */
+export function repeats(values: string[]): string[] {
   const seen = new Set<string>();
   const twice = new Set<string>();
   for (const v of values) (seen.has(v) ? twice : seen).add(v);
