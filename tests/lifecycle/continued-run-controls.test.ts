@@ -1,5 +1,5 @@
 /**
- * A continued run keeps the owner controls its snapshot carries (docs/lifecycle.md#continue-as-new):
+ * A continued run keeps the owner controls its snapshot carries (docs/lifecycle.md#execution-loop-and-windows):
  * budgets and the commands applied stay in force, and the next owner record takes the next `seq`.
  * Before SNAPSHOT_CARRIES_CONTROLS_PATCH a continued run started from the defaults, so its first
  * owner record reused the number of one already in the ledger, which refused it for good (the
