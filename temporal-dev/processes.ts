@@ -85,6 +85,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether `port` can be listened on at the moment, on loopback. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port in [min, max] that was free a moment ago on loopback, tried at random. */
+export async function freePortIn(min: number, max: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = min + Math.floor(Math.random() * (max - min + 1));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${min} and ${max}`);
+}
+
 /** Restart delays: doubling from `firstMs` to `maxMs`; back to `firstMs` after a run of `stableMs`. */
 export interface RestartPolicy {
   firstMs: number;
