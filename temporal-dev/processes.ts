@@ -21,13 +21,20 @@ export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; quiet?: boolean } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    quiet?: boolean;
+    /** An open file both output streams go to, instead of ours. */
+    outputFd?: number;
+  } = {},
 ): Supervised {
+  const stdout = options.outputFd ?? (options.quiet ? 'ignore' : 'inherit');
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     detached: true,
-    stdio: ['ignore', options.quiet ? 'ignore' : 'inherit', 'inherit'],
+    stdio: ['ignore', stdout, options.outputFd ?? 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));

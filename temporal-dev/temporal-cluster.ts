@@ -8,7 +8,7 @@
  * registers SWOOSH's search attributes with the worker's own registration. docs/toolchain.md,
  * "The Temporal cluster on PostgreSQL".
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
@@ -244,6 +244,8 @@ const RETENTION = '30 days';
 const GRPC_NOT_FOUND = 5;
 const GRPC_ALREADY_EXISTS = 6;
 
+const logFileOf = (folder: string): string => join(folder, 'temporal-server.log');
+
 function writeConfig(options: ClusterOptions): void {
   const configDir = join(options.folder, 'config');
   mkdirSync(configDir, { recursive: true });
@@ -253,7 +255,7 @@ function writeConfig(options: ClusterOptions): void {
     ports: options.ports,
     postgres: options.postgres,
     dynamicConfigFile,
-    logFile: join(options.folder, 'temporal-server.log'),
+    logFile: logFileOf(options.folder),
   });
   writeFileSync(join(configDir, `${CONFIG_ENV}.yaml`), stringify(config));
 }
@@ -325,13 +327,22 @@ export async function startTemporalCluster(
   const address = `127.0.0.1:${options.ports.frontend.grpc}`;
   const timeout = options.readyTimeoutMs ?? 120_000;
 
+  const logFile = logFileOf(options.folder);
   const start = async (): Promise<Supervised> => {
-    const server = startProcess(
-      'temporal server',
-      options.binaries.server,
-      ['--root', options.folder, '--config', 'config', '--env', CONFIG_ENV, '--allow-no-auth', 'start'],
-      { quiet: true },
-    );
+    // What the server prints before its logger is configured (a config it cannot load) goes to
+    // the file its logger then appends to.
+    const output = openSync(logFile, 'a');
+    let server: Supervised;
+    try {
+      server = startProcess(
+        'temporal server',
+        options.binaries.server,
+        ['--root', options.folder, '--config', 'config', '--env', CONFIG_ENV, '--allow-no-auth', 'start'],
+        { outputFd: output },
+      );
+    } finally {
+      closeSync(output);
+    }
     onSpawn(server);
     let gone = false;
     void server.exited.then(() => (gone = true));
@@ -342,9 +353,7 @@ export async function startTemporalCluster(
           await untilServing(address, options.namespace, Date.now() + timeout, () => gone);
         })(),
         server.exited.then((code) => {
-          throw new Error(
-            `the Temporal server exited early with code ${code}; see ${join(options.folder, 'temporal-server.log')}`,
-          );
+          throw new Error(`the Temporal server exited early with code ${code}; see ${logFile}`);
         }),
       ]);
     } catch (error) {
