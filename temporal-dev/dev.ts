@@ -25,7 +25,7 @@ import {
   stopProcess,
   type Supervised,
 } from './processes';
-import { conventionalPorts, startTemporalCluster } from './temporal-cluster';
+import { type ClusterPorts, conventionalPorts, startTemporalCluster } from './temporal-cluster';
 import { ensureTemporalServer, ensureToolchain } from './toolchain';
 
 const say = (message: string): void => console.log(`[swoosh dev] ${message}`);
@@ -45,10 +45,16 @@ const temporalPort = Number(config.SWOOSH_TEMPORAL_ADDRESS.split(':').pop());
 const uiPort = config.SWOOSH_UI_PORT;
 const gatewayPort = config.SWOOSH_GATEWAY_PORT;
 const metricsAddress = loadTelemetryConfig().SWOOSH_METRICS_ADDRESS;
-const clusterPorts = conventionalPorts(temporalPort);
+let clusterPorts: ClusterPorts | undefined;
+try {
+  clusterPorts = cluster ? conventionalPorts(temporalPort) : undefined;
+} catch (error) {
+  console.error(`[swoosh dev] ${(error as Error).message}`);
+  process.exit(1);
+}
 
 // The cluster serves no Web UI; its other services take ports beside the frontend's.
-const temporalPorts: [number, string][] = cluster
+const temporalPorts: [number, string][] = clusterPorts
   ? Object.entries(clusterPorts).flatMap(([service, p]) =>
       [p.grpc, p.membership].map((port): [number, string] => [
         port,
@@ -106,7 +112,7 @@ const interrupted = (): Promise<never> => new Promise<never>(() => undefined);
 
 const dataDir = resolveDataDir();
 mkdirSync(dataDir, { recursive: true });
-const server = cluster ? await startCluster() : await startDevServerHere();
+const server = clusterPorts ? await startCluster(clusterPorts) : await startDevServerHere();
 // Without Temporal neither the worker nor the gateway can do anything: stop them too.
 void server.exited.then(() => {
   if (stopping) return;
@@ -128,7 +134,7 @@ async function startDevServerHere(): Promise<Supervised> {
 }
 
 /** PostgreSQL and the Temporal server, both keeping their files under the data folder. */
-async function startCluster(): Promise<Supervised> {
+async function startCluster(ports: ClusterPorts): Promise<Supervised> {
   try {
     const binaries = await ensureTemporalServer();
     if (stopping) await interrupted();
@@ -155,7 +161,7 @@ async function startCluster(): Promise<Supervised> {
           role: postgres.role,
           binaries: postgres.binaries,
         },
-        ports: clusterPorts,
+        ports,
         namespace: config.SWOOSH_NAMESPACE,
       },
       (spawned) => (running.temporal = spawned),
