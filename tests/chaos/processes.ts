@@ -67,9 +67,10 @@ async function stopChild(c: Child | undefined, signal: NodeJS.Signals, graceMs =
 
 /**
  * A Node process of this repository (`workers/main.ts`, `api/main.ts`), ready once its own log
- * says `marker` (a port that answers could be another process's, on a shared machine).
+ * says `marker` (a port that answers could be another process's, on a shared machine). The
+ * transitions bench starts its worker processes with it too.
  */
-function nodeProcess(
+export function nodeProcess(
   name: string,
   script: string,
   env: NodeJS.ProcessEnv,
