@@ -71,17 +71,19 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
      * context. Answers a receipt, not the record, to keep the mission's history small.
      */
     recordDecision: (draft: DecisionDraft | LegacyDecisionDraft): Promise<DecisionReceipt> =>
+      asActivityFailure(() => appendDecision(ledger, callingWorkflow('recordDecision'), draft)),
+
+    /**
+     * Records decisions in the order given, each as `recordDecision` would; safe to retry (records
+     * already written are answered, not written again). A mission appends what accumulated while
+     * its previous append ran, off its transitions' path (docs/lifecycle.md#the-ledger-append).
+     */
+    recordDecisions: (drafts: DecisionDraft[]): Promise<DecisionReceipt[]> =>
       asActivityFailure(async () => {
-        const workflowId = Context.current().info.workflowExecution?.workflowId;
-        if (workflowId === undefined) {
-          throw ApplicationFailure.nonRetryable(
-            'recordDecision runs only on behalf of a workflow',
-            'NoWorkflow',
-          );
-        }
-        const entry = { ...currentDraft(draft), workflow_id: workflowId };
-        const { id, index, hash } = await ledger.appendDecision(entry);
-        return { id, index, hash };
+        const workflowId = callingWorkflow('recordDecisions');
+        const receipts: DecisionReceipt[] = [];
+        for (const draft of drafts) receipts.push(await appendDecision(ledger, workflowId, draft));
+        return receipts;
       }),
 
     /** Records one agent run's execution time and outcome; safe to retry. */
@@ -97,6 +99,26 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
       checksum: await asActivityFailure(() => evidence.putJson(Evidence.parse(item))),
     }),
   };
+}
+
+/** The id of the workflow the running activity acts for; the record ids derive from it. */
+function callingWorkflow(activity: string): string {
+  const workflowId = Context.current().info.workflowExecution?.workflowId;
+  if (workflowId === undefined)
+    throw ApplicationFailure.nonRetryable(`${activity} runs only on behalf of a workflow`, 'NoWorkflow');
+  return workflowId;
+}
+
+async function appendDecision(
+  ledger: LedgerWriter,
+  workflowId: string,
+  draft: DecisionDraft | LegacyDecisionDraft,
+): Promise<DecisionReceipt> {
+  const { id, index, hash } = await ledger.appendDecision({
+    ...currentDraft(draft),
+    workflow_id: workflowId,
+  });
+  return { id, index, hash };
 }
 
 /** Failures retrying cannot fix become non-retryable, typed for the workflow to branch on. */

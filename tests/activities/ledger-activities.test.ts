@@ -91,6 +91,25 @@ describe('ledger activities', () => {
     expect((await verify()).ok).toBe(true);
   });
 
+  it('record a batch of decisions in order, and a retried batch writes nothing twice', async () => {
+    const activities = createLedgerActivities({
+      ledger,
+      evidence: new FileContentStore(join(dir, 'evidence')),
+    });
+    const env = activityEnvironment({ workflowExecution: { workflowId: 'mission-m-1', runId: 'run-1' } });
+    const first = await env.run(activities.recordDecisions, [decisionDraft(signer.keyId, 0)]);
+    const batch = [0, 1, 2].map((seq) => decisionDraft(signer.keyId, seq));
+    // The batch after a worker crash mid-batch: its first decision was written by the attempt before.
+    const receipts = await env.run(activities.recordDecisions, batch);
+    const { records } = await readLedger(dir, 'm-1');
+    expect(records.map((r) => (r as DecisionRecord).ucxl)).toEqual(batch.map((d) => decisionId(d)));
+    expect(receipts).toEqual(records.map((r) => ({ id: r.id, index: r.index, hash: r.hash })));
+    expect(receipts[0]).toEqual(first[0]);
+    expect(await env.run(activities.recordDecisions, batch)).toEqual(receipts);
+    expect((await readLedger(dir, 'm-1')).records).toHaveLength(3);
+    expect((await verify()).ok).toBe(true);
+  });
+
   it('record a draft in the field names of before as the very same decision', async () => {
     const activities = createLedgerActivities({
       ledger,

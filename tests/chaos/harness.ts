@@ -514,8 +514,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const problems: string[] = [...p.book.contradictions];
       if (p.ended !== undefined) problems.push(`the mission ended during the run: ${p.ended}`);
       for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
-      // Owner records trail the state the mission shows (docs/lifecycle.md#the-ledger-append): give
-      // them time; a record that never arrives is still reported lost below.
+      // Appends trail the answers (docs/lifecycle.md#the-ledger-append): give the queue time to
+      // drain; a record that never arrives is still reported lost below.
       const decisions = await eventually(
         () => allDecisions(operator, p.missionId),
         (all) => {

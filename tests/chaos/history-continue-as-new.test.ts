@@ -95,8 +95,23 @@ describe('a mission whose history grows without a beat continues as new', () => 
     expect(v.hash).toBe(m.accepted.at(-1)!.post_hash);
   });
 
+  test('the first run appended every decision it accepted before it continued as new', () => {
+    const accepted = new Set(firstRunUpdates());
+    const appended = firstRunEvents
+      .flatMap((e) => {
+        const task = e.activityTaskScheduledEventAttributes;
+        if (task?.activityType?.name !== 'recordDecisions') return [];
+        return JSON.parse(decode(task.input?.payloads?.[0]?.data)) as { idem_key: string }[];
+      })
+      .map((d) => d.idem_key);
+    expect(appended.filter((k) => accepted.has(k))).toEqual([...accepted]);
+    const scheduled = firstRunEvents.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    const done = firstRunEvents.filter((e) => e.activityTaskCompletedEventAttributes).length;
+    expect(done).toBe(scheduled);
+  });
+
   test('the ledger holds every accepted proposal once, in seq order, and verifies', async () => {
-    // The ledger can trail what the mission shows by one append (docs/lifecycle.md#the-ledger-append).
+    // Appends trail the answers (docs/lifecycle.md#the-ledger-append): wait for the last one.
     const last = m.accepted.at(-1)!.idem_key;
     const records = await eventually(decisions, (all) => all.some((d) => d.idem_key === last), 30_000);
     const outside = records.filter((d) => m.accepted.some((a) => a.idem_key === d.idem_key));

@@ -168,7 +168,7 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
     for (const key of p.book.unresolved) say(`${key}: never got a definitive answer`);
     if (p.book.accepted.size <= acceptedBeforeKill[i]!) say('no proposal accepted after worker 1 was killed');
 
-    // Owner records trail the state (docs/lifecycle.md#the-ledger-append), and an append in flight on the
+    // Appends trail the answers (docs/lifecycle.md#the-ledger-append), and one in flight on the
     // killed worker is retried on the other once its attempt times out.
     const decisions = await eventually(
       () => allDecisions(gatewayClients[0]!, p.missionId),

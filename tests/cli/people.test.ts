@@ -191,7 +191,7 @@ describe('swoosh for people, against a real gateway', () => {
     expect(outcome.retriedBecause).toContain('HEAD moved');
     expect(approved.err).toContain('HEAD moved');
     expect(outcome.body.decision_id).toMatch(/\/Execution_Approve\//);
-    // The ledger can trail the state by one append (docs/lifecycle.md#the-ledger-append).
+    // The decision reaches the ledger after the answer (docs/lifecycle.md#the-ledger-append).
     const approvalsInLedger = async () => {
       const ledger = await fx.as.viewer.ledger(mission, { pageSize: 500 });
       return ledger.ok

@@ -115,7 +115,7 @@ describe('a halt that holds, set by a quorum of two owners', () => {
     // completed workflow task, never a local activity run before its task was durable.
     const events = history.events ?? [];
     const appends = events.filter(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecision',
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecisions',
     );
     expect(appends.length).toBeGreaterThan(0);
     expect(

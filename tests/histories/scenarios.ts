@@ -198,6 +198,20 @@ export const scenarios: Scenario[] = [
     run: longHistoryFirstRun,
   },
   {
+    // The signed-owner-commands story after DEFERRED_APPEND_PATCH (docs/lifecycle.md#the-ledger-append):
+    // each Update answers in the task that accepted it, and the decisions and owner records go to
+    // the ledger in batches of what accumulated while the previous append ran, drained before the
+    // mission completes.
+    name: 'mission-statechart-deferred-append',
+    run: signedOwnerCommands,
+  },
+  {
+    // The history continue-as-new story after DEFERRED_APPEND_PATCH: the run continues as new only
+    // once every queued decision is in the ledger.
+    name: 'mission-statechart-deferred-append-continue-as-new',
+    run: longHistoryFirstRun,
+  },
+  {
     // DECLARED_AGENTS_PATCH: the mission's config declares its own `greeter` agent (docs/agents.md)
     // and names it as the beat agent; one auto-approved beat runs it instead of the echo agent.
     name: 'mission-statechart-declared-agents',

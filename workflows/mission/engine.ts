@@ -44,6 +44,7 @@ import {
 } from '../statechart';
 import { decisionLedger, io, short } from './activities';
 import { CouncilVotes } from './council-votes';
+import { DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
 import { initialControls, type HeldControls } from './owner-controls';
@@ -102,6 +103,8 @@ export class MissionEngine {
   /** Set once a continue-as-new snapshot is taken: nothing after it may commit. */
   #sealed = false;
   readonly #attributes = new SearchAttributePublisher(this);
+  /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
+  readonly appends = new DecisionAppends();
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
@@ -193,10 +196,10 @@ export class MissionEngine {
 
   /**
    * Whether the mission may continue as new here without losing work in flight: no agent job
-   * running (its result would be lost and the job run again).
+   * running (its result would be lost and the job run again) and no decision waiting for the ledger.
    */
   quiet(): boolean {
-    return this.agentsRunning === 0;
+    return this.agentsRunning === 0 && this.appends.idle;
   }
 
   /**
@@ -252,8 +255,11 @@ export class MissionEngine {
     this.idempotency = result.idempotency;
     this.recovery.observe(pre, result.state, result.decision.transition);
     this.publish(false, result.post_hash);
-    const summary = `record ${result.decision.transition} #${result.decision.seq}`;
-    await decisionLedger(summary).recordDecision(result.decision);
+    if (patched(DEFERRED_APPEND_PATCH)) this.appends.push(result.decision);
+    else {
+      const summary = `record ${result.decision.transition} #${result.decision.seq}`;
+      await decisionLedger(summary).recordDecision(result.decision);
+    }
     observeAcceptedTransition(result.decision, observation);
     if (violations.length > 0 && patched(INVARIANT_QUARANTINE_PATCH))
       await this.#quarantineFor(violations, result.decision);

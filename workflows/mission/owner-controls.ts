@@ -8,7 +8,7 @@
  * verified signer, actor and reason, numbered apart from statechart decisions so the two can never
  * collide.
  */
-import { log } from '@temporalio/workflow';
+import { log, patched } from '@temporalio/workflow';
 import { hashCanonical } from '../../schemas/hash';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
 import {
@@ -27,10 +27,11 @@ import {
   type RefusedOwnerControl,
 } from '../../schemas/owner-controls';
 import { decisionId } from '../../schemas/decision-id';
-import { decidedAt } from '../../schemas/decision-record';
+import { decidedAt, type DecisionDraft } from '../../schemas/decision-record';
 import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
 import { verifyDetached, windowIdAt } from '../statechart';
 import { ownerLedger } from './activities';
+import { DEFERRED_APPEND_PATCH } from './decision-appends';
 import type { MissionEngine } from './engine';
 
 /**
@@ -248,7 +249,7 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
       applied: [...m.controls.applied, entry].slice(-OWNER_CONTROL_HISTORY),
     };
     const last = m.state.hlc_last === null ? { wall: 0, counter: 0 } : parseHlc(m.state.hlc_last);
-    await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision({
+    const draft: DecisionDraft = {
       mission: m.missionId,
       seq,
       region: 'control',
@@ -274,6 +275,8 @@ export function applyOwnerControl(m: MissionEngine, admitted: AdmittedCommand): 
       ],
       decided_at: decidedAt(now),
       ...(admitted.proof && { owner_command: admitted.proof }),
-    });
+    };
+    if (patched(DEFERRED_APPEND_PATCH)) m.appends.push(draft);
+    else await ownerLedger(`record ${transition} by ${cmd.actor}`).recordDecision(draft);
   });
 }

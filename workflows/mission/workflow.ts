@@ -293,11 +293,18 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runEnvironment(engine),
     runRecovery(engine),
   ]).then(() => new Promise<never>(() => undefined));
-  const end = await Promise.race([
-    runExecution(engine, prompt, { n: 0 }),
-    regions,
-    historyGrewLong(engine, limits.data),
-  ]);
+  let end: Awaited<ReturnType<typeof runExecution>> | 'history';
+  try {
+    end = await Promise.race([
+      runExecution(engine, prompt, { n: 0 }),
+      regions,
+      historyGrewLong(engine, limits.data),
+    ]);
+  } catch (error) {
+    // The run fails, but what it answered still reaches the ledger first.
+    await engine.appends.drained();
+    throw error;
+  }
   if (end === 'history') {
     // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
     // no update or signal handler is running or queued, and nothing commits after it.
@@ -317,8 +324,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     await condition(allHandlersFinished);
     // Taken inside the engine's mutex, the snapshot never holds a transition whose decision
     // record is still being appended.
+    // Waiting inside the mutex for the queued appends: nothing commits between them and the snapshot.
     const snap = patched(SNAPSHOT_IN_MUTEX_PATCH)
-      ? await engine.exclusive(() => Promise.resolve(engine.snapshot()))
+      ? await engine.exclusive(async () => {
+          await engine.appends.drained();
+          return engine.snapshot();
+        })
       : engine.snapshot();
     engine.publish(true);
     await continueAsNew<typeof missionWorkflow>(prompt, {
@@ -334,6 +345,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }
   await condition(allHandlersFinished);
+  await engine.appends.drained();
   engine.publish(true);
   return view();
 }
