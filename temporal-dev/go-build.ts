@@ -5,7 +5,7 @@
  * complete, so an interrupted build never leaves a binary a later run would trust. A lock folder
  * makes a second process wait for the first build instead of compiling it again.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -16,23 +16,6 @@ function log(message: string): void {
 /** The environment of a Go build: the caller's, with modules resolved from go.mod files as written. */
 export function goEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...process.env, GOFLAGS: '-mod=mod', ...extra };
-}
-
-/** Runs a program with its output on ours; rejects naming the command when it fails. */
-export function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv },
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
-    );
-  });
 }
 
 function pidAlive(pid: number): boolean {

@@ -19,7 +19,6 @@
  * temporal-dev/chromium.ts installs Chromium). Needs root: the image's files are root's, and the
  * smoke check changes root and user.
  */
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -37,6 +36,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { run } from './processes';
 import { cacheDir } from './toolchain';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -186,18 +186,6 @@ function log(message: string): void {
   console.log(`[swoosh image] ${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s  ${message}`);
 }
 
-function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...(env ? { env } : {}) });
-    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
-    );
-  });
-}
-
 function onPath(command: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, command)));
 }
@@ -212,11 +200,11 @@ async function ensureDebianTools(): Promise<void> {
   mkdirSync(join(archives, 'partial'), { recursive: true });
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   log(`installing Debian's ${missing.join(', ')}…`);
-  await run('apt-get', ['update'], env);
+  await run('apt-get', ['update'], { env });
   await run(
     'apt-get',
     ['-o', `Dir::Cache::archives=${archives}`, 'install', '-y', '--no-install-recommends', ...missing],
-    env,
+    { env },
   );
 }
 

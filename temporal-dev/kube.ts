@@ -13,7 +13,8 @@
 import { renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureBuilt, goEnv, run } from './go-build';
+import { ensureBuilt, goEnv } from './go-build';
+import { run } from './processes';
 import { cacheDir } from './toolchain';
 
 /** The Kubernetes release; temporal-dev/kube/go.mod pins k8s.io/kubernetes and its staging modules to it. */

@@ -19,8 +19,8 @@ import {
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureBuilt, goEnv, run } from './go-build';
-import { freePort, startProcess, stopProcess, waitForPort } from './processes';
+import { ensureBuilt, goEnv } from './go-build';
+import { freePort, run, startProcess, stopProcess, waitForPort } from './processes';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.31.0';
