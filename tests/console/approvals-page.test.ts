@@ -211,7 +211,8 @@ test('an approval in the review window is signed with the key and recorded in th
   const result = await resultOf(card);
   expect(result).toMatch(/^Approved: ucxl:\/\/swoosh:/);
 
-  const approvals = await approvalsInLedger();
+  // The answer comes before the ledger append (docs/lifecycle.md#the-ledger-append).
+  const approvals = await eventually(approvalsInLedger, (a) => a.length > 0, 30_000);
   expect(approvals).toHaveLength(1);
   expect(approvals[0]!.signer).toBe(person.key);
   expect(approvals[0]!.signature_verified).toBe(true);
