@@ -89,6 +89,8 @@ async function cardFor(kind: 'vote' | 'approval'): Promise<Locator> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     await page.click('#refresh');
+    // A card from an earlier listing is replaced when this one lands: act only on the new one.
+    await expect.poll(() => page.textContent('#list-status'), { timeout: 30_000 }).not.toBe('Loading…');
     try {
       await card.waitFor({ timeout: 3_000 });
       return card;
