@@ -124,7 +124,7 @@ describe('a config the workflow would refuse is refused at the door', () => {
     ],
     [
       'a beat agent no catalogue declares',
-      config({ agents: { beat: 'indexer' } }),
+      config({ agents: { beat: 'summariser' } }),
       'body.config.agents.beat',
     ],
   ];
@@ -169,7 +169,7 @@ describe("declaring agents is the owner's call (docs/agents.md)", () => {
     expect(owned.status).toBe(201);
     const steered = await fx.as.operator.startMission({
       ...prompt(randomUUID()),
-      config: config({ maxBeats: 1, agents: { beat: 'echo' } }),
+      config: config({ maxBeats: 1, agents: { beat: 'indexer' } }),
     });
     expect(steered.status).toBe(201);
   });
