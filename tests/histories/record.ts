@@ -40,7 +40,7 @@ if (pending.length > 0) {
         connection: env.nativeConnection,
         namespace: 'default',
         taskQueue,
-        deps,
+        deps: scenario.deps ? { ...deps, ...(await scenario.deps(deps)) } : deps,
       });
       const history = await worker.runUntil(scenario.run(env.client, taskQueue, randomUUID()));
       const file = new URL(`./${scenario.name}.json`, import.meta.url);
