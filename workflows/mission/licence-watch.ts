@@ -60,26 +60,21 @@ async function refreshOnce(m: MissionEngine): Promise<void> {
 /**
  * When to check the licence next, or null when there is nothing to watch (not licensed, or
  * already EXPIRED). LICENSED: at the token's refresh time (`licenceRefreshAt`, from now to its
- * expiry), at its expiry at the latest, and within one grace period, so a licence withdrawn before
- * its expiry is noticed while grace could still cover it. GRACE: on the same schedule towards the
- * end of grace, and at the end of grace at the latest.
+ * expiry), and at its expiry at the latest. GRACE: on the same schedule towards the end of grace,
+ * and at the end of grace at the latest. A beat's PLAN refreshes it too, so a running beat also
+ * notices a licence withdrawn long before its expiry.
  */
-export function nextLicenceCheck(
-  boot: StateDocument['boot'],
-  now: number,
-  graceMs: number,
-  seed: string,
-): number | null {
+export function nextLicenceCheck(boot: StateDocument['boot'], now: number, seed: string): number | null {
   const seeded = `${seed}:${boot.licence.token_digest ?? 'none'}`;
-  const towards = (deadline: number, cap: number): number => {
+  const towards = (deadline: number): number => {
     if (now >= deadline) return now;
     const at = Math.max(licenceRefreshAt(now, deadline, seeded), now + MIN_RECHECK_MS);
-    return Math.min(at, deadline, cap);
+    return Math.min(at, deadline);
   };
   if (boot.phase === 'LICENSED' && boot.licence.expires_at_ms !== null)
-    return towards(boot.licence.expires_at_ms, now + Math.max(graceMs, MIN_RECHECK_MS));
+    return towards(boot.licence.expires_at_ms);
   if (boot.phase === 'GRACE' && boot.licence.grace_until_ms !== null)
-    return towards(boot.licence.grace_until_ms, Number.POSITIVE_INFINITY);
+    return towards(boot.licence.grace_until_ms);
   return null;
 }
 
@@ -96,7 +91,7 @@ export async function runLicenceWatch(m: MissionEngine): Promise<void> {
     const key = scheduleKey(m.state.boot);
     const changed = () => m.terminated || scheduleKey(m.state.boot) !== key;
     const now = Date.now();
-    const at = nextLicenceCheck(m.state.boot, now, m.machine.licenceGraceMs, m.missionId);
+    const at = nextLicenceCheck(m.state.boot, now, m.missionId);
     if (at === null) {
       await condition(changed);
       continue;
