@@ -131,14 +131,21 @@ interface Started {
   owner: TestSigner;
 }
 
-/** Missions held in council ELECT (a member who never votes): only the proposers move HEAD. */
-async function startMissions(api: SwooshClient, count: number): Promise<Started[]> {
+/**
+ * Missions held in council ELECT (a member who never votes): only the proposers move HEAD.
+ * `api` may be a function of the mission's index, to start them through several gateways.
+ */
+export async function startMissions(
+  api: SwooshClient | ((index: number) => SwooshClient),
+  count: number,
+): Promise<Started[]> {
   const silent = newSigner();
+  const via = typeof api === 'function' ? api : () => api;
   return Promise.all(
-    Array.from({ length: count }, async () => {
+    Array.from({ length: count }, async (_, i) => {
       const owner = newSigner();
       const id = randomUUID();
-      const res = await api.startMission({
+      const res = await via(i).startMission({
         ...prompt(id),
         config: {
           signers: [{ key: owner.key, classes: ['control', 'policy'], label: 'chaos proposer' }],

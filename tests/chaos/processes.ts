@@ -1,14 +1,16 @@
 /**
  * The processes a chaos run breaks on purpose: the Temporal dev server (SQLite in the run's folder,
- * so a restart keeps every mission), SWOOSH worker processes and the gateway process, each started
+ * so a restart keeps every mission), SWOOSH worker processes and gateway processes, each started
  * as `npm run worker` / `npm run gateway` start them and stopped by its own pid. Worker and gateway
- * output goes to log files in the run's folder, which the verdict reads.
+ * output goes to log files in the run's folder, which the verdict reads. With `separateHosts`, each
+ * worker and gateway gets a data folder of its own, as on machines that share no filesystem.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, writeFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFile, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newToken } from '../../api/auth';
+import { ensureKeyFile } from '../../host/keys';
 import { startDevServer } from '../../temporal-dev/dev-server';
 import { freePort, stopProcess, type Supervised } from '../../temporal-dev/processes';
 import { ensureTemporalCli } from '../../temporal-dev/toolchain';
@@ -22,6 +24,8 @@ export interface ChaosProcess {
   kill(): Promise<void>;
   stop(): Promise<void>;
   readonly running: boolean;
+  /** The pid of the running child (a worker's default Temporal identity is `<pid>@<host>`). */
+  readonly pid: number | undefined;
 }
 
 interface Child {
@@ -78,6 +82,9 @@ function nodeProcess(
     get running() {
       return current !== undefined && current.child.exitCode === null && current.child.signalCode === null;
     },
+    get pid() {
+      return current?.child.pid;
+    },
     async start() {
       const from = (await stat(logFile).catch(() => ({ size: 0 }))).size;
       current = spawnLogged(process.execPath, ['--import', 'tsx', script], env, logFile);
@@ -98,11 +105,22 @@ export interface ChaosCluster {
   dataDir: string;
   address: string;
   taskQueue: string;
+  /** The first gateway's; `gatewayUrls` has every gateway's, in order. */
   gatewayUrl: string;
+  gatewayUrls: string[];
   tokens: { operator: string; agent: string; viewer: string; owner: string };
   server: ChaosProcess;
   workers: ChaosProcess[];
+  /** The first gateway; `gateways` has them all. */
   gateway: ChaosProcess;
+  gateways: ChaosProcess[];
+  /** Each worker's and gateway's data folder, by process name (all `dataDir` unless `separateHosts`). */
+  dataDirs: Map<string, string>;
+  /**
+   * The orchestrator key every worker was given a copy of, with `separateHosts` (the Secret a
+   * cluster would mount); otherwise undefined, and the workers share the data folder's key.
+   */
+  orchestratorKeyFile: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -121,6 +139,15 @@ async function logSays(file: string, marker: string, from: number, timeoutMs: nu
 export interface ChaosEnv {
   workers?: NodeJS.ProcessEnv;
   gateway?: NodeJS.ProcessEnv;
+  /** Gateway processes to start (default 1), each on a port of its own. */
+  gateways?: number;
+  /**
+   * Each worker and gateway in a data folder of its own (`<dataDir>/hosts/<name>`), so they share
+   * only what the environment points them at (Temporal, and a database with SWOOSH_STORE=postgres).
+   * The workers get copies of one orchestrator key, as each host would mount one Secret
+   * (README.md, "Running on more than one machine"); the gateways, copies of one tokens file.
+   */
+  separateHosts?: boolean;
 }
 
 export async function startChaosCluster(
@@ -149,6 +176,9 @@ export async function startChaosCluster(
     async stop() {
       if (server) await stopProcess(server);
     },
+    get pid() {
+      return server?.child.pid;
+    },
   };
   await serverProcess.start();
   const address = `127.0.0.1:${port}`;
@@ -160,42 +190,70 @@ export async function startChaosCluster(
     SWOOSH_DATA_DIR: dataDir,
     SWOOSH_METRICS_ADDRESS: 'off',
   };
-  const workers = Array.from({ length: workerCount }, (_, i) =>
-    nodeProcess(
-      `worker ${i + 1}`,
-      'workers/main.ts',
-      { ...common, ...extra.workers },
-      join(dataDir, `worker-${i + 1}.log`),
-      '[swoosh worker] polling',
-    ),
-  );
+  const dataDirs = new Map<string, string>();
+  const hostDir = (name: string) => {
+    const dir = extra.separateHosts ? join(dataDir, 'hosts', name.replace(/ /g, '-')) : dataDir;
+    mkdirSync(dir, { recursive: true });
+    dataDirs.set(name, dir);
+    return dir;
+  };
+  let orchestratorKeyFile: string | undefined;
+  if (extra.separateHosts) {
+    orchestratorKeyFile = join(dataDir, 'secrets', 'orchestrator.key.json');
+    await ensureKeyFile(orchestratorKeyFile, 'orchestrator');
+  }
+  const workers: ChaosProcess[] = [];
+  for (let i = 1; i <= workerCount; i++) {
+    const name = `worker ${i}`;
+    const dir = hostDir(name);
+    const env: NodeJS.ProcessEnv = { ...common, ...extra.workers, SWOOSH_DATA_DIR: dir };
+    if (orchestratorKeyFile) {
+      // The host's own copy of the one key (copyFile keeps its mode 0600).
+      const copy = join(dir, 'secret', 'orchestrator.key.json');
+      mkdirSync(join(dir, 'secret'), { recursive: true, mode: 0o700 });
+      await copyFile(orchestratorKeyFile, copy);
+      env.SWOOSH_ORCHESTRATOR_KEY_FILE = copy;
+    }
+    workers.push(
+      nodeProcess(name, 'workers/main.ts', env, join(dataDir, `worker-${i}.log`), '[swoosh worker] polling'),
+    );
+  }
   const tokens = { operator: newToken(), agent: newToken(), viewer: newToken(), owner: newToken() };
-  const tokensFile = join(dataDir, 'chaos-tokens.json');
-  writeFileSync(
-    tokensFile,
-    JSON.stringify({
-      tokens: Object.entries(tokens).map(([role, token]) => ({ name: `chaos-${role}`, role, token })),
-    }),
-    { mode: 0o600 },
-  );
-  const gatewayPort = await freePort();
-  const gateway = nodeProcess(
-    'gateway',
-    'api/main.ts',
-    {
-      ...common,
-      ...extra.gateway,
-      SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
-      SWOOSH_GATEWAY_HOST: '127.0.0.1',
-      SWOOSH_GATEWAY_PORT: String(gatewayPort),
-    },
-    join(dataDir, 'gateway.log'),
-    '[swoosh gateway] listening on',
-  );
-  const all = [gateway, ...workers];
+  const tokensText = JSON.stringify({
+    tokens: Object.entries(tokens).map(([role, token]) => ({ name: `chaos-${role}`, role, token })),
+  });
+  const gatewayCount = extra.gateways ?? 1;
+  const gateways: ChaosProcess[] = [];
+  const gatewayUrls: string[] = [];
+  for (let i = 1; i <= gatewayCount; i++) {
+    // The first keeps the names a one-gateway run always had.
+    const name = i === 1 ? 'gateway' : `gateway ${i}`;
+    const dir = hostDir(name);
+    const tokensFile = join(dir, 'chaos-tokens.json');
+    writeFileSync(tokensFile, tokensText, { mode: 0o600 });
+    const port = await freePort();
+    gatewayUrls.push(`http://127.0.0.1:${port}`);
+    gateways.push(
+      nodeProcess(
+        name,
+        'api/main.ts',
+        {
+          ...common,
+          ...extra.gateway,
+          SWOOSH_DATA_DIR: dir,
+          SWOOSH_GATEWAY_TOKENS_FILE: tokensFile,
+          SWOOSH_GATEWAY_HOST: '127.0.0.1',
+          SWOOSH_GATEWAY_PORT: String(port),
+        },
+        join(dataDir, `${name.replace(/ /g, '-')}.log`),
+        '[swoosh gateway] listening on',
+      ),
+    );
+  }
+  const all = [...gateways, ...workers];
   try {
     for (const w of workers) await w.start();
-    await gateway.start();
+    for (const g of gateways) await g.start();
   } catch (error) {
     for (const p of all) await p.kill();
     await serverProcess.stop();
@@ -205,11 +263,15 @@ export async function startChaosCluster(
     dataDir,
     address,
     taskQueue,
-    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    gatewayUrl: gatewayUrls[0]!,
+    gatewayUrls,
     tokens,
     server: serverProcess,
     workers,
-    gateway,
+    gateway: gateways[0]!,
+    gateways,
+    dataDirs,
+    orchestratorKeyFile,
     async stop() {
       for (const p of all) await p.stop();
       await serverProcess.stop();

@@ -279,11 +279,18 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runRecovery(engine),
     runLicenceWatch(engine),
   ]).then(() => new Promise<never>(() => undefined));
-  const end = await Promise.race([
-    runExecution(engine, prompt, { n: 0 }),
-    regions,
-    historyGrewLong(engine, limits.data),
-  ]);
+  let end: Awaited<ReturnType<typeof runExecution>> | 'history';
+  try {
+    end = await Promise.race([
+      runExecution(engine, prompt, { n: 0 }),
+      regions,
+      historyGrewLong(engine, limits.data),
+    ]);
+  } catch (error) {
+    // The run fails, but what it answered still reaches the ledger first.
+    await engine.appends.drained();
+    throw error;
+  }
   if (end === 'history') {
     // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
     // no update or signal handler is running or queued, and nothing commits after it.
