@@ -13,6 +13,7 @@ export const LAYERS = {
   api: ['schemas', 'host', 'ledger'],
   cli: ['schemas', 'host', 'ledger', 'api'],
   workers: ['schemas', 'host', 'ledger', 'activities', 'workflows'],
+  agents: ['schemas', 'host', 'activities'],
   'temporal-dev': ['schemas', 'host', 'ledger', 'activities', 'workflows', 'workers', 'api'],
 };
 

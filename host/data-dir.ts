@@ -5,12 +5,16 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+/**
+ * The application's folder: the clone, or `/app` in the image. Agents on the process backend start
+ * here, as they start in the image's working folder on Kubernetes (docs/agents.md#working-folder).
+ */
+export const appRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** SWOOSH_DATA_DIR when set, else `.swoosh/` in the clone (git-ignored). Creates nothing. */
 export function resolveDataDir(env: Record<string, string | undefined> = process.env): string {
   const configured = env.SWOOSH_DATA_DIR?.trim();
-  return configured ? resolve(configured) : join(repoRoot, '.swoosh');
+  return configured ? resolve(configured) : join(appRoot, '.swoosh');
 }
 
 export interface DataPaths {
@@ -58,7 +62,7 @@ export function orchestratorKeyFile(
  */
 export function resolveInputsDir(env: Record<string, string | undefined> = process.env): string {
   const configured = env.SWOOSH_INPUTS_DIR?.trim();
-  return configured ? resolve(configured) : join(repoRoot, 'inputs');
+  return configured ? resolve(configured) : join(appRoot, 'inputs');
 }
 
 /** The largest source a mission may ingest (SWOOSH_SOURCE_MAX_BYTES, default 10 MiB). */
@@ -73,4 +77,4 @@ export function sourceMaxBytes(env: Record<string, string | undefined> = process
 }
 
 /** The default SHHH policy shipped with the code. */
-export const defaultPolicyFile = join(repoRoot, 'schemas', 'default-policy.yaml');
+export const defaultPolicyFile = join(appRoot, 'schemas', 'default-policy.yaml');

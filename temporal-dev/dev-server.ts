@@ -28,16 +28,20 @@ export function searchAttributeArgs(): string[] {
 /**
  * Temporal keeps one timer task per workflow, for its earliest timer, and by default the timer
  * queue fires a task no earlier than 1 s after it was written and reads at most 20 times a second.
- * A timer shard re-arms after every firing, so both bound its precision (docs/timers.md).
+ * A timer shard re-arms after every firing, so both bound its precision (docs/timers.md). The dev
+ * server and the cluster on PostgreSQL (temporal-cluster.ts) both run with these.
  */
-export const TUNED_TIMER_QUEUE = [
-  'history.timerProcessorMaxTimeShift="10ms"',
-  'history.timerProcessorMaxPollRPS=200',
-] as const;
+export const TUNED_TIMER_QUEUE: Readonly<Record<string, string | number>> = {
+  'history.timerProcessorMaxTimeShift': '10ms',
+  'history.timerProcessorMaxPollRPS': 200,
+};
 
-/** The timer-queue settings in the CLI's `--dynamic-config-value key=value` form. */
+/** The timer-queue settings in the CLI's `--dynamic-config-value key=<JSON value>` form. */
 export function timerQueueArgs(): string[] {
-  return TUNED_TIMER_QUEUE.flatMap((value) => ['--dynamic-config-value', value]);
+  return Object.entries(TUNED_TIMER_QUEUE).flatMap(([key, value]) => [
+    '--dynamic-config-value',
+    `${key}=${JSON.stringify(value)}`,
+  ]);
 }
 
 /**

@@ -13,15 +13,17 @@
  *    `<version>` and `dev` (k8s/base and k8s/overlays/dev), in `<cache>/image/oci` or the folder
  *    given as the first argument, built in a staging folder and renamed into place when complete.
  * 4. A smoke check runs the image's own entrypoint inside the image's root filesystem as its user:
- *    the worker's and the gateway's modules load and the workflow bundle (webpack, swc) builds.
+ *    the worker's and the gateway's modules load and the workflow bundle (webpack, swc) builds;
+ *    then each example agent runs with its catalogue command as the agent pods' user and writes
+ *    a result its schema accepts.
  *
  * mmdebstrap and umoci come from Debian's packages, installed with apt-get when missing (as
  * temporal-dev/chromium.ts installs Chromium). Needs root: the image's files are root's, and the
  * smoke check changes root and user.
  */
-import { spawn } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -37,6 +39,10 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_AGENT_CATALOGUE } from '../schemas/agent-catalogue';
+import { ValidationReport } from '../schemas/evidence';
+import { DocumentIndex } from '../schemas/example-agents';
+import { run } from './processes';
 import { cacheDir } from './toolchain';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -186,18 +192,6 @@ function log(message: string): void {
   console.log(`[swoosh image] ${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s  ${message}`);
 }
 
-function run(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...(env ? { env } : {}) });
-    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
-    );
-  });
-}
-
 function onPath(command: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, command)));
 }
@@ -212,11 +206,11 @@ async function ensureDebianTools(): Promise<void> {
   mkdirSync(join(archives, 'partial'), { recursive: true });
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   log(`installing Debian's ${missing.join(', ')}…`);
-  await run('apt-get', ['update'], env);
+  await run('apt-get', ['update'], { env });
   await run(
     'apt-get',
     ['-o', `Dir::Cache::archives=${archives}`, 'install', '-y', '--no-install-recommends', ...missing],
-    env,
+    { env },
   );
 }
 
@@ -312,8 +306,65 @@ async function smokeCheck(rootfs: string, config: ImageConfig): Promise<void> {
       ...config.Entrypoint,
       'image-smoke-check.ts',
     ],
-    Object.fromEntries(config.Env.map((e) => e.split(/=(.*)/s) as [string, string])),
+    { env: imageEnv(config) },
   );
+}
+
+function imageEnv(config: ImageConfig): Record<string, string> {
+  return Object.fromEntries(config.Env.map((e) => e.split(/=(.*)/s) as [string, string]));
+}
+
+/** The user agent pods run as (k8s/base/agent-job-template.yaml), not the image's own. */
+const AGENT_UID = '65532';
+
+/**
+ * The example agents as an agent Job runs them in this image: the catalogue's command from the
+ * image's working folder, as the agent pods' user, writing only to their work folder; each must
+ * write a result its schema accepts.
+ */
+async function smokeCheckAgents(rootfs: string, config: ImageConfig): Promise<void> {
+  const objective = '# Smoke check\nIndex and review this text; see https://example.org/swoosh.';
+  const checks = [
+    { id: 'indexer', file: 'index.json', schema: DocumentIndex },
+    { id: 'reviewer', file: 'report.json', schema: ValidationReport },
+  ] as const;
+  for (const { id, file, schema } of checks) {
+    const agent = DEFAULT_AGENT_CATALOGUE.agents[id]!;
+    const work = `/tmp/smoke-${id}`;
+    mkdirSync(join(rootfs, work), { recursive: true });
+    chownSync(join(rootfs, work), Number(AGENT_UID), Number(AGENT_UID));
+    await run(
+      'unshare',
+      [
+        '--mount',
+        '--pid',
+        '--fork',
+        '--mount-proc=/proc',
+        `--root=${rootfs}`,
+        `--wd=${config.WorkingDir}`,
+        `--setgid=${AGENT_UID}`,
+        `--setuid=${AGENT_UID}`,
+        '--',
+        ...agent.command,
+        ...agent.args,
+      ],
+      {
+        env: {
+          ...imageEnv(config),
+          SWOOSH_INPUTS: JSON.stringify({ objective }),
+          SWOOSH_MISSION_ID: 'image-smoke-check',
+          SWOOSH_JOB_NAME: `${id}-smoke-check`,
+          SWOOSH_WORKDIR: work,
+          HOME: work,
+          TMPDIR: work,
+        },
+      },
+    );
+    const result = schema.safeParse(JSON.parse(readFileSync(join(rootfs, work, file), 'utf8')));
+    if (!result.success)
+      throw new Error(`the ${id} agent wrote a ${file} its schema refuses: ${result.error.message}`);
+    rmSync(join(rootfs, work), { recursive: true });
+  }
 }
 
 export async function buildImage(layout = defaultLayout()): Promise<void> {
@@ -385,7 +436,8 @@ export async function buildImage(layout = defaultLayout()): Promise<void> {
     // The bundle's rootfs is what the two layers were made from; the check's files stay out of them.
     log('smoke check inside the image…');
     await smokeCheck(rootfs, config);
-    log('smoke check passed');
+    await smokeCheckAgents(rootfs, config);
+    log('smoke check passed: the worker and gateway modules load, the example agents write their results');
     rmSync(layout, { recursive: true, force: true });
     renameSync(staging, layout);
   } finally {

@@ -8,6 +8,23 @@ export interface Supervised {
   exited: Promise<number | null>;
 }
 
+/** Runs a program to its end with its output on ours; rejects naming the command when it fails. */
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
+    child.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
+    );
+  });
+}
+
 /** How a child ended, for a person: `code 1` or `signal SIGKILL`. */
 export function describeExit(child: ChildProcess): string {
   return child.signalCode !== null ? `signal ${child.signalCode}` : `code ${child.exitCode}`;
@@ -21,13 +38,20 @@ export function startProcess(
   name: string,
   command: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; quiet?: boolean } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    quiet?: boolean;
+    /** An open file both output streams go to, instead of ours. */
+    outputFd?: number;
+  } = {},
 ): Supervised {
+  const stdout = options.outputFd ?? (options.quiet ? 'ignore' : 'inherit');
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     detached: true,
-    stdio: ['ignore', options.quiet ? 'ignore' : 'inherit', 'inherit'],
+    stdio: ['ignore', stdout, options.outputFd ?? 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => resolve(code));
@@ -83,6 +107,24 @@ export function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/** Whether `port` can be listened on at the moment, on loopback. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** A port in [min, max] that was free a moment ago on loopback, tried at random. */
+export async function freePortIn(min: number, max: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = min + Math.floor(Math.random() * (max - min + 1));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${min} and ${max}`);
 }
 
 /** Restart delays: doubling from `firstMs` to `maxMs`; back to `firstMs` after a run of `stableMs`. */

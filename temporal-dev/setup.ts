@@ -1,14 +1,15 @@
-/** `npm run setup`: make sure the Temporal toolchain, Chromium, PostgreSQL and the local Kubernetes control plane are present, building or installing them on first run. */
+/** `npm run setup`: make sure the Temporal toolchain (CLI, server, test server), Chromium, PostgreSQL and the local Kubernetes control plane are present, building or installing them on first run. */
 import { ensureChromium } from './chromium';
 import { ensureKubeToolchain } from './kube';
 import { ensurePostgres } from './postgres';
-import { ensureToolchain } from './toolchain';
+import { ensureTemporalServer, ensureToolchain } from './toolchain';
 
 const started = Date.now();
 try {
   const { temporalCli, testServer } = await ensureToolchain();
   console.log(`[swoosh toolchain] temporal CLI: ${temporalCli}`);
   console.log(`[swoosh toolchain] test server: ${testServer}`);
+  console.log(`[swoosh toolchain] temporal server: ${Object.values(await ensureTemporalServer()).join(' ')}`);
   console.log(`[swoosh toolchain] chromium: ${await ensureChromium()}`);
   console.log(`[swoosh toolchain] postgresql: ${(await ensurePostgres()).postgres}`);
   console.log(`[swoosh toolchain] kubernetes: ${Object.values(await ensureKubeToolchain()).join(' ')}`);

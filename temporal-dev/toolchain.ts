@@ -1,10 +1,11 @@
 /**
- * Provides the Temporal CLI (dev server) and Temporal's Java time-skipping test server without
- * the SDK's own downloads, which need the open internet. Both come from package registries
- * (Go module proxy, Maven Central), pinned, built once into a cache outside the clone and
- * reused by every later run and every fresh clone on the same machine.
+ * Provides the Temporal CLI (dev server), the Temporal server with its SQL schema tool (a cluster
+ * on PostgreSQL) and Temporal's Java time-skipping test server without the SDK's own downloads,
+ * which need the open internet. All come from package registries (Go module proxy, Maven
+ * Central), pinned, built once into a cache outside the clone and reused by every later run and
+ * every fresh clone on the same machine.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -18,10 +19,16 @@ import {
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProcess, stopProcess, waitForPort } from './processes';
+import { ensureBuilt, goEnv } from './go-build';
+import { freePort, run, startProcess, stopProcess, waitForPort } from './processes';
 
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 export const TEST_SERVER_VERSION = '1.31.0';
+/**
+ * The server the CLI above embeds (its go.mod requires go.temporal.io/server v1.29.1), so the two
+ * builds share their modules and most of Go's build cache.
+ */
+export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -45,22 +52,6 @@ function findOnPath(command: string): string | undefined {
   return undefined;
 }
 
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv },
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', (err) => reject(new Error(`could not start ${command}: ${err.message}`)));
-    child.on('exit', (code, signal) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}`)),
-    );
-  });
-}
-
 function requireTool(command: string, why: string): void {
   if (spawnSync(command, ['-version'], { stdio: 'ignore' }).error) {
     throw new Error(`'${command}' is not installed; it is needed ${why}.`);
@@ -69,8 +60,7 @@ function requireTool(command: string, why: string): void {
 
 /**
  * Path of a Temporal CLI: TEMPORAL_CLI if set, a `temporal` on PATH, or one built from Go modules
- * into the cache. The build goes to a temporary folder first and is renamed into place, so an
- * interrupted build never leaves a half-written binary that a later run would trust.
+ * into the cache (go-build.ts: staged, renamed into place whole).
  */
 export async function ensureTemporalCli(): Promise<string> {
   const fromEnv = process.env.TEMPORAL_CLI;
@@ -81,28 +71,55 @@ export async function ensureTemporalCli(): Promise<string> {
   const onPath = findOnPath('temporal');
   if (onPath) return onPath;
 
-  const target = join(cacheDir(), 'temporal-cli', TEMPORAL_CLI_VERSION, 'temporal');
-  if (existsSync(target)) return target;
+  const built = await ensureBuilt({
+    folder: join(cacheDir(), 'temporal-cli', TEMPORAL_CLI_VERSION),
+    version: TEMPORAL_CLI_VERSION,
+    names: ['temporal'],
+    describe: 'Temporal CLI',
+    expect: 'expect a few minutes',
+    produce: (staging) =>
+      run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
+        env: goEnv({ GOBIN: staging }),
+      }),
+  });
+  return built.temporal!;
+}
 
-  requireTool('go', 'to build the Temporal CLI from Go modules');
-  log(`Temporal CLI ${TEMPORAL_CLI_VERSION} not found (no TEMPORAL_CLI, none on PATH, none cached).`);
-  log(`Building it once from Go modules into ${dirname(target)}; later runs reuse it.`);
-  log('This downloads its modules through the Go module proxy and compiles; expect a few minutes.');
-  const staging = join(cacheDir(), 'temporal-cli', `.build-${process.pid}`);
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  const started = Date.now();
-  try {
-    await run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`], {
-      env: { ...process.env, GOBIN: staging, GOFLAGS: '-mod=mod' },
-    });
-    mkdirSync(dirname(target), { recursive: true });
-    renameSync(join(staging, 'temporal'), target);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
-  log(`Temporal CLI built in ${((Date.now() - started) / 1000).toFixed(0)} s: ${target}`);
-  return target;
+export interface TemporalServerBinaries {
+  /** `temporal-server`: go.temporal.io/server/cmd/server, every service in one process. */
+  server: string;
+  /** `temporal-sql-tool`: creates the databases and applies the schema it embeds. */
+  sqlTool: string;
+}
+
+/**
+ * The Temporal server and its SQL schema tool, for a cluster on PostgreSQL (temporal-cluster.ts),
+ * built from go.temporal.io/server at TEMPORAL_SERVER_VERSION into the cache. The server's go.mod
+ * has no replace directives, so `go install …@version` builds it as released.
+ */
+export async function ensureTemporalServer(): Promise<TemporalServerBinaries> {
+  const built = await ensureBuilt({
+    folder: join(cacheDir(), 'temporal-server', TEMPORAL_SERVER_VERSION),
+    version: TEMPORAL_SERVER_VERSION,
+    names: ['temporal-server', 'temporal-sql-tool'],
+    describe: 'Temporal server (temporal-server, temporal-sql-tool)',
+    expect: 'expect a few minutes when the Temporal CLI was built here before, many more on a fresh machine',
+    produce: async (staging) => {
+      await run(
+        'go',
+        [
+          'install',
+          `go.temporal.io/server/cmd/server@${TEMPORAL_SERVER_VERSION}`,
+          `go.temporal.io/server/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`,
+        ],
+        { env: goEnv({ GOBIN: staging }) },
+      );
+      // Go names each binary after its package folder.
+      renameSync(join(staging, 'server'), join(staging, 'temporal-server'));
+      renameSync(join(staging, 'sql'), join(staging, 'temporal-sql-tool'));
+    },
+  });
+  return { server: built['temporal-server']!, sqlTool: built['temporal-sql-tool']! };
 }
 
 /**

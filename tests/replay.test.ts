@@ -58,6 +58,19 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(children.map((c) => c.image)).toEqual(['registry.example.org/swoosh/greeter:1']);
   });
 
+  test('the continued-controls fixture covers the patched branch: its owner record follows the first run’s', () => {
+    const file = 'mission-statechart-continued-controls.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-snapshot-carries-controls-v1"'))).toBe(true);
+    const records = (load(file).events ?? []).flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      const payload = a?.activityType?.name === 'recordDecision' ? a.input?.payloads?.[0]?.data : undefined;
+      return payload
+        ? [JSON.parse(Buffer.from(payload).toString('utf8')) as { transition: string; seq: number }]
+        : [];
+    });
+    expect(records.map((r) => [r.transition, r.seq])).toEqual([['Owner_Reroute', 2 ** 40 + 1]]);
+  });
+
   test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
     const file = 'mission-statechart-licence-watch.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);

@@ -137,10 +137,10 @@ describe('a mission config names its catalogue and beat agent', () => {
   });
 
   test('a beat agent no catalogue declares is refused at agents.beat, naming the ones that are', () => {
-    const result = RunnableMissionConfig.safeParse({ agents: { beat: 'indexer' } });
+    const result = RunnableMissionConfig.safeParse({ agents: { beat: 'summariser' } });
     expect(result.success).toBe(false);
     const issue = result.error?.issues.find((i) => i.path.join('.') === 'agents.beat');
-    expect(issue?.message).toContain('one of echo');
+    expect(issue?.message).toContain('one of echo, indexer, reviewer');
   });
 
   test('an id Object.prototype has is not declared by it', () => {

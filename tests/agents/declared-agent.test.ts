@@ -11,6 +11,7 @@ import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DocumentIndex } from '../../schemas/example-agents';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
@@ -86,4 +87,21 @@ test('the beat runs the declared greeter: its output is the evidence, its token 
     timeouts: { activeDeadlineSeconds: 120, heartbeatSeconds: 10 },
   });
   for (const history of histories) expect(history).not.toContain(TOKEN);
+});
+
+test("a beat runs the default catalogue's indexer from the app's folder: its DocumentIndex is the evidence", async () => {
+  const missionId = randomUUID();
+  const handle = await startDeclaredAgentMission(env.client, taskQueue, missionId, {
+    ...declaredAgentConfig(),
+    agents: { beat: 'indexer' },
+  });
+  const result = (await handle.result()) as { state: StateDocument };
+  const [uri] = result.state.execution.evidence;
+  const output = (await deps.evidence.get(uri!.replace('bubble://evidence/', ''))).toString('utf8');
+  // The run's log: the agent's one line, then the process backend's closing line.
+  expect(output.split('\n')[1]).toBe('[swoosh] run succeeded with exit code 0');
+  const index = DocumentIndex.parse(JSON.parse(output.split('\n')[0]!));
+  expect(index.mission).toBe(missionId);
+  expect(index.documents.map((d) => d.uri)).toEqual([`swoosh://${missionId}/objective`]);
+  expect(index.terms.map((t) => t.term)).toEqual(expect.arrayContaining(['greet', 'declared', 'agent']));
 });

@@ -53,6 +53,7 @@ it('400 proposals through worker, gateway and server crashes: none lost, none ap
     ownerResumeAll: 1,
   });
   expect(report.lost, text).toBe(0);
+  expect(report.ownerUnacknowledged, text).toEqual([]);
   expect(
     report.missions.flatMap((m) => m.problems),
     text,

@@ -113,36 +113,46 @@ export interface OwnerCommandsSent {
   resumes: string[];
   /** Missions the gateway said it signalled, per command. */
   signalled: number;
+  /** Commands the gateway never acknowledged, with its last answer: the report shows them. */
+  unacknowledged: string[];
 }
 
-/** Sends one signed owner command through the gateway until it is answered 202. */
+/**
+ * Sends one signed owner command through the gateway until it is answered 202, and says whether
+ * it was. A 4xx will not change on a retry, and a 5xx that lasts five minutes is not the restart
+ * of a process: either is booked in `sent.unacknowledged`.
+ */
 export async function sendOwnerBroadcast(
   client: () => SwooshClient,
   owner: TestSigner,
   actor: string,
   action: 'pause' | 'resume',
   sent: OwnerCommandsSent,
-): Promise<void> {
+): Promise<boolean> {
   const draft = draftOwnerCommand({ action }, { actor, reason: `chaos ${action}-all` });
   const request = coSign(draft, {
     keyId: owner.key,
     sign: (message) => signDetached(message, owner.secret),
   });
   (action === 'pause' ? sent.pauses : sent.resumes).push(request.command.id);
+  let last = 'no answer';
   for (let attempt = 0; attempt < 300; attempt++) {
     try {
       const res = await sendOwnerCommand(client(), request);
       if (res.status === 202) {
         sent.signalled += (res.body as { signalled?: unknown[] }).signalled?.length ?? 0;
-        return;
+        return true;
       }
-      // A 4xx will not change on a retry: the verdict reports the command missing from ledgers.
-      if (res.status < 500) return;
-    } catch {
+      last = `HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`;
+      if (res.status < 500) break;
+    } catch (error) {
       // The gateway is down or restarting: the same signed command is a safe retry.
+      last = error instanceof Error ? error.message : String(error);
     }
     await sleep(1_000);
   }
+  sent.unacknowledged.push(`${action}-all ${request.command.id}: ${last}`);
+  return false;
 }
 
 export interface CouncilCounts {

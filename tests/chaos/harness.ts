@@ -62,6 +62,11 @@ export interface ChaosOptions {
    * and two approvers approve each beat (their licence and tool checks meet the faults below).
    */
   beatMissions?: number;
+  /**
+   * After the traffic and the faults, how long the beat missions get to complete a beat each
+   * (default five minutes): their drivers go on voting and approving until they have.
+   */
+  beatWaitMs?: number;
   /** Times the licence endpoint denies, each for `licenceDenyMs` (workers' grace is a third of it). */
   licenceDenials?: number;
   licenceDenyMs?: number;
@@ -115,6 +120,8 @@ export interface ChaosReport {
   missions: MissionVerdict[];
   /** Accepted proposals missing from their ledger. */
   lost: number;
+  /** Owner broadcasts the gateway never acknowledged (each fails the run), with its last answer. */
+  ownerUnacknowledged: string[];
   /** Per replaying process: missions whose every run replayed, chained and ended at the live HEAD. */
   replays: { process: number; ok: number; runs: number; failed: string[] }[];
   seconds: number;
@@ -196,7 +203,24 @@ async function startBeatMissions(api: SwooshClient, count: number): Promise<Beat
   );
 }
 
-async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
+/**
+ * Waits until every beat mission's ledger holds a completed beat (an Execution_Reverb), or
+ * `withinMs` passes: a beat that never completes is the verdict's to report, not a reason to hang.
+ */
+async function beatsDone(api: SwooshClient, missions: BeatMission[], withinMs: number): Promise<void> {
+  const until = Date.now() + withinMs;
+  const pending = new Set(missions.map((m) => m.id));
+  while (pending.size > 0 && Date.now() < until) {
+    for (const id of [...pending]) {
+      const decisions = await allDecisions(api, id).catch(() => []);
+      if (decisions.some((d) => d.transition === 'Execution_Reverb')) pending.delete(id);
+    }
+    if (pending.size > 0) await sleep(2_000);
+  }
+}
+
+/** Every decision record of a mission, paged through a gateway's ledger API. */
+export async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
   const records: DecisionRecord[] = [];
   let pageToken: string | undefined;
   do {
@@ -208,7 +232,8 @@ async function allDecisions(api: SwooshClient, mission: string): Promise<Decisio
   return records;
 }
 
-function repeats(values: string[]): string[] {
+/** The values that occur more than once. */
+export function repeats(values: string[]): string[] {
   const seen = new Set<string>();
   const twice = new Set<string>();
   for (const v of values) (seen.has(v) ? twice : seen).add(v);
@@ -264,6 +289,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // The workers' grace is shorter than a denial: DEGRADED, then DENIED, then granted again.
         ...licenceEnv(licence, Math.round(licenceDenyMs / 3)),
         SWOOSH_TOOL_SERVERS: JSON.stringify([tools.config]),
+        // One deployment, one owner key set: the workers' timer shards check owner commands too.
+        SWOOSH_OWNER_KEYS: ownerKey.key,
       },
       gateway: { SWOOSH_OWNER_KEYS: ownerKey.key },
     });
@@ -286,7 +313,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   const counts = newCounts();
   const councilCounts = newCouncilCounts();
-  const ownerSent: OwnerCommandsSent = { pauses: [], resumes: [], signalled: 0 };
+  const ownerSent: OwnerCommandsSent = { pauses: [], resumes: [], signalled: 0, unacknowledged: [] };
   let connection: Connection | undefined;
   try {
     const operator = new SwooshClient(cluster.gatewayUrl, cluster.tokens.operator);
@@ -341,6 +368,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const perMission = Math.ceil(options.transitions / missions.length);
     let done = false;
+    /** Set once the beat missions have done their part (`beatsDone`): their drivers stop. */
+    let councilsDone = false;
     const traffic = Promise.all(
       proposers.map(async (p) => {
         while (p.sent < perMission && p.ended === undefined) await p.step();
@@ -349,7 +378,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     ).finally(() => (done = true));
     const councils = Promise.all(
       beatMissions.map((m, i) =>
-        driveBeatMission(m, agent, beatProposers[i]!, BEAT_SCHEDULE, councilCounts, () => done),
+        driveBeatMission(m, agent, beatProposers[i]!, BEAT_SCHEDULE, councilCounts, () => councilsDone),
       ),
     );
 
@@ -382,13 +411,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       );
     }, 1_000);
     try {
-      while (!done) {
+      // A fault is due at a count of proposals sent; one still due when the traffic ends (a fast
+      // run) happens then, so every configured fault happens once the traffic is over.
+      const due = (at: number[]) => at.length > 0 && (done || counts.sent >= at[0]!);
+      const workerKillOwed = () =>
+        options.workerKillEveryMs > 0 && (options.maxWorkerKills ?? 1) > 0 && faults.workerKills === 0;
+      const faultsOwed = () =>
+        [gatewayAt, serverAt, licenceAt, toolsAt, ownerAt].some((at) => at.length > 0) || workerKillOwed();
+      while (!done || faultsOwed()) {
         await sleep(250 + random() * 250);
-        if (done) break;
         if (
           options.workerKillEveryMs > 0 &&
           faults.workerKills < (options.maxWorkerKills ?? Infinity) &&
-          performance.now() - lastWorkerKill > options.workerKillEveryMs
+          (performance.now() - lastWorkerKill > options.workerKillEveryMs || (done && workerKillOwed()))
         ) {
           lastWorkerKill = performance.now();
           const w = cluster.workers[Math.floor(random() * cluster.workers.length)]!;
@@ -397,38 +432,48 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await sleep(500 + random() * 1_500);
           await w.start();
         }
-        if (gatewayAt.length > 0 && counts.sent >= gatewayAt[0]!) {
+        if (due(gatewayAt)) {
           gatewayAt.shift();
           await cluster.gateway.kill();
           faults.gatewayKills++;
           await sleep(500 + random() * 1_500);
           await cluster.gateway.start();
         }
-        if (licenceAt.length > 0 && counts.sent >= licenceAt[0]!) {
+        if (due(licenceAt)) {
           licenceAt.shift();
           licence.deny();
           faults.licenceDenials++;
-          pending.push(sleep(licenceDenyMs).then(() => licence.grant()));
+          // Workers ask the endpoint only when a mission checks its licence (a beat's PLAN), so the
+          // denial lasts until one has been refused (bounded), then licenceDenyMs more.
+          const deniedBefore = licence.counts.denied;
+          const askedBy = Date.now() + 10 * licenceDenyMs;
+          pending.push(
+            (async () => {
+              while (licence.counts.denied === deniedBefore && Date.now() < askedBy) await sleep(250);
+              await sleep(licenceDenyMs);
+              licence.grant();
+            })(),
+          );
         }
-        if (toolsAt.length > 0 && counts.sent >= toolsAt[0]!) {
+        if (due(toolsAt)) {
           toolsAt.shift();
           tools.down();
           faults.toolFlaps++;
           pending.push(sleep(options.toolDownMs ?? 10_000).then(() => tools.up()));
         }
-        if (ownerAt.length > 0 && counts.sent >= ownerAt[0]!) {
+        if (due(ownerAt)) {
           ownerAt.shift();
           pending.push(
             (async () => {
-              await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'pause', ownerSent);
-              faults.ownerPauseAll++;
+              if (await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'pause', ownerSent))
+                faults.ownerPauseAll++;
               await sleep(options.ownerPauseMs ?? 5_000);
-              await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'resume', ownerSent);
-              faults.ownerResumeAll++;
+              if (await sendOwnerBroadcast(owner, ownerKey, 'chaos-owner', 'resume', ownerSent))
+                faults.ownerResumeAll++;
             })(),
           );
         }
-        if (serverAt.length > 0 && counts.sent >= serverAt[0]!) {
+        if (due(serverAt)) {
           serverAt.shift();
           await cluster.server.stop();
           faults.serverRestarts++;
@@ -438,6 +483,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       await traffic;
       await Promise.all(pending);
+      await beatsDone(operator, beatMissions, options.beatWaitMs ?? 300_000);
+      councilsDone = true;
       await councils;
     } finally {
       clearInterval(progress);
@@ -593,6 +640,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         council,
         missions: verdicts,
         lost,
+        ownerUnacknowledged: ownerSent.unacknowledged,
         replays: [],
         seconds,
         throughput: counts.accepted / seconds,
@@ -631,13 +679,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     const failedMissions =
       verdicts.filter((v) => v.problems.length > 0).length +
-      replays.filter((r) => r.failed.length > 0).length;
+      replays.filter((r) => r.failed.length > 0).length +
+      ownerSent.unacknowledged.length;
     return {
       counts,
       faults,
       council,
       missions: verdicts,
       lost,
+      ownerUnacknowledged: ownerSent.unacknowledged,
       replays,
       seconds,
       throughput: counts.accepted / seconds,
@@ -671,6 +721,7 @@ export function formatReport(r: ChaosReport): string {
     `council: votes ${r.council.votesAccepted}/${r.council.votesSent} accepted, approvals ${r.council.approvalsAccepted}/${r.council.approvalsSent} accepted, beats completed ${r.council.beatsCompleted}, licence graces ${r.council.licenceGraces} (recovered ${r.council.licenceRecoveries})`,
     `${r.seconds.toFixed(0)} s, ${r.throughput.toFixed(1)} accepted/s, p95 of accepted ${r.p95Ms.toFixed(0)} ms`,
   ];
+  for (const u of r.ownerUnacknowledged) lines.push(`owner command never acknowledged: ${u}`);
   for (const m of r.missions) {
     lines.push(
       `mission ${m.mission}: ${m.accepted} accepted, ${m.ledgerDecisions} decisions in the ledger${m.problems.length ? `, ${m.problems.length} problem(s)` : ', ok'}`,

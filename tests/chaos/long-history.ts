@@ -9,8 +9,13 @@ import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../activities';
-import { missionWorkflowId, TRANSITION_REJECTED, type TransitionOutcome } from '../../schemas/mission';
-import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
+import {
+  type MissionView,
+  missionWorkflowId,
+  TRANSITION_REJECTED,
+  type TransitionOutcome,
+} from '../../schemas/mission';
+import { ownerControlSignal, stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import type { TransitionProposal } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
@@ -18,6 +23,7 @@ import {
   newSigner,
   prompt,
   proposalSigner,
+  signedCommand,
   testDeps,
   type TestSigner,
   TEST_SCHEDULE,
@@ -44,6 +50,8 @@ export async function startLongHistoryMission(
   taskQueue: string,
   missionId: string,
   maxEvents: number,
+  /** Keys that may sign this mission's owner commands. */
+  controllers: string[] = [],
 ): Promise<LongHistoryMission> {
   const owner = newSigner();
   const silent = newSigner();
@@ -60,6 +68,7 @@ export async function startLongHistoryMission(
           schedule: TEST_SCHEDULE,
         },
         history: { maxEvents },
+        controllers,
       },
     ],
   });
@@ -129,6 +138,53 @@ export async function untilContinuedAsNew(client: Client, m: LongHistoryMission,
   throw new Error(`${m.workflowId} did not continue as new after ${most} proposals`);
 }
 
+/** The owner commands sent on either side of a continue-as-new (`ownerCommandsAcrossContinueAsNew`). */
+export const LATENCY_BEFORE = {
+  action: 'latency',
+  id: 'before-continue',
+  actor: 'bob@ops',
+  reason: 'slow store',
+  budgets: { short: 45 },
+} as const;
+export const REROUTE_AFTER = {
+  action: 'reroute',
+  id: 'after-continue',
+  actor: 'alice@ops',
+  reason: 'move agents',
+  taskQueue: 'agents-elsewhere',
+} as const;
+
+/**
+ * A signed latency change, proposals until the run continues as new, then a signed reroute; `m`
+ * must have `controller` among its controllers. Returns the second run's id and its state as it
+ * started (before the reroute).
+ */
+export async function ownerCommandsAcrossContinueAsNew(
+  client: Client,
+  m: LongHistoryMission,
+  controller: TestSigner,
+): Promise<{ secondRunId: string; continued: MissionView }> {
+  const handle = client.workflow.getHandle(m.workflowId);
+  const applied = async (n: number) => {
+    const v = await eventually(
+      () => handle.query(stateQuery),
+      (x) => (x.controls?.applied.length ?? 0) >= n,
+      30_000,
+    );
+    if ((v.controls?.applied.length ?? 0) < n)
+      throw new Error(`owner command ${n} not applied: ${JSON.stringify(v.controls)}`);
+    return v;
+  };
+  await handle.signal(ownerControlSignal, signedCommand(controller, LATENCY_BEFORE, m.missionId, Date.now()));
+  await applied(1);
+  await untilContinuedAsNew(client, m);
+  const secondRunId = (await handle.describe()).runId;
+  const continued = await handle.query(stateQuery);
+  await handle.signal(ownerControlSignal, signedCommand(controller, REROUTE_AFTER, m.missionId, Date.now()));
+  await applied(2);
+  return { secondRunId, continued };
+}
+
 /** A dev server, a SWOOSH worker and one long-history mission on it, for a test file's hooks. */
 export interface LongHistoryFixture {
   env: TestWorkflowEnvironment;
@@ -138,7 +194,11 @@ export interface LongHistoryFixture {
   stop(): Promise<void>;
 }
 
-export async function startLongHistoryFixture(name: string, maxEvents: number): Promise<LongHistoryFixture> {
+export async function startLongHistoryFixture(
+  name: string,
+  maxEvents: number,
+  controllers: string[] = [],
+): Promise<LongHistoryFixture> {
   const [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
   const taskQueue = taskQueueFor(name);
   const worker = await createSwooshWorker({
@@ -148,7 +208,7 @@ export async function startLongHistoryFixture(name: string, maxEvents: number): 
     deps,
   });
   const running = worker.run();
-  const m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), maxEvents);
+  const m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), maxEvents, controllers);
   return {
     env,
     deps,

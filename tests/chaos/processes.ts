@@ -67,9 +67,10 @@ async function stopChild(c: Child | undefined, signal: NodeJS.Signals, graceMs =
 
 /**
  * A Node process of this repository (`workers/main.ts`, `api/main.ts`), ready once its own log
- * says `marker` (a port that answers could be another process's, on a shared machine).
+ * says `marker` (a port that answers could be another process's, on a shared machine). The
+ * transitions bench starts its worker processes with it too.
  */
-function nodeProcess(
+export function nodeProcess(
   name: string,
   script: string,
   env: NodeJS.ProcessEnv,
@@ -166,7 +167,18 @@ export async function startChaosCluster(
       return server !== undefined && server.child.exitCode === null && server.child.signalCode === null;
     },
     async start() {
-      server = await startDevServer({ cli, port, uiPort, dbFile, namespace: 'default' });
+      // A restart reuses the gRPC port the workers know; the UI port chosen at first start may
+      // have been taken by another test meanwhile, so a restart that fails gets a fresh one.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const ui = attempt === 1 ? uiPort : await freePort();
+          server = await startDevServer({ cli, port, uiPort: ui, dbFile, namespace: 'default' });
+          break;
+        } catch (error) {
+          if (attempt >= 3) throw error;
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
       track(server.child);
     },
     async kill() {

@@ -29,7 +29,7 @@ import { seededRandom } from '../support/random';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { eventually } from '../support/temporal';
 import { startWebhookTarget, type WebhookTarget } from '../timers/support/webhook-target';
-import { startMissions } from './harness';
+import { allDecisions, repeats, startMissions } from './harness';
 import { type ChaosCluster, startChaosCluster } from './processes';
 import { type FaultRates, newCounts, Proposer } from './traffic';
 
@@ -58,25 +58,6 @@ afterAll(async () => {
   // Kept when the run failed: the processes' logs say why.
   if (passed) rmSync(dataDir, { recursive: true, force: true });
 });
-
-async function allDecisions(api: SwooshClient, mission: string): Promise<DecisionRecord[]> {
-  const records: DecisionRecord[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page = await api.ledger(mission, { pageSize: 500, pageToken });
-    if (!page.ok) throw new Error(`ledger of ${mission}: HTTP ${page.status}`);
-    for (const r of page.body.records) if (r.kind === 'decision') records.push(r);
-    pageToken = page.body.nextPageToken;
-  } while (pageToken !== undefined);
-  return records;
-}
-
-function repeats(values: string[]): string[] {
-  const seen = new Set<string>();
-  const twice = new Set<string>();
-  for (const v of values) (seen.has(v) ? twice : seen).add(v);
-  return [...twice];
-}
 
 /** The record ids one gateway's event stream of one mission delivers, collected as they arrive. */
 function watch(api: SwooshClient, mission: string, signal: AbortSignal) {

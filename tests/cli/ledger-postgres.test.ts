@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/swoosh';
+import { captureCli } from './support/capture';
 import { dataPaths } from '../../host/data-dir';
 import { loadSigner, type Signer } from '../../host/keys';
 import { PostgresLedger } from '../../ledger';
@@ -44,18 +44,8 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-async function swoosh(
-  env: Record<string, string>,
-  ...argv: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    env: { SWOOSH_DATA_DIR: dataDir, ...env },
-  });
-  return { code, out: out.join('\n'), err: err.join('\n') };
+function swoosh(env: Record<string, string>, ...argv: string[]) {
+  return captureCli(argv, { SWOOSH_DATA_DIR: dataDir, ...env });
 }
 
 /** Changes a stored row in place, as whoever can write the database could. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCli } from '../../cli/swoosh';
+import { captureCli } from './support/capture';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner, loadSigner } from '../../host/keys';
 import { FileLedger } from '../../ledger';
@@ -26,18 +26,8 @@ async function swoosh(...argv: string[]): Promise<{ code: number; out: string; e
   return swooshWith({}, ...argv);
 }
 
-async function swooshWith(
-  env: Record<string, string>,
-  ...argv: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(argv, {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-    env: { SWOOSH_DATA_DIR: dataDir, ...env },
-  });
-  return { code, out: out.join('\n'), err: err.join('\n') };
+function swooshWith(env: Record<string, string>, ...argv: string[]) {
+  return captureCli(argv, { SWOOSH_DATA_DIR: dataDir, ...env });
 }
 
 async function secretOf(path: string): Promise<string> {

@@ -89,6 +89,8 @@ async function cardFor(kind: 'vote' | 'approval'): Promise<Locator> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     await page.click('#refresh');
+    // A card from an earlier listing is replaced when this one lands: act only on the new one.
+    await expect.poll(() => page.textContent('#list-status'), { timeout: 30_000 }).not.toBe('Loading…');
     try {
       await card.waitFor({ timeout: 3_000 });
       return card;
@@ -211,7 +213,8 @@ test('an approval in the review window is signed with the key and recorded in th
   const result = await resultOf(card);
   expect(result).toMatch(/^Approved: ucxl:\/\/swoosh:/);
 
-  const approvals = await approvalsInLedger();
+  // The answer comes before the ledger append (docs/lifecycle.md#the-ledger-append).
+  const approvals = await eventually(approvalsInLedger, (a) => a.length > 0, 30_000);
   expect(approvals).toHaveLength(1);
   expect(approvals[0]!.signer).toBe(person.key);
   expect(approvals[0]!.signature_verified).toBe(true);

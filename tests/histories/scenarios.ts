@@ -46,7 +46,11 @@ import {
   vote,
 } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
-import { startLongHistoryMission, untilContinuedAsNew } from '../chaos/long-history';
+import {
+  ownerCommandsAcrossContinueAsNew,
+  startLongHistoryMission,
+  untilContinuedAsNew,
+} from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
 import { startDeclaredAgentMission } from '../agents/support/declared-agent';
@@ -223,6 +227,20 @@ export const scenarios: Scenario[] = [
     async run(client, taskQueue, missionId) {
       const handle = await startDeclaredAgentMission(client, taskQueue, missionId);
       await handle.result();
+      return handle.fetchHistory();
+    },
+  },
+  {
+    // SNAPSHOT_CARRIES_CONTROLS_PATCH: a long-history mission takes a signed latency change,
+    // continues as new, and takes a signed reroute. The fixture is the second run: it starts from
+    // a snapshot with owner controls and numbers its owner record after the first run's.
+    name: 'mission-statechart-continued-controls',
+    async run(client, taskQueue, missionId) {
+      const controller = newSigner();
+      const m = await startLongHistoryMission(client, taskQueue, missionId, 200, [controller.key]);
+      const { secondRunId } = await ownerCommandsAcrossContinueAsNew(client, m, controller);
+      const handle = client.workflow.getHandle(m.workflowId, secondRunId);
+      await handle.terminate('fixture recorded');
       return handle.fetchHistory();
     },
   },

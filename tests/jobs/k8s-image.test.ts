@@ -27,6 +27,7 @@ import {
   readImage,
   sourceFolders,
 } from '../../temporal-dev/image';
+import { DEFAULT_AGENT_CATALOGUE } from '../../schemas/agent-catalogue';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const file = readContainerfile();
@@ -130,7 +131,23 @@ describe('Containerfile', () => {
     }
   });
 
-  test('copies every source folder and production package that the worker and the gateway import', async () => {
+  test("the default catalogue's agents that run this image name its node and scripts the image has", () => {
+    const ours = Object.entries(DEFAULT_AGENT_CATALOGUE.agents).filter(([, agent]) =>
+      agent.image.startsWith(`${IMAGE_NAME}:`),
+    );
+    expect(ours.map(([id]) => id).sort()).toEqual(['indexer', 'reviewer']);
+    for (const [id, agent] of ours) {
+      expect(agent.image, id).toBe(`${IMAGE_NAME}:${packageVersion()}`);
+      // Relative to the image's WORKDIR, /app, where the pod starts (docs/agents.md#working-folder).
+      expect(final.instructions.find((i) => i.op === 'WORKDIR')?.args).toBe('/app');
+      expect(agent.command.slice(0, 3), id).toEqual(['node', '--import', 'tsx']);
+      const script = agent.command[3]!;
+      expect(sourceFolders(file), id).toContain(script.split('/')[0]);
+      expect(existsSync(join(repo, script)), id).toBe(true);
+    }
+  });
+
+  test('copies every source folder and production package that the worker, the gateway and the example agents import', async () => {
     const result = await build({
       entryPoints: [
         'workers/main.ts',
@@ -139,6 +156,9 @@ describe('Containerfile', () => {
         'workflows/index.ts',
         'workflows/interceptors.ts',
         'activities/jobs/process/supervisor.ts',
+        // The example agents, which run in this image as Jobs.
+        'agents/indexer.ts',
+        'agents/reviewer.ts',
       ].map((entry) => join(repo, entry)),
       absWorkingDir: repo,
       bundle: true,

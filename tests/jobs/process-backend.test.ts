@@ -244,7 +244,14 @@ describe('agentJobWorkflow on the process backend', () => {
       const handle = await env.client.workflow.start(agentJobWorkflow, {
         taskQueue,
         workflowId,
-        args: [echoSpec({ sleepMs: 60_000, grandchild: true })],
+        // A heartbeat timeout long enough that a loaded machine does not time the attempt out: the
+        // cancellation must reach the attempt that is following the run.
+        args: [
+          echoSpec(
+            { sleepMs: 60_000, grandchild: true },
+            { timeouts: { activeDeadlineSeconds: 60, terminationGraceSeconds: 2, heartbeatSeconds: 10 } },
+          ),
+        ],
       });
       const pids = await eventually(
         async () => echoPids((await runner.logs(jobName, 64 * 1024)).tail),

@@ -102,6 +102,7 @@ export class MissionEngine {
   #chain: Promise<unknown> = Promise.resolve();
   /** Set once a continue-as-new snapshot is taken: nothing after it may commit. */
   #sealed = false;
+  #steps = 0;
   readonly #attributes = new SearchAttributePublisher(this);
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
   readonly appends = new DecisionAppends();
@@ -221,7 +222,19 @@ export class MissionEngine {
     const fn = () => (this.#sealed ? new Promise<T>(() => undefined) : step());
     const run = this.#chain.then(fn, fn);
     this.#chain = run.catch(() => undefined);
+    // Counted beside the chain, not in it: an extra link would change when callers resume, and
+    // with it the order of commands that recorded histories hold.
+    this.#steps++;
+    const done = () => {
+      this.#steps--;
+    };
+    void run.then(done, done);
     return run;
+  }
+
+  /** Steps queued or running in `exclusive`: while there are any, HEAD may move before a new one runs. */
+  get stepsPending(): number {
+    return this.#steps;
   }
 
   /** Holds the licence and tool verdicts a step used, for the steps (and validators) after it. */

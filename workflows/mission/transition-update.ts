@@ -74,12 +74,18 @@ export class TransitionUpdates {
     if (r.accepted) {
       const id = currentUpdateInfo()?.id;
       if (!r.duplicate && id !== undefined) {
-        if (this.#claimedByAnother(id)) {
+        // A step already queued (an owner command that arrived in the same workflow task, the
+        // mission's own transition) runs before this handler and may move HEAD: refused here, not
+        // by the handler, so the refusal leaves no trace in history.
+        const busy = this.#claimedByAnother(id) || m.stepsPending > 0;
+        if (busy) {
           const claimed: Rejected = {
             accepted: false,
             rejected: true,
             failing_guard: 'concurrency',
-            reasons: [`HEAD ${m.hash} is being moved by another accepted proposal; read it again`],
+            reasons: [
+              `HEAD ${m.hash} is being moved by another accepted proposal or a step of the mission; read it again`,
+            ],
             outcomes: [],
           };
           observeRejectedTransition(claimed, { mission: m.missionId, head: m.hash, proposal });

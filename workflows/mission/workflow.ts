@@ -92,6 +92,13 @@ export const SNAPSHOT_IN_MUTEX_PATCH = 'swoosh-snapshot-in-mutex-v1';
  * with the reason instead of stalling; missions started before it replay without the check.
  */
 export const INPUT_CHECK_PATCH = 'swoosh-input-check-v1';
+/**
+ * The patch that makes a continued run restore what its snapshot carries beside the state: owner
+ * controls (budgets, reroute, the commands applied and the count of owner records, which numbers
+ * the next one), recovery and the beat's unreviewed evidence. Continued runs recorded before it
+ * started without them, and replay so.
+ */
+export const SNAPSHOT_CARRIES_CONTROLS_PATCH = 'swoosh-snapshot-carries-controls-v1';
 /** The patch that applies the deployment's halt (`MissionStart.halt`) at start. */
 export const HALT_AT_START_PATCH = 'swoosh-halt-at-start-v1';
 /** `ApplicationFailure.type` of a mission that failed because its own input cannot run. */
@@ -131,6 +138,14 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   }
   const resolved = start.resolved ?? (await resolveConfig(start.config, start.controllers));
   const snapshot = start.snapshot;
+  const carried =
+    snapshot !== undefined && patched(SNAPSHOT_CARRIES_CONTROLS_PATCH)
+      ? {
+          ...(snapshot.controls && { controls: snapshot.controls }),
+          ...(snapshot.recovery && { recovery: snapshot.recovery }),
+          ...(snapshot.evidence && { evidence: snapshot.evidence }),
+        }
+      : {};
   let engine: MissionEngine;
   try {
     engine = new MissionEngine(prompt.id, resolved, {
@@ -140,6 +155,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
       sources: snapshot?.sources ?? [],
       votes: snapshot?.votes ?? [],
       beatsCompleted: snapshot?.beatsCompleted ?? 0,
+      ...carried,
     });
   } catch (error) {
     // A plain error here would fail the workflow task, and retry it, forever: input that cannot

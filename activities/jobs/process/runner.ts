@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentJobSpec, JobOwner } from '../../../schemas/agent-job';
+import { appRoot } from '../../../host/data-dir';
 import { agentEnvironment } from '../contract';
 import { readEnvReferences } from '../env';
 import {
@@ -117,7 +118,8 @@ export class ProcessJobRunner implements JobRunner {
       launch: {
         argv: [...spec.command, ...spec.args],
         env: { ...hostEnv, ...agentEnvironment(spec, name, { workdir, tmpdir }, resolved) },
-        cwd: workdir,
+        // Relative paths in a declaration name the same files as in SWOOSH's image (its WORKDIR).
+        cwd: appRoot,
         activeDeadlineSeconds: spec.timeouts.activeDeadlineSeconds,
         terminationGraceSeconds: spec.timeouts.terminationGraceSeconds,
         backoffLimit: spec.backoffLimit,
