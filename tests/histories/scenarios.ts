@@ -269,13 +269,35 @@ export const scenarios: Scenario[] = [
         (v as MissionView & { state?: StateDocument }).state?.boot.phase === 'GRACE';
       const v = await eventually(() => handle.query(stateQuery), ok, 60_000);
       if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
-      const history = await handle.fetchHistory();
+      // The deferred append trails the transition: the fixture ends once Boot_LicenseGrace is in the ledger.
+      const history = await eventually(() => handle.fetchHistory(), appended('Boot_LicenseGrace'), 30_000);
+      if (!appended('Boot_LicenseGrace')(history))
+        throw new Error('the Boot_LicenseGrace append never completed');
       await handle.terminate('fixture recorded');
       return history;
     },
   },
   ...otherWorkflowScenarios,
 ];
+
+/** Whether a history has a completed recordDecisions activity that appended `transition`. */
+function appended(transition: string): (history: History) => boolean {
+  return (history) => {
+    const events = history.events ?? [];
+    const scheduled = new Set(
+      events.flatMap((e) => {
+        const task = e.activityTaskScheduledEventAttributes;
+        if (task?.activityType?.name !== 'recordDecisions') return [];
+        const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+        const drafts = JSON.parse(payload) as { transition: string }[];
+        return drafts.some((d) => d.transition === transition) ? [String(e.eventId)] : [];
+      }),
+    );
+    return events.some((e) =>
+      scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+    );
+  };
+}
 
 /** A checker of a licence the development issuer in `dataDir` signs now, valid for `lifeMs`. */
 async function shortLicence(dataDir: string, lifeMs: number): Promise<LicenceChecker> {
