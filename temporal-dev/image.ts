@@ -290,8 +290,28 @@ async function smokeCheck(rootfs: string, config: ImageConfig): Promise<void> {
     ].join('\n'),
   );
   const [uid, gid = uid] = config.User.split(':');
+  await runInImage(
+    rootfs,
+    config,
+    { uid: uid!, gid: gid! },
+    [...config.Entrypoint, 'image-smoke-check.ts'],
+    {},
+  );
+}
+
+/**
+ * Runs `argv` in the unpacked image's root filesystem from its working folder, as `user`, with
+ * the image's environment and `env` over it, in its own mount and PID namespaces.
+ */
+function runInImage(
+  rootfs: string,
+  config: ImageConfig,
+  user: { uid: string; gid: string },
+  argv: string[],
+  env: Record<string, string>,
+): Promise<void> {
   // A runtime mounts /proc, and @swc/core reads it (the mount table) to place its native binding.
-  await run(
+  return run(
     'unshare',
     [
       '--mount',
@@ -300,13 +320,12 @@ async function smokeCheck(rootfs: string, config: ImageConfig): Promise<void> {
       '--mount-proc=/proc',
       `--root=${rootfs}`,
       `--wd=${config.WorkingDir}`,
-      `--setgid=${gid}`,
-      `--setuid=${uid}`,
+      `--setgid=${user.gid}`,
+      `--setuid=${user.uid}`,
       '--',
-      ...config.Entrypoint,
-      'image-smoke-check.ts',
+      ...argv,
     ],
-    { env: imageEnv(config) },
+    { env: { ...imageEnv(config), ...env } },
   );
 }
 
@@ -333,33 +352,14 @@ async function smokeCheckAgents(rootfs: string, config: ImageConfig): Promise<vo
     const work = `/tmp/smoke-${id}`;
     mkdirSync(join(rootfs, work), { recursive: true });
     chownSync(join(rootfs, work), Number(AGENT_UID), Number(AGENT_UID));
-    await run(
-      'unshare',
-      [
-        '--mount',
-        '--pid',
-        '--fork',
-        '--mount-proc=/proc',
-        `--root=${rootfs}`,
-        `--wd=${config.WorkingDir}`,
-        `--setgid=${AGENT_UID}`,
-        `--setuid=${AGENT_UID}`,
-        '--',
-        ...agent.command,
-        ...agent.args,
-      ],
-      {
-        env: {
-          ...imageEnv(config),
-          SWOOSH_INPUTS: JSON.stringify({ objective }),
-          SWOOSH_MISSION_ID: 'image-smoke-check',
-          SWOOSH_JOB_NAME: `${id}-smoke-check`,
-          SWOOSH_WORKDIR: work,
-          HOME: work,
-          TMPDIR: work,
-        },
-      },
-    );
+    await runInImage(rootfs, config, { uid: AGENT_UID, gid: AGENT_UID }, [...agent.command, ...agent.args], {
+      SWOOSH_INPUTS: JSON.stringify({ objective }),
+      SWOOSH_MISSION_ID: 'image-smoke-check',
+      SWOOSH_JOB_NAME: `${id}-smoke-check`,
+      SWOOSH_WORKDIR: work,
+      HOME: work,
+      TMPDIR: work,
+    });
     const result = schema.safeParse(JSON.parse(readFileSync(join(rootfs, work, file), 'utf8')));
     if (!result.success)
       throw new Error(`the ${id} agent wrote a ${file} its schema refuses: ${result.error.message}`);

@@ -1,6 +1,7 @@
-/** `npm run setup`: make sure the Temporal toolchain (CLI, server, test server), Chromium, PostgreSQL and the local Kubernetes control plane are present, building or installing them on first run. */
+/** `npm run setup`: make sure the Temporal toolchain (CLI, server, test server), Chromium, PostgreSQL, the local Kubernetes control plane and the Kyverno CLI are present, building or installing them on first run. */
 import { ensureChromium } from './chromium';
 import { ensureKubeToolchain } from './kube';
+import { ensureKyverno } from './kyverno';
 import { ensurePostgres } from './postgres';
 import { ensureTemporalServer, ensureToolchain } from './toolchain';
 
@@ -13,6 +14,7 @@ try {
   console.log(`[swoosh toolchain] chromium: ${await ensureChromium()}`);
   console.log(`[swoosh toolchain] postgresql: ${(await ensurePostgres()).postgres}`);
   console.log(`[swoosh toolchain] kubernetes: ${Object.values(await ensureKubeToolchain()).join(' ')}`);
+  console.log(`[swoosh toolchain] kyverno: ${await ensureKyverno()}`);
   console.log(`[swoosh toolchain] ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } catch (err) {
   console.error(`[swoosh toolchain] ${err instanceof Error ? err.message : String(err)}`);
