@@ -19,6 +19,7 @@ import {
   type MissionPrompt,
   type MissionStarted,
   type MissionView,
+  TASK_PRIORITY_KEY,
   TRANSITION_REJECTED,
   type TransitionRejection,
 } from '../schemas/mission';
@@ -115,6 +116,8 @@ export async function startMission(
         },
       ],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      // A P0 mission's tasks are dispatched before a backlog of P2 ones (README "Priority").
+      priority: { priorityKey: TASK_PRIORITY_KEY[prompt.priority] },
       typedSearchAttributes: [
         { key: MissionIdKey, value: prompt.id },
         { key: PhaseKey, value: 'UNINITIALIZED' },

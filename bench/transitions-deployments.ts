@@ -121,6 +121,9 @@ async function startWorkers(d: Deployment, queue: string, address: string): Prom
     SWOOSH_DATA_DIR: dataDir,
     SWOOSH_STORE: d.store,
     SWOOSH_METRICS_ADDRESS: 'off',
+    // Each side issues itself a development licence in its own folder: a worker given no licence
+    // settings refuses to start, and the licence is not what the benchmark measures.
+    SWOOSH_DEV_LICENCE: 'true',
   };
   // Every side keeps its own key in its own folder, whatever the caller's shell points at.
   delete workerEnv.SWOOSH_ORCHESTRATOR_KEY_FILE;

@@ -84,3 +84,14 @@ export const LicenceEnv = z.object({
   SWOOSH_LICENCE_TIMEOUT_MS: durationMs.default(5 * 1000),
 });
 export type LicenceEnv = z.infer<typeof LicenceEnv>;
+
+/**
+ * The worker's opt-in to issue itself a development licence when no SWOOSH_LICENCE_* is set;
+ * `npm run dev` sets it, `npm run worker` never does (README "Licence (KACHING)").
+ */
+export const DevLicenceEnv = z.object({
+  SWOOSH_DEV_LICENCE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+});

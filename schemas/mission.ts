@@ -5,6 +5,13 @@ import { MissionControls } from './owner-controls';
 export const Priority = z.enum(['P0', 'P1', 'P2']);
 export type Priority = z.infer<typeof Priority>;
 
+/**
+ * A mission's Temporal task priority (`priorityKey`, 1 dispatched first) by its priority. Set on the
+ * mission's start; its workflow tasks, activities and agent-job children inherit it. P2 is the
+ * server's default (3), so work started without one (timer shards, schedules) ranks with P2.
+ */
+export const TASK_PRIORITY_KEY: Record<Priority, number> = { P0: 1, P1: 2, P2: 3 };
+
 export const MissionPrompt = z.strictObject({
   id: z.uuid(),
   // `\S` states `min(1)` after trim() in JSON Schema, which cannot trim.

@@ -182,7 +182,11 @@ if (stopping) await interrupted();
 const tsx = (entry: string): string[] => ['--import', 'tsx', entry];
 running.worker = new Restarting(
   'worker',
-  () => startProcess('worker', process.execPath, tsx('workers/main.ts')),
+  // Development mode: the worker may issue itself a development licence when none is configured.
+  () =>
+    startProcess('worker', process.execPath, tsx('workers/main.ts'), {
+      env: { ...process.env, SWOOSH_DEV_LICENCE: process.env.SWOOSH_DEV_LICENCE ?? 'true' },
+    }),
   say,
 );
 running.gateway = new Restarting(

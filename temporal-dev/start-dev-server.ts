@@ -39,7 +39,9 @@ say(
 say(
   `Temporal Web UI http://127.0.0.1:${config.SWOOSH_UI_PORT}/namespaces/${config.SWOOSH_NAMESPACE}/workflows`,
 );
-say('now `npm run worker` and `npm run gateway` in other terminals; Ctrl-C stops the server.');
+say(
+  'now `SWOOSH_DEV_LICENCE=true npm run worker` (or with SWOOSH_LICENCE_* set) and `npm run gateway` in other terminals; Ctrl-C stops the server.',
+);
 
 let stopping = false;
 async function stop(): Promise<void> {

@@ -71,6 +71,19 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(records.map((r) => [r.transition, r.seq])).toEqual([['Owner_Reroute', 2 ** 40 + 1]]);
   });
 
+  test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
+    const file = 'mission-statechart-licence-watch.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);
+    const transitions = (load(file).events ?? []).flatMap((e) => {
+      const task = e.activityTaskScheduledEventAttributes;
+      if (task?.activityType?.name !== 'recordDecisions') return [];
+      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
+    });
+    expect(transitions).toContain('Boot_LicenseGrace');
+    expect(transitions.some((t) => t.startsWith('Execution_'))).toBe(false);
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

@@ -1,7 +1,7 @@
 /**
  * Real activity dependencies, built from the environment at worker start: the data folder, the
- * orchestrator key (generated on first run, mode 0600), a development licence when no
- * SWOOSH_LICENCE_* is configured, the decision ledger (the store SWOOSH_STORE names: files by
+ * orchestrator key (generated on first run, mode 0600), the licence (a development one only when
+ * SWOOSH_DEV_LICENCE=true and no SWOOSH_LICENCE_* is set; README "Licence (KACHING)"), the decision ledger (the store SWOOSH_STORE names: files by
  * default, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores"), the evidence store
  * (the same choice; docs/ledger.md, "Evidence and dead letters"),
  * the policy file, the tool servers (SWOOSH_TOOL_SERVERS, JSON; default none, which the tooling
@@ -19,12 +19,14 @@ import { ensureKeyFile, loadSigner } from '../host/keys';
 import { outboundPolicyFromEnv } from '../host/outbound';
 import { LedgerConflictError, type LedgerWriter, openLedgerStore } from '../ledger';
 import { loadStoreConfig } from '../schemas/config';
-import { initDevLicence, licenceCheckerFromEnv } from '../host/licence/setup';
+import { workerLicence } from '../host/licence/setup';
 import { ToolServerConfig } from '../schemas/tool-health';
 
 export interface WorkerDependencies {
   deps: ActivityDeps;
   jobs: JobRunnerConfig;
+  /** Where the licence comes from, said at start. */
+  licenceNote: string;
 }
 
 /** Telemetry of agent runs goes to the ledger; a record already there was delivered before. */
@@ -51,9 +53,7 @@ export async function buildDependencies(
   const keyFile = orchestratorKeyFile(dataDir, env);
   await ensureKeyFile(keyFile, 'orchestrator');
   const orchestrator = await loadSigner(keyFile, 'orchestrator');
-  const licenceConfigured = Object.keys(env).some((k) => k.startsWith('SWOOSH_LICENCE_') && env[k]);
-  if (!licenceConfigured) await initDevLicence(dataDir);
-  const licence = await licenceCheckerFromEnv(env, dataDir);
+  const { checker: licence, note: licenceNote } = await workerLicence(env, dataDir);
   const ledger = openLedgerStore({ config: storeConfig, ledgerDir: paths.ledgerDir }, orchestrator);
   const evidence = openContentStore(storeConfig, paths.evidenceDir);
   const toolServers = z
@@ -63,6 +63,7 @@ export async function buildDependencies(
   const runner = await createJobRunner(jobs, { ...env, SWOOSH_DATA_DIR: dataDir });
   return {
     jobs,
+    licenceNote,
     deps: {
       dataDir,
       orchestrator,

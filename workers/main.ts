@@ -19,7 +19,8 @@ const tuning = loadWorkerTuning();
 // Before any connection: the Runtime (Prometheus /metrics, JSON-lines logs) is installed once per process.
 const telemetry = installWorkerRuntimeFromEnv();
 const tracing = startTracing({ serviceName: 'swoosh-worker' });
-const { deps, jobs } = await buildDependencies();
+const { deps, jobs, licenceNote } = await buildDependencies();
+console.log(`[swoosh worker] ${licenceNote}`);
 const connection = await NativeConnection.connect({ address: config.SWOOSH_TEMPORAL_ADDRESS });
 // Open for the worker's life: timer activities deliver updates and start shards through it.
 const clientConnection = await Connection.connect({ address: config.SWOOSH_TEMPORAL_ADDRESS });

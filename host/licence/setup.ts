@@ -4,7 +4,7 @@
  */
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LicenceEnv } from '../../schemas/licence';
+import { DevLicenceEnv, LicenceEnv } from '../../schemas/licence';
 import { SignerKeySchema } from '../../schemas/proposal';
 import { dataPaths } from '../data-dir';
 import { isErrno, pathExists } from '../durable-fs';
@@ -35,6 +35,54 @@ export async function licenceCheckerFromEnv(
     retryMs: settings.SWOOSH_LICENCE_RETRY_MS,
     timeoutMs: settings.SWOOSH_LICENCE_TIMEOUT_MS,
   });
+}
+
+export interface WorkerLicence {
+  checker: LicenceChecker;
+  /** Where the worker's licence comes from, for its start line. */
+  note: string;
+}
+
+/**
+ * The worker's licence: its SWOOSH_LICENCE_* settings, else the development issuer already in the
+ * data folder (`licence init`), else a development licence issued now, but only when
+ * SWOOSH_DEV_LICENCE=true says so (`npm run dev` does). Without any of them the worker refuses to
+ * start: a worker that denied every mission at BOOT would hide the missing setting.
+ */
+export async function workerLicence(
+  env: Record<string, string | undefined>,
+  dataDir: string,
+): Promise<WorkerLicence> {
+  const dev = DevLicenceEnv.safeParse(env);
+  if (!dev.success)
+    throw new Error('invalid licence configuration: SWOOSH_DEV_LICENCE: expected true or false');
+  const configured = Object.keys(env).some((k) => k.startsWith('SWOOSH_LICENCE_') && env[k]);
+  const paths = dataPaths(dataDir);
+  if (configured) {
+    const checker = await licenceCheckerFromEnv(env, dataDir);
+    return { checker, note: 'licence from SWOOSH_LICENCE_* settings' };
+  }
+  if (dev.data.SWOOSH_DEV_LICENCE) {
+    const result = await initDevLicence(dataDir);
+    const checker = await licenceCheckerFromEnv(env, dataDir);
+    const issued = result.created.licence ? 'issued now' : 'kept';
+    return {
+      checker,
+      note: `development licence (SWOOSH_DEV_LICENCE=true) ${issued} at ${result.licencePath}`,
+    };
+  }
+  if (await pathExists(paths.licenceIssuerPublicKey)) {
+    const checker = await licenceCheckerFromEnv(env, dataDir);
+    return {
+      checker,
+      note: `licence ${paths.licenceToken} from the development issuer ${paths.licenceIssuerPublicKey}`,
+    };
+  }
+  throw new Error(
+    'no licence settings: set SWOOSH_LICENCE_ISSUER_KEY with SWOOSH_LICENCE_FILE or SWOOSH_LICENCE_ENDPOINT; ' +
+      'for development, run "npm run dev", set SWOOSH_DEV_LICENCE=true, or run "npm run swoosh -- licence init" first. ' +
+      'No development licence was issued.',
+  );
 }
 
 async function readIssuerKey(path: string): Promise<string> {

@@ -443,8 +443,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           licenceAt.shift();
           licence.deny();
           faults.licenceDenials++;
-          // Workers ask the endpoint only when a mission checks its licence (a beat's PLAN), so the
-          // denial lasts until one has been refused (bounded), then licenceDenyMs more.
+          // Workers ask the endpoint only when a mission checks its licence (a beat's PLAN, or the
+          // licence watch on the token's refresh schedule), so the denial lasts until one has been
+          // refused (bounded), then licenceDenyMs more.
           const deniedBefore = licence.counts.denied;
           const askedBy = Date.now() + 10 * licenceDenyMs;
           pending.push(

@@ -3,7 +3,8 @@
  * history under tests/histories/, where the replay test picks it up. A fixture that already
  * exists is kept byte-identical (old histories are what prove new code still replays them);
  * set SWOOSH_RECORD_FORCE=1 to re-record, which is only right when a change is meant to be
- * incompatible (and then version it: see README).
+ * incompatible (and then version it: see README). `npm run record-histories -- <name>...` records
+ * only the scenarios named, whether or not their fixtures exist, and keeps every other one.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -17,8 +18,15 @@ import { startDevServerEnv } from '../support/temporal';
 import { scenarios } from './scenarios';
 
 const force = process.env.SWOOSH_RECORD_FORCE === '1';
-const pending = scenarios.filter((s) => force || !existsSync(new URL(`./${s.name}.json`, import.meta.url)));
-for (const s of scenarios) if (!pending.includes(s)) console.log(`kept ${s.name}.json (exists)`);
+const named = process.argv.slice(2);
+const unknown = named.filter((n) => !scenarios.some((s) => s.name === n));
+if (unknown.length > 0) throw new Error(`no such scenario: ${unknown.join(', ')}`);
+const pending = scenarios.filter((s) =>
+  named.length > 0
+    ? named.includes(s.name)
+    : force || !existsSync(new URL(`./${s.name}.json`, import.meta.url)),
+);
+for (const s of scenarios) if (!pending.includes(s)) console.log(`kept ${s.name}.json`);
 if (pending.length > 0) {
   const env = await startDevServerEnv();
   try {
@@ -40,7 +48,7 @@ if (pending.length > 0) {
         connection: env.nativeConnection,
         namespace: 'default',
         taskQueue,
-        deps,
+        deps: scenario.deps ? { ...deps, ...(await scenario.deps(deps)) } : deps,
       });
       const history = await worker.runUntil(scenario.run(env.client, taskQueue, randomUUID()));
       const file = new URL(`./${scenario.name}.json`, import.meta.url);

@@ -1,4 +1,11 @@
 /** Scenarios whose histories are recorded as replay fixtures; each returns the history it made. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ActivityDeps } from '../../activities';
+import { dataPaths } from '../../host/data-dir';
+import { loadSigner } from '../../host/keys';
+import { LicenceChecker } from '../../host/licence/checker';
+import { signLicence } from '../../host/licence/tokens';
 import { type Client, WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
 import { startMission } from '../../api/missions';
 import { missionWorkflowId, type MissionView } from '../../schemas/mission';
@@ -53,6 +60,8 @@ export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 export interface Scenario {
   name: string;
   run(client: Client, taskQueue: string, missionId: string): Promise<History>;
+  /** What this scenario's worker uses instead of the shared recording dependencies. */
+  deps?(base: ActivityDeps): Promise<Partial<ActivityDeps>>;
 }
 
 export const scenarios: Scenario[] = [
@@ -235,8 +244,91 @@ export const scenarios: Scenario[] = [
       return handle.fetchHistory();
     },
   },
+  {
+    // LICENCE_WATCH_PATCH: a licence that lives 8 seconds, re-checked by the licence watch while
+    // the council waits in ELECT (no beat ever reaches PLAN), lapses: GRACE. The fixture ends there.
+    name: 'mission-statechart-licence-watch',
+    deps: async (base) => ({ licence: await shortLicence(base.dataDir, 8_000) }),
+    async run(client, taskQueue, missionId) {
+      const members = ['alice', 'bob', 'carol'].map((id) => ({ id, key: newSigner().key }));
+      const handle = await client.workflow.start('missionWorkflow', {
+        workflowId: missionWorkflowId(missionId),
+        taskQueue,
+        args: [
+          {
+            id: missionId,
+            objective: 'Recorded fixture: a licence lapses while the regions run',
+            priority: 'P2',
+            originatingSpec: 'https://specs.example.org/licence-watch',
+            createdAt: '2026-12-02T09:00:00.000Z',
+          },
+          { config: { council: { roles: ['planner'], members }, schedule: FAST_SCHEDULE } },
+        ],
+      });
+      const ok = (v: MissionView) =>
+        (v as MissionView & { state?: StateDocument }).state?.boot.phase === 'GRACE';
+      const v = await eventually(() => handle.query(stateQuery), ok, 60_000);
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      // The deferred append trails the transition: the fixture ends once Boot_LicenseGrace is in the ledger.
+      const history = await eventually(() => handle.fetchHistory(), appended('Boot_LicenseGrace'), 30_000);
+      if (!appended('Boot_LicenseGrace')(history))
+        throw new Error('the Boot_LicenseGrace append never completed');
+      await handle.terminate('fixture recorded');
+      return history;
+    },
+  },
   ...otherWorkflowScenarios,
 ];
+
+/** Whether a history has a completed recordDecisions activity that appended `transition`. */
+function appended(transition: string): (history: History) => boolean {
+  return (history) => {
+    const events = history.events ?? [];
+    const scheduled = new Set(
+      events.flatMap((e) => {
+        const task = e.activityTaskScheduledEventAttributes;
+        if (task?.activityType?.name !== 'recordDecisions') return [];
+        const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+        const drafts = JSON.parse(payload) as { transition: string }[];
+        return drafts.some((d) => d.transition === transition) ? [String(e.eventId)] : [];
+      }),
+    );
+    return events.some((e) =>
+      scheduled.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+    );
+  };
+}
+
+/** A checker of a licence the development issuer in `dataDir` signs now, valid for `lifeMs`. */
+async function shortLicence(dataDir: string, lifeMs: number): Promise<LicenceChecker> {
+  const paths = dataPaths(dataDir);
+  const issuer = await loadSigner(paths.licenceIssuerKey, 'licence-issuer');
+  const now = new Date();
+  const file = join(dataDir, 'short-licence.token');
+  const token = signLicence(
+    {
+      v: 1,
+      id: `short-${now.getTime()}`,
+      issuer: issuer.keyId,
+      licensee: 'fixture',
+      seats: 1,
+      features: ['development'],
+      issuedAt: now.toISOString(),
+      notBefore: now.toISOString(),
+      expiresAt: new Date(now.getTime() + lifeMs).toISOString(),
+    },
+    issuer,
+  );
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return new LicenceChecker({
+    issuerKey: issuer.keyId,
+    source: { kind: 'file', path: file },
+    graceMs: 24 * 3600_000,
+    refreshMs: 500,
+    retryMs: 500,
+    timeoutMs: 5_000,
+  });
+}
 
 async function timerShard(client: Client, taskQueue: string, missionId: string): Promise<History> {
   const idPrefix = `fixture-${missionId}`;

@@ -156,6 +156,8 @@ describe('kubectl kustomize k8s/overlays/dev', () => {
       SWOOSH_JOB_RUNNER: 'kubernetes',
       SWOOSH_AGENT_NAMESPACE: 'swoosh-agents',
       SWOOSH_TEMPORAL_ADDRESS: 'temporal-dev.swoosh-system.svc:7233',
+      // Without it the worker, given no licence settings, would refuse to start.
+      SWOOSH_DEV_LICENCE: 'true',
     });
     const mount = worker.containers[0]?.volumeMounts?.find((m) => m.name === 'agent-job-template');
     expect(env.SWOOSH_AGENT_JOB_TEMPLATE).toBe(`${mount?.mountPath}/agent-job-template.yaml`);
@@ -237,6 +239,8 @@ describe('kubectl kustomize k8s/overlays/prod', () => {
       expect(deployment.spec!.replicas).toBeGreaterThan(1);
       const env = deployment.spec!.template.spec!.containers.find((c) => c.name === container)!.env!;
       const byName = (n: string) => env.filter((e) => e.name === n);
+      // Production never issues itself a development licence.
+      expect(byName('SWOOSH_DEV_LICENCE')).toEqual([]);
       expect(byName('SWOOSH_STORE')).toEqual([{ name: 'SWOOSH_STORE', value: 'postgres' }]);
       // Never a literal value: the URL holds the database password.
       expect(byName('SWOOSH_DATABASE_URL')).toEqual([

@@ -105,6 +105,8 @@ test('npm run dev serves missions, stops everything on Ctrl-C, and keeps them ac
     90_000,
   );
   expect(before.ok && before.body.phase).toMatch(/^(PROJECT_LIFECYCLE|EXECUTION)$/);
+  // Development mode, and only it, lets the worker issue itself a licence, and it says so.
+  expect(first.output()).toContain('development licence (SWOOSH_DEV_LICENCE=true) issued now');
   // The worker serves its Prometheus metrics, and the mission's licence transition is counted
   // (once its ledger append has completed, which may trail the phase the mission reports).
   const counted = /^swoosh_transition_total\{[^}]*transition="Boot_Licensed"[^}]*\} [1-9]/m;

@@ -140,6 +140,9 @@ describe('a cluster on PostgreSQL', () => {
         SWOOSH_TASK_QUEUE: taskQueue,
         SWOOSH_DATA_DIR: join(folder, 'data'),
         SWOOSH_METRICS_ADDRESS: 'off',
+        // A worker given no licence settings refuses to start; this one issues itself a
+        // development licence, as `npm run dev -- --cluster` lets its worker do.
+        SWOOSH_DEV_LICENCE: 'true',
       },
     });
     worker = child;

@@ -22,6 +22,7 @@ import { hashCanonical } from '../../schemas/hash';
 import { type WindowClass } from '../../schemas/statechart';
 import { approvalsUntil, sleepUntilWindow } from './current-details';
 import type { MissionEngine } from './engine';
+import { refreshLicence } from './licence-watch';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
 export async function runBoot(m: MissionEngine): Promise<void> {
@@ -42,36 +43,6 @@ export async function runBoot(m: MissionEngine): Promise<void> {
       if (r.accepted) return;
     }
     await sleep(Math.min(60_000, 1_000 * 2 ** Math.min(attempt, 6)));
-  }
-}
-
-/** Once per beat: refresh the licence, enter grace when it lapsed, hard-stop when grace ran out. */
-async function refreshLicence(m: MissionEngine): Promise<void> {
-  const licence = await m.ioCall('refresh the licence (KACHING)').licenceVerdict();
-  const boot = m.state.boot;
-  if (licence.status === 'valid') {
-    const same =
-      boot.phase === 'LICENSED' &&
-      boot.licence.expires_at_ms === licence.expires_at_ms &&
-      boot.licence.token_digest === licence.token_digest;
-    if (!same)
-      await m.take(
-        'Boot_Licensed',
-        { expires_at_ms: licence.expires_at_ms, token_digest: licence.token_digest },
-        { io: { licence } },
-      );
-  } else if (boot.phase === 'LICENSED') {
-    await m.take(
-      'Boot_LicenseGrace',
-      { reason: licence.detail ?? `licence ${licence.status}` },
-      { io: { licence } },
-    );
-  } else if (
-    boot.phase === 'GRACE' &&
-    boot.licence.grace_until_ms !== null &&
-    Date.now() >= boot.licence.grace_until_ms
-  ) {
-    await m.take('Boot_LicenseExpire', {});
   }
 }
 

@@ -42,6 +42,7 @@ import { TransitionUpdates } from './transition-update';
 import { runBoot, runExecution } from './execution';
 import { historyGrewLong, HistoryLimits } from './history';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
+import { runLicenceWatch } from './licence-watch';
 import {
   EMPTY_IDEMPOTENCY,
   initialState,
@@ -292,6 +293,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     runCouncil(engine),
     runEnvironment(engine),
     runRecovery(engine),
+    runLicenceWatch(engine),
   ]).then(() => new Promise<never>(() => undefined));
   let end: Awaited<ReturnType<typeof runExecution>> | 'history';
   try {
