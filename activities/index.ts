@@ -4,7 +4,7 @@
  * tests wire small real ones in a temporary data folder.
  */
 import type { LicenceChecker } from '../host/licence/checker';
-import type { ContentStore } from './evidence-store';
+import type { ContentStore } from '../ledger/evidence-store';
 import type { LedgerWriter } from '../ledger';
 import type { JobRunner } from './jobs/runner';
 import type { JobTelemetrySink } from './jobs/telemetry';
@@ -46,7 +46,7 @@ export function createActivities(deps: ActivityDeps) {
     ...policy,
     ...tools,
     ...createLedgerActivities({ ledger: deps.ledger, evidence: deps.evidence }),
-    ...createJobActivities({ runner: deps.runner, telemetry: deps.telemetry }),
+    ...createJobActivities({ runner: deps.runner, telemetry: deps.telemetry, content: deps.evidence }),
     ...createMissionStepActivities({
       dataDir: deps.dataDir,
       evidence: deps.evidence,

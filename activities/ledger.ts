@@ -14,7 +14,7 @@ import type {
   DecisionReceipt,
 } from '../schemas/decision-record';
 import { type AgentLifecycleEvent, Evidence } from '../schemas/evidence';
-import type { ContentStore } from './evidence-store';
+import type { ContentStore } from '../ledger/evidence-store';
 
 export interface LedgerActivityDeps {
   ledger: LedgerWriter;

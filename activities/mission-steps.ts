@@ -21,7 +21,7 @@ import { voteSigningBytes } from '../schemas/signed-bytes';
 import { hashCanonical } from '../host/digest';
 import { canonicalJson } from '../schemas/canonical-json';
 import { dataPaths, orchestratorKeyFile, resolveInputsDir, sourceMaxBytes } from '../host/data-dir';
-import type { ContentStore } from './evidence-store';
+import type { ContentStore } from '../ledger/evidence-store';
 import type { Signer } from '../host/keys';
 import { outboundPolicyFromEnv } from '../host/outbound';
 import {

@@ -21,7 +21,7 @@ import {
   type PolicyVerdict,
 } from '../schemas/policy';
 import { hashCanonical } from '../host/digest';
-import { EvidenceNotFoundError, type ContentStore } from './evidence-store';
+import { EvidenceNotFoundError, type ContentStore } from '../ledger/evidence-store';
 
 /** Parses and validates a policy document; the hash covers its meaning, not its formatting. */
 export function parsePolicy(yamlText: string, origin: string): PolicySnapshot {

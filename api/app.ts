@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Health } from '../schemas/health';
 import { loadStoreConfig, loadTimerConfig } from '../schemas/config';
-import { type LedgerReader, openLedgerReader } from '../ledger';
+import { type ContentStore, type LedgerReader, openContentStore, openLedgerReader } from '../ledger';
 import { TaskQueueName } from '../schemas/owner-controls';
 import type { TimerTargetRule } from '../schemas/timer-targets';
 import { mountA2A } from './a2a';
@@ -17,6 +17,7 @@ import { Gauge } from 'prom-client';
 import { METRICS } from '../schemas/metrics';
 import { healthChecker } from './health';
 import { mountLedgerRoutes } from './ledger-routes';
+import { mountEvidenceRoutes } from './evidence-routes';
 import { mountMissionRoutes } from './mission-routes';
 import {
   BadPageTokenError,
@@ -47,6 +48,8 @@ export interface AppDeps {
    * (the files of `dataDir`, or PostgreSQL at SWOOSH_DATABASE_URL; docs/ledger.md, "Stores").
    */
   ledger?: LedgerReader;
+  /** The evidence served by /missions/:id/evidence: the store SWOOSH_STORE names unless given. */
+  evidence?: ContentStore;
   /** Where access-log lines go; stdout (JSON lines) unless given. */
   accessLog?: AccessLog;
   /** Timer shards the worker runs (SWOOSH_TIMER_SHARDS unless given); they decide where each timer lives. */
@@ -101,6 +104,8 @@ export function createGateway(deps: AppDeps): Gateway {
   const ledger =
     deps.ledger ?? openLedgerReader({ config: loadStoreConfig(), ledgerDir: dataPaths(dataDir).ledgerDir });
   mountLedgerRoutes(api, { client, ledger, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
+  const evidence = deps.evidence ?? openContentStore(loadStoreConfig(), dataPaths(dataDir).evidenceDir);
+  mountEvidenceRoutes(api, { client, ledger, evidence });
   const timerConfig =
     deps.timerShards === undefined || deps.timerTargets === undefined ? loadTimerConfig() : undefined;
   const timerShards = deps.timerShards ?? timerConfig!.shards;

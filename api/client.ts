@@ -190,6 +190,14 @@ export class SwooshClient {
     );
   }
 
+  /** Evidence the mission's ledger cites: parsed JSON when it is JSON, else its text. */
+  evidence(mission: string, checksum: string) {
+    return this.request<unknown>(
+      'GET',
+      `/missions/${encodeURIComponent(mission)}/evidence/${encodeURIComponent(checksum)}`,
+    );
+  }
+
   health() {
     return this.request<Health>('GET', '/health');
   }

@@ -108,9 +108,9 @@ export function mountMissionRoutes(
         refusals: [
           {
             field:
-              '^body\\.config\\.(schedule(\\..+)?|quorumSize|approvalsRequired|signers\\.\\d+\\.(key|classes\\.\\d+)|council\\.members\\.\\d+\\.(id|key)|agents\\.beat)$',
+              '^body\\.config\\.(schedule(\\..+)?|quorumSize|approvalsRequired|signers\\.\\d+\\.(key|classes\\.\\d+)|council\\.members\\.\\d+\\.(id|key)|agents\\.beat|plan\\.tasks(\\.\\d+\\.(id|agent|after\\.\\d+))?)$',
             reason:
-              'a config the mission could not run: phase fractions summing to 1, a bar between 4 ms and a day, backoff bounds, a quorum and approvals the council and signers can reach, keys and member ids listed once, known transition classes, a beat agent the catalogue declares',
+              'a config the mission could not run: phase fractions summing to 1, a bar between 4 ms and a day, backoff bounds, a quorum and approvals the council and signers can reach, keys and member ids listed once, known transition classes, a beat agent and plan agents the catalogue declares, plan tasks listed once that follow tasks of the plan without a cycle',
           },
           {
             field: '^body\\.config\\.agents\\.catalogue\\.agents\\.[^.]+\\.env\\.[^.]+$',

@@ -10,7 +10,8 @@ export { FileLedger, type FileLedgerOptions } from './append';
 export { LedgerConflictError, LedgerCorruptError, LedgerCursorError } from './errors';
 export { exportLedger, type LedgerExport } from './export';
 export { FileLedgerReader } from './file-reader';
-export { openLedgerReader, openLedgerStore, type StoreChoice } from './open';
+export { openContentStore, openLedgerReader, openLedgerStore, type StoreChoice } from './open';
+export { type ContentStore, EvidenceNotFoundError } from './evidence-store';
 export {
   PostgresLedger,
   PostgresLedgerReader,

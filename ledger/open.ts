@@ -8,6 +8,8 @@ import { FileLedger } from './append';
 import { FileLedgerReader } from './file-reader';
 import { PostgresLedger, PostgresLedgerReader } from './postgres';
 import type { LedgerReader, LedgerStore } from './store';
+import { type ContentStore, FileContentStore } from './evidence-store';
+import { PostgresContentStore } from './evidence-postgres';
 
 export interface StoreChoice {
   config: StoreConfig;
@@ -27,4 +29,11 @@ export function openLedgerReader({ config, ledgerDir }: StoreChoice): LedgerRead
   return config.SWOOSH_STORE === 'postgres'
     ? new PostgresLedgerReader({ url: databaseUrl(config) })
     : new FileLedgerReader(ledgerDir);
+}
+
+/** Evidence: `evidenceDir` (`dataPaths(dataDir).evidenceDir`) in the files store. */
+export function openContentStore(config: StoreConfig, evidenceDir: string): ContentStore {
+  return config.SWOOSH_STORE === 'postgres'
+    ? new PostgresContentStore({ url: databaseUrl(config) })
+    : new FileContentStore(evidenceDir);
 }

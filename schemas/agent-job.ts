@@ -11,6 +11,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { AgentOutcome, DecisionEntry } from './decision-record';
 import { CapabilityProfile, EnergyBudget } from './evidence';
+import { Sha256Schema } from './proposal';
 
 /** Label/annotation prefix the orchestrator owns; specs may not set keys under it (no spoofing). */
 export const SWOOSH_KEY_PREFIX = 'swoosh.io/';
@@ -20,6 +21,27 @@ export const CONTRACT_ENV_PREFIX = 'SWOOSH_';
 
 /** Inputs travel in one environment variable; Kubernetes caps a whole object at ~1 MiB. */
 export const MAX_INPUTS_BYTES = 64 * 1024;
+
+/**
+ * SWOOSH_INPUTS with its attachments read in: one environment variable, which Linux caps at
+ * 128 KiB, so a run whose attachments do not fit is refused before it starts.
+ */
+export const MAX_RESOLVED_INPUTS_BYTES = 120 * 1024;
+
+/** Content in the evidence store, named by where it came from and addressed by its checksum. */
+export const EvidenceRef = z.strictObject({ uri: z.string().min(1).max(2048), checksum: Sha256Schema });
+export type EvidenceRef = z.infer<typeof EvidenceRef>;
+
+/**
+ * Evidence handed to the agent: read from the content store where the run is spawned and added
+ * to its inputs as `documents` and `artifacts` (`{ uri, text }` each; the first artifact also as
+ * `artifact`), so the spec and its history carry checksums, not the content.
+ */
+export const AgentAttachments = z.strictObject({
+  documents: z.array(EvidenceRef).max(64).default([]),
+  artifacts: z.array(EvidenceRef).max(8).default([]),
+});
+export type AgentAttachments = z.output<typeof AgentAttachments>;
 
 /** A Kubernetes resource quantity such as `500m`, `1`, `256Mi` (apimachinery's grammar). */
 const Quantity = z
@@ -128,6 +150,7 @@ export const AgentJobSpec = z
       .refine((inputs) => new TextEncoder().encode(JSON.stringify(inputs)).length <= MAX_INPUTS_BYTES, {
         message: `inputs must encode to at most ${MAX_INPUTS_BYTES} bytes of JSON`,
       }),
+    attachments: AgentAttachments.optional(),
     timeouts: AgentJobTimeouts,
     resources: AgentResources.default({ limits: { cpu: '1', memory: '1Gi' } }),
     /** Retries of the agent itself inside one run; 0 leaves retrying to the orchestrator. */
@@ -232,6 +255,8 @@ export const AgentJobFailureType = {
   nameConflict: 'AgentJobNameConflict',
   /** An `envFrom` reference could not be read where the run is spawned; nothing was started. */
   envUnresolved: 'AgentEnvUnresolved',
+  /** An attachment is not in the content store, or the inputs it makes are too large; nothing was started. */
+  attachmentUnresolved: 'AgentAttachmentUnresolved',
   /** A run this activity had started vanished before it was collected (deleted by hand?). */
   lost: 'AgentJobLost',
 } as const;

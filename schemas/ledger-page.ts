@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DecisionRecord, LedgerRecord } from './decision-record';
+import { Sha256Schema } from './proposal';
 import { PageToken } from './api';
 
 export const LedgerPageQuery = z.strictObject({
@@ -35,3 +36,6 @@ export const TransitionEvent = DecisionRecord;
 
 /** The `data` of an `error` event: the stream ends after it; reconnect with Last-Event-ID. */
 export const StreamError = z.object({ detail: z.string() });
+
+/** `GET /missions/:id/evidence/:checksum`: one piece of evidence the mission's ledger cites. */
+export const EvidenceParams = z.strictObject({ id: z.uuid(), checksum: Sha256Schema });

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { beatAgent, missionCatalogue, MissionAgentsInput } from './agent-catalogue';
+import { MissionPlan } from './mission-plan';
 import { EvidenceUriSchema, SignerKeySchema } from './proposal';
 import { TRANSITION_CLASSES } from './transition-classes';
 
@@ -75,7 +76,12 @@ export const MissionConfigInput = z.strictObject({
    * task runs (docs/agents.md). Absent: every task runs the default catalogue's `echo`.
    */
   agents: MissionAgentsInput.optional(),
-  /** Agent tasks per beat (each one agentJobWorkflow child). */
+  /**
+   * The tasks of every beat, each naming its agent, inputs and the tasks it follows
+   * (docs/agents.md#a-plan-of-tasks). Absent: `tasksPerBeat` tasks of the beat agent.
+   */
+  plan: MissionPlan.optional(),
+  /** Agent tasks per beat (each one agentJobWorkflow child) when there is no plan. */
   tasksPerBeat: z.int().min(1).max(8).default(1),
   /** Stop after this many completed beats (0: run until cancelled). */
   maxBeats: z.int().nonnegative().default(0),
@@ -206,6 +212,21 @@ export function missionConfigProblems(config: MissionConfig, orchestratorKey?: s
     add(
       ['agents', 'beat'],
       `agent ${JSON.stringify(config.agents.beat)} is not in the catalogue; one of ${known.join(', ')}`,
+    );
+  }
+  config.plan?.tasks.forEach((task, i) => {
+    if (beatAgent({ ...config.agents, beat: task.agent }) === undefined) {
+      const known = Object.keys(missionCatalogue(config.agents?.catalogue).agents);
+      add(
+        ['plan', 'tasks', i, 'agent'],
+        `agent ${JSON.stringify(task.agent)} is not in the catalogue; one of ${known.join(', ')}`,
+      );
+    }
+  });
+  if (config.plan !== undefined && config.agents?.beat !== undefined) {
+    add(
+      ['agents', 'beat'],
+      'a mission with a plan names the agent of each task in the plan, not a beat agent',
     );
   }
   return problems;

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import type { ActivityDeps } from '../activities';
 import { dataPaths, defaultPolicyFile, orchestratorKeyFile, resolveDataDir } from '../host/data-dir';
-import { openContentStore } from '../activities/stores';
+import { openContentStore } from '../ledger';
 import { createJobRunner, loadJobRunnerConfig, type JobRunnerConfig } from '../activities/jobs/config';
 import type { JobTelemetrySink } from '../activities/jobs/telemetry';
 import { ensureKeyFile, loadSigner } from '../host/keys';

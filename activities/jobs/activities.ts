@@ -27,6 +27,8 @@ import {
   sameOwner,
 } from './runner';
 import { EnvReferenceError } from './env';
+import { AttachmentError, withAttachments } from './attachments';
+import type { ContentStore } from '../../ledger/evidence-store';
 import { AGENT_JOB_ATTRIBUTES as J, AGENT_JOB_SPANS } from '../../schemas/trace';
 import { recordAgentJob } from '../telemetry';
 import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
@@ -34,6 +36,8 @@ import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './te
 export interface JobActivityDeps {
   runner: JobRunner;
   telemetry: JobTelemetrySink;
+  /** Where a spec's attachments are read (a spec with attachments fails without it). */
+  content?: ContentStore;
   /** Bytes of the agent's output returned in a result (default 16 KiB; the full log stays with the run). */
   logTailBytes?: number;
 }
@@ -63,7 +67,12 @@ async function inSpan<T>(name: string, attributes: Attributes, work: (span: Span
   });
 }
 
-export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 1024 }: JobActivityDeps) {
+export function createJobActivities({
+  runner,
+  telemetry,
+  content,
+  logTailBytes = 16 * 1024,
+}: JobActivityDeps) {
   async function exportFinished(status: JobStatus, finish: JobFinish): Promise<void> {
     for (const item of finishedTelemetry(status, finish, runner.backend)) await telemetry.record(item);
     const startedAt = status.startedAt ?? status.createdAt;
@@ -82,12 +91,14 @@ export function createJobActivities({ runner, telemetry, logTailBytes = 16 * 102
     // An earlier attempt spawned it and it is gone: starting it again would run the agent twice.
     if (checkpoint?.spawned) throw lost(jobName);
     try {
-      await runner.spawn(jobName, spec, owner);
+      await runner.spawn(jobName, await withAttachments(spec, content), owner);
     } catch (error) {
       if (error instanceof JobNameConflictError) throw conflict(error);
       // Not retried: a missing secret is a deployment fix, and the message names no value.
       if (error instanceof EnvReferenceError)
         throw ApplicationFailure.nonRetryable(error.message, AgentJobFailureType.envUnresolved);
+      if (error instanceof AttachmentError)
+        throw ApplicationFailure.nonRetryable(error.message, AgentJobFailureType.attachmentUnresolved);
       throw error;
     }
     const spawned = await runner.status(jobName);

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../ledger/evidence-store';
 import { createLedgerActivities } from '../../activities/ledger';
 import { hashCanonical } from '../../host/digest';
 import { generateSigner, type Signer } from '../../host/keys';

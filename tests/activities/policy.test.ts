@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultPolicyFile } from '../../host/data-dir';
-import { FileContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../ledger/evidence-store';
 import { ensureKeyFile } from '../../host/keys';
 import { ensureDevTokens } from '../../api/auth';
 import {

@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { dataPaths } from '../../host/data-dir';
-import { FileContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../ledger/evidence-store';
 import { generateSigner } from '../../host/keys';
 import { createMissionStepActivities } from '../../activities/mission-steps';
 import { ensureDevTokens } from '../../api/auth';

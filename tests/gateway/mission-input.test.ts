@@ -127,6 +127,45 @@ describe('a config the workflow would refuse is refused at the door', () => {
       config({ agents: { beat: 'summariser' } }),
       'body.config.agents.beat',
     ],
+    [
+      'a plan task whose agent no catalogue declares',
+      config({ plan: { tasks: [{ id: 'sum', agent: 'summariser' }] } }),
+      'body.config.plan.tasks.0.agent',
+    ],
+    [
+      'a plan task listed twice',
+      config({
+        plan: {
+          tasks: [
+            { id: 'index', agent: 'indexer' },
+            { id: 'index', agent: 'reviewer' },
+          ],
+        },
+      }),
+      'body.config.plan.tasks.1.id',
+    ],
+    [
+      'a plan task after a task the plan does not have',
+      config({ plan: { tasks: [{ id: 'review', agent: 'reviewer', after: ['index'] }] } }),
+      'body.config.plan.tasks.0.after.0',
+    ],
+    [
+      'plan tasks that run after each other in a cycle',
+      config({
+        plan: {
+          tasks: [
+            { id: 'index', agent: 'indexer', after: ['review'] },
+            { id: 'review', agent: 'reviewer', after: ['index'] },
+          ],
+        },
+      }),
+      'body.config.plan.tasks',
+    ],
+    [
+      'a plan and a beat agent both',
+      config({ agents: { beat: 'indexer' }, plan: { tasks: [{ id: 'index', agent: 'indexer' }] } }),
+      'body.config.agents.beat',
+    ],
   ];
   for (const [name, bad, field] of refused) {
     test(`${name}: 400 naming ${field}, and no mission`, async () => {

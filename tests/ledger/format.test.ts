@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileContentStore } from '../../activities/evidence-store';
+import { FileContentStore } from '../../ledger/evidence-store';
 import { createLedgerActivities } from '../../activities/ledger';
 import { FileLedger, verifyLedger } from '../../ledger';
 import { signerFromSecretKey } from '../../host/keys';

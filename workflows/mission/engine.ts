@@ -50,6 +50,7 @@ import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-con
 import { initialControls, type HeldControls } from './owner-controls';
 import { MissionRecovery } from './recovery';
 import { SearchAttributePublisher } from './search-attributes';
+import { emptyPlanProgress, type PlanProgress } from './plan';
 
 /**
  * The patch that moved signature checks in replayed code (the quorum guard's votes) from tweetnacl
@@ -77,6 +78,8 @@ export interface MissionSnapshot {
   recovery?: RecoveryView;
   /** Evidence of the beat's agents not yet reviewed (absent outside WORK or when there is none). */
   evidence?: string[];
+  /** A planned beat's verdict and the last beat's evidence (absent for missions without a plan). */
+  plan?: PlanProgress;
 }
 
 export class MissionEngine {
@@ -89,6 +92,8 @@ export class MissionEngine {
   beatsCompleted: number;
   /** Evidence of the current beat's agents, until Execution_Review takes it. */
   evidence: string[];
+  /** What a planned beat hands to the next steps (`plan.ts`). */
+  plan: PlanProgress;
   /** Set when the mission is finishing: no new forward work starts. */
   stopping = false;
   controls: HeldControls;
@@ -117,6 +122,7 @@ export class MissionEngine {
     this.votes = new CouncilVotes(snapshot.votes);
     this.beatsCompleted = snapshot.beatsCompleted;
     this.evidence = snapshot.evidence ?? [];
+    this.plan = snapshot.plan ?? emptyPlanProgress();
     this.controls = snapshot.controls ?? initialControls();
     this.recovery = new MissionRecovery(this, snapshot.recovery);
     this.machine = machineConfigOf(config, councilMembers(config).length);
@@ -141,6 +147,7 @@ export class MissionEngine {
       // Only WORK still needs it; elsewhere it is a finished beat's, and stays out of the snapshot.
       ...(this.state.execution.phase === 'WORK' &&
         this.evidence.length > 0 && { evidence: [...this.evidence] }),
+      ...(this.config.plan !== undefined && { plan: this.plan }),
     };
   }
 

@@ -15,14 +15,17 @@ import {
 } from '@temporalio/workflow';
 import type { MissionPrompt } from '../../schemas/mission';
 import type { AgentJobSpecInput } from '../../schemas/agent-job';
-import { beatAgent, splitEnv } from '../../schemas/agent-catalogue';
 import { agentJobWorkflow } from '../agent-job';
 import { currentPlanLock, isOpen, nextOpening, samePlanLock, windowAt } from '../statechart';
 import { hashCanonical } from '../../schemas/hash';
 import { type WindowClass } from '../../schemas/statechart';
+import type { PlanLock } from '../../schemas/state-document';
 import { approvalsUntil, sleepUntilWindow } from './current-details';
 import type { MissionEngine } from './engine';
 import { refreshLicence } from './licence-watch';
+import { declaredAgentSpec } from './agent-spec';
+import { degrade } from './compensation';
+import { runPlan } from './plan';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
 export async function runBoot(m: MissionEngine): Promise<void> {
@@ -59,6 +62,14 @@ async function windowOpen(m: MissionEngine, cls: WindowClass, notWindow?: string
     m.describe();
     await sleepUntilWindow(cls, target);
   }
+}
+
+/** What a beat's plan is locked to: the objective, the regions' versions and the plan of tasks, if any. */
+function planHash(m: MissionEngine, prompt: MissionPrompt, lock: PlanLock): string {
+  const plan = m.config.plan;
+  return hashCanonical(
+    plan === undefined ? { objective: prompt.objective, lock } : { objective: prompt.objective, lock, plan },
+  );
 }
 
 export type ExecutionEnd = 'finished' | 'continue-as-new' | 'terminated';
@@ -113,11 +124,12 @@ export async function runExecution(
       patched(REPLAN_PATCH)
     ) {
       await m.take('Execution_Replan', {
-        plan_hash: hashCanonical({ objective: prompt.objective, lock }),
+        plan_hash: planHash(m, prompt, lock),
         plan_lock: lock,
         reason: 'the regions moved to new versions: re-lock the plan',
       });
       evidence.length = 0;
+      m.plan.verdict = null;
       continue;
     }
     if (exec.phase === 'IDLE') {
@@ -127,31 +139,47 @@ export async function runExecution(
       }
       await windowOpen(m, 'plan');
       await m.take('Execution_Enter', {
-        plan_hash: hashCanonical({ objective: prompt.objective, lock }),
+        plan_hash: planHash(m, prompt, lock),
         plan_lock: lock,
       });
     } else if (exec.phase === 'PLAN') {
       await refreshLicence(m);
       await windowOpen(m, 'work');
-      const tasks = Array.from({ length: m.config.tasksPerBeat }, (_, i) => `task-${exec.beat}-${i + 1}`);
+      const tasks =
+        m.config.plan?.tasks.map((t) => t.id) ??
+        Array.from({ length: m.config.tasksPerBeat }, (_, i) => `task-${exec.beat}-${i + 1}`);
       await m.take('Execution_Work', { tasks });
       evidence.length = 0;
+      m.plan.verdict = null;
     } else if (exec.phase === 'WORK') {
       if (evidence.length === 0) {
         // Counted so a history-driven continue-as-new waits for them (`MissionEngine.quiet`).
         m.agentsRunning++;
         try {
-          evidence.push(...(await runAgents(m, prompt)));
+          if (m.config.plan === undefined) evidence.push(...(await runAgents(m, prompt)));
+          else {
+            const planned = await runPlan(m, prompt, m.config.plan);
+            evidence.push(...planned.evidence);
+            m.plan.verdict = planned.verdict;
+          }
         } finally {
           m.agentsRunning--;
         }
+        // Compensation, not failure: the beat's review rejects the work, the mission says why it is degraded.
+        const failures = m.plan.verdict?.failures ?? [];
+        if (failures.length > 0) await degrade(m, failures.join('; '));
       }
       await windowOpen(m, 'review');
       const r = await m.take('Execution_Review', {}, { evidence: [...evidence] });
       if (!r.accepted) await sleep(1000);
     } else if (exec.phase === 'REVIEW') {
       await windowOpen(m, 'review');
-      if (m.config.autoApprove && !exec.approvals.some((a) => a.approver === m.config.orchestratorKey)) {
+      const decided = exec.approvals.some((a) => a.approver === m.config.orchestratorKey);
+      const verdict = m.plan.verdict;
+      if (verdict !== null && !decided) {
+        // A planned beat's reviewers and failures decide the orchestrator's approval (docs/agents.md#review).
+        await m.take('Execution_Approve', { decision: verdict.decision }, { evidence: verdict.evidence });
+      } else if (m.config.autoApprove && !decided) {
         await m.take('Execution_Approve', { decision: 'approve' });
       }
       const enough = () =>
@@ -180,7 +208,9 @@ export async function runExecution(
       }
       if (beatsThisRun.n >= m.config.continueAsNewEveryBeats) return 'continue-as-new';
       await windowOpen(m, 'plan', m.state.execution.window_id);
-      await m.take('Execution_NextWindow', {});
+      const reverbed = [...m.state.execution.evidence];
+      if ((await m.take('Execution_NextWindow', {})).accepted && m.config.plan !== undefined)
+        m.plan = { verdict: null, previousBeat: reverbed };
     }
   }
 }
@@ -223,29 +253,8 @@ function taskSpec(
       summary: `agent ${task} for beat ${beat}`,
     };
   }
-  const agent = beatAgent(m.config.agents);
-  // The config check (missionConfigProblems) refused an undeclared beat agent before the mission started.
-  if (agent === undefined) throw ApplicationFailure.nonRetryable(`no agent declared for beat ${beat}`);
-  const { declaration: d } = agent;
-  const { activeDeadlineSeconds, ...timeouts } = d.timeouts;
-  return {
-    spec: {
-      ...base,
-      capabilityProfile: d.capabilityProfile,
-      energyBudget: d.energyBudget,
-      image: d.image,
-      command: d.command,
-      args: d.args,
-      // References only: their values are read where the run is spawned (activities/jobs/env.ts).
-      ...splitEnv(d.env),
-      ...(d.resources && { resources: d.resources }),
-      timeouts: {
-        ...timeouts,
-        activeDeadlineSeconds: Math.min(activeDeadlineSeconds ?? agentDeadline, agentDeadline),
-      },
-    },
-    summary: `agent ${task} (${agent.id}) for beat ${beat}`,
-  };
+  const { spec, agent } = declaredAgentSpec(m, undefined, base, agentDeadline);
+  return { spec, summary: `agent ${task} (${agent}) for beat ${beat}` };
 }
 
 /** WORK: one agentJobWorkflow child per task (ids `agent-<mission>-<beat>-<task>`), results as evidence. */

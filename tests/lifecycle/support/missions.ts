@@ -14,7 +14,7 @@ import nacl from 'tweetnacl';
 import { swooshSearchAttributes } from '../../../schemas/search-attributes';
 import type { ActivityDeps } from '../../../activities';
 import { dataPaths, defaultPolicyFile } from '../../../host/data-dir';
-import { FileContentStore } from '../../../activities/evidence-store';
+import { FileContentStore } from '../../../ledger/evidence-store';
 import { ProcessJobRunner } from '../../../activities/jobs/process/runner';
 import { ensureKeyFile, loadSigner } from '../../../host/keys';
 import { FileLedger } from '../../../ledger';

@@ -1,0 +1,206 @@
+/**
+ * A plan of tasks (docs/agents.md#a-plan-of-tasks) on a real dev server with the process backend:
+ * the indexer indexes the ingested sources, the reviewer reviews the index it hands over, and the
+ * reviewer's report decides the orchestrator's approval. A failing review blocks the beat; an
+ * agent that always fails degrades the mission instead of failing its workflow.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { ActivityDeps } from '../../activities';
+import { DocumentIndex } from '../../schemas/example-agents';
+import { ValidationReport } from '../../schemas/evidence';
+import { type MissionView, missionWorkflowId } from '../../schemas/mission';
+import type { MissionConfigInput } from '../../schemas/mission-config';
+import type { MissionPlanInput } from '../../schemas/mission-plan';
+import type { StateDocument } from '../../schemas/state-document';
+import { stateQuery } from '../../schemas/mission-messages';
+import { createSwooshWorker } from '../../workers/worker';
+import { FileLedgerReader } from '../../ledger';
+import { dataPaths } from '../../host/data-dir';
+import { FAST_SCHEDULE, testDeps } from '../lifecycle/support/missions';
+import { startDevServerEnv, taskQueueFor } from '../support/temporal';
+
+const taskQueue = taskQueueFor('plan');
+let env: TestWorkflowEnvironment;
+let deps: ActivityDeps;
+let worker: Worker;
+let running: Promise<void>;
+let runbook: string;
+
+const RUNBOOK = '# Runbook\n\n## Restart\n\nStart a worker elsewhere; see [ops](https://ops.example.org/).\n';
+
+beforeAll(async () => {
+  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  const file = join(deps.inputsDir!, 'runbook.md');
+  await writeFile(file, RUNBOOK);
+  runbook = pathToFileURL(file).href;
+  worker = await createSwooshWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    deps,
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+/** Index the sources, then review the index for the sections `required`. */
+const indexThenReview = (required: string[]): MissionPlanInput => ({
+  tasks: [
+    { id: 'index', agent: 'indexer', documents: 'sources' },
+    { id: 'review', agent: 'reviewer', after: ['index'], inputs: { rules: { requiredSections: required } } },
+  ],
+});
+
+function start(missionId: string, config: MissionConfigInput) {
+  return env.client.workflow.start('missionWorkflow', {
+    workflowId: missionWorkflowId(missionId),
+    taskQueue,
+    args: [
+      {
+        id: missionId,
+        objective: 'Index the runbook and review the index',
+        priority: 'P1',
+        originatingSpec: 'https://specs.example.org/runbook',
+        createdAt: '2026-12-03T09:00:00.000Z',
+      },
+      { config: { maxBeats: 1, schedule: FAST_SCHEDULE, sources: [runbook], ...config } },
+    ],
+  });
+}
+
+const evidenceText = async (uri: string) =>
+  (await deps.evidence.get(uri.replace('bubble://evidence/', ''))).toString('utf8');
+
+/** Polls the mission's state until `ok`, or fails after `ms` naming the last state seen. */
+async function until(missionId: string, ok: (v: MissionView) => boolean, ms = 90_000): Promise<MissionView> {
+  const handle = env.client.workflow.getHandle(missionWorkflowId(missionId));
+  const deadline = Date.now() + ms;
+  let last: MissionView | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query(stateQuery);
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`mission ${missionId} never got there: ${JSON.stringify(last?.state).slice(0, 2000)}`);
+}
+
+test('a two-agent plan indexes the sources, passes review and reaches REVERB', async () => {
+  const missionId = randomUUID();
+  const handle = await start(missionId, { plan: indexThenReview(['Runbook', 'Restart']) });
+  const { state } = (await handle.result()) as { state: StateDocument };
+  expect(state.execution.phase).toBe('REVERB');
+  expect(state.execution.tasks).toEqual(['index', 'review']);
+  const [index, report] = await Promise.all(
+    state.execution.evidence.map(async (uri) => JSON.parse(await evidenceText(uri)) as unknown),
+  ).then((docs) => [
+    docs.map((d) => DocumentIndex.safeParse(d)).find((p) => p.success)?.data,
+    docs.map((d) => ValidationReport.safeParse(d)).find((p) => p.success)?.data,
+  ]);
+  const documentIndex = index as DocumentIndex;
+  expect(documentIndex.documents.map((d) => d.uri)).toContain(runbook);
+  const indexed = documentIndex.documents.find((d) => d.uri === runbook)!;
+  expect(indexed.headings.map((h) => h.text)).toEqual(['Runbook', 'Restart']);
+  expect(indexed.links.map((l) => l.href)).toEqual(['https://ops.example.org/']);
+  const validation = report as ValidationReport;
+  expect(validation.outcome).toBe('pass');
+  expect(validation.checks.find((c) => c.id === 'sections')).toMatchObject({ ok: true });
+  // The reviewer reviewed the indexer's output as handed over: the report's subject is its checksum.
+  expect(state.execution.evidence).toContain(`bubble://evidence/${validation.subject}`);
+  expect(JSON.parse(await evidenceText(`bubble://evidence/${validation.subject}`))).toEqual(documentIndex);
+  // The orchestrator's approval rests on the report, and says so in the ledger.
+  const reader = new FileLedgerReader(dataPaths(deps.dataDir).ledgerDir);
+  const { records } = await reader.page(missionId, { limit: 500, kind: 'decision' });
+  const approvals = records.flatMap((r) =>
+    r.kind === 'decision' && r.transition === 'Execution_Approve' ? [r] : [],
+  );
+  expect(approvals).toHaveLength(1);
+  expect(approvals[0]!.evidence).toHaveLength(1);
+  expect(ValidationReport.parse(JSON.parse(await evidenceText(approvals[0]!.evidence[0]!)))).toEqual(
+    validation,
+  );
+});
+
+test('a failing review rejects the beat: it stays in REVIEW and never reaches REVERB', async () => {
+  const missionId = randomUUID();
+  const handle = await start(missionId, { plan: indexThenReview(['Rollback']) });
+  try {
+    const view = await until(
+      missionId,
+      (v) => (v.state as StateDocument | undefined)?.execution.approvals.length === 1,
+    );
+    const state = view.state as StateDocument;
+    expect(state.execution.phase).toBe('REVIEW');
+    expect(state.execution.approvals.map((a) => a.decision)).toEqual(['reject']);
+    const reports = await Promise.all(
+      state.execution.evidence.map(async (uri) =>
+        ValidationReport.safeParse(JSON.parse(await evidenceText(uri))),
+      ),
+    );
+    const report = reports.find((r) => r.success)?.data;
+    expect(report?.outcome).toBe('fail');
+    expect(report?.checks.find((c) => c.id === 'sections')).toMatchObject({
+      ok: false,
+      detail: 'missing "Rollback"',
+    });
+    // Two more beats' worth of time: still in REVIEW, the rejection blocks Execution_Reverb.
+    await new Promise((r) => setTimeout(r, 8_000));
+    const later = (await handle.query(stateQuery)).state as StateDocument;
+    expect(later.execution.phase).toBe('REVIEW');
+    expect(later.control.phase).toBe('RUNNING');
+  } finally {
+    await handle.terminate('test done');
+  }
+});
+
+test('an agent that always fails degrades the mission, its dependants do not run, the workflow lives', async () => {
+  const missionId = randomUUID();
+  const handle = await start(missionId, {
+    agents: {
+      catalogue: {
+        agents: {
+          broken: {
+            image: 'registry.example.org/swoosh/broken:1',
+            command: ['node', '-e', "console.error('cannot work'); process.exit(3)"],
+            capabilityProfile: { role: 'worker', capabilities: ['fail'] },
+            timeouts: { activeDeadlineSeconds: 60, heartbeatSeconds: 10 },
+          },
+        },
+      },
+    },
+    plan: {
+      tasks: [
+        { id: 'work', agent: 'broken' },
+        { id: 'review', agent: 'reviewer', after: ['work'] },
+      ],
+    },
+  });
+  try {
+    const view = await until(
+      missionId,
+      (v) => (v.state as StateDocument | undefined)?.control.phase === 'DEGRADED',
+    );
+    const state = view.state as StateDocument;
+    expect(state.control.reason).toContain('task work (broken) failed');
+    expect(state.control.reason).toContain('task review did not run: work failed');
+    expect(view.phase).toBe('DEGRADED');
+    const reviewed = await until(
+      missionId,
+      (v) => (v.state as StateDocument).execution.approvals.length === 1,
+    );
+    expect((reviewed.state as StateDocument).execution.approvals[0]!.decision).toBe('reject');
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+  } finally {
+    await handle.terminate('test done');
+  }
+});
