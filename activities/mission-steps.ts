@@ -17,6 +17,7 @@ import type { FetchedSource } from '../schemas/mission';
 import type { PolicyEvaluationRequest, PolicyVerdict as ShhhVerdict } from '../schemas/policy';
 import type { ToolHealthReport } from '../schemas/tool-health';
 import type { GuardIO } from '../schemas/guard-io';
+import { type ArtifactEvidence, artifactIdOf, reportIdOf, type ValidationReport } from '../schemas/evidence';
 import { voteSigningBytes } from '../schemas/signed-bytes';
 import { hashCanonical } from '../host/digest';
 import { canonicalJson } from '../schemas/canonical-json';
@@ -98,6 +99,11 @@ const MEDIA_TYPES: Record<string, string> = {
   '.yml': 'application/yaml',
   '.ts': 'text/plain',
 };
+
+/** When the step was first scheduled: a retried step stores the very same evidence again. */
+function firstScheduledAt(): string {
+  return new Date(Context.current().info.scheduledTimestampMs).toISOString();
+}
 
 /** The SHHH verdict as the statechart's policy guard input. */
 export function policyIO(verdict: ShhhVerdict): PolicyIO {
@@ -252,20 +258,28 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
       sources: FetchedSource[];
     }): Promise<{ report_hash: string; passed: boolean; violations: string[]; policy: PolicyIO }> => {
       const verdict = await deps.evaluatePolicy(sourcesRequest(input.sources));
-      const checks = [
-        {
-          id: 'shhh-policy',
-          ok: verdict.outcome === 'clean',
-          detail: verdict.rationale.join('; ') || 'clean',
-        },
-      ];
-      const report_hash = await evidence.putJson({
+      // The sources are validated as one artifact, named by their checksums together.
+      const artifactId = artifactIdOf(hashCanonical(input.sources.map((s) => s.checksum)));
+      const createdAt = firstScheduledAt();
+      const { version, hash } = verdict.policy;
+      const report: ValidationReport = {
         kind: 'validation-report',
-        mission: input.mission,
-        subject: hashCanonical(input.sources.map((s) => s.checksum)),
-        checks,
-        policy: verdict.policy,
-      });
+        reportId: reportIdOf({ reviewer: 'shhh-policy', artifactId, createdAt }),
+        missionId: input.mission,
+        artifactId,
+        reviewer: 'shhh-policy',
+        result: verdict.outcome === 'clean' ? 'pass' : 'fail',
+        coverage: 1,
+        findings: [
+          {
+            id: 'shhh-policy',
+            ok: verdict.outcome === 'clean',
+            detail: `policy v${version} (${hash}): ${verdict.rationale.join('; ') || 'clean'}`,
+          },
+        ],
+        createdAt,
+      };
+      const report_hash = await evidence.putJson(report);
       const violations = verdict.rationale.slice(0, 64).map((r) => r.slice(0, 1024));
       return { report_hash, passed: verdict.outcome === 'clean', violations, policy: policyIO(verdict) };
     },
@@ -364,15 +378,19 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
       producedBy: string;
     }): Promise<{ checksum: string }> => {
       const checksum = await evidence.put(input.content);
-      await evidence.putJson({
+      const artifact: ArtifactEvidence = {
         kind: 'artifact',
-        mission: input.mission,
+        artifactId: artifactIdOf(checksum),
+        missionId: input.mission,
+        type: 'agent-output',
         uri: input.uri,
         checksum,
+        producedBy: input.producedBy,
         sizeBytes: Buffer.byteLength(input.content),
         mediaType: 'text/plain',
-        producedBy: input.producedBy,
-      });
+        createdAt: firstScheduledAt(),
+      };
+      await evidence.putJson(artifact);
       return { checksum };
     },
   };

@@ -1,10 +1,11 @@
 /**
  * The reviewer's work, pure: an artifact checked for size, format, required sections and, with the
- * deployment's SHHH policy, secret-like content. Each check says why it failed; a finding names
- * a rule and a line, never the matched text.
+ * deployment's SHHH policy, secret-like content. Each finding says why it failed, naming a rule and
+ * a line, never the matched text. The artifact is named by its content (`artifactIdOf`), as SWOOSH
+ * names the agent outputs it stores, so a report on one names the same artifact.
  */
 import { checkPolicy } from '../activities/policy';
-import type { ValidationCheck, ValidationReport } from '../schemas/evidence';
+import { artifactIdOf, reportIdOf, type ValidationFinding, type ValidationReport } from '../schemas/evidence';
 import { type AgentDocument, DocumentIndex, type ReviewRules } from '../schemas/example-agents';
 import { sha256Text, utf8 } from '../schemas/hash';
 import type { PolicySnapshot } from '../schemas/policy';
@@ -13,8 +14,8 @@ import { headingsOf } from './index-documents';
 type Format = Exclude<ReviewRules['format'], 'auto'>;
 
 export interface ReviewRequest {
-  mission: string;
-  validator: string;
+  missionId: string;
+  reviewer: string;
   artifact: AgentDocument;
   rules: ReviewRules;
   policy: PolicySnapshot;
@@ -60,7 +61,7 @@ export function reviewArtifact(request: ReviewRequest): ValidationReport {
   const sizeBytes = utf8(artifact.text).length;
   const format = rules.format === 'auto' ? detectFormat(artifact.text) : rules.format;
   const read = readAs(format, artifact.text);
-  const checks: ValidationCheck[] = [
+  const findings: ValidationFinding[] = [
     {
       id: 'size',
       ok: sizeBytes <= rules.maxBytes,
@@ -68,12 +69,15 @@ export function reviewArtifact(request: ReviewRequest): ValidationReport {
     },
     { id: 'format', ok: read.problem === undefined, detail: read.problem ?? `a valid ${format}` },
   ];
-  if (rules.requiredSections.length > 0) {
-    const present = new Set(
-      read.problem ? [] : sectionsOf(format, artifact.text, read.value).map((s) => s.toLowerCase()),
-    );
+  // Sections cannot be judged in what does not read as its format: that check reached no verdict.
+  let unjudged = 0;
+  if (rules.requiredSections.length > 0 && read.problem) {
+    unjudged += 1;
+    findings.push({ id: 'sections', ok: false, detail: `not checked: not a valid ${format}` });
+  } else if (rules.requiredSections.length > 0) {
+    const present = new Set(sectionsOf(format, artifact.text, read.value).map((s) => s.toLowerCase()));
     const missing = rules.requiredSections.filter((s) => !present.has(s.toLowerCase()));
-    checks.push({
+    findings.push({
       id: 'sections',
       ok: missing.length === 0,
       detail:
@@ -86,7 +90,7 @@ export function reviewArtifact(request: ReviewRequest): ValidationReport {
     kind: 'ingestion',
     sources: [{ path: artifact.uri, sizeBytes, content: artifact.text }],
   });
-  checks.push({
+  findings.push({
     id: 'policy',
     ok: verdict.outcome === 'clean',
     detail:
@@ -94,13 +98,17 @@ export function reviewArtifact(request: ReviewRequest): ValidationReport {
         ? `clean under policy v${verdict.policy.version}`
         : verdict.breaches.map((b) => `${b.ruleId}: ${b.detail}`).join('; '),
   });
+  const artifactId = artifactIdOf(sha256Text(artifact.text));
+  const createdAt = request.now.toISOString();
   return {
     kind: 'validation-report',
-    mission: request.mission,
-    subject: sha256Text(artifact.text),
-    validator: request.validator,
-    outcome: checks.every((c) => c.ok) ? 'pass' : 'fail',
-    checks,
-    createdAt: request.now.toISOString(),
+    reportId: reportIdOf({ reviewer: request.reviewer, artifactId, createdAt }),
+    missionId: request.missionId,
+    artifactId,
+    reviewer: request.reviewer,
+    result: findings.every((f) => f.ok) ? 'pass' : 'fail',
+    coverage: (findings.length - unjudged) / findings.length,
+    findings,
+    createdAt,
   };
 }

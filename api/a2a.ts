@@ -74,7 +74,7 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
   const tracer = trace.getTracer('swoosh-gateway');
   /** The worker writes the report; only it holds the orchestrator key that signs the ledger. */
   async function record(report: AgentReport): Promise<unknown> {
-    const mission = report.kind === 'lifecycle' ? report.event.mission : report.item.mission;
+    const mission = report.kind === 'lifecycle' ? report.event.missionId : report.item.missionId;
     try {
       return await client.workflow.execute<typeof agentReportWorkflow>('agentReportWorkflow', {
         workflowId: `agent-report-${mission}-${randomUUID()}`,
@@ -128,12 +128,12 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
     },
     'swoosh.reportLifecycleEvent': async (raw) => {
       const event = parse('swoosh.reportLifecycleEvent', raw);
-      await assertMissionExists(client, event.mission);
+      await assertMissionExists(client, event.missionId);
       return record({ kind: 'lifecycle', event });
     },
     'swoosh.submitEvidence': async (raw) => {
       const item = parse('swoosh.submitEvidence', raw);
-      await assertMissionExists(client, item.mission);
+      await assertMissionExists(client, item.missionId);
       return record({ kind: 'evidence', item });
     },
   };
@@ -232,11 +232,13 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
       method: 'swoosh.submitEvidence',
       params: {
         kind: 'validation-report',
-        mission: '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11',
-        subject: `sha256-${'0'.repeat(64)}`,
-        validator: 'schema-check',
-        outcome: 'pass',
-        checks: [{ id: 'json-schema', ok: true, detail: 'valid' }],
+        reportId: 'report-schema-check-1',
+        missionId: '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11',
+        artifactId: `artifact-${'0'.repeat(64)}`,
+        reviewer: 'schema-check',
+        result: 'pass',
+        coverage: 1,
+        findings: [{ id: 'json-schema', ok: true, detail: 'valid' }],
         createdAt: '2026-11-23T09:00:00Z',
       },
     },

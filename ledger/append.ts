@@ -40,12 +40,14 @@ import { decisionId } from '../schemas/decision-id';
 import {
   AgentDeploymentEntry,
   type AgentDeploymentRecord,
+  AgentLifecycleEntry,
   type AgentLifecycleRecord,
   DecisionEntry,
   type DecisionRecord,
   type LedgerHead,
   LedgerRecord,
   type LedgerRecordKind,
+  lifecycleEntryOf,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent } from '../schemas/evidence';
 import { LedgerConflictError, LedgerCorruptError } from './errors';
@@ -141,8 +143,8 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
 
   /** Appends an agent's spawn, escalation or retirement. */
   async appendAgentLifecycle(event: AgentLifecycleEvent): Promise<AgentLifecycleRecord> {
-    const parsed = AgentLifecycleEvent.parse(event);
-    const record = await this.#append('agent-lifecycle', parsed, Object.keys(AgentLifecycleEvent.shape), {});
+    const entry = lifecycleEntryOf(AgentLifecycleEvent.parse(event));
+    const record = await this.#append('agent-lifecycle', entry, Object.keys(AgentLifecycleEntry.shape), {});
     return record as AgentLifecycleRecord;
   }
 

@@ -17,12 +17,14 @@ import { decisionId } from '../schemas/decision-id';
 import {
   AgentDeploymentEntry,
   type AgentDeploymentRecord,
+  AgentLifecycleEntry,
   type AgentLifecycleRecord,
   DecisionEntry,
   type DecisionRecord,
   type LedgerHead,
   LedgerRecord,
   type LedgerRecordKind,
+  lifecycleEntryOf,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent } from '../schemas/evidence';
 import { LedgerConflictError, LedgerCorruptError, LedgerCursorError } from './errors';
@@ -241,8 +243,8 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
   }
 
   async appendAgentLifecycle(event: AgentLifecycleEvent): Promise<AgentLifecycleRecord> {
-    const parsed = AgentLifecycleEvent.parse(event);
-    const record = await this.#append('agent-lifecycle', parsed, Object.keys(AgentLifecycleEvent.shape), {});
+    const entry = lifecycleEntryOf(AgentLifecycleEvent.parse(event));
+    const record = await this.#append('agent-lifecycle', entry, Object.keys(AgentLifecycleEntry.shape), {});
     return record as AgentLifecycleRecord;
   }
 

@@ -7,17 +7,17 @@ import { sha256Hex } from '../host/digest';
 import { canonicalJson } from '../schemas/canonical-json';
 import {
   type AgentDeploymentEntry,
+  type AgentLifecycleEntry,
   type DecisionEntry,
   LedgerRecord,
   type LedgerRecordKind,
 } from '../schemas/decision-record';
-import type { AgentLifecycleEvent } from '../schemas/evidence';
 
 /** `prev_hash` of a mission's first record. */
 export const GENESIS_HASH = `sha256-${'0'.repeat(64)}`;
 
 /** What the ledger is asked to append: a decision, an agent deployment or a lifecycle event. */
-export type Entry = DecisionEntry | AgentDeploymentEntry | AgentLifecycleEvent;
+export type Entry = DecisionEntry | AgentDeploymentEntry | AgentLifecycleEntry;
 type Identity = readonly (string | number | null)[];
 
 /** What identifies an emission of an entry (or of the record made from it). */

@@ -1,14 +1,14 @@
 /**
  * The decision ledger's record contract (docs/design.md#the-decision-ledger). A mission's ledger holds decisions (one per
  * accepted transition), agent deployments (one per agent run: the cost and efficiency facts) and
- * agent lifecycle events (AgentLifecycleEvent, verbatim; docs/design.md#interfaces). Decision fields follow the
+ * agent lifecycle events (an AgentLifecycleEvent in the record's names; docs/design.md#interfaces). Decision fields follow the
  * transition proposal's wire format (docs/design.md#proposals: `idem_key`, `window_id`, …) so a record reads as the
  * proposal it settled. Records on disk are parsed strictly: an unknown field is an edit. The
  * workflow's draft of a decision is a projection of the record, so one vocabulary runs from the
  * protocol to the file; the record's bytes are hashed and signed, so its field names never change.
  */
 import { z } from 'zod';
-import { AgentLifecycleEvent } from './evidence';
+import { AgentLifecycle, type AgentLifecycleEvent, CapabilityProfile, EnergyBudget } from './evidence';
 import { formatInstant } from './hlc';
 import { OwnerCommandProof } from './owner-controls';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
@@ -133,9 +133,33 @@ export const AgentDeploymentRecord = z.strictObject({
 });
 export type AgentDeploymentRecord = z.infer<typeof AgentDeploymentRecord>;
 
-/** An agent's spawn, escalation or retirement (docs/design.md#interfaces), as the job runner reported it. */
+/**
+ * An agent's spawn, escalation or retirement (docs/design.md#interfaces) as the ledger records it:
+ * the AgentLifecycleEvent with the names lifecycle records have always had, since their bytes are
+ * signed (`lifecycle` is `event`, `missionId` is `mission`, `timestamp` is `at`; the record's own
+ * `timestamp` is when it was recorded). So ledgers from before the seed names still verify, and
+ * the same event still makes the same record.
+ */
+export const AgentLifecycleEntry = z.strictObject({
+  event: AgentLifecycle,
+  mission: z.string().min(1),
+  agentId: z.string().min(1),
+  jobId: z.string().min(1).optional(),
+  capabilityProfile: CapabilityProfile,
+  energyBudget: EnergyBudget,
+  reason: z.string().optional(),
+  at: z.iso.datetime({ offset: true }),
+});
+export type AgentLifecycleEntry = z.infer<typeof AgentLifecycleEntry>;
+
+/** The ledger's entry for an event: the event's fields under the record's names. */
+export function lifecycleEntryOf(event: AgentLifecycleEvent): AgentLifecycleEntry {
+  const { lifecycle, missionId, timestamp, ...same } = event;
+  return { event: lifecycle, mission: missionId, ...same, at: timestamp };
+}
+
 export const AgentLifecycleRecord = z.strictObject({
-  ...AgentLifecycleEvent.shape,
+  ...AgentLifecycleEntry.shape,
   ...Envelope,
   kind: z.literal('agent-lifecycle'),
 });

@@ -25,13 +25,13 @@ export interface JobTelemetrySink {
 /** Identity of a telemetry record: lifecycle events per run and event, deployments per owner. */
 export function telemetryKey(item: JobTelemetry): string {
   return item.kind === 'lifecycle'
-    ? `lifecycle:${item.event.jobId}:${item.event.event}`
+    ? `lifecycle:${item.event.jobId}:${item.event.lifecycle}`
     : `deployment:${item.entry.workflow_id}:${item.entry.seq}`;
 }
 
 function lifecycle(
   status: JobStatus,
-  event: AgentLifecycleEvent['event'],
+  event: AgentLifecycleEvent['lifecycle'],
   at: string,
   reason?: string,
 ): JobTelemetry {
@@ -39,14 +39,14 @@ function lifecycle(
   return {
     kind: 'lifecycle',
     event: {
-      event,
-      mission: meta.mission,
       agentId: meta.agentId,
-      jobId: status.name,
+      missionId: meta.mission,
+      lifecycle: event,
       capabilityProfile: meta.capabilityProfile,
       energyBudget: meta.energyBudget,
+      timestamp: at,
+      jobId: status.name,
       ...(reason === undefined ? {} : { reason }),
-      at,
     },
   };
 }

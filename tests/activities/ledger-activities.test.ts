@@ -60,9 +60,12 @@ async function recordedDrafts(history: string): Promise<RecordedDraft[]> {
 describe('ledger activities', () => {
   const artifact: ArtifactEvidence = {
     kind: 'artifact',
-    mission: 'm-1',
+    artifactId: `artifact-${'a'.repeat(64)}`,
+    missionId: 'm-1',
+    type: 'source',
     uri: 'repo://src/index.ts',
     checksum: `sha256-${'a'.repeat(64)}`,
+    producedBy: 'ingestion',
     sizeBytes: 120,
     mediaType: 'text/typescript',
     createdAt: '2025-10-19T01:00:00.000Z',
@@ -84,7 +87,16 @@ describe('ledger activities', () => {
     expect(decision).toMatchObject({ ...decisionEntry(signer.keyId, 0), index: 0 });
     expect((decision as DecisionRecord).ucxl).toBe(decisionId(decisionDraft(signer.keyId, 0)));
     expect(deployment.index).toBe(1);
-    expect(retired).toMatchObject({ kind: 'agent-lifecycle', event: 'retired', index: 2 });
+    // The event in the names lifecycle records have always had.
+    const { lifecycle, missionId, timestamp, ...same } = lifecycleEvent('retired');
+    expect(retired).toMatchObject({
+      ...same,
+      kind: 'agent-lifecycle',
+      event: lifecycle,
+      mission: missionId,
+      at: timestamp,
+    });
+    expect(retired.index).toBe(2);
     // A retry after a worker crash answers the receipt of what the first attempt wrote.
     expect(await env.run(activities.recordDecision, decisionDraft(signer.keyId, 0))).toEqual(receipt);
     expect((await readLedger(dir, 'm-1')).records).toHaveLength(3);

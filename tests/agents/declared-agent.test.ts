@@ -1,9 +1,10 @@
 /**
  * A mission runs the agent its config declares (docs/agents.md), on a real dev server with the
  * process backend: the beat's evidence is the declared greeter's output, not the echo agent's,
- * and a Secret-style file reference reaches the agent while its value stays out of every history.
+ * stored with its ArtifactEvidence, and a Secret-style file reference reaches the agent while its
+ * value stays out of every history.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -11,6 +12,7 @@ import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { type ArtifactEvidence, artifactIdOf, Evidence } from '../../schemas/evidence';
 import { DocumentIndex } from '../../schemas/example-agents';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
@@ -45,6 +47,26 @@ afterAll(async () => {
   await env?.teardown();
 });
 
+/** The ArtifactEvidence and ValidationReports a mission stored, each read through its contract. */
+async function evidenceOf(missionId: string): Promise<Evidence[]> {
+  const blobs = await readdir(join(deps.evidence.location, 'sha256'), {
+    recursive: true,
+    withFileTypes: true,
+  });
+  const items: Evidence[] = [];
+  for (const blob of blobs.filter((b) => b.isFile())) {
+    let value: unknown;
+    try {
+      value = JSON.parse(await readFile(join(blob.parentPath, blob.name), 'utf8'));
+    } catch {
+      continue; // content, not a record about it
+    }
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    if (kind === 'artifact' || kind === 'validation-report') items.push(Evidence.parse(value));
+  }
+  return items.filter((item) => item.missionId === missionId);
+}
+
 test('the beat runs the declared greeter: its output is the evidence, its token never in history', async () => {
   const missionId = randomUUID();
   const handle = await startDeclaredAgentMission(
@@ -64,6 +86,16 @@ test('the beat runs the declared greeter: its output is the evidence, its token 
   );
   // The echo agent prints its task and inputs as JSON; the greeter replaced it.
   expect(output).not.toContain('"inputs"');
+  // The output is stored with its ArtifactEvidence, the ingested sources' review as a ValidationReport.
+  const stored = await evidenceOf(missionId);
+  const artifacts = stored.filter((e): e is ArtifactEvidence => e.kind === 'artifact');
+  expect(artifacts).toMatchObject([
+    { artifactId: artifactIdOf(checksum), type: 'agent-output', checksum, mediaType: 'text/plain' },
+  ]);
+  expect(artifacts[0]!.producedBy).toMatch(/^swoosh-agent-/);
+  expect(stored.filter((e) => e.kind === 'validation-report')).toMatchObject([
+    { reviewer: 'shhh-policy', result: 'pass', coverage: 1 },
+  ]);
 
   const child = env.client.workflow.getHandle(`agent-${missionId}-1-1`);
   const histories = [await handle.fetchHistory(), await child.fetchHistory()].map(historyToJSON);

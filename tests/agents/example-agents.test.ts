@@ -13,8 +13,9 @@ import { indexDocuments } from '../../agents/index-documents';
 import { reviewArtifact } from '../../agents/review-artifact';
 import { appRoot, defaultPolicyFile } from '../../host/data-dir';
 import { DEFAULT_AGENT_CATALOGUE } from '../../schemas/agent-catalogue';
-import { ValidationReport } from '../../schemas/evidence';
+import { artifactIdOf, ValidationReport } from '../../schemas/evidence';
 import { DocumentIndex, ReviewRules } from '../../schemas/example-agents';
+import { sha256Text } from '../../schemas/hash';
 import type { PolicySnapshot } from '../../schemas/policy';
 
 const GUIDE = [
@@ -99,28 +100,35 @@ describe('indexDocuments', () => {
 describe('reviewArtifact', () => {
   const review = (text: string, rules: Partial<ReviewRules> = {}) =>
     reviewArtifact({
-      mission: 'm-1',
-      validator: 'reviewer-test',
+      missionId: 'm-1',
+      reviewer: 'reviewer-test',
       artifact: { uri: 'swoosh://m-1/artifact', text },
       rules: ReviewRules.parse(rules),
       policy,
       now: new Date('2026-12-03T00:00:00.000Z'),
     });
-  const check = (report: ValidationReport, id: string) => report.checks.find((c) => c.id === id);
+  const check = (report: ValidationReport, id: string) => report.findings.find((f) => f.id === id);
 
   test('passes an index that has the required sections, under the policy', () => {
     const artifact = JSON.stringify(indexDocuments('m-1', [{ uri: 'g', text: GUIDE }], 10));
     const report = review(artifact, { requiredSections: ['tokens', 'Rotation'] });
     expect(ValidationReport.parse(report)).toEqual(report);
-    expect(report).toMatchObject({ outcome: 'pass', validator: 'reviewer-test', mission: 'm-1' });
+    expect(report).toMatchObject({
+      result: 'pass',
+      reviewer: 'reviewer-test',
+      missionId: 'm-1',
+      coverage: 1,
+    });
     expect(check(report, 'format')!.detail).toBe('a valid document-index');
-    expect(report.checks.map((c) => c.id)).toEqual(['size', 'format', 'sections', 'policy']);
-    expect(report.subject).toMatch(/^sha256-[0-9a-f]{64}$/);
+    expect(report.findings.map((f) => f.id)).toEqual(['size', 'format', 'sections', 'policy']);
+    // Named by content, as SWOOSH names the agent outputs it stores.
+    expect(report.artifactId).toBe(artifactIdOf(sha256Text(artifact)));
+    expect(report.reportId).toMatch(/^report-[0-9a-f]{32}$/);
   });
 
   test('fails a missing section, naming it', () => {
     const report = review(GUIDE, { requiredSections: ['Tokens', 'Rollback'] });
-    expect(report.outcome).toBe('fail');
+    expect(report).toMatchObject({ result: 'fail', coverage: 1 });
     expect(check(report, 'sections')).toEqual({ id: 'sections', ok: false, detail: 'missing "Rollback"' });
     expect(check(report, 'format')!.detail).toBe('a valid markdown');
   });
@@ -128,14 +136,24 @@ describe('reviewArtifact', () => {
   test('fails an artifact over its size, and one that is not the format asked for', () => {
     expect(check(review(GUIDE, { maxBytes: 10 }), 'size')!.ok).toBe(false);
     const notIndex = review('{"kind":"document-index"}', { format: 'document-index' });
-    expect(notIndex.outcome).toBe('fail');
+    expect(notIndex.result).toBe('fail');
     expect(check(notIndex, 'format')!.detail).toMatch(/^not a document index: mission: /);
     expect(check(review('plain words', { format: 'json' }), 'format')!.detail).toMatch(/^not JSON: /);
   });
 
+  test('sections of what does not read as its format are not judged, and coverage says so', () => {
+    const report = review('plain words', { format: 'json', requiredSections: ['Tokens'] });
+    expect(check(report, 'sections')).toEqual({
+      id: 'sections',
+      ok: false,
+      detail: 'not checked: not a valid json',
+    });
+    expect(report).toMatchObject({ result: 'fail', coverage: 0.75 });
+  });
+
   test('fails secret-like content under the SHHH policy, naming the rule and line but not the secret', () => {
     const report = review(`# Keys\nline two\naws = ${AWS_KEY}\n`);
-    expect(report.outcome).toBe('fail');
+    expect(report.result).toBe('fail');
     const found = check(report, 'policy')!;
     expect(found.ok).toBe(false);
     expect(found.detail).toContain('SHHH-SECRET-CONTENT');
@@ -198,7 +216,7 @@ describe('the catalogue declarations, run as processes', () => {
     );
     expect(run.code).toBe(0);
     const report = ValidationReport.parse(JSON.parse(run.stdout));
-    expect(report).toMatchObject({ outcome: 'fail', validator: 'reviewer-job-1', mission: 'm-run' });
+    expect(report).toMatchObject({ result: 'fail', reviewer: 'reviewer-job-1', missionId: 'm-run' });
     expect(run.stdout).not.toContain(AWS_KEY);
     expect(await readFile(join(workdir, 'report.json'), 'utf8')).toBe(run.stdout);
   }, 60_000);

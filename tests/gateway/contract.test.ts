@@ -395,13 +395,13 @@ describe('agent-to-agent JSON-RPC', () => {
 
   test('reportLifecycleEvent lands in the ledger and submitEvidence returns the checksum', async () => {
     const event = {
-      event: 'spawned' as const,
-      mission: held.id,
       agentId: 'reviewer-1',
-      jobId: 'job-1',
+      missionId: held.id,
+      lifecycle: 'spawned' as const,
       capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
       energyBudget: { tokens: 1000 },
-      at: '2026-11-23T10:00:00.000Z',
+      timestamp: '2026-11-23T10:00:00.000Z',
+      jobId: 'job-1',
     };
     const reported = await fx.as.agent.call('swoosh.reportLifecycleEvent', event);
     expect((reported as { result?: { recordId?: string } }).result?.recordId).toMatch(/^rec-/);
@@ -413,16 +413,18 @@ describe('agent-to-agent JSON-RPC', () => {
 
     const report = {
       kind: 'validation-report' as const,
-      mission: held.id,
-      subject: `sha256-${'a'.repeat(64)}`,
-      validator: 'lint',
-      outcome: 'pass' as const,
-      checks: [{ id: 'c1', ok: true, detail: 'fine' }],
+      reportId: 'report-lint-1',
+      missionId: held.id,
+      artifactId: `artifact-${'a'.repeat(64)}`,
+      reviewer: 'lint',
+      result: 'pass' as const,
+      coverage: 1,
+      findings: [{ id: 'c1', ok: true, detail: 'fine' }],
       createdAt: '2026-11-23T10:00:00.000Z',
     };
     const stored = await fx.as.agent.call('swoosh.submitEvidence', report);
     expect((stored as { result?: { checksum?: string } }).result?.checksum).toMatch(/^sha256-[0-9a-f]{64}$/);
-    const unknown = await fx.as.agent.call('swoosh.submitEvidence', { ...report, mission: randomUUID() });
+    const unknown = await fx.as.agent.call('swoosh.submitEvidence', { ...report, missionId: randomUUID() });
     expect(unknown).toMatchObject({ error: { code: -32004 } });
   });
 
@@ -444,6 +446,33 @@ describe('agent-to-agent JSON-RPC', () => {
       params.replies as { error: { data: { errors: { field: string }[] } } }
     ).error.data.errors.map((e) => e.field);
     expect(fields).toContain('params.checksum');
+    // An event in the field names of before the seed contracts: refused, naming each field.
+    const renamed = await fx.as.agent.a2a({
+      jsonrpc: '2.0',
+      method: 'swoosh.reportLifecycleEvent',
+      params: {
+        event: 'spawned',
+        mission: held.id,
+        agentId: 'reviewer-1',
+        capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
+        energyBudget: {},
+        at: '2026-11-23T10:00:00.000Z',
+      },
+      id: 6,
+    });
+    expect(renamed.replies).toMatchObject({ id: 6, error: { code: -32602 } });
+    expect(
+      (renamed.replies as { error: { data: { errors: { field: string }[] } } }).error.data.errors
+        .map((e) => e.field)
+        .sort(),
+    ).toEqual([
+      'params.at',
+      'params.event',
+      'params.lifecycle',
+      'params.mission',
+      'params.missionId',
+      'params.timestamp',
+    ]);
     const empty = await fx.as.agent.a2a([]);
     expect(empty.replies).toMatchObject({ id: null, error: { code: -32600 } });
     const proto = await fx.as.agent.a2a(

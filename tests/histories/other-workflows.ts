@@ -103,13 +103,13 @@ export const otherWorkflowScenarios: Scenario[] = [
       const report: AgentReport = {
         kind: 'lifecycle',
         event: {
-          event: 'spawned',
-          mission: id,
           agentId: 'reviewer-1',
-          jobId: 'fixture-job-1',
+          missionId: id,
+          lifecycle: 'spawned',
           capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
           energyBudget: { tokens: 1000 },
-          at: '2026-11-23T10:00:00.000Z',
+          timestamp: '2026-11-23T10:00:00.000Z',
+          jobId: 'fixture-job-1',
         },
       };
       const handle = await client.workflow.start('agentReportWorkflow', {

@@ -520,8 +520,8 @@ describe('decision ledger: cost and efficiency report', () => {
     await ledger.appendAgentDeployment(
       deploymentEntry(0, { mission: 'm-2', workflow_id: 'w-2', outcome: 'timed-out' }),
     );
-    await ledger.appendAgentLifecycle(lifecycleEvent('escalated', { mission: 'm-2' }));
-    await ledger.appendAgentLifecycle(lifecycleEvent('retired', { mission: 'm-2' }));
+    await ledger.appendAgentLifecycle(lifecycleEvent('escalated', { missionId: 'm-2' }));
+    await ledger.appendAgentLifecycle(lifecycleEvent('retired', { missionId: 'm-2' }));
 
     const [m1, m2] = await ledgerReport(dir);
     expect(m1).toMatchObject({

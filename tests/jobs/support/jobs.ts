@@ -89,7 +89,7 @@ export class JsonlTelemetrySink implements JobTelemetrySink {
 
 /** Lifecycle event names and deployment outcomes of one run, in order, for compact assertions. */
 export function summary(records: JobTelemetry[]): string[] {
-  return records.map((r) => (r.kind === 'lifecycle' ? r.event.event : `deployment:${r.entry.outcome}`));
+  return records.map((r) => (r.kind === 'lifecycle' ? r.event.lifecycle : `deployment:${r.entry.outcome}`));
 }
 
 /** The pids the echo agent printed: its own first, then its grandchild's if it started one. */

@@ -86,17 +86,17 @@ export function deploymentEntry(
 }
 
 export function lifecycleEvent(
-  event: AgentLifecycleEvent['event'],
+  lifecycle: AgentLifecycleEvent['lifecycle'],
   overrides: Partial<AgentLifecycleEvent> = {},
 ): AgentLifecycleEvent {
   return {
-    event,
-    mission: 'm-1',
     agentId: 'reviewer-1',
-    jobId: 'agent-0',
+    missionId: 'm-1',
+    lifecycle,
     capabilityProfile: { role: 'reviewer', capabilities: ['read'] },
     energyBudget: { wallClockSeconds: 600 },
-    at: '2025-10-19T01:00:00.000Z',
+    timestamp: '2025-10-19T01:00:00.000Z',
+    jobId: 'agent-0',
     ...overrides,
   };
 }
