@@ -13,7 +13,7 @@ import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { DocumentIndex } from '../../schemas/example-agents';
-import { ValidationReport } from '../../schemas/evidence';
+import { artifactIdOf, ValidationReport } from '../../schemas/evidence';
 import { type MissionView, missionWorkflowId } from '../../schemas/mission';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import type { MissionPlanInput } from '../../schemas/mission-plan';
@@ -113,11 +113,13 @@ test('a two-agent plan indexes the sources, passes review and reaches REVERB', a
   expect(indexed.headings.map((h) => h.text)).toEqual(['Runbook', 'Restart']);
   expect(indexed.links.map((l) => l.href)).toEqual(['https://ops.example.org/']);
   const validation = report as ValidationReport;
-  expect(validation.outcome).toBe('pass');
-  expect(validation.checks.find((c) => c.id === 'sections')).toMatchObject({ ok: true });
-  // The reviewer reviewed the indexer's output as handed over: the report's subject is its checksum.
-  expect(state.execution.evidence).toContain(`bubble://evidence/${validation.subject}`);
-  expect(JSON.parse(await evidenceText(`bubble://evidence/${validation.subject}`))).toEqual(documentIndex);
+  expect(validation.result).toBe('pass');
+  expect(validation.findings.find((f) => f.id === 'sections')).toMatchObject({ ok: true });
+  // The reviewer reviewed the indexer's output as handed over: the report names it by its checksum.
+  const reviewed = state.execution.evidence.find(
+    (uri) => artifactIdOf(uri.replace('bubble://evidence/', '')) === validation.artifactId,
+  );
+  expect(JSON.parse(await evidenceText(reviewed!))).toEqual(documentIndex);
   // The orchestrator's approval rests on the report, and says so in the ledger.
   const reader = new FileLedgerReader(dataPaths(deps.dataDir).ledgerDir);
   const { records } = await reader.page(missionId, { limit: 500, kind: 'decision' });
@@ -148,8 +150,8 @@ test('a failing review rejects the beat: it stays in REVIEW and never reaches RE
       ),
     );
     const report = reports.find((r) => r.success)?.data;
-    expect(report?.outcome).toBe('fail');
-    expect(report?.checks.find((c) => c.id === 'sections')).toMatchObject({
+    expect(report?.result).toBe('fail');
+    expect(report?.findings.find((f) => f.id === 'sections')).toMatchObject({
       ok: false,
       detail: 'missing "Rollback"',
     });

@@ -142,8 +142,8 @@ function verdictOf(tasks: readonly PlanTask[], done: readonly TaskOutcome[]): Be
       evidence.push(o.evidence);
     } else if (o.report) {
       evidence.push(o.evidence);
-      if (o.report.outcome === 'fail') {
-        const failed = o.report.checks.filter((c) => !c.ok).map((c) => c.id);
+      if (o.report.result === 'fail') {
+        const failed = o.report.findings.filter((f) => !f.ok).map((f) => f.id);
         reasons.push(`task ${tasks[i]!.id}: the review failed (${failed.join(', ')})`);
       }
     }
