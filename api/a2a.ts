@@ -96,36 +96,43 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
     }
   }
 
+  /** A signed proposal to the mission it names (or whose id is its idem_key's goalId). */
+  async function propose(
+    method: 'swoosh.proposeTransition' | 'swoosh.handOff',
+    raw: unknown,
+  ): Promise<unknown> {
+    const { mission: named, proposal } = parse(method, raw);
+    const goal = parseIdemKey(proposal.idem_key)?.goalId;
+    const goalIsMission =
+      goal !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(goal);
+    if (named !== undefined && goalIsMission && goal.toLowerCase() !== named.toLowerCase()) {
+      throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
+        errors: [
+          {
+            field: 'params.proposal.idem_key',
+            reason: `the proposal's idem_key names mission ${goal}, not ${named}`,
+          },
+        ],
+      });
+    }
+    const mission = named ?? goal;
+    if (!mission || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(mission)) {
+      throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
+        errors: [
+          { field: 'params.mission', reason: 'name the mission or use its id as the idem_key goalId' },
+        ],
+      });
+    }
+    const result = await proposeTransition(client, mission, proposal);
+    if (result.kind === 'accepted') return result.outcome;
+    const { kind, ...data } = result;
+    if (kind === 'stale') throw new RpcFailure(A2A_ERRORS.staleHash, 'Stale current_state_hash', data);
+    throw new RpcFailure(A2A_ERRORS.transitionRejected, 'Transition rejected', data);
+  }
+
   const methods: Record<A2AMethod, (params: unknown) => Promise<unknown>> = {
-    'swoosh.proposeTransition': async (raw) => {
-      const { mission: named, proposal } = parse('swoosh.proposeTransition', raw);
-      const goal = parseIdemKey(proposal.idem_key)?.goalId;
-      const goalIsMission =
-        goal !== undefined && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(goal);
-      if (named !== undefined && goalIsMission && goal.toLowerCase() !== named.toLowerCase()) {
-        throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
-          errors: [
-            {
-              field: 'params.proposal.idem_key',
-              reason: `the proposal's idem_key names mission ${goal}, not ${named}`,
-            },
-          ],
-        });
-      }
-      const mission = named ?? goal;
-      if (!mission || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(mission)) {
-        throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
-          errors: [
-            { field: 'params.mission', reason: 'name the mission or use its id as the idem_key goalId' },
-          ],
-        });
-      }
-      const result = await proposeTransition(client, mission, proposal);
-      if (result.kind === 'accepted') return result.outcome;
-      const { kind, ...data } = result;
-      if (kind === 'stale') throw new RpcFailure(A2A_ERRORS.staleHash, 'Stale current_state_hash', data);
-      throw new RpcFailure(A2A_ERRORS.transitionRejected, 'Transition rejected', data);
-    },
+    'swoosh.proposeTransition': (raw) => propose('swoosh.proposeTransition', raw),
+    'swoosh.handOff': (raw) => propose('swoosh.handOff', raw),
     'swoosh.reportLifecycleEvent': async (raw) => {
       const event = parse('swoosh.reportLifecycleEvent', raw);
       await assertMissionExists(client, event.missionId);

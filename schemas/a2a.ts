@@ -58,10 +58,32 @@ export const ProposeTransitionParams = z.strictObject({
   proposal: TransitionProposalSchema,
 });
 
+/**
+ * An agent hands a task or an artifact to another agent of the mission (docs/agents.md#handing-work-to-another-agent):
+ * a signed Execution_Replan whose plan gives the other agent the task, with the artifact as its
+ * `evidence`. The plan changes, so it is a signed transition like any other.
+ */
+export const HandOffParams = z.strictObject({
+  mission: z.uuid().optional(),
+  proposal: TransitionProposalSchema.refine((p) => p.transition === 'Execution_Replan', {
+    message: 'a handoff is a signed Execution_Replan',
+    path: ['transition'],
+  }).refine((p) => (p.inputs as { plan?: unknown } | undefined)?.plan !== undefined, {
+    message: 'a handoff brings the new plan: the task for the other agent, with what is handed over',
+    path: ['inputs', 'plan'],
+  }),
+});
+
 export const A2A_METHODS = {
   'swoosh.proposeTransition': {
     summary: 'Propose a signed transition (docs/design.md#proposals); the same outcomes as POST /transition.',
     params: ProposeTransitionParams,
+    result: TransitionAccepted,
+  },
+  'swoosh.handOff': {
+    summary:
+      'Hand a task or an artifact to another agent of the mission: a signed Execution_Replan bringing the new plan; the same outcomes as swoosh.proposeTransition.',
+    params: HandOffParams,
     result: TransitionAccepted,
   },
   'swoosh.reportLifecycleEvent': {

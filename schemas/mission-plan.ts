@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { AgentId } from './agent-catalogue';
+import { EvidenceRef } from './agent-job';
 
 export const PlanTaskId = z
   .string()
@@ -30,6 +31,8 @@ export const PlanTask = z.strictObject({
   /** Fixed inputs merged into the agent's SWOOSH_INPUTS (e.g. a reviewer's `rules`). */
   inputs: z.record(z.string(), z.json()).default({}),
   documents: PlanDocuments.default('none'),
+  /** Evidence handed to this task (e.g. by another agent), before the outputs of the tasks it follows. */
+  evidence: z.array(EvidenceRef).max(8).default([]),
   /**
    * Tasks that must succeed first. Their outputs reach this task as `artifacts` (in this order),
    * the first also as `artifact`.

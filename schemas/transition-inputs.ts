@@ -9,6 +9,7 @@ import * as z from 'zod';
 import { EvidenceUriSchema, Sha256Schema, SignerKeySchema, VoteSchema } from './proposal';
 import { CouncilMemberSchema, HealthCheckSchema, PlanLockSchema } from './state-document';
 import type { TransitionName } from './statechart';
+import { MissionPlan } from './mission-plan';
 
 const Text = z.string().min(1).max(1024);
 const Name = z.string().min(1).max(128);
@@ -119,7 +120,13 @@ export const INPUT_SCHEMAS = {
   Execution_Approve: z.strictObject({ decision: z.enum(['approve', 'reject']) }),
   Execution_Reverb: z.strictObject({}),
   Execution_NextWindow: z.strictObject({}),
-  Execution_Replan: z.strictObject({ plan_hash: Sha256Schema, plan_lock: PlanLockSchema, reason: Text }),
+  Execution_Replan: z.strictObject({
+    plan_hash: Sha256Schema,
+    plan_lock: PlanLockSchema,
+    reason: Text,
+    /** A new plan of tasks (docs/agents.md#changing-the-plan); absent: the plan stays, re-locked. */
+    plan: MissionPlan.optional(),
+  }),
   Control_Pause: Reason,
   Control_Resume: Reason,
   Control_Degrade: Reason,

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -18,11 +19,12 @@ import { type MissionView, missionWorkflowId } from '../../schemas/mission';
 import type { MissionConfigInput } from '../../schemas/mission-config';
 import type { MissionPlanInput } from '../../schemas/mission-plan';
 import type { StateDocument } from '../../schemas/state-document';
-import { stateQuery } from '../../schemas/mission-messages';
+import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import { createSwooshWorker } from '../../workers/worker';
 import { FileLedgerReader } from '../../ledger';
 import { dataPaths } from '../../host/data-dir';
-import { FAST_SCHEDULE, testDeps } from '../lifecycle/support/missions';
+import { FAST_SCHEDULE, newSigner, proposalSigner, testDeps } from '../lifecycle/support/missions';
+import { hashCanonical } from '../../schemas/hash';
 import { startDevServerEnv, taskQueueFor } from '../support/temporal';
 
 const taskQueue = taskQueueFor('plan');
@@ -205,4 +207,69 @@ test('an agent that always fails degrades the mission, its dependants do not run
   } finally {
     await handle.terminate('test done');
   }
+});
+
+test('a signed plan change hands the index to a reviewer: the beat re-plans and runs it; an undeclared agent leaves no trace', async () => {
+  const missionId = randomUUID();
+  const planner = newSigner();
+  const sign = proposalSigner(missionId, planner, FAST_SCHEDULE);
+  const handle = await start(missionId, {
+    signers: [{ key: planner.key, classes: ['plan'], label: 'planner' }],
+    plan: { tasks: [{ id: 'index', agent: 'indexer', documents: 'sources' }] },
+  });
+  // Without a reviewer or autoApprove, the beat waits in REVIEW with the index as its evidence.
+  const view = await until(
+    missionId,
+    (v) => (v.state as StateDocument | undefined)?.execution.phase === 'REVIEW',
+  );
+  const state = view.state as StateDocument;
+  const checksum = state.execution.evidence[0]!.replace('bubble://evidence/', '');
+  const replan = (plan: MissionPlanInput) =>
+    sign(view.hash!, 'Execution_Replan', {
+      plan_hash: hashCanonical(plan),
+      plan_lock: state.execution.plan_lock,
+      reason: 'hand the index to the reviewer',
+      plan,
+    });
+
+  const undeclared = replan({ tasks: [{ id: 'sum', agent: 'summariser' }] });
+  const refused = await handle
+    .executeUpdate(transitionUpdate, { args: [undeclared], updateId: undeclared.idem_key })
+    .then(
+      () => undefined,
+      (error: Error) => error.cause,
+    );
+  expect(refused).toBeInstanceOf(ApplicationFailure);
+  expect((refused as ApplicationFailure).message).toBe(
+    'rejected by inputs: task sum: agent summariser is not in the catalogue',
+  );
+
+  const handoff = replan({
+    tasks: [
+      {
+        id: 'review',
+        agent: 'reviewer',
+        evidence: [{ uri: `swoosh://${missionId}/beat/1/index`, checksum }],
+        inputs: { rules: { requiredSections: ['Runbook'] } },
+      },
+    ],
+  });
+  await handle.executeUpdate(transitionUpdate, { args: [handoff], updateId: handoff.idem_key });
+  const { state: final } = (await handle.result()) as { state: StateDocument };
+  expect(final.execution.phase).toBe('REVERB');
+  expect(final.execution.tasks).toEqual(['review']);
+  const report = ValidationReport.parse(JSON.parse(await evidenceText(final.execution.evidence[0]!)));
+  expect(report.result).toBe('pass');
+  expect(report.artifactId).toBe(artifactIdOf(checksum));
+  expect(final.execution.approvals.map((a) => a.decision)).toEqual(['approve']);
+
+  const reader = new FileLedgerReader(dataPaths(deps.dataDir).ledgerDir);
+  const { records } = await reader.page(missionId, { limit: 500, kind: 'decision' });
+  const replans = records.filter((r) => r.kind === 'decision' && r.transition === 'Execution_Replan');
+  expect(replans.map((r) => r.kind === 'decision' && r.signer)).toEqual([planner.key]);
+  const updates = (await handle.fetchHistory()).events!.map(
+    (e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId,
+  );
+  expect(updates).toContain(handoff.idem_key);
+  expect(updates).not.toContain(undeclared.idem_key);
 });

@@ -393,6 +393,47 @@ describe('agent-to-agent JSON-RPC', () => {
     expect(stale).toMatchObject({ id: 1, error: { code: -32002, data: { current_hash: post } } });
   });
 
+  test('swoosh.handOff takes only a signed Execution_Replan with a plan, and the mission judges it like any proposal', async () => {
+    const head = await held.head();
+    const notReplan = await fx.as.agent.call('swoosh.handOff', {
+      proposal: held.proposal(head, 'Policy_Update', { policy_version: 'rpc3', rationale: 'a2a' }),
+    });
+    expect(notReplan).toMatchObject({
+      error: {
+        code: -32602,
+        data: {
+          errors: [
+            { field: 'params.proposal.transition', reason: 'a handoff is a signed Execution_Replan' },
+            { field: 'params.proposal.inputs.plan' },
+          ],
+        },
+      },
+    });
+    const lock = {
+      content_hash: `sha256-${'1'.repeat(64)}`,
+      index_version: 1,
+      council_set_hash: `sha256-${'2'.repeat(64)}`,
+      environment_hash: `sha256-${'3'.repeat(64)}`,
+    };
+    const replan = (inputs: Record<string, unknown>) =>
+      held.proposal(head, 'Execution_Replan', {
+        plan_hash: `sha256-${'4'.repeat(64)}`,
+        plan_lock: lock,
+        reason: 'hand the index to the reviewer',
+        ...inputs,
+      });
+    const withoutPlan = await fx.as.agent.call('swoosh.handOff', { proposal: replan({}) });
+    expect(withoutPlan).toMatchObject({
+      error: { code: -32602, data: { errors: [{ field: 'params.proposal.inputs.plan' }] } },
+    });
+    // Well formed, but signed by a key the mission does not let sign plan changes: refused, as POST /transition would.
+    const refused = await fx.as.agent.call('swoosh.handOff', {
+      proposal: replan({ plan: { tasks: [{ id: 'review', agent: 'reviewer' }] } }),
+    });
+    expect(refused).toMatchObject({ error: { code: -32001, data: { failing_guard: 'authorisation' } } });
+    expect(await held.head()).toBe(head);
+  });
+
   test('reportLifecycleEvent lands in the ledger and submitEvidence returns the checksum', async () => {
     const event = {
       agentId: 'reviewer-1',

@@ -147,7 +147,7 @@ export class MissionEngine {
       // Only WORK still needs it; elsewhere it is a finished beat's, and stays out of the snapshot.
       ...(this.state.execution.phase === 'WORK' &&
         this.evidence.length > 0 && { evidence: [...this.evidence] }),
-      ...(this.config.plan !== undefined && { plan: this.plan }),
+      ...((this.config.plan !== undefined || this.plan.current !== undefined) && { plan: this.plan }),
     };
   }
 

@@ -25,7 +25,7 @@ import type { MissionEngine } from './engine';
 import { refreshLicence } from './licence-watch';
 import { declaredAgentSpec } from './agent-spec';
 import { degrade } from './compensation';
-import { runPlan } from './plan';
+import { currentPlan, runPlan } from './plan';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
 export async function runBoot(m: MissionEngine): Promise<void> {
@@ -66,7 +66,7 @@ async function windowOpen(m: MissionEngine, cls: WindowClass, notWindow?: string
 
 /** What a beat's plan is locked to: the objective, the regions' versions and the plan of tasks, if any. */
 function planHash(m: MissionEngine, prompt: MissionPrompt, lock: PlanLock): string {
-  const plan = m.config.plan;
+  const plan = currentPlan(m);
   return hashCanonical(
     plan === undefined ? { objective: prompt.objective, lock } : { objective: prompt.objective, lock, plan },
   );
@@ -146,7 +146,7 @@ export async function runExecution(
       await refreshLicence(m);
       await windowOpen(m, 'work');
       const tasks =
-        m.config.plan?.tasks.map((t) => t.id) ??
+        currentPlan(m)?.tasks.map((t) => t.id) ??
         Array.from({ length: m.config.tasksPerBeat }, (_, i) => `task-${exec.beat}-${i + 1}`);
       await m.take('Execution_Work', { tasks });
       evidence.length = 0;
@@ -156,9 +156,10 @@ export async function runExecution(
         // Counted so a history-driven continue-as-new waits for them (`MissionEngine.quiet`).
         m.agentsRunning++;
         try {
-          if (m.config.plan === undefined) evidence.push(...(await runAgents(m, prompt)));
+          const plan = currentPlan(m);
+          if (plan === undefined) evidence.push(...(await runAgents(m, prompt)));
           else {
-            const planned = await runPlan(m, prompt, m.config.plan);
+            const planned = await runPlan(m, prompt, plan);
             evidence.push(...planned.evidence);
             m.plan.verdict = planned.verdict;
           }
@@ -209,8 +210,8 @@ export async function runExecution(
       if (beatsThisRun.n >= m.config.continueAsNewEveryBeats) return 'continue-as-new';
       await windowOpen(m, 'plan', m.state.execution.window_id);
       const reverbed = [...m.state.execution.evidence];
-      if ((await m.take('Execution_NextWindow', {})).accepted && m.config.plan !== undefined)
-        m.plan = { verdict: null, previousBeat: reverbed };
+      if ((await m.take('Execution_NextWindow', {})).accepted && currentPlan(m) !== undefined)
+        m.plan = { ...m.plan, verdict: null, previousBeat: reverbed };
     }
   }
 }

@@ -7,6 +7,7 @@
  */
 import { ApplicationFailure, CancellationScope, executeChild } from '@temporalio/workflow';
 import type { EvidenceRef } from '../../schemas/agent-job';
+import { beatAgent } from '../../schemas/agent-catalogue';
 import { ValidationReport } from '../../schemas/evidence';
 import type { MissionPlan, PlanTask } from '../../schemas/mission-plan';
 import type { MissionPrompt } from '../../schemas/mission';
@@ -32,6 +33,8 @@ export interface PlanProgress {
   verdict: BeatVerdict | null;
   /** The evidence of the last beat that reached REVERB, for tasks with `documents: previous-beat`. */
   previousBeat: string[];
+  /** The plan a signed Execution_Replan put in place of the config's (absent: the config's). */
+  current?: MissionPlan;
 }
 
 export const emptyPlanProgress = (): PlanProgress => ({ verdict: null, previousBeat: [] });
@@ -95,7 +98,7 @@ export async function runPlan(
       failure = `task ${task.id} did not run: ${failedBefore.join(', ')} failed`;
       content = failure;
     } else {
-      const artifacts = before.flatMap((o) => (o.ok ? [o.ref] : []));
+      const artifacts = [...task.evidence, ...before.flatMap((o) => (o.ok ? [o.ref] : []))];
       try {
         const result = await executeChild(agentJobWorkflow, {
           workflowId: producedBy,
@@ -170,4 +173,19 @@ function taskSpec(
     ...((attachments.documents.length > 0 || attachments.artifacts.length > 0) && { attachments }),
   };
   return declaredAgentSpec(m, task.agent, part, m.controls.latency.agent).spec;
+}
+
+/** The plan the mission's beats run now: the last one a signed Execution_Replan set, else the config's. */
+export function currentPlan(m: MissionEngine): MissionPlan | undefined {
+  return m.plan.current ?? m.config.plan;
+}
+
+/**
+ * Agents a new plan names that the mission's catalogue does not declare (checked before a plan
+ * change is accepted, as the config check does for the first plan).
+ */
+export function undeclaredAgents(m: MissionEngine, plan: MissionPlan): string[] {
+  return plan.tasks
+    .filter((t) => beatAgent({ ...m.config.agents, beat: t.agent }) === undefined)
+    .map((t) => `task ${t.id}: agent ${t.agent} is not in the catalogue`);
 }

@@ -24,6 +24,8 @@ import {
 } from '../statechart';
 import type { MissionEngine } from './engine';
 import { fetchGuardIO } from './guard-io';
+import { undeclaredAgents } from './plan';
+import { MissionPlan } from '../../schemas/mission-plan';
 
 /** Validator results kept for their handlers; more are waiting only when updates pile up. */
 const VALIDATED_KEPT = 64;
@@ -73,6 +75,18 @@ export class TransitionUpdates {
     const r = applyProposal(m.state, proposal, m.context(now));
     if (r.accepted) {
       const id = currentUpdateInfo()?.id;
+      const unplannable = r.duplicate ? [] : newPlanProblems(m, proposal);
+      if (unplannable.length > 0) {
+        const refused: Rejected = {
+          accepted: false,
+          rejected: true,
+          failing_guard: 'inputs',
+          reasons: unplannable,
+          outcomes: [],
+        };
+        observeRejectedTransition(refused, { mission: m.missionId, head: m.hash, proposal });
+        throw rejection(refused, m.hash);
+      }
       if (!r.duplicate && id !== undefined) {
         // A step already queued (an owner command that arrived in the same workflow task, the
         // mission's own transition) runs before this handler and may move HEAD: refused here, not
@@ -153,6 +167,11 @@ export class TransitionUpdates {
       }
       if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
       await m.commit(r, { requestedAtMs });
+      const plan = newPlanOf(proposal);
+      if (r.decision.transition === 'Execution_Replan' && plan !== undefined) {
+        // The beat runs the new plan from PLAN on; what the old one found is not this plan's verdict.
+        m.plan = { ...m.plan, current: plan, verdict: null };
+      }
       return { post_hash: r.post_hash, decision_id: decisionId(r.decision), duplicate: false };
     });
   }
@@ -180,4 +199,18 @@ export class TransitionUpdates {
       kept.now === now;
     return same ? kept.result : undefined;
   }
+}
+
+/** The plan a proposed Execution_Replan brings, parsed with its defaults; undefined for anything else. */
+function newPlanOf(proposal: unknown): MissionPlan | undefined {
+  const p = proposal as { transition?: unknown; inputs?: { plan?: unknown } } | null;
+  if (p?.transition !== 'Execution_Replan' || p.inputs?.plan === undefined) return undefined;
+  const parsed = MissionPlan.safeParse(p.inputs.plan);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Why a new plan cannot run here (an agent the mission's catalogue does not declare); empty if it can. */
+function newPlanProblems(m: MissionEngine, proposal: unknown): string[] {
+  const plan = newPlanOf(proposal);
+  return plan === undefined ? [] : undeclaredAgents(m, plan);
 }
