@@ -13,7 +13,7 @@
 import { log, patched, sleep, uuid4 } from '@temporalio/workflow';
 import type { GuardIO } from '../../schemas/guard-io';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
-import type { FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
+import type { FaultsView, FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
 import type { Vote } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
@@ -43,6 +43,7 @@ import {
   type Verifier,
 } from '../statechart';
 import { decisionLedger, io, short } from './activities';
+import { MissionFaults } from './compensation';
 import { CouncilVotes } from './council-votes';
 import { DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
@@ -77,6 +78,8 @@ export interface MissionSnapshot {
   recovery?: RecoveryView;
   /** Evidence of the beat's agents not yet reviewed (absent outside WORK or when there is none). */
   evidence?: string[];
+  /** Compensated failures still open (absent when there are none). */
+  faults?: FaultsView;
 }
 
 export class MissionEngine {
@@ -93,6 +96,8 @@ export class MissionEngine {
   stopping = false;
   controls: HeldControls;
   readonly recovery: MissionRecovery;
+  /** Failures compensated and still being retried (`compensation.ts`). */
+  readonly faults: MissionFaults;
   readonly config: ResolvedMissionConfig;
   readonly machine: MachineConfig;
   readonly registry: SignerRegistry;
@@ -119,6 +124,7 @@ export class MissionEngine {
     this.evidence = snapshot.evidence ?? [];
     this.controls = snapshot.controls ?? initialControls();
     this.recovery = new MissionRecovery(this, snapshot.recovery);
+    this.faults = new MissionFaults(snapshot.faults);
     this.machine = machineConfigOf(config, councilMembers(config).length);
     this.registry = signerRegistryOf(config);
   }
@@ -141,6 +147,7 @@ export class MissionEngine {
       // Only WORK still needs it; elsewhere it is a finished beat's, and stays out of the snapshot.
       ...(this.state.execution.phase === 'WORK' &&
         this.evidence.length > 0 && { evidence: [...this.evidence] }),
+      ...(this.faults.any && { faults: this.faults.view }),
     };
   }
 
