@@ -2,7 +2,7 @@
  * Failure is compensated, not fatal (docs/design.md#compensation). When an activity fails for good
  * (its retry policy is spent, or it failed with a non-retryable error), the step that called it
  * runs the compensation the statechart defines for its region, the mission goes DEGRADED with the
- * reason (Control_Degrade, so the ledger has it) and the step is tried again after a backoff. Once
+ * reason (Control_Degrade, whose decision record binds it) and the step is tried again after a backoff. Once
  * every failing part has recovered, the orchestrator takes Control_Resume itself. Only a confirmed
  * policy block (Terminal_Terminate) or an owner ends a mission early.
  *
@@ -12,6 +12,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  ChildWorkflowFailure,
   condition,
   isCancellation,
   patched,
@@ -34,6 +35,7 @@ export function clipReason(reason: string): string {
   return reason.length <= REASON_MAX ? reason : `${reason.slice(0, REASON_MAX - 1)}…`;
 }
 
+/** The open faults and the orchestrator's own DEGRADED (the `faults` of the mission view). */
 export class MissionFaults {
   #view: FaultsView;
 
@@ -55,11 +57,10 @@ export class MissionFaults {
   }
 
   open(fault: string, reason: string, nowMs: number): void {
-    const since = this.#view.open.find((f) => f.fault === fault)?.since_ms ?? nowMs;
-    this.#view = {
-      ...this.#view,
-      open: [...this.#view.open.filter((f) => f.fault !== fault), { fault, reason, since_ms: since }],
-    };
+    const open = this.has(fault)
+      ? this.#view.open.map((f) => (f.fault === fault ? { ...f, reason } : f))
+      : [...this.#view.open, { fault, reason, since_ms: nowMs }];
+    this.#view = { ...this.#view, open };
   }
 
   close(fault: string): void {
@@ -72,36 +73,38 @@ export class MissionFaults {
 }
 
 /**
- * Why an activity failed for good (its retries are spent, or it failed with a non-retryable error),
- * for the caller to compensate: the error it caught is an ActivityFailure, and the mission runs
- * under COMPENSATION_PATCH. Anything else — another error, a cancellation, or any failure in a
- * history recorded before the patch — is thrown again, as before. Callers catch around the very
- * `await` of the activity so the successful path resumes exactly as it did before the patch.
+ * Why an activity or a child workflow (an agent job) failed for good — its retries are spent, or it
+ * failed with a non-retryable error — for the caller to compensate, when the mission runs under
+ * COMPENSATION_PATCH. Anything else — another error, a cancellation, or any failure in a history
+ * recorded before the patch — is thrown again, as before. Callers catch around the very `await` of
+ * the call so the successful path resumes exactly as it did before the patch.
  */
 export function failedForGood(error: unknown): string {
-  if (!(error instanceof ActivityFailure) || isCancellation(error) || !patched(COMPENSATION_PATCH))
-    throw error;
+  const failed = error instanceof ActivityFailure || error instanceof ChildWorkflowFailure;
+  if (!failed || isCancellation(error) || !patched(COMPENSATION_PATCH)) throw error;
   return failureReason(error);
 }
 
-/** `<activity> failed for good (<retry state>): <type>: <message>` from the failure's cause. */
-function failureReason(error: ActivityFailure): string {
+/** `<activity or workflow type> failed for good (<retry state>): <type>: <message>` from the cause. */
+function failureReason(error: ActivityFailure | ChildWorkflowFailure): string {
+  const what = error instanceof ActivityFailure ? error.activityType : error.workflowType;
   const cause = error.cause;
   const type = cause instanceof ApplicationFailure && cause.type ? `${cause.type}: ` : '';
   const message = cause?.message ?? error.message;
-  return clipReason(`${error.activityType} failed for good (${error.retryState}): ${type}${message}`);
+  return clipReason(`${what} failed for good (${error.retryState}): ${type}${message}`);
 }
 
 /**
- * Degrades the mission for `fault` (a region's name, or `execution`) with `reason`, and records the
- * fault as open until `recovered(m, fault)`. Idempotent and safe in any control phase: from RUNNING
- * it takes Control_Degrade with the reason (the ledger has it); when already DEGRADED it only
- * records the fault (the reason is in the faults view, not a second record); when PAUSED or in
- * RECOVERY (which hold forward work already) or TERMINATED it records the fault and takes nothing.
+ * Degrades the mission for `fault` (a region's name; `execution` unless named) with `reason`, and
+ * records the fault as open until `recovered(m, fault, how)`. Idempotent and safe in any control
+ * phase: from RUNNING it takes Control_Degrade with the reason (its decision record binds it); when
+ * already DEGRADED it only records the fault (the reason is in the faults view, not a second
+ * record); when PAUSED or in RECOVERY (which hold forward work already) or TERMINATED it records the
+ * fault and takes nothing. A fault opened again keeps its first `since_ms` and the newest reason.
  * Returns whether the mission is DEGRADED afterwards. It queues in the engine's mutex, so it must
  * not be awaited from inside `m.exclusive` (that would wait for itself).
  */
-export function degrade(m: MissionEngine, reason: string, fault: string): Promise<boolean> {
+export function degrade(m: MissionEngine, reason: string, fault = 'execution'): Promise<boolean> {
   return m.exclusive(async () => {
     const text = clipReason(reason);
     m.faults.open(fault, text, Date.now());
