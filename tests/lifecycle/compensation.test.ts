@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { type ActivityDeps, createActivities, type SwooshActivities } from '../../activities';
@@ -26,12 +27,14 @@ import { eventually, taskQueueFor } from '../support/temporal';
 import {
   newSigner,
   prompt,
+  propose,
   signedCommand,
+  submit,
   startMissionWith,
   testDeps,
   TEST_SCHEDULE,
 } from './support/missions';
-import { onOwnTestServer, untilMission, type MissionState } from './support/time-skipping';
+import { onOwnTestServer, skipWhenIdle, untilMission, type MissionState } from './support/time-skipping';
 
 let bundle: WorkflowBundleWithSourceMap;
 
@@ -40,6 +43,8 @@ beforeAll(async () => {
 }, 120_000);
 
 const controller = newSigner();
+/** A signer that may propose control transitions, as an operator's client would. */
+const operator = newSigner();
 
 interface Fixture {
   env: TestWorkflowEnvironment;
@@ -83,7 +88,10 @@ async function withMission(
       );
     const handle = env.client.workflow.getHandle(missionWorkflowId(id));
     await worker.runUntil(async () => {
-      await startMissionWith(env.client, taskQueue, p, { schedule: TEST_SCHEDULE }, [controller.key]);
+      const signers = [{ key: operator.key, classes: ['control' as const], label: 'operator' }];
+      await startMissionWith(env.client, taskQueue, p, { schedule: TEST_SCHEDULE, signers }, [
+        controller.key,
+      ]);
       await body({
         env,
         id,
@@ -285,6 +293,58 @@ describe('failure is compensated, not fatal', () => {
         const again = await until((v) => v.phase === 'DEGRADED' && v.state.ingestion.rollbacks > rollbacks);
         expect(again.state.control.reason).toMatch(/^ingestion: buildIndex failed for good/);
         expect(await status()).toBe('RUNNING');
+      },
+    );
+  }, 300_000);
+  test('a DEGRADED an operator proposed is left to them: the orchestrator records its fault, and closes it without resuming', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let broken = true;
+    await withMission(
+      'compensation operator degrade',
+      (real) => ({
+        // The first fetch waits until the operator has degraded the mission, then fails for good.
+        fetchSources: async (input) => {
+          await gate;
+          if (broken) throw ApplicationFailure.nonRetryable('the source is gone', 'SourceGone');
+          return real.fetchSources(input);
+        },
+      }),
+      async ({ env, id, until }) => {
+        // Ingestion held in FETCH, the other regions READY: HEAD stays put for the proposal.
+        const fetching = await until(
+          (v) =>
+            v.state.ingestion.phase === 'FETCH' &&
+            v.state.council.phase === 'READY' &&
+            v.state.environment.phase === 'READY',
+        );
+        const reason = 'operator: running on half the capacity tonight';
+        await submit(
+          env.client,
+          id,
+          propose(
+            fetching.state,
+            operator,
+            'Control_Degrade',
+            { reason },
+            await env.currentTimeMs(),
+            TEST_SCHEDULE,
+          ),
+        );
+        release();
+        const failing = await until((v) => v.faults?.open.some((f) => f.fault === 'ingestion') === true);
+        expect(failing.state.control).toEqual({ phase: 'DEGRADED', reason });
+        expect(failing.faults?.degraded_with).toBeNull();
+        expect(failing.faults?.open[0]?.reason).toMatch(
+          /^ingestion: fetchSources failed for good \(NON_RETRYABLE_FAILURE\): SourceGone: the source is gone$/,
+        );
+
+        broken = false;
+        await until((v) => v.state.ingestion.phase === 'READY' && v.faults?.open.length === 0);
+        await skipWhenIdle(env, id, 10 * 60_000);
+        const later = await until(() => true);
+        expect(later.state.control).toEqual({ phase: 'DEGRADED', reason });
+        expect(later.faults).toEqual({ open: [], degraded_with: null });
       },
     );
   }, 300_000);
