@@ -2,9 +2,10 @@
  * Failure is compensated, not fatal (docs/design.md#compensation; issue 16 item 6): a lifecycle
  * activity that fails for good runs the statechart's compensation for its region and takes the
  * mission to DEGRADED with the reason — in the `GET /missions/:id` view and in the ledger — while
- * the workflow keeps running; the mission resumes by itself once the region is READY again, or
- * retries at once when an owner resumes it. On the Java test server with time skipping, one server
- * per test; the activities are the real ones, with a failing one swapped in where a test says so.
+ * the workflow keeps running; the mission resumes by itself once the region is READY again, an
+ * owner's resume takes it out of DEGRADED too, and a DEGRADED an operator proposed is left to them.
+ * On the Java test server with time skipping, one server per test; the activities are the real
+ * ones, with a failing one swapped in where a test says so.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
