@@ -57,6 +57,24 @@ export const RecoveryView = z.strictObject({
 });
 export type RecoveryView = z.infer<typeof RecoveryView>;
 
+/** A failure for good the mission compensated and is still retrying (docs/design.md#compensation). */
+export const OpenFault = z.strictObject({
+  /** What failed: a lifecycle region (`ingestion`, `council`, `environment`) or `execution`. */
+  fault: z.string(),
+  /** The failure and the compensation taken, as the ledger's Control_Degrade or rollback records it. */
+  reason: z.string(),
+  since_ms: z.number(),
+});
+export type OpenFault = z.infer<typeof OpenFault>;
+
+export const FaultsView = z.strictObject({
+  /** Failures not yet recovered from, oldest first. */
+  open: z.array(OpenFault),
+  /** The reason of the Control_Degrade the orchestrator took for them, while that degrade holds. */
+  degraded_with: z.string().nullable(),
+});
+export type FaultsView = z.infer<typeof FaultsView>;
+
 export const MissionView = z.object({
   missionId: z.uuid(),
   workflowId: z.string(),
@@ -70,6 +88,8 @@ export const MissionView = z.object({
   controls: MissionControls.optional(),
   /** Automatic RECOVERY after lost quorums (absent on missions started before it). */
   recovery: RecoveryView.optional(),
+  /** Compensated failures the mission is still retrying (docs/design.md#compensation). */
+  faults: FaultsView.optional(),
 });
 export type MissionView = z.infer<typeof MissionView>;
 

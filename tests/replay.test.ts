@@ -84,6 +84,27 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(transitions.some((t) => t.startsWith('Execution_'))).toBe(false);
   });
 
+  test('the compensation fixture covers the patched branch: a refused fetch degrades the mission, a fetch that succeeds resumes it', () => {
+    const file = 'mission-statechart-compensation.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-compensation-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const failedFetch = events.some(
+      (e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'SourceRefused',
+    );
+    expect(failedFetch).toBe(true);
+    const decided = events.flatMap((e) => {
+      const task = e.activityTaskScheduledEventAttributes;
+      if (task?.activityType?.name !== 'recordDecisions') return [];
+      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
+    });
+    const degraded = decided.indexOf('Control_Degrade');
+    expect(degraded).toBeGreaterThanOrEqual(0);
+    expect(decided.indexOf('Ingestion_Ready')).toBeGreaterThan(degraded);
+    expect(decided.indexOf('Control_Resume')).toBeGreaterThan(decided.indexOf('Ingestion_Ready'));
+    expect(events.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(false);
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

@@ -1,6 +1,8 @@
 /** Scenarios whose histories are recorded as replay fixtures; each returns the history it made. */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ActivityDeps } from '../../activities';
 import { dataPaths } from '../../host/data-dir';
 import { loadSigner } from '../../host/keys';
@@ -277,8 +279,56 @@ export const scenarios: Scenario[] = [
       return history;
     },
   },
+  compensation(),
   ...otherWorkflowScenarios,
 ];
+
+/**
+ * COMPENSATION_PATCH: the mission's spec is a file missing from its inputs folder, so the fetch
+ * fails for good (SourceRefused) and the mission goes DEGRADED instead of failing; once the file is
+ * written the retried fetch succeeds, ingestion reaches READY and the orchestrator takes
+ * Control_Resume. The fixture ends once that resume is in the ledger.
+ */
+function compensation(): Scenario {
+  let inputsDir = '';
+  return {
+    name: 'mission-statechart-compensation',
+    deps: () => {
+      inputsDir = mkdtempSync(join(tmpdir(), 'swoosh-fixture-inputs-'));
+      return Promise.resolve({ inputsDir });
+    },
+    async run(client, taskQueue, missionId) {
+      const spec = join(inputsDir, 'spec.md');
+      const handle = await client.workflow.start('missionWorkflow', {
+        workflowId: missionWorkflowId(missionId),
+        taskQueue,
+        args: [
+          {
+            id: missionId,
+            objective: 'Recorded fixture: a fetch that fails for good is compensated',
+            priority: 'P2',
+            originatingSpec: pathToFileURL(spec).href,
+            createdAt: '2026-12-03T09:00:00.000Z',
+          },
+          { config: { schedule: FAST_SCHEDULE } },
+        ],
+      });
+      const state = (v: MissionView) => (v as MissionView & { state?: StateDocument }).state;
+      const degraded = (v: MissionView) => v.phase === 'DEGRADED';
+      const d = await eventually(() => handle.query(stateQuery), degraded, 60_000);
+      if (!degraded(d)) throw new Error(`recording stalled at ${JSON.stringify(d).slice(0, 1000)}`);
+      writeFileSync(spec, '# Recorded fixture spec\n');
+      const back = (v: MissionView) =>
+        state(v)?.control.phase === 'RUNNING' && state(v)?.ingestion.phase === 'READY';
+      const b = await eventually(() => handle.query(stateQuery), back, 60_000);
+      if (!back(b)) throw new Error(`recording stalled at ${JSON.stringify(b).slice(0, 1000)}`);
+      const history = await eventually(() => handle.fetchHistory(), appended('Control_Resume'), 30_000);
+      if (!appended('Control_Resume')(history)) throw new Error('the Control_Resume append never completed');
+      await handle.terminate('fixture recorded');
+      return history;
+    },
+  };
+}
 
 /** Whether a history has a completed recordDecisions activity that appended `transition`. */
 function appended(transition: string): (history: History) => boolean {

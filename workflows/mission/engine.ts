@@ -13,7 +13,7 @@
 import { log, patched, sleep, uuid4 } from '@temporalio/workflow';
 import type { GuardIO } from '../../schemas/guard-io';
 import { formatHlc, hlcSend, parseHlc } from '../../schemas/hlc';
-import type { FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
+import type { FaultsView, FetchedSource, MissionPhase, RecoveryView } from '../../schemas/mission';
 import type { ResolvedMissionConfig } from '../../schemas/mission-config';
 import type { Vote } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
@@ -43,6 +43,7 @@ import {
   type Verifier,
 } from '../statechart';
 import { decisionLedger, io, short } from './activities';
+import { MissionFaults } from './compensation';
 import { CouncilVotes } from './council-votes';
 import { DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
@@ -80,6 +81,8 @@ export interface MissionSnapshot {
   evidence?: string[];
   /** A planned beat's verdict and the last beat's evidence (absent for missions without a plan). */
   plan?: PlanProgress;
+  /** Compensated failures still open (absent when there are none). */
+  faults?: FaultsView;
 }
 
 export class MissionEngine {
@@ -98,6 +101,8 @@ export class MissionEngine {
   stopping = false;
   controls: HeldControls;
   readonly recovery: MissionRecovery;
+  /** Failures compensated and still being retried (`compensation.ts`). */
+  readonly faults: MissionFaults;
   readonly config: ResolvedMissionConfig;
   readonly machine: MachineConfig;
   readonly registry: SignerRegistry;
@@ -125,6 +130,7 @@ export class MissionEngine {
     this.plan = snapshot.plan ?? emptyPlanProgress();
     this.controls = snapshot.controls ?? initialControls();
     this.recovery = new MissionRecovery(this, snapshot.recovery);
+    this.faults = new MissionFaults(snapshot.faults);
     this.machine = machineConfigOf(config, councilMembers(config).length);
     this.registry = signerRegistryOf(config);
   }
@@ -148,6 +154,7 @@ export class MissionEngine {
       ...(this.state.execution.phase === 'WORK' &&
         this.evidence.length > 0 && { evidence: [...this.evidence] }),
       ...((this.config.plan !== undefined || this.plan.current !== undefined) && { plan: this.plan }),
+      ...(this.faults.any && { faults: this.faults.view }),
     };
   }
 

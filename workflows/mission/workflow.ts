@@ -27,6 +27,7 @@ import {
   voteUpdate,
 } from '../../schemas/mission-messages';
 import { short } from './activities';
+import { degrade, failedForGood } from './compensation';
 import { MissionEngine, type MissionSnapshot } from './engine';
 import { quorumOf } from './council-votes';
 import {
@@ -144,6 +145,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
           ...(snapshot.controls && { controls: snapshot.controls }),
           ...(snapshot.recovery && { recovery: snapshot.recovery }),
           ...(snapshot.evidence && { evidence: snapshot.evidence }),
+          ...(snapshot.faults && { faults: snapshot.faults }),
         }
       : {};
   let engine: MissionEngine;
@@ -182,6 +184,7 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     state: engine.state,
     controls: controlsView(engine.controls),
     recovery: engine.recovery.view,
+    faults: engine.faults.view,
   });
   const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
@@ -286,8 +289,9 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   }
 
   await runBoot(engine);
-  // The regions run concurrently; each is driven by its own phase in the state document.
-  // A region that fails for good (an activity out of retries) fails the mission with its error.
+  // The regions run concurrently; each is driven by its own phase in the state document. An
+  // activity of theirs that fails for good is compensated and the mission DEGRADED
+  // (`compensation.ts`); only missions recorded before COMPENSATION_PATCH fail with its error.
   const regions = Promise.all([
     runIngestion(engine, prompt),
     runCouncil(engine),
@@ -342,8 +346,16 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   }
   if (end === 'finished') {
     // DEPROVISION at the end: release the workspaces before the mission completes.
-    await engine.shortCall('deprovision workspaces').deprovisionWorkspace({ mission: prompt.id });
-    if (engine.state.environment.phase !== 'ALLOCATE')
+    let released = true;
+    try {
+      await engine.shortCall('deprovision workspaces').deprovisionWorkspace({ mission: prompt.id });
+    } catch (error) {
+      // The work is done: the mission completes DEGRADED, its workspaces recorded as not released.
+      released = false;
+      const why = failedForGood(error);
+      await degrade(engine, `environment: mission finished, workspaces not released: ${why}`, 'environment');
+    }
+    if (released && engine.state.environment.phase !== 'ALLOCATE')
       await engine.take('Environment_Deprovision', { reason: 'mission finished' });
   }
   await condition(allHandlersFinished);

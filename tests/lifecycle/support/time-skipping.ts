@@ -14,19 +14,26 @@ import { registerSearchAttributes, view } from './missions';
 
 export type MissionState = Awaited<ReturnType<typeof view>>;
 
-const { PENDING_ACTIVITY_STATE_SCHEDULED } = proto.temporal.api.enums.v1.PendingActivityState;
+const { PENDING_ACTIVITY_STATE_SCHEDULED, PENDING_ACTIVITY_STATE_STARTED } =
+  proto.temporal.api.enums.v1.PendingActivityState;
+
+const msOf = (t: proto.google.protobuf.ITimestamp | null | undefined): number =>
+  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
 /**
  * Whether `workflowId` or a workflow it started has an activity in flight at workflow time `now`.
  * An activity waiting out a retry backoff does not count: the backoff is a timer, and skipping it
- * is the point; once the retry is due it counts again.
+ * is the point; once the retry is due it counts again. The Java test server reports an activity
+ * between attempts as STARTED, its last attempt completed after it started.
  */
 async function activityInFlight(client: Client, workflowId: string, now: number): Promise<boolean> {
   const { raw } = await client.workflow.getHandle(workflowId).describe();
   const inBackoff = (a: proto.temporal.api.workflow.v1.IPendingActivityInfo): boolean =>
-    a.state === PENDING_ACTIVITY_STATE_SCHEDULED &&
     (a.attempt ?? 1) > 1 &&
-    Number(a.nextAttemptScheduleTime?.seconds ?? 0) * 1000 > now;
+    ((a.state === PENDING_ACTIVITY_STATE_SCHEDULED && msOf(a.nextAttemptScheduleTime) > now) ||
+      (a.state === PENDING_ACTIVITY_STATE_STARTED &&
+        msOf(a.lastStartedTime) > 0 &&
+        msOf(a.lastAttemptCompleteTime) >= msOf(a.lastStartedTime)));
   if ((raw.pendingActivities ?? []).some((a) => !inBackoff(a))) return true;
   for (const child of raw.pendingChildren ?? [])
     if (child.workflowId && (await activityInFlight(client, child.workflowId, now).catch(() => false)))
