@@ -137,3 +137,26 @@ test("a beat runs the default catalogue's indexer from the app's folder: its Doc
   expect(index.documents.map((d) => d.uri)).toEqual([`swoosh://${missionId}/objective`]);
   expect(index.terms.map((t) => t.term)).toEqual(expect.arrayContaining(['greet', 'declared', 'agent']));
 });
+
+test('a beat agent that fails for good degrades the mission with its reason; the workflow completes', async () => {
+  const missionId = randomUUID();
+  const handle = await startDeclaredAgentMission(env.client, taskQueue, missionId, {
+    ...declaredAgentConfig(),
+    agents: {
+      catalogue: {
+        agents: {
+          broken: {
+            image: 'registry.example.org/swoosh/broken:1',
+            command: ['node', '-e', 'process.exit(4)'],
+            capabilityProfile: { role: 'worker', capabilities: [] },
+          },
+        },
+      },
+      beat: 'broken',
+    },
+  });
+  const result = (await handle.result()) as { state: StateDocument };
+  expect(result.state.execution.phase).toBe('REVERB');
+  expect(result.state.control.phase).toBe('DEGRADED');
+  expect(result.state.control.reason).toMatch(/^agent task-1-1 failed: .*exit code 4/);
+});

@@ -24,8 +24,8 @@ import { approvalsUntil, sleepUntilWindow } from './current-details';
 import type { MissionEngine } from './engine';
 import { refreshLicence } from './licence-watch';
 import { declaredAgentSpec } from './agent-spec';
-import { degrade } from './compensation';
-import { currentPlan, runPlan } from './plan';
+import { COMPENSATION_PATCH, degrade, recovered } from './compensation';
+import { agentFailure, currentPlan, runPlan } from './plan';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
 export async function runBoot(m: MissionEngine): Promise<void> {
@@ -155,20 +155,27 @@ export async function runExecution(
       if (evidence.length === 0) {
         // Counted so a history-driven continue-as-new waits for them (`MissionEngine.quiet`).
         m.agentsRunning++;
+        let failures: string[];
         try {
           const plan = currentPlan(m);
-          if (plan === undefined) evidence.push(...(await runAgents(m, prompt)));
-          else {
+          if (plan === undefined) {
+            const ran = await runAgents(m, prompt);
+            evidence.push(...ran.evidence);
+            failures = ran.failures;
+          } else {
             const planned = await runPlan(m, prompt, plan);
             evidence.push(...planned.evidence);
             m.plan.verdict = planned.verdict;
+            failures = planned.verdict?.failures ?? [];
           }
         } finally {
           m.agentsRunning--;
         }
-        // Compensation, not failure: the beat's review rejects the work, the mission says why it is degraded.
-        const failures = m.plan.verdict?.failures ?? [];
-        if (failures.length > 0) await degrade(m, failures.join('; '));
+        // Compensation, not failure: the failed agents' output is evidence for review, and the
+        // mission says why it is degraded until a beat's agents succeed again.
+        if (failures.length > 0) {
+          if (patched(COMPENSATION_PATCH)) await degrade(m, failures.join('; '));
+        } else await recovered(m, 'execution', `beat ${m.state.execution.beat}'s agents succeeded`);
       }
       await windowOpen(m, 'review');
       const r = await m.take('Execution_Review', {}, { evidence: [...evidence] });
@@ -259,9 +266,13 @@ function taskSpec(
 }
 
 /** WORK: one agentJobWorkflow child per task (ids `agent-<mission>-<beat>-<task>`), results as evidence. */
-async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<string[]> {
+async function runAgents(
+  m: MissionEngine,
+  prompt: MissionPrompt,
+): Promise<{ evidence: string[]; failures: string[] }> {
   const beat = m.state.execution.beat;
-  const results = await Promise.all(
+  const failures: string[] = [];
+  const evidence = await Promise.all(
     m.state.execution.tasks.map(async (task, i) => {
       let content: string;
       let producedBy = `agent-${m.missionId}-${beat}-${i + 1}`;
@@ -281,6 +292,7 @@ async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<strin
         if (CancellationScope.current().consideredCancelled) throw error;
         // A failed agent is evidence too: review decides what its failure means.
         content = `agent ${task} failed: ${error instanceof ApplicationFailure ? error.message : String(error)}`;
+        failures.push(`agent ${task} failed: ${agentFailure(error)}`);
       }
       const { checksum } = await m.shortCall(`store evidence of ${task}`).storeArtifact({
         mission: m.missionId,
@@ -291,5 +303,5 @@ async function runAgents(m: MissionEngine, prompt: MissionPrompt): Promise<strin
       return `bubble://evidence/${checksum}`;
     }),
   );
-  return results;
+  return { evidence, failures };
 }

@@ -5,7 +5,7 @@
  * stored as evidence; an output that is a ValidationReport is the reviewer's verdict, which the
  * orchestrator's own decision on the beat carries into REVIEW.
  */
-import { ApplicationFailure, CancellationScope, executeChild } from '@temporalio/workflow';
+import { CancellationScope, ChildWorkflowFailure, executeChild } from '@temporalio/workflow';
 import type { EvidenceRef } from '../../schemas/agent-job';
 import { beatAgent } from '../../schemas/agent-catalogue';
 import { ValidationReport } from '../../schemas/evidence';
@@ -56,6 +56,12 @@ export function agentResult(output: string): string {
     }
   }
   return output;
+}
+
+/** Why an agent's run failed: the child workflow's cause (the agent's exit, its deadline…), not its wrapper. */
+export function agentFailure(error: unknown): string {
+  const cause = error instanceof ChildWorkflowFailure && error.cause !== undefined ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(cause);
 }
 
 /** The report in a task's result, when its agent is a reviewer (it wrote a ValidationReport). */
@@ -110,7 +116,7 @@ export async function runPlan(
         producedBy = result.jobName;
       } catch (error) {
         if (CancellationScope.current().consideredCancelled) throw error;
-        failure = `task ${task.id} (${task.agent}) failed: ${error instanceof ApplicationFailure ? error.message : String(error)}`;
+        failure = `task ${task.id} (${task.agent}) failed: ${agentFailure(error)}`;
         content = failure;
       }
     }
