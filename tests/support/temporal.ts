@@ -6,11 +6,13 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { swooshSearchAttributes } from '../../schemas/search-attributes';
 import { ensureTemporalCli, ensureTestServer } from '../../temporal-dev/toolchain';
 
-export async function startDevServerEnv(): Promise<TestWorkflowEnvironment> {
+/** `extraArgs`: more `temporal server start-dev` flags, e.g. `priorityMatchingArgs()`. */
+export async function startDevServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
   const path = await ensureTemporalCli();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path },
+      extraArgs,
       ip: '127.0.0.1',
       ui: false,
       searchAttributes: swooshSearchAttributes,
