@@ -29,7 +29,7 @@ import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from '
 import { buildOpenApi, renderDocs } from './openapi';
 import { haltKeeper, mountOwnerControls } from './owner-controls';
 import { ownerCommandSigning } from './owner-signing';
-import { dataPaths } from '../host/data-dir';
+import { dataPaths, defaultPolicyFile } from '../host/data-dir';
 import { timerEventsDir } from '../host/timer-events';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
@@ -62,6 +62,8 @@ export interface AppDeps {
   ownerKeys?: string[];
   /** Distinct owner signatures a broadcast owner command needs (SWOOSH_OWNER_QUORUM, default 1). */
   ownerQuorum?: number;
+  /** The SHHH policy proposals are scanned with: the worker's (SWOOSH_POLICY_FILE), the default unless given. */
+  policyFile?: string;
 }
 
 export interface Gateway {
@@ -100,7 +102,13 @@ export function createGateway(deps: AppDeps): Gateway {
     ...(deps.ownerQuorum !== undefined && { quorum: deps.ownerQuorum }),
   });
   const halts = haltKeeper(client, taskQueue);
-  mountMissionRoutes(api, { client, taskQueue, signing, halts });
+  mountMissionRoutes(api, {
+    client,
+    taskQueue,
+    signing,
+    halts,
+    policyFile: deps.policyFile ?? defaultPolicyFile,
+  });
   const ledger =
     deps.ledger ?? openLedgerReader({ config: loadStoreConfig(), ledgerDir: dataPaths(dataDir).ledgerDir });
   mountLedgerRoutes(api, { client, ledger, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });

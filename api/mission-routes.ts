@@ -31,6 +31,8 @@ import {
   VoteSchema,
 } from '../schemas/proposal';
 import { controlSignal, voteUpdate } from '../schemas/mission-messages';
+import { loadPolicyFile } from '../host/policy';
+import { type SecretFinding, secretsInValue } from '../schemas/policy';
 import { ALL_ROLES } from './auth';
 import {
   assertAnswering,
@@ -39,6 +41,7 @@ import {
   onMission,
   proposeTransition,
   readMission,
+  screenProposal,
   startMission,
 } from './missions';
 import type { HaltKeeper } from './owner-controls';
@@ -52,6 +55,8 @@ export interface MissionRouteDeps {
   signing: OwnerCommandSigning;
   /** The deployment's halt, which missions started here start under. */
   halts: HaltKeeper;
+  /** The SHHH policy proposals are scanned with before they reach a mission (the worker's). */
+  policyFile: string;
 }
 
 const STEERS = ['operator', 'owner'] as const;
@@ -63,6 +68,12 @@ const timeout = { description: 'The mission did not answer in time (is a worker 
 const proposalRefusals: Refusal[] = [
   { field: '^body$', title: 'Transition rejected', reason: 'refused by a guard: `failing_guard`, `reasons`' },
   { field: '^body\\.hlc$', reason: 'not a valid calendar instant (before 1970-01-01T00:00Z)' },
+  {
+    field: '^body\\.(?:inputs|evidence)\\b',
+    title: 'Secret in proposal',
+    reason:
+      'a value the SHHH policy’s secret rules match (reason: rule id and pattern); `quarantined` says whether the mission was, which it is only when the signature verifies for one of its signers',
+  },
 ];
 const MISSION = '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11';
 /** A proposal in the right format (the signature of an example is not a real one). */
@@ -81,7 +92,7 @@ const proposalExample = (transition: string, opClass: string, inputs: Record<str
 
 export function mountMissionRoutes(
   api: ApiRegistry,
-  { client, taskQueue, signing, halts }: MissionRouteDeps,
+  { client, taskQueue, signing, halts, policyFile }: MissionRouteDeps,
 ): void {
   api.route({
     method: 'post',
@@ -247,7 +258,7 @@ export function mountMissionRoutes(
           errors: [{ field: 'query.mission', reason: 'missing' }],
         });
       }
-      await answerProposal(res, client, mission, body);
+      await answerProposal(res, client, policyFile, mission, body);
     },
   });
 
@@ -274,7 +285,7 @@ export function mountMissionRoutes(
     },
     handler: async ({ params, body }, res) => {
       if (refuseMismatch(res, params.id, body, 'params.id')) return;
-      await answerProposal(res, client, params.id, body);
+      await answerProposal(res, client, policyFile, params.id, body);
     },
   });
 
@@ -420,7 +431,19 @@ function refuseMismatch(
   return true;
 }
 
-async function answerProposal(res: Response, client: Client, mission: string, proposal: TransitionProposal) {
+async function answerProposal(
+  res: Response,
+  client: Client,
+  policyFile: string,
+  mission: string,
+  proposal: TransitionProposal,
+) {
+  const { document } = await loadPolicyFile(policyFile);
+  const secrets = [
+    ...secretsInValue(document, proposal.inputs, 'inputs'),
+    ...secretsInValue(document, proposal.evidence, 'evidence'),
+  ];
+  if (secrets.length > 0) return refuseSecrets(res, client, mission, proposal, secrets);
   const result = await proposeTransition(client, mission, proposal);
   if (result.kind === 'accepted') {
     res.status(202).json(result.outcome);
@@ -430,9 +453,39 @@ async function answerProposal(res: Response, client: Client, mission: string, pr
   const detail = `rejected by ${details.failing_guard}: ${details.reasons.join('; ')}`;
   sendProblem(res, {
     status: kind === 'stale' ? 409 : 400,
-    title: kind === 'stale' ? 'Stale state hash' : 'Transition rejected',
+    title: 'Transition rejected',
     detail,
     errors: [{ field: kind === 'stale' ? 'body.current_state_hash' : 'body', reason: detail }],
     ...details,
+  });
+}
+
+/**
+ * A proposal the policy's secret rules match is never submitted as a transition (its inputs would
+ * be written to history); it is screened instead, which quarantines the mission only when its
+ * signature verifies for a signer of that mission. The answer names fields and rules, never values.
+ */
+async function refuseSecrets(
+  res: Response,
+  client: Client,
+  mission: string,
+  proposal: TransitionProposal,
+  secrets: SecretFinding[],
+) {
+  const findings = secrets.map((f) => ({ rule_id: f.ruleId, pattern: f.pattern, field: f.at }));
+  const screened = await screenProposal(client, mission, proposal, findings);
+  const found = findings.map((f) => `${f.rule_id} (${f.pattern}) at body.${f.field}`);
+  const outcome = screened.quarantined
+    ? 'the mission is QUARANTINED'
+    : `the mission is not quarantined: ${screened.reasons.join('; ')}`;
+  const detail = `refused by policy-scan: a secret-like value, ${found.join('; ')}; ${outcome}`;
+  sendProblem(res, {
+    status: 400,
+    title: 'Secret in proposal',
+    detail,
+    errors: findings.map((f) => ({ field: `body.${f.field}`, reason: `${f.rule_id}: ${f.pattern}` })),
+    failing_guard: 'policy-scan',
+    reasons: [detail],
+    quarantined: screened.quarantined,
   });
 }

@@ -28,7 +28,17 @@ import { canonicalJson } from '../schemas/canonical-json';
 import type { SignedOwnerCommand } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
+import {
+  proposalBreachUpdate,
+  screenProposalUpdate,
+  stateQuery,
+  transitionUpdate,
+} from '../schemas/mission-messages';
+import {
+  PROPOSAL_BREACH_CONFIRMED,
+  type ProposalBreachReport,
+  type ProposalFinding,
+} from '../schemas/proposal-breach';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}
@@ -395,4 +405,57 @@ function summaryOf(raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Missio
     objective: typeof prompt?.objective === 'string' ? prompt.objective : null,
     startTime: (optionalTsToDate(raw.startTime) ?? new Date(0)).toISOString(),
   };
+}
+
+/** Whether a proposal with a secret in it quarantined its mission, and if not, why. */
+export type ScreeningOutcome = { quarantined: true } | { quarantined: false; reasons: string[] };
+
+/**
+ * A proposal the policy scan found secrets in, which must not reach history: the mission's
+ * `screenProposal` validator checks its signature, signer and HEAD and always refuses it; only
+ * when it confirmed the breach is the secret-free report sent on, which quarantines the mission
+ * (workflows/mission/proposal-breach.ts). An anonymous or foreign signer quarantines nothing.
+ */
+export async function screenProposal(
+  client: Client,
+  missionId: string,
+  proposal: TransitionProposal,
+  findings: ProposalFinding[],
+): Promise<ScreeningOutcome> {
+  const handle = client.workflow.getHandle(missionWorkflowId(missionId));
+  await assertAnswering(client, missionId);
+  let report: ProposalBreachReport | undefined;
+  try {
+    await onMission(client, missionId, () =>
+      handle.executeUpdate(screenProposalUpdate, { args: [{ proposal, findings }] }),
+    );
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
+      throw error;
+    const cause = error.cause;
+    if (cause.type === PROPOSAL_BREACH_CONFIRMED) report = cause.details?.[0] as ProposalBreachReport;
+    else if (cause.type === TRANSITION_REJECTED)
+      return { quarantined: false, reasons: (cause.details?.[0] as TransitionRejection).reasons };
+    else throw error;
+  }
+  if (report === undefined) throw new Error('screenProposal was accepted, which it never is');
+  const confirmed = report;
+  try {
+    const { quarantined } = await onMission(client, missionId, () =>
+      handle.executeUpdate(proposalBreachUpdate, {
+        args: [confirmed],
+        updateId: `proposal-breach:${confirmed.proposal_hash}`,
+      }),
+    );
+    return quarantined ? { quarantined } : { quarantined, reasons: ['the mission is already QUARANTINED'] };
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    const cause = error.cause;
+    const rejection =
+      cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
+        ? (cause.details?.[0] as TransitionRejection | undefined)
+        : undefined;
+    if (rejection === undefined) throw error;
+    return { quarantined: false, reasons: rejection.reasons };
+  }
 }

@@ -192,27 +192,28 @@ type Rules = Pick<PolicyDocument, 'rules'>;
 const secretRules = (document: Rules): SecretRule[] =>
   document.rules.filter((r): r is SecretRule => r.kind === 'secret-content');
 
+/** Every string in a JSON value with its field path (`inputs.auth[0].key`), as the scans name them. */
+export function stringLeaves(value: unknown, path: string): [at: string, text: string][] {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((item, i) => stringLeaves(item, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, item]) => stringLeaves(item, `${path}.${key}`));
+  return [];
+}
+
 /**
  * The secret-content rules' findings in a JSON value, one per string and pattern, by field path.
  * Pure regular expressions, so the gateway, the activities and workflow code all judge alike.
  */
 export function secretsInValue(document: Rules, value: unknown, path: string): SecretFinding[] {
   const rules = secretRules(document);
-  const walk = (v: unknown, at: string): SecretFinding[] => {
-    if (typeof v === 'string') {
-      return rules.flatMap((rule) =>
-        rule.patterns
-          .filter((p) => new RegExp(p.regex, p.flags).test(v))
-          .map((p) => ({ ruleId: rule.id, pattern: p.name, at })),
-      );
-    }
-    if (Array.isArray(v)) return v.flatMap((item, i) => walk(item, `${at}[${i}]`));
-    if (v !== null && typeof v === 'object') {
-      return Object.entries(v).flatMap(([key, item]) => walk(item, `${at}.${key}`));
-    }
-    return [];
-  };
-  return walk(value, path);
+  return stringLeaves(value, path).flatMap(([at, text]) =>
+    rules.flatMap((rule) =>
+      rule.patterns
+        .filter((p) => new RegExp(p.regex, p.flags).test(text))
+        .map((p) => ({ ruleId: rule.id, pattern: p.name, at })),
+    ),
+  );
 }
 
 /** The secret-content rules' findings in a text, by line (the first match of each pattern). */
