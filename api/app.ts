@@ -102,13 +102,8 @@ export function createGateway(deps: AppDeps): Gateway {
     ...(deps.ownerQuorum !== undefined && { quorum: deps.ownerQuorum }),
   });
   const halts = haltKeeper(client, taskQueue);
-  mountMissionRoutes(api, {
-    client,
-    taskQueue,
-    signing,
-    halts,
-    policyFile: deps.policyFile ?? defaultPolicyFile,
-  });
+  const policyFile = deps.policyFile ?? defaultPolicyFile;
+  mountMissionRoutes(api, { client, taskQueue, signing, halts, policyFile });
   const ledger =
     deps.ledger ?? openLedgerReader({ config: loadStoreConfig(), ledgerDir: dataPaths(dataDir).ledgerDir });
   mountLedgerRoutes(api, { client, ledger, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
@@ -131,7 +126,7 @@ export function createGateway(deps: AppDeps): Gateway {
     signing,
     halts,
   });
-  mountA2A(api, { client, taskQueue, logError });
+  mountA2A(api, { client, taskQueue, logError, policyFile });
   declareTimerRoutes(api, {
     client,
     taskQueue,

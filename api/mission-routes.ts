@@ -32,7 +32,6 @@ import {
 } from '../schemas/proposal';
 import { controlSignal, voteUpdate } from '../schemas/mission-messages';
 import { loadPolicyFile } from '../host/policy';
-import { type SecretFinding, secretsInValue } from '../schemas/policy';
 import { ALL_ROLES } from './auth';
 import {
   assertAnswering,
@@ -41,7 +40,6 @@ import {
   onMission,
   proposeTransition,
   readMission,
-  screenProposal,
   startMission,
 } from './missions';
 import type { HaltKeeper } from './owner-controls';
@@ -439,14 +437,23 @@ async function answerProposal(
   proposal: TransitionProposal,
 ) {
   const { document } = await loadPolicyFile(policyFile);
-  const secrets = [
-    ...secretsInValue(document, proposal.inputs, 'inputs'),
-    ...secretsInValue(document, proposal.evidence, 'evidence'),
-  ];
-  if (secrets.length > 0) return refuseSecrets(res, client, mission, proposal, secrets);
-  const result = await proposeTransition(client, mission, proposal);
+  const result = await proposeTransition(client, mission, proposal, document);
   if (result.kind === 'accepted') {
     res.status(202).json(result.outcome);
+    return;
+  }
+  if (result.kind === 'secret') {
+    // Fields and rules only: the value is the secret.
+    const { failing_guard, reasons, quarantined, findings } = result;
+    sendProblem(res, {
+      status: 400,
+      title: 'Secret in proposal',
+      detail: `rejected by ${failing_guard}: ${reasons.join('; ')}`,
+      errors: findings.map((f) => ({ field: `body.${f.field}`, reason: `${f.rule_id}: ${f.pattern}` })),
+      failing_guard,
+      reasons,
+      quarantined,
+    });
     return;
   }
   const { kind, ...details } = result;
@@ -457,35 +464,5 @@ async function answerProposal(
     detail,
     errors: [{ field: kind === 'stale' ? 'body.current_state_hash' : 'body', reason: detail }],
     ...details,
-  });
-}
-
-/**
- * A proposal the policy's secret rules match is never submitted as a transition (its inputs would
- * be written to history); it is screened instead, which quarantines the mission only when its
- * signature verifies for a signer of that mission. The answer names fields and rules, never values.
- */
-async function refuseSecrets(
-  res: Response,
-  client: Client,
-  mission: string,
-  proposal: TransitionProposal,
-  secrets: SecretFinding[],
-) {
-  const findings = secrets.map((f) => ({ rule_id: f.ruleId, pattern: f.pattern, field: f.at }));
-  const screened = await screenProposal(client, mission, proposal, findings);
-  const found = findings.map((f) => `${f.rule_id} (${f.pattern}) at body.${f.field}`);
-  const outcome = screened.quarantined
-    ? 'the mission is QUARANTINED'
-    : `the mission is not quarantined: ${screened.reasons.join('; ')}`;
-  const detail = `refused by policy-scan: a secret-like value, ${found.join('; ')}; ${outcome}`;
-  sendProblem(res, {
-    status: 400,
-    title: 'Secret in proposal',
-    detail,
-    errors: findings.map((f) => ({ field: `body.${f.field}`, reason: `${f.rule_id}: ${f.pattern}` })),
-    failing_guard: 'policy-scan',
-    reasons: [detail],
-    quarantined: screened.quarantined,
   });
 }

@@ -34,6 +34,7 @@ import {
   stateQuery,
   transitionUpdate,
 } from '../schemas/mission-messages';
+import { type PolicyDocument, secretsInValue } from '../schemas/policy';
 import {
   PROPOSAL_BREACH_CONFIRMED,
   type ProposalBreachReport,
@@ -259,18 +260,47 @@ async function appliedOutcome(
 export type ProposalOutcome =
   | { kind: 'accepted'; outcome: TransitionAccepted }
   | { kind: 'rejected'; failing_guard: string; reasons: string[] }
-  | { kind: 'stale'; failing_guard: string; reasons: string[]; current_hash: string };
+  | { kind: 'stale'; failing_guard: string; reasons: string[]; current_hash: string }
+  | {
+      kind: 'secret';
+      failing_guard: 'policy-scan';
+      reasons: string[];
+      findings: ProposalFinding[];
+      quarantined: boolean;
+    };
 
 /**
  * Routes a proposal to the mission's `transition` update with update id = idem_key, so Temporal
  * deduplicates retries (concurrent ones included) and answers each with the first outcome. A
- * rejection by the update's validator never reaches the workflow's history.
+ * rejection by the update's validator never reaches the workflow's history. A proposal the
+ * policy's secret rules match is never sent as a transition (its inputs would be written to
+ * history): it is screened instead (`screenProposal`).
  */
 export async function proposeTransition(
   client: Client,
   missionId: string,
   proposal: TransitionProposal,
+  policy: PolicyDocument,
 ): Promise<ProposalOutcome> {
+  const secrets = [
+    ...secretsInValue(policy, proposal.inputs, 'inputs'),
+    ...secretsInValue(policy, proposal.evidence, 'evidence'),
+  ];
+  if (secrets.length > 0) {
+    const findings = secrets.map((f) => ({ rule_id: f.ruleId, pattern: f.pattern, field: f.at }));
+    const screened = await screenProposal(client, missionId, proposal, findings);
+    const found = findings.map((f) => `${f.rule_id} (${f.pattern}) at ${f.field}`);
+    const outcome = screened.quarantined
+      ? 'the mission is QUARANTINED'
+      : `the mission is not quarantined: ${screened.reasons.join('; ')}`;
+    return {
+      kind: 'secret',
+      failing_guard: 'policy-scan',
+      reasons: [`a secret-like value: ${found.join('; ')}`, outcome],
+      findings,
+      quarantined: screened.quarantined,
+    };
+  }
   const handle = client.workflow.getHandle(missionWorkflowId(missionId));
   const [, repeat] = await Promise.all([
     assertAnswering(client, missionId),
@@ -416,7 +446,7 @@ export type ScreeningOutcome = { quarantined: true } | { quarantined: false; rea
  * when it confirmed the breach is the secret-free report sent on, which quarantines the mission
  * (workflows/mission/proposal-breach.ts). An anonymous or foreign signer quarantines nothing.
  */
-export async function screenProposal(
+async function screenProposal(
   client: Client,
   missionId: string,
   proposal: TransitionProposal,

@@ -2,7 +2,8 @@
  * A secret in a signed proposal's inputs (issue 16 item 7b; docs/design.md#guards), through the
  * gateway on a real dev server: the proposal is refused with a 400 naming the field and the rule,
  * never the value; it quarantines the mission only when its signature verifies for a signer of
- * that mission, and the secret reaches no history, no ledger record and no answer.
+ * that mission, and the secret reaches no history, no ledger record and no answer. An agent's A2A
+ * evidence with a secret is refused the same way.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
@@ -161,11 +162,54 @@ test('a secret in a proposal is refused, and quarantines the mission only when a
   // The proposal never became a transition: control was not paused.
   expect((await missionState(id)).state.control.phase).toBe('RUNNING');
 
+  // An agent's evidence with a secret in it is refused before any workflow records it.
+  const a2a = await fetch(`${gateway.baseUrl}/a2a`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'swoosh.submitEvidence',
+      params: {
+        kind: 'validation-report',
+        reportId: 'report-leak-1',
+        missionId: id,
+        artifactId: `artifact-${'a'.repeat(64)}`,
+        reviewer: 'lint',
+        result: 'fail',
+        coverage: 1,
+        findings: [{ id: 'c1', ok: false, detail: `found ${KEY} in the config` }],
+        createdAt: '2026-11-23T10:00:00.000Z',
+      },
+    }),
+  });
+  const rpc = await a2a.text();
+  expect(rpc).not.toContain(KEY);
+  expect(JSON.parse(rpc)).toMatchObject({
+    error: {
+      code: -32602,
+      data: {
+        errors: [
+          {
+            field: 'params.findings[0].detail',
+            reason: 'a secret-like value: SHHH-SECRET-CONTENT (aws-access-key-id)',
+          },
+        ],
+      },
+    },
+  });
+
   const history = await historyText(id);
   // What history holds is the secret-free report the quarantine was taken on.
   expect(history).toContain('"field":"inputs.reason"');
   expect(history).not.toContain(KEY);
   expect(await ledgerText()).not.toContain(KEY);
+  const evidence = await readdir(dataPaths(deps.dataDir).evidenceDir, {
+    recursive: true,
+    withFileTypes: true,
+  });
+  for (const blob of evidence.filter((e) => e.isFile()))
+    expect(await readFile(join(blob.parentPath, blob.name), 'utf8')).not.toContain(KEY);
   await env.client.workflow
     .getHandle(missionWorkflowId(id))
     .terminate('test over')
