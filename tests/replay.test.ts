@@ -84,6 +84,18 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(transitions.some((t) => t.startsWith('Execution_'))).toBe(false);
   });
 
+  test('the output-scan fixture covers the patched branch: the withheld output quarantines the mission', () => {
+    const file = 'mission-statechart-output-scan.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-output-scan-v1"'))).toBe(true);
+    const transitions = (load(file).events ?? []).flatMap((e) => {
+      const task = e.activityTaskScheduledEventAttributes;
+      if (task?.activityType?.name !== 'recordDecisions') return [];
+      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
+    });
+    expect(transitions.at(-1)).toBe('Policy_Quarantine');
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

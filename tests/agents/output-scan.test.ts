@@ -14,21 +14,12 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { readMission } from '../../api/missions';
 import { dataPaths } from '../../host/data-dir';
-import type { AgentDeclarationInput } from '../../schemas/agent-catalogue';
 import { missionWorkflowId } from '../../schemas/mission';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { greeter, startDeclaredAgentMission } from './support/declared-agent';
-import { FAST_SCHEDULE, testDeps } from '../lifecycle/support/missions';
-
-// Assembled by the agent at run time, so the declaration (in the mission's input) never holds it.
-const KEY = 'AKIAQX7PEXAMPLE0KEY1';
-const LEAKER: AgentDeclarationInput = {
-  ...greeter(),
-  description: 'Prints an AWS-key-like string: an agent that leaks a credential.',
-  args: ['-e', "console.log('deploying with ' + ['AKIA', 'QX7P', 'EXAMPLE0', 'KEY1'].join(''))"],
-};
+import { LEAKED_KEY, leakerConfig, startDeclaredAgentMission } from './support/declared-agent';
+import { testDeps } from '../lifecycle/support/missions';
 
 const taskQueue = taskQueueFor('output-scan');
 let env: TestWorkflowEnvironment;
@@ -63,12 +54,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 test('an agent output with a secret quarantines the mission naming task and rule; the secret is nowhere', async () => {
   const missionId = randomUUID();
-  const handle = await startDeclaredAgentMission(env.client, taskQueue, missionId, {
-    autoApprove: true,
-    maxBeats: 1,
-    schedule: FAST_SCHEDULE,
-    agents: { catalogue: { agents: { leaker: LEAKER } }, beat: 'leaker' },
-  });
+  const handle = await startDeclaredAgentMission(env.client, taskQueue, missionId, leakerConfig());
   try {
     const view = await eventually(
       () => readMission(env.client, missionId),
@@ -88,16 +74,16 @@ test('an agent output with a secret quarantines the mission naming task and rule
     const histories = [await handle.fetchHistory(), await child.fetchHistory()].map(historyToJSON);
     // Payloads are base64 in a history's JSON: decode them all before looking.
     for (const history of histories) {
-      expect(history).not.toContain(KEY);
+      expect(history).not.toContain(LEAKED_KEY);
       const decoded = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) =>
         Buffer.from(m[1]!, 'base64').toString('utf8'),
       );
-      expect(decoded.join('\n')).not.toContain(KEY);
+      expect(decoded.join('\n')).not.toContain(LEAKED_KEY);
       expect(decoded.join('\n')).toContain('[swoosh] output withheld: SHHH-SECRET-CONTENT');
     }
     const paths = dataPaths(deps.dataDir);
     for (const text of [...(await filesUnder(paths.ledgerDir)), ...(await filesUnder(paths.evidenceDir))])
-      expect(text).not.toContain(KEY);
+      expect(text).not.toContain(LEAKED_KEY);
   } finally {
     await env.client.workflow
       .getHandle(missionWorkflowId(missionId))

@@ -53,7 +53,7 @@ import {
 } from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
-import { startDeclaredAgentMission } from '../agents/support/declared-agent';
+import { leakerConfig, startDeclaredAgentMission } from '../agents/support/declared-agent';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
@@ -227,6 +227,20 @@ export const scenarios: Scenario[] = [
     async run(client, taskQueue, missionId) {
       const handle = await startDeclaredAgentMission(client, taskQueue, missionId);
       await handle.result();
+      return handle.fetchHistory();
+    },
+  },
+  {
+    // OUTPUT_SCAN_PATCH: the beat's agent prints an AWS-key-like string; its output is withheld
+    // and the mission quarantines itself naming the task and rule. It then holds, so it is
+    // terminated once QUARANTINED.
+    name: 'mission-statechart-output-scan',
+    async run(client, taskQueue, missionId) {
+      const handle = await startDeclaredAgentMission(client, taskQueue, missionId, leakerConfig());
+      const ok = (v: MissionView) => (v as { state?: StateDocument }).state?.policy.phase === 'QUARANTINED';
+      const v = await eventually(() => handle.query(stateQuery), ok, 90_000);
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      await handle.terminate('fixture recorded');
       return handle.fetchHistory();
     },
   },
