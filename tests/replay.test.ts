@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import * as registered from '../workflows/index';
 import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, workflowsPath } from '../workers/worker';
+import { LEAKED_KEY } from './agents/support/declared-agent';
 
 const historiesDir = new URL('./histories/', import.meta.url);
 const changedWorkflowsPath = fileURLToPath(new URL('./workflows/mission-changed.ts', import.meta.url));
@@ -94,6 +95,20 @@ describe('recorded histories replay against the current workflow code', () => {
       return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
     });
     expect(transitions.at(-1)).toBe('Policy_Quarantine');
+  });
+
+  test('the proposal-breach fixture holds the breach report, never the screened proposal or its secret', () => {
+    const file = 'mission-statechart-proposal-breach.json';
+    const accepted = (load(file).events ?? []).flatMap((e) => {
+      const a = e.workflowExecutionUpdateAcceptedEventAttributes;
+      return a ? [a.acceptedRequest?.input?.name] : [];
+    });
+    expect(accepted).toEqual(['proposalBreach']);
+    const payloads = [
+      ...readFileSync(new URL(file, historiesDir), 'utf8').matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g),
+    ].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'));
+    expect(payloads.join('\n')).toContain('"field":"inputs.reason"');
+    expect(payloads.join('\n')).not.toContain(LEAKED_KEY);
   });
 
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
