@@ -460,7 +460,7 @@ async function answerProposal(
   const detail = `rejected by ${details.failing_guard}: ${details.reasons.join('; ')}`;
   sendProblem(res, {
     status: kind === 'stale' ? 409 : 400,
-    title: 'Transition rejected',
+    title: kind === 'stale' ? 'Stale state hash' : 'Transition rejected',
     detail,
     errors: [{ field: kind === 'stale' ? 'body.current_state_hash' : 'body', reason: detail }],
     ...details,
