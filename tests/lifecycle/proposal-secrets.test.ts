@@ -8,6 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
@@ -17,6 +18,7 @@ import { createApp } from '../../api/app';
 import { Authenticator } from '../../api/auth';
 import { dataPaths } from '../../host/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
+import { proposalBreachUpdate } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
 import { createSwooshWorker } from '../../workers/worker';
 import { serve, type Served } from '../support/http';
@@ -144,6 +146,18 @@ test('a secret in a proposal is refused, and quarantines the mission only when a
   expectRefused(unverified);
   expect(unverified.body.quarantined).toBe(false);
   expect(unverified.body.detail).toMatch(/not quarantined: signature/);
+  // A breach report the mission did not confirm itself, naming the owner, is refused outright.
+  const claimed = env.client.workflow.getHandle(missionWorkflowId(id)).executeUpdate(proposalBreachUpdate, {
+    args: [
+      {
+        proposal_hash: `sha256-${'0'.repeat(64)}`,
+        transition: 'Control_Pause',
+        signer: owner.key,
+        findings: [{ rule_id: 'SHHH-SECRET-CONTENT', pattern: 'aws-access-key-id', field: 'inputs.reason' }],
+      },
+    ],
+  });
+  await expect(claimed).rejects.toThrow(WorkflowUpdateFailedError);
   expect((await missionState(id)).state.policy.phase).toBe('CLEAR');
 
   // The owner's own signature: refused all the same, and the mission is quarantined.
@@ -200,8 +214,9 @@ test('a secret in a proposal is refused, and quarantines the mission only when a
   });
 
   const history = await historyText(id);
-  // What history holds is the secret-free report the quarantine was taken on.
+  // What history holds is the secret-free report the quarantine was taken on, and only that one.
   expect(history).toContain('"field":"inputs.reason"');
+  expect(history.match(/EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED/g)).toHaveLength(1);
   expect(history).not.toContain(KEY);
   expect(await ledgerText()).not.toContain(KEY);
   const evidence = await readdir(dataPaths(deps.dataDir).evidenceDir, {
