@@ -46,13 +46,19 @@ export function createActivities(deps: ActivityDeps) {
     ...policy,
     ...tools,
     ...createLedgerActivities({ ledger: deps.ledger, evidence: deps.evidence }),
-    ...createJobActivities({ runner: deps.runner, telemetry: deps.telemetry, content: deps.evidence }),
+    ...createJobActivities({
+      runner: deps.runner,
+      telemetry: deps.telemetry,
+      content: deps.evidence,
+      policy: policy.loadPolicy,
+    }),
     ...createMissionStepActivities({
       dataDir: deps.dataDir,
       evidence: deps.evidence,
       orchestrator: deps.orchestrator,
       checkLicence: licence.checkLicence,
       evaluatePolicy: policy.evaluatePolicy,
+      loadPolicy: policy.loadPolicy,
       probeToolServers: tools.probeToolServers,
       sources: {
         outbound: deps.outbound,

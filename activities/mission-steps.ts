@@ -14,7 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { LicenceVerdict as KachingVerdict } from '../schemas/licence';
 import type { FetchedSource } from '../schemas/mission';
-import type { PolicyEvaluationRequest, PolicyVerdict as ShhhVerdict } from '../schemas/policy';
+import {
+  type PolicyEvaluationRequest,
+  type PolicySnapshot,
+  type PolicyVerdict as ShhhVerdict,
+  type SecretFinding,
+  secretsInText,
+  withheldFindings,
+  withheldNotice,
+} from '../schemas/policy';
 import type { ToolHealthReport } from '../schemas/tool-health';
 import type { GuardIO } from '../schemas/guard-io';
 import { type ArtifactEvidence, artifactIdOf, reportIdOf, type ValidationReport } from '../schemas/evidence';
@@ -47,6 +55,8 @@ export interface MissionStepDeps {
   orchestrator: Signer;
   checkLicence: () => Promise<KachingVerdict>;
   evaluatePolicy: (request: PolicyEvaluationRequest) => Promise<ShhhVerdict>;
+  /** The policy agent outputs are screened with before they are stored. */
+  loadPolicy: () => Promise<PolicySnapshot>;
   probeToolServers: () => Promise<ToolHealthReport>;
   /** Where sources may come from; SWOOSH_INPUTS_DIR, SWOOSH_OUTBOUND_ALLOW and friends unless given. */
   sources?: Partial<SourceConfinement>;
@@ -370,14 +380,22 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
       await rm(resolve(workspaces, input.mission), { recursive: true, force: true });
     },
 
-    /** Stores an agent run's result as artifact evidence; returns its checksum. */
+    /**
+     * Stores an agent run's result as artifact evidence; returns its checksum and, when the policy's
+     * secret rules match it (or the run's output was already withheld for that), the findings:
+     * rule, pattern and line, never the text. Such content is stored as the withheld notice, so
+     * the evidence served to readers carries no secret either.
+     */
     storeArtifact: async (input: {
       mission: string;
       uri: string;
       content: string;
       producedBy: string;
-    }): Promise<{ checksum: string }> => {
-      const checksum = await evidence.put(input.content);
+    }): Promise<{ checksum: string; breaches?: SecretFinding[] }> => {
+      const found = secretsInText((await deps.loadPolicy()).document, input.content);
+      const breaches = [...withheldFindings(input.content), ...found];
+      const content = found.length > 0 ? withheldNotice(breaches) : input.content;
+      const checksum = await evidence.put(content);
       const artifact: ArtifactEvidence = {
         kind: 'artifact',
         artifactId: artifactIdOf(checksum),
@@ -386,12 +404,12 @@ export function createMissionStepActivities(deps: MissionStepDeps) {
         uri: input.uri,
         checksum,
         producedBy: input.producedBy,
-        sizeBytes: Buffer.byteLength(input.content),
+        sizeBytes: Buffer.byteLength(content),
         mediaType: 'text/plain',
         createdAt: firstScheduledAt(),
       };
       await evidence.putJson(artifact);
-      return { checksum };
+      return breaches.length > 0 ? { checksum, breaches } : { checksum };
     },
   };
 }

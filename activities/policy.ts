@@ -6,44 +6,22 @@
  * A mission records the policy it runs under (a policy update is a transition carrying the
  * snapshot's hash); `evaluatePolicy` refuses to judge under a policy the mission has not recorded.
  */
-import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { parse as parseYaml } from 'yaml';
 import {
   type IngestionSource,
-  PolicyDocument,
   PolicyEvaluationRequest,
   type PolicyBreach,
   type PolicyRule,
   type PolicySnapshot,
   type PolicySubject,
   type PolicyVerdict,
+  secretsInValue,
 } from '../schemas/policy';
-import { hashCanonical } from '../host/digest';
+import { loadPolicyFile, parsePolicy } from '../host/policy';
 import { EvidenceNotFoundError, type ContentStore } from '../ledger/evidence-store';
 
-/** Parses and validates a policy document; the hash covers its meaning, not its formatting. */
-export function parsePolicy(yamlText: string, origin: string): PolicySnapshot {
-  let raw: unknown;
-  try {
-    raw = parseYaml(yamlText) as unknown;
-  } catch (error) {
-    throw new Error(`policy ${origin} is not valid YAML: ${(error as Error).message}`);
-  }
-  const parsed = PolicyDocument.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
-    throw new Error(`policy ${origin} is invalid: ${problems}`);
-  }
-  return { version: parsed.data.version, hash: hashCanonical(parsed.data), document: parsed.data };
-}
-
-export async function loadPolicyFile(path: string): Promise<PolicySnapshot> {
-  return parsePolicy(await readFile(path, 'utf8'), path);
-}
+export { loadPolicyFile, parsePolicy };
 
 /**
  * Glob to RegExp: `**` spans folders (`**\/` also matches none), `*` and `?` stay within one.
@@ -112,7 +90,7 @@ function findingsFor(rule: PolicyRule, subject: ResolvedSubject): Finding[] {
     case 'secret-content':
       return subject.kind === 'ingestion'
         ? subject.sources.flatMap((source) => secretsInContent(rule.patterns, source))
-        : secretsInValue(rule.patterns, subject.inputs, 'inputs').map((detail) => ({
+        : secretValues(rule, subject.inputs).map((detail) => ({
             location: `proposal ${subject.transition}`,
             detail,
           }));
@@ -155,17 +133,12 @@ function secretsInContent(patterns: Patterns, source: ResolvedSource): Finding[]
     : [{ location: source.path, detail: `secret-like content: ${hits.join(', ')}` }];
 }
 
-function secretsInValue(patterns: Patterns, value: unknown, path: string): string[] {
-  if (typeof value === 'string') {
-    const names = patterns.filter((p) => new RegExp(p.regex, p.flags).test(value)).map((p) => p.name);
-    return names.length === 0 ? [] : [`secret-like value (${names.join(', ')}) at ${path}`];
-  }
-  if (Array.isArray(value))
-    return value.flatMap((item, i) => secretsInValue(patterns, item, `${path}[${i}]`));
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).flatMap(([key, item]) => secretsInValue(patterns, item, `${path}.${key}`));
-  }
-  return [];
+/** One detail per field path, naming the patterns that matched there. */
+function secretValues(rule: PolicyRule, inputs: unknown): string[] {
+  const byPath = new Map<string, string[]>();
+  for (const f of secretsInValue({ rules: [rule] }, inputs, 'inputs'))
+    byPath.set(f.at, [...(byPath.get(f.at) ?? []), f.pattern]);
+  return [...byPath].map(([path, names]) => `secret-like value (${names.join(', ')}) at ${path}`);
 }
 
 type EntropyRule = Extract<PolicyRule, { kind: 'high-entropy' }>;

@@ -33,6 +33,8 @@ import {
 import { hostileKeyPath, type ApiRegistry } from './routes';
 import { parseIdemKey } from '../schemas/proposal';
 import { A2A_SPAN_ATTRIBUTES, A2A_SPAN_PREFIX } from '../schemas/trace';
+import { secretsInValue } from '../schemas/policy';
+import { loadPolicyFile } from '../host/policy';
 
 type Id = string | number | null;
 interface RpcError {
@@ -57,6 +59,8 @@ export interface A2ADeps {
   taskQueue: string;
   /** Unexpected failures: logged (message only), answered -32603 without detail. */
   logError: (context: string, error: unknown) => void;
+  /** The SHHH policy whose secret rules every proposal and report is scanned with. */
+  policyFile: string;
 }
 
 /**
@@ -69,11 +73,28 @@ const UNKNOWN_METHOD = 'unknown';
 /** How long a report may wait for a worker before the agent is told to retry. */
 const REPORT_TIMEOUT = '30 seconds';
 
-export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2ADeps): void {
+export function mountA2A(api: ApiRegistry, { client, taskQueue, logError, policyFile }: A2ADeps): void {
   // With tracing off this is OpenTelemetry's no-op tracer and a call's span costs next to nothing.
   const tracer = trace.getTracer('swoosh-gateway');
-  /** The worker writes the report; only it holds the orchestrator key that signs the ledger. */
+  /**
+   * The worker writes the report; only it holds the orchestrator key that signs the ledger. A
+   * report the policy's secret rules match is refused before it reaches a workflow's history; it
+   * quarantines nothing, since an agent's token is not tied to a mission nor is the report signed.
+   */
   async function record(report: AgentReport): Promise<unknown> {
+    const { document } = await loadPolicyFile(policyFile);
+    const secrets =
+      report.kind === 'lifecycle'
+        ? secretsInValue(document, report.event, 'params')
+        : secretsInValue(document, report.item, 'params');
+    if (secrets.length > 0) {
+      throw new RpcFailure(A2A_ERRORS.invalidParams, 'Invalid params', {
+        errors: secrets.map((f) => ({
+          field: f.at,
+          reason: `a secret-like value: ${f.ruleId} (${f.pattern})`,
+        })),
+      });
+    }
     const mission = report.kind === 'lifecycle' ? report.event.missionId : report.item.missionId;
     try {
       return await client.workflow.execute<typeof agentReportWorkflow>('agentReportWorkflow', {
@@ -123,8 +144,25 @@ export function mountA2A(api: ApiRegistry, { client, taskQueue, logError }: A2AD
         ],
       });
     }
-    const result = await proposeTransition(client, mission, proposal);
+    const result = await proposeTransition(
+      client,
+      mission,
+      proposal,
+      (await loadPolicyFile(policyFile)).document,
+    );
     if (result.kind === 'accepted') return result.outcome;
+    if (result.kind === 'secret') {
+      const { failing_guard, reasons, quarantined, findings } = result;
+      throw new RpcFailure(A2A_ERRORS.transitionRejected, 'Secret in proposal', {
+        failing_guard,
+        reasons,
+        quarantined,
+        errors: findings.map((f) => ({
+          field: `params.proposal.${f.field}`,
+          reason: `${f.rule_id}: ${f.pattern}`,
+        })),
+      });
+    }
     const { kind, ...data } = result;
     if (kind === 'stale') throw new RpcFailure(A2A_ERRORS.staleHash, 'Stale current_state_hash', data);
     throw new RpcFailure(A2A_ERRORS.transitionRejected, 'Transition rejected', data);

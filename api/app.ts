@@ -29,7 +29,7 @@ import { type AccessLog, createGatewayMetrics, observe, stdoutAccessLog } from '
 import { buildOpenApi, renderDocs } from './openapi';
 import { haltKeeper, mountOwnerControls } from './owner-controls';
 import { ownerCommandSigning } from './owner-signing';
-import { dataPaths } from '../host/data-dir';
+import { dataPaths, defaultPolicyFile } from '../host/data-dir';
 import { timerEventsDir } from '../host/timer-events';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
@@ -62,6 +62,8 @@ export interface AppDeps {
   ownerKeys?: string[];
   /** Distinct owner signatures a broadcast owner command needs (SWOOSH_OWNER_QUORUM, default 1). */
   ownerQuorum?: number;
+  /** The SHHH policy proposals are scanned with: the worker's (SWOOSH_POLICY_FILE), the default unless given. */
+  policyFile?: string;
 }
 
 export interface Gateway {
@@ -100,7 +102,8 @@ export function createGateway(deps: AppDeps): Gateway {
     ...(deps.ownerQuorum !== undefined && { quorum: deps.ownerQuorum }),
   });
   const halts = haltKeeper(client, taskQueue);
-  mountMissionRoutes(api, { client, taskQueue, signing, halts });
+  const policyFile = deps.policyFile ?? defaultPolicyFile;
+  mountMissionRoutes(api, { client, taskQueue, signing, halts, policyFile });
   const ledger =
     deps.ledger ?? openLedgerReader({ config: loadStoreConfig(), ledgerDir: dataPaths(dataDir).ledgerDir });
   mountLedgerRoutes(api, { client, ledger, shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 });
@@ -123,7 +126,7 @@ export function createGateway(deps: AppDeps): Gateway {
     signing,
     halts,
   });
-  mountA2A(api, { client, taskQueue, logError });
+  mountA2A(api, { client, taskQueue, logError, policyFile });
   declareTimerRoutes(api, {
     client,
     taskQueue,

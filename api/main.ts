@@ -1,6 +1,6 @@
 /** Gateway process: serves the REST API until SIGINT/SIGTERM, then drains and closes cleanly. */
 import { Client, Connection } from '@temporalio/client';
-import { resolveDataDir } from '../host/data-dir';
+import { defaultPolicyFile, resolveDataDir } from '../host/data-dir';
 import { loadConfig } from '../schemas/config';
 import { clientTracingInterceptors, startTracing } from '../host/tracing';
 import { createGateway } from './app';
@@ -37,6 +37,7 @@ const gateway = createGateway({
   maxStreams: config.SWOOSH_GATEWAY_MAX_STREAMS,
   ownerKeys: config.SWOOSH_OWNER_KEYS,
   ownerQuorum: config.SWOOSH_OWNER_QUORUM,
+  policyFile: process.env.SWOOSH_POLICY_FILE?.trim() || defaultPolicyFile,
 });
 
 let running;

@@ -31,6 +31,7 @@ import {
   VoteSchema,
 } from '../schemas/proposal';
 import { controlSignal, voteUpdate } from '../schemas/mission-messages';
+import { loadPolicyFile } from '../host/policy';
 import { ALL_ROLES } from './auth';
 import {
   assertAnswering,
@@ -52,6 +53,8 @@ export interface MissionRouteDeps {
   signing: OwnerCommandSigning;
   /** The deployment's halt, which missions started here start under. */
   halts: HaltKeeper;
+  /** The SHHH policy proposals are scanned with before they reach a mission (the worker's). */
+  policyFile: string;
 }
 
 const STEERS = ['operator', 'owner'] as const;
@@ -63,6 +66,12 @@ const timeout = { description: 'The mission did not answer in time (is a worker 
 const proposalRefusals: Refusal[] = [
   { field: '^body$', title: 'Transition rejected', reason: 'refused by a guard: `failing_guard`, `reasons`' },
   { field: '^body\\.hlc$', reason: 'not a valid calendar instant (before 1970-01-01T00:00Z)' },
+  {
+    field: '^body\\.(?:inputs|evidence)\\b',
+    title: 'Secret in proposal',
+    reason:
+      'a value the SHHH policy’s secret rules match (reason: rule id and pattern); `quarantined` says whether the mission was, which it is only when the signature verifies for one of its signers',
+  },
 ];
 const MISSION = '6f1c2a4e-8d3b-4b8e-9a51-3c2f7d9e0a11';
 /** A proposal in the right format (the signature of an example is not a real one). */
@@ -81,7 +90,7 @@ const proposalExample = (transition: string, opClass: string, inputs: Record<str
 
 export function mountMissionRoutes(
   api: ApiRegistry,
-  { client, taskQueue, signing, halts }: MissionRouteDeps,
+  { client, taskQueue, signing, halts, policyFile }: MissionRouteDeps,
 ): void {
   api.route({
     method: 'post',
@@ -247,7 +256,7 @@ export function mountMissionRoutes(
           errors: [{ field: 'query.mission', reason: 'missing' }],
         });
       }
-      await answerProposal(res, client, mission, body);
+      await answerProposal(res, client, policyFile, mission, body);
     },
   });
 
@@ -274,7 +283,7 @@ export function mountMissionRoutes(
     },
     handler: async ({ params, body }, res) => {
       if (refuseMismatch(res, params.id, body, 'params.id')) return;
-      await answerProposal(res, client, params.id, body);
+      await answerProposal(res, client, policyFile, params.id, body);
     },
   });
 
@@ -420,10 +429,31 @@ function refuseMismatch(
   return true;
 }
 
-async function answerProposal(res: Response, client: Client, mission: string, proposal: TransitionProposal) {
-  const result = await proposeTransition(client, mission, proposal);
+async function answerProposal(
+  res: Response,
+  client: Client,
+  policyFile: string,
+  mission: string,
+  proposal: TransitionProposal,
+) {
+  const { document } = await loadPolicyFile(policyFile);
+  const result = await proposeTransition(client, mission, proposal, document);
   if (result.kind === 'accepted') {
     res.status(202).json(result.outcome);
+    return;
+  }
+  if (result.kind === 'secret') {
+    // Fields and rules only: the value is the secret.
+    const { failing_guard, reasons, quarantined, findings } = result;
+    sendProblem(res, {
+      status: 400,
+      title: 'Secret in proposal',
+      detail: `rejected by ${failing_guard}: ${reasons.join('; ')}`,
+      errors: findings.map((f) => ({ field: `body.${f.field}`, reason: `${f.rule_id}: ${f.pattern}` })),
+      failing_guard,
+      reasons,
+      quarantined,
+    });
     return;
   }
   const { kind, ...details } = result;

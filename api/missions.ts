@@ -28,7 +28,18 @@ import { canonicalJson } from '../schemas/canonical-json';
 import type { SignedOwnerCommand } from '../schemas/owner-controls';
 import type { TransitionProposal } from '../schemas/proposal';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../schemas/search-attributes';
-import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
+import {
+  proposalBreachUpdate,
+  screenProposalUpdate,
+  stateQuery,
+  transitionUpdate,
+} from '../schemas/mission-messages';
+import { type PolicyDocument, secretsInValue } from '../schemas/policy';
+import {
+  PROPOSAL_BREACH_CONFIRMED,
+  type ProposalBreachReport,
+  type ProposalFinding,
+} from '../schemas/proposal-breach';
 
 export class MissionConflictError extends Error {}
 export class MissionNotFoundError extends Error {}
@@ -249,18 +260,47 @@ async function appliedOutcome(
 export type ProposalOutcome =
   | { kind: 'accepted'; outcome: TransitionAccepted }
   | { kind: 'rejected'; failing_guard: string; reasons: string[] }
-  | { kind: 'stale'; failing_guard: string; reasons: string[]; current_hash: string };
+  | { kind: 'stale'; failing_guard: string; reasons: string[]; current_hash: string }
+  | {
+      kind: 'secret';
+      failing_guard: 'policy-scan';
+      reasons: string[];
+      findings: ProposalFinding[];
+      quarantined: boolean;
+    };
 
 /**
  * Routes a proposal to the mission's `transition` update with update id = idem_key, so Temporal
  * deduplicates retries (concurrent ones included) and answers each with the first outcome. A
- * rejection by the update's validator never reaches the workflow's history.
+ * rejection by the update's validator never reaches the workflow's history. A proposal the
+ * policy's secret rules match is never sent as a transition (its inputs would be written to
+ * history): it is screened instead (`screenProposal`).
  */
 export async function proposeTransition(
   client: Client,
   missionId: string,
   proposal: TransitionProposal,
+  policy: PolicyDocument,
 ): Promise<ProposalOutcome> {
+  const secrets = [
+    ...secretsInValue(policy, proposal.inputs, 'inputs'),
+    ...secretsInValue(policy, proposal.evidence, 'evidence'),
+  ];
+  if (secrets.length > 0) {
+    const findings = secrets.map((f) => ({ rule_id: f.ruleId, pattern: f.pattern, field: f.at }));
+    const screened = await screenProposal(client, missionId, proposal, findings);
+    const found = findings.map((f) => `${f.rule_id} (${f.pattern}) at ${f.field}`);
+    const outcome = screened.quarantined
+      ? 'the mission is QUARANTINED'
+      : `the mission is not quarantined: ${screened.reasons.join('; ')}`;
+    return {
+      kind: 'secret',
+      failing_guard: 'policy-scan',
+      reasons: [`a secret-like value: ${found.join('; ')}`, outcome],
+      findings,
+      quarantined: screened.quarantined,
+    };
+  }
   const handle = client.workflow.getHandle(missionWorkflowId(missionId));
   const [, repeat] = await Promise.all([
     assertAnswering(client, missionId),
@@ -395,4 +435,57 @@ function summaryOf(raw: temporal.api.workflow.v1.IWorkflowExecutionInfo): Missio
     objective: typeof prompt?.objective === 'string' ? prompt.objective : null,
     startTime: (optionalTsToDate(raw.startTime) ?? new Date(0)).toISOString(),
   };
+}
+
+/** Whether a proposal with a secret in it quarantined its mission, and if not, why. */
+export type ScreeningOutcome = { quarantined: true } | { quarantined: false; reasons: string[] };
+
+/**
+ * A proposal the policy scan found secrets in, which must not reach history: the mission's
+ * `screenProposal` validator checks its signature, signer and HEAD and always refuses it; only
+ * when it confirmed the breach is the secret-free report sent on, which quarantines the mission
+ * (workflows/mission/proposal-breach.ts). An anonymous or foreign signer quarantines nothing.
+ */
+async function screenProposal(
+  client: Client,
+  missionId: string,
+  proposal: TransitionProposal,
+  findings: ProposalFinding[],
+): Promise<ScreeningOutcome> {
+  const handle = client.workflow.getHandle(missionWorkflowId(missionId));
+  await assertAnswering(client, missionId);
+  let report: ProposalBreachReport | undefined;
+  try {
+    await onMission(client, missionId, () =>
+      handle.executeUpdate(screenProposalUpdate, { args: [{ proposal, findings }] }),
+    );
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
+      throw error;
+    const cause = error.cause;
+    if (cause.type === PROPOSAL_BREACH_CONFIRMED) report = cause.details?.[0] as ProposalBreachReport;
+    else if (cause.type === TRANSITION_REJECTED)
+      return { quarantined: false, reasons: (cause.details?.[0] as TransitionRejection).reasons };
+    else throw error;
+  }
+  if (report === undefined) throw new Error('screenProposal was accepted, which it never is');
+  const confirmed = report;
+  try {
+    const { quarantined } = await onMission(client, missionId, () =>
+      handle.executeUpdate(proposalBreachUpdate, {
+        args: [confirmed],
+        updateId: `proposal-breach:${confirmed.proposal_hash}`,
+      }),
+    );
+    return quarantined ? { quarantined } : { quarantined, reasons: ['the mission is already QUARANTINED'] };
+  } catch (error) {
+    if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+    const cause = error.cause;
+    const rejection =
+      cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
+        ? (cause.details?.[0] as TransitionRejection | undefined)
+        : undefined;
+    if (rejection === undefined) throw error;
+    return { quarantined: false, reasons: rejection.reasons };
+  }
 }

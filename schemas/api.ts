@@ -78,8 +78,11 @@ export const TransitionRejectedProblem = Problem.extend({
   reasons: z.array(z.string()),
 });
 
+/** 400 for a secret in a proposal (docs/design.md#guards): refused, and the mission quarantined or not. */
+export const SecretProposalProblem = TransitionRejectedProblem.extend({ quarantined: z.boolean() });
+
 /** 400 on a proposal: a guard's refusal, or a body that is not a valid proposal at all. */
-export const TransitionBadRequest = z.union([TransitionRejectedProblem, Problem]);
+export const TransitionBadRequest = z.union([SecretProposalProblem, TransitionRejectedProblem, Problem]);
 
 /** 409: `current_state_hash` is not HEAD; re-read and resubmit against `current_hash`. */
 export const StaleHashProblem = TransitionRejectedProblem.extend({ current_hash: z.string() });

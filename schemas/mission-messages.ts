@@ -10,6 +10,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ControlCommand, MissionView, TransitionOutcome } from './mission';
 import type { OwnerControlCommand, SignedOwnerCommand } from './owner-controls';
 import type { TransitionProposal, Vote } from './proposal';
+import type { ProposalBreachReport, ProposalScreening } from './proposal-breach';
 
 export const stateQuery = defineQuery<MissionView>('state');
 
@@ -39,3 +40,18 @@ export const controlSignal = defineSignal<[SignedOwnerCommand | ControlCommand]>
  * accepted only by missions started before signed owner commands.
  */
 export const ownerControlSignal = defineSignal<[SignedOwnerCommand | OwnerControlCommand]>('ownerControl');
+
+/**
+ * A proposal the gateway's policy scan found secrets in (schemas/proposal-breach.ts). Always
+ * refused by its validator, so it never reaches history: `ProposalBreachConfirmed` (details: the
+ * ProposalBreachReport) when its signature verifies for a signer of the mission on HEAD.
+ */
+export const screenProposalUpdate = defineUpdate<never, [screening: ProposalScreening]>('screenProposal');
+
+/**
+ * Quarantines the mission for a breach `screenProposal` confirmed on this worker, unchanged and
+ * with HEAD unmoved since; anything else is refused by its validator.
+ */
+export const proposalBreachUpdate = defineUpdate<{ quarantined: boolean }, [report: ProposalBreachReport]>(
+  'proposalBreach',
+);

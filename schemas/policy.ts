@@ -173,3 +173,75 @@ export const PolicyVerdict = z.strictObject({
   breaches: z.array(PolicyBreach),
 });
 export type PolicyVerdict = z.infer<typeof PolicyVerdict>;
+
+/**
+ * Where a secret-content rule matched: the rule, the pattern's name and a place (a field path such
+ * as `inputs.auth.key`, or `line 3`). Never the matched text, which would copy the secret onward.
+ */
+export interface SecretFinding {
+  readonly ruleId: string;
+  readonly pattern: string;
+  readonly at: string;
+}
+
+type SecretRule = Extract<PolicyRule, { kind: 'secret-content' }>;
+
+/** A policy document, or any of its rules (`{ rules: [rule] }`). */
+type Rules = Pick<PolicyDocument, 'rules'>;
+
+const secretRules = (document: Rules): SecretRule[] =>
+  document.rules.filter((r): r is SecretRule => r.kind === 'secret-content');
+
+/** Every string in a JSON value with its field path (`inputs.auth[0].key`), as the scans name them. */
+export function stringLeaves(value: unknown, path: string): [at: string, text: string][] {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((item, i) => stringLeaves(item, `${path}[${i}]`));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([key, item]) => stringLeaves(item, `${path}.${key}`));
+  return [];
+}
+
+/**
+ * The secret-content rules' findings in a JSON value, one per string and pattern, by field path.
+ * Pure regular expressions, so the gateway, the activities and workflow code all judge alike.
+ */
+export function secretsInValue(document: Rules, value: unknown, path: string): SecretFinding[] {
+  const rules = secretRules(document);
+  return stringLeaves(value, path).flatMap(([at, text]) =>
+    rules.flatMap((rule) =>
+      rule.patterns
+        .filter((p) => new RegExp(p.regex, p.flags).test(text))
+        .map((p) => ({ ruleId: rule.id, pattern: p.name, at })),
+    ),
+  );
+}
+
+/** The secret-content rules' findings in a text, by line (the first match of each pattern). */
+export function secretsInText(document: Rules, text: string): SecretFinding[] {
+  return secretRules(document).flatMap((rule) =>
+    rule.patterns.flatMap((p) => {
+      const match = new RegExp(p.regex, p.flags).exec(text);
+      if (!match) return [];
+      return [
+        { ruleId: rule.id, pattern: p.name, at: `line ${text.slice(0, match.index).split('\n').length}` },
+      ];
+    }),
+  );
+}
+
+const WITHHELD_LINE =
+  /^\[swoosh\] output withheld: ([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*) \(([a-z0-9-]+) at ([^)\n]+)\)$/gm;
+
+/**
+ * What stands in for a text the policy found secrets in: one line per finding, naming rule,
+ * pattern and place. The whole text goes, not just the match: a pattern may match only the head of
+ * a secret (a private key block's first line) and the rest would stay.
+ */
+export function withheldNotice(findings: readonly SecretFinding[]): string {
+  return findings.map((f) => `[swoosh] output withheld: ${f.ruleId} (${f.pattern} at ${f.at})`).join('\n');
+}
+
+/** The findings a withheld notice names, so a later step still knows why the text was withheld. */
+export function withheldFindings(text: string): SecretFinding[] {
+  return [...text.matchAll(WITHHELD_LINE)].map((m) => ({ ruleId: m[1]!, pattern: m[2]!, at: m[3]! }));
+}

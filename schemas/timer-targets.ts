@@ -20,11 +20,18 @@ export const TIMER_CREATOR_ROLES: readonly Role[] = ['agent', 'operator', 'owner
 
 /**
  * Messages no timer may send, whatever the configuration: the mission's owner and control
- * signals, its proposal and vote updates (schemas/mission-messages.ts), and every message of the
- * timer shards (`timers.*`, schemas/timer-messages.ts). A test keeps this list and the
- * definitions in step.
+ * signals, its proposal, proposal-screening and vote updates (schemas/mission-messages.ts), and
+ * every message of the timer shards (`timers.*`, schemas/timer-messages.ts). A test keeps this
+ * list and the definitions in step.
  */
-export const NEVER_TIMER_TARGETABLE: readonly string[] = ['ownerControl', 'control', 'transition', 'vote'];
+export const NEVER_TIMER_TARGETABLE: readonly string[] = [
+  'ownerControl',
+  'control',
+  'transition',
+  'screenProposal',
+  'proposalBreach',
+  'vote',
+];
 const SHARD_MESSAGE_PREFIX = 'timers.';
 
 export function neverTimerTargetable(name: string): boolean {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import * as registered from '../workflows/index';
 import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, workflowsPath } from '../workers/worker';
+import { LEAKED_KEY } from './agents/support/declared-agent';
 
 const historiesDir = new URL('./histories/', import.meta.url);
 const changedWorkflowsPath = fileURLToPath(new URL('./workflows/mission-changed.ts', import.meta.url));
@@ -103,6 +104,32 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(decided.indexOf('Ingestion_Ready')).toBeGreaterThan(degraded);
     expect(decided.indexOf('Control_Resume')).toBeGreaterThan(decided.indexOf('Ingestion_Ready'));
     expect(events.some((e) => e.workflowExecutionFailedEventAttributes)).toBe(false);
+  });
+
+  test('the output-scan fixture covers the patched branch: the withheld output quarantines the mission', () => {
+    const file = 'mission-statechart-output-scan.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-output-scan-v1"'))).toBe(true);
+    const transitions = (load(file).events ?? []).flatMap((e) => {
+      const task = e.activityTaskScheduledEventAttributes;
+      if (task?.activityType?.name !== 'recordDecisions') return [];
+      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
+    });
+    expect(transitions.at(-1)).toBe('Policy_Quarantine');
+  });
+
+  test('the proposal-breach fixture holds the breach report, never the screened proposal or its secret', () => {
+    const file = 'mission-statechart-proposal-breach.json';
+    const accepted = (load(file).events ?? []).flatMap((e) => {
+      const a = e.workflowExecutionUpdateAcceptedEventAttributes;
+      return a ? [a.acceptedRequest?.input?.name] : [];
+    });
+    expect(accepted).toEqual(['proposalBreach']);
+    const payloads = [
+      ...readFileSync(new URL(file, historiesDir), 'utf8').matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g),
+    ].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'));
+    expect(payloads.join('\n')).toContain('"field":"inputs.reason"');
+    expect(payloads.join('\n')).not.toContain(LEAKED_KEY);
   });
 
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {

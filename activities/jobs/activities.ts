@@ -29,6 +29,7 @@ import {
 import { EnvReferenceError } from './env';
 import { AttachmentError, withAttachments } from './attachments';
 import type { ContentStore } from '../../ledger/evidence-store';
+import { type PolicySnapshot, secretsInText, withheldNotice } from '../../schemas/policy';
 import { AGENT_JOB_ATTRIBUTES as J, AGENT_JOB_SPANS } from '../../schemas/trace';
 import { recordAgentJob } from '../telemetry';
 import { finishedTelemetry, type JobTelemetrySink, spawnedTelemetry } from './telemetry';
@@ -40,6 +41,12 @@ export interface JobActivityDeps {
   content?: ContentStore;
   /** Bytes of the agent's output returned in a result (default 16 KiB; the full log stays with the run). */
   logTailBytes?: number;
+  /**
+   * The SHHH policy the output is screened with: an output its secret rules match is withheld
+   * (replaced by a notice naming rule, pattern and line), because the result is written to the
+   * workflows' histories. Without it the output is returned as it is.
+   */
+  policy?: () => Promise<PolicySnapshot>;
 }
 
 /** Heartbeat details: survive into the next attempt and tell it this activity had spawned the run. */
@@ -72,6 +79,7 @@ export function createJobActivities({
   telemetry,
   content,
   logTailBytes = 16 * 1024,
+  policy,
 }: JobActivityDeps) {
   async function exportFinished(status: JobStatus, finish: JobFinish): Promise<void> {
     for (const item of finishedTelemetry(status, finish, runner.backend)) await telemetry.record(item);
@@ -180,6 +188,7 @@ export function createJobActivities({
       }
 
       const logs = await runner.logs(jobName, logTailBytes);
+      const secrets = policy ? secretsInText((await policy()).document, logs.tail) : [];
       if (!finished.exported) {
         await exportFinished(finished, finished.finish);
         await runner.markExported(jobName);
@@ -193,7 +202,7 @@ export function createJobActivities({
         startedAt,
         finishedAt: finished.finish.finishedAt,
         durationMs: Math.max(0, Date.parse(finished.finish.finishedAt) - Date.parse(startedAt)),
-        logTail: logs.tail,
+        logTail: secrets.length > 0 ? withheldNotice(secrets) : logs.tail,
         logTruncated: logs.truncated,
       };
     },

@@ -15,7 +15,13 @@ import {
   parsePolicy,
   type ResolvedSource,
 } from '../../activities/policy';
-import type { PolicySnapshot } from '../../schemas/policy';
+import {
+  type PolicySnapshot,
+  secretsInText,
+  secretsInValue,
+  withheldFindings,
+  withheldNotice,
+} from '../../schemas/policy';
 import { activityEnvironment } from './support/activity-env';
 
 let policy: PolicySnapshot;
@@ -337,5 +343,27 @@ describe('policy activities', () => {
         },
       }),
     ).rejects.toMatchObject({ type: 'EvidenceNotFound', nonRetryable: true });
+  });
+});
+
+describe('the secret rules outside ingestion (proposal inputs, agent outputs)', () => {
+  const key = ['AKIA', 'QX7P', 'EXAMPLE0', 'KEY1'].join('');
+
+  it('name the field path, rule and pattern of a secret in a JSON value, never the value', () => {
+    const found = secretsInValue(policy.document, { note: 'fine', auth: [{ key }] }, 'inputs');
+    expect(found).toEqual([
+      { ruleId: 'SHHH-SECRET-CONTENT', pattern: 'aws-access-key-id', at: 'inputs.auth[0].key' },
+    ]);
+    expect(JSON.stringify(found)).not.toContain(key);
+    expect(secretsInValue(policy.document, { note: 'fine', n: 3 }, 'inputs')).toEqual([]);
+  });
+
+  it('withhold a text by a notice that names each finding and reads back the same findings', () => {
+    const found = secretsInText(policy.document, `starting\ndeploying with ${key}\n`);
+    expect(found).toEqual([{ ruleId: 'SHHH-SECRET-CONTENT', pattern: 'aws-access-key-id', at: 'line 2' }]);
+    const notice = withheldNotice(found);
+    expect(notice).toBe('[swoosh] output withheld: SHHH-SECRET-CONTENT (aws-access-key-id at line 2)');
+    expect(withheldFindings(notice)).toEqual(found);
+    expect(secretsInText(policy.document, notice)).toEqual([]);
   });
 });

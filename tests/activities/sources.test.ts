@@ -45,6 +45,7 @@ function withSources(sources: Partial<SourceConfinement>) {
     orchestrator: generateSigner().signer,
     checkLicence: () => Promise.reject(new Error('not used')),
     evaluatePolicy: () => Promise.reject(new Error('not used')),
+    loadPolicy: () => Promise.reject(new Error('not used')),
     probeToolServers: () => Promise.reject(new Error('not used')),
     sources: {
       inputsDir: inputs,

@@ -8,12 +8,21 @@ import { dataPaths } from '../../host/data-dir';
 import { loadSigner } from '../../host/keys';
 import { LicenceChecker } from '../../host/licence/checker';
 import { signLicence } from '../../host/licence/tokens';
-import { type Client, WithStartWorkflowOperation, type WorkflowHandle } from '@temporalio/client';
+import {
+  type Client,
+  WithStartWorkflowOperation,
+  type WorkflowHandle,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { PROPOSAL_BREACH_CONFIRMED, type ProposalBreachReport } from '../../schemas/proposal-breach';
 import { startMission } from '../../api/missions';
 import { missionWorkflowId, type MissionView } from '../../schemas/mission';
 import {
   controlSignal,
   ownerControlSignal,
+  proposalBreachUpdate,
+  screenProposalUpdate,
   stateQuery,
   transitionUpdate,
   voteUpdate,
@@ -42,8 +51,11 @@ import { signDetached } from '../../workflows/statechart';
 import {
   FAST_SCHEDULE,
   newSigner,
+  prompt,
   propose,
+  proposalSigner,
   signedCommand,
+  startMissionWith,
   type TestSigner,
   vote,
 } from '../lifecycle/support/missions';
@@ -55,7 +67,7 @@ import {
 } from '../chaos/long-history';
 import { startFromBrokenSnapshot } from './broken-snapshot';
 import { otherWorkflowScenarios } from './other-workflows';
-import { startDeclaredAgentMission } from '../agents/support/declared-agent';
+import { LEAKED_KEY, leakerConfig, startDeclaredAgentMission } from '../agents/support/declared-agent';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 
@@ -229,6 +241,61 @@ export const scenarios: Scenario[] = [
     async run(client, taskQueue, missionId) {
       const handle = await startDeclaredAgentMission(client, taskQueue, missionId);
       await handle.result();
+      return handle.fetchHistory();
+    },
+  },
+  {
+    // OUTPUT_SCAN_PATCH: the beat's agent prints an AWS-key-like string; its output is withheld
+    // and the mission quarantines itself naming the task and rule. It then holds, so it is
+    // terminated once QUARANTINED.
+    name: 'mission-statechart-output-scan',
+    async run(client, taskQueue, missionId) {
+      const handle = await startDeclaredAgentMission(client, taskQueue, missionId, leakerConfig());
+      const ok = (v: MissionView) => (v as { state?: StateDocument }).state?.policy.phase === 'QUARANTINED';
+      const v = await eventually(() => handle.query(stateQuery), ok, 90_000);
+      if (!ok(v)) throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      await handle.terminate('fixture recorded');
+      return handle.fetchHistory();
+    },
+  },
+  {
+    // Proposal screening (workflows/mission/proposal-breach.ts): a signer's proposal with a secret
+    // in its inputs is screened (refused, so not in history) and the secret-free breach report
+    // quarantines the mission. It then holds, so it is terminated once QUARANTINED.
+    name: 'mission-statechart-proposal-breach',
+    async run(client, taskQueue, missionId) {
+      const signer = newSigner();
+      const handle = await startMissionWith(client, taskQueue, prompt(missionId), {
+        signers: [{ key: signer.key, classes: ['control', 'approval'], label: 'owner' }],
+        schedule: FAST_SCHEDULE,
+      });
+      const state = async () => (await handle.query(stateQuery)) as MissionView & { state: StateDocument };
+      await eventually(state, (v) => v.state?.execution.phase === 'REVIEW', 90_000);
+      const sign = proposalSigner(missionId, signer, FAST_SCHEDULE);
+      const findings = [
+        { rule_id: 'SHHH-SECRET-CONTENT', pattern: 'aws-access-key-id', field: 'inputs.reason' },
+      ];
+      // HEAD may move between reading it and the two updates: read it again and retry.
+      for (let i = 0; i < 10 && (await state()).state.policy.phase === 'CLEAR'; i++) {
+        const proposal = sign((await state()).hash!, 'Control_Pause', { reason: `rotate ${LEAKED_KEY}` });
+        const report = await handle
+          .executeUpdate(screenProposalUpdate, { args: [{ proposal, findings }] })
+          .then(
+            () => undefined,
+            (error: unknown) =>
+              error instanceof WorkflowUpdateFailedError &&
+              error.cause instanceof ApplicationFailure &&
+              error.cause.type === PROPOSAL_BREACH_CONFIRMED
+                ? (error.cause.details?.[0] as ProposalBreachReport)
+                : undefined,
+          );
+        if (report)
+          await handle.executeUpdate(proposalBreachUpdate, { args: [report] }).catch(() => undefined);
+      }
+      const v = await state();
+      if (v.state.policy.phase !== 'QUARANTINED')
+        throw new Error(`recording stalled at ${JSON.stringify(v).slice(0, 1000)}`);
+      await handle.terminate('fixture recorded');
       return handle.fetchHistory();
     },
   },

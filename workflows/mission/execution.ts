@@ -26,6 +26,7 @@ import { refreshLicence } from './licence-watch';
 import { declaredAgentSpec } from './agent-spec';
 import { COMPENSATION_PATCH, degrade, recovered } from './compensation';
 import { agentFailure, currentPlan, runPlan } from './plan';
+import { quarantineOnBreach } from './output-scan';
 
 /** BOOT: LICENSE_CHECK until a valid licence verdict licenses the mission. */
 export async function runBoot(m: MissionEngine): Promise<void> {
@@ -294,12 +295,13 @@ async function runAgents(
         content = `agent ${task} failed: ${error instanceof ApplicationFailure ? error.message : String(error)}`;
         failures.push(`agent ${task} failed: ${agentFailure(error)}`);
       }
-      const { checksum } = await m.shortCall(`store evidence of ${task}`).storeArtifact({
+      const { checksum, breaches } = await m.shortCall(`store evidence of ${task}`).storeArtifact({
         mission: m.missionId,
         uri: `swoosh://${m.missionId}/beat/${beat}/${task}`,
         content,
         producedBy,
       });
+      await quarantineOnBreach(m, task, breaches);
       return `bubble://evidence/${checksum}`;
     }),
   );

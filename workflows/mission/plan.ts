@@ -14,6 +14,7 @@ import type { MissionPrompt } from '../../schemas/mission';
 import { agentJobWorkflow } from '../agent-job';
 import type { MissionEngine } from './engine';
 import { declaredAgentSpec } from './agent-spec';
+import { quarantineOnBreach } from './output-scan';
 
 const EVIDENCE_PREFIX = 'bubble://evidence/';
 
@@ -120,12 +121,13 @@ export async function runPlan(
         content = failure;
       }
     }
-    const { checksum } = await m.shortCall(`store evidence of ${task.id}`).storeArtifact({
+    const { checksum, breaches } = await m.shortCall(`store evidence of ${task.id}`).storeArtifact({
       mission: m.missionId,
       uri,
       content,
       producedBy,
     });
+    await quarantineOnBreach(m, task.id, breaches);
     const evidence = `${EVIDENCE_PREFIX}${checksum}`;
     if (failure !== undefined) return { ok: false, evidence, reason: failure };
     const report = reportIn(content);

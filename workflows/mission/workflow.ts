@@ -22,6 +22,8 @@ import { ControlCommand, Controllers, OwnerControlCommand, UNATTRIBUTED } from '
 import {
   controlSignal,
   ownerControlSignal,
+  proposalBreachUpdate,
+  screenProposalUpdate,
   stateQuery,
   transitionUpdate,
   voteUpdate,
@@ -40,6 +42,7 @@ import {
   type UnsignedReader,
 } from './owner-controls';
 import { TransitionUpdates } from './transition-update';
+import { ProposalBreaches } from './proposal-breach';
 import { runBoot, runExecution } from './execution';
 import { historyGrewLong, HistoryLimits } from './history';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
@@ -192,6 +195,16 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     validator: (proposal) => updates.validate(proposal),
     description:
       'Apply a signed transition proposal (docs/design.md#proposals); the update id is its idem_key.',
+  });
+  const breaches = new ProposalBreaches(engine);
+  setHandler(screenProposalUpdate, () => Promise.reject(new Error('screenProposal is always refused')), {
+    validator: (screening) => breaches.screen(screening),
+    description:
+      'Check a signed proposal the gateway found secrets in; always refused (docs/design.md#guards).',
+  });
+  setHandler(proposalBreachUpdate, (report) => breaches.handleReport(report), {
+    validator: (report) => breaches.validateReport(report),
+    description: 'Quarantine for a proposal breach screenProposal confirmed (docs/design.md#guards).',
   });
   setHandler(
     voteUpdate,

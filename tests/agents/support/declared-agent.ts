@@ -30,6 +30,27 @@ export function greeter(extraEnv: Record<string, AgentEnvValue> = {}): AgentDecl
   };
 }
 
+/**
+ * An agent that prints an AWS-key-like string, assembled at run time so that its declaration (in
+ * the mission's input) never holds it: its output breaches the default policy (SHHH-SECRET-CONTENT).
+ */
+export const LEAKED_KEY = ['AKIA', 'QX7P', 'EXAMPLE0', 'KEY1'].join('');
+export function leaker(): AgentDeclarationInput {
+  return {
+    ...greeter(),
+    description: 'Prints an AWS-key-like string: an agent that leaks a credential.',
+    args: ['-e', "console.log('deploying with ' + ['AKIA', 'QX7P', 'EXAMPLE0', 'KEY1'].join(''))"],
+  };
+}
+
+/** One beat (auto-approved, 4-second bar) whose task runs the leaker. */
+export const leakerConfig = (): MissionConfigInput => ({
+  autoApprove: true,
+  maxBeats: 1,
+  schedule: FAST_SCHEDULE,
+  agents: { catalogue: { agents: { leaker: leaker() } }, beat: 'leaker' },
+});
+
 /** One beat, orchestrator alone, auto-approved, on a 4-second bar; every task runs the greeter. */
 export function declaredAgentConfig(extraEnv: Record<string, AgentEnvValue> = {}): MissionConfigInput {
   return {
