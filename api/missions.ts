@@ -314,11 +314,7 @@ export async function proposeTransition(
     return { kind: 'accepted', outcome };
   } catch (error) {
     if (!(error instanceof WorkflowUpdateFailedError)) throw error;
-    const cause = error.cause;
-    const rejection =
-      cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
-        ? (cause.details?.[0] as TransitionRejection | undefined)
-        : undefined;
+    const rejection = rejectionOf(error);
     // Not a refusal (the update failed for another reason, e.g. its worker died mid-way): the
     // proposal may have been applied, so the caller must not be told it was refused.
     if (rejection === undefined) throw error;
@@ -480,12 +476,16 @@ async function screenProposal(
     return quarantined ? { quarantined } : { quarantined, reasons: ['the mission is already QUARANTINED'] };
   } catch (error) {
     if (!(error instanceof WorkflowUpdateFailedError)) throw error;
-    const cause = error.cause;
-    const rejection =
-      cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
-        ? (cause.details?.[0] as TransitionRejection | undefined)
-        : undefined;
+    const rejection = rejectionOf(error);
     if (rejection === undefined) throw error;
     return { quarantined: false, reasons: rejection.reasons };
   }
+}
+
+/** The mission's refusal in a failed update, or undefined when it failed for another reason. */
+function rejectionOf(error: WorkflowUpdateFailedError): TransitionRejection | undefined {
+  const cause = error.cause;
+  return cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
+    ? (cause.details?.[0] as TransitionRejection | undefined)
+    : undefined;
 }
