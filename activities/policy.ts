@@ -9,6 +9,7 @@
 import { basename } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import {
+  globToRegExp,
   type IngestionSource,
   PolicyEvaluationRequest,
   type PolicyBreach,
@@ -22,29 +23,7 @@ import { loadPolicyFile, parsePolicy } from '../host/policy';
 import { EvidenceNotFoundError, type ContentStore } from '../ledger/evidence-store';
 
 export { loadPolicyFile, parsePolicy };
-
-/**
- * Glob to RegExp: `**` spans folders (`**\/` also matches none), `*` and `?` stay within one.
- * A glob without a slash is matched against the file name alone, at any depth (as in gitignore).
- */
-export function globToRegExp(glob: string, flags = ''): RegExp {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob.charAt(i);
-    if (c === '*' && glob[i + 1] === '*') {
-      const spansFolders = glob[i + 2] === '/';
-      source += spansFolders ? '(?:.*/)?' : '.*';
-      i += spansFolders ? 2 : 1;
-    } else if (c === '*') {
-      source += '[^/]*';
-    } else if (c === '?') {
-      source += '[^/]';
-    } else {
-      source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-    }
-  }
-  return new RegExp(`^${source}$`, flags);
-}
+export { globToRegExp };
 
 function pathMatches(glob: string, path: string): boolean {
   const normalized = path.replace(/\\/g, '/').replace(/^(?:\.\/|\/)+/, '');

@@ -34,7 +34,7 @@ import {
   stateQuery,
   transitionUpdate,
 } from '../schemas/mission-messages';
-import { type PolicyDocument, secretsInValue } from '../schemas/policy';
+import { missingEvidence, type PolicyDocument, secretsInValue } from '../schemas/policy';
 import {
   PROPOSAL_BREACH_CONFIRMED,
   type ProposalBreachReport,
@@ -307,6 +307,9 @@ export async function proposeTransition(
     appliedOutcome(client, missionId, proposal),
   ]);
   if (repeat) return { kind: 'accepted', outcome: { ...repeat, duplicate: true } };
+  // Not sent without the evidence the policy requires: nothing of it reaches the mission.
+  const missing = missingEvidence(policy, proposal.transition, proposal.evidence);
+  if (missing.length > 0) return { kind: 'rejected', failing_guard: 'policy-scan', reasons: missing };
   try {
     const outcome = await onMission(client, missionId, () =>
       handle.executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),

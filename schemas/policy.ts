@@ -245,3 +245,40 @@ export function withheldNotice(findings: readonly SecretFinding[]): string {
 export function withheldFindings(text: string): SecretFinding[] {
   return [...text.matchAll(WITHHELD_LINE)].map((m) => ({ ruleId: m[1]!, pattern: m[2]!, at: m[3]! }));
 }
+
+/**
+ * Glob to RegExp: `**` spans folders (`**\/` also matches none), `*` and `?` stay within one.
+ * A glob without a slash is matched against the file name alone, at any depth (as in gitignore).
+ */
+export function globToRegExp(glob: string, flags = ''): RegExp {
+  let source = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob.charAt(i);
+    if (c === '*' && glob[i + 1] === '*') {
+      const spansFolders = glob[i + 2] === '/';
+      source += spansFolders ? '(?:.*/)?' : '.*';
+      i += spansFolders ? 2 : 1;
+    } else if (c === '*') {
+      source += '[^/]*';
+    } else if (c === '?') {
+      source += '[^/]';
+    } else {
+      source += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  return new RegExp(`^${source}$`, flags);
+}
+
+/**
+ * The required-evidence rules a proposal of `transition` breaks: each names the prefix none of its
+ * evidence references starts with. Pure, so the gateway judges a proposal before it is sent.
+ */
+export function missingEvidence(document: Rules, transition: string, evidence: readonly string[]): string[] {
+  return document.rules.flatMap((rule) =>
+    rule.kind === 'required-evidence' && rule.transitions.some((glob) => globToRegExp(glob).test(transition))
+      ? rule.prefixes
+          .filter((prefix) => !evidence.some((e) => e.startsWith(prefix)))
+          .map((prefix) => `${rule.id}: ${transition} must cite evidence starting with ${prefix}`)
+      : [],
+  );
+}

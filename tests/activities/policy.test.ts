@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { missingEvidence } from '../../schemas/policy';
 import { defaultPolicyFile } from '../../host/data-dir';
 import { FileContentStore } from '../../ledger/evidence-store';
 import { ensureKeyFile } from '../../host/keys';
@@ -59,7 +60,7 @@ const githubToken = ['ghp', '_', 'a'.repeat(36)].join('');
 
 describe('SHHH default policy', () => {
   it('is versioned and hashed', () => {
-    expect(policy.version).toBe(2);
+    expect(policy.version).toBe(3);
     expect(policy.hash).toMatch(/^sha256-[0-9a-f]{64}$/);
     expect(policy.document.rules.map((r) => r.kind)).toEqual(
       expect.arrayContaining([
@@ -117,7 +118,7 @@ describe('SHHH default policy', () => {
     const verdict = checkPolicy(policy, {
       kind: 'proposal',
       transition: 'Execution_Review',
-      evidence: [`sha256-${'b'.repeat(64)}`, 'ucxl://swoosh:m@Execution/Execution_Work/3'],
+      evidence: [`bubble://evidence/sha256-${'b'.repeat(64)}`, 'ucxl://swoosh:m@Execution/Execution_Work/3'],
       inputs: { summary: 'all checks green', approvals: ['a', 'b'] },
     });
     expect(verdict.outcome).toBe('clean');
@@ -196,7 +197,21 @@ describe('SHHH default policy', () => {
       inputs: {},
     });
     expect(verdict.ruleIds).toEqual(['SHHH-EVIDENCE-RESULTS']);
-    expect(verdict.breaches[0]?.detail).toBe('no evidence reference starting with sha256-');
+    expect(verdict.breaches[0]?.detail).toBe('no evidence reference starting with bubble://evidence/sha256-');
+  });
+
+  it("is met by the mission's own evidence references, and judged alike by the gateway's pure check", () => {
+    const evidence = [`bubble://evidence/sha256-${'a'.repeat(64)}`];
+    expect(
+      checkPolicy(policy, { kind: 'proposal', transition: 'Execution_Review', evidence, inputs: {} }).outcome,
+    ).toBe('clean');
+    expect(missingEvidence(policy.document, 'Execution_Review', evidence)).toEqual([]);
+    expect(
+      missingEvidence(policy.document, 'Execution_Review', ['ucxl://swoosh:m@Execution/Execution_Work/3']),
+    ).toEqual([
+      'SHHH-EVIDENCE-RESULTS: Execution_Review must cite evidence starting with bubble://evidence/sha256-',
+    ]);
+    expect(missingEvidence(policy.document, 'Council_Elect', [])).toEqual([]);
   });
 
   it('does not require evidence for transitions the rule does not name', () => {

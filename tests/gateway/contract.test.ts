@@ -11,6 +11,7 @@ import { FileLedger, readLedger } from '../../ledger';
 import type { ProblemBody } from '../../api/client';
 import type { Role } from '../../schemas/auth';
 import { A2AAnswer, JsonRpcIdValue } from '../../schemas/a2a';
+import { missionWorkflowId } from '../../schemas/mission';
 import { decisionEntry, deploymentEntry } from '../ledger/support/entries';
 import { prompt } from '../lifecycle/support/missions';
 import { eventually } from '../support/temporal';
@@ -271,6 +272,24 @@ describe('transitions and state', () => {
       body: { action: 'explode', reason: 'x' },
     });
     expect(bad.status).toBe(400);
+  });
+  test('a proposal without the evidence the policy requires is refused before the mission sees it', async () => {
+    const head = await held.head();
+    const review = held.proposal(head, 'Execution_Review', {});
+    const refused = await fx.as.agent.propose(review);
+    expect(refused.status).toBe(400);
+    if (refused.ok) throw new Error('unreachable');
+    expect(refused.body).toMatchObject({
+      failing_guard: 'policy-scan',
+      reasons: [
+        'SHHH-EVIDENCE-RESULTS: Execution_Review must cite evidence starting with bubble://evidence/sha256-',
+      ],
+    });
+    expect(await held.head()).toBe(head);
+    const updates = (
+      await fx.env.client.workflow.getHandle(missionWorkflowId(held.id)).fetchHistory()
+    ).events!.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId);
+    expect(updates).not.toContain(review.idem_key);
   });
 });
 
