@@ -273,3 +273,25 @@ test('a signed plan change hands the index to a reviewer: the beat re-plans and 
   expect(updates).toContain(handoff.idem_key);
   expect(updates).not.toContain(undeclared.idem_key);
 });
+
+test("a task with documents: previous-beat works on the last beat's evidence", async () => {
+  const missionId = randomUUID();
+  const handle = await start(missionId, {
+    autoApprove: true,
+    maxBeats: 2,
+    plan: { tasks: [{ id: 'index', agent: 'indexer', documents: 'previous-beat' }] },
+  });
+  const { state } = (await handle.result()) as { state: StateDocument };
+  expect(state.execution.beat).toBe(2);
+  const reader = new FileLedgerReader(dataPaths(deps.dataDir).ledgerDir);
+  const { records } = await reader.page(missionId, { limit: 500, kind: 'decision' });
+  const reviewed = records.flatMap((r) =>
+    r.kind === 'decision' && r.transition === 'Execution_Review' ? [r.evidence] : [],
+  );
+  expect(reviewed).toHaveLength(2);
+  // Beat 1 had no previous beat: its index is of the objective. Beat 2 indexed beat 1's index.
+  const first = DocumentIndex.parse(JSON.parse(await evidenceText(reviewed[0]![0]!)));
+  expect(first.documents.map((d) => d.uri)).toEqual([`swoosh://${missionId}/objective`]);
+  const second = DocumentIndex.parse(JSON.parse(await evidenceText(reviewed[1]![0]!)));
+  expect(second.documents.map((d) => d.uri)).toEqual(reviewed[0]);
+});
