@@ -8,44 +8,31 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { type ArtifactEvidence, artifactIdOf, Evidence } from '../../schemas/evidence';
 import { DocumentIndex } from '../../schemas/example-agents';
 import type { StateDocument } from '../../schemas/state-document';
-import { createSwooshWorker } from '../../workers/worker';
-import { testDeps } from '../lifecycle/support/missions';
-import { startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { taskQueueFor } from '../support/temporal';
+import { type AgentWorker, startAgentWorker } from './support/agent-worker';
 import { declaredAgentConfig, startDeclaredAgentMission } from './support/declared-agent';
 
 const TOKEN = `token-${randomUUID()}`;
 const taskQueue = taskQueueFor('declared-agent');
+let agents: AgentWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
-let worker: Worker;
-let running: Promise<void>;
 
 beforeAll(async () => {
-  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  agents = await startAgentWorker(taskQueue);
+  ({ env, deps } = agents);
   // The process backend reads references below <data dir>/agent-secrets.
   await mkdir(join(deps.dataDir, 'agent-secrets', 'greeter-credentials'), { recursive: true });
   await writeFile(join(deps.dataDir, 'agent-secrets', 'greeter-credentials', 'token'), TOKEN);
-  worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  running = worker.run();
 });
 
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+afterAll(() => agents?.stop());
 
 /** The ArtifactEvidence and ValidationReports a mission stored, each read through its contract. */
 async function evidenceOf(missionId: string): Promise<Evidence[]> {

@@ -9,40 +9,27 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { readMission } from '../../api/missions';
 import { dataPaths } from '../../host/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
 import type { StateDocument } from '../../schemas/state-document';
-import { createSwooshWorker } from '../../workers/worker';
-import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { eventually, taskQueueFor } from '../support/temporal';
+import { type AgentWorker, startAgentWorker } from './support/agent-worker';
 import { LEAKED_KEY, leakerConfig, startDeclaredAgentMission } from './support/declared-agent';
-import { testDeps } from '../lifecycle/support/missions';
 
 const taskQueue = taskQueueFor('output-scan');
+let agents: AgentWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
-let worker: Worker;
-let running: Promise<void>;
 
 beforeAll(async () => {
-  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
-  worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  running = worker.run();
+  agents = await startAgentWorker(taskQueue);
+  ({ env, deps } = agents);
 });
 
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+afterAll(() => agents?.stop());
 
 /** Every file below `dir`, as text. */
 async function filesUnder(dir: string): Promise<string[]> {

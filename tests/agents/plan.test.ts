@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { DocumentIndex } from '../../schemas/example-agents';
@@ -20,41 +19,30 @@ import type { MissionConfigInput } from '../../schemas/mission-config';
 import type { MissionPlanInput } from '../../schemas/mission-plan';
 import type { StateDocument } from '../../schemas/state-document';
 import { stateQuery, transitionUpdate } from '../../schemas/mission-messages';
-import { createSwooshWorker } from '../../workers/worker';
 import { FileLedgerReader } from '../../ledger';
 import { dataPaths } from '../../host/data-dir';
-import { FAST_SCHEDULE, newSigner, proposalSigner, testDeps } from '../lifecycle/support/missions';
+import { FAST_SCHEDULE, newSigner, proposalSigner } from '../lifecycle/support/missions';
 import { hashCanonical } from '../../schemas/hash';
-import { startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { taskQueueFor } from '../support/temporal';
+import { type AgentWorker, startAgentWorker } from './support/agent-worker';
 
 const taskQueue = taskQueueFor('plan');
+let agents: AgentWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
-let worker: Worker;
-let running: Promise<void>;
 let runbook: string;
 
 const RUNBOOK = '# Runbook\n\n## Restart\n\nStart a worker elsewhere; see [ops](https://ops.example.org/).\n';
 
 beforeAll(async () => {
-  [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
+  agents = await startAgentWorker(taskQueue);
+  ({ env, deps } = agents);
   const file = join(deps.inputsDir!, 'runbook.md');
   await writeFile(file, RUNBOOK);
   runbook = pathToFileURL(file).href;
-  worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  running = worker.run();
 });
 
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+afterAll(() => agents?.stop());
 
 /** Index the sources, then review the index for the sections `required`. */
 const indexThenReview = (required: string[]): MissionPlanInput => ({
