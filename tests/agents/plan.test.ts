@@ -46,9 +46,10 @@ afterAll(() => agents?.stop());
 
 /** Index the sources, then review the index for the sections `required`. */
 const indexThenReview = (required: string[]): MissionPlanInput => ({
+  // The reviewer is listed before the task it follows: the list's order is not the order they run in.
   tasks: [
-    { id: 'index', agent: 'indexer', documents: 'sources' },
     { id: 'review', agent: 'reviewer', after: ['index'], inputs: { rules: { requiredSections: required } } },
+    { id: 'index', agent: 'indexer', documents: 'sources' },
   ],
 });
 
@@ -90,6 +91,7 @@ test('a two-agent plan indexes the sources, passes review and reaches REVERB', a
   const handle = await start(missionId, { plan: indexThenReview(['Runbook', 'Restart']) });
   const { state } = (await handle.result()) as { state: StateDocument };
   expect(state.execution.phase).toBe('REVERB');
+  // Execution_Work lists the beat's tasks sorted.
   expect(state.execution.tasks).toEqual(['index', 'review']);
   const [index, report] = await Promise.all(
     state.execution.evidence.map(async (uri) => JSON.parse(await evidenceText(uri)) as unknown),

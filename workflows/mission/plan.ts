@@ -9,7 +9,7 @@ import { CancellationScope, ChildWorkflowFailure, executeChild } from '@temporal
 import type { EvidenceRef } from '../../schemas/agent-job';
 import { beatAgent } from '../../schemas/agent-catalogue';
 import { ValidationReport } from '../../schemas/evidence';
-import type { MissionPlan, PlanTask } from '../../schemas/mission-plan';
+import { type MissionPlan, type PlanTask, planOrder } from '../../schemas/mission-plan';
 import type { MissionPrompt } from '../../schemas/mission';
 import { agentJobWorkflow } from '../agent-job';
 import type { MissionEngine } from './engine';
@@ -133,8 +133,9 @@ export async function runPlan(
     const report = reportIn(content);
     return { ok: true, evidence, ref: { uri, checksum }, ...(report && { report }) };
   };
-  // Declared in plan order; each waits for the tasks it follows, which the config check ordered acyclic.
-  for (const task of plan.tasks) outcomes.set(task.id, run(task));
+  // Started in dependency order, so every task it follows is already there to wait for (the
+  // config check refused cycles); each then waits only for those.
+  for (const task of (planOrder(plan.tasks) ?? []).flat()) outcomes.set(task.id, run(task));
   const done = await Promise.all(plan.tasks.map((t) => outcomes.get(t.id)!));
   return { evidence: done.map((o) => o.evidence), verdict: verdictOf(plan.tasks, done) };
 }
