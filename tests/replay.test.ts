@@ -75,12 +75,7 @@ describe('recorded histories replay against the current workflow code', () => {
   test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
     const file = 'mission-statechart-licence-watch.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);
-    const transitions = (load(file).events ?? []).flatMap((e) => {
-      const task = e.activityTaskScheduledEventAttributes;
-      if (task?.activityType?.name !== 'recordDecisions') return [];
-      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
-      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
-    });
+    const transitions = decidedTransitions(file);
     expect(transitions).toContain('Boot_LicenseGrace');
     expect(transitions.some((t) => t.startsWith('Execution_'))).toBe(false);
   });
@@ -93,12 +88,7 @@ describe('recorded histories replay against the current workflow code', () => {
       (e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'SourceRefused',
     );
     expect(failedFetch).toBe(true);
-    const decided = events.flatMap((e) => {
-      const task = e.activityTaskScheduledEventAttributes;
-      if (task?.activityType?.name !== 'recordDecisions') return [];
-      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
-      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
-    });
+    const decided = decidedTransitions(file);
     const degraded = decided.indexOf('Control_Degrade');
     expect(degraded).toBeGreaterThanOrEqual(0);
     expect(decided.indexOf('Ingestion_Ready')).toBeGreaterThan(degraded);
@@ -109,12 +99,7 @@ describe('recorded histories replay against the current workflow code', () => {
   test('the output-scan fixture covers the patched branch: the withheld output quarantines the mission', () => {
     const file = 'mission-statechart-output-scan.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-output-scan-v1"'))).toBe(true);
-    const transitions = (load(file).events ?? []).flatMap((e) => {
-      const task = e.activityTaskScheduledEventAttributes;
-      if (task?.activityType?.name !== 'recordDecisions') return [];
-      const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
-      return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
-    });
+    const transitions = decidedTransitions(file);
     expect(transitions.at(-1)).toBe('Policy_Quarantine');
   });
 
@@ -155,6 +140,16 @@ function patchesOf(file: string): string[] {
     .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
     .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
     .map((p) => Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'));
+}
+
+/** The transitions a recorded mission decided, in order, from its ledger append activities' inputs. */
+function decidedTransitions(file: string): string[] {
+  return (load(file).events ?? []).flatMap((e) => {
+    const task = e.activityTaskScheduledEventAttributes;
+    if (task?.activityType?.name !== 'recordDecisions') return [];
+    const payload = Buffer.from(task.input?.payloads?.[0]?.data ?? []).toString('utf8');
+    return (JSON.parse(payload) as { transition: string }[]).map((d) => d.transition);
+  });
 }
 
 function load(file: string): ReturnType<typeof historyFromJSON> {
