@@ -1,8 +1,10 @@
 /**
  * Timer shards on Temporal's Java time-skipping test server, driven through the timer API: every
  * lifecycle transition, chains, escalation ladders, dependencies, cancellation, idempotent
- * create, dead letters and replay, signal and update actions, and continue-as-new. One
- * environment for the file and tests run serially, because skipped time is shared.
+ * create, dead letters and replay, signal and update actions, and continue-as-new. Each test has
+ * a test server of its own: the server stops skipping time for good when a workflow ends with an
+ * activity or a workflow task outstanding (its lock is never released), and on a loaded machine a
+ * test's clean-up can lose that race, which must not stall every test after it.
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
@@ -42,21 +44,18 @@ const HOUR = 60 * MINUTE;
 // six skipped minutes took past the suite's 60 s, and the next ones then ran beside it and failed.
 vi.setConfig({ testTimeout: 240_000 });
 
+/** The running test's server; tests run one at a time. */
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundle;
 let signer: Signer;
 let dataDir: string;
 
 beforeAll(async () => {
-  // One after the other: the Java server must start within the SDK's 5 s while webpack would
-  // take both cores.
-  env = await startTimeSkippingEnvPatiently();
   bundle = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
   ({ signer, dir: dataDir } = await makeSigner());
 });
 
 afterAll(async () => {
-  await env?.teardown();
   await removeDir(dataDir);
 });
 
@@ -97,6 +96,7 @@ async function scenario(
   body: (ctx: TimerContext & { target: WebhookTarget }) => Promise<void>,
   settings?: Parameters<typeof withTimers>[1]['settings'],
 ): Promise<void> {
+  env = await startTimeSkippingEnvPatiently();
   const target = await startWebhookTarget(signer.keyId);
   try {
     await withTimers(name, { env, bundle, signer, dataDir, shards, ...(settings && { settings }) }, (ctx) => {
@@ -106,6 +106,7 @@ async function scenario(
   } finally {
     current = undefined;
     await target.close();
+    await env.teardown();
   }
 }
 

@@ -155,9 +155,9 @@ export async function withTimers(
         });
       } finally {
         // While the worker still runs, and once no activity is under way: a shard's activity left
-        // scheduled with no worker to take it, or running when its shard is terminated, would hold
-        // the time-skipping server's clock for every later test. The last change a test makes
-        // (an ack, a cancel) still has its event-log write to finish.
+        // scheduled with no worker to take it, or running when its shard is terminated, holds the
+        // time-skipping server's clock for good. The last change a test makes (an ack, a cancel)
+        // still has its event-log write to finish.
         await waitForIdleShards(env.client, idPrefix, shards);
         await terminateShards(env.client, idPrefix, shards);
       }
