@@ -149,11 +149,16 @@ function waitingFor(view) {
   return null;
 }
 
+/** Counts listings asked for: one that lands after a later one was asked for is stale. */
+let listings = 0;
+
 async function refresh() {
+  const mine = ++listings;
   const status = $('list-status');
   const list = $('missions');
   status.textContent = 'Loading…';
   const page = await api('GET', '/missions?pageSize=100');
+  if (mine !== listings) return;
   if (!page.ok) {
     status.textContent = `Could not list missions: ${problemText(page)}`;
     return;
@@ -162,6 +167,8 @@ async function refresh() {
   const views = await Promise.all(running.map((m) => api('GET', `/missions/${m.missionId}`)));
   const waiting = views.filter((v) => v.ok && waitingFor(v.body) !== null).map((v) => v.body);
   const cards = await Promise.all(waiting.map(card));
+  // A slower, older listing must not replace the cards a person may already be acting on.
+  if (mine !== listings) return;
   list.replaceChildren(...cards);
   status.textContent = waiting.length === 0 ? 'Nothing is waiting.' : `${waiting.length} mission(s) waiting.`;
 }

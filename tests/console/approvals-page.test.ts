@@ -202,6 +202,37 @@ test('an approval outside the review window is refused, and the page says why', 
   expect(await approvalsInLedger()).toEqual([]);
 }, 240_000);
 
+test('a listing that lands after a later one does not replace the cards the later one showed', async () => {
+  await reviewState();
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let first = true;
+  await page.route('**/missions?pageSize=100', async (route) => {
+    if (first) {
+      first = false;
+      await held;
+    }
+    await route.continue();
+  });
+  try {
+    await page.click('#refresh');
+    const card = await cardFor('approval');
+    const shown = await card.elementHandle();
+    // The held listing lands now; before the fix it went on to read the mission and redraw.
+    const staleAnswer = page.waitForResponse((r) => r.url().endsWith('/missions?pageSize=100'));
+    release();
+    await staleAnswer;
+    await page
+      .waitForResponse((r) => r.url().endsWith(`/missions/${missionId}`), { timeout: 2_000 })
+      .catch(() => undefined);
+    await page.evaluate('new Promise((resolve) => setTimeout(resolve, 300))');
+    // A replaced card is detached from the page, and so no longer visible.
+    expect(await shown?.isVisible()).toBe(true);
+  } finally {
+    await page.unroute('**/missions?pageSize=100');
+  }
+}, 240_000);
+
 test('an approval in the review window is signed with the key and recorded in the ledger', async () => {
   const execution = await reviewState();
   // In the review window with time left; the beat entered review in an earlier bar, whose window
