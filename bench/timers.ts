@@ -4,8 +4,11 @@
  * file persistence, as `npm run dev` runs it) that this script starts and stops itself.
  *
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
+ *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--shards=max(4,N/2500)]
  *
- * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER. Webhooks are signed by the
+ * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER / _LIVE / _HORIZON_S / _OBSERVE_S.
+ * The second form holds N timers at once (bench/timers-live.ts) and reports the wall that stopped
+ * creation, if any, with the largest N reached. Webhooks are signed by the
  * project's signer (host/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
  * starts the dev server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts);
  * `--server=default` with Temporal's own, under which a workflow's next timer fires 0.1–1 s late
@@ -14,9 +17,7 @@
  * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
  * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.
  */
-import { createServer, type IncomingMessage } from 'node:http';
 import { timerQueueArgs } from '../temporal-dev/dev-server';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +36,8 @@ import { mapConcurrently } from '../host/concurrency';
 import { ensureTimerShards } from '../workers/timers';
 import { createTimersUpdate, MAX_CREATE_BATCH, shardStatusQuery } from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
+import { log, type Receiver, startReceiver, summary, waitFor } from './timer-support';
+import { benchLive, type LiveOptions, reportLive } from './timers-live';
 
 interface Options {
   n: number;
@@ -42,6 +45,8 @@ interface Options {
   shards: number;
   baselineCap: number;
   server: 'tuned' | 'default';
+  /** The live-timers mode (bench/timers-live.ts), when `--live` is given. */
+  live?: LiveOptions;
 }
 
 function serverProfile(): Options['server'] {
@@ -61,8 +66,20 @@ function options(): Options {
     return value;
   };
   const n = arg('n', 'TIMER_BENCH_N', 2_000);
+  const given = (name: string, env: string) =>
+    process.argv.some((a) => a.startsWith(`--${name}=`)) || process.env[env] !== undefined;
+  const live = given('live', 'TIMER_BENCH_LIVE') ? arg('live', 'TIMER_BENCH_LIVE', 1) : undefined;
+  const horizonMs = arg('horizon', 'TIMER_BENCH_HORIZON_S', 3_600) * 1000;
   return {
     n,
+    ...(live !== undefined && {
+      live: {
+        live,
+        horizonMs,
+        observeMs: arg('observe', 'TIMER_BENCH_OBSERVE_S', horizonMs / 1000) * 1000,
+        shards: arg('shards', 'TIMER_BENCH_SHARDS', Math.max(4, Math.ceil(live / 2_500))),
+      },
+    }),
     windowMs: arg('window', 'TIMER_BENCH_WINDOW_S', 60) * 1000,
     // A shard holds about 3000 such timers (its snapshot budget); fewer, fuller shards batch more.
     shards: arg('shards', 'TIMER_BENCH_SHARDS', Math.max(4, Math.ceil(n / 2_500))),
@@ -72,8 +89,6 @@ function options(): Options {
     server: serverProfile(),
   };
 }
-
-const log = (message: string) => console.log(`[bench:timers] ${message}`);
 
 interface Figures {
   scheduled: number;
@@ -88,10 +103,16 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'swoosh-bench-timers-'));
   const stops: (() => Promise<void>)[] = [];
   try {
-    log(
-      `N=${opts.n} window=${opts.windowMs / 1000}s shards=${opts.shards} baseline cap=${opts.baselineCap} ` +
-        `server=${opts.server}`,
-    );
+    if (opts.live)
+      log(
+        `live=${opts.live.live} horizon=${opts.live.horizonMs / 1000}s observe=${opts.live.observeMs / 1000}s ` +
+          `shards=${opts.live.shards} server=${opts.server}`,
+      );
+    else
+      log(
+        `N=${opts.n} window=${opts.windowMs / 1000}s shards=${opts.shards} baseline cap=${opts.baselineCap} ` +
+          `server=${opts.server}`,
+      );
     const env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: { type: 'existing-path', path: await ensureTemporalCli() },
@@ -130,6 +151,17 @@ async function main(): Promise<void> {
       await running;
     });
 
+    if (opts.live) {
+      const figures = await benchLive(env, taskQueue, receiver, opts.live);
+      // The server's own timer precision beside it: plain sleeps due within a minute.
+      const baseline = await benchBaseline(env, taskQueue, {
+        ...opts,
+        n: opts.baselineCap,
+        windowMs: 60_000,
+      });
+      reportLive(opts.live, figures, baseline.lateness);
+      return;
+    }
     const sharded = await benchShards(env, taskQueue, receiver, opts);
     const baseline = await benchBaseline(env, taskQueue, opts);
     report(opts, sharded, baseline);
@@ -253,78 +285,6 @@ async function benchBaseline(
   const woke = results.filter((r) => r !== undefined);
   log(`baseline: ${woke.length}/${m} woke`);
   return { scheduled: m, delivered: woke.length, lateness: woke.map((r) => r.firedAt - r.dueAt) };
-}
-
-interface Receiver {
-  url: string;
-  received: Map<string, { dueAt: number; firedAt: number; receivedAt: number }>;
-  close(): Promise<void>;
-}
-
-/** Counts each timer once (a retried attempt repeats its delivery id); answers 204. */
-async function startReceiver(): Promise<Receiver> {
-  const received: Receiver['received'] = new Map();
-  const server = createServer((req, res) => {
-    const receivedAt = Date.now();
-    readBody(req).then(
-      (text) => {
-        const body = JSON.parse(text) as { timerId: string; dueAt: string; firedAt: string };
-        if (!received.has(body.timerId)) {
-          received.set(body.timerId, {
-            dueAt: Date.parse(body.dueAt),
-            firedAt: Date.parse(body.firedAt),
-            receivedAt,
-          });
-        }
-        res.statusCode = 204;
-        res.end();
-      },
-      () => {
-        res.statusCode = 400;
-        res.end();
-      },
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    received,
-    close: () =>
-      new Promise((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Waits until `count()` reaches `target` or time runs out, printing progress every 5 s. */
-async function waitFor(count: () => number, target: number, timeoutMs: number, label: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let reported = Date.now();
-  while (count() < target && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    if (Date.now() - reported >= 5_000) {
-      reported = Date.now();
-      log(`${label} ${count()}/${target}`);
-    }
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function summary(values: number[] | undefined): string[] {
-  if (!values) return ['—', '—', '—', '—'];
-  const sorted = [...values].sort((a, b) => a - b);
-  return [50, 95, 99, 100].map((p) => `${percentile(sorted, p)} ms`);
 }
 
 function report(opts: Options, sharded: Figures, baseline: Figures): void {

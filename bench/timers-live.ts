@@ -1,0 +1,188 @@
+/**
+ * The live-timers mode of `npm run bench:timers` (`--live=N --horizon=S`): N timers held at once,
+ * due uniformly over the next S seconds, created as fast as the shards take them. Creation stops
+ * at the first wall it meets (a shard at capacity, an update that times out, the server refusing),
+ * and the report names that wall and the largest N reached. Deliveries are then watched for
+ * `--observe` seconds of the horizon (all of it by default): the timers due in that stretch, and
+ * given a minute to arrive, are the ones the delivered share counts.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { mapConcurrently } from '../host/concurrency';
+import type { CreateTimerRequest } from '../schemas/timer';
+import { createTimersUpdate, MAX_CREATE_BATCH } from '../schemas/timer-messages';
+import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
+import { ensureTimerShards } from '../workers/timers';
+import { log, type Receiver, summary, waitFor } from './timer-support';
+
+export interface LiveOptions {
+  live: number;
+  horizonMs: number;
+  observeMs: number;
+  shards: number;
+}
+
+export interface LiveFigures {
+  reached: number;
+  /** What stopped creation before `live`, if anything did. */
+  wall?: string;
+  creationMs: number;
+  /** Timers due within the observed stretch, and how many of them arrived. */
+  dueObserved: number;
+  delivered: number;
+  lateness: number[];
+  endToEnd: number[];
+  peakRssMiB: { bench?: number; server?: number };
+}
+
+/** Timers generated and sent per round: bounds what is held in memory besides the shards. */
+const ROUND = 20_000;
+/** A minute for a timer due at the end of the observed stretch to arrive. */
+const GRACE_MS = 60_000;
+
+export async function benchLive(
+  env: TestWorkflowEnvironment,
+  taskQueue: string,
+  receiver: Receiver,
+  { live, horizonMs, observeMs, shards }: LiveOptions,
+): Promise<LiveFigures> {
+  const idPrefix = 'live-shard';
+  await ensureTimerShards(env.client, taskQueue, shards, { idPrefix });
+  // Room to create every timer before the first is due, at 2000 creates/s or more.
+  const start = Date.now() + Math.max(30_000, Math.ceil(live / 2));
+  const dues = new Float64Array(live);
+  let reached = 0;
+  let wall: string | undefined;
+  const createdAt = Date.now();
+  let reported = createdAt;
+
+  for (let from = 0; from < live && wall === undefined; from += ROUND) {
+    const byShard = new Map<number, CreateTimerRequest[]>();
+    for (let i = from; i < Math.min(live, from + ROUND); i++) {
+      const id = `live-${i}`;
+      dues[i] = start + Math.floor(Math.random() * horizonMs);
+      const list = byShard.get(shardOf(id, shards)) ?? [];
+      list.push({
+        id,
+        dueAt: new Date(dues[i]!).toISOString(),
+        action: { type: 'webhook', url: receiver.url },
+      });
+      byShard.set(shardOf(id, shards), list);
+    }
+    const batches = [...byShard].flatMap(([shard, list]) =>
+      Array.from({ length: Math.ceil(list.length / MAX_CREATE_BATCH) }, (_, k) => ({
+        shard,
+        specs: list.slice(k * MAX_CREATE_BATCH, (k + 1) * MAX_CREATE_BATCH),
+      })),
+    );
+    // A timer not created has no due time: the delivered share leaves it out.
+    const forget = (specs: CreateTimerRequest[]) => {
+      for (const spec of specs) dues[Number(spec.id.slice('live-'.length))] = 0;
+    };
+    await mapConcurrently(batches, 8, async ({ shard, specs }) => {
+      if (wall !== undefined) return forget(specs);
+      try {
+        await env.client.workflow
+          .getHandle(shardWorkflowId(idPrefix, shard))
+          .executeUpdate(createTimersUpdate, { args: [{ specs }] });
+        reached += specs.length;
+      } catch (error) {
+        forget(specs);
+        wall ??= `shard ${shard}: ${describe(error)}`;
+      }
+    });
+    if (Date.now() - reported >= 5_000) {
+      reported = Date.now();
+      log(`live: created ${reached}/${live} (${rate(reached, Date.now() - createdAt)}/s), ${rssLine()}`);
+    }
+  }
+  const creationMs = Date.now() - createdAt;
+  log(`live: created ${reached} timers in ${creationMs} ms (${rate(reached, creationMs)}/s)`);
+  if (wall !== undefined) log(`live: creation stopped at ${reached}: ${wall}`);
+  if (Date.now() > start) log('WARNING: creation ran past the first due time; early lateness includes it');
+
+  const observedUntil = start + Math.min(observeMs, horizonMs);
+  let dueObserved = 0;
+  for (let i = 0; i < live; i++) if (dues[i]! > 0 && dues[i]! < observedUntil) dueObserved++;
+  // The receiver's count includes timers due after the stretch only when the stretch is shorter.
+  await waitFor(
+    () => receiver.received.size,
+    observeMs >= horizonMs ? dueObserved : Number.POSITIVE_INFINITY,
+    observedUntil + GRACE_MS - Date.now(),
+    `live: delivered (of ${dueObserved} due by the end of the observed ${Math.round(Math.min(observeMs, horizonMs) / 1000)} s)`,
+  );
+  const deliveries = [...receiver.received.values()].filter((d) => d.dueAt < observedUntil);
+  return {
+    reached,
+    ...(wall !== undefined && { wall }),
+    creationMs,
+    dueObserved,
+    delivered: deliveries.length,
+    lateness: deliveries.map((d) => d.firedAt - d.dueAt),
+    endToEnd: deliveries.map((d) => d.receivedAt - d.dueAt),
+    peakRssMiB: peakRss(),
+  };
+}
+
+export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: number[]): void {
+  const pct = f.dueObserved === 0 ? '—' : `${((100 * f.delivered) / f.dueObserved).toFixed(2)}%`;
+  const mib = (v: number | undefined) => (v === undefined ? 'n/a' : `${v} MiB`);
+  console.log('');
+  console.log(
+    `live timers: ${f.reached} of ${opts.live} held at once, due over ${opts.horizonMs / 1000} s, ` +
+      `${opts.shards} shards, dev server (SQLite)`,
+  );
+  console.log(`  wall             ${f.wall ?? 'none: every timer was created'}`);
+  console.log(
+    `  creation         ${rate(f.reached, f.creationMs)}/s (${(f.creationMs / 1000).toFixed(1)} s)`,
+  );
+  console.log(
+    `  peak RSS         bench process ${mib(f.peakRssMiB.bench)}, dev server ${mib(f.peakRssMiB.server)}`,
+  );
+  console.log(`  delivered        ${f.delivered}/${f.dueObserved} due in the observed stretch (${pct})`);
+  console.log(`  fired − due      p50/p95/p99 ${summary(f.lateness).slice(0, 3).join(' / ')}`);
+  console.log(`  received − due   p50/p95/p99 ${summary(f.endToEnd).slice(0, 3).join(' / ')}`);
+  console.log(`  baseline sleeps  p50/p95/p99 ${summary(baselineLateness).slice(0, 3).join(' / ')}`);
+}
+
+/** An update's refusal names its cause (the shard's ApplicationFailure); say that, not the wrapper. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+}
+
+function rate(count: number, ms: number): number {
+  return ms > 0 ? Math.round((count / ms) * 1000) : 0;
+}
+
+function rssLine(): string {
+  return `bench RSS ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB`;
+}
+
+/** Peak resident memory (VmHWM) of this process and of the dev server it started; Linux only. */
+function peakRss(): LiveFigures['peakRssMiB'] {
+  const hwm = (pid: number | 'self'): number | undefined => {
+    try {
+      const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return kib === undefined ? undefined : Math.round(Number(kib) / 1024);
+    } catch {
+      return undefined;
+    }
+  };
+  return { bench: hwm('self'), server: serverPid() === undefined ? undefined : hwm(serverPid()!) };
+}
+
+/** The Temporal CLI this process started: a child whose command is the CLI. */
+function serverPid(): number | undefined {
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && stat.includes('(temporal)')) return Number(entry);
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
