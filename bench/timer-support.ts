@@ -7,26 +7,33 @@ import type { AddressInfo } from 'node:net';
 
 export const log = (message: string) => console.log(`[bench:timers] ${message}`);
 
+export interface Delivery {
+  dueAt: number;
+  firedAt: number;
+  receivedAt: number;
+}
+
 export interface Receiver {
   url: string;
-  received: Map<string, { dueAt: number; firedAt: number; receivedAt: number }>;
+  received: Map<string, Delivery>;
+  /** Called with each timer's first delivery, for counts the map would take a scan to give. */
+  onDelivery?: (delivery: Delivery) => void;
   close(): Promise<void>;
 }
 
 /** Counts each timer once (a retried attempt repeats its delivery id); answers 204. */
 export async function startReceiver(): Promise<Receiver> {
   const received: Receiver['received'] = new Map();
+  const receiver: Receiver = { url: '', received, close: () => Promise.resolve() };
   const server = createServer((req, res) => {
     const receivedAt = Date.now();
     readBody(req).then(
       (text) => {
         const body = JSON.parse(text) as { timerId: string; dueAt: string; firedAt: string };
         if (!received.has(body.timerId)) {
-          received.set(body.timerId, {
-            dueAt: Date.parse(body.dueAt),
-            firedAt: Date.parse(body.firedAt),
-            receivedAt,
-          });
+          const delivery = { dueAt: Date.parse(body.dueAt), firedAt: Date.parse(body.firedAt), receivedAt };
+          received.set(body.timerId, delivery);
+          receiver.onDelivery?.(delivery);
         }
         res.statusCode = 204;
         res.end();
@@ -38,15 +45,13 @@ export async function startReceiver(): Promise<Receiver> {
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-    received,
-    close: () =>
-      new Promise((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  receiver.close = () =>
+    new Promise((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
+    });
+  return receiver;
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
