@@ -67,13 +67,14 @@ export async function benchLive(
     for (let i = from; i < Math.min(live, from + ROUND); i++) {
       const id = `live-${i}`;
       dues[i] = start + Math.floor(Math.random() * horizonMs);
-      const list = byShard.get(shardOf(id, shards)) ?? [];
+      const shard = shardOf(id, shards);
+      const list = byShard.get(shard) ?? [];
       list.push({
         id,
         dueAt: new Date(dues[i]!).toISOString(),
         action: { type: 'webhook', url: receiver.url },
       });
-      byShard.set(shardOf(id, shards), list);
+      byShard.set(shard, list);
     }
     const batches = [...byShard].flatMap(([shard, list]) =>
       Array.from({ length: Math.ceil(list.length / MAX_CREATE_BATCH) }, (_, k) => ({

@@ -97,15 +97,22 @@ async function scenario(
   settings?: Parameters<typeof withTimers>[1]['settings'],
 ): Promise<void> {
   env = await startTimeSkippingEnvPatiently();
-  const target = await startWebhookTarget(signer.keyId);
   try {
-    await withTimers(name, { env, bundle, signer, dataDir, shards, ...(settings && { settings }) }, (ctx) => {
-      current = { ctx, shards };
-      return body({ ...ctx, target });
-    });
+    const target = await startWebhookTarget(signer.keyId);
+    try {
+      await withTimers(
+        name,
+        { env, bundle, signer, dataDir, shards, ...(settings && { settings }) },
+        (ctx) => {
+          current = { ctx, shards };
+          return body({ ...ctx, target });
+        },
+      );
+    } finally {
+      current = undefined;
+      await target.close();
+    }
   } finally {
-    current = undefined;
-    await target.close();
     await env.teardown();
   }
 }
