@@ -15,17 +15,17 @@ import { type ArtifactEvidence, artifactIdOf, Evidence } from '../../schemas/evi
 import { DocumentIndex } from '../../schemas/example-agents';
 import type { StateDocument } from '../../schemas/state-document';
 import { taskQueueFor } from '../support/temporal';
-import { type AgentWorker, startAgentWorker } from './support/agent-worker';
+import { type DevWorker, startDevWorker } from '../support/dev-worker';
 import { declaredAgentConfig, startDeclaredAgentMission } from './support/declared-agent';
 
 const TOKEN = `token-${randomUUID()}`;
 const taskQueue = taskQueueFor('declared-agent');
-let agents: AgentWorker;
+let agents: DevWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
 
 beforeAll(async () => {
-  agents = await startAgentWorker(taskQueue);
+  agents = await startDevWorker(taskQueue);
   ({ env, deps } = agents);
   // The process backend reads references below <data dir>/agent-secrets.
   await mkdir(join(deps.dataDir, 'agent-secrets', 'greeter-credentials'), { recursive: true });

@@ -16,16 +16,16 @@ import { dataPaths } from '../../host/data-dir';
 import { missionWorkflowId } from '../../schemas/mission';
 import type { StateDocument } from '../../schemas/state-document';
 import { eventually, taskQueueFor } from '../support/temporal';
-import { type AgentWorker, startAgentWorker } from './support/agent-worker';
+import { type DevWorker, startDevWorker } from '../support/dev-worker';
 import { LEAKED_KEY, leakerConfig, startDeclaredAgentMission } from './support/declared-agent';
 
 const taskQueue = taskQueueFor('output-scan');
-let agents: AgentWorker;
+let agents: DevWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
 
 beforeAll(async () => {
-  agents = await startAgentWorker(taskQueue);
+  agents = await startDevWorker(taskQueue);
   ({ env, deps } = agents);
 });
 

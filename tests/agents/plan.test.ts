@@ -24,10 +24,10 @@ import { dataPaths } from '../../host/data-dir';
 import { FAST_SCHEDULE, newSigner, proposalSigner } from '../lifecycle/support/missions';
 import { hashCanonical } from '../../schemas/hash';
 import { taskQueueFor } from '../support/temporal';
-import { type AgentWorker, startAgentWorker } from './support/agent-worker';
+import { type DevWorker, startDevWorker } from '../support/dev-worker';
 
 const taskQueue = taskQueueFor('plan');
-let agents: AgentWorker;
+let agents: DevWorker;
 let env: TestWorkflowEnvironment;
 let deps: ActivityDeps;
 let runbook: string;
@@ -35,7 +35,7 @@ let runbook: string;
 const RUNBOOK = '# Runbook\n\n## Restart\n\nStart a worker elsewhere; see [ops](https://ops.example.org/).\n';
 
 beforeAll(async () => {
-  agents = await startAgentWorker(taskQueue);
+  agents = await startDevWorker(taskQueue);
   ({ env, deps } = agents);
   const file = join(deps.inputsDir!, 'runbook.md');
   await writeFile(file, RUNBOOK);

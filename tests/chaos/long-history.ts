@@ -18,17 +18,16 @@ import {
 import { ownerControlSignal, stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import type { TransitionProposal } from '../../schemas/proposal';
 import type { StateDocument } from '../../schemas/state-document';
-import { createSwooshWorker } from '../../workers/worker';
 import {
   newSigner,
   prompt,
   proposalSigner,
   signedCommand,
-  testDeps,
   type TestSigner,
   TEST_SCHEDULE,
 } from '../lifecycle/support/missions';
-import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { startDevWorker } from '../support/dev-worker';
+import { eventually, taskQueueFor } from '../support/temporal';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -199,15 +198,9 @@ export async function startLongHistoryFixture(
   maxEvents: number,
   controllers: string[] = [],
 ): Promise<LongHistoryFixture> {
-  const [env, deps] = await Promise.all([startDevServerEnv(), testDeps()]);
   const taskQueue = taskQueueFor(name);
-  const worker = await createSwooshWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    deps,
-  });
-  const running = worker.run();
+  const worker = await startDevWorker(taskQueue);
+  const { env, deps } = worker;
   const m = await startLongHistoryMission(env.client, taskQueue, randomUUID(), maxEvents, controllers);
   return {
     env,
@@ -218,9 +211,7 @@ export async function startLongHistoryFixture(
         .getHandle(m.workflowId)
         .terminate('test over')
         .catch(() => undefined);
-      worker.shutdown();
-      await running;
-      await env.teardown();
+      await worker.stop();
     },
   };
 }
