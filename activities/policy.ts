@@ -18,12 +18,12 @@ import {
   type PolicySubject,
   type PolicyVerdict,
   secretsInValue,
+  unmetEvidencePrefixes,
 } from '../schemas/policy';
 import { loadPolicyFile, parsePolicy } from '../host/policy';
 import { EvidenceNotFoundError, type ContentStore } from '../ledger/evidence-store';
 
 export { loadPolicyFile, parsePolicy };
-export { globToRegExp };
 
 function pathMatches(glob: string, path: string): boolean {
   const normalized = path.replace(/\\/g, '/').replace(/^(?:\.\/|\/)+/, '');
@@ -84,16 +84,12 @@ function findingsFor(rule: PolicyRule, subject: ResolvedSubject): Finding[] {
       return subject.kind === 'ingestion'
         ? subject.sources.flatMap((source) => typeFindings(rule, source))
         : [];
-    case 'required-evidence': {
+    case 'required-evidence':
       if (subject.kind !== 'proposal') return [];
-      if (!rule.transitions.some((glob) => globToRegExp(glob).test(subject.transition))) return [];
-      return rule.prefixes
-        .filter((prefix) => !subject.evidence.some((e) => e.startsWith(prefix)))
-        .map((prefix) => ({
-          location: `proposal ${subject.transition}`,
-          detail: `no evidence reference starting with ${prefix}`,
-        }));
-    }
+      return unmetEvidencePrefixes(rule, subject.transition, subject.evidence).map((prefix) => ({
+        location: `proposal ${subject.transition}`,
+        detail: `no evidence reference starting with ${prefix}`,
+      }));
   }
 }
 

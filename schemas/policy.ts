@@ -270,15 +270,29 @@ export function globToRegExp(glob: string, flags = ''): RegExp {
 }
 
 /**
+ * The prefixes of a required-evidence rule that a proposal of `transition` cites no evidence
+ * under; none when the rule does not name the transition. The gateway and the policy activity both
+ * judge by it.
+ */
+export function unmetEvidencePrefixes(
+  rule: Extract<PolicyRule, { kind: 'required-evidence' }>,
+  transition: string,
+  evidence: readonly string[],
+): string[] {
+  if (!rule.transitions.some((glob) => globToRegExp(glob).test(transition))) return [];
+  return rule.prefixes.filter((prefix) => !evidence.some((e) => e.startsWith(prefix)));
+}
+
+/**
  * The required-evidence rules a proposal of `transition` breaks: each names the prefix none of its
  * evidence references starts with. Pure, so the gateway judges a proposal before it is sent.
  */
 export function missingEvidence(document: Rules, transition: string, evidence: readonly string[]): string[] {
   return document.rules.flatMap((rule) =>
-    rule.kind === 'required-evidence' && rule.transitions.some((glob) => globToRegExp(glob).test(transition))
-      ? rule.prefixes
-          .filter((prefix) => !evidence.some((e) => e.startsWith(prefix)))
-          .map((prefix) => `${rule.id}: ${transition} must cite evidence starting with ${prefix}`)
+    rule.kind === 'required-evidence'
+      ? unmetEvidencePrefixes(rule, transition, evidence).map(
+          (prefix) => `${rule.id}: ${transition} must cite evidence starting with ${prefix}`,
+        )
       : [],
   );
 }

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { missingEvidence } from '../../schemas/policy';
+import { globToRegExp, missingEvidence } from '../../schemas/policy';
 import { defaultPolicyFile } from '../../host/data-dir';
 import { FileContentStore } from '../../ledger/evidence-store';
 import { ensureKeyFile } from '../../host/keys';
@@ -11,7 +11,6 @@ import { ensureDevTokens } from '../../api/auth';
 import {
   checkPolicy,
   createPolicyActivities,
-  globToRegExp,
   loadPolicyFile,
   parsePolicy,
   type ResolvedSource,
