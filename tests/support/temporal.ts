@@ -6,26 +6,52 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { swooshSearchAttributes } from '../../schemas/search-attributes';
 import { ensureTemporalCli, ensureTestServer } from '../../temporal-dev/toolchain';
 
-/** `extraArgs`: more `temporal server start-dev` flags, e.g. `priorityMatchingArgs()`. */
-export async function startDevServerEnv(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
+/**
+ * The SDK gives a server it starts 5 s to listen and stops it if it does not; on a loaded
+ * two-core CI machine a start can miss that, so each start is tried up to three times.
+ */
+async function startWithRetries(
+  start: () => Promise<TestWorkflowEnvironment>,
+): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3 || !/did not start within/.test(String(error))) throw error;
+    }
+  }
+}
+
+/**
+ * `extraArgs`: more `temporal server start-dev` flags, e.g. `priorityMatchingArgs()`.
+ * `registerSearchAttributes: false` starts a server that knows none of SWOOSH's, like a new cluster.
+ */
+export async function startDevServerEnv(
+  extraArgs: string[] = [],
+  { registerSearchAttributes = true } = {},
+): Promise<TestWorkflowEnvironment> {
   const path = await ensureTemporalCli();
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path },
-      extraArgs,
-      ip: '127.0.0.1',
-      ui: false,
-      searchAttributes: swooshSearchAttributes,
-      log: { format: 'json', level: 'warn' },
-    },
-  });
+  return startWithRetries(() =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path },
+        extraArgs,
+        ip: '127.0.0.1',
+        ui: false,
+        searchAttributes: registerSearchAttributes ? swooshSearchAttributes : [],
+        log: { format: 'json', level: 'warn' },
+      },
+    }),
+  );
 }
 
 export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const path = await ensureTestServer();
-  return TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path } },
-  });
+  return startWithRetries(() =>
+    TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path } },
+    }),
+  );
 }
 
 /** A task queue per test, named after it, so workers of different tests never share work. */

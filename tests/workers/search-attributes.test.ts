@@ -7,11 +7,11 @@ import type { Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { msToTs } from '@temporalio/common/lib/time';
 import proto from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BeatKey, MissionIdKey, swooshSearchAttributes } from '../../schemas/search-attributes';
-import { ensureTemporalCli } from '../../temporal-dev/toolchain';
 import { ensureSearchAttributes } from '../../workers/search-attributes';
+import { startDevServerEnv } from '../support/temporal';
 
 /** Starts a workflow that no worker polls for; only whether the server accepts the start matters. */
 function startTagged(client: Client) {
@@ -29,16 +29,7 @@ describe('search attributes on a fresh Temporal server', () => {
   let env: TestWorkflowEnvironment;
 
   beforeAll(async () => {
-    const path = await ensureTemporalCli();
-    // No searchAttributes option: this server knows none of SWOOSH's, like a new cluster.
-    env = await TestWorkflowEnvironment.createLocal({
-      server: {
-        executable: { type: 'existing-path', path },
-        ip: '127.0.0.1',
-        ui: false,
-        log: { format: 'json', level: 'warn' },
-      },
-    });
+    env = await startDevServerEnv([], { registerSearchAttributes: false });
   });
 
   afterAll(async () => {
