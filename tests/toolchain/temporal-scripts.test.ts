@@ -55,7 +55,8 @@ test('npm run temporal serves the dev server alone and npm run temporal:cli list
   const server = run('temporal-dev/start-dev-server.ts', [], env);
   serverPid = server.pid;
   await waitForPort(port, 90_000);
-  await waitForPort(uiPort, 30_000);
+  // The Web UI listens after the frontend; on a loaded machine that can take a while.
+  await waitForPort(uiPort, 90_000);
   // The port opens before the search attributes are registered; the script says when it is ready.
   await eventually(
     () => Promise.resolve(server.output()),
