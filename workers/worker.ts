@@ -7,6 +7,11 @@ import { type Tracing, workerTracingOptions } from './telemetry';
 /** Path of the module the worker bundles; every SWOOSH workflow is exported from it. */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/** The workflow interceptors module every worker loads, traced or not (its comment says why). */
+export const staleClockGuardPath = fileURLToPath(
+  new URL('../workflows/stale-clock-guard.ts', import.meta.url),
+);
+
 /**
  * tweetnacl (the legacy verifier that replays of older histories use) probes Node's `crypto` for a
  * random source at load time; workflows only verify, never generate keys, so the module is not
@@ -49,7 +54,19 @@ export async function createSwooshWorker(options: SwooshWorkerOptions): Promise<
     workflowsPath,
     bundlerOptions,
     ...(options.deps ? { activities: createActivities(options.deps) } : {}),
-    ...(options.tracing ? workerTracingOptions(options.tracing) : {}),
+    ...interceptorOptions(options.tracing),
     ...options.overrides,
   });
+}
+
+/** The stale-clock guard, and the tracing interceptors and sinks when tracing is on. */
+function interceptorOptions(tracing?: Tracing): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  const traced = tracing ? workerTracingOptions(tracing) : {};
+  return {
+    ...traced,
+    interceptors: {
+      ...traced.interceptors,
+      workflowModules: [staleClockGuardPath, ...(traced.interceptors?.workflowModules ?? [])],
+    },
+  };
 }
