@@ -14,6 +14,7 @@ import { OWNER_CONTROL_TRANSITIONS } from '../schemas/owner-controls';
 import { stateQuery } from '../schemas/mission-messages';
 import { missionListQuery } from './missions';
 import { firstLineOf } from './problem';
+import { queryWorkflow } from './workflow-queries';
 
 export interface HealthDeps {
   client: Client;
@@ -303,7 +304,7 @@ async function compareMissions(
       try {
         const ledger = await summaries.of(id, touched);
         const view: MissionView = await within(() =>
-          client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery),
+          queryWorkflow(() => client.workflow.getHandle(missionWorkflowId(id)).query(stateQuery)),
         );
         const head = (view.state as { head?: { seq?: number } } | undefined)?.head?.seq;
         if (head === undefined || view.hash === undefined) return undefined;

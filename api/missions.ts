@@ -35,6 +35,7 @@ import {
   transitionUpdate,
 } from '../schemas/mission-messages';
 import { missingEvidence, type PolicyDocument, secretsInValue } from '../schemas/policy';
+import { queryWorkflow } from './workflow-queries';
 import {
   PROPOSAL_BREACH_CONFIRMED,
   type ProposalBreachReport,
@@ -220,7 +221,7 @@ async function lastTaskFailure(client: Client, workflowId: string): Promise<stri
 export async function readMission(client: Client, missionId: string): Promise<MissionView> {
   await assertAnswering(client, missionId, true);
   return onMission(client, missionId, () =>
-    client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery),
+    queryWorkflow(() => client.workflow.getHandle(missionWorkflowId(missionId)).query(stateQuery)),
   );
 }
 

@@ -61,6 +61,7 @@ import { timerShardStartOptions } from '../host/timer-shards';
 import { principalOf } from './auth';
 import type { TimerEventStreamDeps } from './timer-events';
 import { type Problem, sendProblem } from './problem';
+import { queryWorkflow } from './workflow-queries';
 
 export interface TimerApiDeps {
   client: Client;
@@ -288,7 +289,7 @@ async function queryShard<T>(
   query: (handle: WorkflowHandle) => Promise<T[]>,
 ): Promise<T[]> {
   try {
-    return await query(handle);
+    return await queryWorkflow(() => query(handle));
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return [];
     throw error;

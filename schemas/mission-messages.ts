@@ -15,6 +15,12 @@ import type { ProposalBreachReport, ProposalScreening } from './proposal-breach'
 export const stateQuery = defineQuery<MissionView>('state');
 
 /**
+ * What a query fails with when a worker refused to answer it at a stale workflow clock
+ * (workflows/stale-clock-guard.ts); the run is replayed meanwhile, so asking again gets an answer.
+ */
+export const STALE_CLOCK_MESSAGE = 'stale workflow clock';
+
+/**
  * Proposals (docs/design.md#proposals). The update id is the proposal's idem_key, so Temporal itself deduplicates a
  * retried proposal and returns its first outcome. Rejections fail the update with an
  * ApplicationFailure of type `TransitionRejected` whose details are a TransitionRejection.

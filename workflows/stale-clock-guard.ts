@@ -20,9 +20,7 @@
  */
 import { tsToMs } from '@temporalio/common/lib/time';
 import type { WorkflowInterceptorsFactory, WorkflowInternalsInterceptor } from '@temporalio/workflow';
-
-/** The message a refused activation fails with; tests and the docs look for it. */
-export const STALE_CLOCK_MESSAGE = 'stale workflow clock';
+import { STALE_CLOCK_MESSAGE } from '../schemas/mission-messages';
 
 export class StaleClockGuard implements WorkflowInternalsInterceptor {
   #historyLength = 0;

@@ -23,7 +23,7 @@ import type { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { STALE_CLOCK_MESSAGE } from '../../workflows/stale-clock-guard';
+import { STALE_CLOCK_MESSAGE } from '../../schemas/mission-messages';
 import { staleClockGuardPath } from '../../workers/worker';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 
