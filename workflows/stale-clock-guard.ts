@@ -1,7 +1,7 @@
 /**
  * Workflow interceptors module every SWOOSH worker loads: refuses an activation whose clock is
- * stale, so the worker evicts the run and replays it from history (docs/chaos.md, "a query
- * answered from a stale run").
+ * stale, so the worker evicts the run and replays it from history (docs/chaos.md, "What it
+ * found", the stale-clock guard).
  *
  * The SDK's core (`@temporalio/core-bridge` 1.24) can hand a workflow new events at the previous
  * workflow task's clock. A query dispatched directly to a worker that does not cache the run
@@ -28,7 +28,7 @@ export class StaleClockGuard implements WorkflowInternalsInterceptor {
 
   activate: NonNullable<WorkflowInternalsInterceptor['activate']> = (input, next) => {
     const { activation, batchIndex } = input;
-    // Queries carry no timestamp and change nothing; a second batch repeats the first one's clock.
+    // Only activations that apply events count; a second batch repeats the first one's clock.
     if (batchIndex === 0 && activation.timestamp != null) {
       const clockMs = tsToMs(activation.timestamp);
       const historyLength = activation.historyLength ?? 0;
