@@ -513,7 +513,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let lost = 0;
     for (const p of [...proposers, ...beatProposers]) {
       const problems: string[] = [...p.book.contradictions];
-      if (p.ended !== undefined) problems.push(`the mission ended during the run: ${p.ended}`);
+      if (p.ended !== undefined) problems.push(`the mission left the run: ${p.ended}`);
       for (const key of p.book.unresolved) problems.push(`${key}: never got a definitive answer`);
       // Appends trail the answers (docs/lifecycle.md#the-ledger-append): give the queue time to
       // drain; a record that never arrives is still reported lost below.

@@ -79,7 +79,10 @@ export class Proposer {
   };
   /** Proposals this proposer sent, copies and retries included. */
   sent = 0;
-  /** Why the mission ended during the run (the gateway answers 409 for its state): it gets no more traffic. */
+  /**
+   * Why the mission left the run: it ended (the gateway answers 409 for its state) or gave no state
+   * for ten minutes. It gets no more traffic, and the verdict fails it.
+   */
   ended: string | undefined;
   #head = '';
   #paused = false;
@@ -115,7 +118,10 @@ export class Proposer {
       } catch {
         // The gateway is down or restarting: try again.
       }
-      if (attempt > 600) throw new Error(`mission ${this.missionId}: no state for 10 minutes`);
+      if (attempt > 600) {
+        this.ended = 'it gave no state for 10 minutes';
+        return;
+      }
       await sleep(1_000);
     }
   }

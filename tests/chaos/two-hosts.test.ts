@@ -164,7 +164,7 @@ it('two workers and two gateways on separate data folders, one worker SIGKILLed:
   const summary: string[] = [];
   for (const [i, p] of proposers.entries()) {
     const say = (text: string) => problems.push(`mission ${i + 1} (${p.missionId}): ${text}`);
-    if (p.ended !== undefined) say(`ended during the run: ${p.ended}`);
+    if (p.ended !== undefined) say(`left the run: ${p.ended}`);
     for (const c of p.book.contradictions) say(c);
     for (const key of p.book.unresolved) say(`${key}: never got a definitive answer`);
     if (p.book.accepted.size <= acceptedBeforeKill[i]!) say('no proposal accepted after worker 1 was killed');
