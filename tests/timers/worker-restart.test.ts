@@ -3,7 +3,7 @@
  * process, is SIGKILLed while timers are armed, and a new one is started. Every timer must fire
  * once, as seen by a real webhook target.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { shardWorkflowId } from '../../schemas/timer-shard-key';
 import { ensureTimerShards } from '../../workers/timers';
 import { postJson, serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { startWorkerProcess, stopWorkerProcess as stop } from '../support/worker-process';
 import { makeSigner, removeDir, terminateShards, timerApi, workflowsPath } from './support/harness';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
@@ -35,10 +36,10 @@ const idPrefix = `${taskQueue}-shard`;
 const children: ChildProcess[] = [];
 
 /** Starts a worker process and resolves once it polls. */
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
+function startWorker(): Promise<ChildProcess> {
+  return startWorkerProcess(
+    workerScript,
+    {
       TIMER_WORKER_ADDRESS: env.address,
       TIMER_WORKER_TASK_QUEUE: taskQueue,
       TIMER_WORKER_BUNDLE: bundlePath,
@@ -47,23 +48,8 @@ async function startWorker(): Promise<ChildProcess> {
       // The webhook target listens on loopback, as a worker allows it through its environment.
       SWOOSH_OUTBOUND_ALLOW: '127.0.0.1',
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
-  });
-  return child;
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
+    children,
+  );
 }
 
 beforeAll(async () => {

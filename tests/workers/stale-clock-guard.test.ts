@@ -11,7 +11,7 @@
  * the task. The workflow records `Date.now()` right after the activity: it must be the start time
  * of the task history says it ran in, which is what replay gives it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { STALE_CLOCK_MESSAGE } from '../../schemas/mission-messages';
 import { staleClockGuardPath } from '../../workers/worker';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
+import { startWorkerProcess, stopWorkerProcess as stop } from '../support/worker-process';
 
 const probePath = fileURLToPath(new URL('./support/clock-probe.ts', import.meta.url));
 const workerScript = fileURLToPath(new URL('./support/clock-probe-worker.ts', import.meta.url));
@@ -37,31 +38,13 @@ let dir: string;
 const bundles = { guarded: '', unguarded: '' };
 const children: ChildProcess[] = [];
 
-async function startWorker(bundle: string, taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    env: {
-      ...process.env,
-      CLOCK_PROBE_ADDRESS: env.address,
-      CLOCK_PROBE_TASK_QUEUE: taskQueue,
-      CLOCK_PROBE_BUNDLE: bundle,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
-  });
-  return child;
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
+function startWorker(bundle: string, taskQueue: string): Promise<ChildProcess> {
+  const probe = {
+    CLOCK_PROBE_ADDRESS: env.address,
+    CLOCK_PROBE_TASK_QUEUE: taskQueue,
+    CLOCK_PROBE_BUNDLE: bundle,
+  };
+  return startWorkerProcess(workerScript, probe, children);
 }
 
 async function events(handle: WorkflowHandle): Promise<HistoryEvent[]> {
