@@ -107,6 +107,9 @@ export async function startFlappingToolServer(): Promise<FlappingToolServer> {
   };
 }
 
+/** How long an owner command is resent on 5xx or no answer before the run books it unacknowledged. */
+const OWNER_COMMAND_PATIENCE_MS = 5 * 60_000;
+
 /** Owner pause-all and resume-all, each a command signed by the run's owner key. */
 export interface OwnerCommandsSent {
   pauses: string[];
@@ -120,7 +123,9 @@ export interface OwnerCommandsSent {
 /**
  * Sends one signed owner command through the gateway until it is answered 202, and says whether
  * it was. A 4xx will not change on a retry, and a 5xx that lasts five minutes is not the restart
- * of a process: either is booked in `sent.unacknowledged`.
+ * of a process: either is booked in `sent.unacknowledged`. Retries back off (1 s doubling to 30 s)
+ * as an operator's client would: each resend signals every mission again, one more workflow task
+ * each, which is what kept struggling missions behind when it was resent every second.
  */
 export async function sendOwnerBroadcast(
   client: () => SwooshClient,
@@ -136,7 +141,8 @@ export async function sendOwnerBroadcast(
   });
   (action === 'pause' ? sent.pauses : sent.resumes).push(request.command.id);
   let last = 'no answer';
-  for (let attempt = 0; attempt < 300; attempt++) {
+  const giveUpAt = Date.now() + OWNER_COMMAND_PATIENCE_MS;
+  for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
     try {
       const res = await sendOwnerCommand(client(), request);
       if (res.status === 202) {
@@ -149,7 +155,7 @@ export async function sendOwnerBroadcast(
       // The gateway is down or restarting: the same signed command is a safe retry.
       last = error instanceof Error ? error.message : String(error);
     }
-    await sleep(1_000);
+    await sleep(Math.min(30_000, 1_000 * 2 ** attempt));
   }
   sent.unacknowledged.push(`${action}-all ${request.command.id}: ${last}`);
   return false;
