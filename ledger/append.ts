@@ -42,6 +42,8 @@ import {
   type AgentDeploymentRecord,
   AgentLifecycleEntry,
   type AgentLifecycleRecord,
+  TimerClosedEntry,
+  type TimerClosedRecord,
   DecisionEntry,
   type DecisionRecord,
   type LedgerHead,
@@ -146,6 +148,12 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
     const entry = lifecycleEntryOf(AgentLifecycleEvent.parse(event));
     const record = await this.#append('agent-lifecycle', entry, Object.keys(AgentLifecycleEntry.shape), {});
     return record as AgentLifecycleRecord;
+  }
+
+  async appendTimerClosed(entry: TimerClosedEntry): Promise<TimerClosedRecord> {
+    const parsed = TimerClosedEntry.parse(entry);
+    const record = await this.#append('timer-closed', parsed, Object.keys(TimerClosedEntry.shape), {});
+    return record as TimerClosedRecord;
   }
 
   /**

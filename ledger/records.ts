@@ -11,17 +11,20 @@ import {
   type DecisionEntry,
   LedgerRecord,
   type LedgerRecordKind,
+  type TimerClosedEntry,
 } from '../schemas/decision-record';
 
 /** `prev_hash` of a mission's first record. */
 export const GENESIS_HASH = `sha256-${'0'.repeat(64)}`;
 
-/** What the ledger is asked to append: a decision, an agent deployment or a lifecycle event. */
-export type Entry = DecisionEntry | AgentDeploymentEntry | AgentLifecycleEntry;
+/** What the ledger is asked to append: a decision, an agent deployment, a lifecycle event or a closed timer. */
+export type Entry = DecisionEntry | AgentDeploymentEntry | AgentLifecycleEntry | TimerClosedEntry;
 type Identity = readonly (string | number | null)[];
 
 /** What identifies an emission of an entry (or of the record made from it). */
 export function identityOf(entry: Entry): Identity {
+  // A timer id is reused once retention forgot it: its closing time tells the two apart.
+  if ('timer_id' in entry) return [entry.mission, entry.timer_id, entry.closed_at];
   return 'event' in entry
     ? [entry.mission, entry.agentId, entry.jobId ?? null, entry.event]
     : [entry.workflow_id, entry.seq];

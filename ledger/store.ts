@@ -15,6 +15,8 @@ import type {
   LedgerHead,
   LedgerRecord,
   LedgerRecordKind,
+  TimerClosedEntry,
+  TimerClosedRecord,
 } from '../schemas/decision-record';
 import type { AgentLifecycleEvent } from '../schemas/evidence';
 
@@ -28,6 +30,8 @@ export interface LedgerWriter {
   appendDecision(entry: DecisionEntry): Promise<DecisionRecord>;
   appendAgentDeployment(entry: AgentDeploymentEntry): Promise<AgentDeploymentRecord>;
   appendAgentLifecycle(event: AgentLifecycleEvent): Promise<AgentLifecycleRecord>;
+  /** Archives a timer its shard closed (the ledger `timer-shard-<n>`). */
+  appendTimerClosed(entry: TimerClosedEntry): Promise<TimerClosedRecord>;
   /** Lets go of what the writer holds (locks, files, connections); a later append takes it again. */
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { AgentLifecycle, type AgentLifecycleEvent, CapabilityProfile, EnergyBudg
 import { formatInstant } from './hlc';
 import { OwnerCommandProof } from './owner-controls';
 import { SignatureSchema, SignerKeySchema, Sha256Schema } from './proposal';
+import { TimerId } from './timer';
 import type { GuardName, Region, TransitionName } from './statechart';
 
 const Name = z
@@ -20,7 +21,7 @@ const Name = z
   .max(200)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'letters, digits and . _ : - only');
 
-export const LedgerRecordKind = z.enum(['decision', 'agent-deployment', 'agent-lifecycle']);
+export const LedgerRecordKind = z.enum(['decision', 'agent-deployment', 'agent-lifecycle', 'timer-closed']);
 export type LedgerRecordKind = z.infer<typeof LedgerRecordKind>;
 
 export const GuardOutcome = z.strictObject({
@@ -165,10 +166,35 @@ export const AgentLifecycleRecord = z.strictObject({
 });
 export type AgentLifecycleRecord = z.infer<typeof AgentLifecycleRecord>;
 
+/**
+ * A timer that closed (settled or cancelled), archived by its shard, which keeps only a digest of
+ * it (docs/timers.md#compact-shards). A shard's ledger is `timer-shard-<n>`. `timer` is the full
+ * record's canonical JSON (webhook header values redacted) kept as text, so the record's hash covers
+ * exactly the bytes stored; `TimerRecord` reads it.
+ */
+export const TimerClosedEntry = z.strictObject({
+  mission: Name,
+  timer_id: TimerId,
+  outcome: z.enum(['Settled', 'Cancelled']),
+  closed_at: z.iso.datetime({ offset: true }),
+  /** `sha256-<hex>` of the canonical JSON of the timer's spec, as the shard's digest keeps it. */
+  spec_hash: Sha256Schema,
+  timer: z.string().min(2),
+});
+export type TimerClosedEntry = z.infer<typeof TimerClosedEntry>;
+
+export const TimerClosedRecord = z.strictObject({
+  ...TimerClosedEntry.shape,
+  ...Envelope,
+  kind: z.literal('timer-closed'),
+});
+export type TimerClosedRecord = z.infer<typeof TimerClosedRecord>;
+
 export const LedgerRecord = z.discriminatedUnion('kind', [
   DecisionRecord,
   AgentDeploymentRecord,
   AgentLifecycleRecord,
+  TimerClosedRecord,
 ]);
 export type LedgerRecord = z.infer<typeof LedgerRecord>;
 

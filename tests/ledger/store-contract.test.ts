@@ -24,7 +24,7 @@ import {
   verifyLedger,
 } from '../../ledger';
 import { startPostgres, type TestPostgres } from '../support/postgres';
-import { decisionEntry, deploymentEntry } from './support/entries';
+import { decisionEntry, deploymentEntry, timerClosedEntry } from './support/entries';
 
 /** One store's storage, fresh for each test. */
 interface Storage {
@@ -174,6 +174,30 @@ describe.each(stores)('ledger store contract: $name', ({ create }) => {
     expect(all.records.map((r) => r.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(all.next).toBeUndefined();
     expect(await ledger.page('m-2', { limit: 10 })).toEqual({ records: [] });
+  });
+
+  it('archives closed timers in a shard ledger that verifies, once each, and names an edited one', async () => {
+    const first = await ledger.appendTimerClosed(timerClosedEntry(0));
+    expect(await open().appendTimerClosed(timerClosedEntry(0))).toEqual(first);
+    await expect(
+      ledger.appendTimerClosed(timerClosedEntry(0, { outcome: 'Cancelled' })),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+    // The same timer id closed again after retention forgot it is another record.
+    await ledger.appendTimerClosed(timerClosedEntry(1));
+    await ledger.appendTimerClosed(timerClosedEntry(1, { closed_at: '2026-12-03T14:00:00.000Z' }));
+    expect(first).toMatchObject({ kind: 'timer-closed', index: 0, timer_id: 'job-0' });
+    expect(await verifyLedger(ledger, 'timer-shard-0', [signer.keyId])).toMatchObject({
+      ok: true,
+      verified: 3,
+    });
+
+    await storage.tamper('timer-shard-0', 1, (record) => {
+      record.timer = String(record.timer).replace('Settled', 'Cancelled');
+    });
+    expect(await verifyLedger(ledger, 'timer-shard-0', [signer.keyId])).toMatchObject({
+      ok: false,
+      firstBad: { index: 1, reason: 'content does not match its hash (edited)' },
+    });
   });
 
   it('refuses a cursor that no page gave, or one of another mission', async () => {

@@ -1,6 +1,11 @@
 /** Ledger entries for ledger tests and the crash-test child process. */
 import type { LegacyDecisionDraft } from '../../../activities/ledger';
-import type { AgentDeploymentEntry, DecisionDraft, DecisionEntry } from '../../../schemas/decision-record';
+import type {
+  AgentDeploymentEntry,
+  DecisionDraft,
+  DecisionEntry,
+  TimerClosedEntry,
+} from '../../../schemas/decision-record';
 import type { AgentLifecycleEvent } from '../../../schemas/evidence';
 
 const digest = (n: number) => `sha256-${n.toString(16).padStart(64, '0')}`;
@@ -97,6 +102,20 @@ export function lifecycleEvent(
     energyBudget: { wallClockSeconds: 600 },
     timestamp: '2025-10-19T01:00:00.000Z',
     jobId: 'agent-0',
+    ...overrides,
+  };
+}
+
+/** A timer its shard closed, as the shard's `archiveClosedTimers` activity appends it. */
+export function timerClosedEntry(n: number, overrides: Partial<TimerClosedEntry> = {}): TimerClosedEntry {
+  const closedAt = new Date(Date.UTC(2026, 11, 3, 12, 0, n)).toISOString();
+  return {
+    mission: 'timer-shard-0',
+    timer_id: `job-${n}`,
+    outcome: 'Settled',
+    closed_at: closedAt,
+    spec_hash: digest(n),
+    timer: JSON.stringify({ id: `job-${n}`, shard: 0, state: 'Settled', settledAt: closedAt }),
     ...overrides,
   };
 }
