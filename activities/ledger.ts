@@ -102,7 +102,7 @@ export function createLedgerActivities({ ledger, evidence }: LedgerActivityDeps)
 }
 
 /** The id of the workflow the running activity acts for; the record ids derive from it. */
-function callingWorkflow(activity: string): string {
+export function callingWorkflow(activity: string): string {
   const workflowId = Context.current().info.workflowExecution?.workflowId;
   if (workflowId === undefined)
     throw ApplicationFailure.nonRetryable(`${activity} runs only on behalf of a workflow`, 'NoWorkflow');

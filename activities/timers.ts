@@ -20,7 +20,9 @@ import type {
   WebhookBatch,
   WebhookDelivery,
 } from '../schemas/timer-activities';
-import type { AttemptOutcome } from '../schemas/timer-shard';
+import type { ArchivedTimer, AttemptOutcome } from '../schemas/timer-shard';
+import type { LedgerWriter } from '../ledger';
+import { callingWorkflow } from './ledger';
 import type { LicenceVerdict } from '../schemas/licence';
 import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
@@ -101,6 +103,8 @@ export interface TimerActivityDeps {
   /** The orchestrator key; webhook bodies are signed with it. */
   signer: Signer;
   deadLetters: DeadLetterStore;
+  /** Where shards archive the timers they closed: each shard's ledger `<its workflow id>`. */
+  ledger: Pick<LedgerWriter, 'appendTimerClosed'>;
   /** Where shards' timer events go (host/timer-events.ts; GET /timers/events streams them). */
   events: TimerEventLog;
   /** For update actions and for starting missing shards. */
@@ -157,6 +161,7 @@ export function webhookBody(delivery: WebhookDelivery): string {
 export function createTimerActivities({
   signer,
   deadLetters,
+  ledger,
   events,
   client,
   outbound,
@@ -285,6 +290,24 @@ export function createTimerActivities({
 
     recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);
+    },
+
+    /**
+     * Appends closed timers to the calling shard's ledger, in order. A retried attempt finds the
+     * records its first attempt wrote (their ids derive from shard, timer and closing time).
+     */
+    archiveClosedTimers: async ({ timers }: { timers: ArchivedTimer[] }): Promise<void> => {
+      const mission = callingWorkflow('archiveClosedTimers');
+      for (const { specHash, closedAt, record } of timers) {
+        await ledger.appendTimerClosed({
+          mission,
+          timer_id: record.id,
+          outcome: record.state === 'Settled' ? 'Settled' : 'Cancelled',
+          closed_at: new Date(closedAt).toISOString(),
+          spec_hash: specHash,
+          timer: canonicalJson(record),
+        });
+      }
     },
 
     /** Signed and appended in the shard's order; events already in the log are skipped. */

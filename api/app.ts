@@ -117,6 +117,7 @@ export function createGateway(deps: AppDeps): Gateway {
   const shardSettings = {
     timerTargets,
     owners: { keys: signing.ownerKeys.slice(), quorum: signing.quorum },
+    ...(timerConfig !== undefined && { snapshotBudgetBytes: timerConfig.capacityBytes }),
   };
   mountOwnerControls(api, {
     client,

@@ -161,7 +161,7 @@ export function declareTimerRoutes(api: ApiRegistry, deps: TimerApiDeps): void {
         ],
       },
       409: { description: 'The id is taken by a different spec', schema: Problem },
-      503: { description: 'The shard holds as many timers as it may', schema: Problem },
+      503: { description: 'Every timer shard is full; see Retry-After', schema: Problem },
     },
     handler: h.create,
   });

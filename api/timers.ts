@@ -12,6 +12,10 @@
  *   POST   /timers/:id/ack             acknowledge a fired or escalated timer: it settles
  *   POST   /timers/:id/replay          deliver a dead letter again (202; read the timer for the outcome)
  *
+ * A full shard does not refuse a create while another shard has room: it records where the id
+ * goes (a forward) and the timer is created there; lookups, commands and messages follow the forward
+ * (docs/timers.md#rollover). Only when every shard is full is a create answered 503 with Retry-After.
+ *
  * A timer acts as the caller who created it (schemas/timer-targets.ts): its signal and update
  * actions must be on the allow-list for the caller's role (403 otherwise, naming the field), the
  * shard records the caller and checks again at firing, and only the creator or a role ranked at
@@ -42,6 +46,8 @@ import {
   cancelTimerUpdate,
   createTimersUpdate,
   deadLettersQuery,
+  forwardTimerUpdate,
+  timerForwardQuery,
   listTimersQuery,
   replayTimerUpdate,
   TIMER_SHARD_WORKFLOW_TYPE,
@@ -49,7 +55,7 @@ import {
   TimerFailure,
 } from '../schemas/timer-messages';
 import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
-import { type ShardSettings } from '../schemas/timer-shard';
+import { type CreateResult, type ShardSettings } from '../schemas/timer-shard';
 import {
   actionsOf,
   timerActionRefusal,
@@ -81,6 +87,9 @@ export interface TimerApiDeps {
 /** Shards asked at once by a listing. */
 const FAN_OUT = 16;
 
+/** When a client may try again after every shard refused a create as full. */
+const FULL_RETRY_AFTER_SECONDS = 60;
+
 /** What each timer handler receives: input already parsed by the route's zod schemas. */
 type Id = z.output<typeof TimerIdParam>;
 export interface TimerHandlers {
@@ -108,6 +117,67 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
     client.workflow.getHandle(shardWorkflowId(idPrefix, shard));
   const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
 
+  /** Creates in `shard` (starting it if nobody has: Update-with-Start); `placedFrom` when rolled over. */
+  const createIn = (shard: number, spec: CreateTimerRequest, createdBy: TimerCreator, placedFrom?: number) =>
+    client.workflow.executeUpdateWithStart(createTimersUpdate, {
+      args: [{ specs: [spec], createdBy, ...(placedFrom !== undefined && { placedFrom }) }],
+      startWorkflowOperation: new WithStartWorkflowOperation(
+        TIMER_SHARD_WORKFLOW_TYPE,
+        timerShardStartOptions(taskQueue, layout, shard),
+      ),
+    });
+
+  /**
+   * Creates the timer in its own shard or, while that one is full, in the next shard with room,
+   * after recording the forward in its own shard; undefined when every shard is full.
+   */
+  async function place(
+    spec: CreateTimerRequest,
+    createdBy: TimerCreator,
+  ): Promise<CreateResult[] | undefined> {
+    const home = shardOf(spec.id, shards);
+    let first: number | undefined;
+    try {
+      return await createIn(home, spec, createdBy);
+    } catch (error) {
+      first = forwardedTo(error);
+      if (first === undefined && failureType(error) !== TimerFailure.shardFull) throw error;
+    }
+    const others = shardIndexes(shards)
+      .map((step) => (home + step) % shards)
+      .filter((shard) => shard !== home && shard !== first);
+    for (const shard of first === undefined ? others : [first, ...others]) {
+      try {
+        // Recorded first, so that the id is never held by two shards: a create for it at home
+        // now follows the forward, and the home refuses to forward an id it took meanwhile.
+        await shardHandle(home).executeUpdate(forwardTimerUpdate, { args: [{ id: spec.id, shard }] });
+      } catch (error) {
+        if (failureType(error) === TimerFailure.conflict) return await createIn(home, spec, createdBy);
+        throw error;
+      }
+      try {
+        return await createIn(shard, spec, createdBy, home);
+      } catch (error) {
+        if (failureType(error) !== TimerFailure.shardFull) throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs a command on the timer's shard, or on the shard its own forwarded it to. A forward is
+   * followed once: only a timer's home shard forwards.
+   */
+  async function command<T>(timerId: string, run: (handle: WorkflowHandle) => Promise<T>): Promise<T> {
+    try {
+      return await run(handleOf(timerId));
+    } catch (error) {
+      const shard = forwardedTo(error);
+      if (shard === undefined) throw error;
+      return await run(shardHandle(shard));
+    }
+  }
+
   return {
     create: async ({ body }, res) => {
       const createdBy = callerOf(res);
@@ -126,14 +196,18 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
       }
       // Shards start lazily: the first timer for a shard nobody has started starts it, in the
       // same call that creates the timer (Update-with-Start); a running shard just takes the update.
-      const start = timerShardStartOptions(taskQueue, layout, shardOf(body.id, shards));
-      const outcome = await answer(res, () =>
-        client.workflow.executeUpdateWithStart(createTimersUpdate, {
-          args: [{ specs: [body], createdBy }],
-          startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
-        }),
-      );
-      if (!outcome) return;
+      const outcome = await answer(res, () => place(body, createdBy));
+      if (outcome === null) return;
+      if (outcome === undefined) {
+        res.setHeader('Retry-After', String(FULL_RETRY_AFTER_SECONDS));
+        return sendProblem(res, {
+          status: 503,
+          title: 'Timer capacity reached',
+          detail:
+            `every one of the ${shards} timer shards is full; a shard makes room as its timers close ` +
+            '(their digests are smaller) and as retention forgets them, or raise SWOOSH_TIMER_SHARD_CAPACITY',
+        });
+      }
       const [result] = outcome;
       if (!result) throw new Error('the shard answered a create with no result');
       res
@@ -179,10 +253,21 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
     },
 
     get: async ({ params }, res) => {
-      const [record] = await queryShard(handleOf(params.id), async (handle) => {
-        const found = await handle.query(timerQuery, params.id);
-        return found ? [found] : [];
-      });
+      const lookup = async (handle: WorkflowHandle) => {
+        const [found] = await queryShard(handle, async (h) => {
+          const record = await h.query(timerQuery, params.id);
+          return record ? [record] : [];
+        });
+        return found;
+      };
+      let record = await lookup(handleOf(params.id));
+      if (!record) {
+        const [shard] = await queryShard(handleOf(params.id), async (h) => {
+          const forwarded = await h.query(timerForwardQuery, params.id);
+          return forwarded === null ? [] : [forwarded];
+        });
+        if (shard !== undefined) record = await lookup(shardHandle(shard));
+      }
       if (record) res.json(record);
       else sendProblem(res, notFound(params.id));
     },
@@ -191,7 +276,9 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
       const caller = callerOf(res);
       if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
+        command(params.id, (handle) =>
+          handle.executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
+        ),
       );
       if (record) res.json(record satisfies TimerRecord);
     },
@@ -201,7 +288,9 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
       const caller = callerOf(res);
       if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
+        command(params.id, (handle) =>
+          handle.executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
+        ),
       );
       if (record) res.json(record);
     },
@@ -210,7 +299,9 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
       const caller = callerOf(res);
       if (!caller) return;
       const record = await answer(res, () =>
-        handleOf(params.id).executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
+        command(params.id, (handle) =>
+          handle.executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
+        ),
       );
       if (record) res.status(202).json(record);
     },
@@ -235,18 +326,32 @@ function callerOf(res: Response): TimerCreator | undefined {
 }
 
 /**
- * Runs a shard update and turns a refusal into its problem response (returning undefined);
- * anything else propagates to the app's error handler.
+ * Runs a shard update and turns a refusal into its problem response (returning null); anything
+ * else propagates to the app's error handler.
  */
-async function answer<T>(res: Response, call: () => Promise<T>): Promise<T | undefined> {
+async function answer<T>(res: Response, call: () => Promise<T>): Promise<T | null> {
   try {
     return await call();
   } catch (error) {
     const problem = refusalProblem(error);
     if (!problem) throw error;
     sendProblem(res, problem);
-    return undefined;
+    return null;
   }
+}
+
+/** The `ApplicationFailure.type` a shard refused an update with, if it refused it. */
+function failureType(error: unknown): string | undefined {
+  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
+    return undefined;
+  return error.cause.type ?? undefined;
+}
+
+/** The shard a refusal says the timer was forwarded to (`TimerFailure.forwarded`). */
+function forwardedTo(error: unknown): number | undefined {
+  if (failureType(error) !== TimerFailure.forwarded) return undefined;
+  const [shard] = (error as WorkflowUpdateFailedError & { cause: ApplicationFailure }).cause.details ?? [];
+  return typeof shard === 'number' ? shard : undefined;
 }
 
 function refusalProblem(error: unknown): Problem | undefined {

@@ -5,10 +5,12 @@
  *
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
  *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--shards=max(4,N/2500)]
+ *   npm run bench:timers -- --capacity[=1500000]
  *
  * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER / _LIVE / _HORIZON_S / _OBSERVE_S.
  * The second form holds N timers at once (bench/timers-live.ts) and reports the wall that stopped
- * creation, if any, with the largest N reached. Webhooks are signed by the
+ * creation, if any, with the largest N reached. The third measures how many live and how many closed
+ * timers one shard holds at a capacity setting (bench/timers-capacity.ts). Webhooks are signed by the
  * project's signer (host/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
  * starts the dev server with the timer-queue settings `npm run dev` uses (temporal-dev/dev-server.ts);
  * `--server=default` with Temporal's own, under which a workflow's next timer fires 0.1–1 s late
@@ -38,6 +40,9 @@ import { createTimersUpdate, MAX_CREATE_BATCH, shardStatusQuery } from '../schem
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 import { log, type Receiver, startReceiver, summary, waitFor } from './timer-support';
 import { benchLive, type LiveOptions, reportLive } from './timers-live';
+import { benchCapacity, reportCapacity } from './timers-capacity';
+import { DEFAULT_SHARD_SETTINGS, ShardCapacityBytes } from '../schemas/timer-shard';
+import { FileLedger } from '../ledger';
 
 interface Options {
   n: number;
@@ -47,6 +52,8 @@ interface Options {
   server: 'tuned' | 'default';
   /** The live-timers mode (bench/timers-live.ts), when `--live` is given. */
   live?: LiveOptions;
+  /** The capacity mode (bench/timers-capacity.ts): the capacity in bytes, when `--capacity` is given. */
+  capacityBytes?: number;
 }
 
 function serverProfile(): Options['server'] {
@@ -70,8 +77,14 @@ function options(): Options {
     process.argv.some((a) => a.startsWith(`--${name}=`)) || process.env[env] !== undefined;
   const live = given('live', 'TIMER_BENCH_LIVE') ? arg('live', 'TIMER_BENCH_LIVE', 1) : undefined;
   const horizonMs = arg('horizon', 'TIMER_BENCH_HORIZON_S', 3_600) * 1000;
+  const capacity = process.argv.includes('--capacity')
+    ? DEFAULT_SHARD_SETTINGS.snapshotBudgetBytes
+    : given('capacity', 'TIMER_BENCH_CAPACITY')
+      ? ShardCapacityBytes.parse(arg('capacity', 'TIMER_BENCH_CAPACITY', 1))
+      : undefined;
   return {
     n,
+    ...(capacity !== undefined && { capacityBytes: capacity }),
     ...(live !== undefined && {
       live: {
         live,
@@ -103,7 +116,8 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'swoosh-bench-timers-'));
   const stops: (() => Promise<void>)[] = [];
   try {
-    if (opts.live)
+    if (opts.capacityBytes !== undefined) log(`capacity=${opts.capacityBytes} server=${opts.server}`);
+    else if (opts.live)
       log(
         `live=${opts.live.live} horizon=${opts.live.horizonMs / 1000}s observe=${opts.live.observeMs / 1000}s ` +
           `shards=${opts.live.shards} server=${opts.server}`,
@@ -139,6 +153,7 @@ async function main(): Promise<void> {
       activities: createTimerActivities({
         signer,
         deadLetters: createFileDeadLetterStore(join(dir, 'dead-letters.jsonl')),
+        ledger: new FileLedger({ dir: join(dir, 'ledger'), signer }),
         events: createTimerEventLog(join(dir, 'timer-events'), signer),
         client: env.client,
         // The receiver listens on loopback, which webhooks may reach only when allowed.
@@ -151,6 +166,10 @@ async function main(): Promise<void> {
       await running;
     });
 
+    if (opts.capacityBytes !== undefined) {
+      reportCapacity(await benchCapacity(env, taskQueue, receiver, opts.capacityBytes));
+      return;
+    }
     if (opts.live) {
       const figures = await benchLive(env, taskQueue, receiver, opts.live);
       // The server's own timer precision beside it: plain sleeps due within a minute.

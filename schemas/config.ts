@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { Controllers } from './owner-controls';
 import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
+import { DEFAULT_SHARD_SETTINGS, ShardCapacityBytes } from './timer-shard';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
@@ -117,11 +118,18 @@ export type WorkerTuning = z.infer<typeof WorkerTuning>;
  */
 export const TimerShardConfig = z.object({
   SWOOSH_TIMER_SHARDS: z.coerce.number().int().min(1).max(4096).default(16),
+  /** Bytes of timers a shard holds before it refuses creates (docs/timers.md#compact-shards). */
+  SWOOSH_TIMER_SHARD_CAPACITY: z.coerce
+    .number()
+    .pipe(ShardCapacityBytes)
+    .default(DEFAULT_SHARD_SETTINGS.snapshotBudgetBytes),
 });
 
 export interface TimerConfig {
   /** Fixed for the life of a deployment: changing it re-routes every timer id. */
   shards: number;
+  /** Each shard's capacity in bytes; every shard gets it when a worker starts. */
+  capacityBytes: number;
   /** The signals and updates timers may send (schemas/timer-targets.ts). */
   timerTargets: TimerTargetRule[];
 }
@@ -150,8 +158,10 @@ export function loadWorkerTuning(env: Record<string, string | undefined> = proce
 
 /** `SWOOSH_TIMER_SHARDS` (default 16) and `SWOOSH_TIMER_TARGETS`; the worker and the gateway both read them. */
 export function loadTimerConfig(env: Record<string, string | undefined> = process.env): TimerConfig {
+  const parsed = parseEnv(TimerShardConfig, env);
   return {
-    shards: parseEnv(TimerShardConfig, env).SWOOSH_TIMER_SHARDS,
+    shards: parsed.SWOOSH_TIMER_SHARDS,
+    capacityBytes: parsed.SWOOSH_TIMER_SHARD_CAPACITY,
     timerTargets: parseTimerTargets(env.SWOOSH_TIMER_TARGETS),
   };
 }

@@ -31,6 +31,17 @@ export interface CreateTimersRequest {
   specs: CreateTimerRequest[];
   /** The gateway's authenticated caller: the timers act with this authority (schemas/timer-targets.ts). */
   createdBy?: TimerCreator;
+  /**
+   * The shard these ids hash to, which was full and forwards them here (docs/timers.md#rollover);
+   * absent for a shard's own ids.
+   */
+  placedFrom?: number;
+}
+
+/** Tells a full shard that one of its ids is placed in shard `shard` (docs/timers.md#rollover). */
+export interface TimerForward {
+  id: string;
+  shard: number;
 }
 
 /** A command on one timer; `caller` is the gateway's authenticated caller, who must be allowed to change it. */
@@ -64,7 +75,7 @@ export const replayTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('time
  */
 export const configureTimerTargetsUpdate = defineUpdate<
   void,
-  [{ timerTargets: TimerTargetRule[]; owners?: OwnerQuorum }]
+  [{ timerTargets: TimerTargetRule[]; owners?: OwnerQuorum; capacityBytes?: number }]
 >('timers.configure');
 /**
  * Halts the shard with a signed broadcast pause (pause-all, countersigned by the gateway and
@@ -78,7 +89,15 @@ export const haltTimersUpdate = defineUpdate<TimerHalt, [SignedOwnerCommand]>('t
  */
 export const liftTimersUpdate = defineUpdate<{ released: number }, [SignedOwnerCommand]>('timers.lift');
 
+/**
+ * Records, in a full shard, that one of its ids is placed in another shard, before the gateway
+ * creates it there; later creates, commands, lookups and messages for the id follow it.
+ */
+export const forwardTimerUpdate = defineUpdate<void, [TimerForward]>('timers.forward');
+
 export const timerQuery = defineQuery<TimerRecord | null, [string]>('timers.get');
+/** The shard one of this shard's ids was forwarded to, or null: asked when `timers.get` finds nothing. */
+export const timerForwardQuery = defineQuery<number | null, [string]>('timers.forwardOf');
 export const listTimersQuery = defineQuery<TimerRecord[], [TimerListArgs]>('timers.list');
 export const deadLettersQuery = defineQuery<DeadLetter[], [Omit<TimerListArgs, 'state'>]>(
   'timers.deadLetters',
@@ -98,6 +117,8 @@ export const TimerFailure = {
   /** The caller's role may not do this: an action its creator may not send, or another's timer. */
   forbidden: 'TimerForbidden',
   wrongShard: 'TimerWrongShard',
+  /** The id was placed in another shard; the failure's details hold that shard's number. */
+  forwarded: 'TimerForwarded',
   /** A halt or lift that is not a fresh broadcast command signed by enough of the owner keys. */
   haltRefused: 'TimerHaltRefused',
 } as const;

@@ -22,6 +22,8 @@ export const ShardMessage = z.discriminatedUnion('type', [
     baseTime: z.number(),
     from: TimerId,
     createdBy: TimerCreator.optional(),
+    /** Relayed by the link's full home shard, which forwarded its id here. */
+    placedFrom: z.int().min(0).optional(),
   }),
   /** Tell `watcher` when `timerId` fires (at once if it already has). */
   z.strictObject({ type: z.literal('watch'), timerId: TimerId, watcher: Watcher }),
@@ -32,5 +34,7 @@ export const ShardMessage = z.discriminatedUnion('type', [
     firedAt: z.number(),
   }),
   z.strictObject({ type: z.literal('dependencyCancelled'), dependentId: TimerId, timerId: TimerId }),
+  /** A timer placed here from its full home shard was forgotten: the home drops its forward. */
+  z.strictObject({ type: z.literal('unforward'), timerId: TimerId, shard: z.int().min(0) }),
 ]);
 export type ShardMessage = z.infer<typeof ShardMessage>;

@@ -3,6 +3,7 @@
  * as plain data, the effects it asks its workflow to run, and the results of its updates and
  * queries. The shard workflow, the timer activities and the gateway share these shapes.
  */
+import { z } from 'zod';
 import type { OwnerQuorum } from './owner-controls';
 import type { DeadLetter, TimerAction, TimerRecord, TimerSpec, TimerState } from './timer';
 import type { TimerEvent } from './timer-events';
@@ -34,6 +35,11 @@ export interface ShardSettings {
    */
   snapshotBudgetBytes: number;
   /**
+   * Closed timers become digests and their records go to the timer ledger. Set by the shard
+   * workflow (a patch), not by callers: runs recorded before it keep closed timers whole.
+   */
+  archiveClosed?: boolean;
+  /**
    * The signals and updates timers may send (schemas/timer-targets.ts), checked again at firing
    * against each timer's recorded creator.
    */
@@ -61,6 +67,13 @@ export interface TimerHalt {
   since: number;
 }
 
+/**
+ * The range a shard's capacity (SWOOSH_TIMER_SHARD_CAPACITY, bytes) may be set in: its timers are
+ * the continue-as-new input, which Temporal refuses above 2 MB (its default blob size limit), and
+ * the snapshot also carries watchers, held messages and events beside the timers.
+ */
+export const ShardCapacityBytes = z.int().min(16_384).max(1_800_000);
+
 export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
   armingHorizonMs: 60_000,
   retentionMs: 60 * 60 * 1000,
@@ -75,6 +88,8 @@ export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
 export interface ShardIdentity {
   shard: number;
   shardCount: number;
+  /** The timer ledger closed timers are archived in: the shard's workflow id (default `timer-shard-<n>`). */
+  ledger?: string;
 }
 
 /** One timer as the shard holds it; plain data, carried verbatim across continue-as-new. */
@@ -113,6 +128,83 @@ export interface TimerEntry {
   closedAt?: number;
   /** The owner halt (its command id) this timer fell due under; it fired or escalated late, on the lift. */
   heldBy?: string;
+  /** The shard the id hashes to, which was full and placed the timer here (docs/timers.md#rollover). */
+  placedFrom?: number;
+}
+
+/**
+ * What a shard keeps of a timer once it closed (settled or cancelled), until retention forgets it:
+ * its outcome, not its spec. The full record went to the shard's timer ledger (`ArchiveEffect`).
+ * `specHash` keeps a create of the same id idempotent: the same spec is answered with this timer,
+ * another spec is a conflict.
+ */
+export interface TimerDigest {
+  id: string;
+  specHash: string;
+  state: 'Settled' | 'Cancelled';
+  createdBy?: TimerCreator;
+  createdAt: number;
+  dueAt: number;
+  firedAt?: number;
+  latenessMs?: number;
+  deliveredAt?: number;
+  closedAt: number;
+  settledBy?: 'ack' | 'delivery';
+  ackedBy?: string;
+  cancelReason?: string;
+  escalationLevel: number;
+  attempts: number;
+  replays: number;
+  placedFrom?: number;
+  /** Ids and times a reader of a closed timer still relies on: a delivery's dedup id, its chain, its wait. */
+  deliveryId?: string;
+  chainedFrom?: string;
+  chainsTo?: string;
+  readyAt?: number;
+  heldBy?: string;
+}
+
+/**
+ * A digest as a snapshot carries it: positions instead of field names and times relative to the
+ * closing, since a shard of digests nears Temporal's limit on continue-as-new input
+ * (workflows/timers/digest.ts packs and unpacks it).
+ */
+export type PackedDigest = [
+  id: string,
+  specHashHex: string,
+  state: 'S' | 'C',
+  closedAt: number,
+  createdBefore: number,
+  dueAfter: number,
+  counters: [escalationLevel: number, attempts: number, replays: number],
+  firedBefore: number | null,
+  deliveredBefore: number | null,
+  latenessMs: number | null,
+  deliveryId: string | null,
+  rest: DigestRest | null,
+];
+
+/** The digest's fields a closed timer has only sometimes. */
+export type DigestRest = Partial<
+  Pick<
+    TimerDigest,
+    | 'createdBy'
+    | 'settledBy'
+    | 'ackedBy'
+    | 'cancelReason'
+    | 'placedFrom'
+    | 'chainedFrom'
+    | 'chainsTo'
+    | 'readyAt'
+    | 'heldBy'
+  >
+>;
+
+/** A closed timer's full record, for the shard's timer ledger (docs/timers.md#compact-shards). */
+export interface ArchivedTimer {
+  specHash: string;
+  closedAt: number;
+  record: TimerRecord;
 }
 
 export interface ShardCounters {
@@ -141,6 +233,7 @@ export type Effect =
   | DeliveryEffect
   | { kind: 'send'; shard: number; message: ShardMessage }
   | { kind: 'deadLetter'; record: DeadLetter }
+  | { kind: 'archive'; timer: ArchivedTimer }
   | {
       kind: 'fired';
       timerId: string;
@@ -165,13 +258,21 @@ export interface ShardSnapshot {
   eventSeq?: number;
   /** The owner halt in force when the run ended; absent when none was. */
   halt?: TimerHalt;
+  /** Closed timers kept as digests, packed; absent in snapshots from before compact shards. */
+  digests?: PackedDigest[];
+  /** Ids of this shard placed in other shards while it was full, and where. */
+  forwards?: [string, number][];
 }
 
 export type CreateCheck =
-  { ok: true } | { ok: false; reason: 'conflict' | 'full' | 'wrongShard'; timerId: string };
+  | { ok: true }
+  | { ok: false; reason: 'conflict' | 'full' | 'wrongShard'; timerId: string }
+  | { ok: false; reason: 'forwarded'; timerId: string; shard: number };
 
 export type CommandCheck =
-  { ok: true } | { ok: false; reason: 'notFound' | 'invalidState' | 'forbidden'; state?: TimerState };
+  | { ok: true }
+  | { ok: false; reason: 'notFound' | 'invalidState' | 'forbidden'; state?: TimerState }
+  | { ok: false; reason: 'forwarded'; shard: number };
 
 export interface CreateResult {
   created: boolean;
@@ -181,6 +282,12 @@ export interface CreateResult {
 export interface ShardStats {
   shard: number;
   timers: number;
+  /** Of `timers`, the closed ones held as digests. */
+  digests: number;
+  /** Ids of this shard placed in other shards while it was full. */
+  forwards: number;
+  /** `snapshotBytes` may grow to this; creates past it are refused as full. */
+  capacityBytes: number;
   byState: Partial<Record<TimerState, number>>;
   inFlight: number;
   queued: number;

@@ -223,13 +223,22 @@ export const TimerRecord = z.object({
   state: TimerState,
   /** Whose authority the timer's actions run with: the token that created it (or its chain). */
   createdBy: TimerCreator.optional(),
-  action: RedactedAction,
-  dependsOn: z.array(TimerId),
+  /**
+   * The timer ledger (`timer-shard-<n>`) that holds this closed timer's full record; present when
+   * its shard keeps only a digest of it (docs/timers.md#compact-shards), and then `action`,
+   * `dependsOn`, `waitingOn`, `escalationRungs`, `armedAt`, `ackDeadline`, `escalatedAt` and
+   * `lastError` are absent: the ledger record has them.
+   */
+  archivedIn: z.string().optional(),
+  /** The spec's digest (`sha256-<hex>` of its canonical JSON), on an archived timer. */
+  specHash: z.string().optional(),
+  action: RedactedAction.optional(),
+  dependsOn: z.array(TimerId).optional(),
   /** Dependencies that have not fired yet. */
-  waitingOn: z.array(TimerId),
+  waitingOn: z.array(TimerId).optional(),
   chainedFrom: TimerId.optional(),
   chainsTo: TimerId.optional(),
-  escalationRungs: z.int().min(0),
+  escalationRungs: z.int().min(0).optional(),
   /** 0 while the timer's own action is due; n once the n-th escalation rung ran. */
   escalationLevel: z.int().min(0),
   createdAt: Instant,

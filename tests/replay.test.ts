@@ -117,6 +117,28 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(payloads.join('\n')).not.toContain(LEAKED_KEY);
   });
 
+  test('the digests fixture covers the patched branch: closed timers are archived, one id is forwarded', () => {
+    const file = 'timer-shard-digests.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-digests-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const archived = events.flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      const payload =
+        a?.activityType?.name === 'archiveClosedTimers' ? a.input?.payloads?.[0]?.data : undefined;
+      if (!payload) return [];
+      const { timers } = JSON.parse(Buffer.from(payload).toString('utf8')) as {
+        timers: { record: { state: string } }[];
+      };
+      return timers.map((t) => t.record.state);
+    });
+    expect(archived).toEqual(['Cancelled', 'Cancelled']);
+    const accepted = events.flatMap((e) => {
+      const a = e.workflowExecutionUpdateAcceptedEventAttributes;
+      return a ? [a.acceptedRequest?.input?.name] : [];
+    });
+    expect(accepted).toContain('timers.forward');
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

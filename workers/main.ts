@@ -46,6 +46,7 @@ try {
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: openDeadLetterStore(loadStoreConfig(), deps.dataDir),
+    ledger: deps.ledger,
     events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client,
     outbound: deps.outbound,
@@ -76,6 +77,7 @@ try {
       settings: {
         timerTargets: timers.timerTargets,
         owners: { keys: config.SWOOSH_OWNER_KEYS, quorum: config.SWOOSH_OWNER_QUORUM },
+        snapshotBudgetBytes: timers.capacityBytes,
       },
     },
     running,

@@ -11,8 +11,8 @@ import { configureTimerTargetsUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schem
 
 /**
  * Ensures every shard of the layout runs, a few starts at a time. With `configure`, every shard
- * is also sent the layout's allow-list and owner keys, so a changed SWOOSH_TIMER_TARGETS or
- * SWOOSH_OWNER_KEYS reaches shards that were already running (a shard started now has them in its
+ * is also sent the layout's allow-list, owner keys and capacity, so a changed SWOOSH_TIMER_TARGETS,
+ * SWOOSH_OWNER_KEYS or SWOOSH_TIMER_SHARD_CAPACITY reaches shards that were already running (a shard started now has them in its
  * input as well).
  */
 export async function ensureTimerShards(
@@ -25,6 +25,7 @@ export async function ensureTimerShards(
   const layout = { ...rest, count };
   const timerTargets = layout.settings?.timerTargets ?? [];
   const owners = layout.settings?.owners;
+  const capacityBytes = layout.settings?.snapshotBudgetBytes;
   await mapConcurrently(
     Array.from({ length: count }, (_, shard) => shard),
     16,
@@ -36,7 +37,13 @@ export async function ensureTimerShards(
       }
       // Update-with-Start: one call whether or not the shard runs yet.
       await client.workflow.executeUpdateWithStart(configureTimerTargetsUpdate, {
-        args: [{ timerTargets, ...(owners !== undefined && { owners }) }],
+        args: [
+          {
+            timerTargets,
+            ...(owners !== undefined && { owners }),
+            ...(capacityBytes !== undefined && { capacityBytes }),
+          },
+        ],
         startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),
       });
     },

@@ -43,6 +43,8 @@ import {
   configureTimerTargetsUpdate,
   createTimersUpdate,
   deadLettersQuery,
+  forwardTimerUpdate,
+  timerForwardQuery,
   haltTimersUpdate,
   liftTimersUpdate,
   listTimersQuery,
@@ -67,9 +69,14 @@ import {
   type CommandCheck,
   type CreateCheck,
   DEFAULT_SHARD_SETTINGS,
+  type ArchivedTimer,
   type DeliveryEffect,
   type Effect,
+  ShardCapacityBytes,
 } from '../schemas/timer-shard';
+
+/** Closed timers archived by one activity at most: a few hundred ledger appends. */
+const ARCHIVE_BATCH = 200;
 
 // One attempt per activity: the shard schedules retries itself, so attempts survive
 // continue-as-new and a target that is down holds no pending-activity slot while it backs off.
@@ -86,9 +93,15 @@ const bookkeeping = proxyActivities<TimerShardActivities>({
 const CreateTimersArgs = z.strictObject({
   specs: z.array(CreateTimerRequest).min(1).max(MAX_CREATE_BATCH),
   createdBy: TimerCreator.optional(),
+  placedFrom: z.int().min(0).optional(),
 });
+const ForwardArgs = z.strictObject({ id: TimerId, shard: z.int().min(0) });
 const CommandArgs = z.strictObject({ id: TimerId, caller: TimerCreator.optional() });
-const ConfigureArgs = z.strictObject({ timerTargets: TimerTargetRules, owners: OwnerQuorum.optional() });
+const ConfigureArgs = z.strictObject({
+  timerTargets: TimerTargetRules,
+  owners: OwnerQuorum.optional(),
+  capacityBytes: ShardCapacityBytes.optional(),
+});
 
 /**
  * The patch that makes a shard check a signal or update action against its creator's authority
@@ -101,6 +114,12 @@ export const TIMER_AUTHORITY_PATCH = 'swoosh-timer-authority-v1';
  * (docs/timers.md#timer-events); a run recorded before it replays without writing them.
  */
 export const TIMER_EVENTS_PATCH = 'swoosh-timer-events-v1';
+
+/**
+ * The patch that makes a shard keep a closed timer as a digest and archive its full record in the
+ * shard's timer ledger (docs/timers.md#compact-shards); a run recorded before it keeps them whole.
+ */
+export const TIMER_DIGESTS_PATCH = 'swoosh-timer-digests-v1';
 
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
@@ -120,7 +139,13 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   // Replaced by `timers.configure`; carried into the next run's input by continue-as-new.
   let timerTargets = settings.timerTargets;
   let owners = settings.owners;
-  const table = new TimerTable({ shard, shardCount }, settings, uuid4, input.snapshot);
+  const archiving = patched(TIMER_DIGESTS_PATCH);
+  const table = new TimerTable(
+    { shard, shardCount, ledger: workflowInfo().workflowId },
+    { ...settings, archiveClosed: archiving },
+    uuid4,
+    input.snapshot,
+  );
 
   /** Effects started and not yet finished: deliveries, shard messages, dead-letter records. */
   let running = 0;
@@ -137,13 +162,23 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   /** One event-log write at a time, so a shard's events reach the log in the order it made them. */
   let writingEvents = false;
 
-  setHandler(createTimersUpdate, ({ specs, createdBy }) => table.create(specs, Date.now(), createdBy), {
+  setHandler(
+    createTimersUpdate,
+    ({ specs, createdBy, placedFrom }) => table.create(specs, Date.now(), createdBy, placedFrom),
+    {
+      validator: (request) => {
+        // The validator parses the very value the handler stores; the schema transforms nothing.
+        const { specs, createdBy, placedFrom } = parseOrRefuse(CreateTimersArgs, request);
+        // The gateway checked the same; a create sent past it is held to the same rules.
+        for (const spec of specs) refuseActions(spec, createdBy, timerTargets);
+        refuseCreate(table.checkCreate(specs, placedFrom));
+      },
+    },
+  );
+  setHandler(forwardTimerUpdate, ({ id, shard }) => table.forward(id, shard), {
     validator: (request) => {
-      // The validator parses the very value the handler stores; the schema transforms nothing.
-      const { specs, createdBy } = parseOrRefuse(CreateTimersArgs, request);
-      // The gateway checked the same; a create sent past it is held to the same rules.
-      for (const spec of specs) refuseActions(spec, createdBy, timerTargets);
-      refuseCreate(table.checkCreate(specs));
+      const { id, shard } = parseOrRefuse(ForwardArgs, request);
+      refuseCreate(table.checkForward(id, shard));
     },
   });
   setHandler(cancelTimerUpdate, ({ id }) => table.cancel(id, Date.now(), 'cancelled by request'), {
@@ -169,6 +204,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     (request) => {
       timerTargets = request.timerTargets;
       if (request.owners !== undefined) owners = request.owners;
+      if (request.capacityBytes !== undefined) table.setCapacity(request.capacityBytes);
     },
     { validator: (request) => void parseOrRefuse(ConfigureArgs, request) },
   );
@@ -214,6 +250,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     else log.warn('timer shard dropped a malformed message', { shard, issues: parsed.error.issues.length });
   });
   setHandler(timerQuery, (id) => table.record(id));
+  setHandler(timerForwardQuery, (id) => table.forwardOf(id));
   setHandler(listTimersQuery, (args) => table.list({ ...args, limit: Math.min(args.limit, 1000) }));
   setHandler(deadLettersQuery, (args) => table.deadLetters({ ...args, limit: Math.min(args.limit, 1000) }));
   setHandler(shardStatusQuery, () => ({
@@ -226,9 +263,15 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     if (taskFailure !== undefined) throw taskFailure;
     table.advance(Date.now());
     const webhooks: DeliveryEffect[] = [];
+    const archived: ArchivedTimer[] = [];
     for (const effect of table.takeEffects()) {
       if (effect.kind === 'deliver' && effect.action.type === 'webhook') webhooks.push(effect);
+      else if (effect.kind === 'archive') archived.push(effect.timer);
       else run(effect);
+    }
+    // One ledger activity per turn of the loop (in slices), not one per closed timer.
+    for (let i = 0; i < archived.length; i += ARCHIVE_BATCH) {
+      track(bookkeeping.archiveClosedTimers({ timers: archived.slice(i, i + ARCHIVE_BATCH) }));
     }
     for (let i = 0; i < webhooks.length; i += settings.deliveryBatchSize) {
       const batch = webhooks.slice(i, i + settings.deliveryBatchSize);
@@ -262,7 +305,12 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   }
   return await continueAsNew<typeof timerShardWorkflow>({
     ...input,
-    settings: { ...input.settings, timerTargets, ...(owners !== undefined && { owners }) },
+    settings: {
+      ...input.settings,
+      timerTargets,
+      ...(owners !== undefined && { owners }),
+      snapshotBudgetBytes: table.capacityBytes,
+    },
     snapshot: table.snapshot(),
     runs: (input.runs ?? 0) + 1,
   });
@@ -278,11 +326,13 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   }
 
   /**
-   * Starts writing the state changes made since the last write, unless one is under way. A
-   * draining shard starts none: what is left goes into the snapshot and the next run writes it.
+   * Starts writing the state changes made since the last write, unless one is under way. A run
+   * that archives closed timers keeps writing while it drains, so that the snapshot, whose size is
+   * what the shard's capacity bounds, does not carry a busy shard's backlog of events; before
+   * that, a draining shard started none and the next run wrote what was left.
    */
   function writeEvents(): void {
-    if (writingEvents || draining || !table.hasEvents()) return;
+    if (writingEvents || (draining && !archiving) || !table.hasEvents()) return;
     const events = table.takeEvents();
     if (!patched(TIMER_EVENTS_PATCH)) return;
     writingEvents = true;
@@ -330,6 +380,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       case 'deadLetter':
         track(bookkeeping.recordTimerDeadLetter(effect.record));
         return;
+
       case 'fired':
         // A timer held by an owner halt waited for the lift, not for the shard.
         if (effect.heldByHalt === undefined) observeTimerLateness(effect.latenessMs / 1000, effect.action);
@@ -453,6 +504,7 @@ function admitted(check: HaltCheck): Extract<HaltCheck, { ok: true }> {
 
 function refuseCreate(check: CreateCheck): void {
   if (check.ok) return;
+  if (check.reason === 'forwarded') refuseForwarded(check.shard);
   const refusals = {
     conflict: [TimerFailure.conflict, `timer ${check.timerId} exists with a different spec`],
     full: [TimerFailure.shardFull, `the shard holding ${check.timerId} is at capacity`],
@@ -479,8 +531,19 @@ function refuseActions(
   }
 }
 
+/** The id was placed in another shard while this one was full; the caller follows it there. */
+function refuseForwarded(shard: number): never {
+  throw ApplicationFailure.create({
+    type: TimerFailure.forwarded,
+    message: `the timer is held by shard ${shard}, where it was placed while this one was full`,
+    details: [shard],
+    nonRetryable: true,
+  });
+}
+
 function refuseCommand(check: CommandCheck, verb: string): void {
   if (check.ok) return;
+  if (check.reason === 'forwarded') refuseForwarded(check.shard);
   if (check.reason === 'forbidden') {
     throw ApplicationFailure.create({
       type: TimerFailure.forbidden,

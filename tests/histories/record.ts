@@ -37,6 +37,7 @@ if (pending.length > 0) {
       timers: {
         signer: base.orchestrator,
         deadLetters: createFileDeadLetterStore(join(base.dataDir, 'timer-dead-letters.jsonl')),
+        ledger: base.ledger,
         client: env.client,
         events: createTimerEventLog(timerEventsDir(base.dataDir), base.orchestrator),
         outbound: base.outbound,

@@ -31,13 +31,14 @@ import type { StateDocument } from '../../schemas/state-document';
 import {
   cancelTimerUpdate,
   createTimersUpdate,
+  forwardTimerUpdate,
   haltTimersUpdate,
   liftTimersUpdate,
   TIMER_SHARD_WORKFLOW_TYPE,
   timerQuery,
   type TimerShardInput,
 } from '../../schemas/timer-messages';
-import { shardWorkflowId } from '../../schemas/timer-shard-key';
+import { shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import {
   CONTROL_WORKFLOW_TYPE,
   controlWorkflowId,
@@ -348,6 +349,13 @@ export const scenarios: Scenario[] = [
   },
   compensation(),
   ...otherWorkflowScenarios,
+  {
+    // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
+    // timer cancelled close into digests, their records archived by archiveClosedTimers; one id
+    // forwarded to the other shard (docs/timers.md#rollover) and a create for it refused there.
+    name: 'timer-shard-digests',
+    run: timerShardDigests,
+  },
 ];
 
 /**
@@ -765,5 +773,57 @@ async function longHistoryFirstRun(client: Client, taskQueue: string, missionId:
   await untilContinuedAsNew(client, m);
   const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
   await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardDigests(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = { shard: 0, shardCount: 2, idPrefix };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const [failing, later, forwarded] = Array.from({ length: 30 }, (_, i) => `fixture-${i}`).filter(
+    (id) => shardOf(id, 2) === 0,
+  ) as [string, string, string];
+  const createdBy = { name: 'fixture', role: 'operator' } as const;
+  const hook = { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
+  await handle.executeUpdate(createTimersUpdate, {
+    args: [
+      {
+        specs: [
+          { id: failing, delayMs: 500, action: hook, retry: { maxAttempts: 1 } },
+          { id: later, delayMs: 600_000, action: hook },
+        ],
+        createdBy,
+      },
+    ],
+  });
+  await eventually(
+    () => handle.query(timerQuery, failing),
+    (t) => t?.state === 'DeadLettered',
+    30_000,
+  );
+  await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: failing, caller: createdBy }] });
+  await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: later, caller: createdBy }] });
+  await handle.executeUpdate(forwardTimerUpdate, { args: [{ id: forwarded, shard: 1 }] });
+  await handle
+    .executeUpdate(createTimersUpdate, { args: [{ specs: [{ id: forwarded, delayMs: 1, action: hook }] }] })
+    .then(
+      () => {
+        throw new Error('a create of a forwarded id was taken by its home shard');
+      },
+      (error: unknown) => {
+        if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+      },
+    );
+  await eventually(
+    () => handle.describe(),
+    (d) => (d.raw.pendingActivities?.length ?? 0) === 0,
+    30_000,
+  );
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
   return history;
 }

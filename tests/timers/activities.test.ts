@@ -23,6 +23,7 @@ import type { DeadLetter } from '../../schemas/timer';
 import type { WebhookBatch, WebhookDelivery } from '../../schemas/timer-activities';
 import type { AttemptOutcome } from '../../schemas/timer-shard';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
+import { FileLedger } from '../../ledger';
 
 let signer: Signer;
 let target: WebhookTarget;
@@ -62,6 +63,7 @@ function activities(webhookTimeoutMs?: number, outbound = LOOPBACK) {
   return createTimerActivities({
     signer,
     deadLetters,
+    ledger: new FileLedger({ dir: join(dir, 'unused-ledger'), signer }),
     events: createTimerEventLog(join(dir, 'unused-events'), signer),
     client,
     outbound,
@@ -297,6 +299,7 @@ describe('the licence', () => {
     const { deliverTimerWebhooks } = createTimerActivities({
       signer,
       deadLetters: createFileDeadLetterStore(join(dir, 'unused.jsonl')),
+      ledger: new FileLedger({ dir: join(dir, 'unused-ledger'), signer }),
       events: createTimerEventLog(join(dir, 'unused-events'), signer),
       client,
       outbound: LOOPBACK,
@@ -348,6 +351,7 @@ describe('the dead-letter file', () => {
     const { recordTimerDeadLetter } = createTimerActivities({
       signer,
       deadLetters: store,
+      ledger: new FileLedger({ dir: join(dir, 'unused-ledger'), signer }),
       events: createTimerEventLog(join(dir, 'unused-events'), signer),
       client,
       outbound: LOOPBACK,

@@ -173,6 +173,214 @@ describe('create', () => {
   });
 });
 
+describe('compact shards', () => {
+  const archiving = (overrides: Partial<ShardSettings> = {}) => table({ archiveClosed: true, ...overrides });
+  const archives = (effects: Effect[]) => effects.flatMap((e) => (e.kind === 'archive' ? [e.timer] : []));
+  const settleNow = (t: TimerTable, id: string, at: number): void => {
+    t.advance(at);
+    t.takeEffects();
+    t.onAttemptResult(id, { ok: true }, at + 5);
+  };
+
+  test('a settled timer leaves a digest with its outcome, and its full record goes to the ledger once', () => {
+    const t = archiving();
+    t.create([timer('a', 1_000, { action: { ...hook, payload: { big: 'x'.repeat(2_000) } } })], 0);
+    const whole = t.stats().snapshotBytes;
+    settleNow(t, 'a', 1_010);
+    const [archived, ...more] = archives(t.takeEffects());
+    expect(more).toEqual([]);
+    expect(archived).toMatchObject({
+      closedAt: 1_015,
+      record: { id: 'a', state: 'Settled', settledBy: 'delivery', action: { url: hook.url }, attempts: 1 },
+    });
+    expect(archived!.specHash).toMatch(/^sha256-[0-9a-f]{64}$/);
+    const digest = t.record('a')!;
+    expect(digest).toMatchObject({
+      id: 'a',
+      state: 'Settled',
+      archivedIn: 'timer-shard-0',
+      specHash: archived!.specHash,
+      settledBy: 'delivery',
+      firedAt: new Date(1_010).toISOString(),
+      latenessMs: 10,
+      settledAt: new Date(1_015).toISOString(),
+      attempts: 1,
+    });
+    expect(digest.action).toBeUndefined();
+    // The payload is gone from the shard: the digest is a small fraction of the timer it was.
+    expect(t.stats()).toMatchObject({ timers: 1, digests: 1, byState: { Settled: 1 } });
+    expect(t.stats().snapshotBytes).toBeLessThan(whole / 5);
+    expect(t.snapshot().timers).toEqual([]);
+    expect(t.snapshot().digests).toHaveLength(1);
+  });
+
+  test('a digest keeps create idempotent, answers ack and cancel as before, and is forgotten after retention', () => {
+    const t = archiving();
+    const [first] = t.create([timer('d', 100)], 0);
+    settleNow(t, 'd', 100);
+    expect(first?.created).toBe(true);
+    expect(t.checkCreate([timer('d', 100)])).toEqual({ ok: true });
+    expect(t.create([timer('d', 100)], 200)).toEqual([{ created: false, timer: t.record('d') }]);
+    expect(t.checkCreate([timer('d', 999)])).toEqual({ ok: false, reason: 'conflict', timerId: 'd' });
+    expect(t.checkAck('d')).toEqual({ ok: true });
+    expect(t.ack('d', 300, 'someone')).toEqual(t.record('d'));
+    expect(t.checkCancel('d')).toEqual({ ok: false, reason: 'invalidState', state: 'Settled' });
+    expect(t.checkReplay('d')).toEqual({ ok: false, reason: 'invalidState', state: 'Settled' });
+
+    // Its creator's authority stays with the digest: an agent may not touch it, an owner may.
+    t.create([timer('mine', 100)], 0, { name: 'alice', role: 'operator' });
+    settleNow(t, 'mine', 100);
+    expect(t.record('mine')).toMatchObject({ archivedIn: 'timer-shard-0', createdBy: { name: 'alice' } });
+    expect(t.checkAck('mine', { name: 'bob', role: 'agent' })).toEqual({ ok: false, reason: 'forbidden' });
+    expect(t.checkAck('mine', { name: 'carol', role: 'owner' })).toEqual({ ok: true });
+
+    t.takeEffects();
+    t.create([timer('c', 50_000)], 0);
+    t.cancel('c', 400, 'no longer needed');
+    expect(archives(t.takeEffects()).map((a) => a.record)).toMatchObject([
+      { id: 'c', state: 'Cancelled', cancelReason: 'no longer needed' },
+    ]);
+    expect(t.cancel('c', 500, 'again')).toMatchObject({
+      state: 'Cancelled',
+      cancelReason: 'no longer needed',
+    });
+    expect(archives(t.takeEffects())).toEqual([]);
+    expect(t.list({ limit: 10 }).map((r) => [r.id, r.state])).toEqual([
+      ['d', 'Settled'],
+      ['mine', 'Settled'],
+      ['c', 'Cancelled'],
+    ]);
+
+    // Packed into the snapshot and unpacked by the next run, every digest reads the same.
+    const next = new TimerTable(
+      { shard: 0, shardCount: 1 },
+      { ...settings, archiveClosed: true },
+      () => 'e',
+      structuredClone(t.snapshot()),
+    );
+    expect(next.list({ limit: 10 })).toEqual(t.list({ limit: 10 }));
+    expect(next.stats().snapshotBytes).toBe(t.stats().snapshotBytes);
+
+    t.advance(60_000 + 60_000);
+    expect(t.record('d')).toBeNull();
+    expect(t.record('c')).toBeNull();
+    expect(t.record('mine')).toBeNull();
+    expect(t.stats().snapshotBytes).toBe(0);
+  });
+
+  test('a dependency that closed into a digest still releases, or cancels, a dependent created later', () => {
+    const t = archiving();
+    t.create([timer('up', 100), timer('gone', 10_000)], 0);
+    settleNow(t, 'up', 100);
+    t.cancel('gone', 200, 'dropped');
+    t.create([timer('down', 0, { dependsOn: ['up'] }), timer('orphan', 0, { dependsOn: ['gone'] })], 300);
+    expect(t.record('down')).toMatchObject({ state: 'Fired', readyAt: new Date(100).toISOString() });
+    expect(t.record('orphan')).toMatchObject({
+      state: 'Cancelled',
+      archivedIn: 'timer-shard-0',
+      cancelReason: 'dependency gone was cancelled',
+    });
+  });
+
+  test('digests and the capacity survive continue-as-new; a shard full of closed timers takes new ones', () => {
+    const budget = 32_000;
+    const t = archiving({ snapshotBudgetBytes: budget });
+    const batch = (from: number) => Array.from({ length: 40 }, (_, i) => timer(`n-${from + i}`, 10));
+    expect(t.checkCreate(batch(0))).toEqual({ ok: true });
+    t.create(batch(0), 0);
+    expect(t.checkCreate(batch(40))).toMatchObject({ ok: false, reason: 'full' });
+    t.advance(10);
+    for (const d of deliveries(t.takeEffects())) t.onAttemptResult(d.timerId, { ok: true }, 20);
+    // Forty digests take the room of a few timers: the next forty fit.
+    expect(t.checkCreate(batch(40))).toEqual({ ok: true });
+
+    t.setCapacity(20_000);
+    const next = new TimerTable(
+      { shard: 0, shardCount: 1 },
+      { ...settings, archiveClosed: true, snapshotBudgetBytes: t.capacityBytes },
+      () => 'e',
+      structuredClone(t.snapshot()),
+    );
+    expect(next.stats()).toEqual(t.stats());
+    expect(next.record('n-7')).toEqual(t.record('n-7'));
+    expect(next.checkCreate([timer('n-7', 10)])).toEqual({ ok: true });
+    expect(next.checkCreate([timer('n-7', 11)])).toMatchObject({ ok: false, reason: 'conflict' });
+  });
+});
+
+describe('rollover', () => {
+  const shards = 3;
+  const homedAt = (shard: number, n: number) =>
+    Array.from({ length: 200 }, (_, i) => `roll-${i}`)
+      .filter((id) => shardOf(id, shards) === shard)
+      .slice(0, n);
+  const shard = (n: number, overrides: Partial<ShardSettings> = {}) =>
+    new TimerTable({ shard: n, shardCount: shards }, { ...settings, ...overrides }, () => `d-${n}`);
+
+  test('a full shard forwards an id, and creates, commands and watches for it follow the forward', () => {
+    const [id, other] = homedAt(0, 2) as [string, string];
+    const home = shard(0);
+    const away = shard(1);
+    expect(away.checkCreate([timer(id, 5_000)])).toMatchObject({ ok: false, reason: 'wrongShard' });
+    expect(away.checkCreate([timer(id, 5_000)], 2)).toMatchObject({ ok: false, reason: 'wrongShard' });
+    expect(home.checkForward(id, 0)).toMatchObject({ ok: false, reason: 'wrongShard' });
+    expect(home.checkForward(id, 1)).toEqual({ ok: true });
+    home.forward(id, 1);
+    expect(away.checkCreate([timer(id, 5_000)], 0)).toEqual({ ok: true });
+    const [placed] = away.create([timer(id, 5_000)], 0, undefined, 0);
+    expect(placed?.timer).toMatchObject({ id, shard: 1, state: 'Scheduled' });
+
+    expect(home.forwardOf(id)).toBe(1);
+    expect(home.record(id)).toBeNull();
+    expect(home.checkCreate([timer(id, 5_000)])).toEqual({
+      ok: false,
+      reason: 'forwarded',
+      timerId: id,
+      shard: 1,
+    });
+    expect(home.checkCancel(id)).toEqual({ ok: false, reason: 'forwarded', shard: 1 });
+    expect(away.checkCancel(id)).toEqual({ ok: true });
+
+    // A dependent created at home asks its dependency's home shard, which relays to where it is.
+    home.create([timer(other, 0, { dependsOn: [id] })], 0);
+    expect(home.takeEffects()).toEqual([
+      {
+        kind: 'send',
+        shard: 1,
+        message: { type: 'watch', timerId: id, watcher: { dependentId: other, shard: 0 } },
+      },
+    ]);
+    // An id held at home is never forwarded.
+    expect(home.checkForward(other, 2)).toMatchObject({ ok: false, reason: 'conflict' });
+    expect(structuredClone(home.snapshot()).forwards).toEqual([[id, 1]]);
+  });
+
+  test('the placed timer, forgotten after retention, frees its id at home', () => {
+    const [id] = homedAt(2, 1) as [string];
+    const home = shard(2);
+    const away = shard(0, { archiveClosed: true });
+    home.forward(id, 0);
+    away.create([timer(id, 10)], 0, undefined, 2);
+    away.advance(10);
+    away.takeEffects();
+    away.onAttemptResult(id, { ok: true }, 20);
+    expect(away.record(id)).toMatchObject({ state: 'Settled', archivedIn: 'timer-shard-0' });
+    away.takeEffects();
+    away.advance(60_000 + 60_000);
+    const unforward = away.takeEffects();
+    expect(unforward).toEqual([
+      { kind: 'send', shard: 2, message: { type: 'unforward', timerId: id, shard: 0 } },
+    ]);
+    // Only the forward to that shard is dropped: a newer one elsewhere stays.
+    home.receive({ type: 'unforward', timerId: id, shard: 1 }, 0);
+    expect(home.forwardOf(id)).toBe(0);
+    home.receive((unforward[0] as { message: ShardMessage }).message, 0);
+    expect(home.forwardOf(id)).toBeNull();
+    expect(home.checkCreate([timer(id, 5)])).toEqual({ ok: true });
+    expect(home.stats().snapshotBytes).toBe(0);
+  });
+});
+
 describe('continue-as-new', () => {
   test('a paused table starts nothing, and a table restored from its snapshot delivers what was owed', () => {
     const shards = 2;
@@ -295,6 +503,7 @@ describe('across shards', () => {
     timers: { due: number; deps: number[] }[];
     order: number[];
     seed: number;
+    archiveClosed: boolean;
   }
 
   const plans = fc
@@ -305,6 +514,7 @@ describe('across shards', () => {
         { minLength: 1, maxLength: 12 },
       ),
       seed: fc.integer(),
+      archiveClosed: fc.boolean(),
     })
     .chain((p) =>
       fc
@@ -317,14 +527,14 @@ describe('across shards', () => {
 
   test('every timer fires exactly once, never before it is due nor before its dependencies, whatever the message order', () => {
     fc.assert(
-      fc.property(plans, ({ shardCount, timers, order, seed }) => {
+      fc.property(plans, ({ shardCount, timers, order, seed, archiveClosed }) => {
         const random = seededRandom(seed);
         const ids = timers.map((_, i) => `t${i}`);
         // Dependencies only on earlier timers keep the graph acyclic.
         const deps = timers.map((t, i) => [...new Set(t.deps.filter((d) => d < i))].map((d) => ids[d]!));
         let n = 0;
         // Nothing is forgotten during the run, so every record can be checked at the end.
-        const keep = { ...settings, retentionMs: 1e12 };
+        const keep = { ...settings, retentionMs: 1e12, archiveClosed };
         const tables = Array.from(
           { length: shardCount },
           (_, shard) => new TimerTable({ shard, shardCount }, keep, () => `d${n++}`),
@@ -332,12 +542,15 @@ describe('across shards', () => {
         const unsettled = () =>
           ids.some((id) => tables[shardOf(id, shardCount)]!.record(id)?.state !== 'Settled');
         const firings = new Map<string, number>();
+        const archived = new Map<string, number>();
         const mail: { shard: number; message: ShardMessage }[] = [];
         const owed: { shard: number; id: string; attempt: number }[] = [];
         let now = 0;
         const drain = (shard: number) => {
           for (const effect of tables[shard]!.takeEffects()) {
             if (effect.kind === 'fired') firings.set(effect.timerId, (firings.get(effect.timerId) ?? 0) + 1);
+            if (effect.kind === 'archive')
+              archived.set(effect.timer.record.id, (archived.get(effect.timer.record.id) ?? 0) + 1);
             if (effect.kind === 'send') {
               mail.push({ shard: effect.shard, message: effect.message });
               // Duplicated now and then: every message must be idempotent.
@@ -382,6 +595,9 @@ describe('across shards', () => {
           const record = tables[shardOf(id, shardCount)]!.record(id);
           expect(firings.get(id), id).toBe(1);
           expect(record?.state, id).toBe('Settled');
+          // Archived once on settling, and then held only as a digest; or never, kept whole.
+          expect(archived.get(id), id).toBe(archiveClosed ? 1 : undefined);
+          expect(record?.archivedIn !== undefined, id).toBe(archiveClosed);
           const firedAt = Date.parse(record!.firedAt!);
           expect(firedAt).toBeGreaterThanOrEqual(timers[i]!.due);
           for (const dep of deps[i]!) {

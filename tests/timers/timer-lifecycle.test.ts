@@ -22,6 +22,7 @@ import {
   shardStatusQuery,
 } from '../../schemas/timer-messages';
 import { ensureTimerShards } from '../../workers/timers';
+import { readLedger, verifyLedger } from '../../ledger';
 import { shardOf, shardWorkflowId } from '../../schemas/timer-shard-key';
 import { postJson } from '../support/http';
 import { eventually } from '../support/temporal';
@@ -243,6 +244,129 @@ describe('retention', () => {
       await readWhen(api, 'brief', (t) => t.state === 'Settled');
       expect(target.delivered().map((d) => d.payload)).toEqual([undefined, { n: 2 }]);
     });
+  });
+});
+
+describe('compact shards', () => {
+  test('a closed timer is a digest in its shard and its full record is in the shard ledger, which verifies', async () => {
+    await scenario('digests', 2, async ({ api, target, idPrefix, ledgerDir }) => {
+      const body = { report: 'x'.repeat(1_000) };
+      await create(api, { id: 'kept', delayMs: MINUTE, action: webhook(target, body) });
+      await create(api, { id: 'dropped', delayMs: HOUR, action: webhook(target) });
+      expect((await fetch(`${api}/timers/dropped`, { method: 'DELETE' })).status).toBe(200);
+      await env.sleep(2 * MINUTE);
+      const settled = await readWhen(api, 'kept', (t) => t.state === 'Settled');
+      const ledgerOf = (id: string) => shardWorkflowId(idPrefix, shardOf(id, 2));
+      expect(settled).toMatchObject({ archivedIn: ledgerOf('kept'), settledBy: 'delivery', attempts: 1 });
+      expect(settled.action).toBeUndefined();
+      expect(await read(api, 'dropped')).toMatchObject({
+        state: 'Cancelled',
+        archivedIn: ledgerOf('dropped'),
+        cancelReason: 'cancelled by request',
+      });
+      // The same create again is still answered with the timer, now its digest.
+      const again = await postJson(`${api}/timers`, {
+        id: 'kept',
+        delayMs: MINUTE,
+        action: webhook(target, body),
+      });
+      expect(again.status).toBe(200);
+
+      await quiesce();
+      const archived = new Map<string, TimerRecord>();
+      for (const ledger of new Set([ledgerOf('kept'), ledgerOf('dropped')])) {
+        expect(await verifyLedger(ledgerDir, ledger, [signer.keyId])).toMatchObject({ ok: true });
+        for (const record of (await readLedger(ledgerDir, ledger)).records) {
+          if (record.kind !== 'timer-closed') continue;
+          expect(archived.has(record.timer_id), record.timer_id).toBe(false);
+          archived.set(record.timer_id, JSON.parse(record.timer) as TimerRecord);
+        }
+      }
+      expect([...archived.keys()].sort()).toEqual(['dropped', 'kept']);
+      expect(archived.get('kept')).toMatchObject({
+        state: 'Settled',
+        action: { type: 'webhook', url: target.url, payload: body },
+        settledAt: settled.settledAt,
+      });
+      expect(archived.get('dropped')).toMatchObject({ state: 'Cancelled', action: { url: target.url } });
+    });
+  });
+});
+
+describe('rollover', () => {
+  test('a shard at capacity places new timers in another shard; only when every shard is full is a create refused', async () => {
+    await scenario(
+      'rollover',
+      2,
+      async ({ api, target }) => {
+        const ids = Array.from({ length: 40 }, (_, i) => `roll-${i}`);
+        const placed: TimerRecord[] = [];
+        for (const id of ids.filter((id) => shardOf(id, 2) === 0)) {
+          placed.push(await create(api, { id, delayMs: HOUR, action: webhook(target) }));
+          if (placed.at(-1)!.shard !== 0) break;
+        }
+        const rolled = placed.at(-1)!;
+        expect(placed.length).toBeGreaterThan(1);
+        expect(placed.slice(0, -1).every((t) => t.shard === 0)).toBe(true);
+        expect(rolled.shard).toBe(1);
+        // Read, created again and cancelled through its home shard, which forwards to where it is.
+        expect(await read(api, rolled.id)).toMatchObject({ id: rolled.id, shard: 1, state: 'Scheduled' });
+        const again = await postJson(`${api}/timers`, {
+          id: rolled.id,
+          delayMs: HOUR,
+          action: webhook(target),
+        });
+        expect(again.status).toBe(200);
+        const conflict = await postJson(`${api}/timers`, {
+          id: rolled.id,
+          delayMs: MINUTE,
+          action: webhook(target),
+        });
+        expect(conflict.status).toBe(409);
+
+        const rest = ids.filter((id) => !placed.some((t) => t.id === id));
+        let full: Response | undefined;
+        for (const id of rest) {
+          const res = await postJson(`${api}/timers`, { id, delayMs: HOUR, action: webhook(target) });
+          if (res.status === 503) {
+            full = res;
+            break;
+          }
+          expect(res.status).toBe(201);
+          placed.push(((await res.json()) as { timer: TimerRecord }).timer);
+        }
+        expect(full, 'every shard filled up').toBeDefined();
+        expect(full!.headers.get('retry-after')).toBe('60');
+        expect(((await full!.json()) as { detail: string }).detail).toMatch(
+          /every one of the 2 timer shards is full/,
+        );
+        const elsewhere = placed.filter((t) => t.shard !== shardOf(t.id, 2));
+        expect(elsewhere.length).toBeGreaterThan(0);
+
+        const dropped = elsewhere[0]!;
+        const cancel = await fetch(`${api}/timers/${dropped.id}`, { method: 'DELETE' });
+        expect(await cancel.json()).toMatchObject({
+          id: dropped.id,
+          state: 'Cancelled',
+          shard: dropped.shard,
+        });
+        await env.sleep(HOUR + MINUTE);
+        const due = placed.filter((t) => t.id !== dropped.id).map((t) => t.id);
+        await eventually(
+          () => Promise.resolve(target.delivered().length),
+          (n) => n >= due.length,
+          20_000,
+        );
+        expect(
+          target
+            .delivered()
+            .map((d) => d.timerId)
+            .sort(),
+        ).toEqual([...due].sort());
+        for (const t of elsewhere.slice(1)) expect((await read(api, t.id)).state).toBe('Settled');
+      },
+      { snapshotBudgetBytes: 1_500 },
+    );
   });
 });
 

@@ -21,6 +21,7 @@ import { createTimerEventLog } from '../../host/timer-events';
 import { parseOutboundAllow } from '../../schemas/outbound';
 import type { WebhookBatch, WebhookDelivery } from '../../schemas/timer-activities';
 import type { AttemptOutcome } from '../../schemas/timer-shard';
+import { FileLedger } from '../../ledger';
 
 type Verdict = 'fresh' | 'duplicate' | 'invalid';
 interface ReceiverCheck {
@@ -103,6 +104,7 @@ async function deliver(delivery: WebhookDelivery): Promise<AttemptOutcome> {
   const { deliverTimerWebhooks } = createTimerActivities({
     signer,
     deadLetters: createFileDeadLetterStore(join(dir, 'unused.jsonl')),
+    ledger: new FileLedger({ dir: join(dir, 'unused-ledger'), signer }),
     events: createTimerEventLog(join(dir, 'unused-events'), signer),
     // Never dialled: webhook delivery does not use Temporal.
     client: new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),

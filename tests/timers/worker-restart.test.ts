@@ -1,7 +1,8 @@
 /**
  * Exactly-once firing across a worker crash, on the real dev server: the worker runs in a child
  * process, is SIGKILLed while timers are armed, and a new one is started. Every timer must fire
- * once, as seen by a real webhook target.
+ * once, as seen by a real webhook target, and be archived once in its shard's timer ledger, which
+ * verifies.
  */
 import type { ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -17,7 +18,15 @@ import { ensureTimerShards } from '../../workers/timers';
 import { postJson, serve, type Served } from '../support/http';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
 import { startWorkerProcess, stopWorkerProcess as stop } from '../support/worker-process';
-import { makeSigner, removeDir, terminateShards, timerApi, workflowsPath } from './support/harness';
+import {
+  makeSigner,
+  removeDir,
+  terminateShards,
+  timerApi,
+  waitForIdleShards,
+  workflowsPath,
+} from './support/harness';
+import { readLedger, verifyLedger } from '../../ledger';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
 const SHARDS = 4;
@@ -142,4 +151,20 @@ test('a worker killed while timers are armed is restarted, and every timer fires
       .counters.fired;
   }
   expect(fired).toBe(TIMERS);
+
+  // Each settled timer was archived once in its shard's timer ledger, which verifies, even though
+  // the first worker died with appends of its own and its lock on the files.
+  await waitForIdleShards(env.client, idPrefix, SHARDS);
+  const archived = new Map<string, string[]>();
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const ledger = shardWorkflowId(idPrefix, shard);
+    expect(await verifyLedger(join(dir, 'ledger'), ledger, [keyId]), ledger).toMatchObject({ ok: true });
+    for (const record of (await readLedger(join(dir, 'ledger'), ledger)).records) {
+      if (record.kind !== 'timer-closed') continue;
+      const timer = JSON.parse(record.timer) as TimerRecord;
+      archived.set(record.timer_id, [...(archived.get(record.timer_id) ?? []), timer.deliveryId!]);
+    }
+  }
+  expect([...archived.keys()].sort()).toEqual(ids);
+  for (const [id, deliveryIds] of archived) expect(deliveryIds, id).toEqual([...byTimer.get(id)!]);
 }, 180_000);

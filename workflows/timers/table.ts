@@ -25,9 +25,11 @@ import { DEFAULT_RETRY } from '../../schemas/timer';
 import type { TimerEvent } from '../../schemas/timer-events';
 import { mayChangeTimer, type TimerCreator } from '../../schemas/timer-targets';
 import { canonicalJson } from '../../schemas/canonical-json';
+import { sha256Text } from '../../schemas/hash';
 import type { ShardMessage, Watcher } from '../../schemas/timer-shard-messages';
 import { shardOf } from '../../schemas/timer-shard-key';
 import { WakeHeap } from './wake-heap';
+import { packDigest, unpackDigest } from './digest';
 import {
   type ShardSettings,
   type ShardIdentity,
@@ -42,10 +44,15 @@ import {
   type ShardStats,
   type ListOptions,
   type TimerHalt,
+  type TimerDigest,
 } from '../../schemas/timer-shard';
 
 /** Rough serialised size of an entry beyond its spec (times, counters, ids). */
 const ENTRY_OVERHEAD_BYTES = 400;
+/** A digest's share of the snapshot beyond its own JSON: the comma between array items. */
+const DIGEST_SEPARATOR_BYTES = 1;
+/** Rough serialised size of a forward beyond its id. */
+const FORWARD_OVERHEAD_BYTES = 16;
 /** A timer is armed within the last quarter of the horizon's start: 60 s horizon, 15 s slots. */
 const ARMING_SLOTS = 4;
 /** Retention ends on the minute. */
@@ -53,6 +60,10 @@ const FORGET_GRID_MS = 60_000;
 
 export class TimerTable {
   private readonly timers = new Map<string, TimerEntry>();
+  /** Closed timers whose records went to the timer ledger (docs/timers.md#compact-shards). */
+  private readonly digests = new Map<string, TimerDigest>();
+  /** This shard's ids placed in other shards while it was full (docs/timers.md#rollover). */
+  private readonly forwards = new Map<string, number>();
   private readonly sizes = new Map<string, number>();
   /** Timer id → who waits for it to fire. Ids not (yet) known here may be watched too. */
   private readonly watchers = new Map<string, Watcher[]>();
@@ -74,12 +85,16 @@ export class TimerTable {
   private journal: TimerEvent[];
   private eventSeq: number;
 
+  /** Its own copy: the capacity can change (`setCapacity`). */
+  private readonly settings: ShardSettings;
+
   constructor(
     private readonly identity: ShardIdentity,
-    private readonly settings: ShardSettings,
+    settings: ShardSettings,
     private readonly newId: () => string,
     snapshot?: ShardSnapshot,
   ) {
+    this.settings = { ...settings };
     this.halt = snapshot?.halt ?? null;
     this.counters = snapshot
       ? { ...snapshot.counters }
@@ -88,6 +103,8 @@ export class TimerTable {
       this.hold(entry);
       this.schedule(entry);
     }
+    for (const packed of snapshot?.digests ?? []) this.holdDigest(unpackDigest(packed));
+    for (const [id, shard] of snapshot?.forwards ?? []) this.forward(id, shard);
     for (const [id, list] of snapshot?.watchers ?? []) this.watchers.set(id, list);
     this.outbox = [...(snapshot?.deferred ?? [])];
     this.journal = [...(snapshot?.events ?? [])];
@@ -100,14 +117,26 @@ export class TimerTable {
    * Whether a batch of creates can be accepted as a whole. An id already held with the same spec
    * is accepted (create is idempotent); with a different spec it is a conflict.
    */
-  checkCreate(specs: readonly CreateTimerRequest[]): CreateCheck {
+  checkCreate(specs: readonly CreateTimerRequest[], placedFrom?: number): CreateCheck {
     const seen = new Map<string, string>();
     let added = 0;
     for (const spec of specs) {
-      if (shardOf(spec.id, this.identity.shardCount) !== this.identity.shard) {
-        return { ok: false, reason: 'wrongShard', timerId: spec.id };
-      }
+      const home = shardOf(spec.id, this.identity.shardCount);
+      const misrouted =
+        placedFrom === undefined
+          ? home !== this.identity.shard
+          : home !== placedFrom || home === this.identity.shard;
+      if (misrouted) return { ok: false, reason: 'wrongShard', timerId: spec.id };
+      const forwardedTo = this.forwards.get(spec.id);
+      if (forwardedTo !== undefined)
+        return { ok: false, reason: 'forwarded', timerId: spec.id, shard: forwardedTo };
       const encoded = canonicalJson(spec);
+      const digest = this.digests.get(spec.id);
+      if (digest) {
+        if (digest.specHash !== sha256Text(encoded))
+          return { ok: false, reason: 'conflict', timerId: spec.id };
+        continue;
+      }
       const held = this.timers.get(spec.id);
       const known = held ? canonicalJson(held.spec) : seen.get(spec.id);
       if (known !== undefined) {
@@ -128,15 +157,42 @@ export class TimerTable {
    * already due (or inside the arming horizon) is armed or fired before the answer, so the record
    * returned is its real state.
    */
-  create(specs: readonly CreateTimerRequest[], now: number, createdBy?: TimerCreator): CreateResult[] {
+  create(
+    specs: readonly CreateTimerRequest[],
+    now: number,
+    createdBy?: TimerCreator,
+    placedFrom?: number,
+  ): CreateResult[] {
     const created = specs.map((spec) => {
-      const held = this.timers.get(spec.id);
-      return held
-        ? { created: false, entry: held }
-        : { created: true, entry: this.add(spec, now, now, undefined, createdBy) };
+      if (this.timers.has(spec.id) || this.digests.has(spec.id)) return { created: false, id: spec.id };
+      this.add(spec, now, now, undefined, createdBy, placedFrom);
+      return { created: true, id: spec.id };
     });
     this.advance(now);
-    return created.map(({ created, entry }) => ({ created, timer: this.toRecord(entry) }));
+    // Read after advancing: a timer already due may have fired, settled and been archived.
+    return created.map(({ created, id }) => ({ created, timer: this.record(id)! }));
+  }
+
+  /**
+   * Whether this shard, full, may place its id `id` in shard `shard`: not while it holds the id
+   * itself (a create here answers for it then).
+   */
+  checkForward(id: string, shard: number): CreateCheck {
+    const { shard: me, shardCount } = this.identity;
+    if (shardOf(id, shardCount) !== me || shard === me || shard < 0 || shard >= shardCount)
+      return { ok: false, reason: 'wrongShard', timerId: id };
+    if (this.timers.has(id) || this.digests.has(id)) return { ok: false, reason: 'conflict', timerId: id };
+    return { ok: true };
+  }
+
+  /** Records where an id of this shard is placed; a later forward of the same id replaces it. */
+  forward(id: string, shard: number): void {
+    if (!this.forwards.has(id)) this.bytes += FORWARD_OVERHEAD_BYTES + id.length;
+    this.forwards.set(id, shard);
+  }
+
+  forwardOf(id: string): number | null {
+    return this.forwards.get(id) ?? null;
   }
 
   checkCancel(id: string, caller?: TimerCreator): CommandCheck {
@@ -145,9 +201,9 @@ export class TimerTable {
 
   /** Cancels a timer that has not fired, or discards a dead letter. Cancelling twice is a no-op. */
   cancel(id: string, now: number, reason: string): TimerRecord {
-    const entry = this.mustGet(id);
-    if (entry.state !== 'Cancelled') this.cancelEntry(entry, now, reason);
-    return this.toRecord(entry);
+    const entry = this.timers.get(id);
+    if (entry && entry.state !== 'Cancelled') this.cancelEntry(entry, now, reason);
+    return this.mustRecord(id);
   }
 
   checkAck(id: string, caller?: TimerCreator): CommandCheck {
@@ -156,9 +212,9 @@ export class TimerTable {
 
   /** Settles a fired or escalated timer; acknowledging a settled timer changes nothing. */
   ack(id: string, now: number, by: string | undefined): TimerRecord {
-    const entry = this.mustGet(id);
-    if (entry.state !== 'Settled') this.settle(entry, now, 'ack', by);
-    return this.toRecord(entry);
+    const entry = this.timers.get(id);
+    if (entry && entry.state !== 'Settled') this.settle(entry, now, 'ack', by);
+    return this.mustRecord(id);
   }
 
   checkReplay(id: string, caller?: TimerCreator): CommandCheck {
@@ -185,7 +241,20 @@ export class TimerTable {
   receive(message: ShardMessage, now: number): void {
     switch (message.type) {
       case 'schedule':
-        this.createChained(message.spec, message.baseTime, message.from, now, message.createdBy);
+        this.createChained(
+          message.spec,
+          message.baseTime,
+          message.from,
+          now,
+          message.createdBy,
+          message.placedFrom,
+        );
+        return;
+      case 'unforward':
+        if (this.forwards.get(message.timerId) === message.shard) {
+          this.forwards.delete(message.timerId);
+          this.bytes -= FORWARD_OVERHEAD_BYTES + message.timerId.length;
+        }
         return;
       case 'watch':
         this.receiveWatch(message.timerId, message.watcher, now);
@@ -207,6 +276,7 @@ export class TimerTable {
       this.wakeAt.delete(top.id);
       const entry = this.timers.get(top.id);
       if (entry) this.step(entry, now);
+      else this.forgetDigest(top.id);
     }
     this.pump();
   }
@@ -248,6 +318,15 @@ export class TimerTable {
     this.paused = true;
     this.deferred.push(...this.outbox.filter(isDeferrable));
     this.outbox = this.outbox.filter((effect) => !isDeferrable(effect));
+  }
+
+  /** A new capacity (SWOOSH_TIMER_SHARD_CAPACITY): creates past it are refused; nothing held is dropped. */
+  setCapacity(bytes: number): void {
+    this.settings.snapshotBudgetBytes = bytes;
+  }
+
+  get capacityBytes(): number {
+    return this.settings.snapshotBudgetBytes;
   }
 
   /** Holds every firing, escalation and delivery until `liftHalt`; a later halt replaces this one. */
@@ -306,6 +385,8 @@ export class TimerTable {
   snapshot(): ShardSnapshot {
     return {
       timers: [...this.timers.values()],
+      ...(this.digests.size > 0 && { digests: [...this.digests.values()].map(packDigest) }),
+      ...(this.forwards.size > 0 && { forwards: [...this.forwards.entries()] }),
       watchers: [...this.watchers.entries()],
       deferred: [...this.deferred, ...this.outbox.filter(isDeferrable)],
       counters: { ...this.counters },
@@ -319,18 +400,22 @@ export class TimerTable {
 
   record(id: string): TimerRecord | null {
     const entry = this.timers.get(id);
-    return entry ? this.toRecord(entry) : null;
+    if (entry) return this.toRecord(entry);
+    const digest = this.digests.get(id);
+    return digest ? this.digestRecord(digest) : null;
   }
 
-  /** Timers by due time then id, after the cursor. */
+  /** Timers (closed ones as digests) by due time then id, after the cursor. */
   list(options: ListOptions): TimerRecord[] {
-    const picked = [...this.timers.values()].filter(
-      (entry) =>
-        (options.state === undefined || entry.state === options.state) &&
-        afterCursor(entry.dueAt, entry.spec.id, options.after),
-    );
-    picked.sort((a, b) => compareKeys(a.dueAt, a.spec.id, b.dueAt, b.spec.id));
-    return picked.slice(0, options.limit).map((entry) => this.toRecord(entry));
+    const picked: { id: string; dueAt: number }[] = [];
+    const take = (id: string, state: TimerState, dueAt: number): void => {
+      if ((options.state === undefined || state === options.state) && afterCursor(dueAt, id, options.after))
+        picked.push({ id, dueAt });
+    };
+    for (const entry of this.timers.values()) take(entry.spec.id, entry.state, entry.dueAt);
+    for (const digest of this.digests.values()) take(digest.id, digest.state, digest.dueAt);
+    picked.sort((a, b) => compareKeys(a.dueAt, a.id, b.dueAt, b.id));
+    return picked.slice(0, options.limit).map(({ id }) => this.record(id)!);
   }
 
   /** Dead letters by when they were given up, then id, after the cursor. */
@@ -346,9 +431,13 @@ export class TimerTable {
   stats(): ShardStats {
     const byState: Partial<Record<TimerState, number>> = {};
     for (const entry of this.timers.values()) byState[entry.state] = (byState[entry.state] ?? 0) + 1;
+    for (const digest of this.digests.values()) byState[digest.state] = (byState[digest.state] ?? 0) + 1;
     return {
       shard: this.identity.shard,
-      timers: this.timers.size,
+      timers: this.timers.size + this.digests.size,
+      digests: this.digests.size,
+      forwards: this.forwards.size,
+      capacityBytes: this.settings.snapshotBudgetBytes,
       byState,
       inFlight: this.inFlight.size,
       queued: this.ready.size,
@@ -366,6 +455,7 @@ export class TimerTable {
     baseTime: number,
     chainedFrom?: string,
     createdBy?: TimerCreator,
+    placedFrom?: number,
   ): TimerEntry {
     const entry: TimerEntry = {
       spec,
@@ -378,6 +468,7 @@ export class TimerTable {
       attempts: 0,
       replays: 0,
       ...(chainedFrom !== undefined && { chainedFrom }),
+      ...(placedFrom !== undefined && { placedFrom }),
     };
     this.hold(entry);
     this.counters.created++;
@@ -396,11 +487,25 @@ export class TimerTable {
     from: string,
     now: number,
     createdBy: TimerCreator | undefined,
+    placedFrom?: number,
   ): void {
-    const check = this.checkCreate([spec]);
+    const check = this.checkCreate([spec], placedFrom);
     if (check.ok) {
-      if (!this.timers.has(spec.id)) this.add(spec, now, baseTime, from, createdBy);
+      if (!this.timers.has(spec.id) && !this.digests.has(spec.id))
+        this.add(spec, now, baseTime, from, createdBy, placedFrom);
       return;
+    }
+    if (check.reason === 'forwarded') {
+      // The link's id was placed elsewhere while this shard was full: that shard answers for it.
+      const message = {
+        type: 'schedule',
+        spec,
+        baseTime,
+        from,
+        placedFrom: this.identity.shard,
+        ...(createdBy && { createdBy }),
+      } as const;
+      return this.emit({ kind: 'send', shard: check.shard, message });
     }
     // A chain link cannot be refused back to anyone: say so loudly instead.
     this.emit({
@@ -511,7 +616,7 @@ export class TimerTable {
     this.ready.delete(entry.spec.id);
     this.counters.settled++;
     this.note(entry, now, { settledBy: by, ...(ackedBy !== undefined && { ackedBy }) });
-    this.schedule(entry);
+    this.close(entry);
   }
 
   private cancelEntry(entry: TimerEntry, now: number, reason: string): void {
@@ -532,7 +637,68 @@ export class TimerTable {
       this.watchers.delete(id);
       for (const watcher of waiting) this.notifyCancelled(watcher, id, now);
     }
-    this.schedule(entry);
+    this.close(entry);
+  }
+
+  /**
+   * A settled or cancelled timer: archived as a digest when the shard archives (its full record
+   * goes to the timer ledger), else kept whole until retention forgets it.
+   */
+  private close(entry: TimerEntry): void {
+    if (!this.settings.archiveClosed) return this.schedule(entry);
+    const id = entry.spec.id;
+    const specHash = sha256Text(canonicalJson(entry.spec));
+    this.emit({
+      kind: 'archive',
+      timer: { specHash, closedAt: entry.closedAt!, record: this.toRecord(entry) },
+    });
+    this.release(entry);
+    this.heldDue.delete(id);
+    this.holdDigest({
+      id,
+      specHash,
+      state: entry.state as TimerDigest['state'],
+      ...(entry.createdBy !== undefined && { createdBy: entry.createdBy }),
+      createdAt: entry.createdAt,
+      dueAt: entry.dueAt,
+      ...(entry.firedAt !== undefined && { firedAt: entry.firedAt }),
+      ...(entry.latenessMs !== undefined && { latenessMs: entry.latenessMs }),
+      ...(entry.deliveredAt !== undefined && { deliveredAt: entry.deliveredAt }),
+      closedAt: entry.closedAt!,
+      ...(entry.settledBy !== undefined && { settledBy: entry.settledBy }),
+      ...(entry.ackedBy !== undefined && { ackedBy: entry.ackedBy }),
+      ...(entry.cancelReason !== undefined && { cancelReason: entry.cancelReason }),
+      escalationLevel: entry.level,
+      attempts: entry.attempts,
+      replays: entry.replays,
+      ...(entry.placedFrom !== undefined && { placedFrom: entry.placedFrom }),
+      ...(entry.deliveryId !== undefined && { deliveryId: entry.deliveryId }),
+      ...(entry.chainedFrom !== undefined && { chainedFrom: entry.chainedFrom }),
+      ...(entry.spec.chain && { chainsTo: entry.spec.chain.id }),
+      ...(entry.readyAt !== undefined && { readyAt: entry.readyAt }),
+      ...(entry.heldBy !== undefined && { heldBy: entry.heldBy }),
+    });
+  }
+
+  private holdDigest(digest: TimerDigest): void {
+    // Measured, not estimated: a shard of digests nears the continue-as-new input limit.
+    const size = JSON.stringify(packDigest(digest)).length + DIGEST_SEPARATOR_BYTES;
+    this.digests.set(digest.id, digest);
+    this.sizes.set(digest.id, size);
+    this.bytes += size;
+    const at = roundUp(digest.closedAt + this.settings.retentionMs, FORGET_GRID_MS);
+    this.wakeAt.set(digest.id, at);
+    this.heap.push({ at, id: digest.id });
+  }
+
+  /** A digest's only wake-up is its forgetting, on the grid after retention ends. */
+  private forgetDigest(id: string): void {
+    const digest = this.digests.get(id);
+    if (!digest) return;
+    this.digests.delete(id);
+    this.unforward(id, digest.placedFrom);
+    this.bytes -= this.sizes.get(id) ?? 0;
+    this.sizes.delete(id);
   }
 
   private deadLetter(entry: TimerEntry, now: number): void {
@@ -548,12 +714,27 @@ export class TimerTable {
     this.emit({ kind: 'deadLetter', record: this.deadLetterOf(entry) });
   }
 
+  /** Retention is over: the timer is gone, and its id is free again (at its home shard too). */
   private forget(entry: TimerEntry): void {
+    this.release(entry);
+    this.unforward(entry.spec.id, entry.placedFrom);
+  }
+
+  private release(entry: TimerEntry): void {
     const id = entry.spec.id;
     this.timers.delete(id);
     this.bytes -= this.sizes.get(id) ?? 0;
     this.sizes.delete(id);
     this.wakeAt.delete(id);
+  }
+
+  private unforward(timerId: string, home: number | undefined): void {
+    if (home === undefined) return;
+    this.emit({
+      kind: 'send',
+      shard: home,
+      message: { type: 'unforward', timerId, shard: this.identity.shard },
+    });
   }
 
   /** Starts owed deliveries while slots are free. */
@@ -603,7 +784,12 @@ export class TimerTable {
   }
 
   private receiveWatch(timerId: string, watcher: Watcher, now: number): void {
-    const timer = this.timers.get(timerId);
+    const forwardedTo = this.forwards.get(timerId);
+    if (forwardedTo !== undefined) {
+      this.emit({ kind: 'send', shard: forwardedTo, message: { type: 'watch', timerId, watcher } });
+      return;
+    }
+    const timer = this.timers.get(timerId) ?? this.digests.get(timerId);
     if (timer?.firedAt !== undefined) return this.notifyFired(watcher, timerId, timer.firedAt);
     if (timer?.state === 'Cancelled') return this.notifyCancelled(watcher, timerId, now);
     const list = this.watchers.get(timerId) ?? [];
@@ -727,7 +913,9 @@ export class TimerTable {
    * present: the gateway's authenticated caller, who may change only timers `mayChangeTimer` allows.
    */
   private checkState(id: string, allowed: readonly TimerState[], caller?: TimerCreator): CommandCheck {
-    const entry = this.timers.get(id);
+    const entry = this.timers.get(id) ?? this.digests.get(id);
+    const forwardedTo = this.forwards.get(id);
+    if (!entry && forwardedTo !== undefined) return { ok: false, reason: 'forwarded', shard: forwardedTo };
     if (!entry) return { ok: false, reason: 'notFound' };
     if (caller !== undefined && !mayChangeTimer(caller, entry.createdBy))
       return { ok: false, reason: 'forbidden' };
@@ -741,6 +929,47 @@ export class TimerTable {
     // Handlers run only after their validator accepted the id, so this is a programming error.
     if (!entry) throw new Error(`timer ${id} is not held by shard ${this.identity.shard}`);
     return entry;
+  }
+
+  private mustRecord(id: string): TimerRecord {
+    const record = this.record(id);
+    if (!record) throw new Error(`timer ${id} is not held by shard ${this.identity.shard}`);
+    return record;
+  }
+
+  /** A closed timer as its digest tells it: the outcome; the spec's fields are in the timer ledger. */
+  private digestRecord(digest: TimerDigest): TimerRecord {
+    const closedAt = iso(digest.closedAt);
+    return {
+      id: digest.id,
+      shard: this.identity.shard,
+      state: digest.state,
+      archivedIn: this.ledgerName,
+      specHash: digest.specHash,
+      ...(digest.createdBy !== undefined && { createdBy: digest.createdBy }),
+      escalationLevel: digest.escalationLevel,
+      createdAt: iso(digest.createdAt),
+      dueAt: iso(digest.dueAt),
+      ...(digest.chainedFrom !== undefined && { chainedFrom: digest.chainedFrom }),
+      ...(digest.chainsTo !== undefined && { chainsTo: digest.chainsTo }),
+      ...optionalIso('readyAt', digest.readyAt),
+      ...optionalIso('firedAt', digest.firedAt),
+      ...(digest.latenessMs !== undefined && { latenessMs: digest.latenessMs }),
+      ...(digest.heldBy !== undefined && { heldByHalt: digest.heldBy }),
+      ...(digest.deliveryId !== undefined && { deliveryId: digest.deliveryId }),
+      attempts: digest.attempts,
+      ...optionalIso('deliveredAt', digest.deliveredAt),
+      ...(digest.state === 'Settled' && { settledAt: closedAt }),
+      ...(digest.settledBy !== undefined && { settledBy: digest.settledBy }),
+      ...(digest.ackedBy !== undefined && { ackedBy: digest.ackedBy }),
+      ...(digest.state === 'Cancelled' && { cancelledAt: closedAt }),
+      ...(digest.cancelReason !== undefined && { cancelReason: digest.cancelReason }),
+      replays: digest.replays,
+    };
+  }
+
+  private get ledgerName(): string {
+    return this.identity.ledger ?? `timer-shard-${this.identity.shard}`;
   }
 
   private toRecord(entry: TimerEntry): TimerRecord {
@@ -817,7 +1046,11 @@ export function redact(action: TimerAction): RedactedAction {
   return headers ? { ...rest, headerNames: Object.keys(headers) } : rest;
 }
 
-/** Held messages and records become activities or signals, which a draining shard must not start. */
+/**
+ * Held messages and records become activities or signals, which a draining shard must not start.
+ * Archiving is not held: a draining shard archives what closes, so its snapshot carries digests,
+ * never full records waiting for the ledger.
+ */
 function isDeferrable(effect: Effect): boolean {
   return effect.kind === 'send' || effect.kind === 'deadLetter';
 }

@@ -60,6 +60,7 @@ export async function startGatewayFixture(
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
+    ledger: deps.ledger,
     events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client: env.client,
     // Its tests' webhooks aim at loopback ports, which only an explicit allow lets them try.

@@ -30,6 +30,7 @@ import type { ShardSettings } from '../../../schemas/timer-shard';
 import { shardWorkflowId } from '../../../schemas/timer-shard-key';
 import { serve } from '../../support/http';
 import { startTimeSkippingEnv, taskQueueFor } from '../../support/temporal';
+import { FileLedger } from '../../../ledger';
 
 /**
  * The Java test server, tried up to three times: the SDK gives it a fixed 5 s to start, which a
@@ -98,6 +99,8 @@ export interface TimerContext {
   idPrefix: string;
   deadLetters: DeadLetterStore;
   deadLetterPath: string;
+  /** The shards' timer ledgers (one per shard, named by its workflow id). */
+  ledgerDir: string;
 }
 
 export interface HarnessOptions {
@@ -120,6 +123,7 @@ export async function withTimers(
   const idPrefix = `${taskQueue}-shard`;
   const deadLetterPath = join(dataDir, taskQueue, 'dead-letters.jsonl');
   const deadLetters = createFileDeadLetterStore(deadLetterPath);
+  const ledgerDir = join(dataDir, taskQueue, 'ledger');
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
@@ -127,6 +131,7 @@ export async function withTimers(
     activities: createTimerActivities({
       signer,
       deadLetters,
+      ledger: new FileLedger({ dir: ledgerDir, signer }),
       events: createTimerEventLog(join(dataDir, taskQueue, 'events'), signer),
       client: env.client,
       outbound: TEST_OUTBOUND,
@@ -152,6 +157,7 @@ export async function withTimers(
           idPrefix,
           deadLetters,
           deadLetterPath,
+          ledgerDir,
         });
       } finally {
         // While the worker still runs, and once no activity is under way: a shard's activity left

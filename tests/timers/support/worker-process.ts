@@ -9,6 +9,7 @@ import { createFileDeadLetterStore, createTimerActivities } from '../../../activ
 import { outboundPolicyFromEnv } from '../../../host/outbound';
 import { createTimerEventLog } from '../../../host/timer-events';
 import { dirname, join } from 'node:path';
+import { FileLedger } from '../../../ledger';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -29,6 +30,7 @@ try {
     activities: createTimerActivities({
       signer,
       deadLetters: createFileDeadLetterStore(required('TIMER_WORKER_DEAD_LETTERS')),
+      ledger: new FileLedger({ dir: join(dirname(required('TIMER_WORKER_DEAD_LETTERS')), 'ledger'), signer }),
       events: createTimerEventLog(join(dirname(required('TIMER_WORKER_DEAD_LETTERS')), 'events'), signer),
       client: new Client({ connection: clientConnection }),
       outbound: outboundPolicyFromEnv(),
