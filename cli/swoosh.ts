@@ -206,7 +206,13 @@ async function verify(args: string[], io: CliIo, reader: LedgerReader, keyFile: 
   }
   const bad = result.firstBad;
   const named = bad
-    ? [`#${bad.index}`, bad.id && `id ${bad.id}`, bad.seq !== undefined && `seq ${bad.seq}`, bad.transition]
+    ? [
+        `#${bad.index}`,
+        bad.id && `id ${bad.id}`,
+        bad.seq !== undefined && `seq ${bad.seq}`,
+        bad.transition,
+        bad.timerId && `timer ${bad.timerId}`,
+      ]
         .filter(Boolean)
         .join(', ')
     : '';

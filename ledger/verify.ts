@@ -21,6 +21,8 @@ export interface BadRecord {
   id?: string;
   seq?: number;
   transition?: string;
+  /** The timer a timer ledger's record archives. */
+  timerId?: string;
   reason: string;
 }
 
@@ -88,6 +90,7 @@ export async function verifyLedger(
       id: record.id,
       ...('seq' in record && { seq: record.seq }),
       ...(record.kind === 'decision' && { transition: record.transition }),
+      ...(record.kind === 'timer-closed' && { timerId: record.timer_id }),
     };
     const problem =
       recordProblem(record, { index, mission, prevHash, seen, trustedKeys }) ??

@@ -8,7 +8,7 @@ import { captureCli } from './support/capture';
 import { dataPaths } from '../../host/data-dir';
 import { generateSigner, loadSigner } from '../../host/keys';
 import { FileLedger } from '../../ledger';
-import { decisionEntry, deploymentEntry } from '../ledger/support/entries';
+import { decisionEntry, deploymentEntry, timerClosedEntry } from '../ledger/support/entries';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -107,6 +107,25 @@ describe('swoosh CLI', () => {
       /^FAILED: ledger of mission m-1: first bad record #2, id rec-[0-9a-f]{32}, seq 2, Council_Eject: content does not match its hash/,
     );
     expect(result.err).toMatch(/2 record\(s\) before it verified/);
+  });
+
+  it("ledger verify checks a timer shard's ledger of closed timers, and names the timer of a tampered record", async () => {
+    await swoosh('keys', 'init');
+    const signer = await loadSigner(dataPaths(dataDir).orchestratorKey, 'orchestrator');
+    const ledger = new FileLedger({ dir: dataPaths(dataDir).ledgerDir, signer });
+    for (let n = 0; n < 3; n++) await ledger.appendTimerClosed(timerClosedEntry(n));
+    await ledger.close();
+    expect(await swoosh('ledger', 'verify', 'timer-shard-0')).toMatchObject({ code: 0, err: '' });
+
+    const file = join(dataPaths(dataDir).ledgerDir, 'timer-shard-0.jsonl');
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines[1] = (lines[1] ?? '').replace('"outcome":"Settled"', '"outcome":"Cancelled"');
+    await writeFile(file, lines.join('\n'));
+    const result = await swoosh('ledger', 'verify', 'timer-shard-0');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(
+      /first bad record #1, id rec-[0-9a-f]{32}, timer job-1: content does not match its hash/,
+    );
   });
 
   it('ledger export copies a files ledger byte for byte, both head slots included', async () => {
