@@ -8,7 +8,7 @@
  * at the live HEAD.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
@@ -241,8 +241,12 @@ export function repeats(values: string[]): string[] {
 }
 
 /** Runs three replaying processes over the exported histories, one after the other. */
-async function replayThrice(folder: string): Promise<{ process: number; lines: ReplayLine[] }[]> {
+async function replayThrice(
+  folder: string,
+  say: (line: string) => void,
+): Promise<{ process: number; lines: ReplayLine[] }[]> {
   const results = [];
+  const histories = readdirSync(folder).length;
   for (let i = 1; i <= 3; i++) {
     const out = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'tests/chaos/replay-child.ts', folder], {
@@ -250,10 +254,17 @@ async function replayThrice(folder: string): Promise<{ process: number; lines: R
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       let text = '';
+      // A process takes minutes for a full-size run: say how far it is.
+      const progress = setInterval(() => {
+        const done = text.split('\n').filter((l) => l.startsWith('{')).length;
+        say(`\r[chaos] replay process ${i}/3: ${done}/${histories} histories   `);
+      }, 5_000);
       child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('exit', (code) =>
-        code === 0 ? resolve(text) : reject(new Error(`replay process ${i} exited ${code}`)),
-      );
+      child.on('exit', (code) => {
+        clearInterval(progress);
+        if (code === 0) resolve(text);
+        else reject(new Error(`replay process ${i} exited ${code}`));
+      });
     });
     const lines = out
       .split('\n')
@@ -650,7 +661,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         failed: verdicts.filter((v) => v.problems.length > 0).length,
       }).replace(/\nchaos: .*$/, '\n[chaos] replaying every run in three processes'),
     );
-    const replayed = await replayThrice(historiesDir);
+    const replayed = await replayThrice(historiesDir, say);
+    say('\n');
     const expectedRuns = [...runsOf.values()].reduce((a, b) => a + b, 0);
     const replays = replayed.map(({ process, lines }) => {
       const failed: string[] = [];
