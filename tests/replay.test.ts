@@ -117,6 +117,19 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(payloads.join('\n')).not.toContain(LEAKED_KEY);
   });
 
+  test('the policy-scan fixture covers the patched branch: each proposal is scanned by an ordinary activity', () => {
+    const file = 'mission-statechart-policy-scan-activity.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-policy-scan-activity-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const scans = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'policyScan',
+    );
+    expect(scans.length).toBeGreaterThan(0);
+    expect(events.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toBe(
+      false,
+    );
+  });
+
   test('the digests fixture covers the patched branch: closed timers are archived, one id is forwarded', () => {
     const file = 'timer-shard-digests.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-digests-v1"'))).toBe(true);

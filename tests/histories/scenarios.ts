@@ -350,6 +350,12 @@ export const scenarios: Scenario[] = [
   compensation(),
   ...otherWorkflowScenarios,
   {
+    // SCAN_AS_ACTIVITY_PATCH: the held mission's Policy_Update proposals, each scanned by an
+    // ordinary policyScan activity scheduled by the transition update's handler.
+    name: 'mission-statechart-policy-scan-activity',
+    run: longHistoryFirstRun,
+  },
+  {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
     // timer cancelled close into digests, their records archived by archiveClosedTimers; one id
     // forwarded to the other shard (docs/timers.md#rollover) and a create for it refused there.

@@ -11,11 +11,22 @@ import { isTransitionName, transitionIO } from '../../schemas/statechart';
 import { localIo, LOCAL_ACTIVITIES_PATCH } from './activities';
 import type { MissionEngine } from './engine';
 
-/** The policy scan on a transition's path: local once the mission has the patch. */
+/**
+ * The patch that made the policy scan on a transition's path an ordinary activity again. As a
+ * local activity it ran inside the `transition` update's workflow task; when that task also
+ * carried a query (the gateway reads missions by query), the SDK answered the query, completed
+ * the task with the scan's result but not the handler's next commands, and delivered the result
+ * in a new task. A replay applies the result in the first task, so the commands fell in different
+ * tasks and the history no longer replayed (docs/chaos.md: the chaos harness found it).
+ */
+export const SCAN_AS_ACTIVITY_PATCH = 'swoosh-policy-scan-activity-v1';
+
+/** The policy scan on a transition's path: local from LOCAL_ACTIVITIES_PATCH until SCAN_AS_ACTIVITY_PATCH. */
 function policyScan(m: MissionEngine): ReturnType<SwooshActivities['policyScan']> {
-  const calls = patched(LOCAL_ACTIVITIES_PATCH)
-    ? localIo('policy scan', m.controls.latency)
-    : m.ioCall('policy scan');
+  const calls =
+    !patched(SCAN_AS_ACTIVITY_PATCH) && patched(LOCAL_ACTIVITIES_PATCH)
+      ? localIo('policy scan', m.controls.latency)
+      : m.ioCall('policy scan');
   return calls.policyScan({ sources: m.sources });
 }
 
