@@ -102,6 +102,7 @@ function compress(
 
 const tail = new Uint8Array(128);
 const last = new Int32Array(8);
+const HEX = '0123456789abcdef';
 
 /**
  * Finishes the hash of `bytes[0, length)` whose whole blocks are done, with the midstate after them
@@ -110,10 +111,11 @@ const last = new Int32Array(8);
 function finish(h: Int32Array, at: number, bytes: Uint8Array, length: number): string {
   const done = length - (length % 64);
   const rest = length - done;
-  tail.fill(0);
-  tail.set(bytes.subarray(done, length), 0);
+  // Copied byte by byte: a subarray view per hash costs more than the copy of at most 63 bytes.
+  for (let i = 0; i < rest; i++) tail[i] = bytes[done + i]!;
   tail[rest] = 0x80;
   const blocks = rest + 9 > 64 ? 128 : 64;
+  tail.fill(0, rest + 1, blocks - 8);
   const bits = length * 8;
   // Message length in bits, big-endian, in the last 8 bytes; lengths here stay far below 2^53.
   const high = Math.floor(bits / 0x100000000);
@@ -125,10 +127,13 @@ function finish(h: Int32Array, at: number, bytes: Uint8Array, length: number): s
   tail[blocks - 3] = bits >>> 16;
   tail[blocks - 2] = bits >>> 8;
   tail[blocks - 1] = bits;
-  last.set(h.subarray(at, at + 8));
+  for (let i = 0; i < 8; i++) last[i] = h[at + i]!;
   compress(last, 0, 0, tail, 0, blocks);
   let hex = '';
-  for (let i = 0; i < 8; i++) hex += (last[i]! >>> 0).toString(16).padStart(8, '0');
+  for (let i = 0; i < 8; i++) {
+    const word = last[i]!;
+    for (let shift = 28; shift >= 0; shift -= 4) hex += HEX[(word >>> shift) & 15]!;
+  }
   return hex;
 }
 
