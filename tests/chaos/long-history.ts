@@ -14,6 +14,7 @@ import {
   missionWorkflowId,
   TRANSITION_REJECTED,
   type TransitionOutcome,
+  type TransitionRejection,
 } from '../../schemas/mission';
 import { ownerControlSignal, stateQuery, transitionUpdate } from '../../schemas/mission-messages';
 import type { TransitionProposal } from '../../schemas/proposal';
@@ -106,14 +107,22 @@ export async function startLongHistoryMission(
     }
   };
   const propose = async () => {
-    const { hash } = await state();
-    const proposal = sign(hash ?? '', 'Policy_Update', {
-      policy_version: `v${accepted.length + 1}`,
-      rationale: 'a long history',
-    });
-    const outcome = await send(proposal);
-    accepted.push({ idem_key: proposal.idem_key, post_hash: outcome.post_hash });
-    return { proposal, outcome };
+    for (let attempt = 0; ; attempt++) {
+      const { hash } = await state();
+      const proposal = sign(hash ?? '', 'Policy_Update', {
+        policy_version: `v${accepted.length + 1}`,
+        rationale: 'a long history',
+      });
+      try {
+        const outcome = await send(proposal);
+        accepted.push({ idem_key: proposal.idem_key, post_hash: outcome.post_hash });
+        return { proposal, outcome };
+      } catch (error) {
+        // HEAD was moving (the run sealing its snapshot, say): a proposer reads HEAD again.
+        if (headMoving(error) && attempt < 50) await sleep(50);
+        else throw error;
+      }
+    }
   };
   return {
     missionId,
@@ -124,6 +133,13 @@ export async function startLongHistoryMission(
     send,
     accepted,
   };
+}
+
+function headMoving(error: unknown): boolean {
+  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
+    return false;
+  const [details] = error.cause.details ?? [];
+  return (details as TransitionRejection | undefined)?.failing_guard === 'concurrency';
 }
 
 /** Proposes until the mission's first run has continued as new; the history of that first run. */

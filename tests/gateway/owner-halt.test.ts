@@ -111,16 +111,6 @@ describe('a halt that holds, set by a quorum of two owners', () => {
     const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[1];
     const start = defaultPayloadConverter.fromPayload<{ halt?: { command: { id: string } } }>(payload!);
     expect(start.halt?.command.id).toBe('halt-42');
-    // Every ledger append (the owner record included) is an ordinary activity scheduled by a
-    // completed workflow task, never a local activity run before its task was durable.
-    const events = history.events ?? [];
-    const appends = events.filter(
-      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecisions',
-    );
-    expect(appends.length).toBeGreaterThan(0);
-    expect(
-      events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
-    ).toEqual([]);
     // The owner record is appended after the mission shows the command applied.
     const ownerPause = async () => {
       const ledger = await fx.as.viewer.ledger(late.id, { pageSize: 500 });
@@ -128,6 +118,16 @@ describe('a halt that holds, set by a quorum of two owners', () => {
       return ledger.body.records.find((r) => r.kind === 'decision' && r.transition === 'Owner_Pause');
     };
     const record = await eventually(ownerPause, (r) => r !== undefined, 30_000);
+    // Every ledger append (the owner record included) is an ordinary activity scheduled by a
+    // completed workflow task, never a local activity run before its task was durable.
+    const events = (await fx.env.client.workflow.getHandle(`mission-${late.id}`).fetchHistory()).events ?? [];
+    const appends = events.filter(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecisions',
+    );
+    expect(appends.length).toBeGreaterThan(0);
+    expect(
+      events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity'),
+    ).toEqual([]);
     expect(record?.kind === 'decision' && record.owner_command?.signatures.map((s) => s.signer)).toEqual([
       await key(dataPaths(fx.dataDir).gatewayKey, 'gateway'),
       alice.keyId,

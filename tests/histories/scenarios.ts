@@ -356,6 +356,18 @@ export const scenarios: Scenario[] = [
     run: longHistoryFirstRun,
   },
   {
+    // COALESCED_APPEND_PATCH (docs/lifecycle.md#the-ledger-append): the signed-owner-commands story
+    // with each append waiting up to a second for the decisions after it, hurried at the end.
+    name: 'mission-statechart-coalesced-append',
+    run: signedOwnerCommands,
+  },
+  {
+    // COALESCED_APPEND_PATCH with history continue-as-new: the long history hurries the appends
+    // of the busy mission, so it drains and continues as new.
+    name: 'mission-statechart-coalesced-append-continue-as-new',
+    run: longHistoryFirstRun,
+  },
+  {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
     // timer cancelled close into digests, their records archived by archiveClosedTimers; one id
     // forwarded to the other shard (docs/timers.md#rollover) and a create for it refused there.

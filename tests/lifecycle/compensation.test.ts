@@ -27,6 +27,7 @@ import { bundlerOptions, createSwooshWorker, workflowsPath } from '../../workers
 import { eventually, taskQueueFor } from '../support/temporal';
 import {
   newSigner,
+  noLedgerYet,
   prompt,
   propose,
   signedCommand,
@@ -83,8 +84,9 @@ async function withMission(
     });
     const id = randomUUID();
     const p = prompt(id, promptFor(deps));
+    // No ledger yet while the mission's first append gathers decisions: none recorded so far.
     const all = async () =>
-      (await readLedger(dataPaths(deps.dataDir).ledgerDir, id)).records.filter(
+      (await readLedger(dataPaths(deps.dataDir).ledgerDir, id).catch(noLedgerYet)).records.filter(
         (r): r is DecisionRecord => r.kind === 'decision',
       );
     const handle = env.client.workflow.getHandle(missionWorkflowId(id));

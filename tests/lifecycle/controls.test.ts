@@ -18,6 +18,7 @@ import { controlSignal, ownerControlSignal, voteUpdate } from '../../schemas/mis
 import { eventually, taskQueueFor } from '../support/temporal';
 import {
   newSigner,
+  noLedgerYet,
   prompt,
   propose,
   signedCommand,
@@ -62,6 +63,16 @@ function decisionsOnceRecorded(missionId: string, transition: string): Promise<D
     (records) => records.some((r) => r.transition === transition),
     30_000,
   );
+}
+
+/** The ledger once it holds the decision that made `hash` HEAD (what a query showed). */
+function decisionsUpTo(missionId: string, hash: string): Promise<DecisionRecord[]> {
+  return eventually(
+    // No ledger yet while the mission's first append gathers decisions: none recorded so far.
+    () => readLedger(dataPaths(deps.dataDir).ledgerDir, missionId).catch(noLedgerYet),
+    ({ records }) => records.some((r) => r.kind === 'decision' && r.post_state_hash === hash),
+    30_000,
+  ).then(({ records }) => records.filter((r): r is DecisionRecord => r.kind === 'decision'));
 }
 
 const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };
@@ -234,7 +245,7 @@ describe('owner controls and automatic recovery', () => {
           ['forged-elsewhere', expect.stringMatching(/^signed for mission \S+, not for this one$/)],
         ]);
         expect(
-          (await decisions(id)).filter(
+          (await decisionsUpTo(id, seen.hash)).filter(
             (r) => r.transition.startsWith('Owner_') || r.transition === 'Control_Pause',
           ),
         ).toEqual([]);

@@ -1,8 +1,8 @@
 /**
  * The decision ledger's append off the transition's path (docs/lifecycle.md#the-ledger-append): a
  * `transition` Update answers in the workflow task that accepts it, which schedules its decision's
- * append (or queues it behind the append already running); the ledger then holds every decision
- * history holds, once, in history's order.
+ * append (or queues it behind the append already running or gathering decisions); the ledger then
+ * holds every decision history holds, once, in history's order.
  */
 import type proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -77,6 +77,14 @@ describe('a transition answers before its decision is in the ledger, and the led
     const outside = carried.filter((k) => m.accepted.some((a) => a.idem_key === k));
     expect(outside).toEqual(m.accepted.map((a) => a.idem_key));
     expect(new Set(carried).size).toBe(carried.length);
+  });
+
+  test('proposals answered in quick succession share appends', () => {
+    const carrying = appendsOf(events).filter((a) =>
+      a.drafts.some((k) => m.accepted.some((d) => d.idem_key === k)),
+    );
+    expect(carrying.length).toBeLessThan(m.accepted.length);
+    expect(Math.max(...carrying.map((a) => a.drafts.length))).toBeGreaterThan(1);
   });
 
   test('the ledger holds each decision once, in seq order, with the answered hashes, and verifies', async () => {

@@ -23,7 +23,7 @@ import { startFromBrokenSnapshot } from '../histories/broken-snapshot';
 import { parseExposition, valueOf } from '../observability/support/prometheus';
 import { installTestTelemetry } from '../observability/support/worker-telemetry';
 import { eventually, startDevServerEnv, taskQueueFor } from '../support/temporal';
-import { testDeps } from './support/missions';
+import { noLedgerYet, testDeps } from './support/missions';
 
 const { metricsPort, logLines } = await installTestTelemetry('swoosh-invariant-test');
 
@@ -92,7 +92,7 @@ describe('a violated invariant quarantines the mission', () => {
     // The quarantine's ledger append follows the state a query shows.
     const decisions = await eventually(
       async () =>
-        (await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId)).records.filter(
+        (await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId).catch(noLedgerYet)).records.filter(
           (r): r is DecisionRecord => r.kind === 'decision',
         ),
       (all) => all.some((d) => d.transition === 'Policy_Quarantine'),

@@ -2,7 +2,7 @@
  * The decision ledger's append queue (docs/lifecycle.md#the-ledger-append). Under
  * DEFERRED_APPEND_PATCH a transition is acknowledged once the workflow task that accepted it
  * completes: that task schedules the append of its decision, or the decision waits here behind an
- * append already running and goes with the next one. History, not the ledger's fsync, makes an
+ * append already running (or, under COALESCED_APPEND_PATCH, gathering) and goes with the next one. History, not the ledger's fsync, makes an
  * accepted decision durable; the ledger receives every decision history holds, in history's
  * order, one batch at a time, and never one that history lacks.
  */
@@ -17,12 +17,28 @@ import { ledger } from './activities';
  */
 export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
 
+/**
+ * The patch that gathers decisions before an append: the first decision queued while no append
+ * runs waits up to COALESCE_MS for those that follow it, so a busy mission spends one activity and
+ * one workflow task per batch rather than per decision (docs/lifecycle.md#the-ledger-append). A
+ * busy mission's queue is then seldom empty, so a continue-as-new drains it inside the mutex
+ * rather than waiting for a moment without appends (`MissionEngine.seal`).
+ */
+export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
+
+/** How long the ledger may trail an answered transition before its append starts. */
+export const COALESCE_MS = 1000;
+
 /** Decisions per append activity: keeps one batch's payload far below Temporal's limits. */
 const BATCH = 50;
 
 export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
   #running = false;
+  #hurried = false;
+
+  /** `coalesce`: whether this run gathers decisions (COALESCED_APPEND_PATCH). */
+  constructor(private readonly coalesce: boolean) {}
 
   /** No decision waits and no append runs: what history holds is all in the ledger. */
   get idle(): boolean {
@@ -35,14 +51,20 @@ export class DecisionAppends {
     if (!this.#running) void this.#drain();
   }
 
-  /** Resolves once every queued decision is in the ledger (before the run ends or continues as new). */
+  /**
+   * Resolves once every queued decision is in the ledger (before the run ends or continues as new).
+   * From then on this run appends without waiting to gather more.
+   */
   async drained(): Promise<void> {
+    this.#hurried = true;
     if (!this.idle) await condition(() => this.idle);
   }
 
   async #drain(): Promise<void> {
     this.#running = true;
     try {
+      if (this.coalesce && !this.#hurried)
+        await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
         const batch = this.#pending.slice(0, BATCH);
         await ledger(summaryOf(batch)).recordDecisions(batch);

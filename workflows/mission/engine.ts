@@ -45,7 +45,7 @@ import {
 import { decisionLedger, io, short } from './activities';
 import { MissionFaults } from './compensation';
 import { CouncilVotes } from './council-votes';
-import { DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
+import { COALESCED_APPEND_PATCH, DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
 import { initialControls, type HeldControls } from './owner-controls';
@@ -114,8 +114,14 @@ export class MissionEngine {
   #sealed = false;
   #steps = 0;
   readonly #attributes = new SearchAttributePublisher(this);
+  /**
+   * Whether this run gathers decisions before appending them and so drains the queue when it seals
+   * a snapshot, rather than waiting until no append is queued. Decided once, when the run starts:
+   * a run recorded before the patch keeps the old behaviour to its end.
+   */
+  readonly #drainOnSeal = patched(COALESCED_APPEND_PATCH);
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
-  readonly appends = new DecisionAppends();
+  readonly appends = new DecisionAppends(this.#drainOnSeal);
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
@@ -211,10 +217,11 @@ export class MissionEngine {
 
   /**
    * Whether the mission may continue as new here without losing work in flight: no agent job
-   * running (its result would be lost and the job run again) and no decision waiting for the ledger.
+   * running (its result would be lost and the job run again) and no decision waiting for the ledger,
+   * unless `seal` drains those itself.
    */
   quiet(): boolean {
-    return this.agentsRunning === 0 && this.appends.idle;
+    return this.agentsRunning === 0 && (this.#drainOnSeal || this.appends.idle);
   }
 
   /**
@@ -225,9 +232,18 @@ export class MissionEngine {
   seal(handlersFinished: () => boolean): Promise<MissionSnapshot | undefined> {
     return this.exclusive(() => {
       if (!handlersFinished() || !this.quiet()) return Promise.resolve(undefined);
+      if (this.#drainOnSeal) return this.#drainAndSeal();
       this.#sealed = true;
       return Promise.resolve(this.snapshot());
     });
+  }
+
+  async #drainAndSeal(): Promise<MissionSnapshot | undefined> {
+    await this.appends.drained();
+    // An agent job the execution loop started meanwhile must finish in this run.
+    if (this.agentsRunning > 0) return undefined;
+    this.#sealed = true;
+    return this.snapshot();
   }
 
   /** Runs `fn` after every earlier handler step: one proposal at a time against HEAD. */

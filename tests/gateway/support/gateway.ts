@@ -216,14 +216,31 @@ export async function startWithHeldMission(
  * one is: the idem key of a decision, or the record's kind. A test that sends proposals compares
  * this with what should have been applied.
  */
+/**
+ * The mission's ledger page once its newest decision is HEAD: the ledger trails the answers
+ * (appends gather decisions for up to a second), so a baseline taken earlier would still grow.
+ */
+export async function ledgerAtHead(fx: GatewayFixture, missionId: string) {
+  const read = async () => {
+    const [state, ledger] = await Promise.all([
+      fx.as.viewer.getState(missionId),
+      fx.as.viewer.ledger(missionId, { pageSize: 500 }),
+    ]);
+    const newest = ledger.ok ? ledger.body.records.filter((r) => r.kind === 'decision').at(-1) : undefined;
+    const current = state.ok && newest?.kind === 'decision' && newest.post_state_hash === state.body.hash;
+    return { ledger, current };
+  };
+  const { ledger, current } = await eventually(read, (r) => r.current, 30_000);
+  if (!ledger.ok || !current) throw new Error(`the ledger of ${missionId} did not catch up with HEAD`);
+  return ledger.body;
+}
+
 export async function ledgerGrowth(
   fx: GatewayFixture,
   missionId: string,
 ): Promise<{ added(): Promise<string[]> }> {
   const read = () => fx.as.viewer.ledger(missionId, { pageSize: 500 });
-  const before = await read();
-  if (!before.ok) throw new Error('no ledger');
-  const count = before.body.records.length;
+  const count = (await ledgerAtHead(fx, missionId)).records.length;
   return {
     async added() {
       const after = await eventually(read, (r) => r.ok && r.body.records.length > count);

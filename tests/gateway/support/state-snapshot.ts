@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataPaths } from '../../../host/data-dir';
 import { missionWorkflowId } from '../../../schemas/mission';
-import type { GatewayFixture, OwnedMission } from './gateway';
+import { type GatewayFixture, ledgerAtHead, type OwnedMission } from './gateway';
 
 /**
  * Every file under `dir` with its size, health probes and the ledger's lock files aside: a writer
@@ -46,6 +46,7 @@ export interface Snapshot {
 
 export async function snapshot(fx: GatewayFixture, held: OwnedMission): Promise<Snapshot> {
   const paths = dataPaths(fx.dataDir);
+  await ledgerAtHead(fx, held.id);
   const history = await fx.env.client.workflow.getHandle(missionWorkflowId(held.id)).fetchHistory();
   const messages = (history.events ?? []).filter(
     (e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionSignaledEventAttributes,
