@@ -215,6 +215,11 @@ export class MissionEngine {
     this.#attributes.describe();
   }
 
+  /** Whether `seal` drains the ledger queue itself (COALESCED_APPEND_PATCH). */
+  get drainsOnSeal(): boolean {
+    return this.#drainOnSeal;
+  }
+
   /**
    * Whether the mission may continue as new here without losing work in flight: no agent job
    * running (its result would be lost and the job run again) and no decision waiting for the ledger,
@@ -232,16 +237,17 @@ export class MissionEngine {
   seal(handlersFinished: () => boolean): Promise<MissionSnapshot | undefined> {
     return this.exclusive(() => {
       if (!handlersFinished() || !this.quiet()) return Promise.resolve(undefined);
-      if (this.#drainOnSeal) return this.#drainAndSeal();
+      if (this.#drainOnSeal) return this.#drainAndSeal(handlersFinished);
       this.#sealed = true;
       return Promise.resolve(this.snapshot());
     });
   }
 
-  async #drainAndSeal(): Promise<MissionSnapshot | undefined> {
+  async #drainAndSeal(handlersFinished: () => boolean): Promise<MissionSnapshot | undefined> {
     await this.appends.drained();
-    // An agent job the execution loop started meanwhile must finish in this run.
-    if (this.agentsRunning > 0) return undefined;
+    // What arrived while the queue drained must finish in this run: a signal handler waiting for
+    // the mutex behind this step would never run, and an agent job started meanwhile would be lost.
+    if (!handlersFinished() || this.agentsRunning > 0) return undefined;
     this.#sealed = true;
     return this.snapshot();
   }

@@ -324,7 +324,10 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     await engine.appends.drained();
     throw error;
   }
-  if (end === 'history') {
+  // Under COALESCED_APPEND_PATCH a beat's continue-as-new seals as a long history's does: the seal
+  // drains the ledger queue, then takes the snapshot only if no handler arrived meanwhile (one
+  // waiting for the mutex behind the drain would never run, and its signal would be lost).
+  if (end === 'history' || (end === 'continue-as-new' && engine.drainsOnSeal)) {
     // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
     // no update or signal handler is running or queued, and nothing commits after it.
     for (;;) {
