@@ -101,7 +101,11 @@ test('a P0 mission started behind a backlog of P2 missions finishes its beat ahe
   expect(p0.reverbs).toHaveLength(1);
   const ahead = ended.filter((m) => m.priority === 'P2' && m.reverbs[0]! < p0.reverbs[0]!);
   // The agents queue for the two activity slots and the beats wait for the same windows; the
-  // queue gives the P0 mission's tasks the first free slot, so at most a P2 task already running
-  // when the P0 one was queued gets ahead (the default matcher let two to six ahead here).
-  expect(ahead.length).toBeLessThanOrEqual(1);
+  // queue gives the P0 mission's tasks the first free slot, so only P2 agents already holding the
+  // two slots when the P0 one was queued can get ahead: usually none or one, two on a loaded
+  // machine (the default matcher let two to six ahead here).
+  expect(
+    ahead.length,
+    `P2 beats ended ahead of P0's at ${p0.reverbs[0]}: ${JSON.stringify(ahead)}`,
+  ).toBeLessThanOrEqual(2);
 });
