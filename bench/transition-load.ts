@@ -134,8 +134,11 @@ export class HeldMission {
         this.paused = !this.paused;
         return;
       } catch (error) {
-        if (attempt >= 5) throw error;
+        // Refused while HEAD moves, e.g. for the append round trip of a continue-as-new's seal
+        // (docs/lifecycle.md): read HEAD again, after a short backoff once it repeats.
+        if (attempt >= 20) throw error;
         this.retries++;
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 250)));
         await this.read();
       }
     }

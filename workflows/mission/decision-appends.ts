@@ -29,6 +29,12 @@ export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 /** How long the ledger may trail an answered transition before its append starts. */
 export const COALESCE_MS = 1000;
 
+/**
+ * How long a continue-as-new waits for a moment with no append queued before its seal drains the
+ * queue inside the mutex, refusing proposals for that append's round trip.
+ */
+export const SEAL_WAIT_MS = 2000;
+
 /** Decisions per append activity: keeps one batch's payload far below Temporal's limits. */
 const BATCH = 50;
 
@@ -51,12 +57,17 @@ export class DecisionAppends {
     if (!this.#running) void this.#drain();
   }
 
+  /** From now on in this run, appends what is queued without waiting to gather more. */
+  hurry(): void {
+    this.#hurried = true;
+  }
+
   /**
-   * Resolves once every queued decision is in the ledger (before the run ends or continues as new).
-   * From then on this run appends without waiting to gather more.
+   * Resolves once every queued decision is in the ledger (before the run ends or continues as new),
+   * hurried.
    */
   async drained(): Promise<void> {
-    this.#hurried = true;
+    this.hurry();
     if (!this.idle) await condition(() => this.idle);
   }
 

@@ -237,7 +237,7 @@ export class MissionEngine {
   seal(handlersFinished: () => boolean): Promise<MissionSnapshot | undefined> {
     return this.exclusive(() => {
       if (!handlersFinished() || !this.quiet()) return Promise.resolve(undefined);
-      if (this.#drainOnSeal) return this.#drainAndSeal(handlersFinished);
+      if (this.#drainOnSeal && !this.appends.idle) return this.#drainAndSeal(handlersFinished);
       this.#sealed = true;
       return Promise.resolve(this.snapshot());
     });

@@ -44,6 +44,7 @@ import {
 import { TransitionUpdates } from './transition-update';
 import { ProposalBreaches } from './proposal-breach';
 import { runBoot, runExecution } from './execution';
+import { SEAL_WAIT_MS } from './decision-appends';
 import { historyGrewLong, HistoryLimits } from './history';
 import { runCouncil, runEnvironment, runIngestion, runRecovery } from './regions';
 import { runLicenceWatch } from './licence-watch';
@@ -332,6 +333,12 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
     // no update or signal handler is running or queued, and nothing commits after it.
     for (;;) {
       await condition(() => allHandlersFinished() && engine.quiet());
+      if (engine.drainsOnSeal) {
+        // A moment with no append queued seals at once, as before the patch; the seal drains the
+        // queue inside the mutex (refusing proposals meanwhile) only if none comes soon.
+        engine.appends.hurry();
+        await condition(() => allHandlersFinished() && engine.quiet() && engine.appends.idle, SEAL_WAIT_MS);
+      }
       const snap = await engine.seal(allHandlersFinished);
       if (snap === undefined) continue;
       engine.publish(true);
