@@ -2,9 +2,10 @@
  * The decision ledger's append queue (docs/lifecycle.md#the-ledger-append). Under
  * DEFERRED_APPEND_PATCH a transition is acknowledged once the workflow task that accepted it
  * completes: that task schedules the append of its decision, or the decision waits here behind an
- * append already running (or, under COALESCED_APPEND_PATCH, gathering) and goes with the next one. History, not the ledger's fsync, makes an
- * accepted decision durable; the ledger receives every decision history holds, in history's
- * order, one batch at a time, and never one that history lacks.
+ * append already running (or, under COALESCED_APPEND_PATCH, gathering) and goes with the next one.
+ * History, not the ledger's fsync, makes an accepted decision durable; the ledger receives every
+ * decision history holds, in history's order, one batch at a time, and never one that history
+ * lacks.
  */
 import { condition, log } from '@temporalio/workflow';
 import type { DecisionDraft } from '../../schemas/decision-record';
@@ -21,8 +22,8 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
  * The patch that gathers decisions before an append: the first decision queued while no append
  * runs waits up to COALESCE_MS for those that follow it, so a busy mission spends one activity and
  * one workflow task per batch rather than per decision (docs/lifecycle.md#the-ledger-append). A
- * busy mission's queue is then seldom empty, so a continue-as-new drains it inside the mutex
- * rather than waiting for a moment without appends (`MissionEngine.seal`).
+ * busy mission's queue is then seldom empty, so a continue-as-new that finds no moment without
+ * appends within SEAL_WAIT_MS drains it inside the mutex (`MissionEngine.seal`).
  */
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 

@@ -115,9 +115,9 @@ export class MissionEngine {
   #steps = 0;
   readonly #attributes = new SearchAttributePublisher(this);
   /**
-   * Whether this run gathers decisions before appending them and so drains the queue when it seals
-   * a snapshot, rather than waiting until no append is queued. Decided once, when the run starts:
-   * a run recorded before the patch keeps the old behaviour to its end.
+   * Whether this run gathers decisions before appending them and so may drain the queue when it
+   * seals a snapshot, rather than only ever waiting until no append is queued. Decided once, when
+   * the run starts: a run recorded before the patch keeps the old behaviour to its end.
    */
   readonly #drainOnSeal = patched(COALESCED_APPEND_PATCH);
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
