@@ -49,7 +49,8 @@ function worker(env: TestWorkflowEnvironment, taskQueue: string): Promise<Worker
 }
 
 async function decisions(missionId: string): Promise<DecisionRecord[]> {
-  const { records } = await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId);
+  // No ledger yet while the mission's first append gathers decisions: none recorded so far.
+  const { records } = await readLedger(dataPaths(deps.dataDir).ledgerDir, missionId).catch(noLedgerYet);
   return records.filter((r): r is DecisionRecord => r.kind === 'decision');
 }
 
@@ -68,11 +69,10 @@ function decisionsOnceRecorded(missionId: string, transition: string): Promise<D
 /** The ledger once it holds the decision that made `hash` HEAD (what a query showed). */
 function decisionsUpTo(missionId: string, hash: string): Promise<DecisionRecord[]> {
   return eventually(
-    // No ledger yet while the mission's first append gathers decisions: none recorded so far.
-    () => readLedger(dataPaths(deps.dataDir).ledgerDir, missionId).catch(noLedgerYet),
-    ({ records }) => records.some((r) => r.kind === 'decision' && r.post_state_hash === hash),
+    () => decisions(missionId),
+    (records) => records.some((r) => r.post_state_hash === hash),
     30_000,
-  ).then(({ records }) => records.filter((r): r is DecisionRecord => r.kind === 'decision'));
+  );
 }
 
 const members = { alice: newSigner(), bob: newSigner(), carol: newSigner() };

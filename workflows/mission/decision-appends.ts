@@ -43,9 +43,12 @@ export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
   #running = false;
   #hurried = false;
+  readonly #coalesce: boolean;
 
   /** `coalesce`: whether this run gathers decisions (COALESCED_APPEND_PATCH). */
-  constructor(private readonly coalesce: boolean) {}
+  constructor(coalesce: boolean) {
+    this.#coalesce = coalesce;
+  }
 
   /** No decision waits and no append runs: what history holds is all in the ledger. */
   get idle(): boolean {
@@ -75,7 +78,7 @@ export class DecisionAppends {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      if (this.coalesce && !this.#hurried)
+      if (this.#coalesce && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
         const batch = this.#pending.slice(0, BATCH);

@@ -212,11 +212,6 @@ export async function startWithHeldMission(
 }
 
 /**
- * Counts a mission's ledger records now and answers, once more records have landed, what each new
- * one is: the idem key of a decision, or the record's kind. A test that sends proposals compares
- * this with what should have been applied.
- */
-/**
  * The mission's ledger page once its newest decision is HEAD: the ledger trails the answers
  * (appends gather decisions for up to a second), so a baseline taken earlier would still grow.
  */
@@ -235,6 +230,11 @@ export async function ledgerAtHead(fx: GatewayFixture, missionId: string) {
   return ledger.body;
 }
 
+/**
+ * Counts a mission's ledger records now and answers, once more records have landed, what each new
+ * one is: the idem key of a decision, or the record's kind. A test that sends proposals compares
+ * this with what should have been applied.
+ */
 export async function ledgerGrowth(
   fx: GatewayFixture,
   missionId: string,
