@@ -368,6 +368,19 @@ export const scenarios: Scenario[] = [
     run: longHistoryFirstRun,
   },
   {
+    // GATHERED_BATCHES_PATCH (docs/lifecycle.md#the-ledger-append): the signed-owner-commands story
+    // with every append, not only the first, waiting until its oldest decision is a second old.
+    name: 'mission-statechart-gathered-batches',
+    run: signedOwnerCommands,
+  },
+  {
+    // GATHERED_BATCHES_PATCH with history continue-as-new: proposals back to back, so batch after
+    // batch gathers (its timer cancelled by the transition that finds it due), then the seal
+    // hurries and drains the queue.
+    name: 'mission-statechart-gathered-batches-continue-as-new',
+    run: longHistoryFirstRun,
+  },
+  {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
     // timer cancelled close into digests, their records archived by archiveClosedTimers; one id
     // forwarded to the other shard (docs/timers.md#rollover) and a create for it refused there.

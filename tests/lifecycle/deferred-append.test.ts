@@ -15,18 +15,24 @@ import {
   startLongHistoryFixture,
 } from '../chaos/long-history';
 import { eventually } from '../support/temporal';
+import { BATCH, COALESCE_MS } from '../../workflows/mission/decision-appends';
 
 type Event = proto.temporal.api.history.v1.IHistoryEvent;
 const PROPOSALS = 12;
+/** Proposals keep coming, one after another, for at least this long: several gathering windows. */
+const STREAM_MS = 3 * COALESCE_MS;
 
 let fx: LongHistoryFixture;
 let m: LongHistoryMission;
 let events: Event[];
+let streamMs: number;
 
 beforeAll(async () => {
   fx = await startLongHistoryFixture('deferred append', 10_000);
   m = fx.m;
-  for (let i = 0; i < PROPOSALS; i++) await m.propose();
+  const start = Date.now();
+  while (m.accepted.length < PROPOSALS || Date.now() - start < STREAM_MS) await m.propose();
+  streamMs = Date.now() - start;
   const last = m.accepted.at(-1)!.idem_key;
   // The last answer's append may still be running: read the history once it has completed.
   events = await eventually(
@@ -40,8 +46,13 @@ afterAll(() => fx?.stop());
 
 const decode = (data: Uint8Array | null | undefined): string => Buffer.from(data ?? []).toString('utf8');
 
-/** Each `recordDecisions` activity: the idem keys it carried and the event that completed it. */
-function appendsOf(all: Event[]): { drafts: string[]; completedAt: number | undefined }[] {
+/**
+ * Each `recordDecisions` activity: the idem keys it carried, the event that scheduled it and the
+ * one that completed it.
+ */
+function appendsOf(
+  all: Event[],
+): { drafts: string[]; scheduledAt: number; completedAt: number | undefined }[] {
   return all.flatMap((e) => {
     const task = e.activityTaskScheduledEventAttributes;
     if (task?.activityType?.name !== 'recordDecisions') return [];
@@ -51,8 +62,23 @@ function appendsOf(all: Event[]): { drafts: string[]; completedAt: number | unde
     const completed = all.find(
       (c) => Number(c.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === Number(e.eventId),
     );
-    return [{ drafts, completedAt: completed ? Number(completed.eventId) : undefined }];
+    return [
+      {
+        drafts,
+        scheduledAt: Number(e.eventId),
+        completedAt: completed ? Number(completed.eventId) : undefined,
+      },
+    ];
   });
+}
+
+/** When the workflow task that recorded event `id` started, in ms: the workflow's time in it. */
+function taskTimeBefore(id: number): number {
+  const started = [...events]
+    .reverse()
+    .find((e) => Number(e.eventId) < id && e.workflowTaskStartedEventAttributes);
+  if (!started?.eventTime) throw new Error(`no workflow task started before event ${id}`);
+  return Number(started.eventTime.seconds) * 1000 + Math.floor((started.eventTime.nanos ?? 0) / 1e6);
 }
 
 /** The event that answered the update `id` (the proposal's idem key). */
@@ -85,6 +111,19 @@ describe('a transition answers before its decision is in the ledger, and the led
     );
     expect(carrying.length).toBeLessThan(m.accepted.length);
     expect(Math.max(...carrying.map((a) => a.drafts.length))).toBeGreaterThan(1);
+  });
+
+  test('a steady stream shares appends too: each batch waits a second from its oldest decision', () => {
+    // A full batch goes at once; on a fast machine one might fill within its second.
+    const gathered = appendsOf(events).filter(
+      (a) => a.drafts.length < BATCH && m.accepted.some((d) => d.idem_key === a.drafts[0]),
+    );
+    // Workflow time is the start of the task that runs the step: the one that accepted the
+    // oldest decision, and the one that scheduled the append.
+    const waits = gathered.map((a) => taskTimeBefore(a.scheduledAt) - taskTimeBefore(answerOf(a.drafts[0]!)));
+    expect(waits.length).toBeGreaterThan(1);
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(COALESCE_MS);
+    expect(gathered.length).toBeLessThanOrEqual(Math.ceil(streamMs / COALESCE_MS) + 1);
   });
 
   test('the ledger holds each decision once, in seq order, with the answered hashes, and verifies', async () => {

@@ -27,6 +27,20 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
  */
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 
+/**
+ * The patch that gathers every batch, not only the first: under COALESCED_APPEND_PATCH alone, a
+ * mission busy for longer than one append round trip appended the decisions that arrived during
+ * each append as soon as it completed, so a steady stream of proposals still cost one activity and
+ * two workflow tasks per decision. Now each batch is sent once its oldest decision has waited
+ * COALESCE_MS (or the batch is full, or the appends are hurried). The wait is a timer that a
+ * later transition's workflow task cancels once the deadline has passed, so a busy mission
+ * schedules its append in a task it runs anyway.
+ */
+export const GATHERED_BATCHES_PATCH = 'swoosh-gathered-ledger-batches-v1';
+
+/** Which batches wait to gather decisions: the patches above, as the run decided them at start. */
+export type Gathering = 'none' | 'first-batch' | 'every-batch';
+
 /** How long the ledger may trail an answered transition before its append starts. */
 export const COALESCE_MS = 1000;
 
@@ -36,18 +50,22 @@ export const COALESCE_MS = 1000;
  */
 export const SEAL_WAIT_MS = 2000;
 
-/** Decisions per append activity: keeps one batch's payload far below Temporal's limits. */
-const BATCH = 50;
+/**
+ * Decisions per append activity: keeps one batch's payload far below Temporal's limits. A full
+ * batch does not wait to gather more.
+ */
+export const BATCH = 50;
 
 export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
+  /** When each pending decision was queued (workflow time), for every-batch gathering. */
+  readonly #queuedAt: number[] = [];
   #running = false;
   #hurried = false;
-  readonly #coalesce: boolean;
+  readonly #gathering: Gathering;
 
-  /** `coalesce`: whether this run gathers decisions (COALESCED_APPEND_PATCH). */
-  constructor(coalesce: boolean) {
-    this.#coalesce = coalesce;
+  constructor(gathering: Gathering) {
+    this.#gathering = gathering;
   }
 
   /** No decision waits and no append runs: what history holds is all in the ledger. */
@@ -55,9 +73,13 @@ export class DecisionAppends {
     return !this.#running && this.#pending.length === 0;
   }
 
-  /** Queues a decision behind those accepted before it; the append starts in this workflow task. */
+  /**
+   * Queues a decision behind those accepted before it; with no append running, the queue's drain
+   * starts in this workflow task (and gathers first, unless the run's gathering is `none`).
+   */
   push(draft: DecisionDraft): void {
     this.#pending.push(draft);
+    this.#queuedAt.push(Date.now());
     if (!this.#running) void this.#drain();
   }
 
@@ -78,12 +100,14 @@ export class DecisionAppends {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      if (this.#coalesce && !this.#hurried)
+      if (this.#gathering === 'first-batch' && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
+        if (this.#gathering === 'every-batch') await this.#gather();
         const batch = this.#pending.slice(0, BATCH);
         await ledger(summaryOf(batch)).recordDecisions(batch);
         this.#pending.splice(0, batch.length);
+        this.#queuedAt.splice(0, batch.length);
       }
     } catch (error) {
       // Only a refusal retrying cannot fix ends here (the append is retried until it lands). The
@@ -94,6 +118,17 @@ export class DecisionAppends {
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * Waits until the oldest pending decision has waited COALESCE_MS, the batch is full or the
+   * appends are hurried. Workflow time moves with each activation, so a transition's task that
+   * finds the deadline passed ends the wait (and cancels its timer) itself.
+   */
+  async #gather(): Promise<void> {
+    const ready = () =>
+      this.#hurried || this.#pending.length >= BATCH || Date.now() - this.#queuedAt[0]! >= COALESCE_MS;
+    if (!ready()) await condition(ready, COALESCE_MS - (Date.now() - this.#queuedAt[0]!));
   }
 }
 
