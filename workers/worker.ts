@@ -4,20 +4,29 @@ import { type ActivityDeps, createActivities } from '../activities';
 import type { WorkerTuning } from '../schemas/config';
 import { type Tracing, workerTracingOptions } from './telemetry';
 
+const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
+
 /** Path of the module the worker bundles; every SWOOSH workflow is exported from it. */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+export const workflowsPath = here('../workflows/index.ts');
 
 /** The workflow interceptors module every worker loads, traced or not (its comment says why). */
-export const staleClockGuardPath = fileURLToPath(
-  new URL('../workflows/stale-clock-guard.ts', import.meta.url),
-);
+export const staleClockGuardPath = here('../workflows/stale-clock-guard.ts');
 
 /**
  * tweetnacl (the legacy verifier that replays of older histories use) probes Node's `crypto` for a
  * random source at load time; workflows only verify, never generate keys, so the module is not
  * needed in the sandbox and the bundler may ignore it.
+ *
+ * The curve module is preloaded: evaluated once per workflow thread and shared by every workflow
+ * run on it, so the base point's window table (~10 ms to build) is built once per thread rather
+ * than once per mission started, continued as new or replayed. The SDK freezes what a preloaded
+ * module exports, which the curve code tolerates (its caches live in WeakMaps); zod schemas do not
+ * (zod defines derived schemas on them lazily), so the schema modules stay per run.
  */
-export const bundlerOptions = { ignoreModules: ['crypto'] };
+export const bundlerOptions = {
+  ignoreModules: ['crypto'],
+  preloadModules: ['@noble/curves/ed25519.js'],
+};
 
 export interface SwooshWorkerOptions {
   connection: NativeConnection;
