@@ -4,6 +4,7 @@
  * table cells, and the machine note every table carries.
  */
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -28,12 +29,17 @@ export const arg = (name: string, fallback: string): string =>
 export interface Sample {
   latencies: number[];
   ms: number;
+  /** CPU time spent meanwhile (ms): by this process's child processes, and by this process. */
+  cpu: { children: number; own: number };
 }
 
 export interface Summary {
   rate: number;
   p50: number;
   p95: number;
+  /** CPU ms per call: child processes (the dev server, a gateway process), and this process. */
+  childrenCpu: number;
+  ownCpu: number;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -46,8 +52,53 @@ export function summary(s: Sample): Summary {
     rate: (s.latencies.length / s.ms) * 1000,
     p50: percentile(sorted, 0.5),
     p95: percentile(sorted, 0.95),
+    childrenCpu: s.cpu.children / s.latencies.length,
+    ownCpu: s.cpu.own / s.latencies.length,
   };
 }
+
+/** Linux reports process times in clock ticks of 1/100 s. */
+const TICK_MS = 10;
+
+/**
+ * CPU ms used so far by every live descendant of this process, read from /proc (0 where there is
+ * no /proc). CPU time, unlike wall time, is charged to the side that spent it, so a round's
+ * figure moves less with what else runs on a shared machine.
+ */
+function childrenCpuMs(): number {
+  let procs: string[];
+  try {
+    procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return 0;
+  }
+  const parentOf = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const d of procs) {
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state, ppid, ..., utime (14), stime (15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(d), Number(fields[1]));
+      ticks.set(Number(d), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p))
+      if (p === process.pid) return true;
+    return false;
+  };
+  let total = 0;
+  for (const [pid, t] of ticks) if (descends(pid)) total += t;
+  return total * TICK_MS;
+}
+
+const ownCpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -61,6 +112,8 @@ export async function lanes(
   call: (lane: number) => Promise<void>,
 ): Promise<Sample> {
   const latencies: number[] = [];
+  const children0 = childrenCpuMs();
+  const own0 = ownCpuMs();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: laneCount }, async (_, lane) => {
@@ -71,7 +124,8 @@ export async function lanes(
       }
     }),
   );
-  return { latencies, ms: performance.now() - t0 };
+  const ms = performance.now() - t0;
+  return { latencies, ms, cpu: { children: childrenCpuMs() - children0, own: ownCpuMs() - own0 } };
 }
 
 /**
@@ -238,6 +292,11 @@ export async function runRounds<S extends string>(
 /** A table cell: the medians of one side's rounds. */
 export function cell(rounds: readonly Summary[]): string {
   return `${median(rounds.map((x) => x.rate)).toFixed(1)}/s, p50 ${median(rounds.map((x) => x.p50)).toFixed(0)} ms, p95 ${median(rounds.map((x) => x.p95)).toFixed(0)} ms`;
+}
+
+/** A table cell: the medians of one side's CPU ms per call, child processes and this process. */
+export function cpuCell(rounds: readonly Summary[]): string {
+  return `${median(rounds.map((x) => x.childrenCpu)).toFixed(2)} / ${median(rounds.map((x) => x.ownCpu)).toFixed(2)}`;
 }
 
 /** `of`/`to` as the median of the per-round ratios (round i of one side against round i of the other). */

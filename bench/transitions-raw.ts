@@ -13,7 +13,8 @@
  * the bench moves HEAD (council electing a member who never votes): its only I/O is the decision
  * ledger append. The client builds each proposal on the previous answer's post-state hash, as a
  * caller who just got a 202 would. For every pair it prints throughput, p50 and p95 of each side,
- * and the SWOOSH/raw ratios (median of the per-round ratios), then counts workflow-task timeouts and
+ * and the SWOOSH/raw ratios (median of the per-round ratios), the CPU time each side spent per
+ * transition in the dev server and in this process, then counts workflow-task timeouts and
  * failures in every mission's history and the worker's "workflow task duration exceeded" warnings.
  *
  *   npm run bench:transitions -- [--rounds=3] [--n=100] [--parallel=20,200] [--per-entity=10]
@@ -35,6 +36,7 @@ import { appendUpdate, emptyUpdate, stopSignal } from './raw/entity-workflow';
 import {
   arg,
   cell,
+  cpuCell,
   lanes,
   machineNote,
   ratio,
@@ -166,6 +168,15 @@ try {
     console.log(
       `| ${pair.label} | ${pair.swoosh}: ${cell(swoosh)} | ${pair.raw}: ${cell(raw)} | ${ratio(swoosh, raw, (x) => x.rate)} | ${ratio(swoosh, raw, (x) => x.p95)} |`,
     );
+  }
+  console.log(
+    '\nCPU ms per transition, medians of the rounds: child processes (the dev server; the gateway process in the REST pair) / the bench process (client and both workers)\n' +
+      '| workload | SWOOSH | raw Temporal | ratio of totals |\n| --- | --- | --- | --- |',
+  );
+  const cpuTotal = (x: { childrenCpu: number; ownCpu: number }) => x.childrenCpu + x.ownCpu;
+  for (const pair of pairs) {
+    const { swoosh, raw } = pair.rounds;
+    console.log(`| ${pair.label} | ${cpuCell(swoosh)} | ${cpuCell(raw)} | ${ratio(swoosh, raw, cpuTotal)} |`);
   }
   console.log(machineNote(loadAtStart));
 
