@@ -72,11 +72,11 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(records.map((r) => [r.transition, r.seq])).toEqual([['Owner_Reroute', 2 ** 40 + 1]]);
   });
 
-  test('the gathered-batches fixture covers the patched branch: a transition finds a batch due and sends it', () => {
-    const file = 'mission-statechart-gathered-batches-continue-as-new.json';
-    expect(patchesOf(file).some((p) => p.includes('"swoosh-gathered-ledger-batches-v1"'))).toBe(true);
+  test('the spaced-batches fixture covers the patched branch: a transition finds the second up and sends the batch', () => {
+    const file = 'mission-statechart-spaced-batches-continue-as-new.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-spaced-ledger-batches-v1"'))).toBe(true);
     const events = load(file).events ?? [];
-    // The gathering timer cancelled, and the append scheduled, by the one task a transition ran.
+    // The spacing timer cancelled, and the append scheduled, by the one task a transition ran.
     const sentByTransition = events.some(
       (e, i) =>
         e.timerCanceledEventAttributes &&

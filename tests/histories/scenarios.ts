@@ -368,16 +368,16 @@ export const scenarios: Scenario[] = [
     run: longHistoryFirstRun,
   },
   {
-    // GATHERED_BATCHES_PATCH (docs/lifecycle.md#the-ledger-append): the signed-owner-commands story
-    // with every append, not only the first, waiting until its oldest decision is a second old.
-    name: 'mission-statechart-gathered-batches',
+    // SPACED_BATCHES_PATCH (docs/lifecycle.md#the-ledger-append): the signed-owner-commands story
+    // with every append, not only the first, starting a second after the one before it.
+    name: 'mission-statechart-spaced-batches',
     run: signedOwnerCommands,
   },
   {
-    // GATHERED_BATCHES_PATCH with history continue-as-new: proposals back to back, so batch after
-    // batch gathers (its timer cancelled by the transition that finds it due), then the seal
-    // hurries and drains the queue.
-    name: 'mission-statechart-gathered-batches-continue-as-new',
+    // SPACED_BATCHES_PATCH with history continue-as-new: proposals back to back, so batch after
+    // batch waits its second (its timer cancelled by the transition that finds the second up),
+    // then the seal hurries and drains the queue.
+    name: 'mission-statechart-spaced-batches-continue-as-new',
     run: longHistoryFirstRun,
   },
   {

@@ -21,25 +21,37 @@ type Event = proto.temporal.api.history.v1.IHistoryEvent;
 const PROPOSALS = 12;
 /** Proposals keep coming, one after another, for at least this long: several gathering windows. */
 const STREAM_MS = 3 * COALESCE_MS;
+/** At most 20 proposals a second: no batch fills up (BATCH) and goes before its second is up. */
+const PACE_MS = 50;
 
 let fx: LongHistoryFixture;
 let m: LongHistoryMission;
 let events: Event[];
 let streamMs: number;
 
+let quiet: string;
+
+const historyOnceAppended = (idemKey: string) =>
+  eventually(
+    async () => (await fx.env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
+    (all) => appendsOf(all).some((a) => a.drafts.includes(idemKey) && a.completedAt !== undefined),
+    30_000,
+  );
+
 beforeAll(async () => {
   fx = await startLongHistoryFixture('deferred append', 10_000);
   m = fx.m;
   const start = Date.now();
-  while (m.accepted.length < PROPOSALS || Date.now() - start < STREAM_MS) await m.propose();
+  while (m.accepted.length < PROPOSALS || Date.now() - start < STREAM_MS)
+    await Promise.all([m.propose(), new Promise((r) => setTimeout(r, PACE_MS))]);
   streamMs = Date.now() - start;
-  const last = m.accepted.at(-1)!.idem_key;
-  // The last answer's append may still be running: read the history once it has completed.
-  events = await eventually(
-    async () => (await fx.env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
-    (all) => appendsOf(all).some((a) => a.drafts.includes(last) && a.completedAt !== undefined),
-    30_000,
-  );
+  // The last answer's append may still be running: wait until it has completed, then a quiet
+  // second, then one more proposal.
+  await historyOnceAppended(m.accepted.at(-1)!.idem_key);
+  await new Promise((r) => setTimeout(r, COALESCE_MS + 200));
+  await m.propose();
+  quiet = m.accepted.at(-1)!.idem_key;
+  events = await historyOnceAppended(quiet);
 }, 180_000);
 
 afterAll(() => fx?.stop());
@@ -113,17 +125,24 @@ describe('a transition answers before its decision is in the ledger, and the led
     expect(Math.max(...carrying.map((a) => a.drafts.length))).toBeGreaterThan(1);
   });
 
-  test('a steady stream shares appends too: each batch waits a second from its oldest decision', () => {
-    // A full batch goes at once; on a fast machine one might fill within its second.
-    const gathered = appendsOf(events).filter(
-      (a) => a.drafts.length < BATCH && m.accepted.some((d) => d.idem_key === a.drafts[0]),
+  test('a steady stream shares appends too: batches start a second apart', () => {
+    const stream = appendsOf(events).filter(
+      (a) => !a.drafts.includes(quiet) && m.accepted.some((d) => d.idem_key === a.drafts[0]),
     );
-    // Workflow time is the start of the task that runs the step: the one that accepted the
-    // oldest decision, and the one that scheduled the append.
-    const waits = gathered.map((a) => taskTimeBefore(a.scheduledAt) - taskTimeBefore(answerOf(a.drafts[0]!)));
-    expect(waits.length).toBeGreaterThan(1);
-    expect(Math.min(...waits)).toBeGreaterThanOrEqual(COALESCE_MS);
-    expect(gathered.length).toBeLessThanOrEqual(Math.ceil(streamMs / COALESCE_MS) + 1);
+    expect(Math.max(...stream.map((a) => a.drafts.length))).toBeLessThan(BATCH);
+    // Workflow time is the start of the task that schedules the append.
+    const gaps = stream
+      .slice(1)
+      .map((a, i) => taskTimeBefore(a.scheduledAt) - taskTimeBefore(stream[i]!.scheduledAt));
+    expect(gaps.length).toBeGreaterThan(1);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(COALESCE_MS);
+    expect(stream.length).toBeLessThanOrEqual(Math.ceil(streamMs / COALESCE_MS) + 1);
+  });
+
+  test('a decision after a quiet second is appended at once, by the task that accepted it', () => {
+    const append = appendsOf(events).find((a) => a.drafts.includes(quiet))!;
+    expect(append.drafts).toEqual([quiet]);
+    expect(taskTimeBefore(append.scheduledAt)).toBe(taskTimeBefore(answerOf(quiet)));
   });
 
   test('the ledger holds each decision once, in seq order, with the answered hashes, and verifies', async () => {

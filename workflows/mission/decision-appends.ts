@@ -28,15 +28,16 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 
 /**
- * The patch that gathers every batch, not only the first: under COALESCED_APPEND_PATCH alone, a
+ * The patch that spaces every batch, not only the first: under COALESCED_APPEND_PATCH alone, a
  * mission busy for longer than one append round trip appended the decisions that arrived during
  * each append as soon as it completed, so a steady stream of proposals still cost one activity and
- * two workflow tasks per decision. Now each batch is sent once its oldest decision has waited
- * COALESCE_MS (or the batch is full, or the appends are hurried). The wait is a timer that a
- * later transition's workflow task cancels once the deadline has passed, so a busy mission
- * schedules its append in a task it runs anyway.
+ * two workflow tasks per decision. Now a batch starts at least COALESCE_MS after the one before it
+ * (unless it is full, or the appends are hurried), and at once after a quiet second: a slow mission
+ * appends each decision in the task that accepted it, with no timer, and a busy one gathers a
+ * second of decisions per append. The wait is a timer that a later transition's workflow task
+ * cancels once the second is up, so a busy mission schedules its append in a task it runs anyway.
  */
-export const GATHERED_BATCHES_PATCH = 'swoosh-gathered-ledger-batches-v1';
+export const SPACED_BATCHES_PATCH = 'swoosh-spaced-ledger-batches-v1';
 
 /** Which batches wait to gather decisions: the patches above, as the run decided them at start. */
 export type Gathering = 'none' | 'first-batch' | 'every-batch';
@@ -58,8 +59,8 @@ export const BATCH = 50;
 
 export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
-  /** When each pending decision was queued (workflow time), for every-batch gathering. */
-  readonly #queuedAt: number[] = [];
+  /** When the last batch was sent (workflow time), for every-batch spacing. */
+  #lastSentAt = -Infinity;
   #running = false;
   #hurried = false;
   readonly #gathering: Gathering;
@@ -79,7 +80,6 @@ export class DecisionAppends {
    */
   push(draft: DecisionDraft): void {
     this.#pending.push(draft);
-    this.#queuedAt.push(Date.now());
     if (!this.#running) void this.#drain();
   }
 
@@ -103,11 +103,11 @@ export class DecisionAppends {
       if (this.#gathering === 'first-batch' && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
-        if (this.#gathering === 'every-batch') await this.#gather();
+        if (this.#gathering === 'every-batch') await this.#spaced();
         const batch = this.#pending.slice(0, BATCH);
+        this.#lastSentAt = Date.now();
         await ledger(summaryOf(batch)).recordDecisions(batch);
         this.#pending.splice(0, batch.length);
-        this.#queuedAt.splice(0, batch.length);
       }
     } catch (error) {
       // Only a refusal retrying cannot fix ends here (the append is retried until it lands). The
@@ -121,14 +121,14 @@ export class DecisionAppends {
   }
 
   /**
-   * Waits until the oldest pending decision has waited COALESCE_MS, the batch is full or the
+   * Waits until COALESCE_MS have passed since the last batch was sent, the batch is full or the
    * appends are hurried. Workflow time moves with each activation, so a transition's task that
-   * finds the deadline passed ends the wait (and cancels its timer) itself.
+   * finds the second up ends the wait (and cancels its timer) itself.
    */
-  async #gather(): Promise<void> {
+  async #spaced(): Promise<void> {
     const ready = () =>
-      this.#hurried || this.#pending.length >= BATCH || Date.now() - this.#queuedAt[0]! >= COALESCE_MS;
-    if (!ready()) await condition(ready, COALESCE_MS - (Date.now() - this.#queuedAt[0]!));
+      this.#hurried || this.#pending.length >= BATCH || Date.now() - this.#lastSentAt >= COALESCE_MS;
+    if (!ready()) await condition(ready, COALESCE_MS - (Date.now() - this.#lastSentAt));
   }
 }
 

@@ -49,7 +49,7 @@ import {
   COALESCED_APPEND_PATCH,
   DecisionAppends,
   DEFERRED_APPEND_PATCH,
-  GATHERED_BATCHES_PATCH,
+  SPACED_BATCHES_PATCH,
   type Gathering,
 } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
@@ -124,7 +124,7 @@ export class MissionEngine {
    * Which of its appends this run lets gather decisions. Decided once, when the run starts: a run
    * recorded before a patch keeps the old behaviour to its end.
    */
-  readonly #gathering: Gathering = patched(GATHERED_BATCHES_PATCH)
+  readonly #gathering: Gathering = patched(SPACED_BATCHES_PATCH)
     ? 'every-batch'
     : patched(COALESCED_APPEND_PATCH)
       ? 'first-batch'
