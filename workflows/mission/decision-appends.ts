@@ -27,21 +27,6 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
  */
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 
-/**
- * The patch that spaces every batch, not only the first: under COALESCED_APPEND_PATCH alone, a
- * mission busy for longer than one append round trip appended the decisions that arrived during
- * each append as soon as it completed, so a steady stream of proposals still cost one activity and
- * two workflow tasks per decision. Now a batch starts at least COALESCE_MS after the one before it
- * (unless it is full, or the appends are hurried), and at once after a quiet second: a slow mission
- * appends each decision in the task that accepted it, with no timer, and a busy one gathers a
- * second of decisions per append. The wait is a timer that a later transition's workflow task
- * cancels once the second is up, so a busy mission schedules its append in a task it runs anyway.
- */
-export const SPACED_BATCHES_PATCH = 'swoosh-spaced-ledger-batches-v1';
-
-/** Which batches wait to gather decisions: the patches above, as the run decided them at start. */
-export type Gathering = 'none' | 'first-batch' | 'every-batch';
-
 /** How long the ledger may trail an answered transition before its append starts. */
 export const COALESCE_MS = 1000;
 
@@ -51,22 +36,18 @@ export const COALESCE_MS = 1000;
  */
 export const SEAL_WAIT_MS = 2000;
 
-/**
- * Decisions per append activity: keeps one batch's payload far below Temporal's limits. A full
- * batch does not wait to gather more.
- */
-export const BATCH = 50;
+/** Decisions per append activity: keeps one batch's payload far below Temporal's limits. */
+const BATCH = 50;
 
 export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
-  /** When the last batch was sent (workflow time), for every-batch spacing. */
-  #lastSentAt = -Infinity;
   #running = false;
   #hurried = false;
-  readonly #gathering: Gathering;
+  readonly #coalesce: boolean;
 
-  constructor(gathering: Gathering) {
-    this.#gathering = gathering;
+  /** `coalesce`: whether this run gathers decisions (COALESCED_APPEND_PATCH). */
+  constructor(coalesce: boolean) {
+    this.#coalesce = coalesce;
   }
 
   /** No decision waits and no append runs: what history holds is all in the ledger. */
@@ -74,10 +55,7 @@ export class DecisionAppends {
     return !this.#running && this.#pending.length === 0;
   }
 
-  /**
-   * Queues a decision behind those accepted before it; with no append running, the queue's drain
-   * starts in this workflow task (and gathers first, unless the run's gathering is `none`).
-   */
+  /** Queues a decision behind those accepted before it; the append starts in this workflow task. */
   push(draft: DecisionDraft): void {
     this.#pending.push(draft);
     if (!this.#running) void this.#drain();
@@ -100,12 +78,10 @@ export class DecisionAppends {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      if (this.#gathering === 'first-batch' && !this.#hurried)
+      if (this.#coalesce && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
-        if (this.#gathering === 'every-batch') await this.#spaced();
         const batch = this.#pending.slice(0, BATCH);
-        this.#lastSentAt = Date.now();
         await ledger(summaryOf(batch)).recordDecisions(batch);
         this.#pending.splice(0, batch.length);
       }
@@ -118,17 +94,6 @@ export class DecisionAppends {
     } finally {
       this.#running = false;
     }
-  }
-
-  /**
-   * Waits until COALESCE_MS have passed since the last batch was sent, the batch is full or the
-   * appends are hurried. Workflow time moves with each activation, so a transition's task that
-   * finds the second up ends the wait (and cancels its timer) itself.
-   */
-  async #spaced(): Promise<void> {
-    const ready = () =>
-      this.#hurried || this.#pending.length >= BATCH || Date.now() - this.#lastSentAt >= COALESCE_MS;
-    if (!ready()) await condition(ready, COALESCE_MS - (Date.now() - this.#lastSentAt));
   }
 }
 

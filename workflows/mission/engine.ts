@@ -45,13 +45,7 @@ import {
 import { decisionLedger, io, short } from './activities';
 import { MissionFaults } from './compensation';
 import { CouncilVotes } from './council-votes';
-import {
-  COALESCED_APPEND_PATCH,
-  DecisionAppends,
-  DEFERRED_APPEND_PATCH,
-  SPACED_BATCHES_PATCH,
-  type Gathering,
-} from './decision-appends';
+import { COALESCED_APPEND_PATCH, DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
 import { initialControls, type HeldControls } from './owner-controls';
@@ -121,21 +115,13 @@ export class MissionEngine {
   #steps = 0;
   readonly #attributes = new SearchAttributePublisher(this);
   /**
-   * Which of its appends this run lets gather decisions. Decided once, when the run starts: a run
-   * recorded before a patch keeps the old behaviour to its end.
+   * Whether this run gathers decisions before appending them and so may drain the queue when it
+   * seals a snapshot, rather than only ever waiting until no append is queued. Decided once, when
+   * the run starts: a run recorded before the patch keeps the old behaviour to its end.
    */
-  readonly #gathering: Gathering = patched(SPACED_BATCHES_PATCH)
-    ? 'every-batch'
-    : patched(COALESCED_APPEND_PATCH)
-      ? 'first-batch'
-      : 'none';
-  /**
-   * Whether this run may drain the queue when it seals a snapshot, rather than only ever waiting
-   * until no append is queued: a run whose appends gather is seldom without one.
-   */
-  readonly #drainOnSeal = this.#gathering !== 'none';
+  readonly #drainOnSeal = patched(COALESCED_APPEND_PATCH);
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
-  readonly appends = new DecisionAppends(this.#gathering);
+  readonly appends = new DecisionAppends(this.#drainOnSeal);
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
