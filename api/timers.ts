@@ -340,28 +340,33 @@ async function answer<T>(res: Response, call: () => Promise<T>): Promise<T | nul
   }
 }
 
+/** The failure a shard refused an update with, if it refused it. */
+function refusalOf(error: unknown): ApplicationFailure | undefined {
+  return error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure
+    ? error.cause
+    : undefined;
+}
+
 /** The `ApplicationFailure.type` a shard refused an update with, if it refused it. */
 function failureType(error: unknown): string | undefined {
-  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure))
-    return undefined;
-  return error.cause.type ?? undefined;
+  return refusalOf(error)?.type ?? undefined;
 }
 
 /** The shard a refusal says the timer was forwarded to (`TimerFailure.forwarded`). */
 function forwardedTo(error: unknown): number | undefined {
-  if (failureType(error) !== TimerFailure.forwarded) return undefined;
-  const [shard] = (error as WorkflowUpdateFailedError & { cause: ApplicationFailure }).cause.details ?? [];
+  const refusal = refusalOf(error);
+  if (refusal?.type !== TimerFailure.forwarded) return undefined;
+  const [shard] = refusal.details ?? [];
   return typeof shard === 'number' ? shard : undefined;
 }
 
 function refusalProblem(error: unknown): Problem | undefined {
   // A timer on a shard that was never started does not exist either.
   if (error instanceof WorkflowNotFoundError) return notFound(undefined);
-  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure)) {
-    return undefined;
-  }
-  const detail = error.cause.message;
-  switch (error.cause.type) {
+  const refusal = refusalOf(error);
+  if (refusal === undefined) return undefined;
+  const detail = refusal.message;
+  switch (refusal.type) {
     case TimerFailure.invalid:
       return { status: 400, title: 'Invalid request', detail, errors: [{ field: 'body', reason: detail }] };
     case TimerFailure.notFound:
