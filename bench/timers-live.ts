@@ -6,13 +6,14 @@
  * `--observe` seconds of the horizon (all of it by default): the timers due in that stretch, and
  * given a minute to arrive, are the ones the delivered share counts.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { mapConcurrently } from '../host/concurrency';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { createTimersUpdate, MAX_CREATE_BATCH } from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 import { ensureTimerShards } from '../workers/timers';
+import { procStats } from './proc-stat';
 import { log, type Receiver, summary, waitFor } from './timer-support';
 
 export interface LiveOptions {
@@ -179,15 +180,5 @@ function peakRss(): LiveFigures['peakRssMiB'] {
 
 /** The Temporal CLI this process started: a child whose command is the CLI. */
 function serverPid(): number | undefined {
-  try {
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && stat.includes('(temporal)')) return Number(entry);
-    }
-  } catch {
-    return undefined;
-  }
-  return undefined;
+  return procStats().find((p) => p.ppid === process.pid && p.command === 'temporal')?.pid;
 }

@@ -4,7 +4,6 @@
  * table cells, and the machine note every table carries.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -19,6 +18,7 @@ import { type StateDocument } from '../schemas/state-document';
 import { type TransitionName } from '../schemas/statechart';
 import { generateSigner, type Signer } from '../host/keys';
 import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support/missions';
+import { procStats, TICK_MS } from './proc-stat';
 
 const { TimeoutType } = proto.temporal.api.enums.v1;
 
@@ -57,42 +57,20 @@ export function summary(s: Sample): Summary {
   };
 }
 
-/** Linux reports process times in clock ticks of 1/100 s. */
-const TICK_MS = 10;
-
 /**
- * CPU ms used so far by every live descendant of this process, read from /proc (0 where there is
- * no /proc). CPU time, unlike wall time, is charged to the side that spent it, so a round's
- * figure moves less with what else runs on a shared machine.
+ * CPU ms used so far by every live descendant of this process. CPU time, unlike wall time, is
+ * charged to the side that spent it, so a round's figure moves less with what else runs on a
+ * shared machine.
  */
 function childrenCpuMs(): number {
-  let procs: string[];
-  try {
-    procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return 0;
-  }
-  const parentOf = new Map<number, number>();
-  const ticks = new Map<number, number>();
-  for (const d of procs) {
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      // Fields after the command name (which may hold spaces): state, ppid, ..., utime (14), stime (15).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parentOf.set(Number(d), Number(fields[1]));
-      ticks.set(Number(d), Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
+  const stats = procStats();
+  const parentOf = new Map(stats.map((p) => [p.pid, p.ppid]));
   const descends = (pid: number): boolean => {
     for (let p = parentOf.get(pid); p !== undefined && p > 1; p = parentOf.get(p))
       if (p === process.pid) return true;
     return false;
   };
-  let total = 0;
-  for (const [pid, t] of ticks) if (descends(pid)) total += t;
-  return total * TICK_MS;
+  return stats.filter((p) => descends(p.pid)).reduce((sum, p) => sum + p.cpuTicks, 0) * TICK_MS;
 }
 
 const ownCpuMs = (): number => {
