@@ -34,6 +34,18 @@ export const ShardMessage = z.discriminatedUnion('type', [
     firedAt: z.number(),
   }),
   z.strictObject({ type: z.literal('dependencyCancelled'), dependentId: TimerId, timerId: TimerId }),
+  /**
+   * A chain link its full home placed here did not fit here either (shard `shard` is full): the
+   * home moves its forward on to the next shard and relays the link there.
+   */
+  z.strictObject({
+    type: z.literal('placementFull'),
+    spec: TimerSpec,
+    baseTime: z.number(),
+    from: TimerId,
+    createdBy: TimerCreator.optional(),
+    shard: z.int().min(0),
+  }),
   /** A timer placed here from its full home shard was forgotten: the home drops its forward. */
   z.strictObject({ type: z.literal('unforward'), timerId: TimerId, shard: z.int().min(0) }),
 ]);

@@ -40,6 +40,11 @@ export interface ShardSettings {
    */
   archiveClosed?: boolean;
   /**
+   * A chain link whose home shard is full rolls over to another shard, as a create does. Set by
+   * the shard workflow (a patch): runs recorded before it log such a link as not created.
+   */
+  rollChainLinks?: boolean;
+  /**
    * The signals and updates timers may send (schemas/timer-targets.ts), checked again at firing
    * against each timer's recorded creator.
    */

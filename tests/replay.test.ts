@@ -152,6 +152,26 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(accepted).toContain('timers.forward');
   });
 
+  test('the chain-rollover fixture covers the patched branch: a link of the full shard goes to shard 1, comes back full, and goes to shard 2', () => {
+    const file = 'timer-shard-chain-rollover.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-chain-rollover-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const message = (payload: Uint8Array | null | undefined) =>
+      JSON.parse(Buffer.from(payload ?? []).toString('utf8')) as { type: string; placedFrom?: number };
+    const sent = events.flatMap((e) => {
+      const a = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+      if (!a) return [];
+      const { type, placedFrom } = message(a.input?.payloads?.[0]?.data);
+      return [`${type} from ${placedFrom} to shard ${a.workflowExecution?.workflowId?.split('-').at(-1)}`];
+    });
+    expect(sent).toEqual(['schedule from 0 to shard 1', 'schedule from 0 to shard 2']);
+    const received = events.flatMap((e) => {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      return a ? [message(a.input?.payloads?.[0]?.data).type] : [];
+    });
+    expect(received).toEqual(['placementFull']);
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(

@@ -121,6 +121,12 @@ export const TIMER_EVENTS_PATCH = 'swoosh-timer-events-v1';
  */
 export const TIMER_DIGESTS_PATCH = 'swoosh-timer-digests-v1';
 
+/**
+ * The patch that rolls a chain link over to another shard when its home shard is full
+ * (docs/timers.md#rollover); a run recorded before it logs such a link as not created.
+ */
+export const TIMER_CHAIN_ROLLOVER_PATCH = 'swoosh-timer-chain-rollover-v1';
+
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
   if (
@@ -142,7 +148,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   const archiving = patched(TIMER_DIGESTS_PATCH);
   const table = new TimerTable(
     { shard, shardCount, ledger: workflowInfo().workflowId },
-    { ...settings, archiveClosed: archiving },
+    { ...settings, archiveClosed: archiving, rollChainLinks: patched(TIMER_CHAIN_ROLLOVER_PATCH) },
     uuid4,
     input.snapshot,
   );

@@ -374,6 +374,13 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-digests',
     run: timerShardDigests,
   },
+  {
+    // TIMER_CHAIN_ROLLOVER_PATCH (docs/timers.md#rollover): shard 0 of 3, full, fires a timer whose
+    // chain link is homed there; the link is forwarded to shard 1, full too, which sends it back
+    // (placementFull), and then to shard 2, which holds it.
+    name: 'timer-shard-chain-rollover',
+    run: timerShardChainRollover,
+  },
 ];
 
 /**
@@ -843,5 +850,75 @@ async function timerShardDigests(client: Client, taskQueue: string, missionId: s
   );
   const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardChainRollover(
+  client: Client,
+  taskQueue: string,
+  missionId: string,
+): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const shardCount = 3;
+  const settings = { snapshotBudgetBytes: 1_500 };
+  const shards = [0, 1, 2].map((shard) => client.workflow.getHandle(shardWorkflowId(idPrefix, shard)));
+  const ids = Array.from({ length: 200 }, (_, i) => `fixture-${i}`);
+  const homedAt = (shard: number) => ids.filter((id) => shardOf(id, shardCount) === shard);
+  const hook = { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
+  const [head, link] = homedAt(0) as [string, string];
+  for (const shard of [0, 1]) {
+    await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+      workflowId: shardWorkflowId(idPrefix, shard),
+      taskQueue,
+      args: [{ shard, shardCount, idPrefix, settings } satisfies TimerShardInput],
+    });
+  }
+  const createHead = () =>
+    shards[0]!.executeUpdate(createTimersUpdate, {
+      args: [
+        {
+          specs: [
+            {
+              id: head,
+              delayMs: 3_000,
+              action: hook,
+              retry: { maxAttempts: 1 },
+              chain: { id: link, delayMs: 600_000, action: hook },
+            },
+          ],
+        },
+      ],
+    });
+  // Shard 1, then shard 0 after the head, take hour-long timers until they refuse one (a refusal
+  // leaves no history); the head fires once both are full.
+  for (const shard of [1, 0]) {
+    if (shard === 0) await createHead();
+    for (const id of homedAt(shard).slice(2)) {
+      const taken = await shards[shard]!.executeUpdate(createTimersUpdate, {
+        args: [{ specs: [{ id, delayMs: 3_600_000, action: hook }] }],
+      }).then(
+        () => true,
+        (error: unknown) => {
+          if (!(error instanceof WorkflowUpdateFailedError)) throw error;
+          return false;
+        },
+      );
+      if (!taken) break;
+    }
+  }
+  const placed = await eventually(
+    () => shards[2]!.query(timerQuery, link).catch(() => null),
+    (t) => t?.shard === 2,
+    60_000,
+  );
+  if (placed?.chainedFrom !== head)
+    throw new Error(`the link never reached shard 2: ${JSON.stringify(placed)}`);
+  await eventually(
+    () => shards[0]!.describe(),
+    (d) => (d.raw.pendingActivities?.length ?? 0) === 0,
+    30_000,
+  );
+  const history = await shards[0]!.fetchHistory();
+  for (const shard of shards) await shard.terminate('fixture recorded');
   return history;
 }

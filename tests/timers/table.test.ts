@@ -381,6 +381,119 @@ describe('rollover', () => {
   });
 });
 
+describe('chain links at a full home', () => {
+  const shards = 3;
+  const rolling = { ...settings, snapshotBudgetBytes: 1_500, rollChainLinks: true };
+  const ids = Array.from({ length: 300 }, (_, i) => `link-${i}`);
+  const homedAt = (shard: number) => ids.filter((id) => shardOf(id, shards) === shard);
+
+  /** Three shards, those named in `full` filled with timers due in an hour until they refuse one. */
+  function deployment(full: number[], overrides: Partial<ShardSettings> = {}): TimerTable[] {
+    const tables = Array.from(
+      { length: shards },
+      (_, shard) =>
+        new TimerTable({ shard, shardCount: shards }, { ...rolling, ...overrides }, () => `d-${shard}`),
+    );
+    for (const shard of full) {
+      for (const id of homedAt(shard).slice(10)) {
+        if (!tables[shard]!.checkCreate([timer(id, 3_600_000)]).ok) break;
+        tables[shard]!.create([timer(id, 3_600_000)], 0);
+      }
+      expect(tables[shard]!.checkCreate([timer(homedAt(shard)[0]!, 60_000)])).toMatchObject({
+        reason: 'full',
+      });
+      tables[shard]!.takeEffects();
+    }
+    return tables;
+  }
+
+  /** A link homed at shard 0, as the shard of the timer that fired sends it. */
+  const link = (id: string): ShardMessage => ({
+    type: 'schedule',
+    spec: timer(id, 60_000),
+    baseTime: 1_000,
+    from: 'chain-head',
+  });
+
+  /** Delivers every message the shards send, in order, until none is left; returns the warnings. */
+  function settle(tables: TimerTable[]): string[] {
+    const warnings: string[] = [];
+    for (let moved = true; moved;) {
+      moved = false;
+      for (const table of tables) {
+        for (const effect of table.takeEffects()) {
+          if (effect.kind === 'warn') warnings.push(effect.message);
+          if (effect.kind !== 'send') continue;
+          tables[effect.shard]!.receive(effect.message, 2_000);
+          moved = true;
+        }
+      }
+    }
+    return warnings;
+  }
+
+  test('rolls over to the next shard with room, which holds it as placed from its home', () => {
+    const tables = deployment([0, 1]);
+    const [home, full, roomy] = tables as [TimerTable, TimerTable, TimerTable];
+    const id = homedAt(0)[0]!;
+    home.receive(link(id), 1_000);
+    const [toNext] = home.takeEffects();
+    expect(toNext).toEqual({
+      kind: 'send',
+      shard: 1,
+      message: { ...link(id), placedFrom: 0 },
+    });
+    expect(home.forwardOf(id)).toBe(1);
+    full.receive((toNext as { message: ShardMessage }).message, 1_000);
+    const [refused] = full.takeEffects();
+    expect(refused).toEqual({
+      kind: 'send',
+      shard: 0,
+      message: {
+        type: 'placementFull',
+        spec: timer(id, 60_000),
+        baseTime: 1_000,
+        from: 'chain-head',
+        shard: 1,
+      },
+    });
+    const placementFull = (refused as { message: ShardMessage }).message;
+    home.receive(placementFull, 1_500);
+    expect(home.forwardOf(id)).toBe(2);
+    // A repeat of the refusal finds the forward moved on and changes nothing.
+    home.receive(placementFull, 1_500);
+    expect(home.forwardOf(id)).toBe(2);
+    expect(settle(tables)).toEqual([]);
+
+    expect(roomy.record(id)).toMatchObject({ id, shard: 2, state: 'Scheduled', chainedFrom: 'chain-head' });
+    // Its delay counts from the firing of the link before it, wherever it landed.
+    expect(Date.parse(roomy.record(id)!.dueAt)).toBe(61_000);
+    expect(full.record(id)).toBeNull();
+    expect(home.checkCreate([timer(id, 60_000)])).toMatchObject({ reason: 'forwarded', shard: 2 });
+  });
+
+  test('when every shard is full the link is not created, said once, and its home keeps no forward', () => {
+    const tables = deployment([0, 1, 2]);
+    const id = homedAt(0)[0]!;
+    const bytes = tables[0]!.stats().snapshotBytes;
+    tables[0]!.receive(link(id), 1_000);
+    expect(settle(tables)).toEqual([
+      'chained timer from chain-head not created: every one of the 3 timer shards is full',
+    ]);
+    expect(tables[0]!.forwardOf(id)).toBeNull();
+    expect(tables[0]!.stats().snapshotBytes).toBe(bytes);
+    for (const table of tables) expect(table.record(id)).toBeNull();
+  });
+
+  test('a run recorded before the rollover logs the link as not created, as it did', () => {
+    const tables = deployment([0], { rollChainLinks: false });
+    const id = homedAt(0)[0]!;
+    tables[0]!.receive(link(id), 1_000);
+    expect(settle(tables)).toEqual(['chained timer from chain-head not created: full']);
+    expect(tables[0]!.forwardOf(id)).toBeNull();
+  });
+});
+
 describe('continue-as-new', () => {
   test('a paused table starts nothing, and a table restored from its snapshot delivers what was owed', () => {
     const shards = 2;

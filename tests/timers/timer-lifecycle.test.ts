@@ -370,6 +370,46 @@ describe('rollover', () => {
   });
 });
 
+describe('rollover of chain links', () => {
+  test('a chain link whose home shard is full is placed in another shard and fires there', async () => {
+    await scenario(
+      'chain link rollover',
+      2,
+      async ({ api, target }) => {
+        const ids = Array.from({ length: 60 }, (_, i) => `fill-${i}`);
+        // Shard 0 takes timers until one rolls over to shard 1: from then on shard 0 is full.
+        let rolled: TimerRecord | undefined;
+        for (const id of ids.filter((id) => shardOf(id, 2) === 0)) {
+          const timer = await create(api, { id, delayMs: HOUR, action: webhook(target) });
+          if (timer.shard !== 0) {
+            rolled = timer;
+            break;
+          }
+        }
+        expect(rolled, 'shard 0 filled up').toBeDefined();
+        const names = Array.from({ length: 40 }, (_, i) => `link-${i}`);
+        const head = names.find((id) => shardOf(id, 2) === 1)!;
+        const link = names.find((id) => shardOf(id, 2) === 0)!;
+        await create(api, {
+          id: head,
+          delayMs: MINUTE,
+          action: webhook(target, { link: head }),
+          chain: { id: link, delayMs: MINUTE, action: webhook(target, { link }) },
+        });
+
+        await env.sleep(3 * MINUTE);
+        const placed = await readWhen(api, link, (t) => t.state === 'Settled');
+        const first = await read(api, head);
+        expect(placed).toMatchObject({ id: link, shard: 1, chainedFrom: head });
+        expect(first.chainsTo).toBe(link);
+        expect(ms(placed.dueAt)).toBe(ms(first.firedAt) + MINUTE);
+        expect(target.delivered().map((d) => d.timerId)).toEqual([head, link]);
+      },
+      { snapshotBudgetBytes: 2_000 },
+    );
+  });
+});
+
 describe('chains', () => {
   test('a chain of 5 fires each link once, each a minute after the one before', async () => {
     await scenario('chain of five', 3, async ({ api, target }) => {

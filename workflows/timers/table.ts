@@ -47,6 +47,15 @@ import {
   type TimerDigest,
 } from '../../schemas/timer-shard';
 
+/** A chain link on its way to the shard that will hold it. */
+interface ChainLink {
+  spec: TimerSpec;
+  /** The firing of the link before it, which its `delayMs` counts from. */
+  baseTime: number;
+  from: string;
+  createdBy?: TimerCreator;
+}
+
 /** Rough serialised size of an entry beyond its spec (times, counters, ids). */
 const ENTRY_OVERHEAD_BYTES = 400;
 /** A digest's share of the snapshot beyond its own JSON: the comma between array items. */
@@ -250,11 +259,13 @@ export class TimerTable {
           message.placedFrom,
         );
         return;
+      case 'placementFull': {
+        const { spec, baseTime, from, createdBy, shard } = message;
+        this.onPlacementFull({ spec, baseTime, from, ...(createdBy && { createdBy }) }, shard);
+        return;
+      }
       case 'unforward':
-        if (this.forwards.get(message.timerId) === message.shard) {
-          this.forwards.delete(message.timerId);
-          this.bytes -= FORWARD_OVERHEAD_BYTES + message.timerId.length;
-        }
+        if (this.forwards.get(message.timerId) === message.shard) this.dropForward(message.timerId);
         return;
       case 'watch':
         this.receiveWatch(message.timerId, message.watcher, now);
@@ -507,12 +518,57 @@ export class TimerTable {
       } as const;
       return this.emit({ kind: 'send', shard: check.shard, message });
     }
+    if (check.reason === 'full' && this.settings.rollChainLinks && this.identity.shardCount > 1) {
+      const link = { spec, baseTime, from, ...(createdBy && { createdBy }) };
+      // Placed here from its full home, and this shard is full too: the home tries the next one.
+      if (placedFrom !== undefined) {
+        const message = { type: 'placementFull', ...link, shard: this.identity.shard } as const;
+        return this.emit({ kind: 'send', shard: placedFrom, message });
+      }
+      return this.placeLink(link, this.nextShard(this.identity.shard));
+    }
     // A chain link cannot be refused back to anyone: say so loudly instead.
     this.emit({
       kind: 'warn',
       timerId: spec.id,
       message: `chained timer from ${from} not created: ${check.reason}`,
     });
+  }
+
+  /**
+   * Places a chain link of this full shard in shard `shard`, as the gateway places a create
+   * (docs/timers.md#rollover): the forward first, so the id is never held twice, then the link.
+   */
+  private placeLink(link: ChainLink, shard: number): void {
+    this.forward(link.spec.id, shard);
+    const message = { type: 'schedule', ...link, placedFrom: this.identity.shard } as const;
+    this.emit({ kind: 'send', shard, message });
+  }
+
+  /** The shard after `shard`, in order, wrapping around. */
+  private nextShard(shard: number): number {
+    return (shard + 1) % this.identity.shardCount;
+  }
+
+  /**
+   * The shard this one placed a chain link in was full: the link moves on to the next shard,
+   * until every other shard has refused it. A repeat of the message finds the forward moved on.
+   */
+  private onPlacementFull(link: ChainLink, refusedBy: number): void {
+    const id = link.spec.id;
+    if (this.forwards.get(id) !== refusedBy) return;
+    const next = this.nextShard(refusedBy);
+    if (next !== this.identity.shard) return this.placeLink(link, next);
+    this.dropForward(id);
+    this.emit({
+      kind: 'warn',
+      timerId: id,
+      message: `chained timer from ${link.from} not created: every one of the ${this.identity.shardCount} timer shards is full`,
+    });
+  }
+
+  private dropForward(id: string): void {
+    if (this.forwards.delete(id)) this.bytes -= FORWARD_OVERHEAD_BYTES + id.length;
   }
 
   private step(entry: TimerEntry, now: number): void {
