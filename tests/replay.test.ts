@@ -72,6 +72,20 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(records.map((r) => [r.transition, r.seq])).toEqual([['Owner_Reroute', 2 ** 40 + 1]]);
   });
 
+  test('the spaced-appends fixture covers the patched branch: a transition finds the second up and schedules the append', () => {
+    const file = 'mission-statechart-spaced-appends-continue-as-new.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-spaced-ledger-appends-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    // The spacing timer cancelled, and the append scheduled, by the one task a transition ran.
+    const sentByTransition = events.some(
+      (e, i) =>
+        e.timerCanceledEventAttributes &&
+        events[i + 1]?.activityTaskScheduledEventAttributes?.activityType?.name === 'recordDecisions',
+    );
+    expect(sentByTransition).toBe(true);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  });
+
   test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
     const file = 'mission-statechart-licence-watch.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);

@@ -368,6 +368,19 @@ export const scenarios: Scenario[] = [
     run: longHistoryFirstRun,
   },
   {
+    // SPACED_APPENDS_PATCH (docs/lifecycle.md#the-ledger-append): the signed-owner-commands story
+    // with every append, not only the first, starting a second after the one before it.
+    name: 'mission-statechart-spaced-appends',
+    run: signedOwnerCommands,
+  },
+  {
+    // SPACED_APPENDS_PATCH with history continue-as-new: proposals back to back, so append after
+    // append waits out its second (its timer cancelled by the transition that finds the second
+    // up), then the seal hurries and drains the queue.
+    name: 'mission-statechart-spaced-appends-continue-as-new',
+    run: longHistoryFirstRun,
+  },
+  {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
     // timer cancelled close into digests, their records archived by archiveClosedTimers; one id
     // forwarded to the other shard (docs/timers.md#rollover) and a create for it refused there.

@@ -15,33 +15,56 @@ import {
   startLongHistoryFixture,
 } from '../chaos/long-history';
 import { eventually } from '../support/temporal';
+import { BATCH, COALESCE_MS } from '../../workflows/mission/decision-appends';
 
 type Event = proto.temporal.api.history.v1.IHistoryEvent;
 const PROPOSALS = 12;
+/** Proposals keep coming, one after another, for at least this long: several gathering windows. */
+const STREAM_MS = 3 * COALESCE_MS;
+/** At most 20 proposals a second: no batch fills up (BATCH) and goes before its second is up. */
+const PACE_MS = 50;
 
 let fx: LongHistoryFixture;
 let m: LongHistoryMission;
 let events: Event[];
+let streamMs: number;
+
+let quiet: string;
+
+const historyOnceAppended = (idemKey: string) =>
+  eventually(
+    async () => (await fx.env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
+    (all) => appendsOf(all).some((a) => a.drafts.includes(idemKey) && a.completedAt !== undefined),
+    30_000,
+  );
 
 beforeAll(async () => {
   fx = await startLongHistoryFixture('deferred append', 10_000);
   m = fx.m;
-  for (let i = 0; i < PROPOSALS; i++) await m.propose();
-  const last = m.accepted.at(-1)!.idem_key;
-  // The last answer's append may still be running: read the history once it has completed.
-  events = await eventually(
-    async () => (await fx.env.client.workflow.getHandle(m.workflowId).fetchHistory()).events ?? [],
-    (all) => appendsOf(all).some((a) => a.drafts.includes(last) && a.completedAt !== undefined),
-    30_000,
-  );
+  const start = Date.now();
+  while (m.accepted.length < PROPOSALS || Date.now() - start < STREAM_MS)
+    await Promise.all([m.propose(), new Promise((r) => setTimeout(r, PACE_MS))]);
+  streamMs = Date.now() - start;
+  // The last answer's append may still be running: wait until it has completed, then a quiet
+  // second, then one more proposal.
+  await historyOnceAppended(m.accepted.at(-1)!.idem_key);
+  await new Promise((r) => setTimeout(r, COALESCE_MS + 200));
+  await m.propose();
+  quiet = m.accepted.at(-1)!.idem_key;
+  events = await historyOnceAppended(quiet);
 }, 180_000);
 
 afterAll(() => fx?.stop());
 
 const decode = (data: Uint8Array | null | undefined): string => Buffer.from(data ?? []).toString('utf8');
 
-/** Each `recordDecisions` activity: the idem keys it carried and the event that completed it. */
-function appendsOf(all: Event[]): { drafts: string[]; completedAt: number | undefined }[] {
+/**
+ * Each `recordDecisions` activity: the idem keys it carried, the event that scheduled it and the
+ * one that completed it.
+ */
+function appendsOf(
+  all: Event[],
+): { drafts: string[]; scheduledAt: number; completedAt: number | undefined }[] {
   return all.flatMap((e) => {
     const task = e.activityTaskScheduledEventAttributes;
     if (task?.activityType?.name !== 'recordDecisions') return [];
@@ -51,8 +74,23 @@ function appendsOf(all: Event[]): { drafts: string[]; completedAt: number | unde
     const completed = all.find(
       (c) => Number(c.activityTaskCompletedEventAttributes?.scheduledEventId ?? -1) === Number(e.eventId),
     );
-    return [{ drafts, completedAt: completed ? Number(completed.eventId) : undefined }];
+    return [
+      {
+        drafts,
+        scheduledAt: Number(e.eventId),
+        completedAt: completed ? Number(completed.eventId) : undefined,
+      },
+    ];
   });
+}
+
+/** When the workflow task that recorded event `id` started, in ms: the workflow's time in it. */
+function taskTimeBefore(id: number): number {
+  const started = [...events]
+    .reverse()
+    .find((e) => Number(e.eventId) < id && e.workflowTaskStartedEventAttributes);
+  if (!started?.eventTime) throw new Error(`no workflow task started before event ${id}`);
+  return Number(started.eventTime.seconds) * 1000 + Math.floor((started.eventTime.nanos ?? 0) / 1e6);
 }
 
 /** The event that answered the update `id` (the proposal's idem key). */
@@ -85,6 +123,26 @@ describe('a transition answers before its decision is in the ledger, and the led
     );
     expect(carrying.length).toBeLessThan(m.accepted.length);
     expect(Math.max(...carrying.map((a) => a.drafts.length))).toBeGreaterThan(1);
+  });
+
+  test('a steady stream shares appends too: batches start a second apart', () => {
+    const stream = appendsOf(events).filter(
+      (a) => !a.drafts.includes(quiet) && m.accepted.some((d) => d.idem_key === a.drafts[0]),
+    );
+    expect(Math.max(...stream.map((a) => a.drafts.length))).toBeLessThan(BATCH);
+    // Workflow time is the start of the task that schedules the append.
+    const gaps = stream
+      .slice(1)
+      .map((a, i) => taskTimeBefore(a.scheduledAt) - taskTimeBefore(stream[i]!.scheduledAt));
+    expect(gaps.length).toBeGreaterThan(1);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(COALESCE_MS);
+    expect(stream.length).toBeLessThanOrEqual(Math.ceil(streamMs / COALESCE_MS) + 1);
+  });
+
+  test('a decision after a quiet second is appended at once, by the task that accepted it', () => {
+    const append = appendsOf(events).find((a) => a.drafts.includes(quiet))!;
+    expect(append.drafts).toEqual([quiet]);
+    expect(taskTimeBefore(append.scheduledAt)).toBe(taskTimeBefore(answerOf(quiet)));
   });
 
   test('the ledger holds each decision once, in seq order, with the answered hashes, and verifies', async () => {

@@ -27,8 +27,29 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
  */
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 
+/**
+ * The patch that spaces every append, not only the first: under COALESCED_APPEND_PATCH alone, a
+ * mission busy for longer than one append's round trip appended what queued during each append as
+ * soon as it completed, so a steady stream of proposals still cost an activity and two workflow
+ * tasks per decision. Now an append starts at least COALESCE_MS after the one before it (unless
+ * the batch is full or the appends are hurried), and at once after a quiet second: a slow mission
+ * appends each decision from the task that accepted it, with no timer, and a busy one gathers a
+ * second of decisions per append.
+ */
+export const SPACED_APPENDS_PATCH = 'swoosh-spaced-ledger-appends-v1';
+
+/** Which appends wait to gather decisions: the patches above, as the run decided them at start. */
+export type Gathering = 'none' | 'first-batch' | 'spaced';
+
 /** How long the ledger may trail an answered transition before its append starts. */
 export const COALESCE_MS = 1000;
+
+/**
+ * How long after its second a spaced append waits for a transition to send it before its timer
+ * does: a busy mission's next transition comes sooner and cancels the timer, so the wait costs no
+ * workflow task of its own; a timer due at the second itself would fire first nearly every time.
+ */
+export const SPACING_GRACE_MS = 500;
 
 /**
  * How long a continue-as-new waits for a moment with no append queued before its seal drains the
@@ -37,17 +58,24 @@ export const COALESCE_MS = 1000;
 export const SEAL_WAIT_MS = 2000;
 
 /** Decisions per append activity: keeps one batch's payload far below Temporal's limits. */
-const BATCH = 50;
+export const BATCH = 50;
 
 export class DecisionAppends {
   readonly #pending: DecisionDraft[] = [];
   #running = false;
   #hurried = false;
-  readonly #coalesce: boolean;
+  readonly #gathering: Gathering;
+  /** Workflow time when the last append was scheduled (spaced appends). */
+  #lastSentAt = Number.NEGATIVE_INFINITY;
+  /**
+   * A decision was queued at least COALESCE_MS after the last append was scheduled. Decided where
+   * the clock is read, in the task that queued it, so that the condition waiting on it reads no
+   * clock: a predicate is evaluated at moments a replay does not reproduce.
+   */
+  #due = false;
 
-  /** `coalesce`: whether this run gathers decisions (COALESCED_APPEND_PATCH). */
-  constructor(coalesce: boolean) {
-    this.#coalesce = coalesce;
+  constructor(gathering: Gathering) {
+    this.#gathering = gathering;
   }
 
   /** No decision waits and no append runs: what history holds is all in the ledger. */
@@ -55,9 +83,13 @@ export class DecisionAppends {
     return !this.#running && this.#pending.length === 0;
   }
 
-  /** Queues a decision behind those accepted before it; the append starts in this workflow task. */
+  /**
+   * Queues a decision behind those accepted before it. Its append starts in this workflow task
+   * unless one is running or gathering decisions, which it then joins.
+   */
   push(draft: DecisionDraft): void {
     this.#pending.push(draft);
+    if (this.#gathering === 'spaced' && Date.now() - this.#lastSentAt >= COALESCE_MS) this.#due = true;
     if (!this.#running) void this.#drain();
   }
 
@@ -78,10 +110,13 @@ export class DecisionAppends {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      if (this.#coalesce && !this.#hurried)
+      if (this.#gathering === 'first-batch' && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
       while (this.#pending.length > 0) {
+        if (this.#gathering === 'spaced') await this.#spaced();
         const batch = this.#pending.slice(0, BATCH);
+        this.#lastSentAt = Date.now();
+        this.#due = false;
         await ledger(summaryOf(batch)).recordDecisions(batch);
         this.#pending.splice(0, batch.length);
       }
@@ -94,6 +129,18 @@ export class DecisionAppends {
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * Waits until COALESCE_MS have passed since the last append was scheduled, the batch is full or
+   * the appends are hurried. In a busy mission the transition whose task finds the second up ends
+   * the wait (and cancels the timer) itself; the timer, SPACING_GRACE_MS later, covers a mission
+   * that went quiet.
+   */
+  async #spaced(): Promise<void> {
+    const ready = () => this.#hurried || this.#due || this.#pending.length >= BATCH;
+    const wait = this.#lastSentAt + COALESCE_MS - Date.now();
+    if (wait > 0 && !ready()) await condition(ready, wait + SPACING_GRACE_MS);
   }
 }
 

@@ -45,7 +45,13 @@ import {
 import { decisionLedger, io, short } from './activities';
 import { MissionFaults } from './compensation';
 import { CouncilVotes } from './council-votes';
-import { COALESCED_APPEND_PATCH, DecisionAppends, DEFERRED_APPEND_PATCH } from './decision-appends';
+import {
+  COALESCED_APPEND_PATCH,
+  DecisionAppends,
+  DEFERRED_APPEND_PATCH,
+  SPACED_APPENDS_PATCH,
+  type Gathering,
+} from './decision-appends';
 import { holdVerdicts, verdictsFor } from './guard-io';
 import { councilMembers, machineConfigOf, signerRegistryOf } from './machine-config';
 import { initialControls, type HeldControls } from './owner-controls';
@@ -120,8 +126,14 @@ export class MissionEngine {
    * the run starts: a run recorded before the patch keeps the old behaviour to its end.
    */
   readonly #drainOnSeal = patched(COALESCED_APPEND_PATCH);
+  /** Which of its appends this run lets gather decisions; decided once, like `#drainOnSeal`. */
+  readonly #gathering: Gathering = this.#drainOnSeal
+    ? patched(SPACED_APPENDS_PATCH)
+      ? 'spaced'
+      : 'first-batch'
+    : 'none';
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
-  readonly appends = new DecisionAppends(this.#drainOnSeal);
+  readonly appends = new DecisionAppends(this.#gathering);
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
