@@ -28,13 +28,12 @@ export const DEFERRED_APPEND_PATCH = 'swoosh-deferred-ledger-append-v1';
 export const COALESCED_APPEND_PATCH = 'swoosh-coalesced-ledger-append-v1';
 
 /**
- * The patch that spaces every append, not only the first: under COALESCED_APPEND_PATCH alone, a
- * mission busy for longer than one append's round trip appended what queued during each append as
- * soon as it completed, so a steady stream of proposals still cost an activity and two workflow
- * tasks per decision. Now an append starts at least COALESCE_MS after the one before it (unless
- * the batch is full or the appends are hurried), and at once after a quiet second: a slow mission
- * appends each decision from the task that accepted it, with no timer, and a busy one gathers a
- * second of decisions per append.
+ * The patch that spaces the appends after the first: under COALESCED_APPEND_PATCH alone, a mission
+ * taking decisions faster than an append's round trip found some queued whenever an append
+ * completed and appended them at once, an activity and a workflow task every few decisions. Now
+ * what queued while an append ran goes at least COALESCE_MS after that append began (unless the
+ * batch is full or the appends are hurried). The first batch after a quiet spell still gathers for
+ * COALESCE_MS, as before.
  */
 export const SPACED_APPENDS_PATCH = 'swoosh-spaced-ledger-appends-v1';
 
@@ -83,10 +82,7 @@ export class DecisionAppends {
     return !this.#running && this.#pending.length === 0;
   }
 
-  /**
-   * Queues a decision behind those accepted before it. Its append starts in this workflow task
-   * unless one is running or gathering decisions, which it then joins.
-   */
+  /** Queues a decision behind those accepted before it, for the append running or the next one. */
   push(draft: DecisionDraft): void {
     this.#pending.push(draft);
     if (this.#gathering === 'spaced' && Date.now() - this.#lastSentAt >= COALESCE_MS) this.#due = true;
@@ -110,10 +106,11 @@ export class DecisionAppends {
   async #drain(): Promise<void> {
     this.#running = true;
     try {
-      if (this.#gathering === 'first-batch' && !this.#hurried)
+      if (this.#gathering !== 'none' && !this.#hurried)
         await condition(() => this.#hurried || this.#pending.length >= BATCH, COALESCE_MS);
-      while (this.#pending.length > 0) {
-        if (this.#gathering === 'spaced') await this.#spaced();
+      for (let first = true; this.#pending.length > 0; first = false) {
+        // What queued while an append ran waits out the second since that append began.
+        if (!first && this.#gathering === 'spaced') await this.#spaced();
         const batch = this.#pending.slice(0, BATCH);
         this.#lastSentAt = Date.now();
         this.#due = false;
