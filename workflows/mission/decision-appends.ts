@@ -69,7 +69,7 @@ export class DecisionAppends {
   /**
    * A decision was queued at least COALESCE_MS after the last append was scheduled. Decided where
    * the clock is read, in the task that queued it, so that the condition waiting on it reads no
-   * clock: a predicate is evaluated at moments a replay does not reproduce.
+   * clock (a version whose condition read it did not replay; docs/lifecycle.md#the-ledger-append).
    */
   #due = false;
 
