@@ -17,15 +17,16 @@ export const staleClockGuardPath = here('../workflows/stale-clock-guard.ts');
  * random source at load time; workflows only verify, never generate keys, so the module is not
  * needed in the sandbox and the bundler may ignore it.
  *
- * The curve module is preloaded: evaluated once per workflow thread and shared by every workflow
- * run on it, so the base point's window table (~10 ms to build) is built once per thread rather
- * than once per mission started, continued as new or replayed. The SDK freezes what a preloaded
- * module exports, which the curve code tolerates (its caches live in WeakMaps); zod schemas do not
- * (zod defines derived schemas on them lazily), so the schema modules stay per run.
+ * The curve module and the verifier's key cache are preloaded: evaluated once per workflow thread
+ * and shared by every workflow run on it, so the base point's and each signer's window tables
+ * (~10 ms or more each to build) are built once per thread rather than once per mission started,
+ * continued as new or replayed. The SDK freezes what a preloaded module exports, which the curve
+ * code tolerates (its caches live in WeakMaps, the key cache in a closure); zod schemas do not (zod
+ * defines derived schemas on them lazily), so the schema modules stay per run.
  */
 export const bundlerOptions = {
   ignoreModules: ['crypto'],
-  preloadModules: ['@noble/curves/ed25519.js'],
+  preloadModules: ['@noble/curves/ed25519.js', here('../workflows/statechart/curve-points.ts')],
 };
 
 export interface SwooshWorkerOptions {

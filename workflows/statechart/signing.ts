@@ -15,6 +15,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import type { TransitionProposal, UnsignedTransitionProposal } from '../../schemas/proposal';
 import { proposalSigningBytes, publicKeyOf, voteSigningBytes } from '../../schemas/signed-bytes';
 import { base64Decode, base64Encode } from '../../schemas/base64';
+import { publicPoint, type Point } from './curve-points';
 
 const SIGNATURE_BYTES = 64;
 const SECRET_KEY_BYTES = 64;
@@ -68,33 +69,6 @@ export function verifyWith(
   };
 }
 
-type Point = InstanceType<typeof ed25519.Point>;
-
-/**
- * Decoded public keys, each with a 4-bit window table so that A·k costs about a third of what it
- * costs on a bare point; a mission's signers verify again and again. A key that does not decode
- * strictly, or is of small order, is remembered as null. Bounded (a table is about 130 KB), oldest
- * out first; the cache changes no verdict, only its cost.
- */
-const publicPoints = new Map<string, Point | null>();
-const PUBLIC_POINTS_KEPT = 256;
-const KEY_WINDOW = 4;
-
-function publicPoint(publicKey: Uint8Array): Point | null {
-  const id = base64Encode(publicKey);
-  let point = publicPoints.get(id);
-  if (point !== undefined) return point;
-  try {
-    const decoded = ed25519.Point.fromBytes(publicKey, false);
-    point = decoded.isSmallOrder() ? null : decoded.precompute(KEY_WINDOW);
-  } catch {
-    point = null;
-  }
-  if (publicPoints.size >= PUBLIC_POINTS_KEPT) publicPoints.delete(publicPoints.keys().next().value!);
-  publicPoints.set(id, point);
-  return point;
-}
-
 function littleEndian(bytes: Uint8Array): bigint {
   let n = 0n;
   for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
@@ -104,7 +78,7 @@ function littleEndian(bytes: Uint8Array): bigint {
 /**
  * RFC 8032 verification as `@noble/curves` does it with `zip215: false` — strict decoding of A and
  * R, 0 ≤ S < L, small-order A refused, the cofactored equation [8][S]B = [8]R + [8][k]A — built from
- * its point operations so that A can carry its cached window table.
+ * its point operations so that A can carry its cached window table (`curve-points.ts`).
  */
 function strictCheck(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   const A = publicPoint(publicKey);
