@@ -86,6 +86,20 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
   });
 
+  test('the prompt-steps fixture covers the patched branch: steps with and without a verdict to fetch, then continue-as-new', () => {
+    const file = 'mission-statechart-prompt-steps.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-prompt-steps-v1"'))).toBe(true);
+    const decided = decidedTransitions(file);
+    // Decided in the handler's call (no verdict to fetch), and after a policy scan.
+    expect(decided.filter((t) => t.startsWith('Control_'))).toHaveLength(6);
+    expect(decided).toContain('Policy_Update');
+    const events = load(file).events ?? [];
+    expect(
+      events.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'policyScan'),
+    ).toBe(true);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+  });
+
   test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
     const file = 'mission-statechart-licence-watch.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);

@@ -51,6 +51,7 @@ import { ownerCommandSigningBytes } from '../../schemas/signed-bytes';
 import { signDetached } from '../../workflows/statechart';
 import {
   FAST_SCHEDULE,
+  TEST_SCHEDULE,
   newSigner,
   prompt,
   propose,
@@ -379,6 +380,13 @@ export const scenarios: Scenario[] = [
     // up), then the seal hurries and drains the queue.
     name: 'mission-statechart-spaced-appends-continue-as-new',
     run: longHistoryFirstRun,
+  },
+  {
+    // PROMPT_STEPS_PATCH (docs/lifecycle.md, "Prompt steps"): proposals decided in their update
+    // handler's own call, two on one HEAD at once, then proposals waiting for their policy scan
+    // until the run continues as new.
+    name: 'mission-statechart-prompt-steps',
+    run: promptSteps,
   },
   {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
@@ -811,6 +819,32 @@ async function longHistoryFirstRun(client: Client, taskQueue: string, missionId:
   await untilContinuedAsNew(client, m);
   const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
   await client.workflow.getHandle(m.workflowId).terminate('fixture recorded');
+  return history;
+}
+
+/**
+ * The held long-history mission takes Control_Pause and Control_Resume proposals (no verdict to
+ * fetch, so each is decided and committed in its handler's call), then two pauses signed on the
+ * same HEAD at once, of which only one is accepted, then a resume and Policy_Update proposals (each
+ * waits for its policy scan) until the first run continues as new. Its history is the fixture.
+ */
+async function promptSteps(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const m = await startLongHistoryMission(client, taskQueue, missionId, 200);
+  const sign = proposalSigner(missionId, m.owner, TEST_SCHEDULE);
+  const latest = client.workflow.getHandle(m.workflowId);
+  const head = async () => ((await latest.query(stateQuery)) as { hash: string }).hash;
+  for (const transition of ['Control_Pause', 'Control_Resume', 'Control_Pause', 'Control_Resume'] as const)
+    await m.send(sign(await head(), transition, { reason: 'fixture' }));
+  const on = await head();
+  const pair = await Promise.allSettled(
+    ['first', 'second'].map((reason) => m.send(sign(on, 'Control_Pause', { reason }))),
+  );
+  const accepted = pair.filter((r) => r.status === 'fulfilled').length;
+  if (accepted !== 1) throw new Error(`two pauses on one HEAD: ${accepted} accepted, expected 1`);
+  await m.send(sign(await head(), 'Control_Resume', { reason: 'fixture' }));
+  await untilContinuedAsNew(client, m);
+  const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
+  await latest.terminate('fixture recorded');
   return history;
 }
 

@@ -71,6 +71,15 @@ export const STRICT_SIGNATURES_PATCH = 'swoosh-strict-signatures-v1';
  */
 export const INVARIANT_QUARANTINE_PATCH = 'swoosh-invariant-quarantine-v1';
 
+/**
+ * The patch that lets a step run at once (`promptly`): an outside proposal arriving while no other
+ * step is queued or running is decided in the call that brought it, and one with nothing to wait
+ * for creates no promise and takes no microtask turn. Runs recorded before it queue every step
+ * behind the mutex's promise chain: running one sooner moves the commands it issues relative to
+ * those of other handlers, which their histories hold in the old order.
+ */
+export const PROMPT_STEPS_PATCH = 'swoosh-prompt-steps-v1';
+
 /** What crosses continue-as-new: the state document is the snapshot; its hash must not change. */
 export interface MissionSnapshot {
   state: StateDocument;
@@ -134,6 +143,10 @@ export class MissionEngine {
     : 'none';
   /** Accepted decisions on their way to the ledger (`decision-appends.ts`). */
   readonly appends = new DecisionAppends(this.#gathering);
+  /** Whether steps may run at once (PROMPT_STEPS_PATCH); decided once, like `#drainOnSeal`. */
+  readonly promptSteps = patched(PROMPT_STEPS_PATCH);
+  /** Set while a prompt step runs synchronously: nothing may queue behind it then (`promptly`). */
+  #inPromptStep = false;
 
   constructor(missionId: string, config: ResolvedMissionConfig, snapshot: Omit<MissionSnapshot, 'hash'>) {
     this.missionId = missionId;
@@ -266,6 +279,8 @@ export class MissionEngine {
 
   /** Runs `fn` after every earlier handler step: one proposal at a time against HEAD. */
   exclusive<T>(step: () => Promise<T>): Promise<T> {
+    // Chained now, it would run beside the prompt step rather than after it.
+    if (this.#inPromptStep) throw new Error('a prompt step cannot queue another step');
     // After `seal` the run is ending: what is still queued waits for good and the next run redoes it.
     const fn = () => (this.#sealed ? new Promise<T>(() => undefined) : step());
     const run = this.#chain.then(fn, fn);
@@ -278,6 +293,37 @@ export class MissionEngine {
     };
     void run.then(done, done);
     return run;
+  }
+
+  /**
+   * `exclusive` without the wait, for runs under PROMPT_STEPS_PATCH: with no step queued or running,
+   * `step` runs now and its result comes back as it is — a value when it had nothing to wait for, so
+   * the step costs no promise (the SDK records a stack trace for every promise a workflow creates)
+   * and no microtask turn. A step that waits holds the mutex until it settles; with steps queued or
+   * running, or after `seal`, it queues like any other.
+   */
+  promptly<T>(step: () => T | Promise<T>): T | Promise<T> {
+    if (this.#steps > 0 || this.#sealed) return this.exclusive(async () => step());
+    this.#steps++;
+    this.#inPromptStep = true;
+    let result: T | Promise<T>;
+    try {
+      result = step();
+    } catch (error) {
+      this.#steps--;
+      throw error;
+    } finally {
+      this.#inPromptStep = false;
+    }
+    if (!(result instanceof Promise)) {
+      this.#steps--;
+      return result;
+    }
+    const done = () => {
+      this.#steps--;
+    };
+    this.#chain = result.then(done, done);
+    return result;
   }
 
   /** Steps queued or running in `exclusive`: while there are any, HEAD may move before a new one runs. */
@@ -309,13 +355,7 @@ export class MissionEngine {
 
   /** Makes an accepted result HEAD and records its decision; callers hold the mutex. */
   async commit(result: Accepted, observation: AcceptedObservation): Promise<void> {
-    const pre = this.state;
-    const violations = checkStepInvariants(pre, result.state, result, this.machine);
-    if (violations.length > 0) observeInvariantViolations(result.decision, violations);
-    this.state = result.state;
-    this.idempotency = result.idempotency;
-    this.recovery.observe(pre, result.state, result.decision.transition);
-    this.publish(false, result.post_hash);
+    const violations = this.#makeHead(result);
     if (patched(DEFERRED_APPEND_PATCH)) this.appends.push(result.decision);
     else {
       const summary = `record ${result.decision.transition} #${result.decision.seq}`;
@@ -324,6 +364,29 @@ export class MissionEngine {
     observeAcceptedTransition(result.decision, observation);
     if (violations.length > 0 && patched(INVARIANT_QUARANTINE_PATCH))
       await this.#quarantineFor(violations, result.decision);
+  }
+
+  /**
+   * `commit` for prompt steps (PROMPT_STEPS_PATCH, which came after the deferred append and the
+   * invariant quarantine): returns a promise only when a broken invariant quarantines the mission.
+   */
+  commitNow(result: Accepted, observation: AcceptedObservation): Promise<void> | undefined {
+    const violations = this.#makeHead(result);
+    this.appends.push(result.decision);
+    observeAcceptedTransition(result.decision, observation);
+    return violations.length > 0 ? this.#quarantineFor(violations, result.decision) : undefined;
+  }
+
+  /** The part of a commit before the ledger: HEAD, idempotency, recovery, search attributes. */
+  #makeHead(result: Accepted): InvariantViolation[] {
+    const pre = this.state;
+    const violations = checkStepInvariants(pre, result.state, result, this.machine);
+    if (violations.length > 0) observeInvariantViolations(result.decision, violations);
+    this.state = result.state;
+    this.idempotency = result.idempotency;
+    this.recovery.observe(pre, result.state, result.decision.transition);
+    this.publish(false, result.post_hash);
+    return violations;
   }
 
   /**

@@ -30,6 +30,13 @@ function policyScan(m: MissionEngine): ReturnType<SwooshActivities['policyScan']
   return calls.policyScan({ sources: m.sources });
 }
 
+/** Whether an outside proposal of `transition` needs any verdict fetched (`fetchGuardIO`). */
+export function needsGuardIO(transition: unknown): boolean {
+  return (
+    typeof transition === 'string' && isTransitionName(transition) && transitionIO(transition).needs.size > 0
+  );
+}
+
 /**
  * The verdicts an outside proposal of `transition` needs, fetched fresh: what its guards declare,
  * one activity per verdict. Anything that is not a transition's name needs none (the protocol

@@ -18,12 +18,13 @@ import {
   verifyDetached,
   type Accepted,
   type ApplyResult,
+  type Duplicate,
   type IdempotencyTable,
   type Rejected,
   type Verifier,
 } from '../statechart';
 import type { MissionEngine } from './engine';
-import { fetchGuardIO } from './guard-io';
+import { fetchGuardIO, needsGuardIO } from './guard-io';
 import { undeclaredAgents } from './plan';
 import { MissionPlan } from '../../schemas/mission-plan';
 
@@ -130,11 +131,23 @@ export class TransitionUpdates {
    * accepted), so it is not verified again; HEAD, HLC and the guards are, since they can change in
    * between.
    */
-  handle(proposal: unknown): Promise<TransitionOutcome> {
+  handle(proposal: unknown): TransitionOutcome | Promise<TransitionOutcome> {
     const id = currentUpdateInfo()?.id;
-    return this.#apply(proposal).finally(() => {
+    const release = () => {
       if (id !== undefined) this.#claims.delete(id);
-    });
+    };
+    if (!this.#m.promptSteps) return this.#apply(proposal).finally(release);
+    const requestedAtMs = Date.now();
+    let outcome: TransitionOutcome | Promise<TransitionOutcome>;
+    try {
+      outcome = this.#m.promptly(() => this.#step(proposal, requestedAtMs));
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (outcome instanceof Promise) return outcome.finally(release);
+    release();
+    return outcome;
   }
 
   /** Whether an update other than `id` was accepted on the current HEAD and has not ended. */
@@ -143,37 +156,88 @@ export class TransitionUpdates {
     return false;
   }
 
+  /** The handler's step in runs recorded before PROMPT_STEPS_PATCH: queued, awaiting throughout. */
   #apply(proposal: unknown): Promise<TransitionOutcome> {
     const m = this.#m;
     const requestedAtMs = Date.now();
     return m.exclusive(async () => {
-      const transition = (proposal as { transition?: unknown } | null)?.transition;
-      const fresh = await fetchGuardIO(m, transition);
-      m.hold(fresh);
-      const now = Date.now();
-      const verifier = m.verifier();
-      const r: ApplyResult =
-        this.#reuseValidated(now, fresh, verifier) ??
-        applyValidatedProposal(m.state, proposal, m.context(now, fresh, verifier));
+      const fresh = await fetchGuardIO(m, transitionOf(proposal));
+      const r = this.#judge(proposal, fresh);
       if (!r.accepted) {
-        if (r.escalation && m.state.policy.phase === 'CLEAR') {
-          await m.takeLocked(r.escalation.transition, {
-            ...r.escalation.inputs,
-            breaches: [...r.escalation.inputs.breaches],
-          });
-        }
-        observeRejectedTransition(r, { mission: m.missionId, head: m.hash, proposal });
-        throw rejection(r, m.hash);
+        const escalation = this.#escalation(r);
+        if (escalation) await escalation();
+        this.#refuse(r, proposal);
       }
-      if (r.duplicate) return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
+      if (r.duplicate) return duplicateOutcome(r);
       await m.commit(r, { requestedAtMs });
-      const plan = newPlanOf(proposal);
-      if (r.decision.transition === 'Execution_Replan' && plan !== undefined) {
-        // The beat runs the new plan from PLAN on; what the old one found is not this plan's verdict.
-        m.plan = { ...m.plan, current: plan, verdict: null };
-      }
-      return { post_hash: r.post_hash, decision_id: decisionId(r.decision), duplicate: false };
+      return this.#accepted(r, proposal);
     });
+  }
+
+  /**
+   * The handler's step under PROMPT_STEPS_PATCH: the same decision, awaiting only what it must — the
+   * verdicts its guards declare, an escalation, a quarantine — so that most proposals are decided
+   * and committed without a promise.
+   */
+  #step(proposal: unknown, requestedAtMs: number): TransitionOutcome | Promise<TransitionOutcome> {
+    const transition = transitionOf(proposal);
+    if (!needsGuardIO(transition)) return this.#decide(proposal, {}, requestedAtMs);
+    return fetchGuardIO(this.#m, transition).then((fresh) => this.#decide(proposal, fresh, requestedAtMs));
+  }
+
+  #decide(
+    proposal: unknown,
+    fresh: GuardIO,
+    requestedAtMs: number,
+  ): TransitionOutcome | Promise<TransitionOutcome> {
+    const r = this.#judge(proposal, fresh);
+    if (!r.accepted) {
+      const escalation = this.#escalation(r);
+      if (escalation) return escalation().then(() => this.#refuse(r, proposal));
+      this.#refuse(r, proposal);
+    }
+    if (r.duplicate) return duplicateOutcome(r);
+    const committed = this.#m.commitNow(r, { requestedAtMs });
+    if (committed === undefined) return this.#accepted(r, proposal);
+    return committed.then(() => this.#accepted(r, proposal));
+  }
+
+  /**
+   * Applies the proposal against HEAD with the verdicts just fetched held. The signature is not
+   * checked again: the validator did, and Temporal runs the handler only for an update it accepted.
+   */
+  #judge(proposal: unknown, fresh: GuardIO): ApplyResult {
+    const m = this.#m;
+    m.hold(fresh);
+    const now = Date.now();
+    const verifier = m.verifier();
+    return (
+      this.#reuseValidated(now, fresh, verifier) ??
+      applyValidatedProposal(m.state, proposal, m.context(now, fresh, verifier))
+    );
+  }
+
+  /** The orchestrator's own transition a refusal escalates to, while the policy region is clear. */
+  #escalation(r: Rejected): (() => Promise<unknown>) | undefined {
+    const m = this.#m;
+    if (!r.escalation || m.state.policy.phase !== 'CLEAR') return undefined;
+    const { transition, inputs } = r.escalation;
+    return () => m.takeLocked(transition, { ...inputs, breaches: [...inputs.breaches] });
+  }
+
+  #refuse(r: Rejected, proposal: unknown): never {
+    const m = this.#m;
+    observeRejectedTransition(r, { mission: m.missionId, head: m.hash, proposal });
+    throw rejection(r, m.hash);
+  }
+
+  #accepted(r: Accepted, proposal: unknown): TransitionOutcome {
+    const plan = newPlanOf(proposal);
+    if (r.decision.transition === 'Execution_Replan' && plan !== undefined) {
+      // The beat runs the new plan from PLAN on; what the old one found is not this plan's verdict.
+      this.#m.plan = { ...this.#m.plan, current: plan, verdict: null };
+    }
+    return { post_hash: r.post_hash, decision_id: decisionId(r.decision), duplicate: false };
   }
 
   /**
@@ -202,6 +266,14 @@ export class TransitionUpdates {
 }
 
 /** The plan a proposed Execution_Replan brings, parsed with its defaults; undefined for anything else. */
+function transitionOf(proposal: unknown): unknown {
+  return (proposal as { transition?: unknown } | null)?.transition;
+}
+
+function duplicateOutcome(r: Duplicate): TransitionOutcome {
+  return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
+}
+
 function newPlanOf(proposal: unknown): MissionPlan | undefined {
   const p = proposal as { transition?: unknown; inputs?: { plan?: unknown } } | null;
   if (p?.transition !== 'Execution_Replan' || p.inputs?.plan === undefined) return undefined;
