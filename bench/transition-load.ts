@@ -20,7 +20,7 @@ import { generateSigner, type Signer } from '../host/keys';
 import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support/missions';
 import { procStats, TICK_MS } from './proc-stat';
 
-const { TimeoutType } = proto.temporal.api.enums.v1;
+const { TimeoutType, WorkflowTaskFailedCause } = proto.temporal.api.enums.v1;
 
 /** `--name=value` from the command line, or `fallback`. */
 export const arg = (name: string, fallback: string): string =>
@@ -297,6 +297,7 @@ export function machineNote(loadAtStart: number): string {
  */
 export async function taskTrouble(missions: readonly HeldMission[]): Promise<string> {
   const timedOut = new Map<string, number>();
+  const failures = new Map<string, number>();
   let failed = 0;
   for (const m of missions) {
     for (const e of (await m.handle.fetchHistory()).events ?? []) {
@@ -310,11 +311,18 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
               : 'other';
         timedOut.set(kind, (timedOut.get(kind) ?? 0) + 1);
       }
-      if (e.workflowTaskFailedEventAttributes) failed++;
+      const f = e.workflowTaskFailedEventAttributes;
+      if (f) {
+        failed++;
+        const cause = WorkflowTaskFailedCause[f.cause ?? 0] ?? String(f.cause);
+        const why = `${cause.replace('WORKFLOW_TASK_FAILED_CAUSE_', '')}: ${f.failure?.message ?? ''}`;
+        failures.set(why, (failures.get(why) ?? 0) + 1);
+      }
     }
   }
   const total = [...timedOut.values()].reduce((a, b) => a + b, 0);
-  return `workflow tasks over ${missions.length} missions: ${total} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed`;
+  const why = [...failures].map(([w, n]) => `\n  ${n} × ${w.slice(0, 300)}`).join('');
+  return `workflow tasks over ${missions.length} missions: ${total} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed${why}`;
 }
 
 /** Retries after a refusal, over `missions`. */
