@@ -19,7 +19,7 @@ export const staleClockGuardPath = here('../workflows/stale-clock-guard.ts');
  *
  * The curve module and the verifier's key cache are preloaded: evaluated once per workflow thread
  * and shared by every workflow run on it, so the base point's and each signer's window tables
- * (~10 ms or more each to build) are built once per thread rather than once per mission started,
+ * (~10 ms and ~6 ms to build) are built once per thread rather than once per mission started,
  * continued as new or replayed. The SDK freezes what a preloaded module exports, which the curve
  * code tolerates (its caches live in WeakMaps, the key cache in a closure); zod schemas do not (zod
  * defines derived schemas on them lazily), so the schema modules stay per run.
