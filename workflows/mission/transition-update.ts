@@ -164,8 +164,8 @@ export class TransitionUpdates {
       const fresh = await fetchGuardIO(m, transitionOf(proposal));
       const r = this.#judge(proposal, fresh);
       if (!r.accepted) {
-        const escalation = this.#escalation(r);
-        if (escalation) await escalation();
+        const escalated = this.#escalate(r);
+        if (escalated) await escalated;
         this.#refuse(r, proposal);
       }
       if (r.duplicate) return duplicateOutcome(r);
@@ -192,8 +192,8 @@ export class TransitionUpdates {
   ): TransitionOutcome | Promise<TransitionOutcome> {
     const r = this.#judge(proposal, fresh);
     if (!r.accepted) {
-      const escalation = this.#escalation(r);
-      if (escalation) return escalation().then(() => this.#refuse(r, proposal));
+      const escalated = this.#escalate(r);
+      if (escalated) return escalated.then(() => this.#refuse(r, proposal));
       this.#refuse(r, proposal);
     }
     if (r.duplicate) return duplicateOutcome(r);
@@ -217,12 +217,12 @@ export class TransitionUpdates {
     );
   }
 
-  /** The orchestrator's own transition a refusal escalates to, while the policy region is clear. */
-  #escalation(r: Rejected): (() => Promise<unknown>) | undefined {
+  /** Takes the orchestrator's transition a refusal escalates to, while the policy region is clear. */
+  #escalate(r: Rejected): Promise<unknown> | undefined {
     const m = this.#m;
     if (!r.escalation || m.state.policy.phase !== 'CLEAR') return undefined;
     const { transition, inputs } = r.escalation;
-    return () => m.takeLocked(transition, { ...inputs, breaches: [...inputs.breaches] });
+    return m.takeLocked(transition, { ...inputs, breaches: [...inputs.breaches] });
   }
 
   #refuse(r: Rejected, proposal: unknown): never {
@@ -265,7 +265,6 @@ export class TransitionUpdates {
   }
 }
 
-/** The plan a proposed Execution_Replan brings, parsed with its defaults; undefined for anything else. */
 function transitionOf(proposal: unknown): unknown {
   return (proposal as { transition?: unknown } | null)?.transition;
 }
@@ -274,6 +273,7 @@ function duplicateOutcome(r: Duplicate): TransitionOutcome {
   return { post_hash: r.post_hash, decision_id: r.decision_id, duplicate: true };
 }
 
+/** The plan a proposed Execution_Replan brings, parsed with its defaults; undefined for anything else. */
 function newPlanOf(proposal: unknown): MissionPlan | undefined {
   const p = proposal as { transition?: unknown; inputs?: { plan?: unknown } } | null;
   if (p?.transition !== 'Execution_Replan' || p.inputs?.plan === undefined) return undefined;

@@ -5,9 +5,10 @@
  * every workflow run on a workflow thread: a signer's table is built once per thread, not once per
  * mission started, continued as new or replayed. Sharing is safe because the cache changes no
  * verdict, only its cost, and holds nothing a run could tell apart from a fresh decode. It imports
- * the curve module alone, so preloading it shares nothing else.
+ * only the curve module and the base64 helpers, so preloading it shares nothing else.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { base64Encode } from '../../schemas/base64';
 
 export type Point = InstanceType<typeof ed25519.Point>;
 
@@ -34,12 +35,6 @@ interface Signer {
 
 const signers = new Map<string, Signer>();
 let tables = 0;
-
-function hex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += (b < 16 ? '0' : '') + b.toString(16);
-  return out;
-}
 
 function decode(publicKey: Uint8Array): Point | null {
   try {
@@ -79,7 +74,7 @@ function admit(signer: Signer): void {
  * remembered too.
  */
 export function publicPoint(publicKey: Uint8Array): Point | null {
-  const id = hex(publicKey);
+  const id = base64Encode(publicKey);
   let signer = signers.get(id);
   if (signer === undefined) {
     signer = { point: decode(publicKey), tabled: false, uses: 0 };
