@@ -5,9 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { type Client, type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { missionWorkflowId, type MissionView } from '../schemas/mission';
+import {
+  missionWorkflowId,
+  type MissionView,
+  TRANSITION_REJECTED,
+  type TransitionRejection,
+} from '../schemas/mission';
 import type { TransitionProposal } from '../schemas/proposal';
 import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
 import { windowIdAt } from '../workflows/statechart';
@@ -114,7 +120,11 @@ export async function lanes(
 export class HeldMission {
   head = '';
   paused = false;
-  retries = 0;
+  /** Proposals sent again after a refusal or a failed send, by why (`refusalOf`). */
+  readonly retries = new Map<string, number>();
+  /** Of those, the ones at this mission's first proposal (HEAD moved between the hold and it). */
+  retriesAtFirst = 0;
+  #accepted = 0;
   #hlc: Hlc = { wall: 0, counter: 0 };
   readonly handle: WorkflowHandle;
 
@@ -160,18 +170,26 @@ export class HeldMission {
 
   /** One accepted transition through `send`, which answers the post-state hash or throws. */
   async step(send: (p: TransitionProposal) => Promise<string>): Promise<void> {
+    let stale = false;
     for (let attempt = 0; ; attempt++) {
       try {
+        // A failed read leaves HEAD unknown: read again before sending on it.
+        if (stale) await this.read();
+        stale = false;
         this.head = await send(this.next());
         this.paused = !this.paused;
+        this.#accepted++;
         return;
       } catch (error) {
         // Refused while HEAD moves, e.g. for the append round trip of a continue-as-new's seal
-        // (docs/lifecycle.md): read HEAD again, after a short backoff once it repeats.
+        // (docs/lifecycle.md), or a state query that timed out on a busy worker: read HEAD again,
+        // after a short backoff once it repeats.
         if (attempt >= 20) throw error;
-        this.retries++;
+        const why = stale ? `state read: ${refusalOf(error)}` : refusalOf(error);
+        this.retries.set(why, (this.retries.get(why) ?? 0) + 1);
+        if (this.#accepted === 0) this.retriesAtFirst++;
+        stale = true;
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 250)));
-        await this.read();
       }
     }
   }
@@ -325,6 +343,26 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
   return `workflow tasks over ${missions.length} missions: ${total} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed${why}`;
 }
 
-/** Retries after a refusal, over `missions`. */
-export const retriesOf = (missions: readonly HeldMission[]): number =>
-  missions.reduce((sum, m) => sum + m.retries, 0);
+/**
+ * Why a send or a read failed, in a word: a refused proposal's failing guard, an HTTP status, or
+ * the error's message cut short.
+ */
+function refusalOf(error: unknown): string {
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+    const [details] = error.cause.details ?? [];
+    const guard = (details as Partial<TransitionRejection> | undefined)?.failing_guard;
+    if (error.cause.type === TRANSITION_REJECTED && guard) return guard;
+  }
+  return error instanceof Error ? error.message.slice(0, 80) : String(error).slice(0, 80);
+}
+
+/** Proposals sent again over `missions`: the count, then by why, and how many were a mission's first. */
+export function retriesOf(missions: readonly HeldMission[]): string {
+  const byWhy = new Map<string, number>();
+  for (const m of missions) for (const [why, n] of m.retries) byWhy.set(why, (byWhy.get(why) ?? 0) + n);
+  const total = [...byWhy.values()].reduce((a, b) => a + b, 0);
+  if (total === 0) return '0';
+  const first = missions.reduce((sum, m) => sum + m.retriesAtFirst, 0);
+  const why = [...byWhy].map(([w, n]) => `${w} ${n}`).join(', ');
+  return `${total} (${why}; ${first} at a mission's first proposal)`;
+}
