@@ -182,13 +182,16 @@ export class HeldMission {
         return;
       } catch (error) {
         // Refused while HEAD moves, e.g. for the append round trip of a continue-as-new's seal
-        // (docs/lifecycle.md), or a state query that timed out on a busy worker: read HEAD again,
-        // after a short backoff once it repeats.
+        // (docs/lifecycle.md), or a state query that timed out on a busy worker: send again on the
+        // HEAD the refusal names, or read it, after a short backoff once it repeats. A refusal's
+        // HEAD spares the query, which a mission continuing as new answers only seconds later.
         if (attempt >= 20) throw error;
         const why = stale ? `state read: ${refusalOf(error)}` : refusalOf(error);
         this.retries.set(why, (this.retries.get(why) ?? 0) + 1);
         if (this.#accepted === 0) this.retriesAtFirst++;
-        stale = true;
+        const head = stale ? undefined : rejectionOf(error)?.head;
+        if (head !== undefined && why === 'concurrency') this.head = head;
+        else stale = true;
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 250)));
       }
     }
@@ -348,12 +351,28 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
  * the error's message cut short.
  */
 function refusalOf(error: unknown): string {
-  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
-    const [details] = error.cause.details ?? [];
-    const guard = (details as Partial<TransitionRejection> | undefined)?.failing_guard;
-    if (error.cause.type === TRANSITION_REJECTED && guard) return guard;
-  }
+  const guard = rejectionOf(error)?.failing_guard;
+  if (guard) return guard;
   return error instanceof Error ? error.message.slice(0, 80) : String(error).slice(0, 80);
+}
+
+/** A proposal the gateway refused: its failing guard, and for a stale one the HEAD it named. */
+export class RefusedProposal extends Error {
+  constructor(
+    readonly failing_guard: string,
+    readonly head?: string,
+  ) {
+    super(`refused by ${failing_guard}`);
+  }
+}
+
+/** The mission's refusal of a proposal (through the `transition` Update or the gateway), if that is what failed. */
+function rejectionOf(error: unknown): Partial<TransitionRejection> | undefined {
+  if (error instanceof RefusedProposal) return error;
+  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure)) return;
+  if (error.cause.type !== TRANSITION_REJECTED) return;
+  const [details] = error.cause.details ?? [];
+  return details as Partial<TransitionRejection> | undefined;
 }
 
 /** Proposals sent again over `missions`: the count, then by why, and how many were a mission's first. */

@@ -40,6 +40,7 @@ import {
   lanes,
   machineNote,
   ratio,
+  RefusedProposal,
   retriesOf,
   runRounds,
   startHeldMissions,
@@ -111,6 +112,9 @@ try {
   const gateway = new SwooshClient(gatewayProcess.url, fx.tokens.operator);
   const viaGateway = async (p: TransitionProposal): Promise<string> => {
     const res = await gateway.propose(p);
+    const refusal = res.body as { failing_guard?: string; current_hash?: string };
+    if (res.status === 409 && refusal.failing_guard)
+      throw new RefusedProposal(refusal.failing_guard, refusal.current_hash);
     if (res.status !== 202) throw new Error(`POST /transition answered ${res.status}`);
     return (res.body as { post_hash: string }).post_hash;
   };
