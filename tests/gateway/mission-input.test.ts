@@ -386,10 +386,22 @@ describe('the data folder', () => {
     // cache is the agent's business, and no one else can enter those folders.
     const entries: { path: string; mode: number }[] = [];
     const agentOwn = /^agent-jobs\/[^/]+\/(work|tmp)\/./;
+    // An agent run's folder is removed once its run is cleaned up, which may happen mid-walk:
+    // what is gone by the time it is looked at is not checked, everything else is.
+    const gone = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
     const walk = async (dir: string): Promise<void> => {
-      for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const listed = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+        if (gone(error)) return [];
+        throw error;
+      });
+      for (const entry of listed) {
         const path = join(dir, entry.name);
-        entries.push({ path: relative(fx.dataDir, path), mode: (await lstat(path)).mode & 0o777 });
+        const stat = await lstat(path).catch((error: unknown) => {
+          if (gone(error)) return undefined;
+          throw error;
+        });
+        if (stat === undefined) continue;
+        entries.push({ path: relative(fx.dataDir, path), mode: stat.mode & 0o777 });
         if (entry.isDirectory()) await walk(path);
       }
     };
