@@ -486,9 +486,9 @@ async function screenProposal(
   }
 }
 
-/** The mission's refusal in a failed update, or undefined when it failed for another reason. */
-function rejectionOf(error: WorkflowUpdateFailedError): TransitionRejection | undefined {
-  const cause = error.cause;
+/** The mission's refusal in a failed update, or undefined when anything else failed. */
+export function rejectionOf(error: unknown): TransitionRejection | undefined {
+  const cause = error instanceof WorkflowUpdateFailedError ? error.cause : undefined;
   return cause instanceof ApplicationFailure && cause.type === TRANSITION_REJECTED
     ? (cause.details?.[0] as TransitionRejection | undefined)
     : undefined;

@@ -5,15 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { type Client, type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import {
-  missionWorkflowId,
-  type MissionView,
-  TRANSITION_REJECTED,
-  type TransitionRejection,
-} from '../schemas/mission';
+import { rejectionOf } from '../api/missions';
+import { missionWorkflowId, type MissionView } from '../schemas/mission';
 import type { TransitionProposal } from '../schemas/proposal';
 import { stateQuery, transitionUpdate } from '../schemas/mission-messages';
 import { windowIdAt } from '../workflows/statechart';
@@ -189,8 +184,8 @@ export class HeldMission {
         const why = stale ? `state read: ${refusalOf(error)}` : refusalOf(error);
         this.retries.set(why, (this.retries.get(why) ?? 0) + 1);
         if (this.#accepted === 0) this.retriesAtFirst++;
-        const head = stale ? undefined : rejectionOf(error)?.head;
-        if (head !== undefined && why === 'concurrency') this.head = head;
+        const refusal = stale ? undefined : refusedOf(error);
+        if (refusal?.failing_guard === 'concurrency' && refusal.head) this.head = refusal.head;
         else stale = true;
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 250)));
       }
@@ -351,7 +346,7 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
  * the error's message cut short.
  */
 function refusalOf(error: unknown): string {
-  const guard = rejectionOf(error)?.failing_guard;
+  const guard = refusedOf(error)?.failing_guard;
   if (guard) return guard;
   return error instanceof Error ? error.message.slice(0, 80) : String(error).slice(0, 80);
 }
@@ -367,12 +362,8 @@ export class RefusedProposal extends Error {
 }
 
 /** The mission's refusal of a proposal (through the `transition` Update or the gateway), if that is what failed. */
-function rejectionOf(error: unknown): Partial<TransitionRejection> | undefined {
-  if (error instanceof RefusedProposal) return error;
-  if (!(error instanceof WorkflowUpdateFailedError) || !(error.cause instanceof ApplicationFailure)) return;
-  if (error.cause.type !== TRANSITION_REJECTED) return;
-  const [details] = error.cause.details ?? [];
-  return details as Partial<TransitionRejection> | undefined;
+function refusedOf(error: unknown): { failing_guard: string; head?: string } | undefined {
+  return error instanceof RefusedProposal ? error : rejectionOf(error);
 }
 
 /** Proposals sent again over `missions`: the count, then by why, and how many were a mission's first. */
