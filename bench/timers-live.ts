@@ -20,6 +20,8 @@ export interface LiveOptions {
   live: number;
   horizonMs: number;
   observeMs: number;
+  /** From the start of creation to the first due time. */
+  leadMs: number;
   shards: number;
 }
 
@@ -45,13 +47,11 @@ export async function benchLive(
   env: TestWorkflowEnvironment,
   taskQueue: string,
   receiver: Receiver,
-  { live, horizonMs, observeMs, shards }: LiveOptions,
+  { live, horizonMs, observeMs, leadMs, shards }: LiveOptions,
 ): Promise<LiveFigures> {
   const idPrefix = 'live-shard';
   await ensureTimerShards(env.client, taskQueue, shards, { idPrefix });
-  // Room to create every timer before the first is due, at 1000 creates/s or more (about 1300/s
-  // was measured on the 2-core machine); creation still running when firing starts slows both.
-  const start = Date.now() + Math.max(30_000, live);
+  const start = Date.now() + leadMs;
   const dues = new Float64Array(live);
   const observedUntil = start + Math.min(observeMs, horizonMs);
   let deliveredInStretch = 0;

@@ -4,10 +4,10 @@
  * file persistence, as `npm run dev` runs it) that this script starts and stops itself.
  *
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
- *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--shards=max(4,N/2500)]
+ *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--lead=max(30,N/1000)] [--shards=max(4,N/2500)]
  *   npm run bench:timers -- --capacity[=1500000]
  *
- * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER / _LIVE / _HORIZON_S / _OBSERVE_S.
+ * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER / _LIVE / _HORIZON_S / _OBSERVE_S / _LEAD_S.
  * The second form holds N timers at once (bench/timers-live.ts) and reports the wall that stopped
  * creation, if any, with the largest N reached. The third measures how many live and how many closed
  * timers one shard holds at a capacity setting (bench/timers-capacity.ts). Webhooks are signed by the
@@ -90,6 +90,9 @@ function options(): Options {
         live,
         horizonMs,
         observeMs: arg('observe', 'TIMER_BENCH_OBSERVE_S', horizonMs / 1000) * 1000,
+        // Room to create every timer before the first is due, at 1000 creates/s: creation still
+        // running when firing starts slows both, and the lateness then measures the two together.
+        leadMs: arg('lead', 'TIMER_BENCH_LEAD_S', Math.max(30, Math.ceil(live / 1000))) * 1000,
         shards: arg('shards', 'TIMER_BENCH_SHARDS', Math.max(4, Math.ceil(live / 2_500))),
       },
     }),
@@ -119,7 +122,7 @@ async function main(): Promise<void> {
     if (opts.capacityBytes !== undefined) log(`capacity=${opts.capacityBytes} server=${opts.server}`);
     else if (opts.live)
       log(
-        `live=${opts.live.live} horizon=${opts.live.horizonMs / 1000}s observe=${opts.live.observeMs / 1000}s ` +
+        `live=${opts.live.live} horizon=${opts.live.horizonMs / 1000}s observe=${opts.live.observeMs / 1000}s lead=${opts.live.leadMs / 1000}s ` +
           `shards=${opts.live.shards} server=${opts.server}`,
       );
     else
