@@ -15,9 +15,12 @@ import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
   ShardSignalWithStart,
+  ShardBookkeeping,
   TimerEventBatch,
   UpdateDelivery,
   WebhookBatch,
+  WebhookBatchResult,
+  WebhookBatchWithBookkeeping,
   WebhookDelivery,
 } from '../schemas/timer-activities';
 import type { ArchivedTimer, AttemptOutcome } from '../schemas/timer-shard';
@@ -182,6 +185,42 @@ export function createTimerActivities({
   }
 
   /**
+   * Appends closed timers to the calling shard's ledger, in order. A retried attempt finds the
+   * records its first attempt wrote (their ids derive from shard, timer and closing time).
+   */
+  async function archive(mission: string, timers: ArchivedTimer[]): Promise<void> {
+    for (const { specHash, closedAt, record } of timers) {
+      await ledger.appendTimerClosed({
+        mission,
+        timer_id: record.id,
+        outcome: record.state === 'Settled' ? 'Settled' : 'Cancelled',
+        closed_at: new Date(closedAt).toISOString(),
+        spec_hash: specHash,
+        timer: canonicalJson(record),
+      });
+    }
+  }
+
+  /** A shard's events, then its closed timers; each skips what an earlier attempt wrote. */
+  async function writeBookkeeping(
+    activity: string,
+    { shard, events: batch, archived }: ShardBookkeeping,
+  ): Promise<void> {
+    if (batch.length > 0) await events.append(shard, batch);
+    if (archived.length > 0) await archive(callingWorkflow(activity), archived);
+  }
+
+  /**
+   * All at once: a batch costs its slowest request, not the sum. Signing (synchronous CPU work)
+   * comes first, so no request's deadline runs while the thread signs the others.
+   */
+  async function deliverBatch(deliveries: WebhookDelivery[]): Promise<AttemptOutcome[]> {
+    const refused = await licenceRefusal();
+    if (refused !== undefined) return deliveries.map(() => refused);
+    return Promise.all(deliveries.map(signed).map(post));
+  }
+
+  /**
    * A delivery's body and its signatures, computed before any request of the batch starts. The
    * body's signature is the same on every attempt; the request's covers this attempt's timestamp.
    */
@@ -249,14 +288,26 @@ export function createTimerActivities({
   }
 
   return {
+    deliverTimerWebhooks: async ({ deliveries }: WebhookBatch): Promise<AttemptOutcome[]> =>
+      deliverBatch(deliveries),
+
     /**
-     * All at once: a batch costs its slowest request, not the sum. Signing (synchronous CPU work)
-     * comes first, so no request's deadline runs while the thread signs the others.
+     * A batch of webhooks and, beside it, the shard's bookkeeping (TIMER_BOOKKEEPING_PATCH): one
+     * activity where there were two. A bookkeeping write that fails does not hold the webhooks
+     * back; the shard is told and writes it again.
      */
-    deliverTimerWebhooks: async ({ deliveries }: WebhookBatch): Promise<AttemptOutcome[]> => {
-      const refused = await licenceRefusal();
-      if (refused !== undefined) return deliveries.map(() => refused);
-      return Promise.all(deliveries.map(signed).map(post));
+    deliverTimerWebhooksWithBookkeeping: async ({
+      deliveries,
+      bookkeeping,
+    }: WebhookBatchWithBookkeeping): Promise<WebhookBatchResult> => {
+      const [written, outcomes] = await Promise.all([
+        writeBookkeeping('deliverTimerWebhooksWithBookkeeping', bookkeeping).then(
+          () => undefined,
+          (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 500),
+        ),
+        deliverBatch(deliveries),
+      ]);
+      return { outcomes, ...(written !== undefined && { bookkeepingError: written }) };
     },
 
     /**
@@ -292,28 +343,25 @@ export function createTimerActivities({
       await deadLetters.append(record);
     },
 
-    /**
-     * Appends closed timers to the calling shard's ledger, in order. A retried attempt finds the
-     * records its first attempt wrote (their ids derive from shard, timer and closing time).
-     */
+    /** Closed timers to the calling shard's ledger (shards recorded before TIMER_BOOKKEEPING_PATCH). */
     archiveClosedTimers: async ({ timers }: { timers: ArchivedTimer[] }): Promise<void> => {
-      const mission = callingWorkflow('archiveClosedTimers');
-      for (const { specHash, closedAt, record } of timers) {
-        await ledger.appendTimerClosed({
-          mission,
-          timer_id: record.id,
-          outcome: record.state === 'Settled' ? 'Settled' : 'Cancelled',
-          closed_at: new Date(closedAt).toISOString(),
-          spec_hash: specHash,
-          timer: canonicalJson(record),
-        });
-      }
+      await archive(callingWorkflow('archiveClosedTimers'), timers);
     },
 
-    /** Signed and appended in the shard's order; events already in the log are skipped. */
+    /**
+     * Signed and appended in the shard's order; events already in the log are skipped (shards
+     * recorded before TIMER_BOOKKEEPING_PATCH).
+     */
     recordTimerEvents: async ({ shard, events: batch }: TimerEventBatch): Promise<void> => {
       await events.append(shard, batch);
     },
+
+    /**
+     * Both of the above in one activity, as shards write them since TIMER_BOOKKEEPING_PATCH. Each
+     * half skips what a failed attempt already wrote, so a retry writes nothing twice.
+     */
+    recordShardBookkeeping: async (bookkeeping: ShardBookkeeping): Promise<void> =>
+      writeBookkeeping('recordShardBookkeeping', bookkeeping),
 
     /** Signal-with-start: the message reaches the shard whether or not it was running. */
     signalTimerShard: async ({

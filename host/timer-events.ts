@@ -1,7 +1,7 @@
 /**
  * The timer event log (docs/timers.md#timer-events): one JSON-lines file per shard under
  * `<data dir>/timers/events/`, each line a timer event signed with the orchestrator key. The
- * worker appends (the `recordTimerEvents` activity); the gateway follows the files for
+ * worker appends (the shards' bookkeeping activities); the gateway follows the files for
  * GET /timers/events. One module owns the format, so writer and reader agree on it.
  *
  * A shard numbers its events and hands them over one batch at a time, in order. An activity

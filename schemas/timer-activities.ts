@@ -4,6 +4,7 @@
  */
 import type { TimerEvent } from './timer-events';
 import type { TimerShardInput } from './timer-messages';
+import type { ArchivedTimer, AttemptOutcome } from './timer-shard';
 import type { ShardMessage } from './timer-shard-messages';
 
 export interface WebhookDelivery {
@@ -41,4 +42,23 @@ export interface ShardSignalWithStart {
 export interface TimerEventBatch {
   shard: number;
   events: TimerEvent[];
+}
+
+/**
+ * A shard's bookkeeping since its last write, in one activity (docs/timers.md#inside-a-shard):
+ * its state changes for the event log and its closed timers for the timer ledger.
+ */
+export interface ShardBookkeeping extends TimerEventBatch {
+  archived: ArchivedTimer[];
+}
+
+/** Webhooks due together, with the shard's bookkeeping riding along. */
+export interface WebhookBatchWithBookkeeping extends WebhookBatch {
+  bookkeeping: ShardBookkeeping;
+}
+
+export interface WebhookBatchResult {
+  outcomes: AttemptOutcome[];
+  /** Why the bookkeeping that rode along was not written: the shard writes it again. */
+  bookkeepingError?: string;
 }

@@ -200,6 +200,31 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(received).toEqual(['placementFull']);
   });
 
+  test("the bookkeeping fixture covers the patched branch: a firing's events ride on its delivery, and closed timers with the events written after", () => {
+    const file = 'timer-shard-bookkeeping.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-bookkeeping-v1"'))).toBe(true);
+    const scheduled = (load(file).events ?? []).flatMap((e) => {
+      const a = e.activityTaskScheduledEventAttributes;
+      if (!a) return [];
+      const name = a.activityType?.name ?? '';
+      if (!name.includes('Bookkeeping')) return [name];
+      const input = JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? []).toString('utf8')) as {
+        bookkeeping?: Bookkeeping;
+      } & Bookkeeping;
+      const { events, archived } = input.bookkeeping ?? input;
+      return [
+        `${name}: ${events.map((ev) => ev.state).join()} | ${archived.map((t) => t.record.state).join()}`,
+      ];
+    });
+    // The create's events waited for the firing half a second later, whose delivery carried them.
+    expect(scheduled).toEqual([
+      'deliverTimerWebhooksWithBookkeeping: Scheduled,Scheduled,Armed,Fired | ',
+      'recordTimerDeadLetter',
+      'recordShardBookkeeping: DeadLettered | ',
+      'recordShardBookkeeping: Cancelled | Cancelled',
+    ]);
+  });
+
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {
     const file = 'mission-boot-to-license-check.json';
     await expect(
@@ -216,6 +241,12 @@ describe('recorded histories replay against the current workflow code', () => {
     },
   );
 });
+
+/** What a shard's bookkeeping write carries, as far as these tests read it. */
+interface Bookkeeping {
+  events: { state: string }[];
+  archived: { record: { state: string } }[];
+}
 
 /** The patch ids a history's markers record, as JSON text. */
 function patchesOf(file: string): string[] {

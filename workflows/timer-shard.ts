@@ -59,7 +59,7 @@ import {
 import { observeTimerLateness } from './observability';
 import { ShardMessage } from '../schemas/timer-shard-messages';
 import type { TimerShardActivities } from '../activities';
-import type { WebhookDelivery } from '../schemas/timer-activities';
+import type { ShardBookkeeping, WebhookDelivery } from '../schemas/timer-activities';
 import { shardWorkflowId } from '../schemas/timer-shard-key';
 import { TimerTable } from './timers/table';
 import { checkHaltCommand, type HaltCheck } from './timers/halt';
@@ -77,6 +77,11 @@ import {
 
 /** Closed timers archived by one activity at most: a few hundred ledger appends. */
 const ARCHIVE_BATCH = 200;
+/**
+ * How long a shard holds its bookkeeping back for a delivery to carry it, or for a delivery's
+ * outcome to join it, instead of writing it with an activity of its own.
+ */
+const BOOKKEEPING_HOLD_MS = 1_000;
 
 // One attempt per activity: the shard schedules retries itself, so attempts survive
 // continue-as-new and a target that is down holds no pending-activity slot while it backs off.
@@ -127,6 +132,14 @@ export const TIMER_DIGESTS_PATCH = 'swoosh-timer-digests-v1';
  */
 export const TIMER_CHAIN_ROLLOVER_PATCH = 'swoosh-timer-chain-rollover-v1';
 
+/**
+ * The patch that makes a shard write its events and archive its closed timers together, riding on
+ * its next webhook delivery when one is under way or about to start (docs/timers.md#inside-a-shard);
+ * a run recorded before it writes each with an activity of its own as soon as there is something
+ * to write.
+ */
+export const TIMER_BOOKKEEPING_PATCH = 'swoosh-timer-bookkeeping-v1';
+
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
   if (
@@ -146,6 +159,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   let timerTargets = settings.timerTargets;
   let owners = settings.owners;
   const archiving = patched(TIMER_DIGESTS_PATCH);
+  const together = archiving && patched(TIMER_BOOKKEEPING_PATCH);
   const table = new TimerTable(
     { shard, shardCount, ledger: workflowInfo().workflowId },
     { ...settings, archiveClosed: archiving, rollChainLinks: patched(TIMER_CHAIN_ROLLOVER_PATCH) },
@@ -167,6 +181,9 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   let rang = false;
   /** One event-log write at a time, so a shard's events reach the log in the order it made them. */
   let writingEvents = false;
+  /** Closed timers not yet archived, and since when bookkeeping has waited (TIMER_BOOKKEEPING_PATCH). */
+  const unarchived: ArchivedTimer[] = [];
+  let heldSince: number | undefined;
 
   setHandler(
     createTimersUpdate,
@@ -275,20 +292,26 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       else if (effect.kind === 'archive') archived.push(effect.timer);
       else run(effect);
     }
+    if (together) unarchived.push(...archived);
     // One ledger activity per turn of the loop (in slices), not one per closed timer.
-    for (let i = 0; i < archived.length; i += ARCHIVE_BATCH) {
-      track(bookkeeping.archiveClosedTimers({ timers: archived.slice(i, i + ARCHIVE_BATCH) }));
+    else {
+      for (let i = 0; i < archived.length; i += ARCHIVE_BATCH) {
+        track(bookkeeping.archiveClosedTimers({ timers: archived.slice(i, i + ARCHIVE_BATCH) }));
+      }
     }
     for (let i = 0; i < webhooks.length; i += settings.deliveryBatchSize) {
       const batch = webhooks.slice(i, i + settings.deliveryBatchSize);
+      // The first batch carries what bookkeeping waits: the firings' own events among it.
+      const carried = together ? takeBookkeeping() : undefined;
       track(
-        deliverWebhooks(batch).then((outcomes) => {
+        deliverWebhooks(batch, carried).then((outcomes) => {
           const now = Date.now();
           batch.forEach((effect, j) => table.onAttemptResult(effect.timerId, outcomes[j]!, now));
         }),
       );
     }
-    writeEvents();
+    if (together) writeBookkeeping();
+    else writeEvents();
     if (!draining && historyIsLong()) {
       draining = true;
       table.pause();
@@ -305,7 +328,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       // A create due earlier than every durable timer set: go round to set one for it.
       (table.nextWakeAt() ?? Infinity) < earliestArmed() ||
       (draining && running === 0) ||
-      (!writingEvents && !draining && table.hasEvents());
+      (together ? bookkeepingDue() : !writingEvents && !draining && table.hasEvents());
     await condition(woken);
     rang = false;
   }
@@ -347,6 +370,47 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
         writingEvents = false;
       }),
     );
+  }
+
+  /**
+   * Bookkeeping gets an activity of its own only when no delivery will carry it soon: none runs
+   * (whose outcome would join it) and the next wake-up is more than `BOOKKEEPING_HOLD_MS` away,
+   * or it has waited that long already, or the shard drains (the snapshot carries no backlog).
+   */
+  function bookkeepingDue(): boolean {
+    if (!table.hasEvents() && unarchived.length === 0) return false;
+    const now = Date.now();
+    heldSince ??= now;
+    if (writingEvents) return false;
+    if (draining || now - heldSince >= BOOKKEEPING_HOLD_MS) return true;
+    const nextWake = table.nextWakeAt() ?? Infinity;
+    return table.deliveriesInFlight === 0 && nextWake - now > BOOKKEEPING_HOLD_MS;
+  }
+
+  /** One activity for the events and the closed timers held since the last write. */
+  function writeBookkeeping(): void {
+    if (!bookkeepingDue()) return;
+    const carried = takeBookkeeping()!;
+    track(
+      bookkeeping.recordShardBookkeeping(carried).then(() => {
+        writingEvents = false;
+      }),
+    );
+  }
+
+  /** What bookkeeping waits, for one write; none while a write is under way (they go in order). */
+  function takeBookkeeping(): ShardBookkeeping | undefined {
+    if (writingEvents || (!table.hasEvents() && unarchived.length === 0)) return undefined;
+    writingEvents = true;
+    heldSince = undefined;
+    return { shard, events: table.takeEvents(), archived: unarchived.splice(0, ARCHIVE_BATCH) };
+  }
+
+  /** A write that failed goes back in front of what waits, to be written again first. */
+  function putBack(carried: ShardBookkeeping): void {
+    table.returnEvents(carried.events);
+    unarchived.unshift(...carried.archived);
+    writingEvents = false;
   }
 
   function earliestArmed(): number {
@@ -411,12 +475,35 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     );
   }
 
-  /** One activity for the batch; its failure (a lost worker, a timeout) fails every attempt in it. */
-  async function deliverWebhooks(batch: DeliveryEffect[]): Promise<AttemptOutcome[]> {
+  /**
+   * One activity for the batch, carrying `carried` if given; its failure (a lost worker, a
+   * timeout) fails every attempt in it, and the bookkeeping is written again.
+   */
+  async function deliverWebhooks(
+    batch: DeliveryEffect[],
+    carried?: ShardBookkeeping,
+  ): Promise<AttemptOutcome[]> {
     let outcomes: AttemptOutcome[];
     try {
-      outcomes = await deliveries.deliverTimerWebhooks({ deliveries: batch.map(webhookOf) });
+      if (carried === undefined) {
+        outcomes = await deliveries.deliverTimerWebhooks({ deliveries: batch.map(webhookOf) });
+      } else {
+        const result = await deliveries.deliverTimerWebhooksWithBookkeeping({
+          deliveries: batch.map(webhookOf),
+          bookkeeping: carried,
+        });
+        outcomes = result.outcomes;
+        if (result.bookkeepingError === undefined) writingEvents = false;
+        else {
+          log.warn('timer shard bookkeeping not written; writing it again', {
+            shard,
+            error: result.bookkeepingError,
+          });
+          putBack(carried);
+        }
+      }
     } catch (error) {
+      if (carried !== undefined) putBack(carried);
       if (!(error instanceof TemporalFailure)) throw error;
       const failed: AttemptOutcome = { ok: false, retryable: true, error: describe(error) };
       return batch.map(() => failed);

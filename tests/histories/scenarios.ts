@@ -193,6 +193,12 @@ export const scenarios: Scenario[] = [
     run: timerShard,
   },
   {
+    // The same story after TIMER_BOOKKEEPING_PATCH: the events and the archived timer go out
+    // together in recordShardBookkeeping activities, held back while a delivery runs.
+    name: 'timer-shard-bookkeeping',
+    run: timerShard,
+  },
+  {
     // A mission started under the deployment's halt (HALT_AT_START_PATCH): the signed pause in its
     // start input, endorsed by an owner, applied before BOOT; a signed batch resume; one beat to the end.
     name: 'mission-statechart-halt-at-start',

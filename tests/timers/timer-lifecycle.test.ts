@@ -6,12 +6,15 @@
  * activity or a workflow task outstanding (its lock is never released), and on a loaded machine a
  * test's clean-up can lose that race, which must not stall every test after it.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { generateSigner, type Signer } from '../../host/keys';
+import { timerEventFile, type TimerEventLog } from '../../host/timer-events';
 import type { SignedOwnerCommand } from '../../schemas/owner-controls';
 import { ownerCommandSigningBytes, signOwnerCommand } from '../../schemas/signed-bytes';
 import type { CreateTimerRequest, DeadLetter, TimerRecord } from '../../schemas/timer';
@@ -96,6 +99,7 @@ async function scenario(
   shards: number,
   body: (ctx: TimerContext & { target: WebhookTarget }) => Promise<void>,
   settings?: Parameters<typeof withTimers>[1]['settings'],
+  wrapEvents?: Parameters<typeof withTimers>[1]['wrapEvents'],
 ): Promise<void> {
   env = await startTimeSkippingEnvPatiently();
   try {
@@ -103,7 +107,15 @@ async function scenario(
     try {
       await withTimers(
         name,
-        { env, bundle, signer, dataDir, shards, ...(settings && { settings }) },
+        {
+          env,
+          bundle,
+          signer,
+          dataDir,
+          shards,
+          ...(settings && { settings }),
+          ...(wrapEvents && { wrapEvents }),
+        },
         (ctx) => {
           current = { ctx, shards };
           return body({ ...ctx, target });
@@ -290,6 +302,117 @@ describe('compact shards', () => {
       });
       expect(archived.get('dropped')).toMatchObject({ state: 'Cancelled', action: { url: target.url } });
     });
+  });
+});
+
+describe('bookkeeping', () => {
+  test("a firing's events ride on its own delivery; a slow delivery holds what waits no longer than its end, and every event is written once, in order", async () => {
+    await scenario('bookkeeping', 1, async ({ api, target, client, idPrefix }) => {
+      target.answerAfter(6_000);
+      await create(api, { id: 'slow', delayMs: MINUTE, action: webhook(target) });
+      await create(api, { id: 'next', delayMs: MINUTE + 2_000, action: webhook(target) });
+      await env.sleep(MINUTE + 500);
+      await readWhen(api, 'slow', (t) => t.state === 'Settled');
+      await readWhen(api, 'next', (t) => t.state === 'Settled');
+
+      const history = await client.workflow.getHandle(shardWorkflowId(idPrefix, 0)).fetchHistory();
+      const input = (a: { input?: { payloads?: { data?: Uint8Array | null }[] | null } | null }) =>
+        JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? []).toString('utf8')) as {
+          deliveries?: { timerId: string }[];
+          bookkeeping?: Written;
+        } & Written;
+      interface Written {
+        events: { seq: number; timerId: string; state: string }[];
+        archived: { record: { id: string } }[];
+      }
+      const writes: ({ at: number; by: string; delivering: string[] } & Written)[] = [];
+      const names: string[] = [];
+      const delivering = new Map<number, string[]>();
+      const completedAt = new Map<string, number>();
+      for (const e of history.events ?? []) {
+        const at = Number(e.eventId);
+        const scheduled = e.activityTaskScheduledEventAttributes;
+        if (scheduled) {
+          const name = scheduled.activityType?.name ?? '';
+          names.push(name);
+          const { deliveries, bookkeeping, ...own } = input(scheduled);
+          const ids = (deliveries ?? []).map((d) => d.timerId);
+          delivering.set(at, ids);
+          const written = bookkeeping ?? (name === 'recordShardBookkeeping' ? own : undefined);
+          if (written) writes.push({ at, by: name, delivering: ids, ...written });
+        }
+        const done = e.activityTaskCompletedEventAttributes;
+        for (const id of done ? (delivering.get(Number(done.scheduledEventId)) ?? []) : [])
+          completedAt.set(id, at);
+      }
+      // Shards recorded before the patch write with these; this one only in the two new ways.
+      expect(names).not.toContain('recordTimerEvents');
+      expect(names).not.toContain('archiveClosedTimers');
+
+      const events = writes.flatMap((w) => w.events);
+      expect(events.map((ev) => ev.seq)).toEqual(events.map((_, i) => i + 1));
+      const of = (id: string) => events.filter((ev) => ev.timerId === id).map((ev) => ev.state);
+      expect(of('slow')).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+      expect(of('next')).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+      const writeOf = (id: string, state: string) =>
+        writes.find((w) => w.events.some((ev) => ev.timerId === id && ev.state === state))!;
+      // `slow` fired alone: its delivery carried its Fired.
+      expect(writeOf('slow', 'Fired')).toMatchObject({
+        by: 'deliverTimerWebhooksWithBookkeeping',
+        delivering: ['slow'],
+      });
+      // `next` fired while that write was under way, so its delivery carried nothing; its Fired
+      // went out once `slow` ended, before its own six-second delivery did.
+      expect(writeOf('next', 'Fired').at).toBeGreaterThan(completedAt.get('slow')!);
+      expect(writeOf('next', 'Fired').at).toBeLessThan(completedAt.get('next')!);
+      expect(writes.flatMap((w) => w.archived.map((t) => t.record.id)).sort()).toEqual(['next', 'slow']);
+    });
+  });
+
+  test('a bookkeeping write that fails does not hold its webhook back, and is written again, each event once', async () => {
+    let failures = 0;
+    const failingFired = (log: TimerEventLog): TimerEventLog => ({
+      append: async (shard, events) => {
+        if (failures < 2 && events.some((ev) => ev.state === 'Fired')) {
+          failures++;
+          throw new Error('disk full');
+        }
+        await log.append(shard, events);
+      },
+    });
+    await scenario(
+      'bookkeeping failure',
+      1,
+      async ({ api, target, client, idPrefix, taskQueue }) => {
+        await create(api, { id: 'hurt', delayMs: MINUTE, action: webhook(target) });
+        await env.sleep(MINUTE + 500);
+        await readWhen(api, 'hurt', (t) => t.state === 'Settled');
+        expect(target.delivered().map((d) => d.timerId)).toEqual(['hurt']);
+
+        const history = await client.workflow.getHandle(shardWorkflowId(idPrefix, 0)).fetchHistory();
+        const results = (history.events ?? []).flatMap((e) => {
+          const data = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
+          const result = data?.length
+            ? (JSON.parse(Buffer.from(data).toString('utf8')) as unknown)
+            : undefined;
+          return result && typeof result === 'object' && 'bookkeepingError' in result
+            ? [(result as { bookkeepingError: string }).bookkeepingError]
+            : [];
+        });
+        // The delivery that carried the Fired reported the failure; the rest of the story got there.
+        expect(results).toEqual(['disk full']);
+        expect(failures).toBe(2);
+        const file = timerEventFile(join(dataDir, taskQueue, 'events'), 0);
+        const written = (await readFile(file, 'utf8'))
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { seq: number; state: string });
+        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
+        expect(written.map((ev) => ev.state)).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+      },
+      undefined,
+      failingFired,
+    );
   });
 });
 

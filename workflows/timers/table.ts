@@ -370,6 +370,11 @@ export class TimerTable {
     return events;
   }
 
+  /** Events taken whose write failed, back in front of the ones made since, in their order. */
+  returnEvents(events: TimerEvent[]): void {
+    this.journal = [...events, ...this.journal];
+  }
+
   hasEvents(): boolean {
     return this.journal.length > 0;
   }

@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTimerEventLog } from '../../../host/timer-events';
+import { createTimerEventLog, type TimerEventLog } from '../../../host/timer-events';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -110,6 +110,8 @@ export interface HarnessOptions {
   dataDir: string;
   shards: number;
   settings?: Partial<ShardSettings>;
+  /** Wraps the worker's timer event log, to make its writes fail. */
+  wrapEvents?: (log: TimerEventLog) => TimerEventLog;
 }
 
 /** Runs `body` with a worker and a gateway for test `name`; stops both and terminates its shards. */
@@ -118,7 +120,7 @@ export async function withTimers(
   options: HarnessOptions,
   body: (ctx: TimerContext) => Promise<void>,
 ): Promise<void> {
-  const { env, bundle, signer, dataDir, shards, settings } = options;
+  const { env, bundle, signer, dataDir, shards, settings, wrapEvents = (log) => log } = options;
   const taskQueue = taskQueueFor(name);
   const idPrefix = `${taskQueue}-shard`;
   const deadLetterPath = join(dataDir, taskQueue, 'dead-letters.jsonl');
@@ -132,7 +134,7 @@ export async function withTimers(
       signer,
       deadLetters,
       ledger: new FileLedger({ dir: ledgerDir, signer }),
-      events: createTimerEventLog(join(dataDir, taskQueue, 'events'), signer),
+      events: wrapEvents(createTimerEventLog(join(dataDir, taskQueue, 'events'), signer)),
       client: env.client,
       outbound: TEST_OUTBOUND,
     }),

@@ -30,12 +30,15 @@ export interface WebhookTarget {
   delivered(): ReceivedDelivery[];
   /** The status the next requests get (default 204). */
   answerWith(status: number): void;
+  /** How long the next requests wait for their answer (default 0 ms). */
+  answerAfter(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startWebhookTarget(expectedKeyId: string): Promise<WebhookTarget> {
   const requests: ReceivedDelivery[] = [];
   let status = 204;
+  let delayMs = 0;
   const server = createServer((req, res) => {
     readBody(req).then(
       (body) => {
@@ -53,7 +56,7 @@ export async function startWebhookTarget(expectedKeyId: string): Promise<Webhook
           status,
         });
         res.statusCode = status;
-        res.end();
+        setTimeout(() => res.end(), delayMs);
       },
       () => {
         res.statusCode = 400;
@@ -69,6 +72,9 @@ export async function startWebhookTarget(expectedKeyId: string): Promise<Webhook
     delivered: () => requests.filter((r) => r.status >= 200 && r.status < 300),
     answerWith: (next) => {
       status = next;
+    },
+    answerAfter: (ms) => {
+      delayMs = ms;
     },
     close: () =>
       new Promise((resolve, reject) => {
