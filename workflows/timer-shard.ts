@@ -375,14 +375,20 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   /**
    * Bookkeeping gets an activity of its own only when no delivery will carry it soon: none runs
    * (whose outcome would join it) and the next wake-up is more than `BOOKKEEPING_HOLD_MS` away,
-   * or it has waited that long already, or the shard drains (the snapshot carries no backlog).
+   * or it has waited that long already.
+   *
+   * A draining shard writes while deliveries still run, so the snapshot carries no backlog, and
+   * whatever closed timers wait (the snapshot has no place for them). Events alone, once no
+   * delivery runs, go into the snapshot: a busy shard keeps firing while it drains, and writing
+   * each round trip's events kept it from ever finding nothing left to write.
    */
   function bookkeepingDue(): boolean {
     if (!table.hasEvents() && unarchived.length === 0) return false;
     const now = Date.now();
     heldSince ??= now;
     if (writingEvents) return false;
-    if (draining || now - heldSince >= BOOKKEEPING_HOLD_MS) return true;
+    if (draining) return unarchived.length > 0 || table.deliveriesInFlight > 0;
+    if (now - heldSince >= BOOKKEEPING_HOLD_MS) return true;
     const nextWake = table.nextWakeAt() ?? Infinity;
     return table.deliveriesInFlight === 0 && nextWake - now > BOOKKEEPING_HOLD_MS;
   }

@@ -990,7 +990,7 @@ describe('continue-as-new', () => {
     await scenario(
       'continue as new',
       1,
-      async ({ api, client, target, idPrefix, taskQueue }) => {
+      async ({ api, client, target, idPrefix, taskQueue, ledgerDir }) => {
         const ids = Array.from({ length: 30 }, (_, i) => `can-${String(i).padStart(2, '0')}`);
         const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
         // One update for all 30, so the shard continues-as-new while firing them rather than
@@ -1017,6 +1017,21 @@ describe('continue-as-new', () => {
         expect(final.runs).toBeGreaterThan(1);
         expect(final.counters.fired).toBe(30);
         expect(final.byState).toEqual({ Settled: 30 });
+        // Across the runs the event log and the shard's ledger hold every step once, in order:
+        // what a run had not written when it continued went on in its snapshot.
+        await quiesce();
+        const written = (await readFile(timerEventFile(join(dataDir, taskQueue, 'events'), 0), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { seq: number; timerId: string; state: string });
+        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
+        for (const id of ids) {
+          const story = written.filter((ev) => ev.timerId === id).map((ev) => ev.state);
+          expect(story, id).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+        }
+        const { records } = await readLedger(ledgerDir, shardWorkflowId(idPrefix, 0));
+        const closed = records.flatMap((r) => (r.kind === 'timer-closed' ? [r.timer_id] : []));
+        expect(closed.sort()).toEqual(ids);
 
         // A create (Update-with-Start) and the worker's boot-time start and configure both reach
         // the run continue-as-new got to: the settled timers and the counters are still there.
@@ -1031,6 +1046,52 @@ describe('continue-as-new', () => {
         expect(reused.counters.fired).toBe(30);
         expect((await read(api, 'can-00')).state).toBe('Settled');
         expect((await read(api, 'can-late')).state).toBe('Scheduled');
+      },
+      { maxHistoryEvents: 60 },
+    );
+  });
+});
+
+describe('draining', () => {
+  test('a shard that continues as new again and again while firing writes every event once, in order, and delivers every timer once', async () => {
+    await scenario(
+      'drain while firing',
+      1,
+      async ({ client, target, idPrefix, taskQueue }) => {
+        // Slow answers keep deliveries running while timers keep falling due every 50 ms.
+        target.answerAfter(1_500);
+        const ids = Array.from({ length: 60 }, (_, i) => `drain-${String(i).padStart(2, '0')}`);
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: { maxHistoryEvents: 60 } });
+        await shard.executeUpdate(createTimersUpdate, {
+          args: [{ specs: ids.map((id, i) => ({ id, delayMs: MINUTE + i * 50, action: webhook(target) })) }],
+        });
+        await env.sleep(MINUTE);
+        await eventually(
+          () => Promise.resolve(target.delivered().length),
+          (n) => n >= ids.length,
+          60_000,
+        );
+        expect(
+          target
+            .delivered()
+            .map((d) => d.timerId)
+            .sort(),
+        ).toEqual(ids);
+        await quiesce();
+
+        // Runs drained while timers kept falling due; what one had not written when it continued
+        // went on in its snapshot (docs/timers.md#inside-a-shard), for the next run to write.
+        expect((await shard.query(shardStatusQuery)).runs).toBeGreaterThan(1);
+        const written = (await readFile(timerEventFile(join(dataDir, taskQueue, 'events'), 0), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { seq: number; timerId: string; state: string });
+        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
+        for (const id of ids) {
+          const story = written.filter((ev) => ev.timerId === id).map((ev) => ev.state);
+          expect(story, id).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+        }
       },
       { maxHistoryEvents: 60 },
     );
