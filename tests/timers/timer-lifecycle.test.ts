@@ -167,6 +167,37 @@ function webhook(
 
 const ms = (iso: string | undefined): number => Date.parse(iso ?? 'missing');
 
+/**
+ * Checks shard 0's event log of the running test: numbered 1, 2, … without a gap or a repeat,
+ * and each of `ids` went Scheduled, Armed, Fired, Settled, each step once.
+ */
+async function expectEachStoryOnce(taskQueue: string, ids: string[]): Promise<void> {
+  const written = (await readFile(timerEventFile(join(dataDir, taskQueue, 'events'), 0), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { seq: number; timerId: string; state: string });
+  expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
+  for (const id of ids) {
+    const story = written.filter((ev) => ev.timerId === id).map((ev) => ev.state);
+    expect(story, id).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+  }
+}
+
+/** Waits until the target has `ids.length` deliveries, then checks they are `ids`, each once. */
+async function expectDeliveredOnce(target: WebhookTarget, ids: string[], timeoutMs: number): Promise<void> {
+  await eventually(
+    () => Promise.resolve(target.delivered().length),
+    (n) => n >= ids.length,
+    timeoutMs,
+  );
+  expect(
+    target
+      .delivered()
+      .map((d) => d.timerId)
+      .sort(),
+  ).toEqual([...ids].sort());
+}
+
 describe('timer lifecycle', () => {
   test('a timer moves Scheduled → Armed → Fired, and settles when acknowledged', async () => {
     await scenario('lifecycle ack', 2, async ({ api, target }) => {
@@ -402,13 +433,7 @@ describe('bookkeeping', () => {
         // The delivery that carried the Fired reported the failure; the rest of the story got there.
         expect(results).toEqual(['disk full']);
         expect(failures).toBe(2);
-        const file = timerEventFile(join(dataDir, taskQueue, 'events'), 0);
-        const written = (await readFile(file, 'utf8'))
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as { seq: number; state: string });
-        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
-        expect(written.map((ev) => ev.state)).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
+        await expectEachStoryOnce(taskQueue, ['hurt']);
       },
       undefined,
       failingFired,
@@ -474,18 +499,11 @@ describe('rollover', () => {
           shard: dropped.shard,
         });
         await env.sleep(HOUR + MINUTE);
-        const due = placed.filter((t) => t.id !== dropped.id).map((t) => t.id);
-        await eventually(
-          () => Promise.resolve(target.delivered().length),
-          (n) => n >= due.length,
+        await expectDeliveredOnce(
+          target,
+          placed.filter((t) => t.id !== dropped.id).map((t) => t.id),
           20_000,
         );
-        expect(
-          target
-            .delivered()
-            .map((d) => d.timerId)
-            .sort(),
-        ).toEqual([...due].sort());
         for (const t of elsewhere.slice(1)) expect((await read(api, t.id)).state).toBe('Settled');
       },
       { snapshotBudgetBytes: 1_500 },
@@ -1005,13 +1023,7 @@ describe('continue-as-new', () => {
         expect(status).toMatchObject({ runs: 0, timers: 30 });
 
         await env.sleep(31 * MINUTE);
-        await eventually(
-          () => Promise.resolve(target.delivered().length),
-          (n) => n >= ids.length,
-          20_000,
-        );
-        const delivered = target.delivered().map((d) => d.timerId);
-        expect([...delivered].sort()).toEqual(ids);
+        await expectDeliveredOnce(target, ids, 20_000);
         const final = await shard.query(shardStatusQuery);
         // Each run fires a few timers and hands the rest on.
         expect(final.runs).toBeGreaterThan(1);
@@ -1020,15 +1032,7 @@ describe('continue-as-new', () => {
         // Across the runs the event log and the shard's ledger hold every step once, in order:
         // what a run had not written when it continued went on in its snapshot.
         await quiesce();
-        const written = (await readFile(timerEventFile(join(dataDir, taskQueue, 'events'), 0), 'utf8'))
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as { seq: number; timerId: string; state: string });
-        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
-        for (const id of ids) {
-          const story = written.filter((ev) => ev.timerId === id).map((ev) => ev.state);
-          expect(story, id).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
-        }
+        await expectEachStoryOnce(taskQueue, ids);
         const { records } = await readLedger(ledgerDir, shardWorkflowId(idPrefix, 0));
         const closed = records.flatMap((r) => (r.kind === 'timer-closed' ? [r.timer_id] : []));
         expect(closed.sort()).toEqual(ids);
@@ -1067,31 +1071,13 @@ describe('draining', () => {
           args: [{ specs: ids.map((id, i) => ({ id, delayMs: MINUTE + i * 50, action: webhook(target) })) }],
         });
         await env.sleep(MINUTE);
-        await eventually(
-          () => Promise.resolve(target.delivered().length),
-          (n) => n >= ids.length,
-          60_000,
-        );
-        expect(
-          target
-            .delivered()
-            .map((d) => d.timerId)
-            .sort(),
-        ).toEqual(ids);
+        await expectDeliveredOnce(target, ids, 60_000);
         await quiesce();
 
         // Runs drained while timers kept falling due; what one had not written when it continued
         // went on in its snapshot (docs/timers.md#inside-a-shard), for the next run to write.
         expect((await shard.query(shardStatusQuery)).runs).toBeGreaterThan(1);
-        const written = (await readFile(timerEventFile(join(dataDir, taskQueue, 'events'), 0), 'utf8'))
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as { seq: number; timerId: string; state: string });
-        expect(written.map((ev) => ev.seq)).toEqual(written.map((_, i) => i + 1));
-        for (const id of ids) {
-          const story = written.filter((ev) => ev.timerId === id).map((ev) => ev.state);
-          expect(story, id).toEqual(['Scheduled', 'Armed', 'Fired', 'Settled']);
-        }
+        await expectEachStoryOnce(taskQueue, ids);
       },
       { maxHistoryEvents: 60 },
     );
