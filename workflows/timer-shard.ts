@@ -385,7 +385,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
    * each round trip's events kept it from ever finding nothing left to write.
    */
   function bookkeepingDue(): boolean {
-    if (!table.hasEvents() && unarchived.length === 0) return false;
+    if (!hasBookkeeping()) return false;
     const now = Date.now();
     heldSince ??= now;
     if (writingEvents) return false;
@@ -408,10 +408,14 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
 
   /** What bookkeeping waits, for one write; none while a write is under way (they go in order). */
   function takeBookkeeping(): ShardBookkeeping | undefined {
-    if (writingEvents || (!table.hasEvents() && unarchived.length === 0)) return undefined;
+    if (writingEvents || !hasBookkeeping()) return undefined;
     writingEvents = true;
     heldSince = undefined;
     return { shard, events: table.takeEvents(), archived: unarchived.splice(0, ARCHIVE_BATCH) };
+  }
+
+  function hasBookkeeping(): boolean {
+    return table.hasEvents() || unarchived.length > 0;
   }
 
   /** A write that failed goes back in front of what waits, to be written again first. */

@@ -193,8 +193,8 @@ export const scenarios: Scenario[] = [
     run: timerShard,
   },
   {
-    // The same story after TIMER_BOOKKEEPING_PATCH: the events and the archived timer go out
-    // together in recordShardBookkeeping activities, held back while a delivery runs.
+    // The same story after TIMER_BOOKKEEPING_PATCH: the events ride on the webhook's delivery,
+    // and what comes after goes out with the cancelled timer's archive in recordShardBookkeeping.
     name: 'timer-shard-bookkeeping',
     run: timerShard,
   },
