@@ -208,12 +208,30 @@ function encodeObject(obj: object, depth: number): string {
       const key = keys[i] as string;
       const child = record[key];
       if (child === undefined) continue;
-      out += `${first ? '' : ','}${JSON.stringify(key)}:${encode(child, depth)}`;
+      out += `${first ? '' : ','}${quotedKey(key)}${encode(child, depth)}`;
       first = false;
     }
     out += '}';
   }
   return out;
+}
+
+/**
+ * `"key":` for a property name. State documents repeat a few dozen names on every transition, and
+ * quoting one is dearer than looking it up, so short names are remembered; the bounds keep a
+ * stream of arbitrary names (a map keyed by user data) from growing the memory.
+ */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEY_MAX_LENGTH = 64;
+const QUOTED_KEYS_MAX = 1024;
+
+export function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (key.length <= QUOTED_KEY_MAX_LENGTH && quotedKeys.size < QUOTED_KEYS_MAX) quotedKeys.set(key, quoted);
+  }
+  return quoted;
 }
 
 /**

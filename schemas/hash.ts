@@ -3,7 +3,14 @@
  * hashes. The digest comes from `sha256.ts` (pure JavaScript) because `node:crypto` does not exist
  * inside Temporal's workflow sandbox, and the hash must be computed there during replay.
  */
-import { canonicalJson, isDeepFrozen, memoisedDigest, memoiseDigest, sortKeys } from './canonical-json';
+import {
+  canonicalJson,
+  isDeepFrozen,
+  memoisedDigest,
+  memoiseDigest,
+  quotedKey,
+  sortKeys,
+} from './canonical-json';
 import { ResumableSha256, sha256Hex } from './sha256';
 
 /** The textual prefix of every digest; part of the format so a digest names its algorithm. */
@@ -108,7 +115,7 @@ export class DocumentHasher {
         out.set(prev.subarray(from, to), at);
         at += to - from;
       } else {
-        const text = `${i === 0 ? '{' : ','}${JSON.stringify(keys[i])}:${canonicalJson(values[i])}`;
+        const text = `${i === 0 ? '{' : ','}${quotedKey(keys[i]!)}${canonicalJson(values[i])}`;
         out = ensure(out, at + text.length * 3);
         at += encoder.encodeInto(text, out.subarray(at)).written;
       }

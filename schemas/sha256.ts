@@ -102,7 +102,8 @@ function compress(
 
 const tail = new Uint8Array(128);
 const last = new Int32Array(8);
-const HEX = '0123456789abcdef';
+/** Two hex digits per byte value: a digest is then 32 concatenations instead of 64. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
  * Finishes the hash of `bytes[0, length)` whose whole blocks are done, with the midstate after them
@@ -132,7 +133,11 @@ function finish(h: Int32Array, at: number, bytes: Uint8Array, length: number): s
   let hex = '';
   for (let i = 0; i < 8; i++) {
     const word = last[i]!;
-    for (let shift = 28; shift >= 0; shift -= 4) hex += HEX[(word >>> shift) & 15]!;
+    hex +=
+      BYTE_HEX[word >>> 24]! +
+      BYTE_HEX[(word >>> 16) & 255]! +
+      BYTE_HEX[(word >>> 8) & 255]! +
+      BYTE_HEX[word & 255]!;
   }
   return hex;
 }
