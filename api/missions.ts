@@ -232,6 +232,40 @@ export async function assertMissionExists(client: Client, missionId: string): Pr
   );
 }
 
+/** How long an update may go unanswered before the gateway asks whether its mission can answer. */
+const ANSWERING_CHECK_AFTER_MS = 1_000;
+
+/**
+ * Waits for a call to a running mission, and tells why a mission cannot answer without asking on
+ * every call (a describe cost the gateway and the server more than the update it guarded): a call
+ * that fails as "not found" is explained by `assertAnswering` (an ended mission is a 409, an
+ * unknown one stays a 404), and one still unanswered after a second is checked once, so a mission
+ * whose workflow task keeps failing is a 503 then instead of a 504 after the deadline. An update
+ * answered so has been admitted: it applies if the mission recovers, and a retry with its update
+ * id is answered its outcome.
+ */
+async function whileAnswering<T>(client: Client, missionId: string, call: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const unanswering = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Only a verdict on the mission ends the wait; a check that itself failed leaves the call be.
+      void assertAnswering(client, missionId).catch((error: unknown) => {
+        if (error instanceof MissionUnavailableError) reject(error);
+      });
+    }, ANSWERING_CHECK_AFTER_MS);
+  });
+  // Settles only to say the mission cannot answer; once the call has answered nobody listens.
+  unanswering.catch(() => undefined);
+  try {
+    return await Promise.race([call, unanswering]);
+  } catch (error) {
+    if (error instanceof MissionNotFoundError) await assertAnswering(client, missionId);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * The outcome of the update this proposal's idem_key already names, once it has completed, or
  * null. Temporal's update-id deduplication would hand a retry the first answer verbatim; asking
@@ -303,17 +337,18 @@ export async function proposeTransition(
     };
   }
   const handle = client.workflow.getHandle(missionWorkflowId(missionId));
-  const [, repeat] = await Promise.all([
-    assertAnswering(client, missionId),
-    appliedOutcome(client, missionId, proposal),
-  ]);
+  const repeat = await whileAnswering(client, missionId, appliedOutcome(client, missionId, proposal));
   if (repeat) return { kind: 'accepted', outcome: { ...repeat, duplicate: true } };
   // Not sent without the evidence the policy requires: nothing of it reaches the mission.
   const missing = missingEvidence(policy, proposal.transition, proposal.evidence);
   if (missing.length > 0) return { kind: 'rejected', failing_guard: 'policy-scan', reasons: missing };
   try {
-    const outcome = await onMission(client, missionId, () =>
-      handle.executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
+    const outcome = await whileAnswering(
+      client,
+      missionId,
+      onMission(client, missionId, () =>
+        handle.executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
+      ),
     );
     return { kind: 'accepted', outcome };
   } catch (error) {

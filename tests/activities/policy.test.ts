@@ -280,6 +280,23 @@ describe('SHHH policy documents', () => {
     expect(b.hash).toBe(a.hash);
   });
 
+  it("are parsed again only when the file's text changes; callers share one frozen snapshot", async () => {
+    const policyFile = join(dir, 'policy.yaml');
+    await writeFile(policyFile, 'version: 2\nrules: []\n');
+    const first = await loadPolicyFile(policyFile);
+    expect(await loadPolicyFile(policyFile)).toBe(first);
+    expect(() => {
+      (first.document as { version: number }).version = 9;
+    }).toThrow(TypeError);
+    // The same size, written at once: the text, not the file's times, says it changed.
+    await writeFile(policyFile, 'version: 3\nrules: []\n');
+    const edited = await loadPolicyFile(policyFile);
+    expect(edited.version).toBe(3);
+    expect(edited.hash).not.toBe(first.hash);
+    await writeFile(policyFile, 'version: [');
+    await expect(loadPolicyFile(policyFile)).rejects.toThrow(/not valid YAML/);
+  });
+
   it('matches globs the way the policy file documents', () => {
     expect(globToRegExp('**/.ssh/**').test('.ssh/id')).toBe(true);
     expect(globToRegExp('**/.ssh/**').test('a/b/.ssh/id')).toBe(true);

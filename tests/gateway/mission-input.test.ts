@@ -22,7 +22,7 @@ import { generateSigner } from '../../host/keys';
 import { type RunningGateway, startGateway } from '../../api/server';
 import { missionWorkflowId } from '../../schemas/mission';
 import { INVALID_MISSION_INPUT } from '../../workflows/mission/workflow';
-import { prompt } from '../lifecycle/support/missions';
+import { newSigner, prompt, proposalSigner } from '../lifecycle/support/missions';
 import { eventually, taskQueueFor } from '../support/temporal';
 import {
   FAST,
@@ -264,6 +264,12 @@ describe('input that reaches the workflow past the gateway', () => {
       signature: Buffer.alloc(64).toString('base64'),
     });
     expect(vote.status).toBe(409);
+    // A proposal is sent without asking first; the update's "not found" is explained the same way.
+    const propose = await fx.as.agent.propose(
+      proposalSigner(id, newSigner(), FAST)(`sha256-${'0'.repeat(64)}`, 'Control_Pause', { reason: 'late' }),
+    );
+    expect(propose.status).toBe(409);
+    if (!propose.ok) expect(propose.body.detail).toContain('phase fractions sum to 4');
     const health = await eventually(
       () => fx.as.viewer.health(),
       (r) => r.ok && r.body.checks.missions.failedRecently.includes(id),
@@ -282,7 +288,10 @@ describe('a mission whose workflow task keeps failing', () => {
       workflowsPath: fileURLToPath(new URL('./support/broken-mission-workflow.ts', import.meta.url)),
     });
     const auth = new Authenticator({
-      tokens: [{ name: 'test-viewer', role: 'viewer', token: fx.tokens.viewer }],
+      tokens: [
+        { name: 'test-viewer', role: 'viewer', token: fx.tokens.viewer },
+        { name: 'test-agent', role: 'agent', token: fx.tokens.agent },
+      ],
     });
     let running: RunningGateway | undefined;
     await worker.runUntil(async () => {
@@ -314,6 +323,17 @@ describe('a mission whose workflow task keeps failing', () => {
       expect(read.status).toBe(503);
       if (!read.ok)
         expect(read.body.detail).toMatch(/workflow task has failed .*boom: this build cannot run missions/);
+      // A proposal is sent before the mission is asked about; still unanswered a second later, it
+      // is checked, and told 503, not left to the 30-second deadline. Its retry finds the first
+      // update admitted and waiting, and is told the same.
+      const agent = new SwooshClient(running.url).as(fx.tokens.agent);
+      const proposal = proposalSigner(id, newSigner(), FAST)(`sha256-${'0'.repeat(64)}`, 'Control_Pause', {
+        reason: 'broken',
+      });
+      for (const attempt of [await agent.propose(proposal), await agent.propose(proposal)]) {
+        expect(attempt.status).toBe(503);
+        if (!attempt.ok) expect(attempt.body.detail).toMatch(/workflow task has failed/);
+      }
       await fx.env.client.workflow.getHandle(missionWorkflowId(id)).terminate('test finished');
     });
     await running?.close();
