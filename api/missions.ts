@@ -1,5 +1,5 @@
 /** Mission operations on Temporal, kept apart from HTTP so the REST and A2A routes share them. */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import {
   type Client,
@@ -22,6 +22,7 @@ import {
   TASK_PRIORITY_KEY,
   TRANSITION_REJECTED,
   type TransitionRejection,
+  type TransitionRequest,
 } from '../schemas/mission';
 import { type MissionConfig, MissionConfigInput } from '../schemas/mission-config';
 import { canonicalJson } from '../schemas/canonical-json';
@@ -266,32 +267,6 @@ async function whileAnswering<T>(client: Client, missionId: string, call: Promis
   }
 }
 
-/**
- * The outcome of the update this proposal's idem_key already names, once it has completed, or
- * null. Temporal's update-id deduplication would hand a retry the first answer verbatim; asking
- * the server first lets the gateway mark it `duplicate: true`. The server answers from the
- * mission's own record of its updates, so the worker does no work for it (a retry after the
- * mission continued as new is found by the workflow's idempotency table instead). An identical
- * proposal still in flight is waited for and answered the same way.
- */
-async function appliedOutcome(
-  client: Client,
-  missionId: string,
-  proposal: TransitionProposal,
-): Promise<TransitionAccepted | null> {
-  const update = client.workflow
-    .getHandle(missionWorkflowId(missionId))
-    .getUpdateHandle<TransitionAccepted>(proposal.idem_key);
-  try {
-    return await onMission(client, missionId, () => update.result());
-  } catch (error) {
-    // No such update (the server says "not found" as for a workflow; `assertAnswering` tells the
-    // two apart), or it failed: the update itself answers either way.
-    if (error instanceof MissionNotFoundError || error instanceof WorkflowUpdateFailedError) return null;
-    throw error;
-  }
-}
-
 export type ProposalOutcome =
   | { kind: 'accepted'; outcome: TransitionAccepted }
   | { kind: 'rejected'; failing_guard: string; reasons: string[] }
@@ -306,10 +281,11 @@ export type ProposalOutcome =
 
 /**
  * Routes a proposal to the mission's `transition` update with update id = idem_key, so Temporal
- * deduplicates retries (concurrent ones included) and answers each with the first outcome. A
- * rejection by the update's validator never reaches the workflow's history. A proposal the
- * policy's secret rules match is never sent as a transition (its inputs would be written to
- * history): it is screened instead (`screenProposal`).
+ * deduplicates retries (concurrent ones included) and answers each with the first outcome; the
+ * request id sent with it tells this call's answer from a repeat's. A rejection by the update's
+ * validator never reaches the workflow's history. A proposal the policy's secret rules match is
+ * never sent as a transition (its inputs would be written to history): it is screened instead
+ * (`screenProposal`).
  */
 export async function proposeTransition(
   client: Client,
@@ -337,20 +313,24 @@ export async function proposeTransition(
     };
   }
   const handle = client.workflow.getHandle(missionWorkflowId(missionId));
-  const repeat = await whileAnswering(client, missionId, appliedOutcome(client, missionId, proposal));
-  if (repeat) return { kind: 'accepted', outcome: { ...repeat, duplicate: true } };
   // Not sent without the evidence the policy requires: nothing of it reaches the mission.
   const missing = missingEvidence(policy, proposal.transition, proposal.evidence);
   if (missing.length > 0) return { kind: 'rejected', failing_guard: 'policy-scan', reasons: missing };
+  const request: TransitionRequest = { request_id: randomUUID() };
   try {
-    const outcome = await whileAnswering(
+    const { request_id, ...outcome } = await whileAnswering(
       client,
       missionId,
       onMission(client, missionId, () =>
-        handle.executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key }),
+        handle.executeUpdate(transitionUpdate, { args: [proposal, request], updateId: proposal.idem_key }),
       ),
     );
-    return { kind: 'accepted', outcome };
+    // Every sender of one update id is answered the first outcome, so another request's id in it
+    // means this one repeated a proposal already sent. An outcome naming none (its first sender
+    // named none, or a worker from before request ids answered it) says only what the mission's
+    // idempotency table says.
+    const repeated = request_id !== undefined && request_id !== request.request_id;
+    return { kind: 'accepted', outcome: { ...outcome, duplicate: outcome.duplicate || repeated } };
   } catch (error) {
     if (!(error instanceof WorkflowUpdateFailedError)) throw error;
     const rejection = rejectionOf(error);

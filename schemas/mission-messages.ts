@@ -7,7 +7,7 @@
  * in its validator, a signal's or query's in its handler).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ControlCommand, MissionView, TransitionOutcome } from './mission';
+import type { ControlCommand, MissionView, TransitionOutcome, TransitionRequest } from './mission';
 import type { OwnerControlCommand, SignedOwnerCommand } from './owner-controls';
 import type { TransitionProposal, Vote } from './proposal';
 import type { ProposalBreachReport, ProposalScreening } from './proposal-breach';
@@ -23,9 +23,13 @@ export const STALE_CLOCK_MESSAGE = 'stale workflow clock';
 /**
  * Proposals (docs/design.md#proposals). The update id is the proposal's idem_key, so Temporal itself deduplicates a
  * retried proposal and returns its first outcome. Rejections fail the update with an
- * ApplicationFailure of type `TransitionRejected` whose details are a TransitionRejection.
+ * ApplicationFailure of type `TransitionRejected` whose details are a TransitionRejection. A sender
+ * may name its request (`TransitionRequest`); the outcome carries the first sender's.
  */
-export const transitionUpdate = defineUpdate<TransitionOutcome, [proposal: TransitionProposal]>('transition');
+export const transitionUpdate = defineUpdate<
+  TransitionOutcome,
+  [proposal: TransitionProposal, request?: TransitionRequest]
+>('transition');
 
 export const voteUpdate = defineUpdate<{ accepted: number; required: number }, [vote: Vote]>('vote');
 

@@ -110,7 +110,21 @@ export interface TransitionOutcome {
   decision_id: string;
   /** True when this was a repeat of an applied proposal: the first outcome, nothing changed. */
   duplicate: boolean;
+  /**
+   * The `request_id` the update's sender named (`TransitionRequest`). Temporal answers every sender
+   * of one update id with the first outcome, so a sender that finds another request's id here
+   * repeated a proposal that was already sent.
+   */
+  request_id?: string;
 }
+
+/**
+ * The `transition` update's optional second argument: an id of the sender's own request, echoed in
+ * the outcome, which is how the gateway tells a first proposal from a repeat without asking
+ * Temporal about the update first (docs/api.md, "Idempotency").
+ */
+export const TransitionRequest = z.strictObject({ request_id: z.string().min(1).max(128) });
+export type TransitionRequest = z.infer<typeof TransitionRequest>;
 
 /** Details of a rejected transition (the ApplicationFailure `TransitionRejected`). */
 export interface TransitionRejection {

@@ -100,6 +100,19 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
   });
 
+  test('the request-echo fixture covers the patched branch: an outcome names its first request, a repeat adds nothing', () => {
+    const file = 'mission-statechart-request-echo.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-transition-request-echo-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const outcomes = events.flatMap((e) => {
+      const data = e.workflowExecutionUpdateCompletedEventAttributes?.outcome?.success?.payloads?.[0]?.data;
+      return data ? [JSON.parse(Buffer.from(data).toString('utf8')) as { request_id?: string }] : [];
+    });
+    // The pause (sent twice, under two request ids) and the resume (naming no request).
+    expect(outcomes.map((o) => o.request_id)).toEqual(['fixture-first', undefined]);
+    expect(events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(2);
+  });
+
   test('the licence-watch fixture covers the patched branch: the watch takes Boot_LicenseGrace before any beat', () => {
     const file = 'mission-statechart-licence-watch.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-licence-watch-v1"'))).toBe(true);

@@ -213,10 +213,11 @@ describe('transitions and state', () => {
     });
     const answers = await Promise.all(Array.from({ length: 20 }, () => fx.as.agent.propose(proposal)));
     expect(answers.map((a) => a.status)).toEqual(Array.from({ length: 20 }, () => 202));
-    // Requests in flight together share one update and its first answer; one that arrives after
-    // the proposal was applied is told it is a duplicate. Either way the outcome is the same.
+    // All 20 share one update and its first answer, which names the request that sent it first:
+    // that one is told it applied the proposal, the other 19 that they repeated it.
     const outcomes = answers.map((a) => (a.ok ? `${a.body.post_hash} ${a.body.decision_id}` : a.status));
     expect(new Set(outcomes).size).toBe(1);
+    expect(answers.filter((a) => a.ok && !a.body.duplicate)).toHaveLength(1);
     expect(await ledger.added()).toEqual([proposal.idem_key]);
   });
 

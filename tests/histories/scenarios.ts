@@ -16,6 +16,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { PROPOSAL_BREACH_CONFIRMED, type ProposalBreachReport } from '../../schemas/proposal-breach';
+import type { TransitionProposal } from '../../schemas/proposal';
 import { startMission } from '../../api/missions';
 import { missionWorkflowId, type MissionView } from '../../schemas/mission';
 import {
@@ -393,6 +394,12 @@ export const scenarios: Scenario[] = [
     // until the run continues as new.
     name: 'mission-statechart-prompt-steps',
     run: promptSteps,
+  },
+  {
+    // REQUEST_ECHO_PATCH (docs/api.md, "Idempotency"): proposals naming their request, one sent
+    // again under another request id (answered the first's), one naming none.
+    name: 'mission-statechart-request-echo',
+    run: requestEcho,
   },
   {
     // TIMER_DIGESTS_PATCH (docs/timers.md#compact-shards): a dead letter discarded and a scheduled
@@ -851,6 +858,27 @@ async function promptSteps(client: Client, taskQueue: string, missionId: string)
   await untilContinuedAsNew(client, m);
   const history = await client.workflow.getHandle(m.workflowId, m.firstRunId).fetchHistory();
   await latest.terminate('fixture recorded');
+  return history;
+}
+
+async function requestEcho(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const m = await startLongHistoryMission(client, taskQueue, missionId, 10_000);
+  const sign = proposalSigner(missionId, m.owner, TEST_SCHEDULE);
+  const handle = client.workflow.getHandle(m.workflowId);
+  const head = async () => ((await handle.query(stateQuery)) as { hash: string }).hash;
+  const send = (proposal: TransitionProposal, request_id?: string) =>
+    handle.executeUpdate(transitionUpdate, {
+      args: request_id === undefined ? [proposal] : [proposal, { request_id }],
+      updateId: proposal.idem_key,
+    });
+  const pause = sign(await head(), 'Control_Pause', { reason: 'fixture' });
+  const first = await send(pause, 'fixture-first');
+  const again = await send(pause, 'fixture-again');
+  if (first.request_id !== 'fixture-first' || again.request_id !== 'fixture-first')
+    throw new Error(`request ids not echoed: ${JSON.stringify([first, again])}`);
+  await send(sign(await head(), 'Control_Resume', { reason: 'fixture' }));
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
   return history;
 }
 

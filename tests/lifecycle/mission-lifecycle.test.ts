@@ -319,13 +319,19 @@ async function proposals(): Promise<void> {
     expect(staleRejection.failing_guard).toMatch(/schema|signature|concurrency/);
     expect(await historyLength(id)).toBe(before);
 
-    // Pause, duplicated: the repeat returns the first outcome and adds nothing to history.
+    // Pause, duplicated: the repeat returns the first outcome, with the first sender's request id,
+    // and adds nothing to history. A request id that does not parse is refused before history.
     v = await view(env.client, id);
     now = await env.currentTimeMs();
     const pause = propose(v.state, owner, 'Control_Pause', { reason: 'operator pause' }, now, TEST_SCHEDULE);
-    const first = await submit(env.client, id, pause);
+    const badRequest = await rejectionOf(submit(env.client, id, pause, { request_id: '' }));
+    expect(badRequest.failing_guard).toBe('schema');
+    expect(badRequest.reasons.join(' ')).toMatch(/^request: /);
+    expect(await historyLength(id)).toBe(before);
+    const first = await submit(env.client, id, pause, { request_id: 'first' });
+    expect(first.request_id).toBe('first');
     const afterFirst = await historyLength(id);
-    const second = await submit(env.client, id, pause);
+    const second = await submit(env.client, id, pause, { request_id: 'second' });
     expect(second).toEqual(first);
     expect(await historyLength(id)).toBe(afterFirst);
     const paused = await view(env.client, id);

@@ -6,9 +6,14 @@
  * (HEAD, HLC, idempotency and I/O can change in between) and records the decision.
  */
 import { decisionId } from '../../schemas/decision-id';
-import { ApplicationFailure, currentUpdateInfo } from '@temporalio/workflow';
+import { ApplicationFailure, currentUpdateInfo, patched } from '@temporalio/workflow';
 import type { GuardIO } from '../../schemas/guard-io';
-import { TRANSITION_REJECTED, type TransitionOutcome, type TransitionRejection } from '../../schemas/mission';
+import {
+  TRANSITION_REJECTED,
+  type TransitionOutcome,
+  type TransitionRejection,
+  TransitionRequest,
+} from '../../schemas/mission';
 import type { StateDocument } from '../../schemas/state-document';
 import { guardIO } from '../../schemas/statechart';
 import { observeRejectedTransition } from '../observability';
@@ -27,6 +32,9 @@ import type { MissionEngine } from './engine';
 import { fetchGuardIO, needsGuardIO } from './guard-io';
 import { undeclaredAgents } from './plan';
 import { MissionPlan } from '../../schemas/mission-plan';
+
+/** Outcomes carry the `request_id` their update named (docs/api.md, "Idempotency"). */
+export const REQUEST_ECHO_PATCH = 'swoosh-transition-request-echo-v1';
 
 /** Validator results kept for their handlers; more are waiting only when updates pile up. */
 const VALIDATED_KEPT = 64;
@@ -70,8 +78,20 @@ export class TransitionUpdates {
    * result for its handler). Throws to keep a rejection out of history. It is the trust boundary
    * for the proposal's signature: the handler does not verify it again.
    */
-  validate(proposal: unknown): void {
+  validate(proposal: unknown, request?: unknown): void {
     const m = this.#m;
+    if (request !== undefined && !TransitionRequest.safeParse(request).success) {
+      throw rejection(
+        {
+          accepted: false,
+          rejected: true,
+          failing_guard: 'schema',
+          reasons: ['request: expected { request_id: a string of 1 to 128 characters } or nothing'],
+          outcomes: [],
+        },
+        m.hash,
+      );
+    }
     const now = Date.now();
     const r = applyProposal(m.state, proposal, m.context(now));
     if (r.accepted) {
@@ -131,7 +151,16 @@ export class TransitionUpdates {
    * accepted), so it is not verified again; HEAD, HLC and the guards are, since they can change in
    * between.
    */
-  handle(proposal: unknown): TransitionOutcome | Promise<TransitionOutcome> {
+  handle(proposal: unknown, request?: TransitionRequest): TransitionOutcome | Promise<TransitionOutcome> {
+    const outcome = this.#handle(proposal);
+    // Only updates that name a request carry one back, so histories recorded before it replay as
+    // they were; the patch marks the runs whose outcomes may carry one.
+    if (request === undefined || !patched(REQUEST_ECHO_PATCH)) return outcome;
+    const echo = (o: TransitionOutcome): TransitionOutcome => ({ ...o, request_id: request.request_id });
+    return outcome instanceof Promise ? outcome.then(echo) : echo(outcome);
+  }
+
+  #handle(proposal: unknown): TransitionOutcome | Promise<TransitionOutcome> {
     const id = currentUpdateInfo()?.id;
     const release = () => {
       if (id !== undefined) this.#claims.delete(id);

@@ -16,7 +16,12 @@ import {
   missionConfigProblems,
   type ResolvedMissionConfig,
 } from '../../schemas/mission-config';
-import { type MissionPhase, MissionPrompt, type MissionView } from '../../schemas/mission';
+import {
+  type MissionPhase,
+  MissionPrompt,
+  type MissionView,
+  type TransitionRequest,
+} from '../../schemas/mission';
 import { MissionIdKey, PhaseKey, PriorityKey } from '../../schemas/search-attributes';
 import { ControlCommand, Controllers, OwnerControlCommand, UNATTRIBUTED } from '../../schemas/owner-controls';
 import {
@@ -57,7 +62,7 @@ import {
   verifyDetached,
 } from '../statechart';
 import { voteSigningBytes } from '../../schemas/signed-bytes';
-import { VoteSchema } from '../../schemas/proposal';
+import { type TransitionProposal, VoteSchema } from '../../schemas/proposal';
 
 /** Start options beside the prompt; a continue-as-new run also carries the snapshot. */
 export interface MissionStart {
@@ -192,11 +197,16 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   });
   const updates = new TransitionUpdates(engine);
   setHandler(stateQuery, view);
-  setHandler(transitionUpdate, (proposal) => updates.handle(proposal), {
-    validator: (proposal) => updates.validate(proposal),
-    description:
-      'Apply a signed transition proposal (docs/design.md#proposals); the update id is its idem_key.',
-  });
+  setHandler(
+    transitionUpdate,
+    (proposal: TransitionProposal, request?: TransitionRequest) => updates.handle(proposal, request),
+    {
+      validator: (proposal: TransitionProposal, request?: TransitionRequest) =>
+        updates.validate(proposal, request),
+      description:
+        'Apply a signed transition proposal (docs/design.md#proposals); the update id is its idem_key.',
+    },
+  );
   const breaches = new ProposalBreaches(engine);
   setHandler(screenProposalUpdate, () => Promise.reject(new Error('screenProposal is always refused')), {
     validator: (screening) => breaches.screen(screening),

@@ -19,10 +19,16 @@ import { ProcessJobRunner } from '../../../activities/jobs/process/runner';
 import { ensureKeyFile, loadSigner } from '../../../host/keys';
 import { FileLedger } from '../../../ledger';
 import { initDevLicence, licenceCheckerFromEnv } from '../../../host/licence/setup';
-import { missionWorkflowId, type MissionPrompt, type MissionView } from '../../../schemas/mission';
+import {
+  missionWorkflowId,
+  type MissionPrompt,
+  type MissionView,
+  type TransitionRequest,
+} from '../../../schemas/mission';
 import type { MissionConfigInput } from '../../../schemas/mission-config';
 import { ledgerTelemetrySink } from '../../../workers/dependencies';
 import { stateQuery, transitionUpdate } from '../../../schemas/mission-messages';
+import type { TransitionProposal } from '../../../schemas/proposal';
 import {
   buildProposal,
   signDetached,
@@ -206,10 +212,15 @@ export async function submit(
   client: Client,
   missionId: string,
   proposal: { idem_key: string } & Record<string, unknown>,
+  request?: unknown,
 ) {
+  const args: [TransitionProposal, TransitionRequest?] =
+    request === undefined
+      ? [proposal as TransitionProposal]
+      : [proposal as TransitionProposal, request as TransitionRequest];
   return client.workflow
     .getHandle(missionWorkflowId(missionId))
-    .executeUpdate(transitionUpdate, { args: [proposal], updateId: proposal.idem_key });
+    .executeUpdate(transitionUpdate, { args, updateId: proposal.idem_key });
 }
 
 /** The Java test server knows no custom search attributes until they are registered. */
