@@ -238,12 +238,12 @@ const ANSWERING_CHECK_AFTER_MS = 1_000;
 
 /**
  * Waits for a call to a running mission, and tells why a mission cannot answer without asking on
- * every call (a describe cost the gateway and the server more than the update it guarded): a call
- * that fails as "not found" is explained by `assertAnswering` (an ended mission is a 409, an
- * unknown one stays a 404), and one still unanswered after a second is checked once, so a mission
- * whose workflow task keeps failing is a 503 then instead of a 504 after the deadline. An update
- * answered so has been admitted: it applies if the mission recovers, and a retry with its update
- * id is answered its outcome.
+ * every call (a describe cost about as much as the update it guarded): a call that fails as "not
+ * found" is explained by `assertAnswering` (an ended mission is a 409, an unknown one stays a
+ * 404), and one still unanswered after a second is checked once, so a mission whose workflow task
+ * keeps failing is a 503 then instead of a 504 after the deadline. An update answered so has been
+ * admitted: it applies if the mission recovers, and a retry with its update id is answered its
+ * outcome.
  */
 async function whileAnswering<T>(client: Client, missionId: string, call: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

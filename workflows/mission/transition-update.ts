@@ -24,6 +24,7 @@ import {
   type Accepted,
   type ApplyResult,
   type Duplicate,
+  type FailingGuard,
   type IdempotencyTable,
   type Rejected,
   type Verifier,
@@ -58,6 +59,11 @@ function rejection(r: Rejected, head: string): ApplicationFailure {
   });
 }
 
+/** A refusal the update decides itself, beside the protocol's (no guard outcomes to report). */
+function refusal(failing_guard: FailingGuard, reasons: string[]): Rejected {
+  return { accepted: false, rejected: true, failing_guard, reasons, outcomes: [] };
+}
+
 export class TransitionUpdates {
   readonly #m: MissionEngine;
   /** Accepted validations by update id (see `#reuseValidated`). */
@@ -81,15 +87,9 @@ export class TransitionUpdates {
   validate(proposal: unknown, request?: unknown): void {
     const m = this.#m;
     if (request !== undefined && !TransitionRequest.safeParse(request).success) {
-      throw rejection(
-        {
-          accepted: false,
-          rejected: true,
-          failing_guard: 'schema',
-          reasons: ['request: expected { request_id: a string of 1 to 128 characters } or nothing'],
-          outcomes: [],
-        },
-        m.hash,
+      this.#refuse(
+        refusal('schema', ['request: expected { request_id: a string of 1 to 128 characters } or nothing']),
+        proposal,
       );
     }
     const now = Date.now();
@@ -97,34 +97,19 @@ export class TransitionUpdates {
     if (r.accepted) {
       const id = currentUpdateInfo()?.id;
       const unplannable = r.duplicate ? [] : newPlanProblems(m, proposal);
-      if (unplannable.length > 0) {
-        const refused: Rejected = {
-          accepted: false,
-          rejected: true,
-          failing_guard: 'inputs',
-          reasons: unplannable,
-          outcomes: [],
-        };
-        observeRejectedTransition(refused, { mission: m.missionId, head: m.hash, proposal });
-        throw rejection(refused, m.hash);
-      }
+      if (unplannable.length > 0) this.#refuse(refusal('inputs', unplannable), proposal);
       if (!r.duplicate && id !== undefined) {
         // A step already queued (an owner command that arrived in the same workflow task, the
         // mission's own transition) runs before this handler and may move HEAD: refused here, not
         // by the handler, so the refusal leaves no trace in history.
         const busy = this.#claimedByAnother(id) || m.stepsPending > 0;
         if (busy) {
-          const claimed: Rejected = {
-            accepted: false,
-            rejected: true,
-            failing_guard: 'concurrency',
-            reasons: [
+          this.#refuse(
+            refusal('concurrency', [
               `HEAD ${m.hash} is being moved by another accepted proposal or a step of the mission; read it again`,
-            ],
-            outcomes: [],
-          };
-          observeRejectedTransition(claimed, { mission: m.missionId, head: m.hash, proposal });
-          throw rejection(claimed, m.hash);
+            ]),
+            proposal,
+          );
         }
         this.#claims.set(id, m.state);
         this.#validated.set(id, {

@@ -212,12 +212,10 @@ export async function submit(
   client: Client,
   missionId: string,
   proposal: { idem_key: string } & Record<string, unknown>,
-  request?: unknown,
+  request?: TransitionRequest,
 ) {
-  const args: [TransitionProposal, TransitionRequest?] =
-    request === undefined
-      ? [proposal as TransitionProposal]
-      : [proposal as TransitionProposal, request as TransitionRequest];
+  const sent = proposal as TransitionProposal;
+  const args: [TransitionProposal, TransitionRequest?] = request === undefined ? [sent] : [sent, request];
   return client.workflow
     .getHandle(missionWorkflowId(missionId))
     .executeUpdate(transitionUpdate, { args, updateId: proposal.idem_key });
