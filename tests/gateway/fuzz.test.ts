@@ -91,6 +91,28 @@ test('no hostile request gets a 5xx, crashes the gateway or writes anything', as
     ),
   });
 
+  // One request per front-door refusal, so the mix is sure to contain each: an oversized JSON body
+  // on a route that reads one is rare enough that 400 random runs once drew none.
+  const transition = routes.find((r) => r.method === 'post' && r.path === '/transition')!;
+  type Request = typeof request extends fc.Arbitrary<infer R> ? R : never;
+  const sure = (over: Partial<Request>): [Request] => [
+    {
+      route: transition,
+      id: held.id,
+      body: realistic[0],
+      contentType: 'application/json',
+      query: {},
+      authorization: `Bearer ${fx.tokens.owner}`,
+      ...over,
+    },
+  ];
+  const examples = [
+    sure({ body: JSON.stringify({ pad: 'x'.repeat(70 * 1024) }) }),
+    sure({ contentType: 'text/plain' }),
+    sure({ authorization: 'Bearer not-a-token' }),
+    sure({ body: '{"a":' }),
+  ];
+
   const statuses = new Map<number, number>();
   await fc.assert(
     fc.asyncProperty(request, async (r) => {
@@ -111,7 +133,7 @@ test('no hostile request gets a 5xx, crashes the gateway or writes anything', as
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       expect(res.status, `${r.route.method} ${path}`).toBeLessThan(500);
     }),
-    { numRuns: 400 },
+    { numRuns: 400, examples },
   );
   // The mix really reached the routes' own checks, not only the front door.
   expect([...statuses.keys()]).toEqual(expect.arrayContaining([400, 401, 413, 415]));
