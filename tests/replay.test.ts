@@ -8,6 +8,7 @@ import * as registered from '../workflows/index';
 import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, workflowsPath } from '../workers/worker';
 import { LEAKED_KEY } from './agents/support/declared-agent';
+import { timersLeftAtClose } from './timers/support/closing';
 
 const historiesDir = new URL('./histories/', import.meta.url);
 const changedWorkflowsPath = fileURLToPath(new URL('./workflows/mission-changed.ts', import.meta.url));
@@ -236,6 +237,27 @@ describe('recorded histories replay against the current workflow code', () => {
       'recordShardBookkeeping: DeadLettered | ',
       'recordShardBookkeeping: Cancelled | Cancelled',
     ]);
+  });
+
+  test('the quiet-close fixture covers the patched branch: the drained run sets no durable timer, waits out the one about to fire, and continues as new with none due soon', () => {
+    const file = 'timer-shard-quiet-close.json';
+    const events = load(file).events ?? [];
+    const marker = events.findIndex(
+      (e) =>
+        e.markerRecordedEventAttributes?.markerName === 'core_patch' &&
+        Object.values(e.markerRecordedEventAttributes.details ?? {}).some((p) =>
+          Buffer.from(p.payloads?.[0]?.data ?? [])
+            .toString('utf8')
+            .includes('"swoosh-timer-quiet-close-v1"'),
+        ),
+    );
+    expect(marker).toBeGreaterThan(0);
+    const closing = events.slice(marker);
+    expect(closing.filter((e) => e.timerStartedEventAttributes)).toEqual([]);
+    expect(closing.filter((e) => e.timerFiredEventAttributes).length).toBeGreaterThan(0);
+    const left = timersLeftAtClose(events);
+    expect(left).toBeDefined();
+    for (const due of left!) expect(due).toBeGreaterThan(1_000);
   });
 
   test('an unversioned change to missionWorkflow fails replay with a determinism error', async () => {

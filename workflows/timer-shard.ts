@@ -140,6 +140,21 @@ export const TIMER_CHAIN_ROLLOVER_PATCH = 'swoosh-timer-chain-rollover-v1';
  */
 export const TIMER_BOOKKEEPING_PATCH = 'swoosh-timer-bookkeeping-v1';
 
+/**
+ * The patch that makes a draining shard close quietly (docs/timers.md#inside-a-shard): it stops
+ * setting durable timers and waits out those due within `CLOSE_GUARD_MS` before it continues as
+ * new; a run recorded before it continues as soon as its drain is done.
+ */
+export const TIMER_QUIET_CLOSE_PATCH = 'swoosh-timer-quiet-close-v1';
+
+/**
+ * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
+ * refuse that task (UnhandledCommand), and the retried task replays the whole run: seconds for a
+ * busy shard, ten and more when several shards do it at once. A closing task takes well under
+ * this, so no timer set to fire later than this can catch it.
+ */
+const CLOSE_GUARD_MS = 1_000;
+
 export async function timerShardWorkflow(input: TimerShardInput): Promise<never> {
   const { shard, shardCount, idPrefix } = input;
   if (
@@ -171,6 +186,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   let running = 0;
   let taskFailure: Error | undefined;
   let draining = false;
+  /** Drained, and closing quietly (TIMER_QUIET_CLOSE_PATCH): no durable timer is set any more. */
+  let closing = false;
   /**
    * Due times of the durable timers set and not yet fired. A timer is never cancelled, only left
    * to fire: a stale one wakes the loop, which finds nothing due. Cancelling is also what the
@@ -318,9 +335,12 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     }
     // Closed timers held for a delivery that draining will not start have no place in the
     // snapshot: the loop goes round once more to write them.
-    if (draining && running === 0 && unarchived.length === 0 && allHandlersFinished()) break;
-    const wakeAt = table.nextWakeAt() ?? Infinity;
-    armFor(wakeAt);
+    if (draining && running === 0 && unarchived.length === 0 && allHandlersFinished()) {
+      closing ||= patched(TIMER_QUIET_CLOSE_PATCH);
+      if (!closing || quiet()) break;
+    }
+    // What falls due from here on fires in the next run, which sets its own timers at once.
+    if (!closing) armFor(table.nextWakeAt() ?? Infinity);
     const woken = () =>
       rang ||
       taskFailure !== undefined ||
@@ -328,8 +348,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       // Something fell due while an activity result or an update was being handled: fire it now.
       (table.nextWakeAt() ?? Infinity) <= Date.now() ||
       // A create due earlier than every durable timer set: go round to set one for it.
-      (table.nextWakeAt() ?? Infinity) < earliestArmed() ||
-      (draining && running === 0) ||
+      (!closing && (table.nextWakeAt() ?? Infinity) < earliestArmed()) ||
+      (draining && running === 0 && (!closing || quiet())) ||
       (together ? bookkeepingDue() : !writingEvents && !draining && table.hasEvents());
     await condition(woken);
     rang = false;
@@ -427,6 +447,11 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
 
   function earliestArmed(): number {
     return armed.size === 0 ? Infinity : Math.min(...armed);
+  }
+
+  /** No durable timer set is due within CLOSE_GUARD_MS: a closing task now will not be caught. */
+  function quiet(): boolean {
+    return earliestArmed() - Date.now() > CLOSE_GUARD_MS;
   }
 
   function historyIsLong(): boolean {

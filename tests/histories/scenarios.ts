@@ -415,6 +415,13 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-chain-rollover',
     run: timerShardChainRollover,
   },
+  {
+    // TIMER_QUIET_CLOSE_PATCH (docs/timers.md#inside-a-shard): a shard whose history passes 60
+    // events while timers fall due every 100 ms drains, stops setting durable timers, waits out the
+    // one about to fire and continues as new. The fixture is the first run, up to its continue-as-new.
+    name: 'timer-shard-quiet-close',
+    run: timerShardQuietClose,
+  },
 ];
 
 /**
@@ -545,6 +552,33 @@ async function timerShard(client: Client, taskQueue: string, missionId: string):
   );
   await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: 'fixture-later', caller: createdBy }] });
   const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardQuietClose(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix, settings: { maxHistoryEvents: 60 } };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const specs = Array.from({ length: 60 }, (_, i) => ({
+    id: `fixture-${i}`,
+    delayMs: 1_000 + i * 100,
+    action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const,
+  }));
+  await handle.executeUpdate(createTimersUpdate, {
+    args: [{ specs, createdBy: { name: 'fixture', role: 'operator' } }],
+  });
+  const first = client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+  await eventually(
+    () => first.describe(),
+    (d) => d.status.name === 'CONTINUED_AS_NEW',
+    60_000,
+  );
+  const history = await first.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;
 }

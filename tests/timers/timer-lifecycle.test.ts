@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
@@ -38,6 +38,7 @@ import {
   withTimers,
   workflowsPath,
 } from './support/harness';
+import { timersLeftAtClose } from './support/closing';
 import { approvalTargetWorkflow, receivedQuery } from './support/test-workflows';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 
@@ -1056,8 +1057,22 @@ describe('continue-as-new', () => {
   });
 });
 
+/** For each run of a shard that continued as new, oldest first: `timersLeftAtClose` of it. */
+async function timersLeftAtEachClose(client: Client, workflowId: string): Promise<number[][]> {
+  const left: number[][] = [];
+  let runId = (await client.workflow.getHandle(workflowId).describe()).runId;
+  for (;;) {
+    const events = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const dues = timersLeftAtClose(events);
+    if (dues) left.unshift(dues);
+    const previous = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    if (!previous) return left;
+    runId = previous;
+  }
+}
+
 describe('draining', () => {
-  test('a shard that continues as new again and again while firing writes every event once, in order, and delivers every timer once', async () => {
+  test('a shard that continues as new again and again while firing writes every event once, in order, and delivers every timer once, and closes each run with no durable timer about to fire', async () => {
     await scenario(
       'drain while firing',
       1,
@@ -1078,6 +1093,13 @@ describe('draining', () => {
         // went on in its snapshot (docs/timers.md#inside-a-shard), for the next run to write.
         expect((await shard.query(shardStatusQuery)).runs).toBeGreaterThan(1);
         await expectEachStoryOnce(taskQueue, ids);
+
+        // A durable timer firing while the closing task is with the worker makes Temporal refuse
+        // the continue-as-new, and the retried task replays the whole run. Each run closed with
+        // none due within a second of its closing task (TIMER_QUIET_CLOSE_PATCH).
+        const left = await timersLeftAtEachClose(client, shardWorkflowId(idPrefix, 0));
+        expect(left.length).toBeGreaterThan(1);
+        for (const dues of left) for (const due of dues) expect(due).toBeGreaterThan(1_000);
       },
       { maxHistoryEvents: 60 },
     );

@@ -1,0 +1,29 @@
+/**
+ * What a timer shard's run left armed when it continued as new (TIMER_QUIET_CLOSE_PATCH, see
+ * docs/timers.md#inside-a-shard), read from its history.
+ */
+import type proto from '@temporalio/proto';
+
+type Event = proto.temporal.api.history.v1.IHistoryEvent;
+
+/** When an event was recorded, in ms of the server's clock (skipped time included). */
+const eventMs = (e: Event): number =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
+/**
+ * For a run that continued as new: each durable timer it set and never saw fire, as the ms from
+ * the start of its closing workflow task to the timer's due time. Undefined for a run that did not
+ * continue as new.
+ */
+export function timersLeftAtClose(events: readonly Event[]): number[] | undefined {
+  if (!events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes) return undefined;
+  const closingStart = [...events].reverse().find((e) => e.workflowTaskStartedEventAttributes)!;
+  const fired = new Set(events.flatMap((e) => e.timerFiredEventAttributes?.timerId ?? []));
+  return events.flatMap((e) => {
+    const started = e.timerStartedEventAttributes;
+    if (!started || fired.has(started.timerId!)) return [];
+    const timeout = started.startToFireTimeout;
+    const dueMs = eventMs(e) + Number(timeout?.seconds ?? 0) * 1000 + Math.floor((timeout?.nanos ?? 0) / 1e6);
+    return [dueMs - eventMs(closingStart)];
+  });
+}
