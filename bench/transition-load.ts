@@ -124,7 +124,7 @@ export class HeldMission {
   readonly handle: WorkflowHandle;
 
   constructor(
-    client: Client,
+    readonly client: Client,
     readonly id: string,
     readonly owner: Signer,
   ) {
@@ -306,17 +306,37 @@ export function machineNote(loadAtStart: number): string {
   return `machine: ${cpus().length} cores shared by the bench, the Temporal dev server and every worker (and anything else running); load average ${loadAtStart.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at the end`;
 }
 
+/** The events of every run of a workflow, the runs it continued as new from first. */
+async function everyRunsEvents(
+  client: Client,
+  workflowId: string,
+): Promise<proto.temporal.api.history.v1.IHistoryEvent[]> {
+  const runs: proto.temporal.api.history.v1.IHistoryEvent[][] = [];
+  let runId: string | undefined = undefined;
+  do {
+    const history: proto.temporal.api.history.v1.IHistory = await client.workflow
+      .getHandle(workflowId, runId)
+      .fetchHistory();
+    const events = history.events ?? [];
+    runs.unshift(events);
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  } while (runId !== undefined);
+  return runs.flat();
+}
+
 /**
- * Workflow-task trouble in the missions' histories: timeouts by kind and failures. Schedule-to-start
- * timeouts are tasks the worker was too busy to pick up from its sticky queue in time (they move to
- * the shared queue); start-to-close ones ran too long.
+ * Workflow-task trouble in the missions' histories, every run of each: timeouts by kind and
+ * failures. Schedule-to-start timeouts are tasks the worker was too busy to pick up from its sticky
+ * queue in time (they move to the shared queue); start-to-close ones ran too long. A continue-as-new
+ * refused because something reached the run during its task shows as an UNHANDLED_COMMAND failure
+ * in the run that continued.
  */
 export async function taskTrouble(missions: readonly HeldMission[]): Promise<string> {
   const timedOut = new Map<string, number>();
   const failures = new Map<string, number>();
   let failed = 0;
   for (const m of missions) {
-    for (const e of (await m.handle.fetchHistory()).events ?? []) {
+    for (const e of await everyRunsEvents(m.client, m.handle.workflowId)) {
       const t = e.workflowTaskTimedOutEventAttributes;
       if (t) {
         const kind =
