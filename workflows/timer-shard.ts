@@ -10,8 +10,9 @@
  *   synchronous, so they cannot interleave and need no lock. Deliveries run beside the loop,
  *   at most `maxInFlight` at a time: webhooks due together batched into one activity, updates as
  *   activities, signals as commands of the workflow itself.
- * - When the history grows long the shard stops starting deliveries, waits for running ones and
- *   for every handler, and continues-as-new carrying its timers as the snapshot.
+ * - When the history grows long the shard stops starting deliveries, waits for running ones, for
+ *   every handler and for the durable timers about to fire, and continues-as-new carrying its
+ *   timers as the snapshot.
  */
 import {
   allHandlersFinished,
