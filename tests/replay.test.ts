@@ -6,7 +6,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as registered from '../workflows/index';
 import * as changedTypes from './workflows/every-type-changed';
-import { bundlerOptions, workflowsPath } from '../workers/worker';
+import { bundlerOptions, compileToEs2022, workflowsPath } from '../workers/worker';
 import { LEAKED_KEY } from './agents/support/declared-agent';
 import { timersLeftAtClose } from './timers/support/closing';
 
@@ -275,6 +275,18 @@ describe('recorded histories replay against the current workflow code', () => {
       ).rejects.toBeInstanceOf(DeterminismViolationError);
     },
   );
+});
+
+describe('the workflow bundle', () => {
+  test('keeps ES2022 syntax: no object-spread or private-field helpers in the code that replays', () => {
+    expect(current.code).not.toMatch(/function _object_spread\(/);
+    expect(current.code).not.toMatch(/function _class_private_field_get\(/);
+    expect(current.code).toMatch(/#encoding in obj/);
+  });
+
+  test('refuses to bundle when the SDK no longer compiles with swc-loader, rather than silently at ES2017', () => {
+    expect(() => compileToEs2022({ module: { rules: [] } })).toThrow(/swc-loader/);
+  });
 });
 
 /** What a shard's bookkeeping write carries, as far as these tests read it. */

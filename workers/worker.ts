@@ -27,7 +27,38 @@ export const staleClockGuardPath = here('../workflows/stale-clock-guard.ts');
 export const bundlerOptions = {
   ignoreModules: ['crypto'],
   preloadModules: ['@noble/curves/ed25519.js', here('../workflows/statechart/curve-points.ts')],
+  webpackConfigHook: compileToEs2022,
 };
+
+type WebpackConfiguration = Parameters<
+  NonNullable<NonNullable<WorkerOptions['bundlerOptions']>['webpackConfigHook']>
+>[0];
+
+/**
+ * The SDK compiles workflow TypeScript down to ES2017, which turns every object spread into a
+ * helper call and every private field into a WeakMap lookup: the reducer spreads on every
+ * transition, and canonical JSON keeps its memo in private fields because a field costs about a
+ * property where a weak map entry costs far more. The sandbox is a V8 context of the very Node that
+ * runs the worker, which has all of ES2022, so the bundle keeps that syntax (docs/workers.md,
+ * "The workflow bundle").
+ */
+export function compileToEs2022(config: WebpackConfiguration): WebpackConfiguration {
+  const rules = config.module?.rules ?? [];
+  const swc = rules.find(
+    (rule) =>
+      typeof rule === 'object' &&
+      rule !== null &&
+      typeof rule.use === 'object' &&
+      rule.use !== null &&
+      'loader' in rule.use &&
+      String(rule.use.loader).includes('swc-loader'),
+  );
+  const options = (swc as { use?: { options?: { jsc?: { target?: string } } } } | undefined)?.use?.options;
+  if (options?.jsc?.target === undefined)
+    throw new Error('the SDK no longer bundles workflows through swc-loader with a jsc.target to raise');
+  options.jsc.target = 'es2022';
+  return config;
+}
 
 export interface SwooshWorkerOptions {
   connection: NativeConnection;
