@@ -324,6 +324,21 @@ async function everyRunsEvents(
   return runs.flat();
 }
 
+/** An event's type, and for a timer that fired, how long it was set for and what it waited for. */
+function arrivedName(
+  events: readonly proto.temporal.api.history.v1.IHistoryEvent[],
+  e: proto.temporal.api.history.v1.IHistoryEvent,
+): string {
+  const name = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
+  const fired = e.timerFiredEventAttributes;
+  if (!fired) return name;
+  const started = events.find((s) => String(s.eventId) === String(fired.startedEventId));
+  const timeout = started?.timerStartedEventAttributes?.startToFireTimeout;
+  const summary = started?.userMetadata?.summary?.data;
+  const ms = Number(timeout?.seconds ?? 0) * 1000 + Math.round((timeout?.nanos ?? 0) / 1e6);
+  return `${name} of a ${ms} ms timer${summary ? ` ${Buffer.from(summary).toString('utf8')}` : ''}`;
+}
+
 /**
  * Workflow-task trouble in the missions' histories, every run of each: timeouts by kind and
  * failures. Schedule-to-start timeouts are tasks the worker was too busy to pick up from its sticky
@@ -336,7 +351,8 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
   const failures = new Map<string, number>();
   let failed = 0;
   for (const m of missions) {
-    for (const e of await everyRunsEvents(m.client, m.handle.workflowId)) {
+    const events = await everyRunsEvents(m.client, m.handle.workflowId);
+    for (const [i, e] of events.entries()) {
       const t = e.workflowTaskTimedOutEventAttributes;
       if (t) {
         const kind =
@@ -351,7 +367,12 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
       if (f) {
         failed++;
         const cause = WorkflowTaskFailedCause[f.cause ?? 0] ?? String(f.cause);
-        const why = `${cause.replace('WORKFLOW_TASK_FAILED_CAUSE_', '')}: ${f.failure?.message ?? ''}`;
+        // What reached the run during the refused task is the next event other than a new task.
+        const arrived = events
+          .slice(i + 1)
+          .find((n) => !n.workflowTaskScheduledEventAttributes && !n.workflowTaskStartedEventAttributes);
+        const after = arrived ? ` (then ${arrivedName(events, arrived)})` : '';
+        const why = `${cause.replace('WORKFLOW_TASK_FAILED_CAUSE_', '')}: ${f.failure?.message ?? ''}${after}`;
         failures.set(why, (failures.get(why) ?? 0) + 1);
       }
     }
