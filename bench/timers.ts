@@ -36,6 +36,7 @@ import { ensureTemporalCli } from '../temporal-dev/toolchain';
 import type { sleepUntilWorkflow } from '../tests/timers/workflows';
 import { mapConcurrently } from '../host/concurrency';
 import { ensureTimerShards } from '../workers/timers';
+import { compileToEs2022 } from '../workers/worker';
 import { createTimersUpdate, MAX_CREATE_BATCH, shardStatusQuery } from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 import { log, type Receiver, startReceiver, summary, waitFor } from './timer-support';
@@ -152,6 +153,8 @@ async function main(): Promise<void> {
       workflowBundle: await bundleWorkflowCode({
         workflowsPath: fileURLToPath(new URL('../tests/timers/workflows.ts', import.meta.url)),
         logger: new DefaultLogger('WARN'),
+        // Compiled as the worker compiles its bundle (docs/workers.md, "The workflow bundle").
+        webpackConfigHook: compileToEs2022,
       }),
       activities: createTimerActivities({
         signer,
