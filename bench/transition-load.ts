@@ -350,8 +350,10 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
   const timedOut = new Map<string, number>();
   const failures = new Map<string, number>();
   let failed = 0;
+  let continued = 0;
   for (const m of missions) {
     const events = await everyRunsEvents(m.client, m.handle.workflowId);
+    continued += events.filter((e) => e.workflowExecutionContinuedAsNewEventAttributes).length;
     for (const [i, e] of events.entries()) {
       const t = e.workflowTaskTimedOutEventAttributes;
       if (t) {
@@ -379,7 +381,7 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
   }
   const total = [...timedOut.values()].reduce((a, b) => a + b, 0);
   const why = [...failures].map(([w, n]) => `\n  ${n} × ${w.slice(0, 300)}`).join('');
-  return `workflow tasks over ${missions.length} missions: ${total} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed${why}`;
+  return `workflow tasks over ${missions.length} missions (continued as new ${continued} times): ${total} timed out ${JSON.stringify(Object.fromEntries(timedOut))}, ${failed} failed${why}`;
 }
 
 /**

@@ -8,7 +8,7 @@ import * as registered from '../workflows/index';
 import * as changedTypes from './workflows/every-type-changed';
 import { bundlerOptions, compileToEs2022, workflowsPath } from '../workers/worker';
 import { LEAKED_KEY } from './agents/support/declared-agent';
-import { timersLeftAtClose } from './timers/support/closing';
+import { timersLeftAtClose } from './support/closing';
 
 const historiesDir = new URL('./histories/', import.meta.url);
 const changedWorkflowsPath = fileURLToPath(new URL('./workflows/mission-changed.ts', import.meta.url));
@@ -256,6 +256,14 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(closing.filter((e) => e.timerStartedEventAttributes)).toEqual([]);
     expect(closing.filter((e) => e.timerFiredEventAttributes).length).toBeGreaterThan(0);
     const left = timersLeftAtClose(events);
+    expect(left).toBeDefined();
+    for (const due of left!) expect(due).toBeGreaterThan(1_000);
+  });
+
+  test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
+    const file = 'mission-statechart-quiet-continue-as-new.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);
+    const left = timersLeftAtClose(load(file).events ?? []);
     expect(left).toBeDefined();
     for (const due of left!) expect(due).toBeGreaterThan(1_000);
   });

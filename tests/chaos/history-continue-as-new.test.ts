@@ -16,6 +16,8 @@ import { stateQuery } from '../../schemas/mission-messages';
 import type { StateDocument } from '../../schemas/state-document';
 import type { MissionSnapshot } from '../../workflows/mission/engine';
 import { HISTORY_CONTINUE_AS_NEW_PATCH } from '../../workflows/mission/history';
+import { QUIET_CONTINUE_AS_NEW_PATCH } from '../../workflows/mission/workflow';
+import { timersLeftAtClose } from '../support/closing';
 import { eventually } from '../support/temporal';
 import {
   type LongHistoryFixture,
@@ -61,6 +63,17 @@ describe('a mission whose history grows without a beat continues as new', () => 
     const { snapshot } = continuedWith();
     expect(snapshot.beatsCompleted).toBe(0);
     expect(snapshot.state.execution.phase).toBe('IDLE');
+  });
+
+  test('the first run let its publish timer fire before it sealed: no durable timer was due within a second of its closing task', () => {
+    const patches = firstRunEvents
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+      .map((p) => JSON.parse(decode(p.payloads?.[0]?.data)) as { id: string });
+    expect(patches.map((p) => p.id)).toContain(QUIET_CONTINUE_AS_NEW_PATCH);
+    const left = timersLeftAtClose(firstRunEvents);
+    expect(left).toBeDefined();
+    for (const due of left!) expect(due).toBeGreaterThan(1_000);
   });
 
   test('the new run starts from the HEAD the first run last answered, with the same limits', async () => {

@@ -416,6 +416,13 @@ export const scenarios: Scenario[] = [
     run: timerShardChainRollover,
   },
   {
+    // QUIET_CONTINUE_AS_NEW_PATCH (docs/lifecycle.md, "Closing a run quietly"): the held mission of
+    // the history continue-as-new fixture, moved by one proposal after another, publishes its search
+    // attributes at once and lets the throttle's timer fire before it seals. The first run only.
+    name: 'mission-statechart-quiet-continue-as-new',
+    run: longHistoryFirstRun,
+  },
+  {
     // TIMER_QUIET_CLOSE_PATCH (docs/timers.md#inside-a-shard): a shard whose history passes 60
     // events while timers fall due every 100 ms drains, stops setting durable timers, waits out the
     // one about to fire and continues as new. The fixture is the first run, up to its continue-as-new.

@@ -38,7 +38,7 @@ import {
   withTimers,
   workflowsPath,
 } from './support/harness';
-import { timersLeftAtClose } from './support/closing';
+import { timersLeftAtClose } from '../support/closing';
 import { approvalTargetWorkflow, receivedQuery } from './support/test-workflows';
 import { startWebhookTarget, type WebhookTarget } from './support/webhook-target';
 

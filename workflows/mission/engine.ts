@@ -235,6 +235,18 @@ export class MissionEngine {
     this.#attributes.publish(immediately, head);
   }
 
+  /**
+   * Publishes the search attributes at once from now on (for a run about to continue as new);
+   * `attributeTimerPending` says when the throttle's timer set before has fired.
+   */
+  unthrottleAttributes(): void {
+    this.#attributes.unthrottle();
+  }
+
+  get attributeTimerPending(): boolean {
+    return this.#attributes.timerPending;
+  }
+
   /** Renders the Web UI's current details again, before a wait that depends on the time. */
   describe(): void {
     this.#attributes.describe();

@@ -38,11 +38,26 @@ export class SearchAttributePublisher {
   /** Workflow time of the last upsert, and whether a timer will publish what is still pending. */
   #publishedAt = Number.NEGATIVE_INFINITY;
   #publishPending = false;
+  /** Set by `unthrottle`: every publish upserts at once, and no new timer is set. */
+  #unthrottled = false;
   readonly #details: CurrentDetails;
 
   constructor(mission: PublishedMission) {
     this.#mission = mission;
     this.#details = new CurrentDetails(mission);
+  }
+
+  /**
+   * For a run about to continue as new: from now on every publish upserts at once and sets no
+   * timer. `timerPending` says when the timer set before has fired.
+   */
+  unthrottle(): void {
+    this.#unthrottled = true;
+  }
+
+  /** Whether a publish timer is set and has not fired yet. */
+  get timerPending(): boolean {
+    return this.#publishPending;
   }
 
   /** Renders the current details again, for a wait whose text depends on the time. */
@@ -68,7 +83,7 @@ export class SearchAttributePublisher {
     ];
     const changed = wanted.filter(([k, v]) => this.#attributes.get(k) !== v);
     if (changed.length === 0) return;
-    if (!immediately && patched(THROTTLED_ATTRIBUTES_PATCH)) {
+    if (!immediately && !this.#unthrottled && patched(THROTTLED_ATTRIBUTES_PATCH)) {
       const wait = this.#publishedAt + PUBLISH_EVERY_MS - Date.now();
       if (wait > 0) {
         if (!this.#publishPending) {

@@ -111,6 +111,12 @@ export const INPUT_CHECK_PATCH = 'swoosh-input-check-v1';
 export const SNAPSHOT_CARRIES_CONTROLS_PATCH = 'swoosh-snapshot-carries-controls-v1';
 /** The patch that applies the deployment's halt (`MissionStart.halt`) at start. */
 export const HALT_AT_START_PATCH = 'swoosh-halt-at-start-v1';
+/**
+ * The patch that lets no publish timer catch a run's continue-as-new (docs/lifecycle.md, "Closing
+ * a run quietly"): before sealing, the run publishes its search attributes at once and waits for
+ * the throttle's timer to fire. Runs recorded before it seal at once.
+ */
+export const QUIET_CONTINUE_AS_NEW_PATCH = 'swoosh-quiet-continue-as-new-v1';
 /** `ApplicationFailure.type` of a mission that failed because its own input cannot run. */
 export const INVALID_MISSION_INPUT = 'InvalidMissionInput';
 
@@ -339,6 +345,13 @@ export async function missionWorkflow(prompt: MissionPrompt, start: MissionStart
   // drains the ledger queue, then takes the snapshot only if no handler arrived meanwhile (one
   // waiting for the mutex behind the drain would never run, and its signal would be lost).
   if (end === 'history' || (end === 'continue-as-new' && engine.drainsOnSeal)) {
+    if (patched(QUIET_CONTINUE_AS_NEW_PATCH)) {
+      // A timer that fires while the continue-as-new task is with the worker makes Temporal refuse
+      // that task, and the retry replays the whole run. A busy mission nearly always has the
+      // attribute throttle's timer set, never more than a second away: let it fire first.
+      engine.unthrottleAttributes();
+      await condition(() => !engine.attributeTimerPending);
+    }
     // The regions and the execution loop run on meanwhile; the snapshot waits for a moment when
     // no update or signal handler is running or queued, and nothing commits after it.
     for (;;) {

@@ -1,6 +1,8 @@
 /**
- * What a timer shard's run left armed when it continued as new (TIMER_QUIET_CLOSE_PATCH, see
- * docs/timers.md#inside-a-shard), read from its history.
+ * What a run left armed when it continued as new, read from its history: a durable timer that
+ * fires while the closing task is with the worker makes Temporal refuse the continue-as-new, and
+ * the retried task replays the whole run (timer shards: docs/timers.md#inside-a-shard; missions:
+ * docs/lifecycle.md, "Closing a run quietly").
  */
 import type proto from '@temporalio/proto';
 
