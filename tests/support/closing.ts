@@ -13,17 +13,22 @@ const eventMs = (e: Event): number =>
   Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
 
 /**
- * For a run that continued as new: each durable timer it set and never saw fire, as the ms from
- * the start of its closing workflow task to the timer's due time. Undefined for a run that did not
- * continue as new.
+ * For a run that continued as new: each durable timer it set and neither saw fire nor cancelled,
+ * as the ms from the start of its closing workflow task to the timer's due time. Undefined for a
+ * run that did not continue as new.
  */
 export function timersLeftAtClose(events: readonly Event[]): number[] | undefined {
   if (!events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes) return undefined;
   const closingStart = [...events].reverse().find((e) => e.workflowTaskStartedEventAttributes)!;
-  const fired = new Set(events.flatMap((e) => e.timerFiredEventAttributes?.timerId ?? []));
+  // A timer that fired or was cancelled cannot fire any more.
+  const gone = new Set(
+    events.flatMap(
+      (e) => e.timerFiredEventAttributes?.timerId ?? e.timerCanceledEventAttributes?.timerId ?? [],
+    ),
+  );
   return events.flatMap((e) => {
     const started = e.timerStartedEventAttributes;
-    if (!started || fired.has(started.timerId!)) return [];
+    if (!started || gone.has(started.timerId!)) return [];
     const timeout = started.startToFireTimeout;
     const dueMs = eventMs(e) + Number(timeout?.seconds ?? 0) * 1000 + Math.floor((timeout?.nanos ?? 0) / 1e6);
     return [dueMs - eventMs(closingStart)];
