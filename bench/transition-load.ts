@@ -332,7 +332,11 @@ function arrivedName(
   const name = proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType);
   const fired = e.timerFiredEventAttributes;
   if (!fired) return name;
-  const started = events.find((s) => String(s.eventId) === String(fired.startedEventId));
+  // Event ids restart with each run: the nearest earlier one is in this run.
+  const started = events
+    .slice(0, events.indexOf(e))
+    .reverse()
+    .find((s) => String(s.eventId) === String(fired.startedEventId));
   const timeout = started?.timerStartedEventAttributes?.startToFireTimeout;
   const summary = started?.userMetadata?.summary?.data;
   const ms = Number(timeout?.seconds ?? 0) * 1000 + Math.round((timeout?.nanos ?? 0) / 1e6);
