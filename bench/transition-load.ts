@@ -19,6 +19,7 @@ import { type StateDocument } from '../schemas/state-document';
 import { type TransitionName } from '../schemas/statechart';
 import { generateSigner, type Signer } from '../host/keys';
 import { newSigner, prompt, TEST_SCHEDULE } from '../tests/lifecycle/support/missions';
+import { historiesOfEveryRun } from '../tests/support/temporal';
 import { procStats, TICK_MS } from './proc-stat';
 
 const { TimeoutType, WorkflowTaskFailedCause } = proto.temporal.api.enums.v1;
@@ -306,24 +307,6 @@ export function machineNote(loadAtStart: number): string {
   return `machine: ${cpus().length} cores shared by the bench, the Temporal dev server and every worker (and anything else running); load average ${loadAtStart.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at the end`;
 }
 
-/** The events of every run of a workflow, the runs it continued as new from first. */
-async function everyRunsEvents(
-  client: Client,
-  workflowId: string,
-): Promise<proto.temporal.api.history.v1.IHistoryEvent[]> {
-  const runs: proto.temporal.api.history.v1.IHistoryEvent[][] = [];
-  let runId: string | undefined = undefined;
-  do {
-    const history: proto.temporal.api.history.v1.IHistory = await client.workflow
-      .getHandle(workflowId, runId)
-      .fetchHistory();
-    const events = history.events ?? [];
-    runs.unshift(events);
-    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
-  } while (runId !== undefined);
-  return runs.flat();
-}
-
 /** An event's type, and for a timer that fired, how long it was set for and what it waited for. */
 function arrivedName(
   events: readonly proto.temporal.api.history.v1.IHistoryEvent[],
@@ -356,7 +339,7 @@ export async function taskTrouble(missions: readonly HeldMission[]): Promise<str
   let failed = 0;
   let continued = 0;
   for (const m of missions) {
-    const events = await everyRunsEvents(m.client, m.handle.workflowId);
+    const events = (await historiesOfEveryRun(m.client, m.handle.workflowId)).flat();
     continued += events.filter((e) => e.workflowExecutionContinuedAsNewEventAttributes).length;
     for (const [i, e] of events.entries()) {
       const t = e.workflowTaskTimedOutEventAttributes;

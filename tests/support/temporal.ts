@@ -2,6 +2,8 @@
  * Real Temporal servers for tests, started from the project's own toolchain on free ports:
  * the Temporal CLI dev server for integration tests, the Java test server for time skipping.
  */
+import type { Client } from '@temporalio/client';
+import type proto from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { swooshSearchAttributes } from '../../schemas/search-attributes';
 import { ensureTemporalCli, ensureTestServer } from '../../temporal-dev/toolchain';
@@ -71,4 +73,25 @@ export async function eventually<T>(
     if (ok(value) || Date.now() > deadline) return value;
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/**
+ * The events of each run of a workflow, oldest run first: the latest run's history, then the run
+ * it continued as new from, and so on back to the first.
+ */
+export async function historiesOfEveryRun(
+  client: Client,
+  workflowId: string,
+): Promise<proto.temporal.api.history.v1.IHistoryEvent[][]> {
+  const runs: proto.temporal.api.history.v1.IHistoryEvent[][] = [];
+  let runId: string | undefined = undefined;
+  do {
+    const history: proto.temporal.api.history.v1.IHistory = await client.workflow
+      .getHandle(workflowId, runId)
+      .fetchHistory();
+    const events = history.events ?? [];
+    runs.unshift(events);
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  } while (runId !== undefined);
+  return runs;
 }
