@@ -107,19 +107,36 @@ export class DocumentHasher {
     out.set(prev.subarray(0, start), 0);
     const ends = prevEnds.slice(0, first);
     let at = start;
-    for (let i = first; i < n; i++) {
+    for (let i = first; i < n;) {
       if (keys[i] === prevKeys[i] && values[i] === prevValues[i]) {
         const from = i === 0 ? 0 : prevEnds[i - 1]!;
         const to = prevEnds[i]!;
         out = ensure(out, at + (to - from));
         out.set(prev.subarray(from, to), at);
         at += to - from;
-      } else {
-        const text = `${i === 0 ? '{' : ','}${quotedKey(keys[i]!)}${canonicalJson(values[i])}`;
-        out = ensure(out, at + text.length * 3);
-        at += encoder.encodeInto(text, out.subarray(at)).written;
+        ends.push(at);
+        i++;
+        continue;
       }
-      ends.push(at);
+      // A run of changed members (epoch, execution, head and hlc_last sort next to each other) is
+      // encoded as one string and converted to UTF-8 in one call: a call per member cost more than
+      // the conversion.
+      const texts: string[] = [];
+      let text = '';
+      do {
+        const member = `${i === 0 ? '{' : ','}${quotedKey(keys[i]!)}${canonicalJson(values[i])}`;
+        texts.push(member);
+        text += member;
+        i++;
+      } while (i < n && !(keys[i] === prevKeys[i] && values[i] === prevValues[i]));
+      out = ensure(out, at + text.length * 3);
+      const written = encoder.encodeInto(text, out.subarray(at)).written;
+      if (written === text.length) {
+        // ASCII only: every character is one byte, so each member ends where its characters do.
+        for (const member of texts) ends.push((at += member.length));
+      } else {
+        for (const member of texts) ends.push((at += encoder.encodeInto(member, out.subarray(at)).written));
+      }
     }
     out = ensure(out, at + 2);
     if (n === 0) out[at++] = 0x7b; // '{'
