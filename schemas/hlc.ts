@@ -101,6 +101,19 @@ export function tryParseHlc(text: string): Hlc | null {
   return { wall, counter };
 }
 
+/**
+ * The one UTC spelling `formatHlc` gives of the instant `text` names, or `null` when `tryParseHlc`
+ * refuses it. Text already in that spelling (a `+00:00` offset, a counter without leading zeros) is
+ * returned as it is: the reducer stores an HLC on every transition, and nearly all arrive spelled
+ * that way, so most of them skip the formatting.
+ */
+export function canonicalHlc(text: string): string | null {
+  const hlc = tryParseHlc(text);
+  if (hlc === null) return null;
+  const hash = text.length - String(hlc.counter).length - 1;
+  return text.charCodeAt(hash) === 0x23 && text.startsWith('+00:00', hash - 6) ? text : formatHlc(hlc);
+}
+
 /** Parses an HLC; throws `HlcFormatError` on malformed text. */
 export function parseHlc(text: string): Hlc {
   const hlc = tryParseHlc(text);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  canonicalHlc,
   civilFromDays,
   compareHlc,
   compareOrder,
@@ -50,6 +51,26 @@ describe('HLC text form', () => {
     expect(parseHlc('2025-10-19T03:23:45.678+02:00#7')).toEqual(utc);
     expect(parseHlc('2025-10-18T20:53:45.678-04:30#7')).toEqual(utc);
     expect(parseHlc('2025-10-19T01:23:45.678Z#7')).toEqual(utc);
+  });
+
+  it('canonicalHlc gives what formatting the parsed instant gives, for any accepted spelling', () => {
+    const spelling = fc.record({
+      hlc: hlcArb,
+      offset: fc.constantFrom('+00:00', '-00:00', 'Z', '+02:00', '-04:30', '+00:01'),
+      zeros: fc.nat({ max: 2 }),
+    });
+    fc.assert(
+      fc.property(spelling, ({ hlc, offset, zeros }) => {
+        const utc = formatHlc(hlc);
+        const [stamp, counter] = utc.split('#') as [string, string];
+        const local = offset.startsWith('+00:00') ? stamp : shiftedStamp(hlc.wall, offset);
+        const text = `${local}#${'0'.repeat(zeros)}${counter}`;
+        expect(canonicalHlc(text)).toBe(formatHlc(parseHlc(text)));
+        expect(canonicalHlc(text)).toBe(utc);
+      }),
+    );
+    expect(canonicalHlc('2025-10-19T01:23:45.678+00:00#x')).toBeNull();
+    expect(canonicalHlc('2025-04-31T01:23:45.678+00:00#1')).toBeNull();
   });
 
   it.each([
@@ -172,3 +193,11 @@ describe('HLC clock', () => {
     );
   });
 });
+
+/** `wall` written in the local time of `offset` (`Z`, or `±HH:MM`), the spelling an HLC may arrive in. */
+function shiftedStamp(wall: number, offset: string): string {
+  if (offset === 'Z') return new Date(wall).toISOString();
+  const minutes =
+    (offset[0] === '-' ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  return new Date(wall + minutes * 60_000).toISOString().replace('Z', offset);
+}

@@ -19,7 +19,7 @@ import {
   type TransitionName,
 } from '../../schemas/statechart';
 import { HANDLERS, type Handler, type TransitionEvent } from './handlers';
-import { formatHlc, tryParseHlc } from '../../schemas/hlc';
+import { canonicalHlc } from '../../schemas/hlc';
 import { parseInputs, type InputOf } from '../../schemas/transition-inputs';
 import { deepFreeze } from '../../schemas/canonical-json';
 
@@ -49,15 +49,15 @@ export function reduceParsed<K extends TransitionName>(
   const def = TRANSITIONS[event.name];
   const region: Region = def.region;
   const handler = HANDLERS[event.name] as Handler<K>;
-  const hlc = tryParseHlc(event.hlc);
-  if (hlc === null) return state;
+  const hlcLast = canonicalHlc(event.hlc);
+  if (hlcLast === null) return state;
   const next = handler(state[region] as never, inputs, { state, event, config });
   return deepFreeze({
     ...state,
     [region]: { ...next, phase: def.to },
     epoch: { ...state.epoch, [region]: state.epoch[region] + 1 },
     // Stored in its one canonical UTC spelling, so equal instants give equal documents.
-    hlc_last: formatHlc(hlc),
+    hlc_last: hlcLast,
     head: { seq: state.head.seq + 1, transition: event.name, signer: event.signer, idem_key: event.idem_key },
   });
 }
