@@ -73,6 +73,41 @@ describe('HLC text form', () => {
     expect(canonicalHlc('2025-04-31T01:23:45.678+00:00#1')).toBeNull();
   });
 
+  it('reads text exactly as the grammar says, on valid stamps and on every kind of near miss', () => {
+    const valid = fc
+      .record({
+        hlc: fc.record({
+          wall: hlcArb.map((h) => h.wall),
+          // Up to 16 digits: the grammar allows 15.
+          counter: fc.oneof(
+            fc.nat({ max: 1_000_000 }),
+            fc.integer({ min: 1e13, max: Number.MAX_SAFE_INTEGER }),
+          ),
+        }),
+        offset: fc.constantFrom('+00:00', '-00:00', 'Z', '+02:00', '-04:30', '+23:59'),
+      })
+      .map(({ hlc, offset }) => formatHlc(hlc).replace('+00:00', offset));
+    const edit = fc.record({
+      at: fc.nat({ max: 40 }),
+      kind: fc.constantFrom('replace', 'insert', 'delete'),
+      char: fc.constantFrom(...'0123456789-:.+#TZz /\u0660x'.split(''), '', '99', '#1', '12345678'),
+    });
+    const text = fc.tuple(valid, fc.array(edit, { maxLength: 3 })).map(([stamp, edits]) =>
+      edits.reduce((t, { at, kind, char }) => {
+        const i = Math.min(at, t.length);
+        if (kind === 'insert') return t.slice(0, i) + char + t.slice(i);
+        if (kind === 'delete') return t.slice(0, i) + t.slice(i + 1);
+        return t.slice(0, i) + char + t.slice(i + 1);
+      }, stamp),
+    );
+    fc.assert(
+      fc.property(fc.oneof(text, fc.string({ maxLength: 40 })), (t) => {
+        expect(tryParseHlc(t)).toEqual(grammarHlc(t));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it.each([
     ['no counter', '2025-10-19T01:23:45.678+00:00'],
     ['no offset', '2025-10-19T01:23:45.678#1'],
@@ -200,4 +235,31 @@ function shiftedStamp(wall: number, offset: string): string {
   const minutes =
     (offset[0] === '-' ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
   return new Date(wall + minutes * 60_000).toISOString().replace('Z', offset);
+}
+
+/**
+ * The HLC grammar as a regular expression with the same checks, the way `tryParseHlc` was first
+ * written: the position-by-position reader must agree with it on every input.
+ */
+function grammarHlc(text: string): Hlc | null {
+  const m =
+    /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})(?:([+-])(\d{2}):(\d{2})|Z)#(\d{1,15})$/.exec(
+      text,
+    );
+  if (!m) return null;
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, ms = 0] = m.slice(1, 8).map(Number);
+  const [sign, oh, om, counter] = [m[8], Number(m[9]), Number(m[10]), Number(m[11])];
+  const monthEnd = new Date(0);
+  monthEnd.setUTCFullYear(year, month, 0);
+  const lastDay = monthEnd.getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > lastDay) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  if (sign !== undefined && (oh > 23 || om > 59)) return null;
+  const offset = sign === undefined ? 0 : (sign === '+' ? 1 : -1) * (oh * 60 + om);
+  const stamp = new Date(0);
+  stamp.setUTCFullYear(year, month - 1, day);
+  stamp.setUTCHours(hour, minute - offset, second, ms);
+  const wall = stamp.getTime();
+  if (wall < 0 || wall > MAX_WALL) return null;
+  return { wall, counter };
 }
