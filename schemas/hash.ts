@@ -121,21 +121,23 @@ export class DocumentHasher {
       // A run of changed members (epoch, execution, head and hlc_last sort next to each other) is
       // encoded as one string and converted to UTF-8 in one call: a call per member cost more than
       // the conversion.
-      const texts: string[] = [];
+      const runStart = ends.length;
       let text = '';
       do {
-        const member = `${i === 0 ? '{' : ','}${quotedKey(keys[i]!)}${canonicalJson(values[i])}`;
-        texts.push(member);
-        text += member;
+        text += memberText(keys, values, i);
+        // Where the member ends if the text is ASCII (a byte a character); corrected below if not.
+        ends.push(at + text.length);
         i++;
       } while (i < n && !(keys[i] === prevKeys[i] && values[i] === prevValues[i]));
       out = ensure(out, at + text.length * 3);
       const written = encoder.encodeInto(text, out.subarray(at)).written;
       if (written === text.length) {
-        // ASCII only: every character is one byte, so each member ends where its characters do.
-        for (const member of texts) ends.push((at += member.length));
-      } else {
-        for (const member of texts) ends.push((at += encoder.encodeInto(member, out.subarray(at)).written));
+        at += written;
+        continue;
+      }
+      for (let j = runStart; j < i; j++) {
+        at += encoder.encodeInto(memberText(keys, values, j), out.subarray(at)).written;
+        ends[j] = at;
       }
     }
     out = ensure(out, at + 2);
@@ -152,6 +154,11 @@ export class DocumentHasher {
     memoiseDigest(doc, digest);
     return digest;
   }
+}
+
+/** The canonical text of a document's member `i`, with the `{` or `,` before it. */
+function memberText(keys: readonly string[], values: readonly unknown[], i: number): string {
+  return `${i === 0 ? '{' : ','}${quotedKey(keys[i]!)}${canonicalJson(values[i])}`;
 }
 
 /** `buffer` if it holds at least `size` bytes, else a larger copy of it. */
