@@ -109,13 +109,16 @@ export class DocumentHasher {
     let at = start;
     for (let i = first; i < n;) {
       if (keys[i] === prevKeys[i] && values[i] === prevValues[i]) {
+        // Unchanged members next to each other are next to each other in the previous bytes too:
+        // one copy for the run.
         const from = i === 0 ? 0 : prevEnds[i - 1]!;
-        const to = prevEnds[i]!;
+        const shift = at - from;
+        do ends.push(prevEnds[i++]! + shift);
+        while (i < n && keys[i] === prevKeys[i] && values[i] === prevValues[i]);
+        const to = prevEnds[i - 1]!;
         out = ensure(out, at + (to - from));
         out.set(prev.subarray(from, to), at);
         at += to - from;
-        ends.push(at);
-        i++;
         continue;
       }
       // A run of changed members (epoch, execution, head and hlc_last sort next to each other) is
