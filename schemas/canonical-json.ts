@@ -114,9 +114,7 @@ export function deepFreeze<T>(value: T): T {
     if (Object.isExtensible(value)) MemoFields.attach(value);
     else foreignMemos.set(value, { encoding: undefined, digest: undefined });
     Object.freeze(value);
-    // Walked without Object.values: an array of children per object was most of the walk's cost.
-    if (Array.isArray(value)) for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
-    else for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    for (const child of Object.values(value as object)) deepFreeze(child);
   }
   return value;
 }
