@@ -51,26 +51,25 @@ const decisions = async () =>
     (r): r is DecisionRecord => r.kind === 'decision',
   );
 
+/** The ids of the patches a run's history records (its `core_patch` markers). */
+const patchIds = (events: readonly proto.temporal.api.history.v1.IHistoryEvent[]): string[] =>
+  events
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
+    .map((p) => (JSON.parse(decode(p.payloads?.[0]?.data)) as { id: string }).id);
+
 describe('a mission whose history grows without a beat continues as new', () => {
   test('the first run ended in continue-as-new past maxEvents, under the patch, with no beat completed', () => {
     expect(firstRunEvents.at(-1)?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
     expect(firstRunEvents.length).toBeGreaterThanOrEqual(MAX_EVENTS);
-    const patches = firstRunEvents
-      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-      .map((p) => JSON.parse(decode(p.payloads?.[0]?.data)) as { id: string });
-    expect(patches.map((p) => p.id)).toContain(HISTORY_CONTINUE_AS_NEW_PATCH);
+    expect(patchIds(firstRunEvents)).toContain(HISTORY_CONTINUE_AS_NEW_PATCH);
     const { snapshot } = continuedWith();
     expect(snapshot.beatsCompleted).toBe(0);
     expect(snapshot.state.execution.phase).toBe('IDLE');
   });
 
   test('the first run let its publish timer fire before it sealed: no durable timer was due within a second of its closing task', () => {
-    const patches = firstRunEvents
-      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-      .flatMap((e) => Object.values(e.markerRecordedEventAttributes?.details ?? {}))
-      .map((p) => JSON.parse(decode(p.payloads?.[0]?.data)) as { id: string });
-    expect(patches.map((p) => p.id)).toContain(QUIET_CONTINUE_AS_NEW_PATCH);
+    expect(patchIds(firstRunEvents)).toContain(QUIET_CONTINUE_AS_NEW_PATCH);
     const left = timersLeftAtClose(firstRunEvents);
     expect(left).toBeDefined();
     for (const due of left!) expect(due).toBeGreaterThan(1_000);
