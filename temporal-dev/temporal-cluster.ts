@@ -15,7 +15,7 @@ import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { stringify } from 'yaml';
 import { ensureSearchAttributes } from '../workers/search-attributes';
-import { PRIORITY_MATCHING, TUNED_TIMER_QUEUE } from './dev-server';
+import { EAGER_ACTIVITIES, PRIORITY_MATCHING, TUNED_TIMER_QUEUE } from './dev-server';
 import { type PostgresBinaries, runCaptured } from './postgres';
 import { freePort, freePortIn, startProcess, stopProcess, type Supervised, waitForPort } from './processes';
 import type { TemporalServerBinaries } from './toolchain';
@@ -148,13 +148,15 @@ export function serverConfig(input: ClusterConfigInput): Record<string, unknown>
 }
 
 /**
- * Dynamic configuration: the dev server's timer-queue tuning and priority matching, and what the dev server sets so that
- * a search attribute is usable as soon as it is added. Each service keeps its own cache of the
- * attributes for up to 60 s, and a worker registers them just before the first mission starts.
+ * Dynamic configuration: the dev server's timer-queue tuning, eager activities and priority
+ * matching, and what the dev server sets so that a search attribute is usable as soon as it is
+ * added. Each service keeps its own cache of the attributes for up to 60 s, and a worker registers
+ * them just before the first mission starts.
  */
 export function dynamicConfig(): Record<string, { value: unknown }[]> {
   const values: Record<string, unknown> = {
     ...TUNED_TIMER_QUEUE,
+    ...EAGER_ACTIVITIES,
     ...PRIORITY_MATCHING,
     'system.forceSearchAttributesCacheRefreshOnRead': true,
     // The refresh reads the database on every call; the dev server raises these for it too.
