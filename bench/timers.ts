@@ -13,8 +13,8 @@
  * timers one shard holds at a capacity setting (bench/timers-capacity.ts). Webhooks are signed by the
  * project's signer (host/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
  * starts the dev server with the timer-queue settings and eager activities `npm run dev` uses
- * (temporal-dev/dev-server.ts); `--server=default` with Temporal's own, under which a workflow's next timer fires 0.1–1 s late
- * (docs/timers.md).
+ * (temporal-dev/dev-server.ts); `--server=default` with Temporal's own, under which a workflow's
+ * next timer fires 0.1–1 s late (docs/timers.md).
  * Sharded timers fire a signed webhook at a receiver in this process; lateness is reported at the
  * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
  * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.

@@ -51,7 +51,7 @@ export const PRIORITY_MATCHING: Readonly<Record<string, string | number | boolea
 /**
  * Eager activity dispatch: a worker completing a workflow task that schedules an activity on its
  * own task queue gets that activity task back in the server's reply, with no trip through
- * matching. The SDK asks for it by default; servers before 1.32 leave it off. A timer shard firing
+ * matching. The SDK asks for it by default; the 1.29 server leaves it off. A timer shard firing
  * one timer at a time pays an activity per firing, and at 278 firings/s over 400 shards this cut
  * their lateness by a fifth to a third (docs/timers.md, "Eager activities").
  */
