@@ -11,6 +11,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
@@ -31,6 +32,15 @@ import { canonicalJson } from '../schemas/canonical-json';
 import { isErrno } from '../host/durable-fs';
 import type { Signer } from '../host/keys';
 import type { TimerEventLog } from '../host/timer-events';
+import type { ParkedTimerStore } from '../host/parked-timers';
+import type {
+  PageInRequest,
+  PageInResult,
+  ParkedCancelRequest,
+  ParkedCancelResult,
+  ParkRequest,
+  ParkResult,
+} from '../schemas/timer-parking';
 import { OutboundRefusedError, type OutboundPolicy, outboundRequest } from '../host/outbound';
 
 /** Where dead letters go by default: `<data dir>/timers/dead-letters.jsonl`. */
@@ -121,6 +131,11 @@ export interface TimerActivityDeps {
    * (docs/timers.md#licence). `createActivities` passes the worker's own checker.
    */
   licence?: { check(): Promise<LicenceVerdict> };
+  /**
+   * Where shards park the timers due later than their park-after setting
+   * (docs/timers.md#parked-timers); a worker without one configures its shards not to park.
+   */
+  parked?: ParkedTimerStore;
 }
 
 /** The headers a webhook target reads to verify, deduplicate and judge the freshness of a delivery. */
@@ -170,7 +185,17 @@ export function createTimerActivities({
   outbound,
   webhookTimeoutMs = 10_000,
   licence,
+  parked,
 }: TimerActivityDeps) {
+  /** The parked-timer store; a shard parks only when its worker configured it to, with one. */
+  function parkedStore(): ParkedTimerStore {
+    if (parked) return parked;
+    throw ApplicationFailure.nonRetryable(
+      'this worker has no parked-timer store, and a shard asked it to park or page in timers',
+      'TimerParkingUnavailable',
+    );
+  }
+
   /** Every delivery's outcome when the licence forbids sending; undefined when it allows. */
   async function licenceRefusal(): Promise<AttemptOutcome | undefined> {
     if (licence === undefined) return undefined;
@@ -338,6 +363,16 @@ export function createTimerActivities({
         throw error;
       }
     },
+
+    /** Parks a create's far timers, and checks the others against the ids parked already. */
+    parkTimers: async (request: ParkRequest): Promise<ParkResult> => await parkedStore().park(request),
+
+    /** The parked timers due within the shard's page-ahead window, in order. */
+    pageInParkedTimers: async (request: PageInRequest): Promise<PageInResult> =>
+      await parkedStore().pageIn(request),
+
+    cancelParkedTimer: async (request: ParkedCancelRequest): Promise<ParkedCancelResult> =>
+      await parkedStore().cancel(request),
 
     recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);

@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Health } from '../schemas/health';
-import { loadStoreConfig, loadTimerConfig } from '../schemas/config';
+import { effectiveParkAfterMs, loadStoreConfig, loadTimerConfig } from '../schemas/config';
 import { type ContentStore, type LedgerReader, openContentStore, openLedgerReader } from '../ledger';
 import { TaskQueueName } from '../schemas/owner-controls';
 import type { TimerTargetRule } from '../schemas/timer-targets';
@@ -30,6 +30,7 @@ import { buildOpenApi, renderDocs } from './openapi';
 import { haltKeeper, mountOwnerControls } from './owner-controls';
 import { ownerCommandSigning } from './owner-signing';
 import { dataPaths, defaultPolicyFile } from '../host/data-dir';
+import { createFileParkedTimerStore, parkedTimersDir, type ParkedTimerStore } from '../host/parked-timers';
 import { timerEventsDir } from '../host/timer-events';
 import { requestTracing } from './telemetry';
 import { firstLineOf, sendProblem } from './problem';
@@ -58,6 +59,8 @@ export interface AppDeps {
   timerTargets?: TimerTargetRule[];
   /** Event streams held open at once (default 256); each polls a mission's ledger while it lasts. */
   maxStreams?: number;
+  /** The parked timers to read; the data folder's unless given. */
+  parkedTimers?: Pick<ParkedTimerStore, 'get' | 'list'>;
   /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
   ownerKeys?: string[];
   /** Distinct owner signatures a broadcast owner command needs (SWOOSH_OWNER_QUORUM, default 1). */
@@ -70,8 +73,15 @@ export interface Gateway {
   app: express.Express;
   /** Every route the app serves, as documented in /openapi.json. */
   routes: readonly RouteDoc[];
-  /** Ends open event streams so that a closing server is not held open by them. */
+  /** Ends open event streams, so that a closing server is not held open by them, and closes the files it reads. */
   stopStreams(): void;
+}
+
+/** The data folder's parked timers, read by the timer routes; let go of when the gateway stops. */
+function openParkedTimers(dir: string, stopped: AbortSignal): Pick<ParkedTimerStore, 'get' | 'list'> {
+  const store = createFileParkedTimerStore(dir);
+  stopped.addEventListener('abort', () => void store.close(), { once: true });
+  return store;
 }
 
 export function createGateway(deps: AppDeps): Gateway {
@@ -117,8 +127,17 @@ export function createGateway(deps: AppDeps): Gateway {
   const shardSettings = {
     timerTargets,
     owners: { keys: signing.ownerKeys.slice(), quorum: signing.quorum },
-    ...(timerConfig !== undefined && { snapshotBudgetBytes: timerConfig.capacityBytes }),
+    ...(timerConfig !== undefined && {
+      snapshotBudgetBytes: timerConfig.capacityBytes,
+      parkAfterMs: effectiveParkAfterMs(timerConfig, loadStoreConfig()),
+    }),
   };
+  // Parked timers are files in the data folder; a deployment on PostgreSQL parks none.
+  const parkedTimers =
+    deps.parkedTimers ??
+    (loadStoreConfig().SWOOSH_STORE === 'files'
+      ? openParkedTimers(parkedTimersDir(dataDir), shutdown.signal)
+      : undefined);
   mountOwnerControls(api, {
     client,
     taskQueue,
@@ -134,6 +153,7 @@ export function createGateway(deps: AppDeps): Gateway {
     shards: timerShards,
     timerTargets,
     shardSettings,
+    ...(parkedTimers && { parked: parkedTimers }),
     events: { dir: timerEventsDir(dataDir), shutdown: shutdown.signal, maxStreams: deps.maxStreams ?? 256 },
   });
   mountConsole(api);

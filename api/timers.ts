@@ -63,7 +63,9 @@ import {
   type TimerTargetRule,
 } from '../schemas/timer-targets';
 import { mapConcurrently } from '../host/concurrency';
+import type { ParkedTimerStore } from '../host/parked-timers';
 import { timerShardStartOptions } from '../host/timer-shards';
+import { parkedTimerRecord } from '../schemas/timer-parking';
 import { principalOf } from './auth';
 import type { TimerEventStreamDeps } from './timer-events';
 import { type Problem, sendProblem } from './problem';
@@ -82,6 +84,8 @@ export interface TimerApiDeps {
   timerTargets?: readonly TimerTargetRule[];
   /** Where the workers write timer events, for GET /timers/events; the route exists only with it. */
   events?: TimerEventStreamDeps;
+  /** The timers shards have parked (docs/timers.md#parked-timers), read for lookups and listings. */
+  parked?: Pick<ParkedTimerStore, 'get' | 'list'>;
 }
 
 /** Shards asked at once by a listing. */
@@ -116,6 +120,38 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
   const shardHandle = (shard: number): WorkflowHandle =>
     client.workflow.getHandle(shardWorkflowId(idPrefix, shard));
   const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
+  const { parked } = deps;
+
+  /** The record of a timer its own shard has parked, if it has. */
+  async function parkedRecord(timerId: string): Promise<TimerRecord | undefined> {
+    const home = shardOf(timerId, shards);
+    const timer = await parked?.get(home, timerId);
+    return timer && parkedTimerRecord(timer, home);
+  }
+
+  /**
+   * Runs an acknowledgement or a replay; a timer the shard does not hold because it parked it is
+   * Scheduled, which neither applies to: 409, as for any Scheduled timer.
+   */
+  async function commandUnlessParked(
+    res: Response,
+    timerId: string,
+    verb: string,
+    run: (handle: WorkflowHandle) => Promise<TimerRecord>,
+  ): Promise<TimerRecord | null> {
+    try {
+      return await command(timerId, run);
+    } catch (error) {
+      const record = failureType(error) === TimerFailure.notFound ? await parkedRecord(timerId) : undefined;
+      if (!record) return await answer(res, () => Promise.reject(error as Error));
+      sendProblem(res, {
+        status: 409,
+        title: 'Timer state conflict',
+        detail: `a ${record.state} timer cannot be ${verb}`,
+      });
+      return null;
+    }
+  }
 
   /** Creates in `shard` (starting it if nobody has: Update-with-Start); `placedFrom` when rolled over. */
   const createIn = (shard: number, spec: CreateTimerRequest, createdBy: TimerCreator, placedFrom?: number) =>
@@ -240,8 +276,22 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
           handle.query(listTimersQuery, { limit, ...(state && { state }), ...(after && { after }) }),
         ),
       );
-      const merged = pages
-        .flat()
+      // Parked timers are Scheduled, or Cancelled while parked.
+      const parkedPages =
+        parked && (state === undefined || state === 'Scheduled' || state === 'Cancelled')
+          ? await mapConcurrently(shardIndexes(shards), FAN_OUT, async (shard) =>
+              (
+                await parked.list(shard, {
+                  limit,
+                  ...(after && { after: { dueAt: after.at, id: after.id } }),
+                  ...(state && { cancelled: state === 'Cancelled' }),
+                })
+              ).map((timer) => parkedTimerRecord(timer, shard)),
+            )
+          : [];
+      // A timer paged in a moment ago can be in both: its shard's record is the newer.
+      const held = new Set(pages.flat().map((timer) => timer.id));
+      const merged = [...pages.flat(), ...parkedPages.flat().filter((timer) => !held.has(timer.id))]
         .map((timer) => ({ key: Date.parse(timer.dueAt), id: timer.id, timer }))
         .sort(byKey)
         .slice(0, limit);
@@ -268,6 +318,7 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
         });
         if (shard !== undefined) record = await lookup(shardHandle(shard));
       }
+      record ??= await parkedRecord(params.id);
       if (record) res.json(record);
       else sendProblem(res, notFound(params.id));
     },
@@ -287,10 +338,8 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
       // Who acknowledged is the caller's token name, recorded by the shard as `ackedBy`.
       const caller = callerOf(res);
       if (!caller) return;
-      const record = await answer(res, () =>
-        command(params.id, (handle) =>
-          handle.executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
-        ),
+      const record = await commandUnlessParked(res, params.id, 'acknowledged', (handle) =>
+        handle.executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record);
     },
@@ -298,10 +347,8 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
     replay: async ({ params }, res) => {
       const caller = callerOf(res);
       if (!caller) return;
-      const record = await answer(res, () =>
-        command(params.id, (handle) =>
-          handle.executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
-        ),
+      const record = await commandUnlessParked(res, params.id, 'replayed', (handle) =>
+        handle.executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.status(202).json(record);
     },

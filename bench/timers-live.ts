@@ -23,6 +23,8 @@ export interface LiveOptions {
   /** From the start of creation to the first due time. */
   leadMs: number;
   shards: number;
+  /** The shards' park-after setting (docs/timers.md#parked-timers); 0 parks nothing. */
+  parkAfterMs: number;
 }
 
 export interface LiveFigures {
@@ -47,10 +49,10 @@ export async function benchLive(
   env: TestWorkflowEnvironment,
   taskQueue: string,
   receiver: Receiver,
-  { live, horizonMs, observeMs, leadMs, shards }: LiveOptions,
+  { live, horizonMs, observeMs, leadMs, shards, parkAfterMs }: LiveOptions,
 ): Promise<LiveFigures> {
   const idPrefix = 'live-shard';
-  await ensureTimerShards(env.client, taskQueue, shards, { idPrefix });
+  await ensureTimerShards(env.client, taskQueue, shards, { idPrefix, settings: { parkAfterMs } });
   const start = Date.now() + leadMs;
   const dues = new Float64Array(live);
   const observedUntil = start + Math.min(observeMs, horizonMs);
@@ -136,7 +138,7 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log('');
   console.log(
     `live timers: ${f.reached} of ${opts.live} held at once, due over ${opts.horizonMs / 1000} s, ` +
-      `${opts.shards} shards, dev server (SQLite)`,
+      `${opts.shards} shards, ${opts.parkAfterMs > 0 ? `parked when due after ${opts.parkAfterMs / 1000} s` : 'none parked'}, dev server (SQLite)`,
   );
   console.log(`  wall             ${f.wall ?? 'none: every timer was created'}`);
   console.log(

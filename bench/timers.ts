@@ -19,6 +19,7 @@
  * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
  * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.
  */
+import { z } from 'zod';
 import { eagerActivityArgs, timerQueueArgs } from '../temporal-dev/dev-server';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,9 @@ import { benchLive, type LiveOptions, reportLive } from './timers-live';
 import { benchCapacity, reportCapacity } from './timers-capacity';
 import { DEFAULT_SHARD_SETTINGS, ShardCapacityBytes } from '../schemas/timer-shard';
 import { FileLedger } from '../ledger';
+import { createFileParkedTimerStore } from '../host/parked-timers';
+import { DEFAULT_PARK_AFTER_MS, ParkAfterMs } from '../schemas/timer-parking';
+import { DEFAULT_TIMER_SHARDS } from '../schemas/config';
 
 interface Options {
   n: number;
@@ -77,6 +81,12 @@ function options(): Options {
   const given = (name: string, env: string) =>
     process.argv.some((a) => a.startsWith(`--${name}=`)) || process.env[env] !== undefined;
   const live = given('live', 'TIMER_BENCH_LIVE') ? arg('live', 'TIMER_BENCH_LIVE', 1) : undefined;
+  // The shipped setting unless told: `--park-after=0` holds every timer in its shard.
+  const parkAfterS = process.argv.find((a) => a.startsWith('--park-after='))?.split('=')[1];
+  const parkAfterMs =
+    parkAfterS === undefined
+      ? DEFAULT_PARK_AFTER_MS
+      : z.union([z.literal(0), ParkAfterMs]).parse(Number(parkAfterS) * 1000);
   const horizonMs = arg('horizon', 'TIMER_BENCH_HORIZON_S', 3_600) * 1000;
   const capacity = process.argv.includes('--capacity')
     ? DEFAULT_SHARD_SETTINGS.snapshotBudgetBytes
@@ -94,7 +104,14 @@ function options(): Options {
         // Room to create every timer before the first is due, at 1000 creates/s: creation still
         // running when firing starts slows both, and the lateness then measures the two together.
         leadMs: arg('lead', 'TIMER_BENCH_LEAD_S', Math.max(30, Math.ceil(live / 1000))) * 1000,
-        shards: arg('shards', 'TIMER_BENCH_SHARDS', Math.max(4, Math.ceil(live / 2_500))),
+        // Parked, a shard holds only what is due within a minute or so: the deployment's default
+        // count. Held whole, each takes about 2500.
+        shards: arg(
+          'shards',
+          'TIMER_BENCH_SHARDS',
+          parkAfterMs > 0 ? DEFAULT_TIMER_SHARDS : Math.max(4, Math.ceil(live / 2_500)),
+        ),
+        parkAfterMs,
       },
     }),
     windowMs: arg('window', 'TIMER_BENCH_WINDOW_S', 60) * 1000,
@@ -124,7 +141,7 @@ async function main(): Promise<void> {
     else if (opts.live)
       log(
         `live=${opts.live.live} horizon=${opts.live.horizonMs / 1000}s observe=${opts.live.observeMs / 1000}s lead=${opts.live.leadMs / 1000}s ` +
-          `shards=${opts.live.shards} server=${opts.server}`,
+          `shards=${opts.live.shards} park-after=${opts.live.parkAfterMs / 1000}s server=${opts.server}`,
       );
     else
       log(
@@ -164,6 +181,7 @@ async function main(): Promise<void> {
         client: env.client,
         // The receiver listens on loopback, which webhooks may reach only when allowed.
         outbound: { allow: parseOutboundAllow('127.0.0.1') },
+        parked: createFileParkedTimerStore(join(dir, 'parked')),
       }),
     });
     const running = worker.run();

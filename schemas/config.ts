@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Controllers } from './owner-controls';
 import { parseTimerTargets, type TimerTargetRule } from './timer-targets';
 import { DEFAULT_SHARD_SETTINGS, ShardCapacityBytes } from './timer-shard';
+import { DEFAULT_PARK_AFTER_MS, ParkAfterMs } from './timer-parking';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 
@@ -112,17 +113,27 @@ export const WorkerTuning = z.object({
 });
 export type WorkerTuning = z.infer<typeof WorkerTuning>;
 
+export const DEFAULT_TIMER_SHARDS = 16;
+
 /**
  * The timer-shard layout of a deployment, from the environment of both the worker and the
  * gateway, which must agree: the shard count decides which shard holds each id.
  */
 export const TimerShardConfig = z.object({
-  SWOOSH_TIMER_SHARDS: z.coerce.number().int().min(1).max(4096).default(16),
+  SWOOSH_TIMER_SHARDS: z.coerce.number().int().min(1).max(4096).default(DEFAULT_TIMER_SHARDS),
   /** Bytes of timers a shard holds before it refuses creates (docs/timers.md#compact-shards). */
   SWOOSH_TIMER_SHARD_CAPACITY: z.coerce
     .number()
     .pipe(ShardCapacityBytes)
     .default(DEFAULT_SHARD_SETTINGS.snapshotBudgetBytes),
+  /**
+   * Timers due later than this many ms are parked outside their shard until a minute before they
+   * are due (docs/timers.md#parked-timers); 0 parks none.
+   */
+  SWOOSH_TIMER_PARK_AFTER: z.coerce
+    .number()
+    .pipe(z.union([z.literal(0), ParkAfterMs]))
+    .default(DEFAULT_PARK_AFTER_MS),
 });
 
 export interface TimerConfig {
@@ -130,6 +141,8 @@ export interface TimerConfig {
   shards: number;
   /** Each shard's capacity in bytes; every shard gets it when a worker starts. */
   capacityBytes: number;
+  /** Park timers due later than this (ms); 0 parks none. */
+  parkAfterMs: number;
   /** The signals and updates timers may send (schemas/timer-targets.ts). */
   timerTargets: TimerTargetRule[];
 }
@@ -162,6 +175,15 @@ export function loadTimerConfig(env: Record<string, string | undefined> = proces
   return {
     shards: parsed.SWOOSH_TIMER_SHARDS,
     capacityBytes: parsed.SWOOSH_TIMER_SHARD_CAPACITY,
+    parkAfterMs: parsed.SWOOSH_TIMER_PARK_AFTER,
     timerTargets: parseTimerTargets(env.SWOOSH_TIMER_TARGETS),
   };
+}
+
+/**
+ * The park-after setting shards run with: the parked-timer store lives in the data folder, so a
+ * deployment on PostgreSQL (whose gateway and workers need not share a folder) parks nothing.
+ */
+export function effectiveParkAfterMs(timers: Pick<TimerConfig, 'parkAfterMs'>, store: StoreConfig): number {
+  return store.SWOOSH_STORE === 'files' ? timers.parkAfterMs : 0;
 }

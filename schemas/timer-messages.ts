@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CreateTimerRequest, DeadLetter, TimerRecord, TimerState } from './timer';
 import type { TimerCreator, TimerTargetRule } from './timer-targets';
 import type { ShardMessage } from './timer-shard-messages';
+import type { ParkKey } from './timer-parking';
 import type { OwnerQuorum, SignedOwnerCommand } from './owner-controls';
 import type { CreateResult, ShardSettings, ShardSnapshot, ShardStats, TimerHalt } from './timer-shard';
 
@@ -25,6 +26,16 @@ export interface TimerShardInput {
   snapshot?: ShardSnapshot;
   /** How many runs came before this one. */
   runs?: number;
+  /** The previous run's parked timers: how far it took them back, and the earliest still parked. */
+  paging?: ShardPaging;
+}
+
+/** What a shard knows of its parked timers (docs/timers.md#parked-timers). */
+export interface ShardPaging {
+  /** Every parked timer up to this key has been taken back. */
+  watermark?: ParkKey;
+  /** The earliest due time still parked; absent when none is. */
+  nextDueAt?: number;
 }
 
 export interface CreateTimersRequest {
@@ -59,6 +70,8 @@ export interface TimerListArgs {
 export interface ShardStatus extends ShardStats {
   runs: number;
   historyLength: number;
+  /** The earliest due time among the timers the shard has parked (docs/timers.md#parked-timers). */
+  nextParkedDueAt?: string;
 }
 
 /** Creates timers (idempotent per id); answers with each timer's record and whether it is new. */
@@ -75,7 +88,15 @@ export const replayTimerUpdate = defineUpdate<TimerRecord, [TimerCommand]>('time
  */
 export const configureTimerTargetsUpdate = defineUpdate<
   void,
-  [{ timerTargets: TimerTargetRule[]; owners?: OwnerQuorum; capacityBytes?: number }]
+  [
+    {
+      timerTargets: TimerTargetRule[];
+      owners?: OwnerQuorum;
+      capacityBytes?: number;
+      /** Park timers due later than this (ms); 0 parks none (docs/timers.md#parked-timers). */
+      parkAfterMs?: number;
+    },
+  ]
 >('timers.configure');
 /**
  * Halts the shard with a signed broadcast pause (pause-all, countersigned by the gateway and

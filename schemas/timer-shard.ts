@@ -35,6 +35,11 @@ export interface ShardSettings {
    */
   snapshotBudgetBytes: number;
   /**
+   * A create due later than this (ms) is parked in the parked-timer store and paged in a minute
+   * before it is due (docs/timers.md#parked-timers); absent or 0, nothing is parked.
+   */
+  parkAfterMs?: number;
+  /**
    * Closed timers become digests and their records go to the timer ledger. Set by the shard
    * workflow (a patch), not by callers: runs recorded before it keep closed timers whole.
    */
@@ -78,6 +83,9 @@ export interface TimerHalt {
  * the snapshot also carries watchers, held messages and events beside the timers.
  */
 export const ShardCapacityBytes = z.int().min(16_384).max(1_800_000);
+
+/** Rough serialised size of a timer's entry in a shard beyond its spec (times, counters, ids). */
+export const TIMER_ENTRY_OVERHEAD_BYTES = 400;
 
 export const DEFAULT_SHARD_SETTINGS: ShardSettings = {
   armingHorizonMs: 60_000,

@@ -217,6 +217,13 @@ export const RedactedAction = z.discriminatedUnion('type', [
 ]);
 export type RedactedAction = z.infer<typeof RedactedAction>;
 
+/** Header values often carry credentials; records and dead letters keep only the names. */
+export function redact(action: TimerAction): RedactedAction {
+  if (action.type !== 'webhook') return action;
+  const { headers, ...rest } = action;
+  return headers ? { ...rest, headerNames: Object.keys(headers) } : rest;
+}
+
 export const TimerRecord = z.object({
   id: TimerId,
   shard: z.int().min(0),
@@ -230,6 +237,11 @@ export const TimerRecord = z.object({
    * `lastError` are absent: the ledger record has them.
    */
   archivedIn: z.string().optional(),
+  /**
+   * Held by the parked-timer store, not yet by its shard: it is due later than the park-after
+   * setting, and its shard takes it back a minute before it is due (docs/timers.md#parked-timers).
+   */
+  parked: z.literal(true).optional(),
   /** The spec's digest (`sha256-<hex>` of its canonical JSON), on an archived timer. */
   specHash: z.string().optional(),
   action: RedactedAction.optional(),

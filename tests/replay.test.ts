@@ -260,6 +260,34 @@ describe('recorded histories replay against the current workflow code', () => {
     for (const due of left!) expect(due).toBeGreaterThan(1_000);
   });
 
+  test('the parked-timers fixture covers the patched branch: timers parked, one refused, one cancelled, both paged in', () => {
+    const file = 'timer-shard-parked.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-paging-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const activities = events.flatMap((e) => {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return name && !name.includes('Bookkeeping') && !name.includes('Webhook') ? [name] : [];
+    });
+    expect(activities).toEqual([
+      'parkTimers',
+      'parkTimers',
+      'cancelParkedTimer',
+      'recordTimerDeadLetter',
+      'pageInParkedTimers',
+      'pageInParkedTimers',
+    ]);
+    const refused = events.filter(
+      (e) =>
+        e.workflowExecutionUpdateCompletedEventAttributes?.outcome?.failure?.applicationFailureInfo?.type,
+    );
+    expect(
+      refused.map(
+        (e) =>
+          e.workflowExecutionUpdateCompletedEventAttributes!.outcome!.failure!.applicationFailureInfo!.type,
+      ),
+    ).toEqual(['TimerConflict']);
+  });
+
   test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
     const file = 'mission-statechart-quiet-continue-as-new.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);

@@ -2,8 +2,15 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { openDeadLetterStore } from '../activities/stores';
+import { createFileParkedTimerStore, parkedTimersDir } from '../host/parked-timers';
 import { createTimerEventLog, timerEventsDir } from '../host/timer-events';
-import { loadConfig, loadStoreConfig, loadTimerConfig, loadWorkerTuning } from '../schemas/config';
+import {
+  effectiveParkAfterMs,
+  loadConfig,
+  loadStoreConfig,
+  loadTimerConfig,
+  loadWorkerTuning,
+} from '../schemas/config';
 import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { ensureSearchAttributes } from './search-attributes';
@@ -43,9 +50,12 @@ try {
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
   const timers = loadTimerConfig();
+  const store = loadStoreConfig();
+  const parkAfterMs = effectiveParkAfterMs(timers, store);
   deps.timers = {
     signer: deps.orchestrator,
-    deadLetters: openDeadLetterStore(loadStoreConfig(), deps.dataDir),
+    deadLetters: openDeadLetterStore(store, deps.dataDir),
+    ...(parkAfterMs > 0 && { parked: createFileParkedTimerStore(parkedTimersDir(deps.dataDir)) }),
     ledger: deps.ledger,
     events: createTimerEventLog(timerEventsDir(deps.dataDir), deps.orchestrator),
     client,
@@ -78,6 +88,7 @@ try {
         timerTargets: timers.timerTargets,
         owners: { keys: config.SWOOSH_OWNER_KEYS, quorum: config.SWOOSH_OWNER_QUORUM },
         snapshotBudgetBytes: timers.capacityBytes,
+        parkAfterMs,
       },
     },
     running,
@@ -88,7 +99,7 @@ try {
 } finally {
   // Ledger locks held for busy missions are let go now, not left to be judged stale.
   await deps.ledger.close();
-  await Promise.all([deps.evidence.close(), deps.timers?.deadLetters.close()]);
+  await Promise.all([deps.evidence.close(), deps.timers?.deadLetters.close(), deps.timers?.parked?.close()]);
   await clientConnection.close();
   await connection.close();
   await tracing.shutdown();

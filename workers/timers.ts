@@ -11,8 +11,8 @@ import { configureTimerTargetsUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schem
 
 /**
  * Ensures every shard of the layout runs, a few starts at a time. With `configure`, every shard
- * is also sent the layout's allow-list, owner keys and capacity, so a changed SWOOSH_TIMER_TARGETS,
- * SWOOSH_OWNER_KEYS or SWOOSH_TIMER_SHARD_CAPACITY reaches shards that were already running (a shard started now has them in its
+ * is also sent the layout's allow-list, owner keys, capacity and park-after setting, so a changed
+ * SWOOSH_TIMER_TARGETS, SWOOSH_OWNER_KEYS, SWOOSH_TIMER_SHARD_CAPACITY or SWOOSH_TIMER_PARK_AFTER reaches shards that were already running (a shard started now has them in its
  * input as well).
  */
 export async function ensureTimerShards(
@@ -26,6 +26,8 @@ export async function ensureTimerShards(
   const timerTargets = layout.settings?.timerTargets ?? [];
   const owners = layout.settings?.owners;
   const capacityBytes = layout.settings?.snapshotBudgetBytes;
+  // Always sent: a worker with no parked-timer store must stop its shards parking.
+  const parkAfterMs = layout.settings?.parkAfterMs ?? 0;
   await mapConcurrently(
     Array.from({ length: count }, (_, shard) => shard),
     16,
@@ -42,6 +44,7 @@ export async function ensureTimerShards(
             timerTargets,
             ...(owners !== undefined && { owners }),
             ...(capacityBytes !== undefined && { capacityBytes }),
+            parkAfterMs,
           },
         ],
         startWorkflowOperation: new WithStartWorkflowOperation(TIMER_SHARD_WORKFLOW_TYPE, start),

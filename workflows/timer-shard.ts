@@ -55,8 +55,18 @@ import {
   shardStatusQuery,
   timerQuery,
   TimerFailure,
+  type ShardPaging,
   type TimerShardInput,
 } from '../schemas/timer-messages';
+import {
+  dueTimeOf,
+  PAGE_AHEAD_MS,
+  PAGE_EVERY_MS,
+  PAGE_MAX_TIMERS,
+  ParkAfterMs,
+  parkedTimerRecord,
+  type ParkRequest,
+} from '../schemas/timer-parking';
 import { observeTimerLateness } from './observability';
 import { ShardMessage } from '../schemas/timer-shard-messages';
 import type { TimerShardActivities } from '../activities';
@@ -69,6 +79,7 @@ import {
   type AttemptOutcome,
   type CommandCheck,
   type CreateCheck,
+  type CreateResult,
   DEFAULT_SHARD_SETTINGS,
   type ArchivedTimer,
   type DeliveryEffect,
@@ -90,6 +101,11 @@ const deliveries = proxyActivities<TimerShardActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 1 },
 });
+// A caller waits on a park or a cancel of a parked timer: a store that stays down fails it.
+const parking = proxyActivities<TimerShardActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumAttempts: 4 },
+});
 // Bookkeeping that must land eventually: retried until it does.
 const bookkeeping = proxyActivities<TimerShardActivities>({
   startToCloseTimeout: '30 seconds',
@@ -107,7 +123,11 @@ const ConfigureArgs = z.strictObject({
   timerTargets: TimerTargetRules,
   owners: OwnerQuorum.optional(),
   capacityBytes: ShardCapacityBytes.optional(),
+  parkAfterMs: z.union([z.literal(0), ParkAfterMs]).optional(),
 });
+
+/** A shard with less room than this does not page in: a page would hold a timer or two. */
+const MIN_PAGE_ROOM_BYTES = 16_384;
 
 /**
  * The patch that makes a shard check a signal or update action against its creator's authority
@@ -147,6 +167,13 @@ export const TIMER_BOOKKEEPING_PATCH = 'swoosh-timer-bookkeeping-v1';
  * new; a run recorded before it continues as soon as its drain is done.
  */
 export const TIMER_QUIET_CLOSE_PATCH = 'swoosh-timer-quiet-close-v1';
+
+/**
+ * The patch that makes a shard park the timers due later than its park-after setting in the
+ * parked-timer store and page them in before they are due (docs/timers.md#parked-timers); a run
+ * recorded before it holds every timer itself.
+ */
+export const TIMER_PAGING_PATCH = 'swoosh-timer-paging-v1';
 
 /**
  * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
@@ -202,17 +229,60 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   /** Closed timers not yet archived, and since when bookkeeping has waited (TIMER_BOOKKEEPING_PATCH). */
   const unarchived: ArchivedTimer[] = [];
   let heldSince: number | undefined;
+  /** Parked timers (docs/timers.md#parked-timers): none in runs recorded before the patch. */
+  const pages = patched(TIMER_PAGING_PATCH);
+  let parkAfterMs = settings.parkAfterMs ?? 0;
+  const paging: ShardPaging = { ...input.paging };
+  let pagingIn = false;
+  let lastPageAt = -Infinity;
+  /** The store's operations, one at a time and in order: the shard is its only writer. */
+  let storeTurn: Promise<unknown> = Promise.resolve();
 
   setHandler(
     createTimersUpdate,
-    ({ specs, createdBy, placedFrom }) => table.create(specs, Date.now(), createdBy, placedFrom),
+    async ({ specs, createdBy, placedFrom }) => {
+      const now = Date.now();
+      const parkable = toPark(specs, now, placedFrom);
+      // Ids the shard does not answer for may be parked already: the store checks them.
+      const unknown = placedFrom === undefined && pages ? specs.filter((spec) => !table.knows(spec.id)) : [];
+      if (parkable.size === 0 && (unknown.length === 0 || paging.nextDueAt === undefined))
+        return table.create(specs, now, createdBy, placedFrom);
+      const asked = unknown.map((spec) => ({
+        timer: { spec, ...(createdBy && { createdBy }), createdAt: now, dueAt: dueTimeOf(spec, now) },
+        park: parkable.has(spec.id),
+      }));
+      const result = await withStore((watermark) =>
+        parking.parkTimers({ shard, ...watermark, timers: asked }),
+      );
+      if (!result.ok) createRefused({ ok: false, reason: 'conflict', timerId: result.conflict });
+      setNextParked(result.nextDueAt);
+      const parked = new Map<string, CreateResult>();
+      result.answers.forEach((answer, i) => {
+        if (answer.outcome === 'parked')
+          parked.set(answer.id, { created: true, timer: parkedTimerRecord(asked[i]!.timer, shard) });
+        else if (answer.outcome === 'parkedBefore')
+          parked.set(answer.id, { created: false, timer: parkedTimerRecord(answer.timer, shard) });
+      });
+      const held = specs.filter((spec) => !parked.has(spec.id));
+      // Other updates ran while the store answered: the rest is checked again against the table.
+      refuseCreate(table.checkCreate(held, placedFrom));
+      const created = new Map(
+        table.create(held, Date.now(), createdBy, placedFrom).map((made) => [made.timer.id, made]),
+      );
+      return specs.map((spec) => parked.get(spec.id) ?? created.get(spec.id)!);
+    },
     {
       validator: (request) => {
         // The validator parses the very value the handler stores; the schema transforms nothing.
         const { specs, createdBy, placedFrom } = parseOrRefuse(CreateTimersArgs, request);
         // The gateway checked the same; a create sent past it is held to the same rules.
         for (const spec of specs) refuseActions(spec, createdBy, timerTargets);
-        refuseCreate(table.checkCreate(specs, placedFrom));
+        const check = table.checkCreate(specs, placedFrom, toPark(specs, Date.now(), placedFrom));
+        // Full, but an id may be parked with another spec: the handler asks the store first, so
+        // that a conflict is answered as one instead of the id being placed in another shard.
+        if (!check.ok && check.reason === 'full' && specs.some((spec) => mayBeParked(spec.id, placedFrom)))
+          return;
+        refuseCreate(check);
       },
     },
   );
@@ -222,12 +292,35 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       refuseCreate(table.checkForward(id, shard));
     },
   });
-  setHandler(cancelTimerUpdate, ({ id }) => table.cancel(id, Date.now(), 'cancelled by request'), {
-    validator: (request) => {
-      const { id, caller } = parseOrRefuse(CommandArgs, request);
+  setHandler(
+    cancelTimerUpdate,
+    async ({ id, caller }) => {
+      const reason = 'cancelled by request';
+      if (!mayBeParked(id)) return table.cancel(id, Date.now(), reason);
+      const result = await withStore((watermark) =>
+        parking.cancelParkedTimer({
+          shard,
+          ...watermark,
+          id,
+          ...(caller && { caller }),
+          at: Date.now(),
+          reason,
+        }),
+      );
+      if (result.outcome === 'cancelled') return parkedTimerRecord(result.timer, shard);
+      if (result.outcome === 'forbidden') refuseCommand({ ok: false, reason: 'forbidden' }, 'cancelled');
+      // Not parked: paged in while the store answered, or never created.
       refuseCommand(table.checkCancel(id, caller), 'cancelled');
+      return table.cancel(id, Date.now(), reason);
     },
-  });
+    {
+      validator: (request) => {
+        const { id, caller } = parseOrRefuse(CommandArgs, request);
+        if (mayBeParked(id)) return;
+        refuseCommand(table.checkCancel(id, caller), 'cancelled');
+      },
+    },
+  );
   setHandler(ackTimerUpdate, ({ id, caller }) => table.ack(id, Date.now(), caller?.name), {
     validator: (request) => {
       const { id, caller } = parseOrRefuse(CommandArgs, request);
@@ -246,6 +339,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       timerTargets = request.timerTargets;
       if (request.owners !== undefined) owners = request.owners;
       if (request.capacityBytes !== undefined) table.setCapacity(request.capacityBytes);
+      if (request.parkAfterMs !== undefined) parkAfterMs = request.parkAfterMs;
     },
     { validator: (request) => void parseOrRefuse(ConfigureArgs, request) },
   );
@@ -296,6 +390,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   setHandler(deadLettersQuery, (args) => table.deadLetters({ ...args, limit: Math.min(args.limit, 1000) }));
   setHandler(shardStatusQuery, () => ({
     ...table.stats(),
+    ...(paging.nextDueAt !== undefined && { nextParkedDueAt: new Date(paging.nextDueAt).toISOString() }),
     runs: input.runs ?? 0,
     historyLength: workflowInfo().historyLength,
   }));
@@ -330,6 +425,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     }
     if (together) writeBookkeeping();
     else writeEvents();
+    if (pageInDue()) pageIn();
     if (!draining && historyIsLong()) {
       draining = true;
       table.pause();
@@ -341,7 +437,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       if (!closing || quiet()) break;
     }
     // What falls due from here on fires in the next run, which sets its own timers at once.
-    if (!closing) armFor(table.nextWakeAt() ?? Infinity);
+    if (!closing) armFor(Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()));
     const woken = () =>
       rang ||
       taskFailure !== undefined ||
@@ -349,8 +445,10 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       // Something fell due while an activity result or an update was being handled: fire it now.
       (table.nextWakeAt() ?? Infinity) <= Date.now() ||
       // A create due earlier than every durable timer set: go round to set one for it.
-      (!closing && (table.nextWakeAt() ?? Infinity) < earliestArmed()) ||
-      (draining && running === 0 && (!closing || quiet())) ||
+      (!closing && Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()) < earliestArmed()) ||
+      pageInDue() ||
+      // A create or cancel of a parked timer awaits the store: drained only once it is done.
+      (draining && running === 0 && allHandlersFinished() && (!closing || quiet())) ||
       (together ? bookkeepingDue() : !writingEvents && !draining && table.hasEvents());
     await condition(woken);
     rang = false;
@@ -362,10 +460,81 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       timerTargets,
       ...(owners !== undefined && { owners }),
       snapshotBudgetBytes: table.capacityBytes,
+      ...(parkAfterMs > 0 && { parkAfterMs }),
     },
     snapshot: table.snapshot(),
+    ...(pages && { paging }),
     runs: (input.runs ?? 0) + 1,
   });
+
+  /**
+   * The ids of a create to park: due later than the park-after setting, and neither known here,
+   * placed from another shard, nor waiting on dependencies (their watches stay with the shard).
+   */
+  function toPark(specs: readonly CreateTimerRequest[], now: number, placedFrom?: number): Set<string> {
+    const ids = new Set<string>();
+    if (!pages || parkAfterMs === 0 || placedFrom !== undefined) return ids;
+    for (const spec of specs) {
+      if (spec.dependsOn?.length || table.knows(spec.id)) continue;
+      if (dueTimeOf(spec, now) > now + parkAfterMs) ids.add(spec.id);
+    }
+    return ids;
+  }
+
+  /** Whether the store may hold the id: the shard does not, and it has timers parked. */
+  function mayBeParked(id: string, placedFrom?: number): boolean {
+    return pages && placedFrom === undefined && paging.nextDueAt !== undefined && !table.knows(id);
+  }
+
+  function setNextParked(at: number | undefined): void {
+    if (at === undefined) delete paging.nextDueAt;
+    else paging.nextDueAt = at;
+  }
+
+  /** Runs one store operation after those before it, with the watermark as it is then. */
+  function withStore<T>(work: (watermark: Pick<ParkRequest, 'watermark'>) => Promise<T>): Promise<T> {
+    const result = storeTurn.then(() => work(paging.watermark ? { watermark: paging.watermark } : {}));
+    storeTurn = result.catch(() => undefined);
+    return result;
+  }
+
+  /** When the next page-in is due: a page ahead of the earliest parked timer, one page after the last. */
+  function nextPageAt(): number {
+    if (!pages || paging.nextDueAt === undefined || pagingIn || draining) return Infinity;
+    return Math.max(paging.nextDueAt - PAGE_AHEAD_MS, lastPageAt + PAGE_EVERY_MS);
+  }
+
+  function pageInDue(): boolean {
+    return nextPageAt() <= Date.now();
+  }
+
+  /**
+   * Takes back the parked timers due within a page ahead, as many as the shard has room for. A
+   * page cut short is followed by the next at once while the shard has room; a shard without
+   * room waits a page, and its timers fire late.
+   */
+  function pageIn(): void {
+    const now = Date.now();
+    lastPageAt = now;
+    const roomBytes = table.freeBytes;
+    if (roomBytes < MIN_PAGE_ROOM_BYTES) {
+      log.warn('timer shard too full to page in its parked timers', { shard, nextDueAt: paging.nextDueAt });
+      return;
+    }
+    pagingIn = true;
+    const upTo = now + PAGE_AHEAD_MS;
+    track(
+      withStore((watermark) =>
+        bookkeeping.pageInParkedTimers({ shard, ...watermark, upTo, limit: PAGE_MAX_TIMERS, roomBytes }),
+      ).then((result) => {
+        pagingIn = false;
+        table.takeBack(result.timers, Date.now());
+        if (result.watermark !== undefined) paging.watermark = result.watermark;
+        setNextParked(result.nextDueAt);
+        if (result.timers.length > 0 && (result.nextDueAt ?? Infinity) <= upTo) lastPageAt = -Infinity;
+      }),
+    );
+  }
 
   /** Sets a durable timer for `at` unless one set earlier already wakes the loop by then. */
   function armFor(at: number): void {
@@ -634,7 +803,10 @@ function admitted(check: HaltCheck): Extract<HaltCheck, { ok: true }> {
 }
 
 function refuseCreate(check: CreateCheck): void {
-  if (check.ok) return;
+  if (!check.ok) createRefused(check);
+}
+
+function createRefused(check: Exclude<CreateCheck, { ok: true }>): never {
   if (check.reason === 'forwarded') refuseForwarded(check.shard);
   const refusals = {
     conflict: [TimerFailure.conflict, `timer ${check.timerId} exists with a different spec`],

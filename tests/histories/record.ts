@@ -11,6 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createFileDeadLetterStore } from '../../activities/timers';
+import { createFileParkedTimerStore } from '../../host/parked-timers';
 import { createTimerEventLog, timerEventsDir } from '../../host/timer-events';
 import { createSwooshWorker } from '../../workers/worker';
 import { testDeps } from '../lifecycle/support/missions';
@@ -41,6 +42,7 @@ if (pending.length > 0) {
         client: env.client,
         events: createTimerEventLog(timerEventsDir(base.dataDir), base.orchestrator),
         outbound: base.outbound,
+        parked: createFileParkedTimerStore(join(base.dataDir, 'timers', 'parked')),
       },
     };
     for (const scenario of pending) {

@@ -429,6 +429,14 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-quiet-close',
     run: timerShardQuietClose,
   },
+  {
+    // TIMER_PAGING_PATCH (docs/timers.md#parked-timers): two timers due past the park-after
+    // setting are parked and one near is held; a create of a parked id with another spec is
+    // refused by the store; a parked timer is cancelled; a page-in takes both back, the cancelled
+    // one cancelled. The fixture ends once the shard holds them.
+    name: 'timer-shard-parked',
+    run: timerShardParked,
+  },
 ];
 
 /**
@@ -586,6 +594,51 @@ async function timerShardQuietClose(client: Client, taskQueue: string, missionId
     60_000,
   );
   const history = await first.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardParked(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix, settings: { parkAfterMs: 90_000 } };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const createdBy = { name: 'fixture', role: 'operator' } as const;
+  const webhook = { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
+  await handle.executeUpdate(createTimersUpdate, {
+    args: [
+      {
+        specs: [
+          { id: 'parked-a', delayMs: 91_000, action: webhook },
+          { id: 'parked-b', delayMs: 92_000, action: webhook },
+          { id: 'near', delayMs: 500, action: webhook },
+        ],
+        createdBy,
+      },
+    ],
+  });
+  await handle
+    .executeUpdate(createTimersUpdate, {
+      args: [{ specs: [{ id: 'parked-a', delayMs: 120_000, action: webhook }], createdBy }],
+    })
+    .then(
+      () => {
+        throw new Error('a parked id was created again with another spec');
+      },
+      () => undefined,
+    );
+  await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: 'parked-b', caller: createdBy }] });
+  const takenBack = await eventually(
+    () => Promise.all([handle.query(timerQuery, 'parked-a'), handle.query(timerQuery, 'parked-b')]),
+    ([a, b]) => a !== null && b !== null,
+    90_000,
+  );
+  if (takenBack[0] === null || takenBack[1]?.state !== 'Cancelled')
+    throw new Error(`recording stalled at ${JSON.stringify(takenBack)}`);
+  const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;
 }

@@ -781,6 +781,148 @@ describe('idempotent create', () => {
   });
 });
 
+describe('parked timers', () => {
+  test('a timer due past the park-after setting is parked, answered from the store, paged in a minute before it is due and fires once; a parked timer cancels, and a create of its id is idempotent', async () => {
+    await scenario(
+      'parked',
+      1,
+      async ({ api, client, target, idPrefix, taskQueue, parked }) => {
+        const far = { id: 'far', delayMs: 2 * HOUR, action: webhook(target) } satisfies CreateTimerRequest;
+        const made = await postJson(`${api}/timers`, far);
+        expect(made.status).toBe(201);
+        const created = ((await made.json()) as { timer: TimerRecord }).timer;
+        expect(created).toMatchObject({ id: 'far', state: 'Scheduled', parked: true, shard: 0 });
+        // The store has it; the shard does not hold it, only knows when its first parked timer is due.
+        expect(await parked.get(0, 'far')).toMatchObject({ dueAt: ms(created.dueAt) });
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        const status = await shard.query(shardStatusQuery);
+        expect(status.timers).toBe(0);
+        expect(status.nextParkedDueAt).toBe(created.dueAt);
+        expect(await read(api, 'far')).toEqual(created);
+
+        const again = await postJson(`${api}/timers`, far);
+        expect(again.status).toBe(200);
+        expect(await again.json()).toEqual({ created: false, timer: created });
+        const clash = await postJson(`${api}/timers`, { ...far, delayMs: 3 * HOUR });
+        expect(clash.status).toBe(409);
+        // Nothing of a parked timer applies before it fires.
+        expect((await postJson(`${api}/timers/far/ack`, {})).status).toBe(409);
+
+        await create(api, { id: 'dropped', delayMs: 3 * HOUR, action: webhook(target) });
+        const cancel = await fetch(`${api}/timers/dropped`, { method: 'DELETE' });
+        expect(cancel.status).toBe(200);
+        expect(await cancel.json()).toMatchObject({ state: 'Cancelled', parked: true });
+        const near = await create(api, { id: 'near', delayMs: 5 * MINUTE, action: webhook(target) });
+        expect(near.parked).toBeUndefined();
+        const listed = (await (await fetch(`${api}/timers`)).json()) as { timers: TimerRecord[] };
+        expect(listed.timers.map((t) => [t.id, t.state, t.parked ?? false])).toEqual([
+          ['near', 'Scheduled', false],
+          ['far', 'Scheduled', true],
+          ['dropped', 'Cancelled', true],
+        ]);
+        const cancelledOnly = (await (await fetch(`${api}/timers?state=Cancelled`)).json()) as {
+          timers: TimerRecord[];
+        };
+        expect(cancelledOnly.timers.map((t) => t.id)).toEqual(['dropped']);
+
+        await env.sleep(2 * HOUR + MINUTE);
+        const fired = await readWhen(api, 'far', (t) => t.state === 'Settled');
+        // Taken back as it was created: its creation and due times, and the record is the shard's.
+        expect(fired).toMatchObject({ createdAt: created.createdAt, dueAt: created.dueAt });
+        expect(fired.parked).toBeUndefined();
+        expect(fired.latenessMs).toBeLessThan(1_000);
+        await env.sleep(HOUR);
+        await readWhen(api, 'dropped', (t) => t.parked === undefined);
+        expect(await read(api, 'dropped')).toMatchObject({
+          state: 'Cancelled',
+          cancelReason: 'cancelled by request',
+        });
+        expect(target.requests.map((r) => r.timerId).sort()).toEqual(['far', 'near']);
+        await expectEachStoryOnce(taskQueue, ['far', 'near']);
+
+        // The shard paged in twice, each time a page ahead of a parked timer, and not in between.
+        const [run] = await historiesOfEveryRun(client, shardWorkflowId(idPrefix, 0));
+        const pageIns = run!.flatMap((e) => {
+          const scheduled = e.activityTaskScheduledEventAttributes;
+          return scheduled?.activityType?.name === 'pageInParkedTimers' ? [e.eventTime] : [];
+        });
+        expect(pageIns).toHaveLength(2);
+        expect((await shard.query(shardStatusQuery)).nextParkedDueAt).toBeUndefined();
+      },
+      { parkAfterMs: 10 * MINUTE },
+    );
+  });
+});
+
+describe('parked timers in a full shard', () => {
+  test('a full home shard answers a create of a parked id with another spec 409 instead of placing it elsewhere', async () => {
+    await scenario(
+      'parked full',
+      2,
+      async ({ api, target }) => {
+        const home = Array.from({ length: 60 }, (_, i) => `full-${i}`).filter((id) => shardOf(id, 2) === 0);
+        const [parkedId, ...fillers] = home;
+        const far = { id: parkedId!, delayMs: 2 * HOUR, action: webhook(target) };
+        expect(await create(api, far)).toMatchObject({ shard: 0, parked: true });
+        let rolled: TimerRecord | undefined;
+        for (const id of fillers) {
+          const made = await create(api, { id, delayMs: 5 * MINUTE, action: webhook(target) });
+          if (made.shard !== 0) {
+            rolled = made;
+            break;
+          }
+        }
+        expect(rolled, 'the home shard filled up').toBeDefined();
+        const clash = await postJson(`${api}/timers`, { ...far, delayMs: 5 * MINUTE });
+        expect(clash.status).toBe(409);
+        const again = await postJson(`${api}/timers`, far);
+        expect(again.status).toBe(200);
+        expect(await again.json()).toMatchObject({ created: false, timer: { shard: 0, parked: true } });
+      },
+      { parkAfterMs: 10 * MINUTE, snapshotBudgetBytes: 1_500 },
+    );
+  });
+});
+
+describe('parked timers across continue-as-new', () => {
+  const settings = { parkAfterMs: 10 * MINUTE, maxHistoryEvents: 40 };
+  test('a shard that drains while creates wait on the store continues as new once they are done, and every parked timer fires once', async () => {
+    await scenario(
+      'parked draining',
+      1,
+      async ({ client, target, idPrefix, taskQueue }) => {
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        // Updates of 20 parked timers each, sent together: the history passes 40 events while
+        // later ones still wait on the store, so the shard drains with handlers in flight.
+        const ids = Array.from({ length: 8 }, (_, u) =>
+          Array.from({ length: 20 }, (_, i) => `drained-${u}-${String(i).padStart(2, '0')}`),
+        );
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings });
+        await Promise.all(
+          ids.map((batch, u) =>
+            shard.executeUpdate(createTimersUpdate, {
+              args: [
+                { specs: batch.map((id) => ({ id, delayMs: HOUR + u * MINUTE, action: webhook(target) })) },
+              ],
+            }),
+          ),
+        );
+        const before = await shard.query(shardStatusQuery);
+        expect(before.timers).toBe(0);
+        expect(before.runs).toBeGreaterThan(0);
+        expect(before.nextParkedDueAt).toBeDefined();
+
+        await env.sleep(HOUR + 9 * MINUTE);
+        await expectDeliveredOnce(target, ids.flat(), 30_000);
+        const after = await shard.query(shardStatusQuery);
+        expect(after.counters.fired).toBe(160);
+        expect(after.nextParkedDueAt).toBeUndefined();
+      },
+      settings,
+    );
+  });
+});
+
 describe('dead letters', () => {
   test('a webhook failing every retry is dead-lettered and listed, and a replay delivers it', async () => {
     await scenario('dead letter replay', 2, async ({ api, target, deadLetters }) => {

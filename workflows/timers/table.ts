@@ -15,19 +15,19 @@ import type {
   CreateTimerRequest,
   DeadLetter,
   Escalation,
-  RedactedAction,
   TimerAction,
   TimerRecord,
   TimerSpec,
   TimerState,
 } from '../../schemas/timer';
-import { DEFAULT_RETRY } from '../../schemas/timer';
+import { DEFAULT_RETRY, redact } from '../../schemas/timer';
 import type { TimerEvent } from '../../schemas/timer-events';
 import { mayChangeTimer, type TimerCreator } from '../../schemas/timer-targets';
 import { canonicalJson } from '../../schemas/canonical-json';
 import { sha256Text } from '../../schemas/hash';
 import type { ShardMessage, Watcher } from '../../schemas/timer-shard-messages';
 import { shardOf } from '../../schemas/timer-shard-key';
+import type { ParkedTimer } from '../../schemas/timer-parking';
 import { WakeHeap } from './wake-heap';
 import { packDigest, unpackDigest } from './digest';
 import {
@@ -45,6 +45,7 @@ import {
   type ListOptions,
   type TimerHalt,
   type TimerDigest,
+  TIMER_ENTRY_OVERHEAD_BYTES,
 } from '../../schemas/timer-shard';
 
 /** A chain link on its way to the shard that will hold it. */
@@ -56,8 +57,6 @@ interface ChainLink {
   createdBy?: TimerCreator;
 }
 
-/** Rough serialised size of an entry beyond its spec (times, counters, ids). */
-const ENTRY_OVERHEAD_BYTES = 400;
 /** A digest's share of the snapshot beyond its own JSON: the comma between array items. */
 const DIGEST_SEPARATOR_BYTES = 1;
 /** Rough serialised size of a forward beyond its id. */
@@ -65,6 +64,7 @@ const FORWARD_OVERHEAD_BYTES = 16;
 /** A timer is armed within the last quarter of the horizon's start: 60 s horizon, 15 s slots. */
 const ARMING_SLOTS = 4;
 /** Retention ends on the minute. */
+const NONE: ReadonlySet<string> = new Set();
 const FORGET_GRID_MS = 60_000;
 
 export class TimerTable {
@@ -126,7 +126,11 @@ export class TimerTable {
    * Whether a batch of creates can be accepted as a whole. An id already held with the same spec
    * is accepted (create is idempotent); with a different spec it is a conflict.
    */
-  checkCreate(specs: readonly CreateTimerRequest[], placedFrom?: number): CreateCheck {
+  checkCreate(
+    specs: readonly CreateTimerRequest[],
+    placedFrom?: number,
+    parking: ReadonlySet<string> = NONE,
+  ): CreateCheck {
     const seen = new Map<string, string>();
     let added = 0;
     for (const spec of specs) {
@@ -153,7 +157,9 @@ export class TimerTable {
         continue;
       }
       seen.set(spec.id, encoded);
-      added += encoded.length + ENTRY_OVERHEAD_BYTES;
+      // A timer to be parked takes no room here until it is paged in.
+      if (parking.has(spec.id)) continue;
+      added += encoded.length + TIMER_ENTRY_OVERHEAD_BYTES;
       if (this.bytes + added > this.settings.snapshotBudgetBytes) {
         return { ok: false, reason: 'full', timerId: spec.id };
       }
@@ -180,6 +186,39 @@ export class TimerTable {
     this.advance(now);
     // Read after advancing: a timer already due may have fired, settled and been archived.
     return created.map(({ created, id }) => ({ created, timer: this.record(id)! }));
+  }
+
+  /** Whether the shard answers for the id itself: it holds the timer, its digest or a forward. */
+  knows(id: string): boolean {
+    return this.timers.has(id) || this.digests.has(id) || this.forwards.has(id);
+  }
+
+  /**
+   * Takes back timers the shard parked (docs/timers.md#parked-timers), as they were created: the
+   * same creation time and due time. One cancelled while parked is taken back cancelled, so
+   * whoever watches its id hears of it. An id held meanwhile keeps what is held.
+   */
+  takeBack(parked: readonly ParkedTimer[], now: number): void {
+    for (const timer of parked) {
+      if (this.knows(timer.spec.id)) {
+        this.emit({
+          kind: 'warn',
+          timerId: timer.spec.id,
+          message: 'parked timer not taken back: its id is held',
+        });
+        continue;
+      }
+      const entry = this.add(timer.spec, now, timer.createdAt, undefined, timer.createdBy);
+      entry.createdAt = timer.createdAt;
+      if (timer.cancelledAt !== undefined)
+        this.cancelEntry(entry, now, timer.cancelReason ?? 'cancelled while parked', timer.cancelledAt);
+    }
+    this.advance(now);
+  }
+
+  /** Bytes of capacity left. */
+  get freeBytes(): number {
+    return Math.max(0, this.settings.snapshotBudgetBytes - this.bytes);
   }
 
   /**
@@ -680,11 +719,12 @@ export class TimerTable {
     this.close(entry);
   }
 
-  private cancelEntry(entry: TimerEntry, now: number, reason: string): void {
+  /** `cancelledAt` earlier than `now`: cancelled while parked; retention counts from `now`. */
+  private cancelEntry(entry: TimerEntry, now: number, reason: string, cancelledAt = now): void {
     const id = entry.spec.id;
     const hadFired = entry.firedAt !== undefined;
     entry.state = 'Cancelled';
-    entry.cancelledAt = now;
+    entry.cancelledAt = cancelledAt;
     entry.cancelReason = reason;
     entry.closedAt = now;
     delete entry.attemptAt;
@@ -902,7 +942,7 @@ export class TimerTable {
   // ── bookkeeping ───────────────────────────────────────────────────────────────────────────
 
   private hold(entry: TimerEntry): void {
-    const size = canonicalJson(entry.spec).length + ENTRY_OVERHEAD_BYTES;
+    const size = canonicalJson(entry.spec).length + TIMER_ENTRY_OVERHEAD_BYTES;
     this.timers.set(entry.spec.id, entry);
     this.sizes.set(entry.spec.id, size);
     this.bytes += size;
@@ -1098,13 +1138,6 @@ function rungOf(spec: TimerSpec, level: number): Escalation | undefined {
 
 function actionOf(spec: TimerSpec, level: number): TimerAction {
   return level === 0 ? spec.action : rungOf(spec, level)!.action;
-}
-
-/** Header values often carry credentials; records and dead letters keep only the names. */
-export function redact(action: TimerAction): RedactedAction {
-  if (action.type !== 'webhook') return action;
-  const { headers, ...rest } = action;
-  return headers ? { ...rest, headerNames: Object.keys(headers) } : rest;
 }
 
 /**

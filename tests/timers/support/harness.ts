@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createFileParkedTimerStore, type ParkedTimerStore } from '../../../host/parked-timers';
 import { createTimerEventLog, type TimerEventLog } from '../../../host/timer-events';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
@@ -101,6 +102,8 @@ export interface TimerContext {
   deadLetterPath: string;
   /** The shards' timer ledgers (one per shard, named by its workflow id). */
   ledgerDir: string;
+  /** Where the shards park timers (they park only with `parkAfterMs` in their settings). */
+  parked: ParkedTimerStore;
 }
 
 export interface HarnessOptions {
@@ -126,6 +129,7 @@ export async function withTimers(
   const deadLetterPath = join(dataDir, taskQueue, 'dead-letters.jsonl');
   const deadLetters = createFileDeadLetterStore(deadLetterPath);
   const ledgerDir = join(dataDir, taskQueue, 'ledger');
+  const parked = createFileParkedTimerStore(join(dataDir, taskQueue, 'parked'));
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
@@ -137,6 +141,7 @@ export async function withTimers(
       events: wrapEvents(createTimerEventLog(join(dataDir, taskQueue, 'events'), signer)),
       client: env.client,
       outbound: TEST_OUTBOUND,
+      parked,
     }),
   });
   const gateway = await serve(
@@ -147,6 +152,7 @@ export async function withTimers(
       shardIdPrefix: idPrefix,
       ...(settings && { shardSettings: settings }),
       timerTargets: testTimerTargets(taskQueue),
+      parked,
     }),
   );
   try {
@@ -160,6 +166,7 @@ export async function withTimers(
           deadLetters,
           deadLetterPath,
           ledgerDir,
+          parked,
         });
       } finally {
         // While the worker still runs, and once no activity is under way: a shard's activity left
@@ -172,6 +179,7 @@ export async function withTimers(
     });
   } finally {
     await gateway.close();
+    await parked.close();
   }
 }
 
