@@ -31,7 +31,11 @@ export const ParkAfterMs = z
   .int()
   .min(PAGE_AHEAD_MS + 2 * PAGE_EVERY_MS)
   .max(30 * 24 * 60 * 60 * 1000);
-export const DEFAULT_PARK_AFTER_MS = 10 * 60 * 1000;
+/**
+ * Two minutes: a shard holds about 3,000 timers, so what is due before its timers are parked must
+ * fit there. At a million timers an hour over 16 shards that is under three minutes' worth.
+ */
+export const DEFAULT_PARK_AFTER_MS = 2 * 60 * 1000;
 
 /** Where a parked timer sorts: by due time, then id. */
 export interface ParkKey {
