@@ -40,6 +40,7 @@ import type {
   ParkedCancelResult,
   ParkRequest,
   ParkResult,
+  RetireRequest,
 } from '../schemas/timer-parking';
 import { OutboundRefusedError, type OutboundPolicy, outboundRequest } from '../host/outbound';
 
@@ -373,6 +374,9 @@ export function createTimerActivities({
 
     cancelParkedTimer: async (request: ParkedCancelRequest): Promise<ParkedCancelResult> =>
       await parkedStore().cancel(request),
+
+    /** Hands the store the digests of closed timers, so they leave the shard's state. */
+    retireTimerDigests: async (request: RetireRequest): Promise<void> => await parkedStore().retire(request),
 
     recordTimerDeadLetter: async (record: DeadLetter): Promise<void> => {
       await deadLetters.append(record);

@@ -60,7 +60,7 @@ export interface AppDeps {
   /** Event streams held open at once (default 256); each polls a mission's ledger while it lasts. */
   maxStreams?: number;
   /** The parked timers to read; the data folder's unless given. */
-  parkedTimers?: Pick<ParkedTimerStore, 'get' | 'list'>;
+  parkedTimers?: Pick<ParkedTimerStore, 'get' | 'list' | 'closed'>;
   /** People's owner keys (SWOOSH_OWNER_KEYS) that missions started here accept commands from too. */
   ownerKeys?: string[];
   /** Distinct owner signatures a broadcast owner command needs (SWOOSH_OWNER_QUORUM, default 1). */
@@ -78,7 +78,10 @@ export interface Gateway {
 }
 
 /** The data folder's parked timers, read by the timer routes; let go of when the gateway stops. */
-function openParkedTimers(dir: string, stopped: AbortSignal): Pick<ParkedTimerStore, 'get' | 'list'> {
+function openParkedTimers(
+  dir: string,
+  stopped: AbortSignal,
+): Pick<ParkedTimerStore, 'get' | 'list' | 'closed'> {
   const store = createFileParkedTimerStore(dir);
   stopped.addEventListener('abort', () => void store.close(), { once: true });
   return store;

@@ -40,6 +40,7 @@ import {
   type TimerIdParam,
   type TimerListQuery,
   type TimerRecord,
+  type TimerState,
 } from '../schemas/timer';
 import {
   ackTimerUpdate,
@@ -55,9 +56,10 @@ import {
   TimerFailure,
 } from '../schemas/timer-messages';
 import { DEFAULT_SHARD_ID_PREFIX, shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
-import { type CreateResult, type ShardSettings } from '../schemas/timer-shard';
+import { type CreateResult, digestRecord, type ShardSettings } from '../schemas/timer-shard';
 import {
   actionsOf,
+  mayChangeTimer,
   timerActionRefusal,
   type TimerCreator,
   type TimerTargetRule,
@@ -84,8 +86,11 @@ export interface TimerApiDeps {
   timerTargets?: readonly TimerTargetRule[];
   /** Where the workers write timer events, for GET /timers/events; the route exists only with it. */
   events?: TimerEventStreamDeps;
-  /** The timers shards have parked (docs/timers.md#parked-timers), read for lookups and listings. */
-  parked?: Pick<ParkedTimerStore, 'get' | 'list'>;
+  /**
+   * The timers shards have parked and the digests they retired (docs/timers.md#parked-timers), read
+   * for lookups and listings.
+   */
+  parked?: Pick<ParkedTimerStore, 'get' | 'list' | 'closed'>;
 }
 
 /** Shards asked at once by a listing. */
@@ -122,28 +127,46 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
   const handleOf = (timerId: string): WorkflowHandle => shardHandle(shardOf(timerId, shards));
   const { parked } = deps;
 
-  /** The record of a timer its own shard has parked, if it has. */
-  async function parkedRecord(timerId: string): Promise<TimerRecord | undefined> {
+  /** The record of a timer its own shard has parked, or whose digest it retired, from the store. */
+  async function storedRecord(timerId: string): Promise<TimerRecord | undefined> {
+    if (!parked) return undefined;
     const home = shardOf(timerId, shards);
-    const timer = await parked?.get(home, timerId);
-    return timer && parkedTimerRecord(timer, home);
+    const timer = await parked.get(home, timerId);
+    if (timer) return parkedTimerRecord(timer, home);
+    const retired = await parked.closed(home, timerId, Date.now());
+    return retired && digestRecord(retired.digest, home, retired.archivedIn);
   }
 
   /**
-   * Runs an acknowledgement or a replay; a timer the shard does not hold because it parked it is
-   * Scheduled, which neither applies to: 409, as for any Scheduled timer.
+   * Runs a command on the timer's shard. A timer it does not hold because the store does is
+   * answered from there, as the shard would: parked, it is Scheduled, which an acknowledgement or
+   * a replay does not apply to (409); closed, a command that would leave it as it is (`unchanged`)
+   * changes nothing, any other is 409.
    */
-  async function commandUnlessParked(
+  async function commandOrStored(
     res: Response,
+    caller: TimerCreator,
     timerId: string,
     verb: string,
+    unchanged: TimerState | undefined,
     run: (handle: WorkflowHandle) => Promise<TimerRecord>,
   ): Promise<TimerRecord | null> {
     try {
       return await command(timerId, run);
     } catch (error) {
-      const record = failureType(error) === TimerFailure.notFound ? await parkedRecord(timerId) : undefined;
+      const record = failureType(error) === TimerFailure.notFound ? await storedRecord(timerId) : undefined;
       if (!record) return await answer(res, () => Promise.reject(error as Error));
+      if (!mayChangeTimer(caller, record.createdBy)) {
+        const detail = `only the timer's creator or a role ranked at least as high may have it ${verb}`;
+        sendProblem(res, {
+          status: 403,
+          title: 'Forbidden',
+          detail,
+          errors: [{ field: 'header.authorization', reason: detail }],
+        });
+        return null;
+      }
+      if (record.parked === undefined && record.state === unchanged) return record;
       sendProblem(res, {
         status: 409,
         title: 'Timer state conflict',
@@ -318,7 +341,7 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
         });
         if (shard !== undefined) record = await lookup(shardHandle(shard));
       }
-      record ??= await parkedRecord(params.id);
+      record ??= await storedRecord(params.id);
       if (record) res.json(record);
       else sendProblem(res, notFound(params.id));
     },
@@ -326,19 +349,17 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
     cancel: async ({ params }, res) => {
       const caller = callerOf(res);
       if (!caller) return;
-      const record = await answer(res, () =>
-        command(params.id, (handle) =>
-          handle.executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
-        ),
+      const record = await commandOrStored(res, caller, params.id, 'cancelled', 'Cancelled', (handle) =>
+        handle.executeUpdate(cancelTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
-      if (record) res.json(record satisfies TimerRecord);
+      if (record) res.json(record);
     },
 
     ack: async ({ params }, res) => {
       // Who acknowledged is the caller's token name, recorded by the shard as `ackedBy`.
       const caller = callerOf(res);
       if (!caller) return;
-      const record = await commandUnlessParked(res, params.id, 'acknowledged', (handle) =>
+      const record = await commandOrStored(res, caller, params.id, 'acknowledged', 'Settled', (handle) =>
         handle.executeUpdate(ackTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.json(record);
@@ -347,7 +368,7 @@ export function createTimerHandlers(deps: TimerApiDeps): TimerHandlers {
     replay: async ({ params }, res) => {
       const caller = callerOf(res);
       if (!caller) return;
-      const record = await commandUnlessParked(res, params.id, 'replayed', (handle) =>
+      const record = await commandOrStored(res, caller, params.id, 'replayed', undefined, (handle) =>
         handle.executeUpdate(replayTimerUpdate, { args: [{ id: params.id, caller }] }),
       );
       if (record) res.status(202).json(record);

@@ -4,18 +4,20 @@
  * activities, which its workflow runs one at a time); the gateway reads it to answer for timers
  * no shard holds yet. One module owns the format, so writer and reader agree on it.
  *
- * A line is a parked timer (`p`), a cancel of one (`c`), or how far the shard has taken them back
- * (`w`, its watermark). Each process keeps an index (id → due time, where the line is) and reads
+ * A line is a parked timer (`p`), a cancel of one (`c`), how far the shard has taken them back
+ * (`w`, its watermark), or the digest of a closed timer the shard retired (`d`), answered for
+ * until its retention ends. Each process keeps an index (id → due time, where the line is) and reads
  * a timer's line when it needs it, so a million parked timers cost their index, not their specs.
  * Writes happen under a lock file, after reading what others appended, and are fsynced before
  * they return; a torn last line (a crash mid-append) is cut by the next writer. A file that is
- * mostly timers already taken back is rewritten, and a reader that finds another file at the
+ * mostly timers already taken back or digests forgotten is rewritten, and a reader that finds another file at the
  * path reads it afresh.
  */
 import type { Stats } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalJson } from '../schemas/canonical-json';
+import { sha256Text } from '../schemas/hash';
 import {
   AFTER_EVERY_ID,
   compareParkKeys,
@@ -31,6 +33,8 @@ import {
   type ParkKey,
   type ParkRequest,
   type ParkResult,
+  type RetiredDigest,
+  type RetireRequest,
 } from '../schemas/timer-parking';
 import { TIMER_ENTRY_OVERHEAD_BYTES } from '../schemas/timer-shard';
 import { mayChangeTimer } from '../schemas/timer-targets';
@@ -43,10 +47,14 @@ export interface ParkedTimerStore {
   park(request: ParkRequest): Promise<ParkResult>;
   pageIn(request: PageInRequest): Promise<PageInResult>;
   cancel(request: ParkedCancelRequest): Promise<ParkedCancelResult>;
+  /** Takes over digests of closed timers from their shard (docs/timers.md#retired-digests). */
+  retire(request: RetireRequest): Promise<void>;
   /** A timer `shard` has parked and not taken back (cancelled ones too); for reads. */
   get(shard: number, id: string): Promise<ParkedTimer | undefined>;
   /** `shard`'s parked timers by key, after `after`, cancelled ones or the others if asked; for listings. */
   list(shard: number, options: ParkedListOptions): Promise<ParkedTimer[]>;
+  /** The digest `shard` retired for a closed timer, if retention has not forgotten it by `at`; for reads. */
+  closed(shard: number, id: string, at: number): Promise<RetiredDigest | undefined>;
   close(): Promise<void>;
 }
 
@@ -64,7 +72,7 @@ export function parkedTimersDir(dataDir: string): string {
 const LOCK_TIMEOUT_MS = 10_000;
 /** Read at most this much at once; a line is far shorter. */
 const READ_SLICE_BYTES = 8 * 1024 * 1024;
-/** A file at least this large, over half of it timers already taken back, is rewritten. */
+/** A file at least this large, over half of it timers taken back or digests forgotten, is rewritten. */
 const COMPACT_FROM_BYTES = 32 * 1024 * 1024;
 
 type Line =
@@ -73,7 +81,8 @@ type Line =
   /** The shard holds everything up to here: the store may let go of it. */
   | { w: ParkKey }
   /** A page-in gave the shard everything up to here; reads no longer find it parked. */
-  | { t: ParkKey };
+  | { t: ParkKey }
+  | { d: RetiredDigest };
 
 interface Slot {
   dueAt: number;
@@ -81,6 +90,12 @@ interface Slot {
   length: number;
   cancelledAt?: number;
   cancelReason?: string;
+}
+
+interface RetiredSlot {
+  forgetAt: number;
+  offset: number;
+  length: number;
 }
 
 export function createFileParkedTimerStore(dir: string): ParkedTimerStore {
@@ -95,8 +110,10 @@ export function createFileParkedTimerStore(dir: string): ParkedTimerStore {
     park: (request) => logOf(request.shard).park(request),
     pageIn: (request) => logOf(request.shard).pageIn(request),
     cancel: (request) => logOf(request.shard).cancel(request),
+    retire: (request) => logOf(request.shard).retire(request),
     get: (shard, id) => logOf(shard).get(id),
     list: (shard, options) => logOf(shard).list(options),
+    closed: (shard, id, at) => logOf(shard).closed(id, at),
     async close() {
       await Promise.all([...logs.values()].map((log) => log.close()));
       logs.clear();
@@ -106,6 +123,8 @@ export function createFileParkedTimerStore(dir: string): ParkedTimerStore {
 
 class ShardLog {
   private index = new Map<string, Slot>();
+  /** Retired digests by id; one retention has forgotten is dropped when next met. */
+  private retired = new Map<string, RetiredSlot>();
   private watermark: ParkKey | undefined;
   /**
    * How far page-ins have given timers to the shard. The index keeps them until the shard says it
@@ -129,9 +148,14 @@ class ShardLog {
       for (const { timer, park } of request.timers) {
         const id = timer.spec.id;
         const held = batch.get(id) ?? (await this.parkedTimer(id, request.watermark));
+        const closed = held ? undefined : await this.retiredDigest(id, timer.createdAt);
         if (held) {
           if (canonicalJson(held.spec) !== canonicalJson(timer.spec)) return { ok: false, conflict: id };
           answers.push({ id, outcome: 'parkedBefore', timer: held });
+        } else if (closed) {
+          if (sha256Text(canonicalJson(timer.spec)) !== closed.digest.specHash)
+            return { ok: false, conflict: id };
+          answers.push({ id, outcome: 'closed', retired: closed });
         } else if (park && isParked({ dueAt: timer.dueAt, id }, request.watermark)) {
           batch.set(id, timer);
           lines.push({ p: timer });
@@ -168,7 +192,7 @@ class ShardLog {
       const nextDueAt = this.earliestDue(watermark);
       if (watermark !== undefined && (this.taken === undefined || compareParkKeys(watermark, this.taken) > 0))
         await this.appendLines([{ t: watermark }]);
-      await this.compactIfMostlyTaken();
+      await this.compactIfMostlyDead();
       return {
         timers,
         ...(watermark !== undefined && { watermark }),
@@ -188,6 +212,20 @@ class ShardLog {
         outcome: 'cancelled',
         timer: { ...timer, cancelledAt: request.at, cancelReason: request.reason },
       };
+    });
+  }
+
+  retire(request: RetireRequest): Promise<void> {
+    return this.write(request.watermark, async (append) => {
+      await append(request.digests.map((d) => ({ d })));
+      await this.compactIfMostlyDead();
+    });
+  }
+
+  closed(id: string, at: number): Promise<RetiredDigest | undefined> {
+    return this.serially(async () => {
+      await this.refresh();
+      return await this.retiredDigest(id, at);
     });
   }
 
@@ -238,6 +276,20 @@ class ShardLog {
     return await this.read(id, slot);
   }
 
+  /** A retired digest retention has not forgotten by `at`. */
+  private async retiredDigest(id: string, at: number): Promise<RetiredDigest | undefined> {
+    const slot = this.retired.get(id);
+    if (!slot) return undefined;
+    if (slot.forgetAt <= at) {
+      this.retired.delete(id);
+      return undefined;
+    }
+    const line = await this.readLine(slot);
+    if (!('d' in line) || line.d.digest.id !== id)
+      throw new Error(`${this.path}: the line at ${slot.offset} is not the digest of ${id}`);
+    return line.d;
+  }
+
   /** Keys of the timers parked past `watermark`, in order. */
   private keys(watermark: ParkKey | undefined): ParkKey[] {
     const keys: ParkKey[] = [];
@@ -258,9 +310,7 @@ class ShardLog {
   }
 
   private async read(id: string, slot: Slot): Promise<ParkedTimer> {
-    const buffer = Buffer.alloc(slot.length);
-    const { bytesRead } = await this.file!.handle.read(buffer, 0, slot.length, slot.offset);
-    const line = JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as Line;
+    const line = await this.readLine(slot);
     if (!('p' in line) || line.p.spec.id !== id)
       throw new Error(`${this.path}: the line at ${slot.offset} is not timer ${id}`);
     return {
@@ -268,6 +318,12 @@ class ShardLog {
       ...(slot.cancelledAt !== undefined && { cancelledAt: slot.cancelledAt }),
       ...(slot.cancelReason !== undefined && { cancelReason: slot.cancelReason }),
     };
+  }
+
+  private async readLine(slot: { offset: number; length: number }): Promise<Line> {
+    const buffer = Buffer.alloc(slot.length);
+    const { bytesRead } = await this.file!.handle.read(buffer, 0, slot.length, slot.offset);
+    return JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as Line;
   }
 
   /** Indexes what was appended since the last read; a file replaced at the path is read afresh. */
@@ -316,6 +372,8 @@ class ShardLog {
         slot.cancelledAt = line.c.at;
         slot.cancelReason = line.c.reason;
       }
+    } else if ('d' in line) {
+      this.retired.set(line.d.digest.id, { forgetAt: line.d.forgetAt, offset, length });
     } else if ('w' in line) this.advance(line.w);
     else if (this.taken === undefined || compareParkKeys(line.t, this.taken) > 0) this.taken = line.t;
   }
@@ -331,6 +389,7 @@ class ShardLog {
 
   private reset(): void {
     this.index = new Map();
+    this.retired = new Map();
     this.watermark = undefined;
     this.taken = undefined;
     this.readOffset = 0;
@@ -381,10 +440,12 @@ class ShardLog {
     await this.refresh();
   }
 
-  /** Rewrites a large file holding mostly timers already taken back; under the lock. */
-  private async compactIfMostlyTaken(): Promise<void> {
+  /** Rewrites a large file holding mostly timers already taken back or digests forgotten; under the lock. */
+  private async compactIfMostlyDead(): Promise<void> {
+    const now = Date.now();
     let live = 0;
     for (const slot of this.index.values()) live += slot.length;
+    for (const slot of this.retired.values()) if (slot.forgetAt > now) live += slot.length;
     if (this.readOffset < COMPACT_FROM_BYTES || live * 2 > this.readOffset) return;
     const lines: Line[] = [
       ...(this.watermark ? [{ w: this.watermark }] : []),
@@ -395,6 +456,10 @@ class ShardLog {
       const { cancelledAt, cancelReason, ...parked } = timer;
       lines.push({ p: parked });
       if (cancelledAt !== undefined) lines.push({ c: { id, at: cancelledAt, reason: cancelReason ?? '' } });
+    }
+    for (const [id, slot] of this.retired) {
+      const retired = slot.forgetAt > now ? await this.retiredDigest(id, now) : undefined;
+      if (retired) lines.push({ d: retired });
     }
     const temporary = `${this.path}.compacting`;
     const handle = await open(temporary, 'w', 0o600);

@@ -36,6 +36,8 @@ export interface ShardPaging {
   watermark?: ParkKey;
   /** The earliest due time still parked; absent when none is. */
   nextDueAt?: number;
+  /** Until when the store answers for digests the shard retired; absent when it retired none. */
+  retiredUntil?: number;
 }
 
 export interface CreateTimersRequest {

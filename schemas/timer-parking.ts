@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { type CreateTimerRequest, redact, type TimerRecord } from './timer';
+import type { TimerDigest } from './timer-shard';
 import type { TimerCreator } from './timer-targets';
 
 /** A shard pages in, every `PAGE_EVERY_MS` while it has parked timers, those due within this. */
@@ -81,10 +82,12 @@ export type ParkAnswer =
   | { id: string; outcome: 'parked' }
   /** Parked already, with the same spec: as it was then. */
   | { id: string; outcome: 'parkedBefore'; timer: ParkedTimer }
+  /** Closed, its digest retired to the store, with the same spec: answered as it closed. */
+  | { id: string; outcome: 'closed'; retired: RetiredDigest }
   /** Not parked: the shard holds it itself. */
   | { id: string; outcome: 'absent' };
 
-/** All or nothing: a conflict (an id parked with another spec) parks none of the batch. */
+/** All or nothing: a conflict (an id parked or closed with another spec) parks none of the batch. */
 export type ParkResult =
   { ok: true; answers: ParkAnswer[]; nextDueAt?: number } | { ok: false; conflict: string };
 
@@ -123,6 +126,29 @@ export interface ParkedCancelRequest {
 
 export type ParkedCancelResult =
   { outcome: 'cancelled'; timer: ParkedTimer } | { outcome: 'notFound' | 'forbidden' };
+
+/**
+ * A shard with little room left hands the store the digests of its oldest closed timers, which
+ * the store answers for until their retention ends (docs/timers.md#retired-digests): when less
+ * than this share of its capacity is free…
+ */
+export const RETIRE_BELOW_FREE_SHARE = 0.25;
+/** …at most this many at a time (a digest is some 300 bytes of activity input). */
+export const RETIRE_MAX_DIGESTS = 1_000;
+
+/** A closed timer's digest in the store, with the timer ledger that has its record. */
+export interface RetiredDigest {
+  digest: TimerDigest;
+  archivedIn: string;
+  /** When retention forgets it: the store no longer answers for it from then on, and its id is free. */
+  forgetAt: number;
+}
+
+export interface RetireRequest {
+  shard: number;
+  watermark?: ParkKey;
+  digests: RetiredDigest[];
+}
 
 /** The record of a parked timer, as its shard would answer for it once paged in. */
 export function parkedTimerRecord(timer: ParkedTimer, shard: number): TimerRecord {

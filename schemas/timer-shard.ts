@@ -177,6 +177,42 @@ export interface TimerDigest {
   heldBy?: string;
 }
 
+/** A closed timer as its digest tells it: the outcome; the spec's fields are in the timer ledger `archivedIn`. */
+export function digestRecord(digest: TimerDigest, shard: number, archivedIn: string): TimerRecord {
+  const closedAt = new Date(digest.closedAt).toISOString();
+  return {
+    id: digest.id,
+    shard,
+    state: digest.state,
+    archivedIn,
+    specHash: digest.specHash,
+    ...(digest.createdBy !== undefined && { createdBy: digest.createdBy }),
+    escalationLevel: digest.escalationLevel,
+    createdAt: new Date(digest.createdAt).toISOString(),
+    dueAt: new Date(digest.dueAt).toISOString(),
+    ...(digest.chainedFrom !== undefined && { chainedFrom: digest.chainedFrom }),
+    ...(digest.chainsTo !== undefined && { chainsTo: digest.chainsTo }),
+    ...optionalIso('readyAt', digest.readyAt),
+    ...optionalIso('firedAt', digest.firedAt),
+    ...(digest.latenessMs !== undefined && { latenessMs: digest.latenessMs }),
+    ...(digest.heldBy !== undefined && { heldByHalt: digest.heldBy }),
+    ...(digest.deliveryId !== undefined && { deliveryId: digest.deliveryId }),
+    attempts: digest.attempts,
+    ...optionalIso('deliveredAt', digest.deliveredAt),
+    ...(digest.state === 'Settled' && { settledAt: closedAt }),
+    ...(digest.settledBy !== undefined && { settledBy: digest.settledBy }),
+    ...(digest.ackedBy !== undefined && { ackedBy: digest.ackedBy }),
+    ...(digest.state === 'Cancelled' && { cancelledAt: closedAt }),
+    ...(digest.cancelReason !== undefined && { cancelReason: digest.cancelReason }),
+    replays: digest.replays,
+  };
+}
+
+/** `{ [key]: ISO time }` when there is a time, else nothing: for spreading into a record. */
+export function optionalIso<K extends string>(key: K, ms: number | undefined): { [P in K]?: string } {
+  return (ms === undefined ? {} : { [key]: new Date(ms).toISOString() }) as { [P in K]?: string };
+}
+
 /**
  * A digest as a snapshot carries it: positions instead of field names and times relative to the
  * closing, since a shard of digests nears Temporal's limit on continue-as-new input

@@ -288,6 +288,23 @@ describe('recorded histories replay against the current workflow code', () => {
     ).toEqual(['TimerConflict']);
   });
 
+  test('the retired-digests fixture covers the patched branch: digests retired to the store, which then answers a create of a retired id, and refuses another spec', () => {
+    const file = 'timer-shard-retired.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-retire-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const activities = events.flatMap((e) => {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return name && !name.includes('Bookkeeping') ? [name] : [];
+    });
+    expect(activities).toEqual(['retireTimerDigests', 'parkTimers', 'parkTimers']);
+    const refused = events.flatMap((e) => {
+      const type =
+        e.workflowExecutionUpdateCompletedEventAttributes?.outcome?.failure?.applicationFailureInfo?.type;
+      return type ? [type] : [];
+    });
+    expect(refused).toEqual(['TimerConflict']);
+  });
+
   test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
     const file = 'mission-statechart-quiet-continue-as-new.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);

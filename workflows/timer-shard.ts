@@ -66,6 +66,8 @@ import {
   ParkAfterMs,
   parkedTimerRecord,
   type ParkRequest,
+  RETIRE_BELOW_FREE_SHARE,
+  RETIRE_MAX_DIGESTS,
 } from '../schemas/timer-parking';
 import { observeTimerLateness } from './observability';
 import { ShardMessage } from '../schemas/timer-shard-messages';
@@ -81,6 +83,7 @@ import {
   type CreateCheck,
   type CreateResult,
   DEFAULT_SHARD_SETTINGS,
+  digestRecord,
   type ArchivedTimer,
   type DeliveryEffect,
   type Effect,
@@ -176,6 +179,13 @@ export const TIMER_QUIET_CLOSE_PATCH = 'swoosh-timer-quiet-close-v1';
 export const TIMER_PAGING_PATCH = 'swoosh-timer-paging-v1';
 
 /**
+ * The patch that makes a parking shard short of room retire its oldest digests to the parked-timer
+ * store (docs/timers.md#retired-digests); a run recorded before it keeps every digest until
+ * retention forgets it.
+ */
+export const TIMER_RETIRE_PATCH = 'swoosh-timer-retire-v1';
+
+/**
  * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
  * refuse that task (UnhandledCommand), and the retried task replays the whole run: seconds for a
  * busy shard, ten and more when several shards do it at once. A closing task takes well under
@@ -235,6 +245,9 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   const paging: ShardPaging = { ...input.paging };
   let pagingIn = false;
   let lastPageAt = -Infinity;
+  let retiring = false;
+  /** Whether this run retires digests (TIMER_RETIRE_PATCH): asked the first time it would. */
+  let retires: boolean | undefined;
   /** The store's operations, one at a time and in order: the shard is its only writer. */
   let storeTurn: Promise<unknown> = Promise.resolve();
 
@@ -245,7 +258,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       const parkable = toPark(specs, now, placedFrom);
       // Ids the shard does not answer for may be parked already: the store checks them.
       const unknown = placedFrom === undefined && pages ? specs.filter((spec) => !table.knows(spec.id)) : [];
-      if (parkable.size === 0 && (unknown.length === 0 || paging.nextDueAt === undefined))
+      if (parkable.size === 0 && (unknown.length === 0 || !storeMayHold(now)))
         return table.create(specs, now, createdBy, placedFrom);
       const asked = unknown.map((spec) => ({
         timer: { spec, ...(createdBy && { createdBy }), createdAt: now, dueAt: dueTimeOf(spec, now) },
@@ -262,6 +275,10 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
           parked.set(answer.id, { created: true, timer: parkedTimerRecord(asked[i]!.timer, shard) });
         else if (answer.outcome === 'parkedBefore')
           parked.set(answer.id, { created: false, timer: parkedTimerRecord(answer.timer, shard) });
+        else if (answer.outcome === 'closed') {
+          const { digest, archivedIn } = answer.retired;
+          parked.set(answer.id, { created: false, timer: digestRecord(digest, shard, archivedIn) });
+        }
       });
       const held = specs.filter((spec) => !parked.has(spec.id));
       // Other updates ran while the store answered: the rest is checked again against the table.
@@ -426,6 +443,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     if (together) writeBookkeeping();
     else writeEvents();
     if (pageInDue()) pageIn();
+    if (retireDue() && (retires ??= patched(TIMER_RETIRE_PATCH))) retire();
     if (!draining && historyIsLong()) {
       draining = true;
       table.pause();
@@ -447,6 +465,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       // A create due earlier than every durable timer set: go round to set one for it.
       (!closing && Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()) < earliestArmed()) ||
       pageInDue() ||
+      retireDue() ||
       // A create or cancel of a parked timer awaits the store: drained only once it is done.
       (draining && running === 0 && allHandlersFinished() && (!closing || quiet())) ||
       (together ? bookkeepingDue() : !writingEvents && !draining && table.hasEvents());
@@ -481,9 +500,43 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     return ids;
   }
 
-  /** Whether the store may hold the id: the shard does not, and it has timers parked. */
+  /** Whether the store may hold the id: the shard does not, and it has timers parked or digests retired. */
   function mayBeParked(id: string, placedFrom?: number): boolean {
-    return pages && placedFrom === undefined && paging.nextDueAt !== undefined && !table.knows(id);
+    return pages && placedFrom === undefined && storeMayHold(Date.now()) && !table.knows(id);
+  }
+
+  function storeMayHold(now: number): boolean {
+    return paging.nextDueAt !== undefined || (paging.retiredUntil ?? -Infinity) > now;
+  }
+
+  /** Short of room, with digests to spare: the oldest go to the store. */
+  function retireDue(): boolean {
+    return (
+      pages &&
+      parkAfterMs > 0 &&
+      retires !== false &&
+      !retiring &&
+      !draining &&
+      table.retirableDigests > 0 &&
+      table.freeBytes < table.capacityBytes * RETIRE_BELOW_FREE_SHARE
+    );
+  }
+
+  /**
+   * Hands the store the oldest digests, and lets go of them once it holds them: until then the
+   * shard answers for them itself.
+   */
+  function retire(): void {
+    const digests = table.retirable(RETIRE_MAX_DIGESTS);
+    retiring = true;
+    track(
+      withStore((watermark) => bookkeeping.retireTimerDigests({ shard, ...watermark, digests })).then(() => {
+        retiring = false;
+        table.dropRetired(digests.map((retired) => retired.digest.id));
+        const until = Math.max(...digests.map((retired) => retired.forgetAt));
+        paging.retiredUntil = Math.max(paging.retiredUntil ?? until, until);
+      }),
+    );
   }
 
   function setNextParked(at: number | undefined): void {

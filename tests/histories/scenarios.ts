@@ -35,6 +35,7 @@ import {
   forwardTimerUpdate,
   haltTimersUpdate,
   liftTimersUpdate,
+  shardStatusQuery,
   TIMER_SHARD_WORKFLOW_TYPE,
   timerQuery,
   type TimerShardInput,
@@ -437,6 +438,14 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-parked',
     run: timerShardParked,
   },
+  {
+    // TIMER_RETIRE_PATCH (docs/timers.md#retired-digests): a parking shard with little room
+    // cancels timer after timer until its digests fill three quarters of it and it retires them to
+    // the store; a create of a retired id with its spec is answered from the store, with another
+    // spec refused. The fixture ends once both answers are in.
+    name: 'timer-shard-retired',
+    run: timerShardRetired,
+  },
 ];
 
 /**
@@ -638,6 +647,50 @@ async function timerShardParked(client: Client, taskQueue: string, missionId: st
   );
   if (takenBack[0] === null || takenBack[1]?.state !== 'Cancelled')
     throw new Error(`recording stalled at ${JSON.stringify(takenBack)}`);
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardRetired(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = {
+    shard: 0,
+    shardCount: 1,
+    idPrefix,
+    settings: { parkAfterMs: 90_000, snapshotBudgetBytes: 2_000 },
+  };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const createdBy = { name: 'fixture', role: 'operator' } as const;
+  const spec = (id: string, delayMs = 60_000) =>
+    ({ id, delayMs, action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } }) as const;
+  for (let i = 0; (await handle.query(shardStatusQuery)).digests === i; i++) {
+    if (i === 20) throw new Error('the shard never retired its digests');
+    await handle.executeUpdate(createTimersUpdate, { args: [{ specs: [spec(`gone-${i}`)], createdBy }] });
+    await handle.executeUpdate(cancelTimerUpdate, { args: [{ id: `gone-${i}`, caller: createdBy }] });
+    await eventually(
+      () => handle.query(shardStatusQuery),
+      (status) => status.digests !== i,
+      10_000,
+    );
+  }
+  const [answered] = await handle.executeUpdate(createTimersUpdate, {
+    args: [{ specs: [spec('gone-0')], createdBy }],
+  });
+  if (answered?.created !== false || answered.timer.state !== 'Cancelled')
+    throw new Error(`a retired id was not answered from the store: ${JSON.stringify(answered)}`);
+  await handle
+    .executeUpdate(createTimersUpdate, { args: [{ specs: [spec('gone-0', 30_000)], createdBy }] })
+    .then(
+      () => {
+        throw new Error('a retired id was created again with another spec');
+      },
+      () => undefined,
+    );
   const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;

@@ -2,15 +2,17 @@
  * The parked-timer store in the data folder (host/parked-timers.ts): parking is idempotent per id
  * and refuses another spec, page-ins come in key order and stop at their limit, the watermark
  * lets go of what the shard took back, cancels follow the creator's authority, another process's
- * store (the gateway's) reads what the worker wrote, a torn line is cut, and a file mostly taken
- * back is rewritten.
+ * store (the gateway's) reads what the worker wrote, a torn line is cut, a file mostly taken
+ * back is rewritten, and retired digests are answered for until their retention ends.
  */
 import { appendFile, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createFileParkedTimerStore, type ParkedTimerStore } from '../../host/parked-timers';
-import type { ParkedTimer, ParkKey } from '../../schemas/timer-parking';
+import { canonicalJson } from '../../schemas/canonical-json';
+import { sha256Text } from '../../schemas/hash';
+import type { ParkedTimer, ParkKey, RetiredDigest } from '../../schemas/timer-parking';
 import { TIMER_ENTRY_OVERHEAD_BYTES } from '../../schemas/timer-shard';
 
 const HOUR = 3_600_000;
@@ -168,6 +170,91 @@ describe('cancelling', () => {
     expect(await store.list(0, { limit: 10, cancelled: true })).toEqual([cancelled]);
     const page = await store.pageIn({ shard: 0, upTo: T0 + 2 * HOUR, limit: 10, roomBytes: ROOM });
     expect(page.timers).toEqual([cancelled]);
+  });
+});
+
+/** The digest a shard retires for `closed`, settled by delivery, forgotten at `forgetAt`. */
+function retired(closed: ParkedTimer, forgetAt: number, cancelReason?: string): RetiredDigest {
+  return {
+    digest: {
+      id: closed.spec.id,
+      specHash: sha256Text(canonicalJson(closed.spec)),
+      state: cancelReason === undefined ? 'Settled' : 'Cancelled',
+      createdBy: agent,
+      createdAt: closed.createdAt,
+      dueAt: closed.dueAt,
+      closedAt: closed.dueAt + 100,
+      escalationLevel: 0,
+      attempts: cancelReason === undefined ? 1 : 0,
+      replays: 0,
+      ...(cancelReason === undefined
+        ? { firedAt: closed.dueAt, deliveredAt: closed.dueAt + 100, settledBy: 'delivery' as const }
+        : { cancelReason }),
+    },
+    archivedIn: 'timer-shard-0',
+    forgetAt,
+  };
+}
+
+describe('retired digests', () => {
+  test('a retired digest is answered for until its retention ends: the same spec as closed, another as a conflict for the whole batch; then the id is free', async () => {
+    const done = timer('done', 1);
+    const forgetAt = T0 + 3 * HOUR;
+    await store.retire({ shard: 0, digests: [retired(done, forgetAt)] });
+    const reader = createFileParkedTimerStore(dir);
+    try {
+      expect(await reader.closed(0, 'done', forgetAt - 1)).toEqual(retired(done, forgetAt));
+      expect(await reader.closed(0, 'done', forgetAt)).toBeUndefined();
+      expect(await reader.get(0, 'done')).toBeUndefined();
+    } finally {
+      await reader.close();
+    }
+    const asked = (t: ParkedTimer) => ({ shard: 0, timers: [{ timer: t, park: true }] });
+    expect(await store.park(asked(done))).toEqual({
+      ok: true,
+      answers: [{ id: 'done', outcome: 'closed', retired: retired(done, forgetAt) }],
+    });
+    const other = timer('done', 4);
+    expect(
+      await store.park({
+        shard: 0,
+        timers: [
+          { timer: timer('new', 5), park: true },
+          { timer: other, park: true },
+        ],
+      }),
+    ).toEqual({ ok: false, conflict: 'done' });
+    expect(await store.get(0, 'new')).toBeUndefined();
+    // Created again once retention forgot it: a new timer.
+    const later = { ...other, createdAt: forgetAt };
+    expect(await store.park(asked(later))).toEqual({
+      ok: true,
+      answers: [{ id: 'done', outcome: 'parked' }],
+      nextDueAt: other.dueAt,
+    });
+  });
+
+  test('a large file of digests mostly forgotten is rewritten with those retention still keeps', async () => {
+    const reason = 'r'.repeat(4_000);
+    const now = Date.now();
+    const closed = (i: number) => timer(`d-${String(i).padStart(5, '0')}`, 1);
+    for (let i = 0; i < 9_000; i += 500) {
+      const digests = Array.from({ length: 500 }, (_, j) =>
+        retired(closed(i + j), i + j < 6_000 ? now - 1 : now + HOUR, reason),
+      );
+      await store.retire({ shard: 0, digests });
+    }
+    const file = join(dir, 'shard-0.jsonl');
+    // The last write found the file over 32 MB and two thirds forgotten, and rewrote it.
+    expect((await stat(file)).size).toBeLessThan(4_000 * 3_000 * 1.2);
+    const reader = createFileParkedTimerStore(dir);
+    try {
+      expect(await reader.closed(0, 'd-05999', now)).toBeUndefined();
+      expect(await reader.closed(0, 'd-06000', now)).toEqual(retired(closed(6_000), now + HOUR, reason));
+      expect(await reader.closed(0, 'd-08999', now)).toBeDefined();
+    } finally {
+      await reader.close();
+    }
   });
 });
 

@@ -923,6 +923,64 @@ describe('parked timers across continue-as-new', () => {
   });
 });
 
+describe('retired digests', () => {
+  test('a parking shard short of room hands its oldest digests to the store, which answers for them as the shard did until retention frees the id', async () => {
+    await scenario(
+      'retired digests',
+      1,
+      async ({ api, client, target, idPrefix }) => {
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        const gone = await create(api, { id: 'gone', delayMs: 5 * MINUTE, action: webhook(target) });
+        expect((await fetch(`${api}/timers/${gone.id}`, { method: 'DELETE' })).status).toBe(200);
+        const cancelled = await read(api, 'gone');
+        // Rounds of timers that fire and settle, until the shard's digests leave it.
+        const closed: TimerRecord[] = [];
+        for (let round = 0; closed.length < 60; round++) {
+          const ids = [0, 1, 2].map((i) => `done-${round}-${i}`);
+          for (const id of ids) await create(api, { id, delayMs: MINUTE, action: webhook(target) });
+          await env.sleep(2 * MINUTE);
+          for (const id of ids) closed.push(await readWhen(api, id, (t) => t.state === 'Settled'));
+          if ((await shard.query(shardStatusQuery)).digests < closed.length + 1) break;
+        }
+        const status = await shard.query(shardStatusQuery);
+        expect(status.digests, 'the shard retired digests').toBeLessThan(closed.length + 1);
+        const first = closed[0]!;
+        // The oldest went first, and the store answers for them as the shard did.
+        expect(await read(api, first.id)).toEqual(first);
+        expect(await read(api, 'gone')).toEqual(cancelled);
+        const again = await postJson(`${api}/timers`, {
+          id: first.id,
+          delayMs: MINUTE,
+          action: webhook(target),
+        });
+        expect(again.status).toBe(200);
+        expect(await again.json()).toEqual({ created: false, timer: first });
+        const clash = await postJson(`${api}/timers`, {
+          id: first.id,
+          delayMs: HOUR,
+          action: webhook(target),
+        });
+        expect(clash.status).toBe(409);
+        const ack = await postJson(`${api}/timers/${first.id}/ack`, {});
+        expect(ack.status).toBe(200);
+        expect(await ack.json()).toEqual(first);
+        expect((await fetch(`${api}/timers/${first.id}`, { method: 'DELETE' })).status).toBe(409);
+        const cancelAgain = await fetch(`${api}/timers/gone`, { method: 'DELETE' });
+        expect(cancelAgain.status).toBe(200);
+        expect(await cancelAgain.json()).toEqual(cancelled);
+        expect((await postJson(`${api}/timers/${first.id}/replay`, {})).status).toBe(409);
+
+        // Retention forgets it in the store too: the id is free for a new timer, which its shard holds.
+        await env.sleep(HOUR + 2 * MINUTE);
+        const anew = await create(api, { id: first.id, delayMs: 5 * MINUTE, action: webhook(target) });
+        expect(anew.createdAt).not.toBe(first.createdAt);
+        expect(await read(api, first.id)).toEqual(anew);
+      },
+      { parkAfterMs: 10 * MINUTE, snapshotBudgetBytes: 6_000 },
+    );
+  });
+});
+
 describe('dead letters', () => {
   test('a webhook failing every retry is dead-lettered and listed, and a replay delivers it', async () => {
     await scenario('dead letter replay', 2, async ({ api, target, deadLetters }) => {

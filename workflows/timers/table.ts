@@ -27,7 +27,7 @@ import { canonicalJson } from '../../schemas/canonical-json';
 import { sha256Text } from '../../schemas/hash';
 import type { ShardMessage, Watcher } from '../../schemas/timer-shard-messages';
 import { shardOf } from '../../schemas/timer-shard-key';
-import type { ParkedTimer } from '../../schemas/timer-parking';
+import type { ParkedTimer, RetiredDigest } from '../../schemas/timer-parking';
 import { WakeHeap } from './wake-heap';
 import { packDigest, unpackDigest } from './digest';
 import {
@@ -45,6 +45,8 @@ import {
   type ListOptions,
   type TimerHalt,
   type TimerDigest,
+  digestRecord,
+  optionalIso,
   TIMER_ENTRY_OVERHEAD_BYTES,
 } from '../../schemas/timer-shard';
 
@@ -71,6 +73,7 @@ export class TimerTable {
   private readonly timers = new Map<string, TimerEntry>();
   /** Closed timers whose records went to the timer ledger (docs/timers.md#compact-shards). */
   private readonly digests = new Map<string, TimerDigest>();
+  private placedDigests = 0;
   /** This shard's ids placed in other shards while it was full (docs/timers.md#rollover). */
   private readonly forwards = new Map<string, number>();
   private readonly sizes = new Map<string, number>();
@@ -375,6 +378,11 @@ export class TimerTable {
     this.settings.snapshotBudgetBytes = bytes;
   }
 
+  /** Digests the shard may retire: all but those of placed timers (`retirable`). */
+  get retirableDigests(): number {
+    return this.digests.size - this.placedDigests;
+  }
+
   get capacityBytes(): number {
     return this.settings.snapshotBudgetBytes;
   }
@@ -457,7 +465,7 @@ export class TimerTable {
     const entry = this.timers.get(id);
     if (entry) return this.toRecord(entry);
     const digest = this.digests.get(id);
-    return digest ? this.digestRecord(digest) : null;
+    return digest ? digestRecord(digest, this.identity.shard, this.ledgerName) : null;
   }
 
   /** Timers (closed ones as digests) by due time then id, after the cursor. */
@@ -785,6 +793,7 @@ export class TimerTable {
     // Measured, not estimated: a shard of digests nears the continue-as-new input limit.
     const size = JSON.stringify(packDigest(digest)).length + DIGEST_SEPARATOR_BYTES;
     this.digests.set(digest.id, digest);
+    if (digest.placedFrom !== undefined) this.placedDigests++;
     this.sizes.set(digest.id, size);
     this.bytes += size;
     const at = roundUp(digest.closedAt + this.settings.retentionMs, FORGET_GRID_MS);
@@ -792,11 +801,39 @@ export class TimerTable {
     this.heap.push({ at, id: digest.id });
   }
 
+  /**
+   * The oldest digests to hand to the store (docs/timers.md#retired-digests), at most `limit`, with
+   * when retention forgets them. A placed timer's digest stays: its forgetting tells its home shard.
+   */
+  retirable(limit: number): RetiredDigest[] {
+    const picked: RetiredDigest[] = [];
+    for (const digest of this.digests.values()) {
+      if (picked.length >= limit) break;
+      if (digest.placedFrom !== undefined) continue;
+      picked.push({ digest, archivedIn: this.ledgerName, forgetAt: this.wakeAt.get(digest.id)! });
+    }
+    return picked;
+  }
+
+  /** The store answers for these digests now: the shard lets go of them and of their room. */
+  dropRetired(ids: readonly string[]): void {
+    for (const id of ids) {
+      const digest = this.digests.get(id);
+      if (!digest) continue;
+      this.digests.delete(id);
+      if (digest.placedFrom !== undefined) this.placedDigests--;
+      this.wakeAt.delete(id);
+      this.bytes -= this.sizes.get(id) ?? 0;
+      this.sizes.delete(id);
+    }
+  }
+
   /** A digest's only wake-up is its forgetting, on the grid after retention ends. */
   private forgetDigest(id: string): void {
     const digest = this.digests.get(id);
     if (!digest) return;
     this.digests.delete(id);
+    if (digest.placedFrom !== undefined) this.placedDigests--;
     this.unforward(id, digest.placedFrom);
     this.bytes -= this.sizes.get(id) ?? 0;
     this.sizes.delete(id);
@@ -1038,37 +1075,6 @@ export class TimerTable {
     return record;
   }
 
-  /** A closed timer as its digest tells it: the outcome; the spec's fields are in the timer ledger. */
-  private digestRecord(digest: TimerDigest): TimerRecord {
-    const closedAt = iso(digest.closedAt);
-    return {
-      id: digest.id,
-      shard: this.identity.shard,
-      state: digest.state,
-      archivedIn: this.ledgerName,
-      specHash: digest.specHash,
-      ...(digest.createdBy !== undefined && { createdBy: digest.createdBy }),
-      escalationLevel: digest.escalationLevel,
-      createdAt: iso(digest.createdAt),
-      dueAt: iso(digest.dueAt),
-      ...(digest.chainedFrom !== undefined && { chainedFrom: digest.chainedFrom }),
-      ...(digest.chainsTo !== undefined && { chainsTo: digest.chainsTo }),
-      ...optionalIso('readyAt', digest.readyAt),
-      ...optionalIso('firedAt', digest.firedAt),
-      ...(digest.latenessMs !== undefined && { latenessMs: digest.latenessMs }),
-      ...(digest.heldBy !== undefined && { heldByHalt: digest.heldBy }),
-      ...(digest.deliveryId !== undefined && { deliveryId: digest.deliveryId }),
-      attempts: digest.attempts,
-      ...optionalIso('deliveredAt', digest.deliveredAt),
-      ...(digest.state === 'Settled' && { settledAt: closedAt }),
-      ...(digest.settledBy !== undefined && { settledBy: digest.settledBy }),
-      ...(digest.ackedBy !== undefined && { ackedBy: digest.ackedBy }),
-      ...(digest.state === 'Cancelled' && { cancelledAt: closedAt }),
-      ...(digest.cancelReason !== undefined && { cancelReason: digest.cancelReason }),
-      replays: digest.replays,
-    };
-  }
-
   private get ledgerName(): string {
     return this.identity.ledger ?? `timer-shard-${this.identity.shard}`;
   }
@@ -1164,8 +1170,4 @@ function roundUp(ms: number, grid: number): number {
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
-}
-
-function optionalIso<K extends string>(key: K, ms: number | undefined): { [P in K]?: string } {
-  return (ms === undefined ? {} : { [key]: iso(ms) }) as { [P in K]?: string };
 }
