@@ -133,8 +133,11 @@ export type ParkedCancelResult =
  * than this share of its capacity is free…
  */
 export const RETIRE_BELOW_FREE_SHARE = 0.25;
-/** …at most this many at a time (a digest is some 300 bytes of activity input). */
-export const RETIRE_MAX_DIGESTS = 1_000;
+/**
+ * …at most this many at a time: a digest is up to some 500 bytes of activity input, and a batch
+ * stays well under the 512 KB at which Temporal warns of a large payload.
+ */
+export const RETIRE_MAX_DIGESTS = 500;
 
 /** A closed timer's digest in the store, with the timer ledger that has its record. */
 export interface RetiredDigest {
