@@ -37,6 +37,9 @@ export interface LiveFigures {
   delivered: number;
   lateness: number[];
   endToEnd: number[];
+  /** Fired − due by minute of the stretch (by due time) and by shard: where the late ones were. */
+  latenessByMinute: number[][];
+  latenessByShard: number[][];
   peakRssMiB: { bench?: number; server?: number };
 }
 
@@ -119,7 +122,14 @@ export async function benchLive(
     observedUntil + GRACE_MS - Date.now(),
     `live: delivered (of ${dueObserved} due by the end of the observed ${Math.round(Math.min(observeMs, horizonMs) / 1000)} s)`,
   );
-  const deliveries = [...receiver.received.values()].filter((d) => d.dueAt < observedUntil);
+  const inStretch = [...receiver.received.entries()].filter(([, d]) => d.dueAt < observedUntil);
+  const deliveries = inStretch.map(([, d]) => d);
+  const latenessByMinute: number[][] = [];
+  const latenessByShard: number[][] = Array.from({ length: shards }, () => []);
+  for (const [id, d] of inStretch) {
+    (latenessByMinute[Math.max(0, Math.floor((d.dueAt - start) / 60_000))] ??= []).push(d.firedAt - d.dueAt);
+    latenessByShard[shardOf(id, shards)]!.push(d.firedAt - d.dueAt);
+  }
   return {
     reached,
     ...(wall !== undefined && { wall }),
@@ -128,6 +138,8 @@ export async function benchLive(
     delivered: deliveries.length,
     lateness: deliveries.map((d) => d.firedAt - d.dueAt),
     endToEnd: deliveries.map((d) => d.receivedAt - d.dueAt),
+    latenessByMinute,
+    latenessByShard,
     peakRssMiB: peakRss(),
   };
 }
@@ -151,6 +163,15 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log(`  fired − due      p50/p95/p99 ${summary(f.lateness).slice(0, 3).join(' / ')}`);
   console.log(`  received − due   p50/p95/p99 ${summary(f.endToEnd).slice(0, 3).join(' / ')}`);
   console.log(`  baseline sleeps  p50/p95/p99 ${summary(baselineLateness).slice(0, 3).join(' / ')}`);
+  const p95 = (values: number[] | undefined) => summary(values)[1]!.replace(' ms', '');
+  console.log(
+    `  fired − due p95 by minute of the stretch (ms): ${Array.from(f.latenessByMinute, p95).join(', ')}`,
+  );
+  const shards = f.latenessByShard.map((values, shard) => ({ shard, p95: Number(p95(values)) }));
+  const worst = shards.sort((a, b) => b.p95 - a.p95).slice(0, 4);
+  console.log(
+    `  fired − due p95, latest shards (ms): ${worst.map((w) => `${w.shard}: ${w.p95}`).join(', ')}`,
+  );
 }
 
 /** An update's refusal names its cause (the shard's ApplicationFailure); say that, not the wrapper. */
