@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { createFileDeadLetterStore, deadLetterFile } from '../../../activities/timers';
 import { type AppDeps, createGateway, type Gateway } from '../../../api/app';
+import { createFileParkedTimerStore, parkedTimersDir } from '../../../host/parked-timers';
 import { createTimerEventLog, timerEventsDir } from '../../../host/timer-events';
 import { Authenticator, newToken } from '../../../api/auth';
 import { type Exchange, SwooshClient } from '../../../api/client';
@@ -56,7 +57,8 @@ export async function startGatewayFixture(
   const env = await startDevServerEnv();
   const taskQueue = taskQueueFor(name);
   const deps = await testDeps();
-  // As workers/main.ts wires it, so timers created through the gateway can fire and dead-letter.
+  // As workers/main.ts wires it, so timers created through the gateway can fire, dead-letter and park.
+  const parked = createFileParkedTimerStore(parkedTimersDir(deps.dataDir));
   deps.timers = {
     signer: deps.orchestrator,
     deadLetters: createFileDeadLetterStore(deadLetterFile(deps.dataDir)),
@@ -65,6 +67,7 @@ export async function startGatewayFixture(
     client: env.client,
     // Its tests' webhooks aim at loopback ports, which only an explicit allow lets them try.
     outbound: { allow: parseOutboundAllow('127.0.0.1') },
+    parked,
   };
   const worker: Worker = await createSwooshWorker({
     connection: env.nativeConnection,
@@ -116,6 +119,7 @@ export async function startGatewayFixture(
       await running.close();
       worker.shutdown();
       await workerRun;
+      await parked.close();
       await env.teardown();
     },
   };
