@@ -43,3 +43,25 @@ export function procStats(): ProcStat[] {
     }
   });
 }
+
+/** The whole machine's CPU time since boot, in ticks summed over its cores: busy, idle, waiting on I/O. */
+export interface MachineCpu {
+  busy: number;
+  idle: number;
+  iowait: number;
+}
+
+export function machineCpu(): MachineCpu | undefined {
+  try {
+    // "cpu  user nice system idle iowait irq softirq steal ..."
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const field = (i: number): number => Number(line.trim().split(/\s+/)[i + 1] ?? 0);
+    return {
+      busy: [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + field(i), 0),
+      idle: field(3),
+      iowait: field(4),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -7,13 +7,14 @@
  * given a minute to arrive, are the ones the delivered share counts.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { mapConcurrently } from '../host/concurrency';
 import type { CreateTimerRequest } from '../schemas/timer';
 import { createTimersUpdate, MAX_CREATE_BATCH } from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 import { ensureTimerShards } from '../workers/timers';
-import { procStats } from './proc-stat';
+import { machineCpu, procStats, TICK_MS } from './proc-stat';
 import { log, type Receiver, summary, waitFor } from './timer-support';
 
 export interface LiveOptions {
@@ -40,7 +41,17 @@ export interface LiveFigures {
   /** Fired − due by minute of the stretch (by due time) and by shard: where the late ones were. */
   latenessByMinute: number[][];
   latenessByShard: number[][];
+  /** CPU by minute of the stretch, in % of one core: whether the machine, not the code, ran out. */
+  cpuByMinute: CpuMinute[];
   peakRssMiB: { bench?: number; server?: number };
+}
+
+export interface CpuMinute {
+  bench: number;
+  server: number;
+  /** Every process on the machine (others' too: it is shared), out of 100 % per core. */
+  machine: number;
+  iowait: number;
 }
 
 /** Timers generated and sent per round: bounds what is held in memory besides the shards. */
@@ -114,6 +125,7 @@ export async function benchLive(
   if (wall !== undefined) log(`live: creation stopped at ${reached}: ${wall}`);
   if (Date.now() > start) log('WARNING: creation ran past the first due time; early lateness includes it');
 
+  const cpu = sampleCpuByMinute(start, observedUntil);
   let dueObserved = 0;
   for (let i = 0; i < live; i++) if (dues[i]! > 0 && dues[i]! < observedUntil) dueObserved++;
   await waitFor(
@@ -122,6 +134,7 @@ export async function benchLive(
     observedUntil + GRACE_MS - Date.now(),
     `live: delivered (of ${dueObserved} due by the end of the observed ${Math.round(Math.min(observeMs, horizonMs) / 1000)} s)`,
   );
+  cpu.stop();
   const inStretch = [...receiver.received.entries()].filter(([, d]) => d.dueAt < observedUntil);
   const deliveries = inStretch.map(([, d]) => d);
   const latenessByMinute: number[][] = [];
@@ -140,6 +153,7 @@ export async function benchLive(
     endToEnd: deliveries.map((d) => d.receivedAt - d.dueAt),
     latenessByMinute,
     latenessByShard,
+    cpuByMinute: cpu.minutes,
     peakRssMiB: peakRss(),
   };
 }
@@ -167,6 +181,11 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log(
     `  fired − due p95 by minute of the stretch (ms): ${Array.from(f.latenessByMinute, p95).join(', ')}`,
   );
+  const cpu = (pick: (m: CpuMinute) => number) => f.cpuByMinute.map((m) => `${pick(m)}%`).join(', ');
+  console.log(`  CPU by minute of the stretch, % of one core (the machine has ${availableParallelism()}):`);
+  console.log(`    bench process  ${cpu((m) => m.bench)}`);
+  console.log(`    dev server     ${cpu((m) => m.server)}`);
+  console.log(`    whole machine  ${cpu((m) => m.machine)} busy, ${cpu((m) => m.iowait)} waiting on I/O`);
   const shards = f.latenessByShard.map((values, shard) => ({ shard, p95: Number(p95(values)) }));
   const worst = shards.sort((a, b) => b.p95 - a.p95).slice(0, 4);
   console.log(
@@ -182,6 +201,50 @@ function describe(error: unknown): string {
 
 function rate(count: number, ms: number): number {
   return ms > 0 ? Math.round((count / ms) * 1000) : 0;
+}
+
+/** From `from` to `until`, the CPU each minute took; `stop` ends it early. */
+function sampleCpuByMinute(from: number, until: number): { minutes: CpuMinute[]; stop: () => void } {
+  const minutes: CpuMinute[] = [];
+  const read = () => ({
+    at: Date.now(),
+    processes: procStats(),
+    machine: machineCpu(),
+  });
+  const ticksOf = (sample: ReturnType<typeof read>, pid: number | undefined) =>
+    sample.processes.find((p) => p.pid === pid)?.cpuTicks ?? 0;
+  let last: ReturnType<typeof read> | undefined;
+  const tick = () => {
+    const now = read();
+    if (last && now.machine && last.machine) {
+      // Ticks are 10 ms: per 100 ticks a second, one core's worth.
+      const share = (ticks: number) => Math.round((ticks * TICK_MS * 100) / (now.at - last!.at));
+      const server = serverPid();
+      minutes.push({
+        bench: share(ticksOf(now, process.pid) - ticksOf(last, process.pid)),
+        server: share(ticksOf(now, server) - ticksOf(last, server)),
+        machine: share(now.machine.busy - last.machine.busy),
+        iowait: share(now.machine.iowait - last.machine.iowait),
+      });
+    }
+    last = now;
+    if (now.at + 60_000 > until + 1_000) clearInterval(interval);
+  };
+  let interval: NodeJS.Timeout | undefined;
+  const begin = setTimeout(
+    () => {
+      tick();
+      interval = setInterval(tick, 60_000);
+    },
+    Math.max(0, from - Date.now()),
+  );
+  return {
+    minutes,
+    stop: () => {
+      clearTimeout(begin);
+      clearInterval(interval);
+    },
+  };
 }
 
 function rssLine(): string {
