@@ -118,7 +118,7 @@ export interface TimerActivityDeps {
   signer: Signer;
   deadLetters: DeadLetterStore;
   /** Where shards archive the timers they closed: each shard's ledger `<its workflow id>`. */
-  ledger: Pick<LedgerWriter, 'appendTimerClosed'>;
+  ledger: Pick<LedgerWriter, 'appendTimersClosed'>;
   /** Where shards' timer events go (host/timer-events.ts; GET /timers/events streams them). */
   events: TimerEventLog;
   /** For update actions and for starting missing shards. */
@@ -211,20 +211,20 @@ export function createTimerActivities({
   }
 
   /**
-   * Appends closed timers to the calling shard's ledger, in order. A retried attempt finds the
-   * records its first attempt wrote (their ids derive from shard, timer and closing time).
+   * Appends closed timers to the calling shard's ledger, in order, in one write. A retried attempt
+   * finds the records its first attempt wrote (their ids derive from shard, timer and closing time).
    */
   async function archive(mission: string, timers: ArchivedTimer[]): Promise<void> {
-    for (const { specHash, closedAt, record } of timers) {
-      await ledger.appendTimerClosed({
+    await ledger.appendTimersClosed(
+      timers.map(({ specHash, closedAt, record }) => ({
         mission,
         timer_id: record.id,
         outcome: record.state === 'Settled' ? 'Settled' : 'Cancelled',
         closed_at: new Date(closedAt).toISOString(),
         spec_hash: specHash,
         timer: canonicalJson(record),
-      });
-    }
+      })),
+    );
   }
 
   /** A shard's events, then its closed timers; each skips what an earlier attempt wrote. */

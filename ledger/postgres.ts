@@ -256,14 +256,45 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
     return record as TimerClosedRecord;
   }
 
+  /** Closed timers in order, each its own record, in one transaction per mission: all or none. */
+  async appendTimersClosed(entries: readonly TimerClosedEntry[]): Promise<TimerClosedRecord[]> {
+    const parsed = entries.map((entry) => TimerClosedEntry.parse(entry));
+    const byMission = new Map<string, number[]>();
+    for (const [i, { mission }] of parsed.entries()) {
+      const positions = byMission.get(mission);
+      if (positions) positions.push(i);
+      else byMission.set(mission, [i]);
+    }
+    const records: TimerClosedRecord[] = [];
+    for (const [mission, positions] of byMission) {
+      const written = await this.#appendAll(
+        mission,
+        'timer-closed',
+        positions.map((i) => ({ entry: parsed[i]!, derived: {} })),
+        Object.keys(TimerClosedEntry.shape),
+      );
+      positions.forEach((i, k) => (records[i] = written[k] as TimerClosedRecord));
+    }
+    return records;
+  }
+
   async #append(
     kind: LedgerRecordKind,
     entry: Entry,
     entryKeys: string[],
     derived: Record<string, unknown>,
   ): Promise<LedgerRecord> {
-    const { mission } = entry;
-    const id = recordId(kind, identityOf(entry));
+    const [record] = await this.#appendAll(entry.mission, kind, [{ entry, derived }], entryKeys);
+    return record!;
+  }
+
+  /** Entries of one mission in order, each its own record (or the one already stored for its id), in one transaction. */
+  async #appendAll(
+    mission: string,
+    kind: LedgerRecordKind,
+    items: readonly { entry: Entry; derived: Record<string, unknown> }[],
+    entryKeys: string[],
+  ): Promise<LedgerRecord[]> {
     const client = await (await this.pool()).connect();
     let broken = false;
     try {
@@ -278,54 +309,75 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
         'SELECT next_index, last_hash FROM swoosh_ledger_heads WHERE mission = $1 FOR UPDATE',
         [mission],
       );
-      const { next_index, last_hash: lastHash } = locked.rows[0]!;
-      const count = Number(next_index);
-      const existing = await client.query<{ record: string }>(
-        'SELECT record FROM swoosh_ledger_records WHERE mission = $1 AND id = $2',
-        [mission, id],
-      );
-      if (existing.rows[0]) {
-        await client.query('ROLLBACK');
-        const first = parseStored(mission, existing.rows[0].record);
-        const picked = Object.fromEntries(entryKeys.map((k) => [k, (first as Record<string, unknown>)[k]]));
-        if (canonicalJson(picked) !== canonicalJson(entry)) throw new LedgerConflictError(first);
-        return first;
+      const start = Number(locked.rows[0]!.next_index);
+      let count = start;
+      let lastHash = locked.rows[0]!.last_hash;
+      const records: LedgerRecord[] = [];
+      const fresh = new Map<string, LedgerRecord>();
+      for (const { entry, derived } of items) {
+        const id = recordId(kind, identityOf(entry));
+        const stored = await client.query<{ record: string }>(
+          'SELECT record FROM swoosh_ledger_records WHERE mission = $1 AND id = $2',
+          [mission, id],
+        );
+        const existing = stored.rows[0] ? parseStored(mission, stored.rows[0].record) : fresh.get(id);
+        if (existing) {
+          const picked = Object.fromEntries(
+            entryKeys.map((k) => [k, (existing as Record<string, unknown>)[k]]),
+          );
+          if (canonicalJson(picked) !== canonicalJson(entry)) throw new LedgerConflictError(existing);
+          records.push(existing);
+          continue;
+        }
+        // A ledger whose end does not verify is never extended; returning what it holds is fine.
+        if (fresh.size === 0) await this.#checkEnd(client, mission, count, lastHash);
+        const unsigned = {
+          ...entry,
+          ...derived,
+          v: 1,
+          kind,
+          id,
+          index: count,
+          timestamp: this.#clock().toISOString(),
+          prev_hash: lastHash,
+          orchestrator: this.#signer.keyId,
+        };
+        const hash = hashCanonical(unsigned);
+        // Parsed before writing: never store a record that verify would reject.
+        const record = LedgerRecord.parse({
+          ...unsigned,
+          hash,
+          signature: this.#signer.sign(utf8Bytes(hash)),
+        });
+        await client.query(
+          'INSERT INTO swoosh_ledger_records (mission, index, id, kind, record) VALUES ($1, $2, $3, $4, $5)',
+          [mission, count, id, kind, JSON.stringify(record)],
+        );
+        fresh.set(id, record);
+        records.push(record);
+        count += 1;
+        lastHash = hash;
       }
-      await this.#checkEnd(client, mission, count, lastHash);
-      const unsigned = {
-        ...entry,
-        ...derived,
-        v: 1,
-        kind,
-        id,
-        index: count,
-        timestamp: this.#clock().toISOString(),
-        prev_hash: lastHash,
-        orchestrator: this.#signer.keyId,
-      };
-      const hash = hashCanonical(unsigned);
-      // Parsed before writing: never store a record that verify would reject.
-      const record = LedgerRecord.parse({ ...unsigned, hash, signature: this.#signer.sign(utf8Bytes(hash)) });
+      if (count === start) {
+        await client.query('ROLLBACK');
+        return records;
+      }
       const head: LedgerHead = {
         mission,
-        index: count,
-        hash,
+        index: count - 1,
+        hash: lastHash,
         orchestrator: this.#signer.keyId,
-        signature: this.#signer.sign(headMessage(mission, count, hash)),
+        signature: this.#signer.sign(headMessage(mission, count - 1, lastHash)),
       };
-      await client.query(
-        'INSERT INTO swoosh_ledger_records (mission, index, id, kind, record) VALUES ($1, $2, $3, $4, $5)',
-        [mission, count, id, kind, JSON.stringify(record)],
-      );
       await client.query(
         `UPDATE swoosh_ledger_heads SET next_index = $2, last_hash = $3, head = $4, written_at = now()
           WHERE mission = $1`,
-        [mission, count + 1, hash, JSON.stringify(head)],
+        [mission, count, lastHash, JSON.stringify(head)],
       );
       // Acknowledged only once committed: a connection lost before this answers is an error, and
-      // the caller's retry finds the record by its id if the commit got through.
+      // the caller's retry finds the records by their ids if the commit got through.
       await client.query('COMMIT');
-      return record;
+      return records;
     } catch (error) {
       broken = !(await rollBack(client));
       throw error;

@@ -32,6 +32,8 @@ export interface LedgerWriter {
   appendAgentLifecycle(event: AgentLifecycleEvent): Promise<AgentLifecycleRecord>;
   /** Archives a timer its shard closed (the ledger `timer-shard-<n>`). */
   appendTimerClosed(entry: TimerClosedEntry): Promise<TimerClosedRecord>;
+  /** Archives closed timers in order, as `appendTimerClosed` one by one would. */
+  appendTimersClosed(entries: readonly TimerClosedEntry[]): Promise<TimerClosedRecord[]>;
   /** Lets go of what the writer holds (locks, files, connections); a later append takes it again. */
   close(): Promise<void>;
 }

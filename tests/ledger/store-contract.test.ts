@@ -200,6 +200,36 @@ describe.each(stores)('ledger store contract: $name', ({ create }) => {
     });
   });
 
+  it('archives closed timers in a batch as one by one would: in order, once each, all or none', async () => {
+    const first = await ledger.appendTimerClosed(timerClosedEntry(0));
+    // A retried batch holds what its first attempt wrote; within a batch, a repeat is that record.
+    const batch = [0, 1, 2, 1].map((n) => timerClosedEntry(n));
+    const written = await ledger.appendTimersClosed(batch);
+    expect(written.map((r) => [r.index, r.timer_id])).toEqual([
+      [0, 'job-0'],
+      [1, 'job-1'],
+      [2, 'job-2'],
+      [1, 'job-1'],
+    ]);
+    expect(written[0]).toEqual(first);
+    expect(await open().appendTimersClosed(batch)).toEqual(written);
+    expect(
+      await ledger.appendTimersClosed([timerClosedEntry(4, { mission: 'timer-shard-1' })]),
+    ).toMatchObject([{ mission: 'timer-shard-1', index: 0 }]);
+
+    // A conflict anywhere refuses the batch, and nothing of it is written.
+    await expect(
+      ledger.appendTimersClosed([timerClosedEntry(3), timerClosedEntry(2, { outcome: 'Cancelled' })]),
+    ).rejects.toBeInstanceOf(LedgerConflictError);
+    expect(
+      (await readLedger(ledger, 'timer-shard-0')).records.map((r) => ('timer_id' in r ? r.timer_id : r.kind)),
+    ).toEqual(['job-0', 'job-1', 'job-2']);
+    expect(await verifyLedger(ledger, 'timer-shard-0', [signer.keyId])).toMatchObject({
+      ok: true,
+      verified: 3,
+    });
+  });
+
   it('refuses a cursor that no page gave, or one of another mission', async () => {
     for (let seq = 0; seq < 3; seq++) await ledger.appendDecision(decision(seq));
     await ledger.appendDecision(
