@@ -301,6 +301,8 @@ export function createTimerActivities({
         maxBytes: 0,
         // A redirect would resend a signed body to a host nobody configured: it is the outcome too.
         maxRedirects: 0,
+        // Webhooks go out by the hundred a second, mostly to a few receivers.
+        reuseConnection: true,
       }));
     } catch (error) {
       if (error instanceof OutboundRefusedError) {

@@ -9,13 +9,20 @@
  * The check is made on the addresses a connection is actually made to: a literal IP before
  * connecting, a host name inside the request's DNS `lookup` hook, whose answer is what the socket
  * then connects to. A name that resolves to a public address when someone checks it and to a
- * private one when SWOOSH connects (DNS rebinding) is therefore refused. Each request gets its own
- * connection (no pooled socket outlives its check), a deadline for the whole exchange and a limit
- * on the bytes it reads.
+ * private one when SWOOSH connects (DNS rebinding) is therefore refused. A request gets its own
+ * connection unless it asks to reuse one (`reuseConnection`): then an earlier request's connection
+ * under the same policy, to the same host and port, may carry it, one whose address was checked
+ * when it connected. Each request has a deadline for the whole exchange and a limit on the bytes
+ * it reads.
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { type IncomingHttpHeaders, type IncomingMessage, request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import {
+  Agent as HttpAgent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request as httpRequest,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import {
   formatIpv4,
@@ -84,6 +91,12 @@ export interface OutboundRequest {
   maxRedirects?: number;
   /** Abandons the request (an activity's cancellation); it then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * May go over a connection an earlier request under the same policy opened to the same host and
+   * port, and leave its own open for the next (webhooks: hundreds a second to a few receivers).
+   * Every pooled connection's address was checked when it connected; default false.
+   */
+  reuseConnection?: boolean;
 }
 
 export interface OutboundResponse {
@@ -271,6 +284,7 @@ async function exchange(
     }
   }
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const agent = request.reuseConnection ? pooled(policy, url.protocol) : false;
   const headers = { ...request.headers };
   if (request.body) headers['content-length'] = String(request.body.length);
 
@@ -286,8 +300,8 @@ async function exchange(
     const req = send(url, {
       method: request.method,
       headers,
-      // A fresh connection per request: no pooled socket skips the check.
-      agent: false,
+      // Pooled only under this policy: no socket checked under another skips this one's check.
+      agent,
       signal,
       ...(lookup && { lookup }),
     });
@@ -311,8 +325,15 @@ async function exchange(
       }
       if (request.maxBytes === 0) {
         settled = true;
-        res.destroy();
-        return resolve({ response: { ...head, body: Buffer.alloc(0) } });
+        resolve({ response: { ...head, body: Buffer.alloc(0) } });
+        if (!agent) return void res.destroy();
+        // A short answer is read to its end, so its connection can carry the next request.
+        let drained = 0;
+        res.on('data', (chunk: Buffer) => {
+          drained += chunk.length;
+          if (drained > DRAIN_MAX_BYTES) res.destroy();
+        });
+        return void res.resume();
       }
       const tooLarge = () =>
         fail(new OutboundTooLargeError(`the response is larger than the ${request.maxBytes}-byte limit`));
@@ -334,6 +355,26 @@ async function exchange(
     });
     req.end(request.body);
   });
+}
+
+/** An unwanted answer longer than this closes its connection rather than be read to its end. */
+const DRAIN_MAX_BYTES = 16 * 1024;
+/**
+ * A pooled connection idle this long is closed: before Node's default server keep-alive (5 s)
+ * closes it under a request just sent on it.
+ */
+const IDLE_CONNECTION_MS = 4_000;
+
+const agents = new WeakMap<OutboundPolicy, { http: HttpAgent; https: HttpsAgent }>();
+
+/** The policy's own connection pool for `protocol`. */
+function pooled(policy: OutboundPolicy, protocol: string): HttpAgent {
+  let pair = agents.get(policy);
+  if (!pair) {
+    const options = { keepAlive: true, timeout: IDLE_CONNECTION_MS };
+    agents.set(policy, (pair = { http: new HttpAgent(options), https: new HttpsAgent(options) }));
+  }
+  return protocol === 'https:' ? pair.https : pair.http;
 }
 
 /** One of this module's errors for anything a request can fail with. */

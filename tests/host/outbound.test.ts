@@ -4,7 +4,9 @@
  * both on the address it connects to, with its redirect, size and time limits. Requests go to real
  * servers on loopback ports; a refused request must never reach them.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   addressRefusal,
@@ -250,5 +252,86 @@ describe('requests', () => {
     );
     expect(error).toBeInstanceOf(OutboundFailedError);
     expect(error).toMatchObject({ code: 'TIMEOUT', responded: true, message: 'timed out' });
+  });
+});
+
+describe('reused connections', () => {
+  let server: Server;
+  let url: string;
+  const connections: number[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      if (req.url === '/long') return void res.end('x'.repeat(64 * 1024));
+      res.statusCode = req.url === '/empty' ? 204 : 200;
+      res.end(req.url === '/empty' ? undefined : 'ok');
+    });
+    server.on('connection', () => connections.push(Date.now()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const post = (allow: OutboundPolicy, path: string, reuseConnection: boolean) =>
+    outboundRequest(allow, {
+      url: `${url}${path}`,
+      method: 'POST',
+      body: Buffer.from('{}'),
+      timeoutMs: 2_000,
+      maxBytes: 0,
+      reuseConnection,
+    });
+
+  /** Connections the server accepted while `work` ran. */
+  async function connectionsFor(work: () => Promise<unknown>): Promise<number> {
+    const before = connections.length;
+    await work();
+    return connections.length - before;
+  }
+
+  test('requests that ask share one connection per policy; others get their own', async () => {
+    const allow = policy('127.0.0.1');
+    const sequentially = async (n: number, send: () => Promise<unknown>) => {
+      for (let i = 0; i < n; i++) await send();
+    };
+    expect(await connectionsFor(() => sequentially(5, () => post(allow, '/empty', false)))).toBe(5);
+    expect(await connectionsFor(() => sequentially(5, () => post(allow, '/empty', true)))).toBe(1);
+    // A short answer is read to its end and its connection kept.
+    expect(await connectionsFor(() => sequentially(3, () => post(allow, '/', true)))).toBe(0);
+    // Another policy never takes a connection checked under this one.
+    expect(await connectionsFor(() => post(policy('127.0.0.1'), '/empty', true))).toBe(1);
+  });
+
+  test('a pooled connection is no way around the policy: another port is still refused', async () => {
+    const port = Number(new URL(url).port);
+    const allow = policy(`127.0.0.1:${port}`);
+    await post(allow, '/empty', true);
+    const other = `http://127.0.0.1:${port + 1}/`;
+    await expect(
+      outboundRequest(allow, {
+        url: other,
+        method: 'POST',
+        timeoutMs: 2_000,
+        maxBytes: 0,
+        reuseConnection: true,
+      }),
+    ).rejects.toBeInstanceOf(OutboundRefusedError);
+  });
+
+  test('a long unwanted answer closes its connection rather than be read', async () => {
+    const allow = policy('127.0.0.1');
+    await post(allow, '/empty', true);
+    expect(
+      await connectionsFor(async () => {
+        expect((await post(allow, '/long', true)).status).toBe(200);
+        // The answer has gone by then, read to its end or cut off.
+        await delay(200);
+        await post(allow, '/empty', true);
+      }),
+    ).toBe(1);
   });
 });
