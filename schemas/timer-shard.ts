@@ -40,6 +40,11 @@ export interface ShardSettings {
    */
   parkAfterMs?: number;
   /**
+   * A parking shard hands its oldest digests to the store once this many wait, however much room
+   * it has (docs/timers.md#retired-digests); absent, a full batch (RETIRE_MAX_DIGESTS).
+   */
+  retireAfterDigests?: number;
+  /**
    * Closed timers become digests and their records go to the timer ledger. Set by the shard
    * workflow (a patch), not by callers: runs recorded before it keep closed timers whole.
    */

@@ -305,6 +305,18 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(refused).toEqual(['TimerConflict']);
   });
 
+  test('the early-retirement fixture covers the patched branch: two digests, a batch, go to the store while the shard has room', () => {
+    const file = 'timer-shard-retired-early.json';
+    const patches = patchesOf(file);
+    expect(patches.some((p) => p.includes('"swoosh-timer-retire-early-v1"'))).toBe(true);
+    expect(patches.some((p) => p.includes('"swoosh-timer-retire-v1"'))).toBe(true);
+    const activities = (load(file).events ?? []).flatMap((e) => {
+      const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return name && !name.includes('Bookkeeping') ? [name] : [];
+    });
+    expect(activities).toEqual(['retireTimerDigests']);
+  });
+
   test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
     const file = 'mission-statechart-quiet-continue-as-new.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);

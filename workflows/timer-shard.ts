@@ -186,6 +186,14 @@ export const TIMER_PAGING_PATCH = 'swoosh-timer-paging-v1';
 export const TIMER_RETIRE_PATCH = 'swoosh-timer-retire-v1';
 
 /**
+ * The patch that makes a parking shard hand a full batch of digests to the store as soon as it has
+ * one, with room to spare: its digests are its continue-as-new input too, and a busy shard that
+ * kept them until it ran short carried a megabyte into each new run and stalled seconds doing so
+ * (docs/timers.md#retired-digests). A run recorded before it retires only when short of room.
+ */
+export const TIMER_RETIRE_EARLY_PATCH = 'swoosh-timer-retire-early-v1';
+
+/**
  * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
  * refuse that task (UnhandledCommand), and the retried task replays the whole run: seconds for a
  * busy shard, ten and more when several shards do it at once. A closing task takes well under
@@ -248,6 +256,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   let retiring = false;
   /** Whether this run retires digests (TIMER_RETIRE_PATCH): asked the first time it would. */
   let retires: boolean | undefined;
+  const retiresEarly = patched(TIMER_RETIRE_EARLY_PATCH);
+  const retireAfterDigests = settings.retireAfterDigests ?? RETIRE_MAX_DIGESTS;
   /** The store's operations, one at a time and in order: the shard is its only writer. */
   let storeTurn: Promise<unknown> = Promise.resolve();
 
@@ -509,7 +519,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     return paging.nextDueAt !== undefined || (paging.retiredUntil ?? -Infinity) > now;
   }
 
-  /** Short of room, with digests to spare: the oldest go to the store. */
+  /** Short of room, or a full batch waiting (TIMER_RETIRE_EARLY_PATCH): the oldest digests go to the store. */
   function retireDue(): boolean {
     return (
       pages &&
@@ -518,7 +528,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       !retiring &&
       !draining &&
       table.retirableDigests > 0 &&
-      table.freeBytes < table.capacityBytes * RETIRE_BELOW_FREE_SHARE
+      (table.freeBytes < table.capacityBytes * RETIRE_BELOW_FREE_SHARE ||
+        (retiresEarly && table.retirableDigests >= retireAfterDigests))
     );
   }
 

@@ -446,6 +446,13 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-retired',
     run: timerShardRetired,
   },
+  {
+    // TIMER_RETIRE_EARLY_PATCH (docs/timers.md#retired-digests): a parking shard with room to spare
+    // hands its digests to the store once a batch (here two) waits. The fixture ends once the
+    // shard holds none.
+    name: 'timer-shard-retired-early',
+    run: timerShardRetiredEarly,
+  },
 ];
 
 /**
@@ -691,6 +698,44 @@ async function timerShardRetired(client: Client, taskQueue: string, missionId: s
       },
       () => undefined,
     );
+  const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardRetiredEarly(
+  client: Client,
+  taskQueue: string,
+  missionId: string,
+): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = {
+    shard: 0,
+    shardCount: 1,
+    idPrefix,
+    settings: { parkAfterMs: 90_000, retireAfterDigests: 2 },
+  };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  const createdBy = { name: 'fixture', role: 'operator' } as const;
+  for (const id of ['early-0', 'early-1']) {
+    const spec = {
+      id,
+      delayMs: 60_000,
+      action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' },
+    } as const;
+    await handle.executeUpdate(createTimersUpdate, { args: [{ specs: [spec], createdBy }] });
+    await handle.executeUpdate(cancelTimerUpdate, { args: [{ id, caller: createdBy }] });
+  }
+  const status = await eventually(
+    () => handle.query(shardStatusQuery),
+    (s) => s.digests === 0,
+    30_000,
+  );
+  if (status.digests !== 0) throw new Error(`the shard kept its digests: ${JSON.stringify(status)}`);
   const history = await handle.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;

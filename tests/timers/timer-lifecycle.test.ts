@@ -986,6 +986,39 @@ describe('retired digests', () => {
   });
 });
 
+describe('retired digests, a batch at a time', () => {
+  test('a parking shard with room to spare hands its digests over once a batch waits, and the store answers for them', async () => {
+    await scenario(
+      'early retirement',
+      1,
+      async ({ api, client, target, idPrefix }) => {
+        const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
+        const closed: TimerRecord[] = [];
+        for (const id of ['early-0', 'early-1']) {
+          await create(api, { id, delayMs: MINUTE, action: webhook(target) });
+          await env.sleep(2 * MINUTE);
+          closed.push(await readWhen(api, id, (t) => t.state === 'Settled'));
+        }
+        // Two wait: fewer than a batch, so the shard keeps them.
+        expect((await shard.query(shardStatusQuery)).digests).toBe(2);
+        await create(api, { id: 'early-2', delayMs: MINUTE, action: webhook(target) });
+        await env.sleep(2 * MINUTE);
+        closed.push(await readWhen(api, 'early-2', (t) => t.state === 'Settled'));
+        const status = await eventually(
+          () => shard.query(shardStatusQuery),
+          (s) => s.digests === 0,
+          10_000,
+        );
+        expect(status.digests, 'the batch left the shard').toBe(0);
+        // Far from short of room: it was the batch, not the room, that sent them.
+        expect(status.snapshotBytes).toBeLessThan(status.capacityBytes / 10);
+        for (const timer of closed) expect(await read(api, timer.id)).toEqual(timer);
+      },
+      { parkAfterMs: 10 * MINUTE, retireAfterDigests: 3 },
+    );
+  });
+});
+
 describe('dead letters', () => {
   test('a webhook failing every retry is dead-lettered and listed, and a replay delivers it', async () => {
     await scenario('dead letter replay', 2, async ({ api, target, deadLetters }) => {
