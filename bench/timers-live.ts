@@ -11,7 +11,12 @@ import { availableParallelism } from 'node:os';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { mapConcurrently } from '../host/concurrency';
 import type { CreateTimerRequest } from '../schemas/timer';
-import { createTimersUpdate, MAX_CREATE_BATCH } from '../schemas/timer-messages';
+import {
+  createTimersUpdate,
+  MAX_CREATE_BATCH,
+  type ShardStatus,
+  shardStatusQuery,
+} from '../schemas/timer-messages';
 import { shardOf, shardWorkflowId } from '../schemas/timer-shard-key';
 import { ensureTimerShards } from '../workers/timers';
 import { machineCpu, procStats, TICK_MS } from './proc-stat';
@@ -41,17 +46,19 @@ export interface LiveFigures {
   /** Fired − due by minute of the stretch (by due time) and by shard: where the late ones were. */
   latenessByMinute: number[][];
   latenessByShard: number[][];
-  /** CPU by minute of the stretch, in % of one core: whether the machine, not the code, ran out. */
-  cpuByMinute: CpuMinute[];
+  /** By minute of the stretch: CPU in % of one core (whether the machine, not the code, ran out), and the shards. */
+  byMinute: MinuteSample[];
   peakRssMiB: { bench?: number; server?: number };
 }
 
-export interface CpuMinute {
+export interface MinuteSample {
   bench: number;
   server: number;
   /** Every process on the machine (others' too: it is shared), out of 100 % per core. */
   machine: number;
   iowait: number;
+  /** Over all shards at the minute's end: runs so far (continue-as-new), held bytes, digests held. */
+  shards?: { runs: number; snapshotKiB: number; digests: number };
 }
 
 /** Timers generated and sent per round: bounds what is held in memory besides the shards. */
@@ -125,7 +132,13 @@ export async function benchLive(
   if (wall !== undefined) log(`live: creation stopped at ${reached}: ${wall}`);
   if (Date.now() > start) log('WARNING: creation ran past the first due time; early lateness includes it');
 
-  const cpu = sampleCpuByMinute(start, observedUntil);
+  const cpu = sampleByMinute(start, observedUntil, () =>
+    Promise.all(
+      Array.from({ length: shards }, (_, shard) =>
+        env.client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).query(shardStatusQuery),
+      ),
+    ),
+  );
   let dueObserved = 0;
   for (let i = 0; i < live; i++) if (dues[i]! > 0 && dues[i]! < observedUntil) dueObserved++;
   await waitFor(
@@ -153,7 +166,7 @@ export async function benchLive(
     endToEnd: deliveries.map((d) => d.receivedAt - d.dueAt),
     latenessByMinute,
     latenessByShard,
-    cpuByMinute: cpu.minutes,
+    byMinute: cpu.minutes,
     peakRssMiB: peakRss(),
   };
 }
@@ -181,11 +194,17 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log(
     `  fired − due p95 by minute of the stretch (ms): ${Array.from(f.latenessByMinute, p95).join(', ')}`,
   );
-  const cpu = (pick: (m: CpuMinute) => number) => f.cpuByMinute.map((m) => `${pick(m)}%`).join(', ');
+  const cpu = (pick: (m: MinuteSample) => number) => f.byMinute.map((m) => `${pick(m)}%`).join(', ');
   console.log(`  CPU by minute of the stretch, % of one core (the machine has ${availableParallelism()}):`);
   console.log(`    bench process  ${cpu((m) => m.bench)}`);
   console.log(`    dev server     ${cpu((m) => m.server)}`);
   console.log(`    whole machine  ${cpu((m) => m.machine)} busy, ${cpu((m) => m.iowait)} waiting on I/O`);
+  const held = (pick: (s: NonNullable<MinuteSample['shards']>) => number) =>
+    f.byMinute.map((m) => (m.shards ? String(pick(m.shards)) : '?')).join(', ');
+  console.log(`  shards at the end of each minute (all ${opts.shards} together):`);
+  console.log(`    runs so far    ${held((s) => s.runs)}`);
+  console.log(`    held KiB       ${held((s) => s.snapshotKiB)}`);
+  console.log(`    digests held   ${held((s) => s.digests)}`);
   const shards = f.latenessByShard.map((values, shard) => ({ shard, p95: Number(p95(values)) }));
   const worst = shards.sort((a, b) => b.p95 - a.p95).slice(0, 4);
   console.log(
@@ -203,9 +222,13 @@ function rate(count: number, ms: number): number {
   return ms > 0 ? Math.round((count / ms) * 1000) : 0;
 }
 
-/** From `from` to `until`, the CPU each minute took; `stop` ends it early. */
-function sampleCpuByMinute(from: number, until: number): { minutes: CpuMinute[]; stop: () => void } {
-  const minutes: CpuMinute[] = [];
+/** From `from` to `until`, the CPU each minute took and where the shards were; `stop` ends it early. */
+function sampleByMinute(
+  from: number,
+  until: number,
+  statuses: () => Promise<ShardStatus[]>,
+): { minutes: MinuteSample[]; stop: () => void } {
+  const minutes: MinuteSample[] = [];
   const read = () => ({
     at: Date.now(),
     processes: procStats(),
@@ -220,12 +243,25 @@ function sampleCpuByMinute(from: number, until: number): { minutes: CpuMinute[];
       // Ticks are 10 ms: per 100 ticks a second, one core's worth.
       const share = (ticks: number) => Math.round((ticks * TICK_MS * 100) / (now.at - last!.at));
       const server = serverPid();
-      minutes.push({
+      const minute: MinuteSample = {
         bench: share(ticksOf(now, process.pid) - ticksOf(last, process.pid)),
         server: share(ticksOf(now, server) - ticksOf(last, server)),
         machine: share(now.machine.busy - last.machine.busy),
         iowait: share(now.machine.iowait - last.machine.iowait),
-      });
+      };
+      minutes.push(minute);
+      // Read after the CPU, so its own cost counts in the next minute; a shard that does not answer is left out.
+      statuses().then(
+        (all) => {
+          const sum = (pick: (s: ShardStatus) => number) => all.reduce((total, s) => total + pick(s), 0);
+          minute.shards = {
+            runs: sum((s) => s.runs),
+            snapshotKiB: Math.round(sum((s) => s.snapshotBytes) / 1024),
+            digests: sum((s) => s.digests),
+          };
+        },
+        () => undefined,
+      );
     }
     last = now;
     if (now.at + 60_000 > until + 1_000) clearInterval(interval);
