@@ -34,8 +34,7 @@ import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { hashCanonical } from '../host/digest';
 import { fsyncDir, statIfPresent, writeFileAtomic } from '../host/durable-fs';
 import { acquireLock, type HeldLock } from '../host/file-lock';
-import { type Signer, utf8Bytes } from '../host/keys';
-import { canonicalJson } from '../schemas/canonical-json';
+import type { Signer } from '../host/keys';
 import { decisionId } from '../schemas/decision-id';
 import {
   AgentDeploymentEntry,
@@ -47,12 +46,13 @@ import {
   DecisionEntry,
   type DecisionRecord,
   type LedgerHead,
-  LedgerRecord,
+  type LedgerRecord,
   type LedgerRecordKind,
   lifecycleEntryOf,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent } from '../schemas/evidence';
-import { LedgerConflictError, LedgerCorruptError } from './errors';
+import { LedgerCorruptError } from './errors';
+import { byMission, type ChainEnd, sameEmission, signedRecord } from './chain';
 import { FileLedgerReader } from './file-reader';
 import { missionFiles, readFrom, readIfPresent, splitLines, truncateDurably } from './files';
 import { HEAD_SLOTS, headMessage, headSlot, headSlotSize, headSlotTexts, readHeadSlot } from './head';
@@ -162,23 +162,15 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
    */
   async appendTimersClosed(entries: readonly TimerClosedEntry[]): Promise<TimerClosedRecord[]> {
     const parsed = entries.map((entry) => TimerClosedEntry.parse(entry));
-    const byMission = new Map<string, number[]>();
-    for (const [i, { mission }] of parsed.entries()) {
-      const positions = byMission.get(mission);
-      if (positions) positions.push(i);
-      else byMission.set(mission, [i]);
-    }
-    const records: TimerClosedRecord[] = [];
-    for (const [mission, positions] of byMission) {
-      const written = await this.#appendAll(
+    const records = await byMission(parsed, (mission, group) =>
+      this.#appendAll(
         mission,
         'timer-closed',
-        positions.map((i) => ({ entry: parsed[i]!, derived: {} })),
+        group.map((entry) => ({ entry, derived: {} })),
         Object.keys(TimerClosedEntry.shape),
-      );
-      positions.forEach((i, k) => (records[i] = written[k] as TimerClosedRecord));
-    }
-    return records;
+      ),
+    );
+    return records as TimerClosedRecord[];
   }
 
   /**
@@ -209,32 +201,27 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
     items: readonly { entry: Entry; derived: Record<string, unknown> }[],
     entryKeys: string[],
   ): Promise<LedgerRecord[]> {
-    const same = (existing: LedgerRecord, entry: Entry): LedgerRecord => {
-      const picked = Object.fromEntries(entryKeys.map((k) => [k, (existing as Record<string, unknown>)[k]]));
-      if (canonicalJson(picked) !== canonicalJson(entry)) throw new LedgerConflictError(existing);
-      return existing;
-    };
     const ids = items.map(({ entry }) => recordId(kind, identityOf(entry)));
     return this.#serially(mission, async () => {
       // Ids never leave a ledger, so records this process has seen can be returned unlocked.
       const known = this.#cursors.get(mission)?.byId;
       if (known && ids.every((id) => known.has(id)))
-        return ids.map((id, i) => same(known.get(id)!, items[i]!.entry));
+        return ids.map((id, i) => sameEmission(known.get(id)!, items[i]!.entry, entryKeys));
       let session: Session;
       const records: LedgerRecord[] = [];
       try {
         session = await this.#session(mission);
         const { cursor } = session;
         const fresh = new Map<string, LedgerRecord>();
-        let chain = { index: cursor.count, lastHash: cursor.lastHash };
+        let chain: ChainEnd = { index: cursor.count, lastHash: cursor.lastHash };
         for (const [i, { entry, derived }] of items.entries()) {
           const id = ids[i]!;
           const existing = cursor.byId.get(id) ?? fresh.get(id);
           if (existing) {
-            records.push(same(existing, entry));
+            records.push(sameEmission(existing, entry, entryKeys));
             continue;
           }
-          const record = this.#record(chain, id, kind, entry, derived);
+          const record = signedRecord(chain, { id, kind, entry, derived }, this.#signer, this.#clock());
           fresh.set(id, record);
           chain = { index: chain.index + 1, lastHash: record.hash };
           records.push(record);
@@ -250,30 +237,6 @@ export class FileLedger extends FileLedgerReader implements LedgerStore {
       await this.#handOver(mission, session).catch((error: unknown) => warn(mission, error));
       return records;
     });
-  }
-
-  /** The signed record `entry` makes as record `index` of the chain, after `lastHash`. */
-  #record(
-    { index, lastHash }: { index: number; lastHash: string },
-    id: string,
-    kind: LedgerRecordKind,
-    entry: Entry,
-    derived: Record<string, unknown>,
-  ): LedgerRecord {
-    const unsigned = {
-      ...entry,
-      ...derived,
-      v: 1,
-      kind,
-      id,
-      index,
-      timestamp: this.#clock().toISOString(),
-      prev_hash: lastHash,
-      orchestrator: this.#signer.keyId,
-    };
-    const hash = hashCanonical(unsigned);
-    // Parsed before writing: never write a line that verify would reject.
-    return LedgerRecord.parse({ ...unsigned, hash, signature: this.#signer.sign(utf8Bytes(hash)) });
   }
 
   /**

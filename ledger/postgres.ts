@@ -11,8 +11,7 @@ import type pg from 'pg';
 import { createHash } from 'node:crypto';
 import { hashCanonical } from '../host/digest';
 import { inTransaction, PostgresDatabase, type PostgresOptions, rollBack } from '../host/postgres';
-import { type Signer, utf8Bytes } from '../host/keys';
-import { canonicalJson } from '../schemas/canonical-json';
+import type { Signer } from '../host/keys';
 import { decisionId } from '../schemas/decision-id';
 import {
   AgentDeploymentEntry,
@@ -24,12 +23,13 @@ import {
   DecisionEntry,
   type DecisionRecord,
   type LedgerHead,
-  LedgerRecord,
+  type LedgerRecord,
   type LedgerRecordKind,
   lifecycleEntryOf,
 } from '../schemas/decision-record';
 import { AgentLifecycleEvent } from '../schemas/evidence';
-import { LedgerConflictError, LedgerCorruptError, LedgerCursorError } from './errors';
+import { LedgerCorruptError, LedgerCursorError } from './errors';
+import { byMission, sameEmission, signedRecord } from './chain';
 import { headMessage, readHeadSlot } from './head';
 import { type Entry, GENESIS_HASH, identityOf, parseRecordLine, recordId, unsignedPart } from './records';
 import type {
@@ -259,23 +259,15 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
   /** Closed timers in order, each its own record, in one transaction per mission: all or none. */
   async appendTimersClosed(entries: readonly TimerClosedEntry[]): Promise<TimerClosedRecord[]> {
     const parsed = entries.map((entry) => TimerClosedEntry.parse(entry));
-    const byMission = new Map<string, number[]>();
-    for (const [i, { mission }] of parsed.entries()) {
-      const positions = byMission.get(mission);
-      if (positions) positions.push(i);
-      else byMission.set(mission, [i]);
-    }
-    const records: TimerClosedRecord[] = [];
-    for (const [mission, positions] of byMission) {
-      const written = await this.#appendAll(
+    const records = await byMission(parsed, (mission, group) =>
+      this.#appendAll(
         mission,
         'timer-closed',
-        positions.map((i) => ({ entry: parsed[i]!, derived: {} })),
+        group.map((entry) => ({ entry, derived: {} })),
         Object.keys(TimerClosedEntry.shape),
-      );
-      positions.forEach((i, k) => (records[i] = written[k] as TimerClosedRecord));
-    }
-    return records;
+      ),
+    );
+    return records as TimerClosedRecord[];
   }
 
   async #append(
@@ -322,33 +314,17 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
         );
         const existing = stored.rows[0] ? parseStored(mission, stored.rows[0].record) : fresh.get(id);
         if (existing) {
-          const picked = Object.fromEntries(
-            entryKeys.map((k) => [k, (existing as Record<string, unknown>)[k]]),
-          );
-          if (canonicalJson(picked) !== canonicalJson(entry)) throw new LedgerConflictError(existing);
-          records.push(existing);
+          records.push(sameEmission(existing, entry, entryKeys));
           continue;
         }
         // A ledger whose end does not verify is never extended; returning what it holds is fine.
         if (fresh.size === 0) await this.#checkEnd(client, mission, count, lastHash);
-        const unsigned = {
-          ...entry,
-          ...derived,
-          v: 1,
-          kind,
-          id,
-          index: count,
-          timestamp: this.#clock().toISOString(),
-          prev_hash: lastHash,
-          orchestrator: this.#signer.keyId,
-        };
-        const hash = hashCanonical(unsigned);
-        // Parsed before writing: never store a record that verify would reject.
-        const record = LedgerRecord.parse({
-          ...unsigned,
-          hash,
-          signature: this.#signer.sign(utf8Bytes(hash)),
-        });
+        const record = signedRecord(
+          { index: count, lastHash },
+          { id, kind, entry, derived },
+          this.#signer,
+          this.#clock(),
+        );
         await client.query(
           'INSERT INTO swoosh_ledger_records (mission, index, id, kind, record) VALUES ($1, $2, $3, $4, $5)',
           [mission, count, id, kind, JSON.stringify(record)],
@@ -356,7 +332,7 @@ export class PostgresLedger extends PostgresLedgerReader implements LedgerStore 
         fresh.set(id, record);
         records.push(record);
         count += 1;
-        lastHash = hash;
+        lastHash = record.hash;
       }
       if (count === start) {
         await client.query('ROLLBACK');
