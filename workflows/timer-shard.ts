@@ -256,6 +256,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   let retiring = false;
   /** Whether this run retires digests (TIMER_RETIRE_PATCH): asked the first time it would. */
   let retires: boolean | undefined;
+  /** Whether this run retires a batch as soon as one waits (TIMER_RETIRE_EARLY_PATCH): decided as it starts. */
   const retiresEarly = patched(TIMER_RETIRE_EARLY_PATCH);
   const retireAfterDigests = settings.retireAfterDigests ?? RETIRE_MAX_DIGESTS;
   /** The store's operations, one at a time and in order: the shard is its only writer. */
