@@ -317,6 +317,14 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(activities).toEqual(['retireTimerDigests']);
   });
 
+  test('the drain-wake fixture covers the patched branch: creates take the history past its limit and the run continues as new', () => {
+    const file = 'timer-shard-drain-wake.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-drain-wake-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    expect(events.length).toBeGreaterThan(40);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
+  });
+
   test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
     const file = 'mission-statechart-quiet-continue-as-new.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);

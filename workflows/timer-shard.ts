@@ -194,6 +194,13 @@ export const TIMER_RETIRE_PATCH = 'swoosh-timer-retire-v1';
 export const TIMER_RETIRE_EARLY_PATCH = 'swoosh-timer-retire-early-v1';
 
 /**
+ * The patch that wakes the loop when the history grows long: before it, a run whose history passed
+ * its limit while updates were handled, with nothing else due, noticed only at its next wake-up
+ * (for parked timers, a minute before the earliest is due) and continued as new then.
+ */
+export const TIMER_DRAIN_WAKE_PATCH = 'swoosh-timer-drain-wake-v1';
+
+/**
  * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
  * refuse that task (UnhandledCommand), and the retried task replays the whole run: seconds for a
  * busy shard, ten and more when several shards do it at once. A closing task takes well under
@@ -259,6 +266,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
   /** Whether this run retires a batch as soon as one waits (TIMER_RETIRE_EARLY_PATCH): decided as it starts. */
   const retiresEarly = patched(TIMER_RETIRE_EARLY_PATCH);
   const retireAfterDigests = settings.retireAfterDigests ?? RETIRE_MAX_DIGESTS;
+  /** Whether a long history wakes this run to drain (TIMER_DRAIN_WAKE_PATCH): decided as it starts. */
+  const wakesToDrain = patched(TIMER_DRAIN_WAKE_PATCH);
   /** The store's operations, one at a time and in order: the shard is its only writer. */
   let storeTurn: Promise<unknown> = Promise.resolve();
 
@@ -477,6 +486,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       (!closing && Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()) < earliestArmed()) ||
       pageInDue() ||
       retireDue() ||
+      (wakesToDrain && !draining && historyIsLong()) ||
       // A create or cancel of a parked timer awaits the store: drained only once it is done.
       (draining && running === 0 && allHandlersFinished() && (!closing || quiet())) ||
       (together ? bookkeepingDue() : !writingEvents && !draining && table.hasEvents());

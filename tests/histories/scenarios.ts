@@ -453,6 +453,13 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-retired-early',
     run: timerShardRetiredEarly,
   },
+  {
+    // TIMER_DRAIN_WAKE_PATCH: creates of parked timers, sent together, take the history past its
+    // 40-event limit while nothing else is due; the run drains and continues as new once they are
+    // answered. The fixture is that first run, which ends continued as new.
+    name: 'timer-shard-drain-wake',
+    run: timerShardDrainWake,
+  },
 ];
 
 /**
@@ -737,6 +744,46 @@ async function timerShardRetiredEarly(
   );
   if (status.digests !== 0) throw new Error(`the shard kept its digests: ${JSON.stringify(status)}`);
   const history = await handle.fetchHistory();
+  await handle.terminate('fixture recorded');
+  return history;
+}
+
+async function timerShardDrainWake(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const idPrefix = `fixture-${missionId}`;
+  const input: TimerShardInput = {
+    shard: 0,
+    shardCount: 1,
+    idPrefix,
+    settings: { parkAfterMs: 600_000, maxHistoryEvents: 40 },
+  };
+  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+    workflowId: shardWorkflowId(idPrefix, 0),
+    taskQueue,
+    args: [input],
+  });
+  await Promise.all(
+    Array.from({ length: 8 }, (_, u) =>
+      handle.executeUpdate(createTimersUpdate, {
+        args: [
+          {
+            specs: Array.from({ length: 20 }, (_, i) => ({
+              id: `drained-${u}-${i}`,
+              delayMs: 3_600_000 + u * 60_000,
+              action: { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const,
+            })),
+          },
+        ],
+      }),
+    ),
+  );
+  const status = await eventually(
+    () => handle.query(shardStatusQuery),
+    (s) => s.runs > 0,
+    30_000,
+  );
+  if (status.runs === 0) throw new Error('the drained run did not continue as new');
+  const first = client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+  const history = await first.fetchHistory();
   await handle.terminate('fixture recorded');
   return history;
 }
