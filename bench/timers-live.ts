@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { tsToMs } from '@temporalio/common/lib/time';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { mapConcurrently } from '../host/concurrency';
 import type { CreateTimerRequest } from '../schemas/timer';
@@ -48,6 +49,11 @@ export interface LiveFigures {
   latenessByShard: number[][];
   /** By minute of the stretch: CPU in % of one core (whether the machine, not the code, ran out), and the shards. */
   byMinute: MinuteSample[];
+  /**
+   * In the latest run of the first shards, per durable timer: how late the server fired it, and
+   * how long after that the worker started the task it woke.
+   */
+  wakes: { serverLateMs: number[]; pickupMs: number[] };
   peakRssMiB: { bench?: number; server?: number };
 }
 
@@ -148,6 +154,7 @@ export async function benchLive(
     `live: delivered (of ${dueObserved} due by the end of the observed ${Math.round(Math.min(observeMs, horizonMs) / 1000)} s)`,
   );
   cpu.stop();
+  const wakes = await wakeGaps(env, idPrefix, Math.min(shards, 4));
   const inStretch = [...receiver.received.entries()].filter(([, d]) => d.dueAt < observedUntil);
   const deliveries = inStretch.map(([, d]) => d);
   const latenessByMinute: number[][] = [];
@@ -167,6 +174,7 @@ export async function benchLive(
     latenessByMinute,
     latenessByShard,
     byMinute: cpu.minutes,
+    wakes,
     peakRssMiB: peakRss(),
   };
 }
@@ -205,6 +213,11 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log(`    runs so far    ${held((s) => s.runs)}`);
   console.log(`    held KiB       ${held((s) => s.snapshotKiB)}`);
   console.log(`    digests held   ${held((s) => s.digests)}`);
+  console.log(
+    `  durable timers in the latest run of ${Math.min(opts.shards, 4)} shards (${f.wakes.serverLateMs.length}): ` +
+      `fired by the server after due p50/p95/p99 ${summary(f.wakes.serverLateMs).slice(0, 3).join(' / ')}; ` +
+      `task started after firing p50/p95/p99 ${summary(f.wakes.pickupMs).slice(0, 3).join(' / ')}`,
+  );
   const shards = f.latenessByShard.map((values, shard) => ({ shard, p95: Number(p95(values)) }));
   const worst = shards.sort((a, b) => b.p95 - a.p95).slice(0, 4);
   console.log(
@@ -281,6 +294,33 @@ function sampleByMinute(
       clearInterval(interval);
     },
   };
+}
+
+async function wakeGaps(
+  env: TestWorkflowEnvironment,
+  idPrefix: string,
+  count: number,
+): Promise<LiveFigures['wakes']> {
+  const serverLateMs: number[] = [];
+  const pickupMs: number[] = [];
+  for (let shard = 0; shard < count; shard++) {
+    const history = await env.client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).fetchHistory();
+    const events = history.events ?? [];
+    const dueAt = new Map<string, number>();
+    events.forEach((event, i) => {
+      const started = event.timerStartedEventAttributes;
+      if (started?.timerId)
+        dueAt.set(started.timerId, tsToMs(event.eventTime) + tsToMs(started.startToFireTimeout));
+      const fired = event.timerFiredEventAttributes;
+      const due = fired?.timerId ? dueAt.get(fired.timerId) : undefined;
+      if (due === undefined) return;
+      const firedAt = tsToMs(event.eventTime);
+      serverLateMs.push(firedAt - due);
+      const task = events.slice(i + 1).find((e) => e.workflowTaskStartedEventAttributes);
+      if (task) pickupMs.push(tsToMs(task.eventTime) - firedAt);
+    });
+  }
+  return { serverLateMs, pickupMs };
 }
 
 function rssLine(): string {
