@@ -296,6 +296,11 @@ function sampleByMinute(
   };
 }
 
+/**
+ * From the latest run of shards 0..count-1: each durable timer's firing against its due time (its
+ * start event's time plus its duration, a few ms after the task that set it began) and the next
+ * task's start against the firing.
+ */
 async function wakeGaps(
   env: TestWorkflowEnvironment,
   idPrefix: string,
