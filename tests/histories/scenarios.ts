@@ -12,6 +12,7 @@ import {
   type Client,
   WithStartWorkflowOperation,
   type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -594,14 +595,24 @@ async function timerShard(client: Client, taskQueue: string, missionId: string):
   return history;
 }
 
-async function timerShardQuietClose(client: Client, taskQueue: string, missionId: string): Promise<History> {
+/** Shard 0 of 1, its own id prefix per recording, with `settings`. */
+async function startFixtureShard(
+  client: Client,
+  taskQueue: string,
+  missionId: string,
+  settings: TimerShardInput['settings'],
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix, settings: { maxHistoryEvents: 60 } };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
+  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix, ...(settings && { settings }) };
+  return await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
     workflowId: shardWorkflowId(idPrefix, 0),
     taskQueue,
     args: [input],
   });
+}
+
+async function timerShardQuietClose(client: Client, taskQueue: string, missionId: string): Promise<History> {
+  const handle = await startFixtureShard(client, taskQueue, missionId, { maxHistoryEvents: 60 });
   const specs = Array.from({ length: 60 }, (_, i) => ({
     id: `fixture-${i}`,
     delayMs: 1_000 + i * 100,
@@ -622,13 +633,7 @@ async function timerShardQuietClose(client: Client, taskQueue: string, missionId
 }
 
 async function timerShardParked(client: Client, taskQueue: string, missionId: string): Promise<History> {
-  const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = { shard: 0, shardCount: 1, idPrefix, settings: { parkAfterMs: 90_000 } };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-    workflowId: shardWorkflowId(idPrefix, 0),
-    taskQueue,
-    args: [input],
-  });
+  const handle = await startFixtureShard(client, taskQueue, missionId, { parkAfterMs: 90_000 });
   const createdBy = { name: 'fixture', role: 'operator' } as const;
   const webhook = { type: 'webhook', url: 'http://127.0.0.1:9/hook' } as const;
   await handle.executeUpdate(createTimersUpdate, {
@@ -667,17 +672,9 @@ async function timerShardParked(client: Client, taskQueue: string, missionId: st
 }
 
 async function timerShardRetired(client: Client, taskQueue: string, missionId: string): Promise<History> {
-  const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = {
-    shard: 0,
-    shardCount: 1,
-    idPrefix,
-    settings: { parkAfterMs: 90_000, snapshotBudgetBytes: 2_000 },
-  };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-    workflowId: shardWorkflowId(idPrefix, 0),
-    taskQueue,
-    args: [input],
+  const handle = await startFixtureShard(client, taskQueue, missionId, {
+    parkAfterMs: 90_000,
+    snapshotBudgetBytes: 2_000,
   });
   const createdBy = { name: 'fixture', role: 'operator' } as const;
   const spec = (id: string, delayMs = 60_000) =>
@@ -715,17 +712,9 @@ async function timerShardRetiredEarly(
   taskQueue: string,
   missionId: string,
 ): Promise<History> {
-  const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = {
-    shard: 0,
-    shardCount: 1,
-    idPrefix,
-    settings: { parkAfterMs: 90_000, retireAfterDigests: 2 },
-  };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-    workflowId: shardWorkflowId(idPrefix, 0),
-    taskQueue,
-    args: [input],
+  const handle = await startFixtureShard(client, taskQueue, missionId, {
+    parkAfterMs: 90_000,
+    retireAfterDigests: 2,
   });
   const createdBy = { name: 'fixture', role: 'operator' } as const;
   for (const id of ['early-0', 'early-1']) {
@@ -749,17 +738,9 @@ async function timerShardRetiredEarly(
 }
 
 async function timerShardDrainWake(client: Client, taskQueue: string, missionId: string): Promise<History> {
-  const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = {
-    shard: 0,
-    shardCount: 1,
-    idPrefix,
-    settings: { parkAfterMs: 600_000, maxHistoryEvents: 40 },
-  };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-    workflowId: shardWorkflowId(idPrefix, 0),
-    taskQueue,
-    args: [input],
+  const handle = await startFixtureShard(client, taskQueue, missionId, {
+    parkAfterMs: 600_000,
+    maxHistoryEvents: 40,
   });
   await Promise.all(
     Array.from({ length: 8 }, (_, u) =>
@@ -791,17 +772,8 @@ async function timerShardDrainWake(client: Client, taskQueue: string, missionId:
 async function timerShardHalt(client: Client, taskQueue: string, missionId: string): Promise<History> {
   const controller = newSigner();
   const owner = newSigner();
-  const idPrefix = `fixture-${missionId}`;
-  const input: TimerShardInput = {
-    shard: 0,
-    shardCount: 1,
-    idPrefix,
-    settings: { owners: { keys: [owner.key], quorum: 1 } },
-  };
-  const handle = await client.workflow.start(TIMER_SHARD_WORKFLOW_TYPE, {
-    workflowId: shardWorkflowId(idPrefix, 0),
-    taskQueue,
-    args: [input],
+  const handle = await startFixtureShard(client, taskQueue, missionId, {
+    owners: { keys: [owner.key], quorum: 1 },
   });
   const command = { actor: 'alice@ops', reason: 'fixture' } as const;
   const unsigned = signedCommand(
