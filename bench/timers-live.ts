@@ -54,6 +54,8 @@ export interface LiveFigures {
    * how long after that the worker started the task it woke.
    */
   wakes: { serverLateMs: number[]; pickupMs: number[] };
+  /** In the first shards: each stretch of timers fired over a second late, and the runs that began or ended in it. */
+  stalls: string[];
   peakRssMiB: { bench?: number; server?: number };
 }
 
@@ -155,6 +157,7 @@ export async function benchLive(
   );
   cpu.stop();
   const wakes = await wakeGaps(env, idPrefix, Math.min(shards, 4));
+  const stalls = await lateStretches(env, idPrefix, receiver, start, observedUntil, shards);
   const inStretch = [...receiver.received.entries()].filter(([, d]) => d.dueAt < observedUntil);
   const deliveries = inStretch.map(([, d]) => d);
   const latenessByMinute: number[][] = [];
@@ -175,6 +178,7 @@ export async function benchLive(
     latenessByShard,
     byMinute: cpu.minutes,
     wakes,
+    stalls,
     peakRssMiB: peakRss(),
   };
 }
@@ -218,6 +222,10 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
       `fired by the server after due p50/p95/p99 ${summary(f.wakes.serverLateMs).slice(0, 3).join(' / ')}; ` +
       `task started after firing p50/p95/p99 ${summary(f.wakes.pickupMs).slice(0, 3).join(' / ')}`,
   );
+  console.log(
+    `  stretches fired over ${STALL_MS} ms late, first ${Math.min(opts.shards, 4)} shards (due s from the first due time):`,
+  );
+  for (const line of f.stalls) console.log(`    ${line}`);
   const shards = f.latenessByShard.map((values, shard) => ({ shard, p95: Number(p95(values)) }));
   const worst = shards.sort((a, b) => b.p95 - a.p95).slice(0, 4);
   console.log(
@@ -326,6 +334,70 @@ async function wakeGaps(
     });
   }
   return { serverLateMs, pickupMs };
+}
+
+/** A timer fired this late belongs to a stall. */
+const STALL_MS = 1_000;
+
+/**
+ * Stretches of consecutive due times (per shard) fired more than `STALL_MS` late, with the shard's
+ * run boundaries (continue-as-new) that fall within a stretch or 5 s before it: whether the late
+ * timers waited on a new run or on something else.
+ */
+async function lateStretches(
+  env: TestWorkflowEnvironment,
+  idPrefix: string,
+  receiver: Receiver,
+  start: number,
+  until: number,
+  shards: number,
+): Promise<string[]> {
+  const lines: string[] = [];
+  for (let shard = 0; shard < Math.min(shards, 4); shard++) {
+    const fired = [...receiver.received.entries()]
+      .filter(([id, d]) => d.dueAt < until && shardOf(id, shards) === shard)
+      .map(([, d]) => d)
+      .sort((a, b) => a.dueAt - b.dueAt);
+    const boundaries: number[] = [];
+    const workflowId = shardWorkflowId(idPrefix, shard);
+    for await (const run of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      boundaries.push(run.startTime.getTime());
+    }
+    let stretch: { from: number; to: number; worst: number; count: number } | undefined;
+    let shown = 0;
+    let unshown = 0;
+    const flush = () => {
+      if (!stretch) return;
+      if (shown++ >= 12) {
+        unshown++;
+        stretch = undefined;
+        return;
+      }
+      const near = boundaries
+        .filter((at) => at >= stretch!.from - 5_000 && at <= stretch!.to + stretch!.worst)
+        .map((at) => ((at - start) / 1000).toFixed(1));
+      lines.push(
+        `shard ${shard}: due ${((stretch.from - start) / 1000).toFixed(1)}–${((stretch.to - start) / 1000).toFixed(1)} s, ` +
+          `${stretch.count} timers, worst ${stretch.worst} ms; ` +
+          (near.length ? `new run started at ${near.join(', ')} s` : 'no new run near it'),
+      );
+      stretch = undefined;
+    };
+    for (const d of fired) {
+      const late = d.firedAt - d.dueAt;
+      if (late <= STALL_MS) {
+        flush();
+        continue;
+      }
+      stretch ??= { from: d.dueAt, to: d.dueAt, worst: 0, count: 0 };
+      stretch.to = d.dueAt;
+      stretch.worst = Math.max(stretch.worst, late);
+      stretch.count++;
+    }
+    flush();
+    if (unshown > 0) lines.push(`shard ${shard}: ${unshown} more stretches`);
+  }
+  return lines;
 }
 
 function rssLine(): string {
