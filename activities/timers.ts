@@ -11,10 +11,12 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DeadLetter } from '../schemas/timer';
 import { shardMessageSignal, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
 import type {
+  ShardAlarm,
   ShardSignalWithStart,
   ShardBookkeeping,
   TimerEventBatch,
@@ -403,6 +405,19 @@ export function createTimerActivities({
      */
     recordShardBookkeeping: async (bookkeeping: ShardBookkeeping): Promise<void> =>
       writeBookkeeping('recordShardBookkeeping', bookkeeping),
+
+    /**
+     * Sleeps in the worker until `at` and returns: the shard's wake-up by way of an activity's
+     * completion rather than Temporal's timer queue (docs/timers.md#alarms). Never longer than
+     * `at` is after the server scheduled it: a server whose clock runs ahead of this one (the
+     * time-skipping test server) times the alarm out itself, and the slot is not held for the
+     * difference. Cancelled (a worker shutting down), it ends at once.
+     */
+    ringShardAlarm: async ({ at }: ShardAlarm): Promise<void> => {
+      const context = Context.current();
+      const wait = Math.min(at - Date.now(), at - context.info.scheduledTimestampMs);
+      if (wait > 0) await context.sleep(wait);
+    },
 
     /** Signal-with-start: the message reaches the shard whether or not it was running. */
     signalTimerShard: async ({

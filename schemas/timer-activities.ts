@@ -31,6 +31,11 @@ export interface UpdateDelivery {
   updateId: string;
 }
 
+/** A shard's alarm: the activity returns at `at` (epoch ms, the worker's clock). */
+export interface ShardAlarm {
+  at: number;
+}
+
 export interface ShardSignalWithStart {
   workflowId: string;
   taskQueue: string;

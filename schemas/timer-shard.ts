@@ -45,6 +45,13 @@ export interface ShardSettings {
    */
   retireAfterDigests?: number;
   /**
+   * Wake-ups due within this (ms) are woken by an alarm, an activity sleeping in the worker, rather
+   * than a durable timer (docs/timers.md#alarms); absent, 10 s. 0 wakes by durable timers only, as
+   * a server whose clock is not the worker's needs: Temporal's time-skipping test server does not
+   * move its clock while an activity runs.
+   */
+  alarmWithinMs?: number;
+  /**
    * Closed timers become digests and their records go to the timer ledger. Set by the shard
    * workflow (a patch), not by callers: runs recorded before it keep closed timers whole.
    */

@@ -325,6 +325,25 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
   });
 
+  test('the alarm fixture covers the patched branch: alarms ring beside durable timers, and none is left when the run continues as new', () => {
+    const file = 'timer-shard-alarm.json';
+    expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-alarm-v1"'))).toBe(true);
+    const events = load(file).events ?? [];
+    const alarms = new Set(
+      events.flatMap((e) =>
+        e.activityTaskScheduledEventAttributes?.activityType?.name === 'ringShardAlarm'
+          ? [String(e.eventId)]
+          : [],
+      ),
+    );
+    const rung = events.filter((e) =>
+      alarms.has(String(e.activityTaskCompletedEventAttributes?.scheduledEventId)),
+    );
+    expect(alarms.size).toBeGreaterThanOrEqual(3);
+    expect(rung).toHaveLength(alarms.size);
+    expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
+  });
+
   test('the quiet continue-as-new fixture covers the patched branch: the run closed with no durable timer due within a second', () => {
     const file = 'mission-statechart-quiet-continue-as-new.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-quiet-continue-as-new-v1"'))).toBe(true);

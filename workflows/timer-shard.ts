@@ -98,6 +98,19 @@ const ARCHIVE_BATCH = 200;
  */
 const BOOKKEEPING_HOLD_MS = 1_000;
 
+/** Wake-ups due within this are woken by an alarm (TIMER_ALARM_PATCH), not a durable timer, unless the settings say otherwise. */
+const ALARM_WITHIN_MS = 10_000;
+/** Alarms ring on this grid, so that a shard firing steadily is woken by them ten times a second at most. */
+const ALARM_TICK_MS = 100;
+/**
+ * How long after its tick an alarm times out on the server if the worker has not answered (a lost
+ * worker): the server's timeout wakes the shard instead. A busy worker answers late now and then,
+ * and an answer after the timeout is refused (the SDK logs it), so this leaves room for that.
+ */
+const ALARM_GRACE_MS = 2_000;
+/** Alarms a shard waits on at once, each holding an activity slot; an earlier wake-up beyond them gets a durable timer. */
+const MAX_ALARMS = 2;
+
 // One attempt per activity: the shard schedules retries itself, so attempts survive
 // continue-as-new and a target that is down holds no pending-activity slot while it backs off.
 const deliveries = proxyActivities<TimerShardActivities>({
@@ -201,6 +214,15 @@ export const TIMER_RETIRE_EARLY_PATCH = 'swoosh-timer-retire-early-v1';
 export const TIMER_DRAIN_WAKE_PATCH = 'swoosh-timer-drain-wake-v1';
 
 /**
+ * The patch that wakes a shard for what is due within seconds by an alarm instead of a durable
+ * timer (docs/timers.md#alarms): an activity that sleeps in the worker until then. Temporal fires
+ * durable timers from its timer queue, which under load held a busy shard's for seconds (and every
+ * timer of the shard due meanwhile with it); an activity's completion reaches the shard by another
+ * path. A run recorded before it wakes by durable timers alone.
+ */
+export const TIMER_ALARM_PATCH = 'swoosh-timer-alarm-v1';
+
+/**
  * A durable timer that fires while the continue-as-new task is with the worker makes Temporal
  * refuse that task (UnhandledCommand), and the retried task replays the whole run: seconds for a
  * busy shard, ten and more when several shards do it at once. A closing task takes well under
@@ -248,6 +270,10 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
    * (it refuses the completion, "invalid history builder state for action", sdk-java#3088).
    */
   const armed = new Set<number>();
+  /** The ticks of the alarms under way (TIMER_ALARM_PATCH): like durable timers, never cancelled. */
+  const alarms = new Set<number>();
+  const alarmWithinMs = settings.alarmWithinMs ?? ALARM_WITHIN_MS;
+  const alarming = alarmWithinMs > 0 && patched(TIMER_ALARM_PATCH);
   let rang = false;
   /** One event-log write at a time, so a shard's events reach the log in the order it made them. */
   let writingEvents = false;
@@ -482,8 +508,8 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       table.hasEffects() ||
       // Something fell due while an activity result or an update was being handled: fire it now.
       (table.nextWakeAt() ?? Infinity) <= Date.now() ||
-      // A create due earlier than every durable timer set: go round to set one for it.
-      (!closing && Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()) < earliestArmed()) ||
+      // A create due earlier than every wake-up set: go round to set one for it.
+      (!closing && wakeFor(Math.min(table.nextWakeAt() ?? Infinity, nextPageAt())) !== undefined) ||
       pageInDue() ||
       retireDue() ||
       (wakesToDrain && !draining && historyIsLong()) ||
@@ -611,14 +637,53 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     );
   }
 
-  /** Sets a durable timer for `at` unless one set earlier already wakes the loop by then. */
+  /** Sets what wakes the loop for `at`, unless one set already does by then. */
   function armFor(at: number): void {
-    if (at === Infinity || at >= earliestArmed()) return;
+    const wake = wakeFor(at);
+    if (wake?.alarm !== undefined) ringAt(wake.alarm);
+    else if (wake?.timer !== undefined) setTimer(wake.timer);
+  }
+
+  /**
+   * What would wake the loop for `at`, if nothing set does by then. Before TIMER_ALARM_PATCH (or
+   * with alarms off), a durable timer. Since: an alarm on its tick when `at` is within
+   * `alarmWithinMs`, whatever durable timer is set (the server may be holding it); when further
+   * off, a durable timer half that early, to set the alarm; a durable timer for `at` itself when
+   * every alarm is taken.
+   */
+  function wakeFor(at: number): { alarm?: number; timer?: number } | undefined {
+    if (at === Infinity) return undefined;
+    const timer = (when: number) => (when < earliestArmed() ? { timer: when } : undefined);
+    if (!alarming) return timer(at);
+    if (at - Date.now() > alarmWithinMs) return timer(at - alarmWithinMs / 2);
+    const tick = Math.ceil(at / ALARM_TICK_MS) * ALARM_TICK_MS;
+    if (tick >= earliestAlarm()) return undefined;
+    return alarms.size < MAX_ALARMS ? { alarm: tick } : timer(at);
+  }
+
+  function setTimer(at: number): void {
     armed.add(at);
     void sleep(Math.max(1, at - Date.now())).then(() => {
       armed.delete(at);
       rang = true;
     });
+  }
+
+  /**
+   * Starts an alarm for `tick`; it wakes the loop however it ends. It times out on the server
+   * ALARM_GRACE_MS after its tick, so a worker lost meanwhile delays the wake-up by no more.
+   */
+  function ringAt(tick: number): void {
+    alarms.add(tick);
+    const rings = () => {
+      alarms.delete(tick);
+      rang = true;
+    };
+    const alarm = proxyActivities<TimerShardActivities>({
+      scheduleToCloseTimeout: Math.max(1, tick - Date.now()) + ALARM_GRACE_MS,
+      retry: { maximumAttempts: 1 },
+    });
+    void alarm.ringShardAlarm({ at: tick }).then(rings, rings);
   }
 
   /**
@@ -694,9 +759,16 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
     return armed.size === 0 ? Infinity : Math.min(...armed);
   }
 
-  /** No durable timer set is due within CLOSE_GUARD_MS: a closing task now will not be caught. */
+  function earliestAlarm(): number {
+    return alarms.size === 0 ? Infinity : Math.min(...alarms);
+  }
+
+  /**
+   * No durable timer set is due within CLOSE_GUARD_MS, and no alarm is under way (its completion
+   * would reach a closed run): a closing task now will not be caught.
+   */
   function quiet(): boolean {
-    return earliestArmed() - Date.now() > CLOSE_GUARD_MS;
+    return earliestArmed() - Date.now() > CLOSE_GUARD_MS && alarms.size === 0;
   }
 
   function historyIsLong(): boolean {

@@ -461,6 +461,13 @@ export const scenarios: Scenario[] = [
     name: 'timer-shard-drain-wake',
     run: timerShardDrainWake,
   },
+  {
+    // TIMER_ALARM_PATCH (docs/timers.md#alarms): the quiet-close story with alarms: timers due
+    // every 100 ms are woken by alarms as well as durable timers, and the draining run waits for
+    // its alarms to ring before it continues as new. The fixture is the first run.
+    name: 'timer-shard-alarm',
+    run: timerShardQuietClose,
+  },
 ];
 
 /**

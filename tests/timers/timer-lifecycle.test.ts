@@ -890,14 +890,14 @@ describe('parked timers across continue-as-new', () => {
     await scenario(
       'parked draining',
       1,
-      async ({ client, target, idPrefix, taskQueue }) => {
+      async ({ client, target, idPrefix, taskQueue, shardSettings }) => {
         const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
         // Updates of 20 parked timers each, sent together: the history passes 40 events while
         // later ones still wait on the store, so the shard drains with handlers in flight.
         const ids = Array.from({ length: 8 }, (_, u) =>
           Array.from({ length: 20 }, (_, i) => `drained-${u}-${String(i).padStart(2, '0')}`),
         );
-        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings });
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: shardSettings });
         await Promise.all(
           ids.map((batch, u) =>
             shard.executeUpdate(createTimersUpdate, {
@@ -1247,14 +1247,14 @@ describe('continue-as-new', () => {
     await scenario(
       'continue as new',
       1,
-      async ({ api, client, target, idPrefix, taskQueue, ledgerDir }) => {
+      async ({ api, client, target, idPrefix, taskQueue, ledgerDir, shardSettings }) => {
         const ids = Array.from({ length: 30 }, (_, i) => `can-${String(i).padStart(2, '0')}`);
         const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
         // One update for all 30, so the shard continues-as-new while firing them rather than
         // under a stream of creates: the Java test server once stranded an update that arrived
         // while a run was closing (its task completion answered "workflow execution already
         // completed" and the caller waited forever).
-        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: { maxHistoryEvents: 60 } });
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: shardSettings });
         await shard.executeUpdate(createTimersUpdate, {
           args: [{ specs: ids.map((id, i) => ({ id, delayMs: (i + 1) * MINUTE, action: webhook(target) })) }],
         });
@@ -1281,7 +1281,7 @@ describe('continue-as-new', () => {
         await create(api, { id: 'can-late', delayMs: HOUR, action: webhook(target) });
         await ensureTimerShards(client, taskQueue, 1, {
           idPrefix,
-          settings: { maxHistoryEvents: 60 },
+          settings: shardSettings,
           configure: true,
         });
         const reused = await shard.query(shardStatusQuery);
@@ -1300,12 +1300,12 @@ describe('draining', () => {
     await scenario(
       'drain while firing',
       1,
-      async ({ client, target, idPrefix, taskQueue }) => {
+      async ({ client, target, idPrefix, taskQueue, shardSettings }) => {
         // Slow answers keep deliveries running while timers keep falling due every 50 ms.
         target.answerAfter(1_500);
         const ids = Array.from({ length: 60 }, (_, i) => `drain-${String(i).padStart(2, '0')}`);
         const shard = client.workflow.getHandle(shardWorkflowId(idPrefix, 0));
-        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: { maxHistoryEvents: 60 } });
+        await ensureTimerShards(client, taskQueue, 1, { idPrefix, settings: shardSettings });
         await shard.executeUpdate(createTimersUpdate, {
           args: [{ specs: ids.map((id, i) => ({ id, delayMs: MINUTE + i * 50, action: webhook(target) })) }],
         });

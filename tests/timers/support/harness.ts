@@ -104,6 +104,8 @@ export interface TimerContext {
   ledgerDir: string;
   /** Where the shards park timers (they park only with `parkAfterMs` in their settings). */
   parked: ParkedTimerStore;
+  /** The settings a shard is started with here, for a test that starts one itself. */
+  shardSettings: Partial<ShardSettings>;
 }
 
 export interface HarnessOptions {
@@ -130,6 +132,8 @@ export async function withTimers(
   const deadLetters = createFileDeadLetterStore(deadLetterPath);
   const ledgerDir = join(dataDir, taskQueue, 'ledger');
   const parked = createFileParkedTimerStore(join(dataDir, taskQueue, 'parked'));
+  // The time-skipping server's clock stands still while an activity runs: no alarms there.
+  const shardSettings = { ...(env.supportsTimeSkipping && { alarmWithinMs: 0 }), ...settings };
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
@@ -150,7 +154,7 @@ export async function withTimers(
       taskQueue,
       shards,
       shardIdPrefix: idPrefix,
-      ...(settings && { shardSettings: settings }),
+      shardSettings,
       timerTargets: testTimerTargets(taskQueue),
       parked,
     }),
@@ -167,6 +171,7 @@ export async function withTimers(
           deadLetterPath,
           ledgerDir,
           parked,
+          shardSettings,
         });
       } finally {
         // While the worker still runs, and once no activity is under way: a shard's activity left
