@@ -50,10 +50,10 @@ export interface LiveFigures {
   /** By minute of the stretch: CPU in % of one core (whether the machine, not the code, ran out), and the shards. */
   byMinute: MinuteSample[];
   /**
-   * In the latest run of the first shards, per durable timer: how late the server fired it, and
-   * how long after that the worker started the task it woke.
+   * In the latest run of the first shards, per durable timer and per alarm: how late it reached the
+   * shard's history, and how long after that the worker started the task it woke.
    */
-  wakes: { serverLateMs: number[]; pickupMs: number[] };
+  wakes: Record<'timers' | 'alarms', { lateMs: number[]; pickupMs: number[] }>;
   /** In the first shards: each stretch of timers fired over a second late, and the runs that began or ended in it. */
   stalls: string[];
   peakRssMiB: { bench?: number; server?: number };
@@ -217,11 +217,14 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   console.log(`    runs so far    ${held((s) => s.runs)}`);
   console.log(`    held KiB       ${held((s) => s.snapshotKiB)}`);
   console.log(`    digests held   ${held((s) => s.digests)}`);
-  console.log(
-    `  durable timers in the latest run of ${Math.min(opts.shards, 4)} shards (${f.wakes.serverLateMs.length}): ` +
-      `fired by the server after due p50/p95/p99 ${summary(f.wakes.serverLateMs).slice(0, 3).join(' / ')}; ` +
-      `task started after firing p50/p95/p99 ${summary(f.wakes.pickupMs).slice(0, 3).join(' / ')}`,
-  );
+  const wakeLine = (what: string, { lateMs, pickupMs }: { lateMs: number[]; pickupMs: number[] }) =>
+    lateMs.length === 0
+      ? `  ${what}: none`
+      : `  ${what} (${lateMs.length}): in history after due p50/p95/p99 ${summary(lateMs).slice(0, 3).join(' / ')}; ` +
+        `task started after that p50/p95/p99 ${summary(pickupMs).slice(0, 3).join(' / ')}`;
+  const first = `the latest run of ${Math.min(opts.shards, 4)} shards`;
+  console.log(wakeLine(`durable timers in ${first}`, f.wakes.timers));
+  console.log(wakeLine(`alarms in ${first}`, f.wakes.alarms));
   console.log(
     `  stretches fired over ${STALL_MS} ms late, first ${Math.min(opts.shards, 4)} shards (due s from the first due time):`,
   );
@@ -305,35 +308,48 @@ function sampleByMinute(
 }
 
 /**
- * From the latest run of shards 0..count-1: each durable timer's firing against its due time (its
- * start event's time plus its duration, a few ms after the task that set it began) and the next
- * task's start against the firing.
+ * From the latest run of shards 0..count-1: how late each wake-up reached the shard's history
+ * against what it was set for (a durable timer: its start event's time plus its duration, a few ms
+ * after the task that set it began; an alarm: the tick in its input), and the next task's start
+ * against that.
  */
 async function wakeGaps(
   env: TestWorkflowEnvironment,
   idPrefix: string,
   count: number,
 ): Promise<LiveFigures['wakes']> {
-  const serverLateMs: number[] = [];
-  const pickupMs: number[] = [];
+  const wakes: LiveFigures['wakes'] = {
+    timers: { lateMs: [], pickupMs: [] },
+    alarms: { lateMs: [], pickupMs: [] },
+  };
   for (let shard = 0; shard < count; shard++) {
     const history = await env.client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).fetchHistory();
     const events = history.events ?? [];
-    const dueAt = new Map<string, number>();
+    const timerDue = new Map<string, number>();
+    const alarmTick = new Map<string, number>();
     events.forEach((event, i) => {
+      const at = tsToMs(event.eventTime);
       const started = event.timerStartedEventAttributes;
-      if (started?.timerId)
-        dueAt.set(started.timerId, tsToMs(event.eventTime) + tsToMs(started.startToFireTimeout));
-      const fired = event.timerFiredEventAttributes;
-      const due = fired?.timerId ? dueAt.get(fired.timerId) : undefined;
+      if (started?.timerId) timerDue.set(started.timerId, at + tsToMs(started.startToFireTimeout));
+      const scheduled = event.activityTaskScheduledEventAttributes;
+      const data = scheduled?.input?.payloads?.[0]?.data;
+      if (scheduled?.activityType?.name === 'ringShardAlarm' && data)
+        alarmTick.set(
+          String(event.eventId),
+          (JSON.parse(Buffer.from(data).toString('utf8')) as { at: number }).at,
+        );
+      const firedTimer = event.timerFiredEventAttributes?.timerId;
+      const ended = event.activityTaskCompletedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+      const [due, kind] = firedTimer
+        ? [timerDue.get(firedTimer), wakes.timers]
+        : [alarmTick.get(String(ended?.scheduledEventId)), wakes.alarms];
       if (due === undefined) return;
-      const firedAt = tsToMs(event.eventTime);
-      serverLateMs.push(firedAt - due);
+      kind.lateMs.push(at - due);
       const task = events.slice(i + 1).find((e) => e.workflowTaskStartedEventAttributes);
-      if (task) pickupMs.push(tsToMs(task.eventTime) - firedAt);
+      if (task) kind.pickupMs.push(tsToMs(task.eventTime) - at);
     });
   }
-  return { serverLateMs, pickupMs };
+  return wakes;
 }
 
 /** A timer fired this late belongs to a stall. */

@@ -3,9 +3,10 @@
  * holding many timers, so a million timers cost hundreds of workflows rather than a million.
  *
  * - All state lives in one `TimerTable`; this file only wires Temporal to it.
- * - A durable timer for the earliest thing due (arm, fire, retry, escalate, forget). A create due
- *   earlier than every timer set wakes the loop to set another; a later one costs nothing. Timers
- *   are never cancelled: one gone stale fires into a loop that finds nothing due.
+ * - A wake-up for the earliest thing due (arm, fire, retry, escalate, forget): an alarm (an
+ *   activity sleeping in the worker) when it is due within seconds, a durable timer otherwise. A
+ *   create due earlier than every wake-up set wakes the loop to set another; a later one costs
+ *   nothing. Neither is ever cancelled: one gone stale wakes a loop that finds nothing due.
  * - Creates, cancels, acks and replays are updates, validated in validators; their handlers are
  *   synchronous, so they cannot interleave and need no lock. Deliveries run beside the loop,
  *   at most `maxInFlight` at a time: webhooks due together batched into one activity, updates as
