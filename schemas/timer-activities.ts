@@ -31,7 +31,7 @@ export interface UpdateDelivery {
   updateId: string;
 }
 
-/** A shard's alarm: the activity returns at `at` (epoch ms, the worker's clock). */
+/** A shard's alarm: the activity returns at `at` (epoch ms, by the workflow's clock). */
 export interface ShardAlarm {
   at: number;
 }

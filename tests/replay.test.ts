@@ -325,7 +325,7 @@ describe('recorded histories replay against the current workflow code', () => {
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
   });
 
-  test('the alarm fixture covers the patched branch: alarms ring beside durable timers, and none is left when the run continues as new', () => {
+  test('the alarm fixture covers the patched branch: alarms ring instead of durable timers, and none is left when the run continues as new', () => {
     const file = 'timer-shard-alarm.json';
     expect(patchesOf(file).some((p) => p.includes('"swoosh-timer-alarm-v1"'))).toBe(true);
     const events = load(file).events ?? [];
@@ -341,6 +341,7 @@ describe('recorded histories replay against the current workflow code', () => {
     );
     expect(alarms.size).toBeGreaterThanOrEqual(3);
     expect(rung).toHaveLength(alarms.size);
+    expect(events.filter((e) => e.timerStartedEventAttributes)).toEqual([]);
     expect(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeDefined();
   });
 

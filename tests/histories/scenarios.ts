@@ -463,8 +463,8 @@ export const scenarios: Scenario[] = [
   },
   {
     // TIMER_ALARM_PATCH (docs/timers.md#alarms): the quiet-close story with alarms: timers due
-    // every 100 ms are woken by alarms as well as durable timers, and the draining run waits for
-    // its alarms to ring before it continues as new. The fixture is the first run.
+    // every 100 ms wake the shard by alarms, with no durable timer, and the draining run waits
+    // for its alarms to ring before it continues as new. The fixture is the first run.
     name: 'timer-shard-alarm',
     run: timerShardQuietClose,
   },
