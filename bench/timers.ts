@@ -136,6 +136,19 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const dir = await mkdtemp(join(tmpdir(), 'swoosh-bench-timers-'));
   const stops: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  // Once, whether the run ends or is interrupted: an interrupted run left its dev server running.
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      for (const stop of stops) await stop();
+      await rm(dir, { recursive: true, force: true });
+    })());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n[bench:timers] ${signal}: stopping the worker, the receiver and the dev server ...`);
+      void stopAll().finally(() => process.exit(130));
+    });
+  }
   try {
     if (opts.capacityBytes !== undefined) log(`capacity=${opts.capacityBytes} server=${opts.server}`);
     else if (opts.live)
@@ -209,8 +222,7 @@ async function main(): Promise<void> {
     const baseline = await benchBaseline(env, taskQueue, opts);
     report(opts, sharded, baseline);
   } finally {
-    for (const stop of stops) await stop();
-    await rm(dir, { recursive: true, force: true });
+    await stopAll();
   }
 }
 
