@@ -502,7 +502,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       if (!closing || quiet()) break;
     }
     // What falls due from here on fires in the next run, which sets its own timers at once.
-    if (!closing) armFor(Math.min(table.nextWakeAt() ?? Infinity, nextPageAt()));
+    if (!closing) armFor(nextWakeUp());
     const woken = () =>
       rang ||
       taskFailure !== undefined ||
@@ -510,7 +510,7 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
       // Something fell due while an activity result or an update was being handled: fire it now.
       (table.nextWakeAt() ?? Infinity) <= Date.now() ||
       // A create due earlier than every wake-up set: go round to set one for it.
-      (!closing && wakeFor(Math.min(table.nextWakeAt() ?? Infinity, nextPageAt())) !== undefined) ||
+      (!closing && wakeFor(nextWakeUp()) !== undefined) ||
       pageInDue() ||
       retireDue() ||
       (wakesToDrain && !draining && historyIsLong()) ||
@@ -636,6 +636,11 @@ export async function timerShardWorkflow(input: TimerShardInput): Promise<never>
         if (result.timers.length > 0 && (result.nextDueAt ?? Infinity) <= upTo) lastPageAt = -Infinity;
       }),
     );
+  }
+
+  /** When the loop must next wake: the table's earliest wake-up or the next page-in. */
+  function nextWakeUp(): number {
+    return Math.min(table.nextWakeAt() ?? Infinity, nextPageAt());
   }
 
   /** Sets what wakes the loop for `at`, unless one set already does by then. */
