@@ -54,6 +54,12 @@ export interface LiveFigures {
    * shard's history, and how long after that the worker started the task it woke.
    */
   wakes: Record<'timers' | 'alarms', { lateMs: number[]; pickupMs: number[] }>;
+  /**
+   * The workflow tasks of those runs: how long each waited to be started, how long the worker took
+   * to complete it, and the share of the run's time a task was scheduled or under way (a shard
+   * near 100 % has its wake-ups wait for the task before).
+   */
+  tasks: { queuedMs: number[]; workMs: number[]; perSecond: number; busyPct: number };
   /** In the first shards: each stretch of timers fired over a second late, and the runs that began or ended in it. */
   stalls: string[];
   peakRssMiB: { bench?: number; server?: number };
@@ -156,7 +162,7 @@ export async function benchLive(
     `live: delivered (of ${dueObserved} due by the end of the observed ${Math.round(Math.min(observeMs, horizonMs) / 1000)} s)`,
   );
   cpu.stop();
-  const wakes = await wakeGaps(env, idPrefix, Math.min(shards, 4));
+  const { wakes, tasks } = await wakeGaps(env, idPrefix, Math.min(shards, 4));
   const stalls = await lateStretches(env, idPrefix, receiver, start, observedUntil, shards);
   const inStretch = [...receiver.received.entries()].filter(([, d]) => d.dueAt < observedUntil);
   const deliveries = inStretch.map(([, d]) => d);
@@ -178,6 +184,7 @@ export async function benchLive(
     latenessByShard,
     byMinute: cpu.minutes,
     wakes,
+    tasks,
     stalls,
     peakRssMiB: peakRss(),
   };
@@ -225,6 +232,12 @@ export function reportLive(opts: LiveOptions, f: LiveFigures, baselineLateness: 
   const first = `the latest run of ${Math.min(opts.shards, 4)} shards`;
   console.log(wakeLine(`durable timers in ${first}`, f.wakes.timers));
   console.log(wakeLine(`alarms in ${first}`, f.wakes.alarms));
+  const { tasks } = f;
+  console.log(
+    `  workflow tasks in ${first}: ${tasks.perSecond.toFixed(1)}/s per shard, scheduled or under way ${tasks.busyPct}% of the time; ` +
+      `scheduled → started p50/p95/p99 ${summary(tasks.queuedMs).slice(0, 3).join(' / ')}; ` +
+      `started → completed ${summary(tasks.workMs).slice(0, 3).join(' / ')}`,
+  );
   console.log(
     `  stretches fired over ${STALL_MS} ms late, first ${Math.min(opts.shards, 4)} shards (due s from the first due time):`,
   );
@@ -317,18 +330,39 @@ async function wakeGaps(
   env: TestWorkflowEnvironment,
   idPrefix: string,
   count: number,
-): Promise<LiveFigures['wakes']> {
+): Promise<Pick<LiveFigures, 'wakes' | 'tasks'>> {
   const wakes: LiveFigures['wakes'] = {
     timers: { lateMs: [], pickupMs: [] },
     alarms: { lateMs: [], pickupMs: [] },
   };
+  const queuedMs: number[] = [];
+  const workMs: number[] = [];
+  let busy = 0;
+  let span = 0;
   for (let shard = 0; shard < count; shard++) {
     const history = await env.client.workflow.getHandle(shardWorkflowId(idPrefix, shard)).fetchHistory();
     const events = history.events ?? [];
+    if (events.length > 1) span += tsToMs(events.at(-1)!.eventTime) - tsToMs(events[0]!.eventTime);
+    let scheduledAt: number | undefined;
+    let startedAt: number | undefined;
     const timerDue = new Map<string, number>();
     const alarmTick = new Map<string, number>();
     events.forEach((event, i) => {
       const at = tsToMs(event.eventTime);
+      if (event.workflowTaskScheduledEventAttributes) scheduledAt = at;
+      if (event.workflowTaskStartedEventAttributes && scheduledAt !== undefined) {
+        startedAt = at;
+        queuedMs.push(at - scheduledAt);
+      }
+      const taskEnded =
+        event.workflowTaskCompletedEventAttributes ??
+        event.workflowTaskFailedEventAttributes ??
+        event.workflowTaskTimedOutEventAttributes;
+      if (taskEnded && scheduledAt !== undefined && startedAt !== undefined) {
+        workMs.push(at - startedAt);
+        busy += at - scheduledAt;
+        scheduledAt = startedAt = undefined;
+      }
       const started = event.timerStartedEventAttributes;
       if (started?.timerId) timerDue.set(started.timerId, at + tsToMs(started.startToFireTimeout));
       const scheduled = event.activityTaskScheduledEventAttributes;
@@ -349,7 +383,9 @@ async function wakeGaps(
       if (task) kind.pickupMs.push(tsToMs(task.eventTime) - at);
     });
   }
-  return wakes;
+  const perSecond = span > 0 ? workMs.length / (span / 1000) : 0;
+  const busyPct = span > 0 ? Math.round((busy / span) * 100) : 0;
+  return { wakes, tasks: { queuedMs, workMs, perSecond, busyPct } };
 }
 
 /** A timer fired this late belongs to a stall. */
