@@ -12,15 +12,15 @@
  * creation, if any, with the largest N reached. The third measures how many live and how many closed
  * timers one shard holds at a capacity setting (bench/timers-capacity.ts). Webhooks are signed by the
  * project's signer (host/keys.ts, node:crypto's ed25519). `--server=tuned` (the default)
- * starts the dev server with the timer-queue settings and eager activities `npm run dev` uses
- * (temporal-dev/dev-server.ts); `--server=default` with Temporal's own, under which a workflow's
- * next timer fires 0.1–1 s late (docs/timers.md).
+ * starts the dev server with what `npm run dev` sets (temporal-dev/dev-server.ts: the timer-queue
+ * settings, eager activities, priority matching, SQLite's write-ahead log); `--server=default`
+ * with Temporal's own, under which a workflow's next timer fires 0.1–1 s late (docs/timers.md).
  * Sharded timers fire a signed webhook at a receiver in this process; lateness is reported at the
  * shard (fired − due) and at the receiver (received − due). Baseline lateness is the sleeping
  * workflow's own wake-up time minus its due time, the same clock as the shard's `fired`.
  */
 import { z } from 'zod';
-import { eagerActivityArgs, timerQueueArgs } from '../temporal-dev/dev-server';
+import { devServerTuningArgs } from '../temporal-dev/dev-server';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
         ui: false,
         dbFilename: join(dir, 'temporal.db'),
         log: { format: 'json', level: 'error' },
-        extraArgs: opts.server === 'tuned' ? [...timerQueueArgs(), ...eagerActivityArgs()] : [],
+        extraArgs: opts.server === 'tuned' ? devServerTuningArgs() : [],
       },
     });
     stops.push(() => env.teardown());
@@ -355,7 +355,7 @@ function report(opts: Options, sharded: Figures, baseline: Figures): void {
   console.log('');
   console.log(
     `timer lateness, N=${opts.n} over ${opts.windowMs / 1000} s, ${opts.shards} shards, ` +
-      `dev server (SQLite, ${opts.server === 'tuned' ? 'tuned timer queue, eager activities' : 'default timer queue'})`,
+      `dev server (SQLite, ${opts.server === 'tuned' ? 'as npm run dev runs it' : "Temporal's defaults"})`,
   );
   for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
 }

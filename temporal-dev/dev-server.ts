@@ -59,6 +59,18 @@ export const EAGER_ACTIVITIES: Readonly<Record<string, boolean>> = {
   'system.enableActivityEagerExecution': true,
 };
 
+/**
+ * SQLite's write-ahead log instead of its default rollback journal, synced at checkpoints rather
+ * than at every commit. Under the rollback journal each commit syncs the database twice, and a
+ * dev server firing hundreds of timers a second waited on the disk for it (docs/timers.md,
+ * "SQLite's journal"). A commit still survives a crash of the server; one made just before the
+ * machine itself loses power may not.
+ */
+export const SQLITE_PRAGMAS: Readonly<Record<string, string>> = {
+  journal_mode: 'WAL',
+  synchronous: 'NORMAL',
+};
+
 const dynamicConfigArgs = (values: Readonly<Record<string, unknown>>): string[] =>
   Object.entries(values).flatMap(([key, value]) => [
     '--dynamic-config-value',
@@ -78,6 +90,16 @@ export function eagerActivityArgs(): string[] {
 /** The priority-matching settings in the same form. */
 export function priorityMatchingArgs(): string[] {
   return dynamicConfigArgs(PRIORITY_MATCHING);
+}
+
+/** The SQLite pragmas in the CLI's `--sqlite-pragma name=value` form (a database file only). */
+export function sqlitePragmaArgs(): string[] {
+  return Object.entries(SQLITE_PRAGMAS).flatMap(([name, value]) => ['--sqlite-pragma', `${name}=${value}`]);
+}
+
+/** Everything `npm run dev` sets on its dev server besides addresses and names; the timer bench starts its own with the same. */
+export function devServerTuningArgs(): string[] {
+  return [...timerQueueArgs(), ...eagerActivityArgs(), ...priorityMatchingArgs(), ...sqlitePragmaArgs()];
 }
 
 /**
@@ -110,9 +132,7 @@ export async function startDevServer(
       '--log-level',
       'error',
       ...searchAttributeArgs(),
-      ...timerQueueArgs(),
-      ...eagerActivityArgs(),
-      ...priorityMatchingArgs(),
+      ...devServerTuningArgs(),
     ],
     { quiet: true },
   );
