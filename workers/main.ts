@@ -15,7 +15,7 @@ import { buildDependencies } from './dependencies';
 import { ensureJobReaperSchedule } from './job-reaper-schedule';
 import { ensureSearchAttributes } from './search-attributes';
 import { clientTracingInterceptors, installWorkerRuntimeFromEnv, startTracing } from './telemetry';
-import { configureTimerShards } from './timers';
+import { checkTimerShardCount, configureTimerShards } from './timers';
 import { createSwooshWorker, tuningOptions } from './worker';
 
 // Whatever this process writes under the data folder (ledgers, evidence, keys, dead letters) is
@@ -50,6 +50,7 @@ try {
     olderThanSeconds: jobs.SWOOSH_JOB_REAPER_AGE_SECONDS,
   });
   const timers = loadTimerConfig();
+  await checkTimerShardCount(client, timers.shards);
   const store = loadStoreConfig();
   const parkAfterMs = effectiveParkAfterMs(timers, store);
   deps.timers = {

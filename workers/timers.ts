@@ -4,10 +4,41 @@
  * (host/timer-shards.ts), so the worker (at boot), the gateway (on a create for a shard nobody
  * started) and a shard (on a message to a missing peer) can all start them without coordinating.
  */
-import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
 import { mapConcurrently } from '../host/concurrency';
 import { type TimerShardLayout, timerShardStartOptions } from '../host/timer-shards';
 import { configureTimerTargetsUpdate, TIMER_SHARD_WORKFLOW_TYPE } from '../schemas/timer-messages';
+import { DEFAULT_SHARD_ID_PREFIX, shardWorkflowId } from '../schemas/timer-shard-key';
+
+/**
+ * Refuses a shard count below the one the deployment's shards were started with. A timer's shard
+ * is its id's hash modulo the count: with fewer, the gateway would look for timers in the wrong
+ * shard, and the shards past the count would fire timers nobody could reach any more. The default
+ * count went from 16 to 8 (docs/timers.md, "How many shards"), so a deployment begun under the old
+ * default finds out here, at boot, instead of by its timers going missing. A running shard with
+ * the number `count` is the sign.
+ */
+export async function checkTimerShardCount(
+  client: Client,
+  count: number,
+  idPrefix = DEFAULT_SHARD_ID_PREFIX,
+): Promise<void> {
+  const beyond = shardWorkflowId(idPrefix, count);
+  let running: boolean;
+  try {
+    running = (await client.workflow.getHandle(beyond).describe()).status.name === 'RUNNING';
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return;
+    throw error;
+  }
+  if (running) {
+    throw new Error(
+      `timer shard ${beyond} is running, so this deployment's timers are spread over more than the ${count} ` +
+        `shards SWOOSH_TIMER_SHARDS gives; the shard count is fixed for a deployment: set ` +
+        `SWOOSH_TIMER_SHARDS to the number of shards it was started with (16 before the default became 8)`,
+    );
+  }
+}
 
 /**
  * Ensures every shard of the layout runs, a few starts at a time. With `configure`, every shard

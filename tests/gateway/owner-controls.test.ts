@@ -18,6 +18,7 @@ import {
   getControls,
   sendOwnerCommand,
 } from '../../api/owner-commands';
+import { DEFAULT_TIMER_SHARDS } from '../../schemas/config';
 import { ownerControlSignal, stateQuery } from '../../schemas/mission-messages';
 import { shardStatusQuery } from '../../schemas/timer-messages';
 import { DEFAULT_SHARD_ID_PREFIX, shardWorkflowId } from '../../schemas/timer-shard-key';
@@ -40,7 +41,7 @@ import {
 let fx: GatewayFixture;
 let missions: OwnedMission[];
 /** Timer shards the gateway assumes (SWOOSH_TIMER_SHARDS unset). */
-const SHARDS = 16;
+const SHARDS = DEFAULT_TIMER_SHARDS;
 const shardHandle = (n: number) =>
   fx.env.client.workflow.getHandle(shardWorkflowId(DEFAULT_SHARD_ID_PREFIX, n));
 /** The one registered owner key. */
