@@ -4,7 +4,7 @@
  * file persistence, as `npm run dev` runs it) that this script starts and stops itself.
  *
  *   npm run bench:timers -- --n=10000 [--window=60] [--shards=max(4,N/2500)] [--baseline-cap=1000] [--server=tuned|default]
- *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--lead=max(30,N/1000)] [--park-after=120|0] [--shards=16, or max(4,N/2500) with --park-after=0]
+ *   npm run bench:timers -- --live=1000000 [--horizon=3600] [--observe=<horizon>] [--lead=max(30,N/1000)] [--park-after=120|0] [--shards=SWOOSH_TIMER_SHARDS's default (8), or max(4,N/2500) with --park-after=0]
  *   npm run bench:timers -- --capacity[=1500000]
  *
  * or TIMER_BENCH_N / _WINDOW_S / _SHARDS / _BASELINE_CAP / _SERVER / _LIVE / _HORIZON_S / _OBSERVE_S / _LEAD_S.
