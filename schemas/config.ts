@@ -114,9 +114,9 @@ export const WorkerTuning = z.object({
 export type WorkerTuning = z.infer<typeof WorkerTuning>;
 
 /**
- * Eight shards hold two minutes of 278 firings/s (a million timers due over an hour) and fire
- * them at p95 under 100 ms on two cores; sixteen fired the same at p95 266 ms, the server busier
- * for the same firings (docs/timers.md, "How many shards"). Fixed for a deployment: one begun
+ * Eight shards hold two minutes of 278 firings/s (a million timers due over an hour) and fired
+ * them at p95 98 ms (300k live) and 169 ms (a million) on two cores; sixteen fired the 300k at
+ * p95 266 ms, the server busier for the same firings (docs/timers.md, "How many shards"). Fixed for a deployment: one begun
  * under the former default of 16 keeps it by setting it (the worker refuses fewer at boot).
  */
 export const DEFAULT_TIMER_SHARDS = 8;
