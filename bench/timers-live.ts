@@ -321,10 +321,10 @@ function sampleByMinute(
 }
 
 /**
- * From the latest run of shards 0..count-1: how late each wake-up reached the shard's history
- * against what it was set for (a durable timer: its start event's time plus its duration, a few ms
- * after the task that set it began; an alarm: the tick in its input), and the next task's start
- * against that.
+ * From the latest run of shards 0..count-1, read once: how late each wake-up reached the shard's
+ * history against what it was set for (a durable timer: its start event's time plus its duration,
+ * a few ms after the task that set it began; an alarm: the tick in its input), the next task's
+ * start against that, and the runs' workflow tasks (`LiveFigures['tasks']`).
  */
 async function wakeGaps(
   env: TestWorkflowEnvironment,

@@ -77,29 +77,22 @@ const dynamicConfigArgs = (values: Readonly<Record<string, unknown>>): string[] 
     `${key}=${JSON.stringify(value)}`,
   ]);
 
-/** The timer-queue settings in the CLI's `--dynamic-config-value key=<JSON value>` form. */
-export function timerQueueArgs(): string[] {
-  return dynamicConfigArgs(TUNED_TIMER_QUEUE);
-}
-
-/** Eager activity dispatch in the same form. */
-export function eagerActivityArgs(): string[] {
-  return dynamicConfigArgs(EAGER_ACTIVITIES);
-}
-
-/** The priority-matching settings in the same form. */
+/** The priority-matching settings in the CLI's `--dynamic-config-value key=<JSON value>` form. */
 export function priorityMatchingArgs(): string[] {
   return dynamicConfigArgs(PRIORITY_MATCHING);
 }
 
-/** The SQLite pragmas in the CLI's `--sqlite-pragma name=value` form (a database file only). */
-export function sqlitePragmaArgs(): string[] {
-  return Object.entries(SQLITE_PRAGMAS).flatMap(([name, value]) => ['--sqlite-pragma', `${name}=${value}`]);
-}
-
-/** Everything `npm run dev` sets on its dev server besides addresses and names; the timer bench starts its own with the same. */
+/**
+ * Everything `npm run dev` sets on its dev server besides addresses and names: the timer queue,
+ * eager activities, priority matching and the SQLite pragmas. The timer bench starts its own
+ * server with the same.
+ */
 export function devServerTuningArgs(): string[] {
-  return [...timerQueueArgs(), ...eagerActivityArgs(), ...priorityMatchingArgs(), ...sqlitePragmaArgs()];
+  return [
+    ...dynamicConfigArgs({ ...TUNED_TIMER_QUEUE, ...EAGER_ACTIVITIES }),
+    ...priorityMatchingArgs(),
+    ...Object.entries(SQLITE_PRAGMAS).flatMap(([name, value]) => ['--sqlite-pragma', `${name}=${value}`]),
+  ];
 }
 
 /**
